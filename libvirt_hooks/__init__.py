@@ -1,0 +1,1 @@
+"""The libvirt hook entry point of qemu-errata."""

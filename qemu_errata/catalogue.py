@@ -1,0 +1,285 @@
+"""The register catalogue: registers, their fields and the rules that combine them.
+
+The single source of truth is the data file ``data/registers.toml``; this
+module only reads it and derives what follows from it (masks, the KVM
+writable-mask index and the KVM ONE_REG id of each register).
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from importlib import resources
+from typing import Any
+
+from qemu_errata.errors import CatalogueError
+
+CATALOGUE_FORMAT = "qemu-errata/register-catalogue/1"
+REGISTER_BITS = 64
+_ALL_ONES = (1 << REGISTER_BITS) - 1
+
+# KVM ONE_REG id of a system register: ARM64 | U64 | KVM_REG_ARM64_SYSREG.
+_ONE_REG_SYSREG_BASE = 0x6030000000130000
+# KVM's feature ID range: op0 3, op1 in {0, 1, 3}, CRn 0, CRm 0..7, op2 0..7.
+_KVM_ID_RANGE_OP1 = (0, 1, 3)
+_KVM_ID_RANGE_CRM_MAX = 7
+
+
+class Rule(enum.Enum):
+    """How two hosts' values of a field combine, and which writes KVM accepts."""
+
+    LOWER = "lower"
+    HIGHER = "higher"
+    HIGHER_OR_ZERO = "higher_or_zero"
+    EXACT = "exact"
+    FIXED = "fixed"  # no rule in KVM: only the host's own value is accepted
+
+
+class Kind(enum.Enum):
+    """What a register describes, which decides how the pool treats it."""
+
+    FEATURE = "feature"  # ID feature register in KVM's writable-mask range
+    IDENTITY = "identity"  # MIDR/REVIDR/AIDR: carried by the target list instead
+    CACHE = "cache"  # cache geometry registers (CTR_EL0, CLIDR_EL1, DCZID_EL0)
+    FIRMWARE = "firmware"  # KVM firmware pseudo-register: every field writable
+    GIC = "gic"  # GIC CPU-interface register: every field writable
+
+    @property
+    def writable_by_rule(self) -> bool:
+        """Whether KVM accepts any rule-safe write of every field, with no mask."""
+        return self in (Kind.FIRMWARE, Kind.GIC)
+
+    @property
+    def absent_reads_zero(self) -> bool:
+        """Whether a host that lacks the register offers nothing (value 0), not an unknown."""
+        return self is Kind.FIRMWARE
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """The (op0, op1, CRn, CRm, op2) encoding of a system register."""
+
+    op0: int
+    op1: int
+    crn: int
+    crm: int
+    op2: int
+
+    @property
+    def one_reg_id(self) -> int:
+        """The id KVM_GET_ONE_REG/KVM_SET_ONE_REG take for this register."""
+        return (
+            _ONE_REG_SYSREG_BASE
+            | self.op0 << 14
+            | self.op1 << 11
+            | self.crn << 7
+            | self.crm << 3
+            | self.op2
+        )
+
+    @property
+    def kvm_mask_index(self) -> int | None:
+        """Index in KVM_ARM_GET_REG_WRITABLE_MASKS' array, or None outside the range."""
+        in_range = (
+            self.op0 == 3
+            and self.op1 in _KVM_ID_RANGE_OP1
+            and self.crn == 0
+            and self.crm <= _KVM_ID_RANGE_CRM_MAX
+        )
+        if not in_range:
+            return None
+        op1 = self.op1 & 3
+        if op1 == 3:
+            op1 -= 1
+        return op1 << 6 | self.crm << 3 | self.op2
+
+
+@dataclass(frozen=True)
+class Field:
+    """One field of a register: its bits, signedness, rule and value names."""
+
+    register: str
+    name: str
+    msb: int
+    lsb: int
+    rule: Rule
+    signed: bool
+    safe: int | None
+    # Names are documentation: left out of equality and hashing.
+    value_names: Mapping[int, str] = dataclass_field(compare=False, hash=False)
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.register}.{self.name}"
+
+    @property
+    def width(self) -> int:
+        return self.msb - self.lsb + 1
+
+    @property
+    def mask(self) -> int:
+        return ((1 << self.width) - 1) << self.lsb
+
+    def raw(self, register_value: int) -> int:
+        """The field's bits of a register value, unsigned."""
+        return (register_value & self.mask) >> self.lsb
+
+    def number(self, raw: int) -> int:
+        """The field's value as the rule compares it (sign-extended when signed)."""
+        if self.signed and raw >> (self.width - 1):
+            return raw - (1 << self.width)
+        return raw
+
+    def with_raw(self, register_value: int, raw: int) -> int:
+        """The register value with this field replaced by ``raw``."""
+        return (register_value & ~self.mask) | (raw << self.lsb & self.mask)
+
+    def describe(self, raw: int) -> str:
+        """A value for people: the architecture's name and the number, e.g. ``IMP (0x1)``."""
+        name = self.value_names.get(raw)
+        return f"{name} ({raw:#x})" if name else f"{raw:#x}"
+
+
+@dataclass(frozen=True)
+class Register:
+    """One catalogued register with its fields, ordered from the top bit down."""
+
+    name: str
+    title: str
+    kind: Kind
+    encoding: Encoding | None
+    explicit_one_reg_id: int | None
+    fields: tuple[Field, ...]
+
+    @property
+    def one_reg_id(self) -> int:
+        if self.explicit_one_reg_id is not None:
+            return self.explicit_one_reg_id
+        assert self.encoding is not None  # the loader guarantees one of the two
+        return self.encoding.one_reg_id
+
+    @property
+    def kvm_mask_index(self) -> int | None:
+        return self.encoding.kvm_mask_index if self.encoding else None
+
+    @property
+    def field_bits(self) -> int:
+        """The bits some field covers; every other bit is RES0 and must be equal."""
+        bits = 0
+        for field in self.fields:
+            bits |= field.mask
+        return bits
+
+    def field(self, name: str) -> Field:
+        for field in self.fields:
+            if field.name == name:
+                return field
+        raise KeyError(f"{self.name} has no field {name}")
+
+
+class Catalogue(Mapping[str, Register]):
+    """Every catalogued register by architectural name, in encoding order."""
+
+    def __init__(self, registers: tuple[Register, ...], source: str) -> None:
+        self._registers = {register.name: register for register in registers}
+        self.source = source
+
+    def __getitem__(self, name: str) -> Register:
+        return self._registers[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._registers)
+
+    def __len__(self) -> int:
+        return len(self._registers)
+
+    def of_kind(self, *kinds: Kind) -> tuple[Register, ...]:
+        return tuple(r for r in self._registers.values() if r.kind in kinds)
+
+
+@functools.cache
+def load_catalogue() -> Catalogue:
+    """The catalogue shipped with the package (parsed once per process)."""
+    text = resources.files("qemu_errata").joinpath("data/registers.toml").read_text("utf-8")
+    return parse_catalogue(text, "registers.toml")
+
+
+def parse_catalogue(text: str, origin: str) -> Catalogue:
+    """Build a catalogue from the TOML text of ``origin``, checking its consistency."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise CatalogueError(f"{origin}: not valid TOML: {error}") from None
+    if document.get("format") != CATALOGUE_FORMAT:
+        raise CatalogueError(f"{origin}: format is not {CATALOGUE_FORMAT!r}")
+    registers = tuple(_register(entry, origin) for entry in document.get("register", []))
+    _check_unique(registers, origin)
+    return Catalogue(registers, str(document.get("source", "")))
+
+
+def _register(entry: dict[str, Any], origin: str) -> Register:
+    name = entry.get("name")
+    if not isinstance(name, str):
+        raise CatalogueError(f"{origin}: a register has no name")
+    where = f"{origin}: {name}"
+    try:
+        kind = Kind(entry["kind"])
+    except (KeyError, ValueError):
+        raise CatalogueError(f"{where}: kind missing or unknown") from None
+    encoding = Encoding(*entry["encoding"]) if "encoding" in entry else None
+    explicit_id = entry.get("kvm_id")
+    if encoding is None and explicit_id is None:
+        raise CatalogueError(f"{where}: needs an encoding or a kvm_id")
+    fields = tuple(_field(name, f, where) for f in entry.get("field", []))
+    _check_disjoint(fields, where)
+    return Register(
+        name=name,
+        title=str(entry.get("title", "")),
+        kind=kind,
+        encoding=encoding,
+        explicit_one_reg_id=explicit_id,
+        fields=tuple(sorted(fields, key=lambda f: -f.msb)),
+    )
+
+
+def _field(register: str, entry: dict[str, Any], where: str) -> Field:
+    try:
+        name = entry["name"]
+        msb, lsb = entry["bits"]
+        rule = Rule(entry["rule"])
+    except (KeyError, ValueError, TypeError) as error:
+        raise CatalogueError(f"{where}: field {entry.get('name')!r}: bad entry ({error})") from None
+    if not 0 <= lsb <= msb < REGISTER_BITS:
+        raise CatalogueError(f"{where}.{name}: bits [{msb}:{lsb}] are not inside 63..0")
+    safe = entry.get("safe")
+    if (rule is Rule.EXACT) != (safe is not None):
+        raise CatalogueError(f"{where}.{name}: 'safe' belongs with rule 'exact' and only there")
+    names = {int(value, 0): str(text) for value, text in entry.get("values", {}).items()}
+    return Field(register, name, msb, lsb, rule, bool(entry.get("signed", False)), safe, names)
+
+
+def _check_disjoint(fields: tuple[Field, ...], where: str) -> None:
+    seen = 0
+    for field in fields:
+        if seen & field.mask:
+            raise CatalogueError(f"{where}.{field.name}: overlaps another field")
+        seen |= field.mask
+
+
+def _check_unique(registers: tuple[Register, ...], origin: str) -> None:
+    names: set[str] = set()
+    ids: set[int] = set()
+    for register in registers:
+        if register.name in names or register.one_reg_id in ids:
+            raise CatalogueError(f"{origin}: {register.name} is catalogued twice")
+        names.add(register.name)
+        ids.add(register.one_reg_id)
+
+
+def res0_bits(register: Register | None) -> int:
+    """Bits that no field describes: all of them for an uncatalogued register."""
+    return _ALL_ONES if register is None else _ALL_ONES & ~register.field_bits

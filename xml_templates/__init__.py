@@ -1,0 +1,1 @@
+"""XML fragments for libvirt domain XML, read with lxml."""
