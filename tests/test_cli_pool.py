@@ -72,7 +72,9 @@ def test_malformed_profile_exits_2_with_one_line(write_json: Callable[[str, Any]
     bad = write_json("bad.json", {"format": "qemu-errata/host-profile/1", "host": "x"})
     result = run("baseline", good, bad)
     assert result.returncode == 2
-    assert result.stderr == f"qemu-errata: {bad}: implementations: missing or not a list of objects\n"
+    assert result.stderr == (
+        f"qemu-errata: {bad}: implementations: missing or not a list of objects\n"
+    )
     assert result.stdout == ""
 
 
