@@ -1,33 +1,40 @@
 """MIDR_EL1 decoding into names people know (``Arm Neoverse-N1 r3p1``).
 
-Implementer and part names come from the data file ``data/cpus.toml``.
+Implementer and part names come from the data file ``data/cpus.json``. The
+libvirt hook decodes MIDRs in every refusal, so this module imports only
+``json`` and ``os`` and reads JSON rather than TOML: it stays a few
+milliseconds. The field layout is MIDR_EL1's in ``registers.toml``, repeated
+here for the same reason; a test pins the two together.
 """
 
 from __future__ import annotations
 
-import functools
-import tomllib
-from dataclasses import dataclass
-from importlib import resources
+import json
+import os
 
 from qemu_errata.errors import CatalogueError
 
 CPU_NAMES_FORMAT = "qemu-errata/cpu-names/1"
+_CPU_NAMES_PATH = os.path.join(os.path.dirname(__file__), "data", "cpus.json")
 
 
-@dataclass(frozen=True)
 class CpuNames:
     """Implementer names by code, and part names by (implementer, part number)."""
 
-    implementers: dict[int, str]
-    parts: dict[tuple[int, int], str]
+    __slots__ = ("implementers", "parts")
+
+    def __init__(self, implementers: dict[int, str], parts: dict[tuple[int, int], str]) -> None:
+        self.implementers = implementers
+        self.parts = parts
 
 
-@dataclass(frozen=True)
 class Midr:
     """The fields of a MIDR_EL1 value (Implementer, Variant, Architecture, PartNum, Revision)."""
 
-    value: int
+    __slots__ = ("value",)
+
+    def __init__(self, value: int) -> None:
+        self.value = value
 
     @property
     def implementer(self) -> int:
@@ -53,25 +60,29 @@ class Midr:
         return f"{implementer} {part} r{self.variant}p{self.revision} (MIDR {self.value:#x})"
 
 
-@functools.cache
+_loaded: CpuNames | None = None
+
+
 def load_cpu_names() -> CpuNames:
-    """The names shipped with the package (parsed once per process)."""
-    text = resources.files("qemu_errata").joinpath("data/cpus.toml").read_text("utf-8")
-    return parse_cpu_names(text, "cpus.toml")
+    """The names shipped with the package (read once per process)."""
+    global _loaded  # noqa: PLW0603 (a one-entry cache without importing functools)
+    if _loaded is None:
+        with open(_CPU_NAMES_PATH, encoding="utf-8") as stream:
+            _loaded = parse_cpu_names(stream.read(), "cpus.json")
+    return _loaded
 
 
 def parse_cpu_names(text: str, origin: str) -> CpuNames:
     try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise CatalogueError(f"{origin}: not valid TOML: {error}") from None
-    if document.get("format") != CPU_NAMES_FORMAT:
-        raise CatalogueError(f"{origin}: format is not {CPU_NAMES_FORMAT!r}")
-    implementers: dict[int, str] = {}
-    parts: dict[tuple[int, int], str] = {}
-    for entry in document.get("implementer", []):
-        code = int(entry["code"])
-        implementers[code] = str(entry["name"])
-        for part in entry.get("part", []):
-            parts[(code, int(part["num"]))] = str(part["name"])
+        document = json.loads(text)
+        if document.get("format") != CPU_NAMES_FORMAT:
+            raise CatalogueError(f"{origin}: format is not {CPU_NAMES_FORMAT!r}")
+        implementers: dict[int, str] = {}
+        parts: dict[tuple[int, int], str] = {}
+        for code, entry in document["implementers"].items():
+            implementers[int(code, 16)] = str(entry["name"])
+            for number, name in entry.get("parts", {}).items():
+                parts[(int(code, 16), int(number, 16))] = str(name)
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise CatalogueError(f"{origin}: not a CPU names file: {error}") from None
     return CpuNames(implementers, parts)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qemu_errata.catalogue import Catalogue, Field, Kind, Register, load_catalogue, res0_bits
-from qemu_errata.document import DocumentReader, hex_registers
+from qemu_errata.document import DocumentReader, hex_registers, parse_register
 from qemu_errata.errors import InputError, QemuErrataError
 from qemu_errata.implementations import TargetImplementations, read_targets
 from qemu_errata.midr import Midr
@@ -95,20 +95,58 @@ class PoolModel:
         }
 
 
-def model_from_json(data: object, origin: str) -> PoolModel:
+def model_from_json(
+    data: object, origin: str, catalogue: Catalogue | None = None
+) -> PoolModel:
     """Read a model file; only format, id_registers and target_implementations are required."""
     reader = DocumentReader(data, origin, MODEL_FORMAT)
-    hosts = reader.data.get("hosts", [])
-    if not isinstance(hosts, list) or not all(isinstance(h, str) for h in hosts):
-        raise reader.fail("hosts", "not a list of host names")
+    hosts = _strings(reader, "hosts")
+    host_writes = reader.mapping("host_writes")
+    for host, names in host_writes.items():
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise reader.fail(f"host_writes.{host}", "not a list of register names")
     return PoolModel(
         id_registers=reader.registers("id_registers", required=True),
         target_implementations=read_targets(reader, "target_implementations"),
         timer_frequency_hz=reader.optional_int("timer_frequency_hz"),
         firmware_registers=reader.registers("firmware_registers"),
         gic_registers=reader.registers("gic_registers"),
-        hosts=tuple(hosts),
+        hosts=hosts,
+        host_writes={host: tuple(names) for host, names in host_writes.items()},
+        losses=_read_losses(reader, catalogue or load_catalogue()),
+        notes=_strings(reader, "notes"),
     )
+
+
+def _strings(reader: DocumentReader, key: str) -> tuple[str, ...]:
+    value = reader.data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise reader.fail(key, "not a list of strings")
+    return tuple(value)
+
+
+def _read_losses(reader: DocumentReader, catalogue: Catalogue) -> tuple[Loss, ...]:
+    """The model's lost fields, each tied back to its catalogue field."""
+    if not reader.has("losses"):
+        return ()
+    losses = []
+    for index, item in enumerate(reader.items("losses")):
+        where = f"losses[{index}]"
+        register = catalogue.get(str(item.get("register")))
+        names = [f.name for f in register.fields] if register else []
+        if register is None or item.get("field") not in names:
+            named = f"{item.get('register')}.{item.get('field')}"
+            raise reader.fail(where, f"{named} is not catalogued")
+        host_values = item.get("host_values")
+        if not isinstance(host_values, dict):
+            raise reader.fail(f"{where}.host_values", "not an object of host to hex value")
+        losses.append(Loss(
+            register.field(str(item["field"])),
+            parse_register(item.get("pool_value"), f"{where}.pool_value", reader),
+            {h: parse_register(v, f"{where}.host_values.{h}", reader)
+             for h, v in host_values.items()},
+        ))
+    return tuple(losses)
 
 
 def writable_bits(profile: HostProfile, name: str, register: Register | None) -> int:

@@ -16,7 +16,7 @@ from conftest import (
 )
 
 from qemu_errata.catalogue import load_catalogue
-from qemu_errata.errors import InputError
+from qemu_errata.errors import InputError, ProfileError
 from qemu_errata.pool import (
     IncompatiblePoolError,
     PoolModel,
@@ -207,6 +207,17 @@ def test_model_round_trips_through_json() -> None:
     assert again.id_registers == model.id_registers
     assert again.target_implementations == model.target_implementations
     assert again.timer_frequency_hz == model.timer_frequency_hz
+    assert again.losses == model.losses
+    assert again.host_writes == model.host_writes
+    assert again.hosts == ("n1", "a57")
+
+
+def test_model_with_an_unknown_lost_field_is_refused() -> None:
+    data = baseline([n1(), a57()]).to_json()
+    data["losses"][0]["field"] = "NOPE"
+    with pytest.raises(ProfileError,
+                       match=r"^m\.json: losses\[0\]: ID_AA64[A-Z0-9_]+\.NOPE is not"):
+        model_from_json(data, "m.json")
 
 
 def test_hand_written_model_with_only_the_required_keys_is_valid() -> None:
