@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import itertools
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ class Rule(enum.Enum):
     HIGHER_OR_ZERO = "higher_or_zero"
     EXACT = "exact"
     FIXED = "fixed"  # no rule in KVM: only the host's own value is accepted
+    ANY = "any"  # KVM accepts any value (a pool takes the highest)
 
 
 class Kind(enum.Enum):
@@ -111,6 +113,11 @@ class Field:
     safe: int | None
     # Names are documentation: left out of equality and hashing.
     value_names: Mapping[int, str] = dataclass_field(compare=False, hash=False)
+    # Values KVM refuses whatever the host has (its set_user checks beyond the rule).
+    refused: frozenset[int] = frozenset()
+    # Values that kernels newer than ``refused_after`` (major, minor) refuse as well.
+    refused_later: frozenset[int] = frozenset()
+    refused_after: tuple[int, int] | None = None
 
     @property
     def qualified_name(self) -> str:
@@ -138,6 +145,12 @@ class Field:
         """The register value with this field replaced by ``raw``."""
         return (register_value & ~self.mask) | (raw << self.lsb & self.mask)
 
+    def refused_on(self, kernel: tuple[int, int] | None) -> frozenset[int]:
+        """The values KVM refuses outright on a host running ``kernel`` (None: unknown)."""
+        if self.refused_after is not None and (kernel is None or kernel > self.refused_after):
+            return self.refused | self.refused_later
+        return self.refused
+
     def describe(self, raw: int) -> str:
         """A value for people: the architecture's name and the number, e.g. ``IMP (0x1)``."""
         name = self.value_names.get(raw)
@@ -154,6 +167,8 @@ class Register:
     encoding: Encoding | None
     explicit_one_reg_id: int | None
     fields: tuple[Field, ...]
+    # A named KVM check on the whole register beyond its field rules (see rules.py).
+    kvm_check: str | None = None
 
     @property
     def one_reg_id(self) -> int:
@@ -243,6 +258,7 @@ def _register(entry: dict[str, Any], origin: str) -> Register:
         encoding=encoding,
         explicit_one_reg_id=explicit_id,
         fields=tuple(sorted(fields, key=lambda f: -f.msb)),
+        kvm_check=entry.get("kvm_check"),
     )
 
 
@@ -259,7 +275,22 @@ def _field(register: str, entry: dict[str, Any], where: str) -> Field:
     if (rule is Rule.EXACT) != (safe is not None):
         raise CatalogueError(f"{where}.{name}: 'safe' belongs with rule 'exact' and only there")
     names = {int(value, 0): str(text) for value, text in entry.get("values", {}).items()}
-    return Field(register, name, msb, lsb, rule, bool(entry.get("signed", False)), safe, names)
+    refused = frozenset(int(value) for value in entry.get("refused", []))
+    later = entry.get("refused_after_linux", {})
+    return Field(
+        register, name, msb, lsb, rule, bool(entry.get("signed", False)), safe, names, refused,
+        frozenset(int(value) for value in later.get("values", [])),
+        parse_kernel_version(later["version"]) if later else None,
+    )
+
+
+def parse_kernel_version(release: str) -> tuple[int, int] | None:
+    """(major, minor) of a kernel release such as ``6.12.57+deb12-arm64``; None if not one."""
+    parts = release.split(".", 2)
+    if len(parts) < 2 or not parts[0].isdigit():
+        return None
+    minor = "".join(itertools.takewhile(str.isdigit, parts[1]))
+    return (int(parts[0]), int(minor)) if minor else None
 
 
 def _check_disjoint(fields: tuple[Field, ...], where: str) -> None:

@@ -14,10 +14,16 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from libvirt_hooks.install import add_hook_command
+from qemu_errata.demo import add_demo_command
 from qemu_errata.errors import InputError
 from qemu_errata.files import read_model, read_profile, write_json
+from qemu_errata.kvm_validate import add_kvm_validate_command
 from qemu_errata.midr import Midr
+from qemu_errata.nested.command import add_nested_command
 from qemu_errata.pool import CheckResult, IncompatiblePoolError, PoolModel, baseline, check
+from qemu_errata.probe.command import add_probe_command
+from qemu_errata.vmm_commands import register as register_vmm_commands
 
 EXIT_OK = 0
 EXIT_NO = 1
@@ -111,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("profile", type=Path, metavar="PROFILE")
     sub.add_argument("--json", action="store_true", help="print the verdict as JSON")
     sub.set_defaults(run=_cmd_check)
+
+    register_vmm_commands(commands)
+    add_nested_command(commands)
+    add_hook_command(commands)
+    add_probe_command(commands)
+    add_demo_command(commands)
+    add_kvm_validate_command(commands)
     return parser
 
 

@@ -18,3 +18,11 @@ class CatalogueError(InputError):
 
 class ProfileError(InputError):
     """A host profile or pool model file is malformed."""
+
+
+class ProbeError(InputError):
+    """A host probe cannot read its host (no /dev/kvm, QEMU died or hung): CLI exit 2.
+
+    The message names what was probed (/dev/kvm, a QEMU CPU model, a sysfs
+    tree) and what went wrong, in one line; no profile is written.
+    """

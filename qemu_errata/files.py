@@ -1,7 +1,8 @@
-"""Reading and writing the tool's JSON files (shell: does I/O).
+"""Reading the tool's JSON files and writing files atomically (shell: does I/O).
 
-Writes are atomic (a temporary file in the same directory, then a rename), so
-a failure never leaves a half-written profile or model behind.
+Writes are atomic (``write_atomically``: a temporary file in the same
+directory, then a rename), so a failure never leaves a half-written profile,
+model or hook script behind.
 """
 
 from __future__ import annotations
@@ -34,17 +35,27 @@ def read_json(path: Path) -> Any:
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` atomically."""
-    text = json.dumps(data, indent=2) + "\n"
-    directory = path.parent if str(path.parent) else Path(".")
+    """Write ``data`` as JSON to ``path`` atomically; InputError naming the file otherwise."""
+    content = (json.dumps(data, indent=2) + "\n").encode("utf-8")
     try:
-        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+        write_atomically(path, content)
     except OSError as error:
         raise InputError(f"{path}: cannot write: {error.strerror}") from None
+
+
+def write_atomically(path: Path, content: bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` by a file of ``content`` and ``mode``; OSError if that fails.
+
+    The content goes to a temporary file beside ``path`` (created 0600, so not
+    executable: a hook directory never runs it), gets its mode, and is renamed
+    over ``path``: readers see the old file or the whole new one, never a
+    partial or wrong-mode file. On any failure the temporary file is removed.
+    """
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(content)
+            os.fchmod(stream.fileno(), mode)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)

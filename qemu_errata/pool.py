@@ -17,7 +17,7 @@ from qemu_errata.errors import InputError, QemuErrataError
 from qemu_errata.implementations import TargetImplementations, read_targets
 from qemu_errata.midr import Midr
 from qemu_errata.profile import HostProfile
-from qemu_errata.rules import accepts, combine
+from qemu_errata.rules import accepts, combine, register_refusal
 
 MODEL_FORMAT = "qemu-errata/pool-model/1"
 # The register maps a profile and a model carry, in the order they are reported.
@@ -179,6 +179,7 @@ class _Baseline:
         self.catalogue = catalogue
         self.blockers: list[Blocker] = []
         self.losses: list[Loss] = []
+        self.kernels = {p.host: p.kernel_version for p in profiles}
 
     def model(self) -> PoolModel:
         groups = {group: self._group(group) for group in REGISTER_GROUPS}
@@ -235,12 +236,22 @@ class _Baseline:
             chosen = self._field(fld, {h: fld.raw(v) for h, v in values.items()}, writable)
             if chosen is not None:
                 result = fld.with_raw(result, chosen)
+        if register is not None:
+            self._register_check(group, register, result)
         return result
+
+    def _register_check(self, group: str, register: Register, value: int) -> None:
+        for profile in self.profiles:
+            refusal = register_refusal(register, value, getattr(profile, group), self.catalogue)
+            if refusal:
+                self.blockers.append(Blocker(register.name, None, (
+                    f"{register.name} = {value:#x} cannot be presented on {profile.host}: {refusal}"
+                )))
 
     def _field(
         self, fld: Field, raws: Mapping[str, int], writable: Mapping[str, bool]
     ) -> int | None:
-        chosen = _presentable_value(fld, raws, writable)
+        chosen = _presentable_value(fld, raws, writable, self.kernels)
         if chosen is None:
             hosts = ", ".join(
                 f"{h}={fld.describe(r)}{'' if writable[h] else ' (not writable)'}"
@@ -296,12 +307,15 @@ def _host_value(
 
 
 def _presentable_value(
-    fld: Field, raws: Mapping[str, int], writable: Mapping[str, bool]
+    fld: Field,
+    raws: Mapping[str, int],
+    writable: Mapping[str, bool],
+    kernels: Mapping[str, tuple[int, int] | None],
 ) -> int | None:
     """The rule's combined value if every host can present it, else any host's value that can."""
     candidates = [combine(fld, sorted(raws.values())), *sorted(set(raws.values()))]
     for candidate in candidates:
-        if all(accepts(fld, candidate, raws[h], writable[h]) for h in raws):
+        if all(accepts(fld, candidate, raws[h], writable[h], kernels[h]) for h in raws):
             return candidate
     return None
 
@@ -356,15 +370,18 @@ def check(
             if host is None:
                 problems.append(Blocker(name, None, f"{name} is not reported by this host"))
                 continue
-            problems.extend(_check_register(
-                name, register, wanted, host, writable_bits(profile, name, register)
-            ))
+            problems.extend(_check_register(name, register, wanted, host, profile))
+            refusal = register and register_refusal(
+                register, wanted, getattr(profile, group), catalogue
+            )
+            if refusal:
+                problems.append(Blocker(name, None, f"{name} = {wanted:#x}: {refusal}"))
     notes = _check_timer(model, profile, problems)
     return CheckResult(profile.host, tuple(problems), notes)
 
 
 def _check_register(
-    name: str, register: Register | None, wanted: int, host: int, writable: int
+    name: str, register: Register | None, wanted: int, host: int, profile: HostProfile
 ) -> list[Blocker]:
     problems = []
     bits = res0_bits(register)
@@ -374,16 +391,21 @@ def _check_register(
             f"{what} must equal the host's: the model has {wanted & bits:#x}, "
             f"the host {host & bits:#x}"
         )))
+    writable = writable_bits(profile, name, register)
+    kernel = profile.kernel_version
     for fld in register.fields if register else ():
         field_writable = writable & fld.mask == fld.mask
-        if accepts(fld, fld.raw(wanted), fld.raw(host), field_writable):
+        requested = fld.raw(wanted)
+        if accepts(fld, requested, fld.raw(host), field_writable, kernel):
             continue
-        why = (
-            f"not safe under rule {fld.rule.value}" if field_writable
-            else "the field is not writable on this host"
-        )
+        if not field_writable:
+            why = "the field is not writable on this host"
+        elif requested in fld.refused_on(kernel):
+            why = "KVM refuses this value"
+        else:
+            why = f"not safe under rule {fld.rule.value}"
         problems.append(Blocker(name, fld.name, (
-            f"{fld.qualified_name}: the model presents {fld.describe(fld.raw(wanted))}, "
+            f"{fld.qualified_name}: the model presents {fld.describe(requested)}, "
             f"the host has {fld.describe(fld.raw(host))} ({why})"
         )))
     return problems

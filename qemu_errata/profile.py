@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from qemu_errata.catalogue import parse_kernel_version
 from qemu_errata.document import DocumentReader, hex_registers
 from qemu_errata.implementations import Implementation, read_implementations
 
@@ -33,6 +34,12 @@ class HostProfile:
     gic_registers: Mapping[str, int] = field(default_factory=dict)
     capabilities: Mapping[str, bool] = field(default_factory=dict)
     provenance: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def kernel_version(self) -> tuple[int, int] | None:
+        """(major, minor) of the kernel the profile was probed on, if it says."""
+        release = self.provenance.get("kernel")
+        return parse_kernel_version(release) if isinstance(release, str) else None
 
     def writable_mask(self, register: str) -> int:
         if self.writable_masks is None:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from qemu_errata.catalogue import Kind, Rule, load_catalogue, parse_catalogue, res0_bits
+from qemu_errata.catalogue import (
+    Kind,
+    Rule,
+    load_catalogue,
+    parse_catalogue,
+    parse_kernel_version,
+    res0_bits,
+)
 from qemu_errata.errors import CatalogueError
 
 REQUIRED = [
@@ -134,3 +141,11 @@ HEADER = 'format = "qemu-errata/register-catalogue/1"\n'
 def test_inconsistent_catalogue_is_refused_with_the_entry_named(text: str, message: str) -> None:
     with pytest.raises(CatalogueError, match=message.replace(".", r"\.")):
         parse_catalogue(text, "test.toml")
+
+
+@pytest.mark.parametrize(("release", "version"), [
+    ("6.12.57+deb12-arm64", (6, 12)), ("7.2.13+deb14-arm64", (7, 2)), ("6.1", (6, 1)),
+    ("unknown", None), ("6", None), ("6.rc", None),
+])
+def test_kernel_release_parsing(release: str, version: tuple[int, int] | None) -> None:
+    assert parse_kernel_version(release) == version

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qemu_errata.catalogue import Field, Rule
-from qemu_errata.rules import accepts, combine, safe_value
+from qemu_errata.catalogue import Field, Rule, load_catalogue
+from qemu_errata.rules import REGISTER_CHECKS, accepts, combine, register_refusal, safe_value
 
 
 def make_field(rule: Rule, signed: bool = False, safe: int | None = None) -> Field:
@@ -63,3 +63,48 @@ def test_non_writable_field_takes_only_the_host_value() -> None:
 
 def test_safe_value_of_equal_values_is_that_value() -> None:
     assert safe_value(EXACT, 3, 3) == 3
+
+
+ANY = make_field(Rule.ANY)
+
+
+def test_any_rule_accepts_every_value_and_combines_to_the_highest() -> None:
+    assert accepts(ANY, 0, 5, writable=True)
+    assert accepts(ANY, 9, 5, writable=True)
+    assert not accepts(ANY, 9, 5, writable=False)
+    assert combine(ANY, [3, 1, 2]) == 3
+
+
+def test_values_kvm_refuses_outright_are_refused_unless_they_are_the_hosts() -> None:
+    debug = Field("TEST_EL1", "DebugVer", 3, 0, Rule.LOWER, False, None, {},
+                  frozenset(range(6)))
+    assert accepts(debug, 6, 8, writable=True)
+    assert not accepts(debug, 5, 8, writable=True)  # lower, but below Armv8: KVM says EINVAL
+    assert accepts(debug, 5, 5, writable=False)  # the host's own value is kept as it is
+
+
+def test_clidr_needing_no_pou_clean_is_refused_where_ctr_idc_is_0() -> None:
+    catalogue = load_catalogue()
+    clidr = catalogue["CLIDR_EL1"]
+    idc = catalogue["CTR_EL0"].field("IDC")
+    host_clidr = 0x0A200023  # LoUU 1, LoC 2, LoUIS 1: what KVM gives a host without IDC
+    no_pou = clidr.field("LoUIS").with_raw(clidr.field("LoUU").with_raw(host_clidr, 0), 0)
+    without_idc = {"CLIDR_EL1": host_clidr, "CTR_EL0": idc.with_raw(0x8444C004, 0)}
+    with_idc = {"CLIDR_EL1": host_clidr, "CTR_EL0": idc.with_raw(0x8444C004, 1)}
+    assert register_refusal(clidr, no_pou, without_idc, catalogue) == (
+        "it needs no cache clean to the PoU, and the host's CTR_EL0.IDC is not 1"
+    )
+    assert register_refusal(clidr, no_pou, with_idc, catalogue) is None
+    assert register_refusal(clidr, host_clidr, without_idc, catalogue) is None
+
+
+def test_every_register_check_the_catalogue_names_exists() -> None:
+    named = {r.kvm_check for r in load_catalogue().values() if r.kvm_check}
+    assert named == set(REGISTER_CHECKS)
+
+
+def test_values_newer_kernels_refuse_depend_on_the_hosts_kernel() -> None:
+    el1 = load_catalogue()["ID_AA64PFR0_EL1"].field("EL1")
+    assert accepts(el1, 0, 1, writable=True, kernel=(6, 12))  # Linux 6.12 takes EL1 = 0
+    assert not accepts(el1, 0, 1, writable=True, kernel=(7, 2))  # 7.2 refuses it
+    assert not accepts(el1, 0, 1, writable=True, kernel=None)  # unknown: the strictest

@@ -1,0 +1,126 @@
+"""How much the installed libvirt hook costs libvirt, next to a bare ``python3 -I -c pass``.
+
+libvirt waits for the hook on every lifecycle op of every VM. Budget (issue 5):
+ops and VMs the hook ignores at most 1.3x the bare interpreter, a pool decision
+at most 2.5x; the host-profile check (which loads the register catalogue) has
+no budget and is shown for information. Each case runs ``--runs`` times,
+interleaved with the others so that machine load hits them alike; the medians
+and their ratios to the bare interpreter are printed.
+
+Usage: python bench/hook_startup.py [--runs 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lxml import etree
+
+from libvirt_hooks.install import SCRIPT_NAME, install
+from qemu_errata.implementations import TargetImplementation, TargetImplementations
+from qemu_errata.metadata import pool_element
+from qemu_errata.pool import PoolModel
+
+N1 = 0x414FD0C1
+A64FX = 0x461F0010
+ISAR0 = "ID_AA64ISAR0_EL1"
+N1_ISAR0 = 0x100010211120
+
+
+def domain_xml(targets: list[int] | None) -> bytes:
+    """A libvirt-sized domain XML, with pool metadata for ``targets`` (None: not a pool VM)."""
+    domain = etree.Element("domain", type="qemu")
+    etree.SubElement(domain, "name").text = "bench-vm"
+    etree.SubElement(domain, "vcpu", placement="static").text = "4"
+    devices = etree.SubElement(domain, "devices")
+    for index in range(20):  # a few KiB of devices, like a real domain
+        disk = etree.SubElement(devices, "disk", type="file", device="disk")
+        etree.SubElement(disk, "source", file=f"/var/lib/libvirt/images/disk{index}.qcow2")
+        etree.SubElement(disk, "target", dev=f"vd{chr(97 + index)}", bus="virtio")
+    if targets is not None:
+        model = PoolModel(
+            id_registers={ISAR0: N1_ISAR0},
+            target_implementations=TargetImplementations(
+                TargetImplementation(midr, None, None) for midr in targets
+            ),
+            timer_frequency_hz=25_000_000,
+        )
+        etree.SubElement(domain, "metadata").append(pool_element(model))
+    return etree.tostring(domain)
+
+
+def make_host(home: Path, midr: int, profile: bool) -> dict[str, str]:
+    """A HOME with hook.toml, a 4-CPU sysfs tree and (optionally) a cached host profile."""
+    for cpu in range(4):
+        identification = home / f"sys/devices/system/cpu/cpu{cpu}/regs/identification"
+        identification.mkdir(parents=True)
+        (identification / "midr_el1").write_text(f"0x{midr:016x}\n")
+        (identification / "revidr_el1").write_text(f"0x{0:016x}\n")
+    settings = {"sysfs_root": str(home / "sys"), "log": str(home / "hook.log"),
+                "timer_frequency_hz": 25_000_000}
+    if profile:
+        path = home / "host-profile.json"
+        path.write_text(json.dumps({
+            "format": "qemu-errata/host-profile/1", "host": "bench",
+            "implementations": [{"midr": f"{midr:#x}", "revidr": "0x0", "cpus": [0, 1, 2, 3]}],
+            "id_registers": {ISAR0: f"{N1_ISAR0:#x}"}, "writable_masks": None,
+            "timer_frequency_hz": 25_000_000,
+        }))
+        settings["host_profile"] = str(path)
+    config = home / ".config/qemu-errata/hook.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("".join(f"{key} = {json.dumps(value)}\n" for key, value in settings.items()))
+    return {"HOME": str(home), "PATH": "/usr/bin:/bin", "LC_ALL": "C"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=50)
+    runs = parser.parse_args().runs
+    with tempfile.TemporaryDirectory(prefix="hook-bench.") as temporary:
+        base = Path(temporary)
+        install(base / "hooks")
+        hook = str(base / "hooks" / SCRIPT_NAME)
+        n1 = make_host(base / "n1", N1, profile=False)
+        a64fx = make_host(base / "a64fx", A64FX, profile=False)
+        n1_profile = make_host(base / "n1-profile", N1, profile=True)
+        pool, plain = domain_xml([N1]), domain_xml(None)
+        cases: dict[str, tuple[list[str], bytes, dict[str, str]]] = {
+            f"bare: {sys.executable} -I -c pass": ([sys.executable, "-I", "-c", "pass"], b"", n1),
+            "ignored op (started begin)": ([hook, "bench-vm", "started", "begin", "-"], pool, n1),
+            "non-pool VM (migrate begin)": ([hook, "bench-vm", "migrate", "begin", "-"], plain, n1),
+            "pool decision: allowed": ([hook, "bench-vm", "migrate", "begin", "-"], pool, n1),
+            "pool decision: refused": ([hook, "bench-vm", "migrate", "begin", "-"], pool, a64fx),
+            "host-profile check (no budget)": (
+                [hook, "bench-vm", "migrate", "begin", "-"], pool, n1_profile
+            ),
+        }
+        expected = {"pool decision: refused": 1}
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(runs):
+            for name, (command, stdin, environment) in cases.items():
+                started = time.perf_counter()
+                result = subprocess.run(
+                    command, input=stdin, env=environment, capture_output=True, check=False
+                )
+                times[name].append(time.perf_counter() - started)
+                if result.returncode != expected.get(name, 0):
+                    print(f"{name}: exit status {result.returncode}: {result.stderr.decode()}")
+                    return 1
+    bare = statistics.median(next(iter(times.values())))
+    print(f"median of {runs} runs each, interleaved")
+    for name, samples in times.items():
+        median = statistics.median(samples)
+        print(f"{name:45} {median * 1000:7.2f} ms  {median / bare:5.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

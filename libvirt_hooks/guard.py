@@ -1,0 +1,245 @@
+"""The hook's decision for a VM whose domain XML names the pool namespace.
+
+Every CPU the VM may run on must be one of its target implementations, the
+host's timer frequency must be the pool's, and, when the configuration names a
+cached host profile, the host must be able to present the VM's register values.
+Anything that stops the check (malformed XML or metadata, a bad configuration,
+unreadable sysfs, a timeout, a bug) refuses the VM: fail closed, one line on
+stderr, never a traceback. Every decision is logged.
+
+Kept light (``os``, ``signal``, ``syslog``; see bench/hook_startup.py): the
+CPU names for a refusal and the host-profile check load the core library only
+when needed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import syslog
+import time
+
+from libvirt_hooks.config import (
+    DEFAULT_TIMEOUT_SECONDS,
+    SYSLOG,
+    ConfigError,
+    HookConfig,
+    load_config,
+)
+from libvirt_hooks.domain import Domain, DomainXmlError, Pool, read_domain
+from libvirt_hooks.hostcpus import (
+    HostImplementation,
+    SysfsError,
+    format_cpus,
+    read_host_implementations,
+)
+from libvirt_hooks.qemu import MAX_XML_BYTES
+from qemu_errata.errors import InputError
+
+LOG_IDENT = "qemu-errata-hook"
+
+
+class HookTimeoutError(Exception):
+    """The hook's own time bound ran out."""
+
+
+def guard(domain_name: str, op: str, what: str, xml: bytes) -> int:
+    """0 to let libvirt go on, 1 to refuse (after printing why on stderr).
+
+    ``op`` is libvirt's op (``migrate``, ``restore``, ``prepare``) and ``what``
+    its name in messages; ``xml`` is longer than MAX_XML_BYTES when it was too
+    large to read whole.
+    """
+    try:
+        return _guard(domain_name, op, what, xml)
+    except Exception as error:  # e.g. the timeout firing while logging: still one line
+        print(
+            f"qemu-errata: refused the {what} of VM {domain_name!r}: "
+            f"internal error in the hook: {type(error).__name__}: {error}",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def _guard(domain_name: str, op: str, what: str, xml: bytes) -> int:
+    _set_timeout(DEFAULT_TIMEOUT_SECONDS)
+    log = DecisionLog(SYSLOG)
+    config: HookConfig | None = None
+    host = "not read"
+    notes: list[str] = []
+    try:
+        loaded = _load_config()
+        if not isinstance(loaded, ConfigError):
+            config, log = loaded
+            _set_timeout(config.timeout_seconds)
+        domain = _read_domain(xml)
+        if domain.pool is None:  # the namespace is mentioned, but not as our metadata
+            return 0
+        if isinstance(loaded, ConfigError):
+            raise loaded
+        config, log = loaded
+        if op == "prepare" and config.start_policy == "ignore":
+            log.record(domain_name, op, host, "allowed (start_policy ignore)")
+            return 0
+        implementations = read_host_implementations(config.sysfs_root, domain.cpus)
+        host = "; ".join(str(i) for i in implementations)
+        problems, notes = _problems(domain, domain.pool, implementations, config, xml)
+    except HookTimeoutError:
+        seconds = config.timeout_seconds if config else DEFAULT_TIMEOUT_SECONDS
+        where = config.where if config else "the hook configuration"
+        problems = [f"the check did not finish within {seconds} s (timeout_seconds in {where})"]
+    except InputError as error:
+        problems = [_explain(error, config)]
+    except Exception as error:  # fail closed on a bug too, with one line
+        problems = [f"internal error in the hook: {type(error).__name__}: {error}"]
+    _set_timeout(0)
+    if not problems:
+        log.record(domain_name, op, host, "allowed", notes)
+        return 0
+    line = _one_line(
+        f"qemu-errata: refused the {what} of VM {domain_name!r}: {'; '.join(problems)}"
+    )
+    if op == "prepare" and config is not None:
+        if config.start_policy == "warn":
+            log.record(domain_name, op, host, "allowed (start_policy warn)", [line])
+            return 0
+        line += f'; or set start_policy = "warn" in {config.where} to start it anyway'
+    log.record(domain_name, op, host, "refused", [line])
+    print(line, file=sys.stderr)
+    return 1
+
+
+class DecisionLog:
+    """Where decisions go: syslog, or a file (opened at once, so a bad path is a config error)."""
+
+    def __init__(self, target: str, origin: str = "") -> None:
+        self.path = None if target == SYSLOG else target
+        if self.path is not None:
+            try:
+                with open(self.path, "a", encoding="utf-8"):
+                    pass
+            except OSError as error:
+                raise ConfigError(
+                    f"{origin}: log file {self.path}: cannot open: {error.strerror}"
+                ) from None
+
+    def record(
+        self, domain: str, op: str, host: str, outcome: str, details: list[str] | None = None
+    ) -> None:
+        line = _one_line(
+            f"domain={domain!r} op={op} host=[{host}] outcome={outcome}"
+            + "".join(f" | {detail}" for detail in details or [])
+        )
+        if self.path is None:
+            syslog.openlog(LOG_IDENT, syslog.LOG_PID, syslog.LOG_DAEMON)
+            priority = syslog.LOG_INFO if outcome.startswith("allowed") else syslog.LOG_WARNING
+            syslog.syslog(priority, line)
+            return
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        with open(self.path, "a", encoding="utf-8") as stream:
+            stream.write(f"{stamp} {LOG_IDENT}[{os.getpid()}]: {line}\n")
+
+
+def _load_config() -> tuple[HookConfig, DecisionLog] | ConfigError:
+    """The configuration and its log, or the error to report if the VM is a pool VM.
+
+    Read before the domain XML, so that even a malformed XML's refusal is logged
+    where the configuration says.
+    """
+    try:
+        config = load_config(os.environ.get("HOME"))
+        return config, DecisionLog(config.log, config.where)
+    except ConfigError as error:
+        return error
+
+
+def _read_domain(xml: bytes) -> Domain:
+    if len(xml) > MAX_XML_BYTES:
+        raise DomainXmlError(f"the domain XML is larger than {MAX_XML_BYTES} bytes")
+    return read_domain(xml)
+
+
+def _problems(
+    domain: Domain,
+    pool: Pool,
+    host: list[HostImplementation],
+    config: HookConfig,
+    xml: bytes,
+) -> tuple[list[str], list[str]]:
+    """Every reason this host cannot run the VM (none: it can), and notes for the log."""
+    problems: list[str] = []
+    notes: list[str] = []
+    outside = [i for i in host if not any(t.admits(i.midr, i.revidr) for t in pool.targets)]
+    if outside:
+        problems.append(_not_in_list(outside, host, pool, domain.cpus))
+    wanted, local = pool.timer_frequency_hz, config.timer_frequency_hz
+    if wanted is not None and local is not None and wanted != local:
+        problems.append(
+            f"this host's timer runs at {local} Hz (timer_frequency_hz in {config.where}), "
+            f"the VM's pool at {wanted} Hz, and a guest's timer frequency cannot change: "
+            f"run it on a host at {wanted} Hz"
+        )
+    if config.host_profile is not None:
+        from libvirt_hooks.profilecheck import profile_problems  # noqa: PLC0415 (loads the catalogue)
+
+        problems += profile_problems(xml, config.host_profile, host, notes)
+    elif wanted is not None and local is None:
+        notes.append(
+            f"the pool's timer frequency is {wanted} Hz and this host's is unknown "
+            f"(set timer_frequency_hz or host_profile in {config.where})"
+        )
+    return problems, notes
+
+
+def _not_in_list(
+    outside: list[HostImplementation],
+    host: list[HostImplementation],
+    pool: Pool,
+    cpuset: frozenset[int] | None,
+) -> str:
+    from qemu_errata.midr import Midr  # noqa: PLC0415 (CPU names cost a TOML parse: refusals only)
+
+    which = "" if cpuset is None else " the VM may run on"
+    found = ", ".join(
+        f"CPU{'s' if len(i.cpus) > 1 else ''}{which} {format_cpus(i.cpus)} "
+        f"{'are' if len(i.cpus) > 1 else 'is'} {Midr(i.midr).describe()} REVIDR {i.revidr:#x}"
+        for i in outside
+    )
+    targets = ", ".join(
+        Midr(t.midr).describe() + ("" if t.revidr is None else f" REVIDR {t.revidr:#x}")
+        for t in pool.targets
+    )
+    inside = tuple(sorted(c for i in host if i not in outside for c in i.cpus))
+    pin = f", pin its vCPUs to CPUs {format_cpus(inside)} (cpuset)" if inside else ""
+    return (
+        f"this host's {found}, not in the VM's target implementation list [{targets}]; "
+        f"run it on a host whose CPUs are in that list{pin}, or add this host to its pool: "
+        "`qemu-errata probe` here, `qemu-errata baseline` with the pool's host profiles and "
+        "this one, then `qemu-errata apply` the new model to the VM"
+    )
+
+
+def _explain(error: InputError, config: HookConfig | None) -> str:
+    """An error that stopped the check, with what fixes it."""
+    if isinstance(error, DomainXmlError):
+        return f"{error} (apply the pool model to the VM again with `qemu-errata apply`)"
+    if isinstance(error, ConfigError):
+        return f"bad hook configuration: {error}"
+    if isinstance(error, SysfsError) and config is not None:
+        return f"{error} (sysfs_root = {config.sysfs_root!r} in {config.where})"
+    return str(error)
+
+
+def _set_timeout(seconds: int) -> None:
+    """Raise HookTimeoutError after ``seconds`` (0: never): libvirt waits for hooks forever."""
+    signal.signal(signal.SIGALRM, _timed_out)
+    signal.alarm(seconds)
+
+
+def _timed_out(_signal: int, _frame: object) -> None:
+    raise HookTimeoutError("the hook's time bound ran out")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.splitlines())

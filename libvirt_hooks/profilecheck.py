@@ -1,0 +1,71 @@
+"""The cached host-profile check: can this host present the VM's register values?
+
+Only run when the hook configuration names ``host_profile`` (a file written by
+``qemu-errata probe`` on this host): it parses the domain XML with lxml, reads
+the full pool model from the metadata and judges it with ``pool.check``, which
+loads the register catalogue. Target implementations are judged by the live
+sysfs check instead (it knows the VM's cpuset); the profile must describe the
+CPUs that check saw, or it is stale.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lxml import etree
+
+from libvirt_hooks.domain import DomainXmlError
+from libvirt_hooks.hostcpus import HostImplementation
+from qemu_errata.errors import InputError
+from qemu_errata.files import read_profile
+from qemu_errata.metadata import find_pool_element, model_from_pool_element
+from qemu_errata.pool import PoolModel, check
+from qemu_errata.profile import HostProfile
+
+_IDENTITY_REGISTER = "MIDR_EL1"  # pool.check's blocker for a host CPU outside the list
+
+
+def profile_problems(
+    xml: bytes, profile_path: str, host: list[HostImplementation], notes: list[str]
+) -> list[str]:
+    """Why this host cannot present the VM's model per its cached profile (empty: it can)."""
+    model = _pool_model(xml)
+    remedy = f"probe this host again with `qemu-errata probe -o {profile_path}`"
+    try:
+        profile = read_profile(Path(profile_path))
+    except InputError as error:
+        raise InputError(f"host_profile {error} ({remedy})") from None
+    stale = [i for i in host if not _describes(profile, i)]
+    if stale:
+        return [
+            f"host_profile {profile_path} does not describe this host's "
+            f"{'; '.join(str(i) for i in stale)}: {remedy}"
+        ]
+    result = check(model, profile)
+    notes.extend(result.notes)
+    problems = [p.message for p in result.problems if p.register != _IDENTITY_REGISTER]
+    if not problems:
+        return []
+    return [
+        f"this host cannot present the VM's CPU model (host_profile {profile_path}): "
+        f"{'; '.join(problems)}; run it on another host of its pool, or compute the pool "
+        "model again with this host's profile (`qemu-errata baseline`, `qemu-errata apply`)"
+    ]
+
+
+def _pool_model(xml: bytes) -> PoolModel:
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+    try:
+        root = etree.fromstring(xml, parser)
+    except etree.XMLSyntaxError as error:
+        raise DomainXmlError(f"the domain XML is not well-formed: {error}") from None
+    element = find_pool_element(root)
+    if element is None:
+        raise DomainXmlError("the domain XML has no pool metadata under <metadata>")
+    return model_from_pool_element(element, "the domain's pool metadata")
+
+
+def _describes(profile: HostProfile, cpu: HostImplementation) -> bool:
+    return any(
+        i.midr == cpu.midr and i.revidr in (None, cpu.revidr) for i in profile.implementations
+    )

@@ -1,0 +1,262 @@
+"""Applying a pool model to a libvirt domain XML (pure: XML in, XML out).
+
+We own three things in a domain: the ``<cpu>`` element (its attributes and the
+children that choose a CPU model: ``<model>``, ``<vendor>``, ``<feature>``),
+our arguments inside ``<qemu:commandline>`` (recognised by the property names
+in vmm_names, so a user's own arguments stay), and our pool element under
+``<metadata>``. The templates in ``xml_templates/`` hold the first two per
+dialect. Everything else, devices, other metadata and other namespaces, is left
+as it was; applying a model twice gives the same document as applying it once,
+and applying a new model replaces the old one's parts.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from importlib import resources
+
+from lxml import etree
+
+from qemu_errata import vmm_names
+from qemu_errata.errors import InputError
+from qemu_errata.metadata import find_pool_element, pool_element
+from qemu_errata.pool import PoolModel
+from qemu_errata.render import Dialect, VmmConfig, vmm_config
+
+QEMU_NAMESPACE = "http://libvirt.org/schemas/domain/qemu/1.0"
+COMMANDLINE_TAG = f"{{{QEMU_NAMESPACE}}}commandline"
+ARG_TAG = f"{{{QEMU_NAMESPACE}}}arg"
+
+_DOMAIN_TYPE = {Dialect.QEMU_KVM: "kvm", Dialect.QEMU_TCG: "qemu"}
+_ARCH = "aarch64"
+# <cpu> children that choose the CPU model or its features: the template's replace them.
+_CPU_MODEL_CHILDREN = ("model", "vendor", "feature")
+# Where a new element goes, in libvirt's own element order (libvirt itself accepts any).
+_AFTER_METADATA = ("name", "uuid", "genid", "title", "description")
+_AFTER_CPU = ("clock", "on_poweroff", "on_reboot", "on_crash", "on_lockfailure", "pm", "devices")
+
+
+def _parser(remove_blank_text: bool = False) -> etree.XMLParser:
+    """No entity expansion, no DTD loading, no network: domain XML may come from anyone."""
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False,
+        remove_blank_text=remove_blank_text,
+    )
+
+
+def parse_domain(data: bytes, origin: str) -> etree._ElementTree:
+    """The parsed domain XML; InputError naming ``origin`` if it is not well-formed."""
+    try:
+        return etree.ElementTree(etree.fromstring(data, _parser()))
+    except etree.XMLSyntaxError as error:
+        raise InputError(f"{origin}: not well-formed XML: {error}") from None
+
+
+def serialise(tree: etree._ElementTree) -> str:
+    return etree.tostring(tree, encoding="unicode")
+
+
+def apply_to_domain_xml(
+    data: bytes, model: PoolModel, origin: str, dialect: Dialect | None, qemu_cpu: str | None
+) -> tuple[str, VmmConfig]:
+    """The domain XML ``data`` with ``model`` applied, and how it was rendered.
+
+    Without ``dialect``, the domain's type says it: ``kvm`` is qemu-kvm, ``qemu`` qemu-tcg.
+    """
+    tree = parse_domain(data, origin)
+    domain = tree.getroot()
+    config = vmm_config(model, dialect or dialect_of(domain, origin), qemu_cpu)
+    apply_model(domain, model, config, origin)
+    return serialise(tree), config
+
+
+def dialect_of(domain: etree._Element, origin: str) -> Dialect:
+    """The dialect a domain's type runs."""
+    _check_root(domain, origin)
+    for dialect, domain_type in _DOMAIN_TYPE.items():
+        if domain.get("type") == domain_type:
+            return dialect
+    raise InputError(
+        f"{origin}: a domain of type {domain.get('type')!r} runs neither qemu-kvm (type 'kvm') "
+        f"nor qemu-tcg (type 'qemu')"
+    )
+
+
+def apply_model(domain: etree._Element, model: PoolModel, config: VmmConfig, origin: str) -> None:
+    """Set our ``<cpu>``, qemu:commandline arguments and metadata in ``domain``."""
+    _check_domain(domain, config.dialect, origin)
+    _apply(domain, model, config)
+
+
+def owned_parts(model: PoolModel, config: VmmConfig) -> str:
+    """Without a domain to apply to: the elements we own, in a bare ``<domain>``."""
+    domain = etree.Element("domain", type=_DOMAIN_TYPE[config.dialect])
+    domain.text = "\n  "
+    _apply(domain, model, config)
+    return serialise(etree.ElementTree(domain))
+
+
+def _apply(domain: etree._Element, model: PoolModel, config: VmmConfig) -> None:
+    template = _template(config.dialect)
+    layout = _Layout.of(domain)
+    cpu = copy.deepcopy(template.find("cpu"))
+    assert cpu is not None  # the packaged templates have one
+    for named in cpu.iter("model"):
+        named.text = config.cpu_model
+    _set_cpu(domain, cpu, layout)
+    commandline = template.find(COMMANDLINE_TAG)
+    assert commandline is not None
+    _set_arguments(domain, commandline, config.commandline_arguments(), layout)
+    _set_pool_element(domain, pool_element(model), layout)
+
+
+def _check_root(domain: etree._Element, origin: str) -> None:
+    if domain.tag != "domain":
+        raise InputError(f"{origin}: not a libvirt domain (the root element is <{domain.tag}>)")
+
+
+def _check_domain(domain: etree._Element, dialect: Dialect, origin: str) -> None:
+    _check_root(domain, origin)
+    wanted = _DOMAIN_TYPE[dialect]
+    if domain.get("type") != wanted:
+        raise InputError(
+            f"{origin}: a domain of type {domain.get('type')!r} cannot run {dialect.value}, "
+            f"which needs type {wanted!r}"
+        )
+    os_type = domain.find("os/type")
+    arch = None if os_type is None else os_type.get("arch")
+    if arch != _ARCH:
+        raise InputError(f"{origin}: the domain's architecture is {arch!r}, not {_ARCH!r}")
+
+
+@functools.cache
+def _template(dialect: Dialect) -> etree._Element:
+    """The packaged template of ``dialect`` (shared: deep-copy what goes into a domain)."""
+    data = resources.files("xml_templates").joinpath(f"{dialect.value}.xml").read_bytes()
+    # Without its own whitespace: an element takes the indentation of the domain it goes to.
+    return etree.fromstring(data, _parser(remove_blank_text=True))
+
+
+def _set_cpu(domain: etree._Element, template: etree._Element, layout: _Layout) -> None:
+    cpu = domain.find("cpu")
+    if cpu is None:
+        domain.insert(_index_before(domain, _AFTER_CPU), template)
+        layout.settle(template)
+        return
+    cpu.attrib.clear()
+    cpu.attrib.update(template.attrib)
+    for child in [c for c in cpu if c.tag in _CPU_MODEL_CHILDREN]:
+        layout.remove(child)
+    for index, child in enumerate(list(template)):
+        cpu.insert(index, child)
+        layout.settle(child)
+
+
+def _set_arguments(
+    domain: etree._Element, template: etree._Element, arguments: list[str], layout: _Layout
+) -> None:
+    commandlines = domain.findall(COMMANDLINE_TAG)
+    for commandline in commandlines:
+        _remove_our_arguments(commandline, layout)
+    if commandlines:
+        commandline = commandlines[0]
+    else:
+        commandline = copy.deepcopy(template)
+        domain.append(commandline)
+        layout.settle(commandline)
+    # After the last qemu:arg, before any qemu:env, as libvirt writes them.
+    index = _index_after(commandline, (ARG_TAG,))
+    for offset, value in enumerate(arguments):
+        argument = etree.Element(ARG_TAG, value=value)
+        commandline.insert(index + offset, argument)
+        layout.settle(argument)
+
+
+def _remove_our_arguments(commandline: etree._Element, layout: _Layout) -> None:
+    """Remove each ``option value`` pair of qemu:arg that we render, and nothing else."""
+    arguments = commandline.findall(ARG_TAG)
+    index = 0
+    while index + 1 < len(arguments):
+        option, value = arguments[index], arguments[index + 1]
+        if vmm_names.is_our_argument(option.get("value", ""), value.get("value", "")):
+            layout.remove(option)
+            layout.remove(value)
+            index += 2
+        else:
+            index += 1
+
+
+def _set_pool_element(domain: etree._Element, pool: etree._Element, layout: _Layout) -> None:
+    old = find_pool_element(domain)
+    if old is not None:
+        parent = old.getparent()
+        assert parent is not None
+        parent.replace(old, pool)
+        layout.settle(pool)
+        return
+    metadata = domain.find("metadata")
+    if metadata is None:
+        metadata = etree.Element("metadata")
+        domain.insert(_index_after(domain, _AFTER_METADATA), metadata)
+        layout.settle(metadata)
+    metadata.append(pool)
+    layout.settle(pool)
+
+
+def _index_after(parent: etree._Element, tags: tuple[str, ...]) -> int:
+    """The index after the last child tagged one of ``tags`` (0 without one)."""
+    return max((i + 1 for i, child in enumerate(parent) if child.tag in tags), default=0)
+
+
+def _index_before(parent: etree._Element, tags: tuple[str, ...]) -> int:
+    """The index of the first child tagged one of ``tags`` (the end without one)."""
+    return next((i for i, child in enumerate(parent) if child.tag in tags), len(parent))
+
+
+class _Layout:
+    """The document's indentation, kept around the elements we insert or remove.
+
+    A compact document (no whitespace between elements) stays compact.
+    """
+
+    def __init__(self, unit: str | None) -> None:
+        self.unit = unit
+
+    @classmethod
+    def of(cls, domain: etree._Element) -> _Layout:
+        text = domain.text or ""
+        if "\n" not in text or text.strip():
+            return cls(None)
+        return cls(text.rsplit("\n", 1)[1] or None)
+
+    def _indent(self, depth: int) -> str:
+        assert self.unit is not None
+        return "\n" + self.unit * depth
+
+    def settle(self, element: etree._Element) -> None:
+        """Indent a newly placed element, its subtree and its neighbours' whitespace."""
+        if self.unit is None:
+            return
+        parent = element.getparent()
+        assert parent is not None
+        depth = sum(1 for _ in element.iterancestors())
+        etree.indent(element, space=self.unit, level=depth)
+        previous = element.getprevious()
+        if previous is None:
+            parent.text = self._indent(depth)
+        else:
+            previous.tail = self._indent(depth)
+        element.tail = self._indent(depth if element.getnext() is not None else depth - 1)
+
+    def remove(self, element: etree._Element) -> None:
+        """Remove an element and keep the whitespace that closes its parent."""
+        parent = element.getparent()
+        assert parent is not None
+        previous = element.getprevious()
+        if self.unit is not None and element.getnext() is None:
+            if previous is not None:
+                previous.tail = element.tail
+            else:
+                parent.text = None
+        parent.remove(element)

@@ -1,0 +1,40 @@
+"""Host profiles shipped with the package, so the demo and tests have real data.
+
+``data/profiles/qemu-<model>.json`` are QEMU 7.2's CPU models as the qemu
+probe reads them (``scripts/make-embedded-profiles`` regenerates them). Their
+writable masks are null: QEMU cannot show what a kernel would let userspace
+change, so whoever uses them for a pool says which masks it assumes.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from importlib.abc import Traversable
+
+from qemu_errata.errors import InputError
+from qemu_errata.profile import HostProfile, profile_from_json
+
+_SUFFIX = ".json"
+
+
+def _directory() -> Traversable:
+    return resources.files("qemu_errata").joinpath("data/profiles")
+
+
+def embedded_profile_names() -> tuple[str, ...]:
+    """The names of the shipped profiles, e.g. ``qemu-neoverse-n1``, sorted."""
+    return tuple(sorted(
+        entry.name.removesuffix(_SUFFIX)
+        for entry in _directory().iterdir()
+        if entry.name.endswith(_SUFFIX)
+    ))
+
+
+def load_embedded_profile(name: str) -> HostProfile:
+    """One shipped profile; InputError naming the known ones for an unknown name."""
+    names = embedded_profile_names()
+    if name not in names:
+        raise InputError(f"embedded profile {name!r}: unknown (known: {', '.join(names)})")
+    text = _directory().joinpath(name + _SUFFIX).read_text("utf-8")
+    return profile_from_json(json.loads(text), f"embedded profile {name}")

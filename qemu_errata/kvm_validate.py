@@ -1,0 +1,228 @@
+"""``qemu-errata kvm-validate``: this host's KVM judges whether it can present pool models.
+
+For each model, a scratch VM is made exactly as the kvm probe makes it (same
+vCPU features, a vGICv3 where the host has one), and every register of the
+model is written: ID and firmware registers with ``KVM_SET_ONE_REG``, GIC
+CPU-interface registers with ``KVM_SET_DEVICE_ATTR``, in the model's order,
+as a VMM restoring them would. Per register, the kernel accepts the value or
+refuses it (its errno is reported). An accepted write is read back: KVM
+ignores writes to some registers (the AArch32 ID registers of a host
+without AArch32) and stores others changed (a PMU version of IMPDEF becomes
+0), and the guest would then not see the model's value, so such a write
+counts as refused. A register this kernel does not offer cannot be written:
+its guest reads zero, so such a register is accepted when the model wants
+zero and refused otherwise. The VM never runs. Standard library only, so
+that it runs on the nested host (qemu_errata.nested).
+
+Exit status: 0 when every model is accepted, 1 when any register of any
+model is refused, 2 for bad input or no usable /dev/kvm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import errno
+import json
+import os
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qemu_errata.catalogue import Catalogue, Kind, Register, load_catalogue
+from qemu_errata.files import read_model
+from qemu_errata.pool import REGISTER_GROUPS, PoolModel
+from qemu_errata.probe import kvm_abi as abi
+from qemu_errata.probe.kvm import (
+    KVM_DEVICE,
+    Capabilities,
+    Kernel,
+    KernelCalls,
+    LinuxCalls,
+    create_vgic,
+    init_vcpu,
+)
+
+
+@dataclass(frozen=True)
+class RegisterVerdict:
+    """The kernel's answer to writing one register of a model."""
+
+    register: str
+    value: int
+    host: int | None  # what the new VM had, None when the kernel does not offer it
+    accepted: bool
+    reason: str  # why it was refused ("" when accepted)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "register": self.register,
+            "value": f"{self.value:#x}",
+            "host": None if self.host is None else f"{self.host:#x}",
+            "accepted": self.accepted,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class ModelValidation:
+    """Every register verdict of one model on this host."""
+
+    model: str
+    kernel: str
+    verdicts: tuple[RegisterVerdict, ...]
+
+    @property
+    def accepted(self) -> bool:
+        return all(verdict.accepted for verdict in self.verdicts)
+
+    @property
+    def refused(self) -> tuple[RegisterVerdict, ...]:
+        return tuple(verdict for verdict in self.verdicts if not verdict.accepted)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "kernel": self.kernel,
+            "accepted": self.accepted,
+            "registers": [verdict.to_json() for verdict in self.verdicts],
+        }
+
+
+def validate_models(
+    models: Sequence[tuple[str, PoolModel]],
+    calls: KernelCalls | None = None,
+    device: str = KVM_DEVICE,
+) -> list[ModelValidation]:
+    """The kernel's verdicts on each (name, model); ProbeError when KVM is not usable."""
+    catalogue = load_catalogue()
+    kernel = Kernel(calls or LinuxCalls(), device)
+    with contextlib.ExitStack() as open_fds:
+        system = kernel.open(open_fds)
+        return [
+            ModelValidation(name, platform.release(), _validate(kernel, system, model, catalogue))
+            for name, model in models
+        ]
+
+
+def _validate(
+    kernel: Kernel, system: int, model: PoolModel, catalogue: Catalogue
+) -> tuple[RegisterVerdict, ...]:
+    with contextlib.ExitStack() as open_fds:
+        vm = kernel.new_fd(open_fds, system, abi.KVM_CREATE_VM, 0, "KVM_CREATE_VM")
+        vcpu = kernel.new_fd(open_fds, vm, abi.KVM_CREATE_VCPU, 0, "KVM_CREATE_VCPU")
+        init_vcpu(kernel, vm, vcpu, Capabilities(kernel, vm))
+        gic = create_vgic(kernel, vm, open_fds)
+        verdicts = []
+        for group in REGISTER_GROUPS:
+            for name, value in getattr(model, group).items():
+                register = catalogue.get(name)
+                if register is None:
+                    verdicts.append(RegisterVerdict(name, value, None, False, "not catalogued"))
+                elif register.kind is Kind.GIC:
+                    verdicts.append(_write_gic(kernel, gic, register, value))
+                else:
+                    verdicts.append(_write_one_reg(kernel, vcpu, register, value))
+    return tuple(verdicts)
+
+
+def _write_one_reg(kernel: Kernel, vcpu: int, register: Register, value: int) -> RegisterVerdict:
+    return _write_and_read_back(
+        register, value, lambda: kernel.get_one_reg(vcpu, register),
+        lambda address: _write(
+            kernel, vcpu, abi.KVM_SET_ONE_REG, abi.one_reg(register.one_reg_id, address)
+        ),
+    )
+
+
+def _write_gic(kernel: Kernel, gic: int | None, register: Register, value: int) -> RegisterVerdict:
+    encoding = register.encoding
+    if gic is None or encoding is None:
+        return RegisterVerdict(register.name, value, None, False, "no vGICv3 on this host")
+    return _write_and_read_back(
+        register, value, lambda: kernel.get_vgic_sysreg(gic, register),
+        lambda address: _write(kernel, gic, abi.KVM_SET_DEVICE_ATTR, abi.device_attr(
+            abi.KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, abi.vgic_sysreg_attr(encoding), address
+        )),
+    )
+
+
+def _write_and_read_back(
+    register: Register, value: int, read: Callable[[], int | None], write: Callable[[int], str]
+) -> RegisterVerdict:
+    """The verdict on writing ``value`` to ``register``, read back as its guest would see it.
+
+    ``read`` gives the register's value (None: not offered); ``write`` writes the
+    u64 at the address it is given and says why the kernel refused ("" if it took it).
+    """
+    host = read()
+    if host is None:
+        return _absent(register, value)
+    data = ctypes.c_uint64(value)
+    reason = write(ctypes.addressof(data)) or _read_back(value, read())
+    return RegisterVerdict(register.name, value, host, not reason, reason)
+
+
+def _write(kernel: Kernel, fd: int, request: int, argument: bytearray) -> str:
+    """Make one write; why the kernel refused it, or "" when it accepted it."""
+    try:
+        kernel.calls.ioctl(fd, request, argument)
+    except OSError as error:
+        code = errno.errorcode.get(error.errno or 0, str(error.errno))
+        return f"{code}: {error.strerror or os.strerror(error.errno or 0)}"
+    return ""
+
+
+def _read_back(value: int, stored: int | None) -> str:
+    """Why a write the kernel took does not present ``value``, or "" when it does."""
+    if stored == value:
+        return ""
+    shown = "nothing" if stored is None else f"{stored:#x}"
+    return f"written, but the register then reads {shown}"
+
+
+def _absent(register: Register, value: int) -> RegisterVerdict:
+    accepted = value == 0
+    reason = "" if accepted else "this kernel does not offer the register: its guest reads 0"
+    return RegisterVerdict(register.name, value, None, accepted, reason)
+
+
+def add_kvm_validate_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """Register ``kvm-validate`` on the ``qemu-errata`` subcommands."""
+    sub = commands.add_parser(
+        "kvm-validate", help="let this host's KVM judge whether it can present pool models"
+    )
+    sub.add_argument("models", nargs="+", type=Path, metavar="MODEL")
+    sub.add_argument("--json", action="store_true", help="print every register verdict as JSON")
+    sub.set_defaults(run=run_kvm_validate)
+
+
+def run_kvm_validate(args: argparse.Namespace) -> int:
+    models = [(str(path), read_model(path)) for path in args.models]
+    validations = validate_models(models)
+    if args.json:
+        print(json.dumps([validation.to_json() for validation in validations], indent=2))
+    else:
+        for validation in validations:
+            print(_describe(validation))
+    return 0 if all(validation.accepted for validation in validations) else 1
+
+
+def _describe(validation: ModelValidation) -> str:
+    verdict = "accepts" if validation.accepted else "refuses"
+    lines = [
+        f"{validation.model}: KVM (Linux {validation.kernel}) {verdict} it: "
+        f"{len(validation.verdicts) - len(validation.refused)} of "
+        f"{len(validation.verdicts)} registers written"
+    ]
+    for refused in validation.refused:
+        host = "not offered" if refused.host is None else f"{refused.host:#x}"
+        lines.append(
+            f"  {refused.register}: {refused.value:#x} refused ({refused.reason}); host {host}"
+        )
+    return "\n".join(lines)

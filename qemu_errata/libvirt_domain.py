@@ -1,0 +1,122 @@
+"""Applying a pool model to a defined libvirt domain, and its QMP monitor (shell).
+
+``apply`` reads the persistent definition (with secrets, so that redefining
+keeps passwords), applies the model and redefines the domain. ``defineXML``
+replaces a definition in one step or not at all, so the domain is never left
+undefined or half-changed. A running domain is refused unless the caller asks
+to stage the change for its next boot: libvirt never changes a running guest's
+CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import libvirt
+import libvirt_qemu
+
+from qemu_errata.domain_xml import apply_to_domain_xml, parse_domain, serialise
+from qemu_errata.errors import InputError, QemuErrataError
+from qemu_errata.pool import PoolModel
+from qemu_errata.qmp import QmpCommandError, QmpError
+from qemu_errata.render import Dialect, VmmConfig
+
+
+class LibvirtError(InputError):
+    """libvirt cannot do what was asked: names the connection, the domain and why."""
+
+
+class DomainRunningError(QemuErrataError):
+    """The domain runs and the caller did not ask to stage the change for its next boot."""
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """Whether the definition changed, whether the domain runs the old one until its
+    next boot, and how the model was rendered."""
+
+    changed: bool
+    running: bool
+    config: VmmConfig
+
+
+def _ignore_libvirt_error(_context: object, _error: object) -> None:
+    """libvirt prints every error on stderr by default; ours are reported once, in one line."""
+
+
+@contextlib.contextmanager
+def libvirt_domain(uri: str, name: str) -> Iterator[Any]:
+    """The domain ``name`` on the libvirt connection ``uri``, closed on exit."""
+    libvirt.registerErrorHandler(_ignore_libvirt_error, None)
+    try:
+        connection = libvirt.open(uri)
+    except libvirt.libvirtError as error:
+        raise LibvirtError(f"{uri}: cannot connect: {error.get_error_message()}") from None
+    try:
+        try:
+            domain = connection.lookupByName(name)
+        except libvirt.libvirtError as error:
+            raise LibvirtError(f"{uri}: domain {name}: {error.get_error_message()}") from None
+        yield domain
+    finally:
+        connection.close()
+
+
+def apply_to_libvirt(
+    model: PoolModel,
+    *,
+    uri: str,
+    name: str,
+    dialect: Dialect | None,
+    qemu_cpu: str | None,
+    next_boot: bool,
+) -> ApplyResult:
+    """Redefine domain ``name`` with ``model`` applied; DomainRunningError if it runs."""
+    where = f"{uri}: domain {name}"
+    with libvirt_domain(uri, name) as domain:
+        try:
+            if not domain.isPersistent():
+                raise LibvirtError(f"{where} is transient: apply changes defined domains only")
+            running = bool(domain.isActive())
+            if running and not next_boot:
+                raise DomainRunningError(
+                    f"{where} is running: a new definition takes effect at its next boot; "
+                    f"give --next-boot to stage it"
+                )
+            old = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+            new, config = apply_to_domain_xml(
+                old.encode("utf-8"), model, where, dialect, qemu_cpu
+            )
+            changed = new != serialise(parse_domain(old.encode("utf-8"), where))
+            if changed:
+                domain.connect().defineXML(new)
+        except libvirt.libvirtError as error:
+            raise LibvirtError(
+                f"{where}: {error.get_error_message()} (the definition is unchanged)"
+            ) from None
+    return ApplyResult(changed, running, config)
+
+
+class LibvirtMonitor:
+    """The domain's own QMP monitor, through libvirt (libvirt marks the domain tainted)."""
+
+    def __init__(self, domain: Any, where: str) -> None:
+        self._domain = domain
+        self._where = where
+
+    async def execute(self, command: str, arguments: Mapping[str, Any] | None = None) -> Any:
+        request = {"execute": command, **({"arguments": dict(arguments)} if arguments else {})}
+        try:
+            reply = json.loads(
+                libvirt_qemu.qemuMonitorCommand(self._domain, json.dumps(request), 0)
+            )
+        except libvirt.libvirtError as error:
+            raise QmpError(f"{self._where}: QMP command {command} failed: "
+                           f"{error.get_error_message()}") from None
+        if "error" in reply:
+            raise QmpCommandError(f"{command}: {reply['error'].get('desc')}")
+        return reply["return"]

@@ -1,0 +1,124 @@
+"""The ``qemu-errata nested`` command: run a qemu-errata command on a nested arm64 KVM host.
+
+``qemu-errata nested --cpu MODEL [--kernel 6.12|7.2] -- ARGS`` boots the
+nested host and exits with the status of ``qemu-errata ARGS`` run there; its
+output streams are passed through, files are carried in and out (see
+:mod:`.carry`) and one line on stderr names the CPU model, the kernel and
+the package versions of the image. ``--rebuild`` resolves the newest
+packages and builds the image anew first; alone, it only builds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from qemu_errata.errors import InputError
+from qemu_errata.files import write_atomically
+from qemu_errata.nested.boot import (
+    DEFAULT_TIMEOUT_SECONDS,
+    NestedBootError,
+    check_cpu_model,
+    run_nested,
+)
+from qemu_errata.nested.carry import Transfer, plan_transfer
+from qemu_errata.nested.errors import NestedError
+from qemu_errata.nested.image import (
+    DEFAULT_KERNEL,
+    KERNELS,
+    NestedImage,
+    kernel_series,
+    load_image,
+    rebuild_image,
+)
+
+# The nested host itself failed (not the command run in it), as env(1) and
+# timeout(1) report their own failures; 0, 1 and 2 belong to the command.
+EXIT_NESTED_FAILED = 125
+
+
+def add_nested_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``nested`` on the ``qemu-errata`` subcommands."""
+    sub = commands.add_parser(
+        "nested",
+        help="run a qemu-errata command on a nested arm64 KVM host (QEMU TCG)",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+    )
+    sub.add_argument("--cpu", metavar="MODEL", help="QEMU CPU model of the nested host")
+    sub.add_argument(
+        "--kernel", choices=sorted(KERNELS), default=DEFAULT_KERNEL, help="Linux series to boot"
+    )
+    sub.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, metavar="SECONDS",
+        help="give up (and stop QEMU) after this long",
+    )
+    sub.add_argument(
+        "--rebuild", action="store_true", help="resolve the newest packages and rebuild the image"
+    )
+    sub.add_argument(
+        "arguments", nargs=argparse.REMAINDER, metavar="-- ARGS", help="the qemu-errata command"
+    )
+    sub.set_defaults(run=run_nested_command)
+
+
+def run_nested_command(args: argparse.Namespace) -> int:
+    arguments = list(args.arguments)
+    if arguments[:1] == ["--"]:
+        arguments = arguments[1:]
+    if not arguments and not args.rebuild:
+        raise InputError("nested: give the qemu-errata command after --, or --rebuild")
+    if arguments and not args.cpu:
+        raise InputError("nested: --cpu MODEL: missing")
+    if args.timeout <= 0:
+        raise InputError(f"nested: --timeout {args.timeout:g}: not a positive number of seconds")
+    transfer = plan_transfer(arguments) if arguments else Transfer()
+    try:
+        if arguments:
+            check_cpu_model(args.cpu)
+        image = _image(args.kernel, args.rebuild)
+        if not arguments:
+            print(f"qemu-errata nested: built {image.describe()}")
+            return 0
+        return _run(image, args.cpu, transfer, args.timeout)
+    except NestedBootError as error:
+        print(f"qemu-errata nested: {error}", file=sys.stderr)
+        for line in error.console_tail():
+            print(f"  console: {line}", file=sys.stderr)
+        return EXIT_NESTED_FAILED
+    except NestedError as error:
+        print(f"qemu-errata nested: {error}", file=sys.stderr)
+        return EXIT_NESTED_FAILED
+
+
+def _image(kernel: str, rebuild: bool) -> NestedImage:
+    series = kernel_series(kernel)
+    return rebuild_image(series) if rebuild else load_image(series)
+
+
+def _run(image: NestedImage, cpu: str, transfer: Transfer, timeout: float) -> int:
+    result = run_nested(
+        image,
+        cpu,
+        transfer.argv,
+        inputs=transfer.inputs,
+        outputs=list(transfer.outputs),
+        timeout=timeout,
+    )
+    for inside, data in result.files.items():
+        write_atomically(transfer.outputs[inside], data)
+    sys.stdout.buffer.write(_outside_names(transfer, result.stdout))
+    sys.stdout.flush()
+    sys.stderr.buffer.write(_outside_names(transfer, result.stderr))
+    print(
+        f"qemu-errata nested: ran on a {cpu} host, {image.describe()}, in {result.seconds:.1f} s",
+        file=sys.stderr,
+    )
+    return result.exit_status
+
+
+def _outside_names(transfer: Transfer, output: bytes) -> bytes:
+    try:
+        return transfer.outside_names(output.decode("utf-8")).encode("utf-8")
+    except UnicodeDecodeError:
+        return output
+

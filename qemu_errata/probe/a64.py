@@ -1,0 +1,102 @@
+"""The few A64 instructions the probes run, encoded as 32-bit words (no I/O).
+
+The kvm backend runs ``mrs x0, cntfrq_el0; ret`` in its own process; the
+qemu backend has the emulated vCPU run a program of ``mrs``/``stp``. Both are
+assembled here rather than shipped as binaries, so every word is reviewable
+and pinned by unit tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from qemu_errata.catalogue import Encoding
+
+# The generic timer frequency register: readable at EL0, not in the register
+# catalogue (it is a host property, the profile's timer_frequency_hz).
+CNTFRQ_EL0 = Encoding(3, 3, 14, 0, 0)
+VBAR_EL1 = Encoding(3, 0, 12, 0, 0)
+ELR_EL1 = Encoding(3, 0, 4, 0, 1)
+
+ISB = 0xD5033FDF
+ERET = 0xD69F03E0
+RET = 0xD65F03C0  # ret x30
+
+_REGISTER_MAX = 30  # x0..x30; 31 is the zero register or SP depending on the instruction
+
+
+def _check_register(number: int) -> int:
+    if not 0 <= number <= _REGISTER_MAX:
+        raise ValueError(f"x{number} is not a general-purpose register")
+    return number
+
+
+def _system_register(base: int, encoding: Encoding, rt: int) -> int:
+    if encoding.op0 not in (2, 3):
+        raise ValueError(f"{encoding} is not a system register (op0 must be 2 or 3)")
+    return (
+        base
+        | (encoding.op0 - 2) << 19
+        | encoding.op1 << 16
+        | encoding.crn << 12
+        | encoding.crm << 8
+        | encoding.op2 << 5
+        | _check_register(rt)
+    )
+
+
+def mrs(rt: int, encoding: Encoding) -> int:
+    """``mrs x<rt>, <encoding>``: read a system register."""
+    return _system_register(0xD5300000, encoding, rt)
+
+
+def msr(encoding: Encoding, rt: int) -> int:
+    """``msr <encoding>, x<rt>``: write a system register."""
+    return _system_register(0xD5100000, encoding, rt)
+
+
+def movz(rd: int, immediate: int) -> int:
+    """``movz x<rd>, #immediate`` (16 bits, no shift)."""
+    if not 0 <= immediate <= 0xFFFF:
+        raise ValueError(f"{immediate:#x} does not fit in 16 bits")
+    return 0xD2800000 | immediate << 5 | _check_register(rd)
+
+
+def add_immediate(rd: int, rn: int, immediate: int) -> int:
+    """``add x<rd>, x<rn>, #immediate`` (12 bits, no shift)."""
+    if not 0 <= immediate <= 0xFFF:
+        raise ValueError(f"{immediate:#x} does not fit in 12 bits")
+    return 0x91000000 | immediate << 10 | _check_register(rn) << 5 | _check_register(rd)
+
+
+def stp_post_index(rt1: int, rt2: int, rn: int, offset: int) -> int:
+    """``stp x<rt1>, x<rt2>, [x<rn>], #offset``: store a pair, then add offset to x<rn>."""
+    if offset % 8 or not -512 <= offset <= 504:
+        raise ValueError(f"{offset} is not a multiple of 8 in -512..504")
+    return (
+        0xA8800000
+        | (offset // 8 & 0x7F) << 15
+        | _check_register(rt2) << 10
+        | _check_register(rn) << 5
+        | _check_register(rt1)
+    )
+
+
+def adr(rd: int, offset: int) -> int:
+    """``adr x<rd>, .+offset``: a PC-relative address within 1 MiB."""
+    if not -(1 << 20) <= offset < 1 << 20:
+        raise ValueError(f"{offset} is out of adr's 1 MiB range")
+    immediate = offset & 0x1FFFFF
+    return 0x10000000 | (immediate & 3) << 29 | (immediate >> 2) << 5 | _check_register(rd)
+
+
+def branch(offset: int) -> int:
+    """``b .+offset``."""
+    if offset % 4 or not -(1 << 27) <= offset < 1 << 27:
+        raise ValueError(f"{offset} is not a word offset within 128 MiB")
+    return 0x14000000 | (offset // 4 & 0x3FFFFFF)
+
+
+def little_endian(words: Sequence[int]) -> bytes:
+    """The words as the bytes an arm64 CPU fetches."""
+    return b"".join(word.to_bytes(4, "little") for word in words)

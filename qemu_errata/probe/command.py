@@ -1,0 +1,70 @@
+"""``qemu-errata probe``: write a host profile from one of the three backends.
+
+Without ``-o`` the profile is printed as JSON. A probe that fails writes
+nothing and exits 2 with one line. This module uses only the standard
+library (the qemu backend, which needs qemu.qmp and lxml, is imported only
+when asked for), so the kvm and sysfs probes also run on minimal guests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from qemu_errata.errors import InputError
+from qemu_errata.files import write_json
+from qemu_errata.probe.kvm import probe_kvm
+from qemu_errata.probe.sysfs import DEFAULT_SYSFS_ROOT, probe_sysfs
+from qemu_errata.profile import HostProfile
+
+BACKENDS = ("kvm", "qemu", "sysfs")
+
+
+def add_probe_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``probe`` on the ``qemu-errata`` subcommands."""
+    sub = commands.add_parser("probe", help="write this host's profile (or a QEMU CPU model's)")
+    sub.add_argument(
+        "--backend", choices=BACKENDS, default="kvm",
+        help="kvm: this host's KVM (default); qemu: a QEMU-emulated CPU; sysfs: CPU types only",
+    )
+    sub.add_argument("--qemu-cpu", metavar="MODEL", help="QEMU CPU model (--backend qemu)")
+    sub.add_argument(
+        "--sysfs-root", type=Path, metavar="DIR",
+        help=f"where sysfs is (--backend kvm or sysfs; default {DEFAULT_SYSFS_ROOT})",
+    )
+    sub.add_argument(
+        "--host", metavar="NAME",
+        help="host name in the profile (default: this host's name, or qemu-MODEL)",
+    )
+    sub.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the profile here")
+    sub.set_defaults(run=run_probe)
+
+
+def run_probe(args: argparse.Namespace) -> int:
+    profile = probe(args.backend, args.qemu_cpu, args.sysfs_root, args.host)
+    if args.output:
+        write_json(args.output, profile.to_json())
+    else:
+        print(json.dumps(profile.to_json(), indent=2))
+    return 0
+
+
+def probe(
+    backend: str, qemu_cpu: str | None, sysfs_root: Path | None, host: str | None
+) -> HostProfile:
+    """Run one backend; InputError for options that do not go with it."""
+    if backend == "qemu":
+        if not qemu_cpu:
+            raise InputError("probe --backend qemu: --qemu-cpu MODEL is required")
+        if sysfs_root is not None:
+            raise InputError("probe --backend qemu: --sysfs-root does not apply (no sysfs read)")
+        from qemu_errata.probe.qemu import probe_qemu  # noqa: PLC0415 - not stdlib-only
+
+        return probe_qemu(qemu_cpu, host)
+    if qemu_cpu is not None:
+        raise InputError(f"probe --backend {backend}: --qemu-cpu applies to --backend qemu only")
+    root = sysfs_root or DEFAULT_SYSFS_ROOT
+    if backend == "sysfs":
+        return probe_sysfs(root, host)
+    return probe_kvm(host, root)

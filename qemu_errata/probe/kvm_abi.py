@@ -1,0 +1,114 @@
+"""The arm64 KVM ioctl interface the kvm probe uses: numbers and struct layouts (no I/O).
+
+Values from the Linux UAPI headers (include/uapi/linux/kvm.h,
+arch/arm64/include/uapi/asm/kvm.h); unit tests pin each one. Register ids
+are not here: they come from the catalogue (``Register.one_reg_id``).
+Structs are packed in native byte order, as the kernel reads them.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+
+from qemu_errata.catalogue import Encoding
+
+KVMIO = 0xAE
+_IOC_NONE, _IOC_WRITE, _IOC_READ = 0, 1, 2
+
+
+def _ioc(direction: int, number: int, size: int) -> int:
+    """Linux's _IOC(): direction [31:30], size [29:16], type [15:8], number [7:0]."""
+    return direction << 30 | size << 16 | KVMIO << 8 | number
+
+
+ONE_REG = struct.Struct("=QQ")  # struct kvm_one_reg { u64 id; u64 addr; }
+VCPU_INIT = struct.Struct("=I7I")  # struct kvm_vcpu_init { u32 target; u32 features[7]; }
+# struct reg_mask_range { u64 addr; u32 range; u32 reserved[13]; }
+REG_MASK_RANGE = struct.Struct("=QI13I")
+CREATE_DEVICE = struct.Struct("=III")  # struct kvm_create_device { u32 type, fd, flags; }
+DEVICE_ATTR = struct.Struct("=IIQQ")  # struct kvm_device_attr { u32 flags, group; u64 attr, addr; }
+
+KVM_API_VERSION = 12
+KVM_GET_API_VERSION = _ioc(_IOC_NONE, 0x00, 0)
+KVM_CREATE_VM = _ioc(_IOC_NONE, 0x01, 0)
+KVM_CHECK_EXTENSION = _ioc(_IOC_NONE, 0x03, 0)
+KVM_CREATE_VCPU = _ioc(_IOC_NONE, 0x41, 0)
+KVM_GET_ONE_REG = _ioc(_IOC_WRITE, 0xAB, ONE_REG.size)
+KVM_SET_ONE_REG = _ioc(_IOC_WRITE, 0xAC, ONE_REG.size)
+KVM_ARM_VCPU_INIT = _ioc(_IOC_WRITE, 0xAE, VCPU_INIT.size)
+KVM_ARM_PREFERRED_TARGET = _ioc(_IOC_READ, 0xAF, VCPU_INIT.size)
+KVM_ARM_GET_REG_WRITABLE_MASKS = _ioc(_IOC_READ, 0xB6, REG_MASK_RANGE.size)
+KVM_CREATE_DEVICE = _ioc(_IOC_READ | _IOC_WRITE, 0xE0, CREATE_DEVICE.size)
+KVM_SET_DEVICE_ATTR = _ioc(_IOC_WRITE, 0xE1, DEVICE_ATTR.size)
+KVM_GET_DEVICE_ATTR = _ioc(_IOC_WRITE, 0xE2, DEVICE_ATTR.size)
+
+# KVM_CHECK_EXTENSION capabilities
+KVM_CAP_ARM_PSCI_0_2 = 102
+KVM_CAP_ARM_PMU_V3 = 126
+KVM_CAP_ARM_SVE = 170
+KVM_CAP_ARM_PTRAUTH_ADDRESS = 171
+KVM_CAP_ARM_PTRAUTH_GENERIC = 172
+KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES = 230
+KVM_CAP_ARM_WRITABLE_IMP_ID_REGS = 239
+
+# struct kvm_vcpu_init features[0] bits
+KVM_ARM_VCPU_PSCI_0_2 = 2
+KVM_ARM_VCPU_PMU_V3 = 3
+KVM_ARM_VCPU_SVE = 4
+KVM_ARM_VCPU_PTRAUTH_ADDRESS = 5
+KVM_ARM_VCPU_PTRAUTH_GENERIC = 6
+
+# The feature ID register range: bit 0 of KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES,
+# range 0 of KVM_ARM_GET_REG_WRITABLE_MASKS, an array of this many u64 masks.
+FEATURE_ID_RANGE = 0
+WRITABLE_MASKS_COUNT = 192
+
+# The in-kernel GICv3 device
+KVM_DEV_TYPE_ARM_VGIC_V3 = 7
+KVM_DEV_ARM_VGIC_GRP_CTRL = 4
+KVM_DEV_ARM_VGIC_CTRL_INIT = 0
+KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS = 6
+_VGIC_V3_MPIDR_SHIFT = 32
+
+
+def one_reg(register_id: int, address: int) -> bytearray:
+    return bytearray(ONE_REG.pack(register_id, address))
+
+
+def vcpu_init(target: int, feature_bits: Iterable[int]) -> bytearray:
+    words = [0] * 7
+    for bit in feature_bits:
+        words[bit // 32] |= 1 << bit % 32
+    return bytearray(VCPU_INIT.pack(target, *words))
+
+
+def vcpu_init_target(data: bytes | bytearray) -> int:
+    """The target of a struct kvm_vcpu_init (KVM_ARM_PREFERRED_TARGET's answer)."""
+    return int(VCPU_INIT.unpack(data)[0])
+
+
+def reg_mask_range(address: int) -> bytearray:
+    """Ask for the feature ID range's masks, written to the u64 array at ``address``."""
+    return bytearray(REG_MASK_RANGE.pack(address, FEATURE_ID_RANGE, *[0] * 13))
+
+
+def create_device(device_type: int) -> bytearray:
+    return bytearray(CREATE_DEVICE.pack(device_type, 0, 0))
+
+
+def created_device_fd(data: bytes | bytearray) -> int:
+    return int(CREATE_DEVICE.unpack(data)[1])
+
+
+def device_attr(group: int, attribute: int, address: int) -> bytearray:
+    return bytearray(DEVICE_ATTR.pack(0, group, attribute, address))
+
+
+def vgic_sysreg_attr(encoding: Encoding, mpidr: int = 0) -> int:
+    """The attribute naming a GIC CPU-interface register of the vCPU with ``mpidr``
+    (KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS): affinity in [63:32], the encoding below."""
+    return mpidr << _VGIC_V3_MPIDR_SHIFT | (
+        encoding.op0 << 14 | encoding.op1 << 11 | encoding.crn << 7 | encoding.crm << 3
+        | encoding.op2
+    )

@@ -1,0 +1,73 @@
+"""The ``render``, ``apply`` and ``verify`` command lines (shell).
+
+Their bodies are in vmm_handlers, loaded only when one of them runs: they need
+lxml, libvirt and qemu.qmp, and the CLI itself must load without them (a
+nested host has only the standard library).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from qemu_errata.render import Dialect
+
+_DIALECTS = [d.value for d in Dialect]
+
+
+def register(commands: Any) -> None:
+    """Add the commands to ``commands`` (the subparsers of cli.build_parser)."""
+    sub = commands.add_parser("render", help="QEMU arguments or domain XML presenting a model")
+    sub.add_argument("model", type=Path, metavar="MODEL")
+    _dialect_options(sub, "the domain's type (kvm: qemu-kvm, qemu: qemu-tcg); required "
+                          "without --domain")
+    sub.add_argument("--as", dest="form", choices=["args", "domain-xml"], default="args")
+    sub.add_argument("--domain", type=Path, metavar="FILE", help="domain XML to apply the model to")
+    sub.add_argument("--qmp", metavar="SOCKET",
+                     help="first check that the QEMU on this QMP socket supports the dialect")
+    sub.add_argument("--json", action="store_true", help="print the result and notes as JSON")
+    sub.set_defaults(run=_render)
+
+    sub = commands.add_parser("apply", help="apply a model to a defined libvirt domain")
+    sub.add_argument("model", type=Path, metavar="MODEL")
+    sub.add_argument("--connect", required=True, metavar="URI", help="libvirt connection URI")
+    sub.add_argument("--domain", required=True, metavar="NAME")
+    _dialect_options(sub, "the domain's type (kvm: qemu-kvm, qemu: qemu-tcg)")
+    sub.add_argument("--next-boot", action="store_true",
+                     help="allow a running domain: change its definition for the next boot")
+    sub.set_defaults(run=_apply)
+
+    sub = commands.add_parser("verify", help="compare a running VM with a model over QMP")
+    sub.add_argument("model", type=Path, metavar="MODEL")
+    sub.add_argument("--qmp", metavar="SOCKET", help="the VM's QMP socket")
+    sub.add_argument("--connect", metavar="URI",
+                     help="with --domain: use the libvirt domain's own monitor instead")
+    sub.add_argument("--domain", metavar="NAME")
+    sub.add_argument("--json", action="store_true", help="print the differences as JSON")
+    sub.set_defaults(run=_verify)
+
+
+def _dialect_options(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--vmm", choices=_DIALECTS, help=f"the VMM dialect (default: {default})")
+    parser.add_argument("--qemu-cpu", metavar="MODEL",
+                        help="qemu-tcg: the emulated CPU model (e.g. neoverse-n1)")
+
+
+
+def _render(args: argparse.Namespace) -> int:
+    from qemu_errata import vmm_handlers  # noqa: PLC0415 - see the module docstring
+
+    return vmm_handlers.render(args)
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from qemu_errata import vmm_handlers  # noqa: PLC0415 - see the module docstring
+
+    return vmm_handlers.apply(args)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from qemu_errata import vmm_handlers  # noqa: PLC0415 - see the module docstring
+
+    return vmm_handlers.verify(args)

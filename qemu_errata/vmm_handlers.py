@@ -1,0 +1,148 @@
+"""What ``render``, ``apply`` and ``verify`` do (shell; vmm_commands declares them).
+
+Data goes to stdout; notes (what a dialect cannot present) go to stderr, so
+``$(qemu-errata render ...)`` captures the arguments alone. Exit status as in
+cli.py: 1 for a refusal (a QEMU lacking the dialect, a running domain, a guest
+that differs from the model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from qemu_errata.domain_xml import apply_to_domain_xml, owned_parts
+from qemu_errata.errors import InputError
+from qemu_errata.files import read_model
+from qemu_errata.libvirt_domain import (
+    DomainRunningError,
+    LibvirtMonitor,
+    apply_to_libvirt,
+    libvirt_domain,
+)
+from qemu_errata.pool import PoolModel
+from qemu_errata.qmp import Monitor, qmp_socket, read_capabilities, read_guest
+from qemu_errata.render import (
+    Dialect,
+    UnsupportedDialectError,
+    VmmConfig,
+    check_supported,
+    vmm_config,
+)
+from qemu_errata.verify import VerifyReport, compare
+
+_OK = 0
+_NO = 1
+
+
+def _dialect(args: argparse.Namespace) -> Dialect | None:
+    return None if args.vmm is None else Dialect(args.vmm)
+
+
+def _print_notes(config: VmmConfig) -> None:
+    for note in config.notes:
+        print(f"qemu-errata: note: {note}", file=sys.stderr)
+
+
+def render(args: argparse.Namespace) -> int:
+    model = read_model(args.model)
+    if args.domain is not None and args.form != "domain-xml":
+        raise InputError(f"--domain {args.domain}: only with --as domain-xml")
+    if args.domain is not None:
+        domain_xml, config = apply_to_domain_xml(
+            _read_bytes(args.domain), model, str(args.domain), _dialect(args), args.qemu_cpu
+        )
+    else:
+        dialect = _dialect(args)
+        if dialect is None:
+            raise InputError("render: --vmm is required without --domain")
+        config = vmm_config(model, dialect, args.qemu_cpu)
+        domain_xml = owned_parts(model, config)
+    if args.qmp is not None:
+        try:
+            asyncio.run(_check_qmp(args.qmp, config))
+        except UnsupportedDialectError as refused:
+            print(f"qemu-errata: {args.qmp}: {refused}", file=sys.stderr)
+            return _NO
+    if args.json:
+        result: dict[str, Any] = (
+            {"arguments": config.qemu_arguments()} if args.form == "args"
+            else {"domain_xml": domain_xml}
+        )
+        print(json.dumps({**result, "notes": list(config.notes)}, indent=2))
+    else:
+        _print_notes(config)
+        print(shlex.join(config.qemu_arguments()) if args.form == "args" else domain_xml)
+    return _OK
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read: {error.strerror}") from None
+
+
+async def _check_qmp(socket: str, config: VmmConfig) -> None:
+    async with qmp_socket(socket) as monitor:
+        check_supported(config, await read_capabilities(monitor, config.cpu_model))
+
+
+def apply(args: argparse.Namespace) -> int:
+    model = read_model(args.model)
+    try:
+        result = apply_to_libvirt(
+            model, uri=args.connect, name=args.domain, dialect=_dialect(args),
+            qemu_cpu=args.qemu_cpu, next_boot=args.next_boot,
+        )
+    except DomainRunningError as refused:
+        print(f"qemu-errata: {refused}", file=sys.stderr)
+        return _NO
+    _print_notes(result.config)
+    if not result.changed:
+        print(f"Domain {args.domain} already presents this pool model: definition unchanged.")
+    elif result.running:
+        print(f"Domain {args.domain} redefined; it runs the old definition until its next boot.")
+    else:
+        print(f"Domain {args.domain} redefined with the pool model "
+              f"({result.config.dialect.value}).")
+    return _OK
+
+
+def verify(args: argparse.Namespace) -> int:
+    model = read_model(args.model)
+    if args.qmp is not None and args.connect is None and args.domain is None:
+        report = asyncio.run(_verify_socket(args.qmp, model))
+    elif args.qmp is None and args.connect is not None and args.domain is not None:
+        with libvirt_domain(args.connect, args.domain) as domain:
+            monitor = LibvirtMonitor(domain, f"{args.connect}: domain {args.domain}")
+            report = asyncio.run(_verify(monitor, model))
+    else:
+        raise InputError("verify: give either --qmp SOCKET or both --connect URI and --domain NAME")
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(_describe_report(report))
+    return _OK if report.ok else _NO
+
+
+async def _verify_socket(socket: str, model: PoolModel) -> VerifyReport:
+    async with qmp_socket(socket) as monitor:
+        return await _verify(monitor, model)
+
+
+async def _verify(monitor: Monitor, model: PoolModel) -> VerifyReport:
+    return compare(model, await read_guest(monitor))
+
+
+def _describe_report(report: VerifyReport) -> str:
+    lines = ["The guest presents the pool model." if report.ok
+             else "The guest differs from the pool model:"]
+    lines.extend(f"  {difference}" for difference in report.differences)
+    lines.extend(f"Note: {note}" for note in report.notes)
+    return "\n".join(lines)

@@ -1,0 +1,58 @@
+"""The profiles shipped with the package: real QEMU 7.2 data, loadable, up to date."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib import resources
+
+import pytest
+
+from qemu_errata.embedded import embedded_profile_names, load_embedded_profile
+from qemu_errata.errors import InputError
+
+QEMU_MODELS = {  # facts file section 6
+    "qemu-cortex-a57": 0x411FD070,
+    "qemu-cortex-a72": 0x410FD083,
+    "qemu-cortex-a76": 0x414FD0B1,
+    "qemu-neoverse-n1": 0x414FD0C1,
+    "qemu-a64fx": 0x461F0010,
+    "qemu-max": 0x000F0510,
+}
+
+
+def test_every_qemu_model_is_shipped() -> None:
+    assert set(QEMU_MODELS) <= set(embedded_profile_names())
+
+
+@pytest.mark.parametrize("name", sorted(QEMU_MODELS))
+def test_shipped_profile_is_the_model(name: str) -> None:
+    profile = load_embedded_profile(name)
+    assert profile.host == name
+    assert [i.midr for i in profile.implementations] == [QEMU_MODELS[name]]
+    assert profile.id_registers["MIDR_EL1"] == QEMU_MODELS[name]
+    assert profile.writable_masks is None  # not observable from QEMU
+    assert profile.provenance["backend"] == "qemu"
+    assert profile.provenance["qemu_cpu"] == name.removeprefix("qemu-")
+
+
+def test_unknown_name_lists_the_known_ones() -> None:
+    with pytest.raises(InputError, match=r"'qemu-z99': unknown \(known: .*qemu-neoverse-n1"):
+        load_embedded_profile("qemu-z99")
+
+
+@pytest.mark.integration
+def test_shipped_profile_is_what_the_probe_writes_today() -> None:
+    """Regenerating (scripts/make-embedded-profiles) would change nothing."""
+    result = subprocess.run(
+        [sys.executable, "-m", "qemu_errata", "probe", "--backend", "qemu",
+         "--qemu-cpu", "neoverse-n1", "--host", "qemu-neoverse-n1"],
+        capture_output=True, text=True, check=True, timeout=60,
+    )
+    shipped = resources.files("qemu_errata").joinpath("data/profiles/qemu-neoverse-n1.json")
+    today, then = json.loads(result.stdout), json.loads(shipped.read_text("utf-8"))
+    versions = [p["provenance"].pop("qemu").split(".")[:2] for p in (today, then)]
+    if versions[0] != versions[1]:
+        pytest.skip(f"the shipped profiles are from QEMU {'.'.join(versions[1])}")
+    assert today == then  # a rebuild of the same QEMU release changes nothing

@@ -1,0 +1,228 @@
+"""Real kernels as the judge: the kvm probe and kvm-validate on nested arm64 KVM hosts.
+
+Each nested host (a QEMU CPU model booted with Debian's arm64 kernel, see
+qemu_errata.nested) is booted twice: once for ``probe --backend kvm``, once
+for ``kvm-validate`` of every model made for it: the pool model of the host
+alone, the same with one lower-safe field raised above the host's value,
+pools shared with other hosts of the same kernel, and one model per
+differential candidate (tests/differential.py). ``check``'s verdict on every
+register of every model must be the kernel's.
+
+By default only neoverse-n1 on Linux 6.12 is booted. The full matrix
+(neoverse-n1, cortex-a72, cortex-a76, a64fx and max on Linux 6.12 and 7.2,
+about 5 minutes) is ``scripts/nested-matrix``, which sets
+QEMU_ERRATA_NESTED_MATRIX=1 and prints the counts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from differential import candidates, model_json, refused_by_check
+
+from qemu_errata.catalogue import Catalogue, Kind, Rule, load_catalogue
+from qemu_errata.files import read_model, read_profile
+from qemu_errata.pool import IncompatiblePoolError, PoolModel, baseline
+from qemu_errata.profile import HostProfile
+
+pytestmark = pytest.mark.integration
+
+QEMU_ERRATA = str(Path(sys.executable).with_name("qemu-errata"))
+MATRIX_ENVIRONMENT = "QEMU_ERRATA_NESTED_MATRIX"
+MATRIX = bool(os.environ.get(MATRIX_ENVIRONMENT))
+KERNELS = ("6.12", "7.2") if MATRIX else ("6.12",)
+CPUS = ("neoverse-n1", "cortex-a72", "cortex-a76", "a64fx", "max") if MATRIX else ("neoverse-n1",)
+HOSTS = [(cpu, kernel) for kernel in KERNELS for cpu in CPUS]
+# QEMU 7.2's MIDR of each model (target/arm/cpu64.c).
+MIDRS = {
+    "neoverse-n1": 0x414FD0C1,
+    "cortex-a72": 0x410FD083,
+    "cortex-a76": 0x414FD0B1,
+    "a64fx": 0x461F0010,
+    "max": 0x000F0510,
+}
+POOL_PAIR = ("neoverse-n1", "cortex-a76")
+MINIMUM_CANDIDATES = 500
+NESTED_TIMEOUT = "600"
+SEED = 7
+
+
+@dataclass
+class NestedHost:
+    """One nested host: its probed profile and the kernel's verdict on each model made for it."""
+
+    cpu: str
+    kernel: str
+    directory: Path
+    profile: HostProfile
+    models: dict[str, PoolModel] = field(default_factory=dict)
+    verdicts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"{self.cpu} on Linux {self.kernel}"
+
+    def add_model(self, name: str, data: dict[str, Any]) -> None:
+        path = self.directory / f"{name}.json"
+        path.write_text(json.dumps(data))
+        self.models[name] = read_model(path)
+
+
+def nested(cwd: Path, cpu: str, kernel: str, *args: str) -> subprocess.CompletedProcess[str]:
+    completed = subprocess.run(
+        [QEMU_ERRATA, "nested", "--cpu", cpu, "--kernel", kernel, "--timeout", NESTED_TIMEOUT,
+         "--", *args],
+        cwd=cwd, capture_output=True, text=True, check=False, timeout=900,
+    )
+    assert completed.returncode in (0, 1), completed.stderr
+    return completed
+
+
+def raised_lower_field(profile: HostProfile, catalogue: Catalogue) -> tuple[str, str, int]:
+    """A lower-safe field the host lets userspace write, raised by one: (register, field, value)."""
+    for name, host in profile.id_registers.items():
+        register = catalogue.get(name)
+        if register is None or register.kind is not Kind.FEATURE:
+            continue
+        for fld in register.fields:
+            writable = profile.writable_mask(name) & fld.mask == fld.mask
+            raw = fld.raw(host)
+            if writable and fld.rule is Rule.LOWER and not fld.signed and raw < fld.mask >> fld.lsb:
+                return name, fld.name, fld.with_raw(host, raw + 1)
+    raise AssertionError(f"{profile.host}: no writable lower-safe field below its maximum")
+
+
+@pytest.fixture(scope="session")
+def nested_hosts(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], NestedHost]:
+    """Every host probed, every model validated: two boots per host."""
+    catalogue = load_catalogue()
+    hosts = {}
+    for cpu, kernel in HOSTS:
+        directory = tmp_path_factory.mktemp(f"{cpu}-{kernel}")
+        nested(directory, cpu, kernel, "probe", "--backend", "kvm", "-o", "profile.json")
+        host = NestedHost(cpu, kernel, directory, read_profile(directory / "profile.json"))
+        host.add_model("own-pool", baseline([host.profile]).to_json())
+        register, _, value = raised_lower_field(host.profile, catalogue)
+        own = dict(host.models["own-pool"].id_registers, **{register: value})
+        host.add_model("raised", model_json(host.profile, own))
+        for index, (name, candidate) in enumerate(candidates(host.profile, catalogue, SEED)):
+            host.add_model(f"candidate-{index:04d}", model_json(host.profile, {name: candidate}))
+        hosts[cpu, kernel] = host
+    for kernel in KERNELS:
+        pair = [hosts[cpu, kernel] for cpu in POOL_PAIR if (cpu, kernel) in hosts]
+        if len(pair) == len(POOL_PAIR):
+            model = baseline([host.profile for host in pair]).to_json()
+            for host in pair:
+                host.add_model("pool-" + "-".join(POOL_PAIR), model)
+    for host in hosts.values():
+        completed = nested(host.directory, host.cpu, host.kernel, "kvm-validate", "--json",
+                           *(f"{name}.json" for name in host.models))
+        for validation in json.loads(completed.stdout):
+            host.verdicts[Path(validation["model"]).stem] = validation
+        print(f"\n{host.name}: {len(host.models)} models validated, "
+              f"{sum(v['accepted'] for v in host.verdicts.values())} accepted by the kernel")
+    return hosts
+
+
+def each_host() -> list[Any]:
+    return [pytest.param((cpu, kernel), id=f"{cpu}-{kernel}") for cpu, kernel in HOSTS]
+
+
+@pytest.mark.parametrize("key", each_host())
+def test_kvm_probe_reads_the_real_kernel(
+    nested_hosts: dict[tuple[str, str], NestedHost], key: tuple[str, str]
+) -> None:
+    host = nested_hosts[key]
+    profile = host.profile
+
+    assert profile.host == f"{host.cpu}-linux-{host.kernel}"
+    assert [i.midr for i in profile.implementations] == [MIDRS[host.cpu]]
+    assert profile.provenance["kernel"].startswith(f"{host.kernel}.")
+    assert profile.writable_masks is not None
+    assert profile.writable_mask("ID_AA64ISAR0_EL1") != 0
+    assert profile.capabilities["writable_imp_id_regs"] is (host.kernel != "6.12")
+
+
+@pytest.mark.parametrize("key", each_host())
+def test_host_accepts_its_own_pool_model(
+    nested_hosts: dict[tuple[str, str], NestedHost], key: tuple[str, str]
+) -> None:
+    verdict = nested_hosts[key].verdicts["own-pool"]
+    assert verdict["accepted"], [r for r in verdict["registers"] if not r["accepted"]]
+
+
+@pytest.mark.parametrize("key", each_host())
+def test_raised_lower_safe_field_is_refused_by_check_and_kernel(
+    nested_hosts: dict[tuple[str, str], NestedHost], key: tuple[str, str]
+) -> None:
+    host = nested_hosts[key]
+    register, field_name, _ = raised_lower_field(host.profile, load_catalogue())
+    problems = refused_by_check(host.models["raised"], host.profile, load_catalogue())
+    refused = [r["register"] for r in host.verdicts["raised"]["registers"] if not r["accepted"]]
+
+    assert problems == {register}, field_name
+    assert refused == [register]
+
+
+@pytest.mark.parametrize("key", each_host())
+def test_check_agrees_with_the_kernel_on_every_register(
+    nested_hosts: dict[tuple[str, str], NestedHost], key: tuple[str, str]
+) -> None:
+    host = nested_hosts[key]
+    catalogue = load_catalogue()
+    disagreements = []
+    for name, model in host.models.items():
+        verdict = host.verdicts[name]
+        kernel = {r["register"] for r in verdict["registers"] if not r["accepted"]}
+        ours = refused_by_check(model, host.profile, catalogue)
+        for register in sorted(kernel ^ ours):
+            entry = next(r for r in verdict["registers"] if r["register"] == register)
+            disagreements.append(
+                f"{name}: {register} = {entry['value']} (host {entry['host']}, mask "
+                f"{host.profile.writable_mask(register):#x}): kernel "
+                f"{'refuses (' + entry['reason'] + ')' if register in kernel else 'accepts'}, "
+                f"check {'refuses' if register in ours else 'accepts'}"
+            )
+    print(f"\n{host.name}: {len(host.models)} models, {len(disagreements)} disagreements")
+
+    assert len(host.models) >= MINIMUM_CANDIDATES
+    assert not disagreements, "\n".join(disagreements)
+
+
+@pytest.mark.skipif(not MATRIX, reason=f"full matrix only ({MATRIX_ENVIRONMENT}=1)")
+@pytest.mark.parametrize("kernel", ("6.12", "7.2"))
+def test_pool_of_neoverse_n1_and_cortex_a76_is_accepted_on_both(
+    nested_hosts: dict[tuple[str, str], NestedHost], kernel: str
+) -> None:
+    name = "pool-" + "-".join(POOL_PAIR)
+    for cpu in POOL_PAIR:
+        verdict = nested_hosts[cpu, kernel].verdicts[name]
+        assert verdict["accepted"], (cpu, [r for r in verdict["registers"] if not r["accepted"]])
+
+
+@pytest.mark.skipif(not MATRIX, reason=f"full matrix only ({MATRIX_ENVIRONMENT}=1)")
+def test_some_pair_of_models_cannot_share_a_pool_on_linux_6_12(
+    nested_hosts: dict[tuple[str, str], NestedHost],
+) -> None:
+    refused = {}
+    for a, b in itertools.combinations(CPUS, 2):
+        profiles = [nested_hosts[a, "6.12"].profile, nested_hosts[b, "6.12"].profile]
+        try:
+            baseline(profiles)
+        except IncompatiblePoolError as error:
+            refused[a, b] = [
+                f"{blocker.register}.{blocker.field}" if blocker.field else blocker.register
+                for blocker in error.blockers
+            ]
+    print(f"\npairs refused on Linux 6.12: {refused}")
+
+    assert refused
+    assert all(blockers for blockers in refused.values())

@@ -1,0 +1,360 @@
+"""The kvm backend's parsing and error paths, with a stand-in for the kernel.
+
+``FakeKvm`` answers the probe's ioctls the way arm64 KVM does (it decodes
+the structs, writes answers through their pointers, refuses unknown
+registers with ENOENT), from tables; each test changes one thing, such as
+an older kernel without an ioctl. The real-kernel run is a separate issue;
+the one real-kernel test here is the "not an arm64 KVM" error on an x86
+host's /dev/kvm.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from qemu_errata.catalogue import Kind, load_catalogue
+from qemu_errata.embedded import load_embedded_profile
+from qemu_errata.errors import ProbeError
+from qemu_errata.probe import kvm_abi as abi
+from qemu_errata.probe import timer
+from qemu_errata.probe.kvm import KVM_DEVICE, LinuxCalls, probe_kvm, read_kvm
+
+CATALOGUE = load_catalogue()
+# Register values as a Neoverse-N1 host would give them (QEMU's model, for realism).
+ID_REGISTERS = {
+    CATALOGUE[name].one_reg_id: value
+    for name, value in load_embedded_profile("qemu-neoverse-n1").id_registers.items()
+}
+FIRMWARE = {
+    "KVM_REG_ARM_PSCI_VERSION": 0x10001,
+    "KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1": 1,
+    "KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2": 1,
+    "KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3": 1,
+    "KVM_REG_ARM_STD_BMAP": 0x1,
+    "KVM_REG_ARM_STD_HYP_BMAP": 0x1,
+    "KVM_REG_ARM_VENDOR_HYP_BMAP": 0x3,
+    "KVM_REG_ARM_VENDOR_HYP_BMAP_2": 0x0,
+}
+ICC_CTLR_EL1 = 0x94400  # A3V, IDbits 16, PRIbits 5 (4): a typical GIC-600
+ISAR0_MASK = 0x0FFFFFF0FFFFFFF0
+ALL_CAPABILITIES = {
+    abi.KVM_CAP_ARM_PSCI_0_2: 1, abi.KVM_CAP_ARM_PMU_V3: 1, abi.KVM_CAP_ARM_SVE: 1,
+    abi.KVM_CAP_ARM_PTRAUTH_ADDRESS: 1, abi.KVM_CAP_ARM_PTRAUTH_GENERIC: 1,
+    abi.KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES: 1, abi.KVM_CAP_ARM_WRITABLE_IMP_ID_REGS: 1,
+}
+
+
+class FakeKvm:
+    """/dev/kvm of an arm64 host, from tables; records fds and the vCPU's features."""
+
+    def __init__(self) -> None:
+        self.present = True
+        self.capabilities = dict(ALL_CAPABILITIES)
+        self.registers = {**ID_REGISTERS, **{
+            CATALOGUE[name].one_reg_id: value for name, value in FIRMWARE.items()
+        }}
+        self.masks = {CATALOGUE["ID_AA64ISAR0_EL1"].kvm_mask_index: ISAR0_MASK}
+        self.vgic = True
+        self.gic_registers = {abi.vgic_sysreg_attr(_encoding("ICC_CTLR_EL1")): ICC_CTLR_EL1}
+        self.failures: dict[int, int] = {}  # request -> errno
+        self.open_fds: dict[int, str] = {}
+        self.vcpu_features: int | None = None
+        self.requests: list[int] = []
+        self._next_fd = 100
+        self._vgic_ready = False
+
+    def open(self, path: str) -> int:
+        assert path == KVM_DEVICE
+        if not self.present:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+        return self._new("system")
+
+    def close(self, fd: int) -> None:
+        del self.open_fds[fd]  # KeyError on a double close
+
+    def ioctl(self, fd: int, request: int, argument: int | bytearray) -> int:
+        kind = self.open_fds[fd]
+        self.requests.append(request)
+        if request in self.failures:
+            raise OSError(self.failures[request], os.strerror(self.failures[request]))
+        handler = self._handlers().get((kind, request))
+        if handler is None:
+            raise OSError(errno.ENOTTY, os.strerror(errno.ENOTTY))
+        return handler(argument)
+
+    def _handlers(self) -> Mapping[tuple[str, int], object]:
+        return {
+            ("system", abi.KVM_GET_API_VERSION): lambda _: abi.KVM_API_VERSION,
+            ("system", abi.KVM_CREATE_VM): lambda _: self._new("vm"),
+            ("vm", abi.KVM_CHECK_EXTENSION): lambda cap: self.capabilities.get(cap, 0),
+            ("vm", abi.KVM_ARM_GET_REG_WRITABLE_MASKS): self._writable_masks,
+            ("vm", abi.KVM_CREATE_VCPU): lambda _: self._new("vcpu"),
+            ("vm", abi.KVM_ARM_PREFERRED_TARGET): self._preferred_target,
+            ("vm", abi.KVM_CREATE_DEVICE): self._create_device,
+            ("vcpu", abi.KVM_ARM_VCPU_INIT): self._vcpu_init,
+            ("vcpu", abi.KVM_GET_ONE_REG): self._get_one_reg,
+            ("device", abi.KVM_SET_DEVICE_ATTR): self._set_device_attr,
+            ("device", abi.KVM_GET_DEVICE_ATTR): self._get_device_attr,
+        }
+
+    def _new(self, kind: str) -> int:
+        self._next_fd += 1
+        self.open_fds[self._next_fd] = kind
+        return self._next_fd
+
+    def _writable_masks(self, argument: bytearray) -> int:
+        address, mask_range, *reserved = abi.REG_MASK_RANGE.unpack(argument)
+        if mask_range != 0 or any(reserved):
+            raise OSError(errno.EINVAL, "bad range")
+        masks = (ctypes.c_uint64 * abi.WRITABLE_MASKS_COUNT).from_address(address)
+        for index, mask in self.masks.items():
+            masks[index] = mask
+        return 0
+
+    def _preferred_target(self, argument: bytearray) -> int:
+        argument[:] = abi.vcpu_init(5, ())  # KVM_ARM_TARGET_GENERIC_V8
+        return 0
+
+    def _vcpu_init(self, argument: bytearray) -> int:
+        target, features, *_ = abi.VCPU_INIT.unpack(argument)
+        assert target == 5
+        self.vcpu_features = features
+        return 0
+
+    def _get_one_reg(self, argument: bytearray) -> int:
+        if self.vcpu_features is None:
+            raise OSError(errno.ENOEXEC, "vCPU not initialised")
+        register_id, address = abi.ONE_REG.unpack(argument)
+        if register_id not in self.registers:
+            raise OSError(errno.ENOENT, os.strerror(errno.ENOENT))
+        ctypes.c_uint64.from_address(address).value = self.registers[register_id]
+        return 0
+
+    def _create_device(self, argument: bytearray) -> int:
+        device_type, _, _ = abi.CREATE_DEVICE.unpack(argument)
+        if not self.vgic or device_type != abi.KVM_DEV_TYPE_ARM_VGIC_V3:
+            raise OSError(errno.ENODEV, os.strerror(errno.ENODEV))
+        argument[:] = abi.CREATE_DEVICE.pack(device_type, self._new("device"), 0)
+        return 0
+
+    def _set_device_attr(self, argument: bytearray) -> int:
+        _, group, attribute, _ = abi.DEVICE_ATTR.unpack(argument)
+        assert (group, attribute) == (abi.KVM_DEV_ARM_VGIC_GRP_CTRL, abi.KVM_DEV_ARM_VGIC_CTRL_INIT)
+        self._vgic_ready = True
+        return 0
+
+    def _get_device_attr(self, argument: bytearray) -> int:
+        _, group, attribute, address = abi.DEVICE_ATTR.unpack(argument)
+        if not self._vgic_ready:
+            raise OSError(errno.EBUSY, os.strerror(errno.EBUSY))
+        if group != abi.KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS or attribute not in self.gic_registers:
+            raise OSError(errno.ENOENT, os.strerror(errno.ENOENT))
+        ctypes.c_uint64.from_address(address).value = self.gic_registers[attribute]
+        return 0
+
+
+def _encoding(name: str):  # type: ignore[no-untyped-def]
+    encoding = CATALOGUE[name].encoding
+    assert encoding is not None
+    return encoding
+
+
+@pytest.fixture
+def kernel() -> FakeKvm:
+    return FakeKvm()
+
+
+def test_reads_every_register_kvm_gives_a_new_vm(kernel: FakeKvm) -> None:
+    reading = read_kvm(kernel, CATALOGUE)
+    id_names = [r.name for r in CATALOGUE.of_kind(Kind.IDENTITY, Kind.FEATURE, Kind.CACHE)]
+    assert list(reading.id_registers) == id_names
+    assert reading.id_registers["ID_AA64ISAR0_EL1"] == 0x100010211120
+    assert reading.id_registers["MIDR_EL1"] == 0x414FD0C1
+    assert reading.firmware_registers == FIRMWARE
+    assert reading.gic_registers == {"ICC_CTLR_EL1": ICC_CTLR_EL1}
+    assert reading.capabilities == {
+        "writable_masks": True, "writable_imp_id_regs": True, "vgic_v3": True
+    }
+    assert reading.not_offered == ()
+    assert kernel.open_fds == {}
+
+
+def test_masks_are_taken_from_each_registers_index(kernel: FakeKvm) -> None:
+    masks = read_kvm(kernel, CATALOGUE).writable_masks
+    assert masks is not None
+    assert masks["ID_AA64ISAR0_EL1"] == ISAR0_MASK
+    assert set(masks) == {r.name for r in CATALOGUE.values() if r.kvm_mask_index is not None}
+    assert not any(v for name, v in masks.items() if name != "ID_AA64ISAR0_EL1")
+
+
+def test_vcpu_gets_every_default_feature_the_kernel_has(kernel: FakeKvm) -> None:
+    reading = read_kvm(kernel, CATALOGUE)
+    assert reading.vcpu_features == ("psci-0.2", "pmu-v3", "sve", "ptrauth")
+    assert kernel.vcpu_features == 0b1111100  # bits 2..6
+
+
+def test_pointer_authentication_needs_both_capabilities(kernel: FakeKvm) -> None:
+    del kernel.capabilities[abi.KVM_CAP_ARM_PTRAUTH_GENERIC]
+    del kernel.capabilities[abi.KVM_CAP_ARM_SVE]
+    reading = read_kvm(kernel, CATALOGUE)
+    assert reading.vcpu_features == ("psci-0.2", "pmu-v3")
+    assert kernel.vcpu_features == 0b1100
+
+
+def test_no_dev_kvm(kernel: FakeKvm) -> None:
+    kernel.present = False
+    with pytest.raises(ProbeError, match=r"^/dev/kvm: not present: no KVM on this host"):
+        read_kvm(kernel, CATALOGUE)
+
+
+def test_kernel_without_mask_ranges_gives_null_masks(kernel: FakeKvm) -> None:
+    del kernel.capabilities[abi.KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES]  # Linux < 6.7
+    del kernel.capabilities[abi.KVM_CAP_ARM_WRITABLE_IMP_ID_REGS]
+    reading = read_kvm(kernel, CATALOGUE)
+    assert reading.writable_masks is None
+    assert reading.capabilities["writable_masks"] is False
+    assert reading.capabilities["writable_imp_id_regs"] is False
+    assert abi.KVM_ARM_GET_REG_WRITABLE_MASKS not in kernel.requests
+    assert reading.id_registers["ID_AA64ISAR0_EL1"] == 0x100010211120  # the rest still read
+
+
+@pytest.mark.parametrize("failure", [errno.ENOTTY, errno.EINVAL])
+def test_mask_ioctl_missing_or_refused_gives_null_masks(kernel: FakeKvm, failure: int) -> None:
+    kernel.failures[abi.KVM_ARM_GET_REG_WRITABLE_MASKS] = failure
+    reading = read_kvm(kernel, CATALOGUE)
+    assert reading.writable_masks is None
+    assert reading.capabilities["writable_masks"] is False
+    assert kernel.open_fds == {}
+
+
+def test_not_an_arm64_kvm(kernel: FakeKvm) -> None:
+    kernel.failures[abi.KVM_ARM_PREFERRED_TARGET] = errno.ENOTTY
+    with pytest.raises(ProbeError, match=r"^/dev/kvm: not an arm64 KVM"):
+        read_kvm(kernel, CATALOGUE)
+    assert kernel.open_fds == {}
+
+
+def test_vcpu_init_refused_names_the_ioctl_and_closes_every_fd(kernel: FakeKvm) -> None:
+    kernel.failures[abi.KVM_ARM_VCPU_INIT] = errno.EINVAL
+    with pytest.raises(ProbeError, match=r"KVM_ARM_VCPU_INIT \(psci-0.2, .*Invalid argument$"):
+        read_kvm(kernel, CATALOGUE)
+    assert kernel.open_fds == {}
+
+
+def test_unexpected_register_error_names_the_register(kernel: FakeKvm) -> None:
+    kernel.failures[abi.KVM_GET_ONE_REG] = errno.EFAULT
+    with pytest.raises(ProbeError, match="KVM_GET_ONE_REG MIDR_EL1: Bad address"):
+        read_kvm(kernel, CATALOGUE)
+    assert kernel.open_fds == {}
+
+
+def test_registers_an_older_kernel_lacks(kernel: FakeKvm) -> None:
+    """Firmware registers it lacks are left out; ID registers read as zero, as KVM's RAZ."""
+    del kernel.registers[CATALOGUE["KVM_REG_ARM_VENDOR_HYP_BMAP_2"].one_reg_id]  # Linux < 6.15
+    del kernel.registers[CATALOGUE["ID_AA64FPFR0_EL1"].one_reg_id]
+    reading = read_kvm(kernel, CATALOGUE)
+    assert "KVM_REG_ARM_VENDOR_HYP_BMAP_2" not in reading.firmware_registers
+    assert reading.firmware_registers["KVM_REG_ARM_PSCI_VERSION"] == 0x10001
+    assert reading.id_registers["ID_AA64FPFR0_EL1"] == 0
+    assert reading.not_offered == ("ID_AA64FPFR0_EL1", "KVM_REG_ARM_VENDOR_HYP_BMAP_2")
+
+
+@pytest.mark.parametrize("failure", ["no device", "init refused"])
+def test_host_without_vgic_v3(kernel: FakeKvm, failure: str) -> None:
+    if failure == "no device":
+        kernel.vgic = False  # a GICv2 host: ENODEV
+    else:
+        kernel.failures[abi.KVM_SET_DEVICE_ATTR] = errno.EBUSY
+    reading = read_kvm(kernel, CATALOGUE)
+    assert reading.gic_registers == {}
+    assert reading.capabilities["vgic_v3"] is False
+    assert reading.id_registers["MIDR_EL1"] == 0x414FD0C1
+    assert kernel.open_fds == {}
+
+
+def _sysfs(root: Path, midrs: Mapping[int, int]) -> Path:
+    for number, midr in midrs.items():
+        identification = root / f"devices/system/cpu/cpu{number}/regs/identification"
+        identification.mkdir(parents=True)
+        (identification / "midr_el1").write_text(f"0x{midr:016x}\n")
+        (identification / "revidr_el1").write_text("0x0000000000000000\n")
+    return root
+
+
+def test_profile_of_a_host(
+    kernel: FakeKvm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kernel.registers[CATALOGUE["AIDR_EL1"].one_reg_id] = 0x5
+    sysfs = _sysfs(tmp_path / "sys", {0: 0x414FD0C1, 1: 0x414FD0C1})
+    device_tree = tmp_path / "device-tree"
+    (device_tree / "timer").mkdir(parents=True)
+    (device_tree / "timer/compatible").write_bytes(b"arm,armv8-timer\0")
+    (device_tree / "timer/clock-frequency").write_bytes((25_000_000).to_bytes(4, "big"))
+    monkeypatch.setattr(timer.platform, "machine", lambda: "x86_64")  # use the device tree
+    data = probe_kvm("n1-rack3-07", sysfs, device_tree, kernel).to_json()
+    assert data["host"] == "n1-rack3-07"
+    # One implementation: KVM's AIDR (the boot CPU's) is every CPU's.
+    assert data["implementations"] == [
+        {"midr": "0x414fd0c1", "revidr": "0x0", "aidr": "0x5", "cpus": [0, 1]}
+    ]
+    assert data["timer_frequency_hz"] == 25_000_000
+    assert data["writable_masks"]["ID_AA64ISAR0_EL1"] == f"{ISAR0_MASK:#x}"
+    assert data["firmware_registers"]["KVM_REG_ARM_PSCI_VERSION"] == "0x10001"
+    assert data["gic_registers"] == {"ICC_CTLR_EL1": f"{ICC_CTLR_EL1:#x}"}
+    assert data["provenance"]["backend"] == "kvm"
+    assert data["provenance"]["vcpu_features"] == ["psci-0.2", "pmu-v3", "sve", "ptrauth"]
+
+
+def test_big_little_host_leaves_aidr_unknown(kernel: FakeKvm, tmp_path: Path) -> None:
+    sysfs = _sysfs(tmp_path, {0: 0x412FD050, 1: 0x414FD0B1})
+    profile = probe_kvm("phone", sysfs, tmp_path / "no-device-tree", kernel)
+    assert [i.aidr for i in profile.implementations] == [None, None]
+
+
+def test_timer_frequency_from_the_device_tree_or_unknown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(timer.platform, "machine", lambda: "x86_64")
+    assert timer.read_timer_frequency(tmp_path / "none") == (None, "unknown")
+    node = tmp_path / "arch-timer"
+    node.mkdir()
+    (node / "compatible").write_bytes(b"arm,armv7-timer\0")
+    (node / "clock-frequency").write_bytes((100_000_000).to_bytes(4, "big"))
+    assert timer.read_timer_frequency(tmp_path) == (100_000_000, f"{node}/clock-frequency")
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(
+    not os.path.exists(KVM_DEVICE) or platform.machine() == "aarch64",
+    reason="needs the /dev/kvm of a host that is not arm64",
+)
+def test_real_kvm_of_another_architecture_is_refused_and_fds_closed() -> None:
+    before = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(ProbeError, match=r"^/dev/kvm: not an arm64 KVM"):
+        read_kvm(LinuxCalls(), CATALOGUE)
+    assert set(os.listdir("/proc/self/fd")) == before
+
+
+def test_kvm_and_sysfs_probes_use_only_the_standard_library() -> None:
+    """They also run in minimal arm64 guests (python3.11-minimal + libpython3.11-stdlib)."""
+    script = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "import qemu_errata.probe.command, qemu_errata.probe.kvm, qemu_errata.probe.sysfs\n"
+        "outside = sorted({m.split('.')[0] for m in set(sys.modules) - before}"
+        " - set(sys.stdlib_module_names) - {'qemu_errata'})\n"
+        "print(','.join(outside))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""
