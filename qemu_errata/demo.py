@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from qemu_errata.catalogue import Kind, load_catalogue
+from qemu_errata.embedded import load_embedded_profile
 from qemu_errata.midr import Midr
 from qemu_errata.pool import IncompatiblePoolError, PoolModel, baseline, check
 from qemu_errata.profile import HostProfile
@@ -68,7 +68,7 @@ def run_demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     profiles = demo.step("Probe three emulated hosts with real QEMU", lambda: _probe(demo))
     pool = demo.step(
-        "Assume writable masks and compute the pool model of host-a + host-b",
+        "Compute the pool model of host-a + host-b with real kernels' writable masks",
         lambda: _pool(demo, profiles),
     )
     if pool is not None:
@@ -104,27 +104,21 @@ def _documented_midr(model: str) -> int:
     return {"neoverse-n1": 0x414FD0C1, "cortex-a76": 0x414FD0B1, "a64fx": 0x461F0010}[model]
 
 
-def _with_assumed_masks(profile: HostProfile) -> HostProfile:
-    """The profile with every field that has a combining rule writable.
+def _with_kernel_masks(profile: HostProfile) -> HostProfile:
+    """The profile with the writable masks Linux 6.12's KVM reports for the same CPU model.
 
-    QEMU cannot show which ID-register bits a kernel lets userspace write, so
-    the demo assumes a kernel that allows every field the catalogue gives a
-    rule: the pool can then lower (or raise) each differing field, and shows
-    what that costs. Real hosts report their own masks (``probe`` on KVM).
+    QEMU cannot show which ID-register bits a kernel lets userspace write; the
+    embedded ``kvm-6.12-<model>`` profiles hold what a real kernel said on a
+    nested host emulating that model.
     """
-    catalogue = load_catalogue()
-    masks = {
-        name: sum(f.mask for f in catalogue[name].fields if f.rule.value != "fixed")
-        for name in profile.id_registers
-        if name in catalogue and catalogue[name].kind is Kind.FEATURE
-    }
-    return replace(profile, writable_masks=masks)
+    kernel_profile = load_embedded_profile(f"kvm-6.12-{profile.provenance['qemu_cpu']}")
+    return replace(profile, writable_masks=kernel_profile.writable_masks)
 
 
 def _pool(demo: Demo, profiles: list[HostProfile]) -> PoolModel | None:
-    demo.say("QEMU cannot show a kernel's writable masks: the demo assumes every field with a "
-             "combining rule is writable (real hosts report their own with `probe`)")
-    members = [_with_assumed_masks(p) for p in profiles[:2]]
+    demo.say("QEMU cannot show a kernel's writable masks: the demo takes those Linux 6.12's KVM "
+             "reported on nested hosts of the same CPU models (embedded kvm-6.12-* profiles)")
+    members = [_with_kernel_masks(p) for p in profiles[:2]]
     try:
         model = baseline(members)
     except IncompatiblePoolError as refused:
@@ -142,7 +136,7 @@ def _pool(demo: Demo, profiles: list[HostProfile]) -> PoolModel | None:
 
 
 def _check(demo: Demo, pool: PoolModel, profiles: list[HostProfile]) -> None:
-    result = check(pool, _with_assumed_masks(profiles[2]))
+    result = check(pool, _with_kernel_masks(profiles[2]))
     shown = result.problems[:SHOWN_PROBLEMS]
     for problem in shown:
         demo.say(f"  {problem.message}")

@@ -1,9 +1,12 @@
 """Host profiles shipped with the package, so the demo and tests have real data.
 
 ``data/profiles/qemu-<model>.json`` are QEMU 7.2's CPU models as the qemu
-probe reads them (``scripts/make-embedded-profiles`` regenerates them). Their
-writable masks are null: QEMU cannot show what a kernel would let userspace
-change, so whoever uses them for a pool says which masks it assumes.
+probe reads them. Their writable masks are null: QEMU cannot show what a
+kernel would let userspace change, so whoever uses them for a pool says which
+masks it assumes. ``data/profiles/kvm-<kernel>-<model>.json`` are the kvm
+probe run by a real Linux 6.12 or 7.2 kernel in a nested host emulating that
+model (``qemu-errata nested``): they carry the kernel's real writable masks.
+``scripts/make-embedded-profiles`` regenerates both.
 """
 
 from __future__ import annotations

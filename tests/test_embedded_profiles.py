@@ -1,4 +1,4 @@
-"""The profiles shipped with the package: real QEMU 7.2 data, loadable, up to date."""
+"""The profiles shipped with the package: real QEMU 7.2 and real-kernel data, loadable."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from qemu_errata.embedded import embedded_profile_names, load_embedded_profile
 from qemu_errata.errors import InputError
+from qemu_errata.pool import IncompatiblePoolError, baseline
 
 QEMU_MODELS = {  # facts file section 6
     "qemu-cortex-a57": 0x411FD070,
@@ -56,3 +57,32 @@ def test_shipped_profile_is_what_the_probe_writes_today() -> None:
     if versions[0] != versions[1]:
         pytest.skip(f"the shipped profiles are from QEMU {'.'.join(versions[1])}")
     assert today == then  # a rebuild of the same QEMU release changes nothing
+
+
+KERNEL_PROFILES = [f"kvm-{kernel}-{model.removeprefix('qemu-')}"
+                   for kernel in ("6.12", "7.2") for model in QEMU_MODELS]
+
+
+@pytest.mark.parametrize("name", KERNEL_PROFILES)
+def test_real_kernel_profiles_carry_real_masks(name: str) -> None:
+    profile = load_embedded_profile(name)
+    qemu = load_embedded_profile("qemu-" + name.split("-", 2)[2])
+    assert profile.provenance["backend"] == "kvm"
+    assert profile.provenance["kernel"].startswith(name.split("-")[1] + ".")
+    assert profile.implementations[0].midr == qemu.implementations[0].midr
+    assert profile.writable_masks  # KVM_ARM_GET_REG_WRITABLE_MASKS answered
+    assert profile.capabilities["writable_imp_id_regs"] is name.startswith("kvm-7.2-")
+
+
+def test_real_kernel_pools_as_the_nested_matrix_found_them() -> None:
+    n1, a76, a72 = (load_embedded_profile(f"kvm-6.12-{m}")
+                    for m in ("neoverse-n1", "cortex-a76", "cortex-a72"))
+    assert {(loss.field.qualified_name) for loss in baseline([n1, a76]).losses} == {
+        "ID_AA64PFR1_EL1.SSBS", "ID_AA64MMFR0_EL1.PARANGE",
+    }
+    with pytest.raises(IncompatiblePoolError) as refused:
+        baseline([n1, a72])
+    assert {f"{b.register}.{b.field}" for b in refused.value.blockers} == {
+        "ID_AA64PFR0_EL1.RAS", "ID_AA64PFR0_EL1.AdvSIMD", "ID_AA64PFR0_EL1.FP",
+        "ID_AA64MMFR1_EL1.XNX", "ID_AA64MMFR1_EL1.VH", "ID_AA64MMFR1_EL1.VMIDBits",
+    }
