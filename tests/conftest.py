@@ -8,6 +8,8 @@ a kernel's writable masks.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,16 @@ from typing import Any
 import pytest
 
 from qemu_errata.catalogue import load_catalogue
+
+# The console script next to the interpreter running the tests: what a user gets.
+QEMU_ERRATA = str(Path(sys.executable).with_name("qemu-errata"))
+
+
+def run_cli(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``qemu-errata`` with ``args``; output captured as text."""
+    return subprocess.run([QEMU_ERRATA, *map(str, args)], capture_output=True, text=True,
+                          check=False, timeout=timeout)
+
 
 NEOVERSE_N1_MIDR = "0x414fd0c1"
 CORTEX_A57_MIDR = "0x411fd070"

@@ -16,15 +16,8 @@ from conftest import (
     NEOVERSE_N1_REGISTERS,
     all_fields_writable,
     profile_json,
+    run_cli,
 )
-
-# The console script next to the interpreter running the tests: what a user gets.
-QEMU_ERRATA = str(Path(sys.executable).with_name("qemu-errata"))
-
-
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([QEMU_ERRATA, *map(str, args)], capture_output=True, text=True,
-                          check=False, timeout=60)
 
 
 def two_profiles(write_json: Callable[[str, Any], Path], a57_masks: Any = "all") -> list[Path]:
@@ -39,7 +32,7 @@ def test_baseline_writes_the_model_and_explains_it(
     write_json: Callable[[str, Any], Path], tmp_path: Path
 ) -> None:
     model_path = tmp_path / "model.json"
-    result = run("baseline", *two_profiles(write_json), "-o", model_path)
+    result = run_cli("baseline", *two_profiles(write_json), "-o", model_path)
     assert result.returncode == 0, result.stderr
     assert "Pool of 2 hosts: n1, a57" in result.stdout
     assert "Arm Neoverse-N1 r4p1 (MIDR 0x414fd0c1), REVIDR 0x0, AIDR 0x0" in result.stdout
@@ -53,24 +46,24 @@ def test_baseline_writes_the_model_and_explains_it(
 
 
 def test_baseline_json_is_the_model(write_json: Callable[[str, Any], Path]) -> None:
-    result = run("baseline", "--json", *two_profiles(write_json))
+    result = run_cli("baseline", "--json", *two_profiles(write_json))
     assert result.returncode == 0
     assert json.loads(result.stdout)["id_registers"]["ID_AA64ISAR0_EL1"] == "0x11120"
 
 
 def test_refused_pool_exits_1_with_every_reason(write_json: Callable[[str, Any], Path]) -> None:
-    result = run("baseline", *two_profiles(write_json, a57_masks=None))
+    result = run_cli("baseline", *two_profiles(write_json, a57_masks=None))
     assert result.returncode == 1
     assert "The pool of n1, a57 is refused:" in result.stdout
     assert "ID_AA64PFR0_EL1.EL1 differs and no value is presentable on every host" in result.stdout
-    refused = run("baseline", "--json", *two_profiles(write_json, a57_masks=None))
+    refused = run_cli("baseline", "--json", *two_profiles(write_json, a57_masks=None))
     assert len(json.loads(refused.stdout)["refused"]) == 4
 
 
 def test_malformed_profile_exits_2_with_one_line(write_json: Callable[[str, Any], Path]) -> None:
     good = two_profiles(write_json)[0]
     bad = write_json("bad.json", {"format": "qemu-errata/host-profile/1", "host": "x"})
-    result = run("baseline", good, bad)
+    result = run_cli("baseline", good, bad)
     assert result.returncode == 2
     assert result.stderr == (
         f"qemu-errata: {bad}: implementations: missing or not a list of objects\n"
@@ -83,11 +76,11 @@ def test_check_answers_whether_a_host_can_join(
 ) -> None:
     n1_path, a57_path = two_profiles(write_json)
     model_path = tmp_path / "n1-only.json"
-    assert run("baseline", n1_path, "-o", model_path).returncode == 0
-    joined = run("check", model_path, n1_path)
+    assert run_cli("baseline", n1_path, "-o", model_path).returncode == 0
+    joined = run_cli("check", model_path, n1_path)
     assert joined.returncode == 0
     assert joined.stdout.startswith("Host n1 can present the pool model.")
-    refused = run("check", "--json", model_path, a57_path)
+    refused = run_cli("check", "--json", model_path, a57_path)
     assert refused.returncode == 1
     verdict = json.loads(refused.stdout)
     assert verdict["ok"] is False
@@ -95,8 +88,8 @@ def test_check_answers_whether_a_host_can_join(
 
 
 def test_usage_errors_exit_2() -> None:
-    assert run("baseline").returncode == 2
-    assert run("frobnicate").returncode == 2
+    assert run_cli("baseline").returncode == 2
+    assert run_cli("frobnicate").returncode == 2
 
 
 def test_module_entry_point_runs_the_cli() -> None:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-QEMU_ERRATA = str(Path(sys.executable).with_name("qemu-errata"))
+from conftest import QEMU_ERRATA
 
 pytestmark = pytest.mark.integration
 

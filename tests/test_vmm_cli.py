@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from lxml import etree
 from test_domain_xml import DOMAIN
 from test_render import TCG_GOLDEN
@@ -17,13 +16,6 @@ from vmm_pool import hand_written_model, three_host_pool
 from qemu_errata.domain_xml import ARG_TAG, COMMANDLINE_TAG
 from qemu_errata.files import write_json
 from qemu_errata.metadata import find_pool_element
-
-QEMU_ERRATA = str(Path(sys.executable).with_name("qemu-errata"))
-
-
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([QEMU_ERRATA, *map(str, args)], capture_output=True, text=True,
-                          check=False, timeout=60)
 
 
 @pytest.fixture
@@ -34,7 +26,7 @@ def model_file(tmp_path: Path) -> Path:
 
 
 def test_render_args_print_shell_words_and_notes_on_stderr(model_file: Path) -> None:
-    result = run("render", model_file, "--vmm", "qemu-tcg", "--qemu-cpu", "neoverse-n1")
+    result = run_cli("render", model_file, "--vmm", "qemu-tcg", "--qemu-cpu", "neoverse-n1")
     assert result.returncode == 0
     assert shlex.split(result.stdout) == TCG_GOLDEN
     assert result.stderr.startswith("qemu-errata: note: a TCG guest gets no target implementation")
@@ -43,7 +35,7 @@ def test_render_args_print_shell_words_and_notes_on_stderr(model_file: Path) -> 
 def test_render_json_carries_arguments_and_notes(tmp_path: Path) -> None:
     path = tmp_path / "hand.json"
     write_json(path, hand_written_model(0x414FD0C1).to_json())
-    result = run("render", path, "--vmm", "qemu-kvm", "--json")
+    result = run_cli("render", path, "--vmm", "qemu-kvm", "--json")
     assert result.returncode == 0
     data = json.loads(result.stdout)
     assert data["arguments"] == ["-cpu", "host", "-machine", "impl-cpu.0.midr=0x414fd0c1"]
@@ -56,7 +48,7 @@ def test_render_domain_xml_takes_the_dialect_from_the_domain_type(
 ) -> None:
     domain_file = tmp_path / "domain.xml"
     domain_file.write_bytes(DOMAIN)
-    result = run("render", model_file, "--as", "domain-xml", "--domain", domain_file)
+    result = run_cli("render", model_file, "--as", "domain-xml", "--domain", domain_file)
     assert result.returncode == 0, result.stderr
     domain = etree.fromstring(result.stdout.encode())
     values = [arg.get("value") for arg in domain.iterfind(f"{COMMANDLINE_TAG}/{ARG_TAG}")]
@@ -91,5 +83,5 @@ def test_render_domain_xml_takes_the_dialect_from_the_domain_type(
 )
 def test_usage_errors_exit_2_with_one_line(model_file: Path, args: list[str],
                                           message: str) -> None:
-    result = run(*[a.format(model=model_file) for a in args])
+    result = run_cli(*[a.format(model=model_file) for a in args])
     assert (result.returncode, result.stdout, result.stderr) == (2, "", message)

@@ -15,13 +15,11 @@ the domain's qemu:commandline adds (``--qmp``), which apply must keep.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import libvirt
 import pytest
-from conftest import NEOVERSE_N1_MIDR
+from conftest import NEOVERSE_N1_MIDR, run_cli
 from lxml import etree
 from vmm_pool import hand_written_model, three_host_pool
 
@@ -31,7 +29,6 @@ from qemu_errata.metadata import NAMESPACE, find_pool_element, model_from_pool_e
 from qemu_errata.profile import HostProfile
 from qemu_errata.testbed import Host, TestBed, guest_xml
 
-QEMU_ERRATA = str(Path(sys.executable).with_name("qemu-errata"))
 DOMAIN_NAME = "pool-vm"
 N1_HOST = HostProfile(
     host="n1",
@@ -46,10 +43,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="the test bed creates users: needs root"),
 ]
 
-
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([QEMU_ERRATA, *map(str, args)], capture_output=True, text=True,
-                          check=False, timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +82,11 @@ def test_apply_start_and_verify_a_pool_vm(host: Host, model_files: tuple[Path, P
     domain = host.define_guest(pool_vm_xml(extra_qmp))
     try:
         devices_before = etree.fromstring(domain.XMLDesc(0)).find("devices")
-        applied = run("apply", pool, "--connect", host.uri, "--domain", DOMAIN_NAME,
+        applied = run_cli("apply", pool, "--connect", host.uri, "--domain", DOMAIN_NAME,
                       "--qemu-cpu", "neoverse-n1")
         assert applied.returncode == 0, applied.stderr
         assert applied.stdout == f"Domain {DOMAIN_NAME} redefined with the pool model (qemu-tcg).\n"
-        again = run("apply", pool, "--connect", host.uri, "--domain", DOMAIN_NAME,
+        again = run_cli("apply", pool, "--connect", host.uri, "--domain", DOMAIN_NAME,
                     "--qemu-cpu", "neoverse-n1")
         assert again.stdout.endswith("definition unchanged.\n"), again.stderr
         devices_after = etree.fromstring(domain.XMLDesc(0)).find("devices")
@@ -113,20 +106,20 @@ def test_apply_start_and_verify_a_pool_vm(host: Host, model_files: tuple[Path, P
         metadata = domain.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, NAMESPACE)
         assert etree.QName(etree.fromstring(metadata)).localname == "pool"
 
-        by_libvirt = run("verify", pool, "--connect", host.uri, "--domain", DOMAIN_NAME)
+        by_libvirt = run_cli("verify", pool, "--connect", host.uri, "--domain", DOMAIN_NAME)
         assert by_libvirt.returncode == 0, by_libvirt.stdout + by_libvirt.stderr
-        by_socket = run("verify", pool, "--qmp", extra_qmp)
+        by_socket = run_cli("verify", pool, "--qmp", extra_qmp)
         assert by_socket.returncode == 0, by_socket.stdout + by_socket.stderr
         assert by_socket.stdout == by_libvirt.stdout
 
-        refused = run("apply", other, "--connect", host.uri, "--domain", DOMAIN_NAME,
+        refused = run_cli("apply", other, "--connect", host.uri, "--domain", DOMAIN_NAME,
                       "--qemu-cpu", "cortex-a57")
         assert refused.returncode == 1
         assert refused.stderr == (
             f"qemu-errata: {host.uri}: domain {DOMAIN_NAME} is running: a new definition "
             f"takes effect at its next boot; give --next-boot to stage it\n"
         )
-        staged = run("apply", other, "--connect", host.uri, "--domain", DOMAIN_NAME,
+        staged = run_cli("apply", other, "--connect", host.uri, "--domain", DOMAIN_NAME,
                      "--qemu-cpu", "cortex-a57", "--next-boot")
         assert staged.returncode == 0, staged.stderr
         assert "runs the old definition until its next boot" in staged.stdout
@@ -142,7 +135,7 @@ def test_apply_start_and_verify_a_pool_vm(host: Host, model_files: tuple[Path, P
 def test_apply_to_an_unknown_domain_is_bad_input(
     host: Host, model_files: tuple[Path, Path]
 ) -> None:
-    result = run("apply", model_files[0], "--connect", host.uri, "--domain", "nosuch",
+    result = run_cli("apply", model_files[0], "--connect", host.uri, "--domain", "nosuch",
                  "--qemu-cpu", "cortex-a57")
     assert result.returncode == 2
     assert result.stderr.startswith(f"qemu-errata: {host.uri}: domain nosuch: ")
@@ -155,7 +148,7 @@ def test_a_transient_domain_is_not_redefined(
     xml = etree.tostring(guest_xml("transient-vm"), encoding="unicode")
     domain = host.connection.createXML(xml, libvirt.VIR_DOMAIN_START_PAUSED)
     try:
-        result = run("apply", model_files[0], "--connect", host.uri, "--domain",
+        result = run_cli("apply", model_files[0], "--connect", host.uri, "--domain",
                      "transient-vm", "--qemu-cpu", "cortex-a57", "--next-boot")
         assert result.returncode == 2
         assert result.stderr == (

@@ -9,27 +9,22 @@ import asyncio
 import contextlib
 import shlex
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from vmm_pool import three_host_pool
 
 from qemu_errata.files import write_json
 from qemu_errata.qmp import qmp_socket, read_capabilities
 from qemu_errata.render import Dialect, VmmCapabilities, missing_capabilities, vmm_config
 
-QEMU_ERRATA = str(Path(sys.executable).with_name("qemu-errata"))
 QEMU = "qemu-system-aarch64"
 
 pytestmark = pytest.mark.integration
 
-
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([QEMU_ERRATA, *map(str, args)], capture_output=True, text=True,
-                          check=False, timeout=60)
 
 
 @contextlib.contextmanager
@@ -64,7 +59,7 @@ def model_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def rendered_guest(model_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """QEMU started from the rendered qemu-tcg arguments."""
-    rendered = run("render", model_file, "--vmm", "qemu-tcg", "--qemu-cpu", "neoverse-n1")
+    rendered = run_cli("render", model_file, "--vmm", "qemu-tcg", "--qemu-cpu", "neoverse-n1")
     assert rendered.returncode == 0, rendered.stderr
     assert "a TCG guest gets no target implementation list" in rendered.stderr
     with paused_qemu(tmp_path_factory.mktemp("guest"), shlex.split(rendered.stdout)) as socket:
@@ -73,7 +68,7 @@ def rendered_guest(model_file: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 def test_guest_from_rendered_tcg_arguments_verifies(model_file: Path,
                                                     rendered_guest: Path) -> None:
-    result = run("verify", model_file, "--qmp", rendered_guest)
+    result = run_cli("verify", model_file, "--qmp", rendered_guest)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[0] == "The guest presents the pool model."
 
@@ -81,7 +76,7 @@ def test_guest_from_rendered_tcg_arguments_verifies(model_file: Path,
 def test_guest_with_a_wrong_midr_is_reported(model_file: Path, tmp_path: Path) -> None:
     wrong = ["-cpu", "neoverse-n1", "-global", "neoverse-n1-arm-cpu.midr=0x410fd034"]
     with paused_qemu(tmp_path, wrong) as socket:
-        result = run("verify", model_file, "--qmp", socket)
+        result = run_cli("verify", model_file, "--qmp", socket)
     assert result.returncode == 1
     assert result.stdout.splitlines()[:3] == [
         "The guest differs from the pool model:",
@@ -95,7 +90,7 @@ def test_guest_with_a_wrong_midr_is_reported(model_file: Path, tmp_path: Path) -
 def test_qemu_kvm_is_refused_on_qemu_7_2_naming_what_is_missing(
     model_file: Path, rendered_guest: Path
 ) -> None:
-    result = run("render", model_file, "--vmm", "qemu-kvm", "--qmp", rendered_guest)
+    result = run_cli("render", model_file, "--vmm", "qemu-kvm", "--qmp", rendered_guest)
     assert result.returncode == 1
     assert result.stdout == ""
     line = result.stderr.strip()
@@ -127,12 +122,12 @@ def test_capabilities_read_from_qemu_7_2_lack_every_sysreg_property(rendered_gue
 def test_qemu_tcg_capabilities_are_accepted_or_refused_by_cpu_model(
     model_file: Path, rendered_guest: Path
 ) -> None:
-    accepted = run("render", model_file, "--vmm", "qemu-tcg", "--qemu-cpu", "cortex-a57",
+    accepted = run_cli("render", model_file, "--vmm", "qemu-tcg", "--qemu-cpu", "cortex-a57",
                    "--qmp", rendered_guest)
     assert accepted.returncode == 0, accepted.stderr
     assert accepted.stdout.split() == ["-cpu", "cortex-a57", "-global",
                                        "cortex-a57-arm-cpu.midr=0x411fd070"]
-    refused = run("render", model_file, "--vmm", "qemu-tcg", "--qemu-cpu", "cortex-z9",
+    refused = run_cli("render", model_file, "--vmm", "qemu-tcg", "--qemu-cpu", "cortex-z9",
                   "--qmp", rendered_guest)
     assert refused.returncode == 1
     assert refused.stderr.endswith(
@@ -141,6 +136,6 @@ def test_qemu_tcg_capabilities_are_accepted_or_refused_by_cpu_model(
 
 
 def test_unreachable_socket_is_bad_input(model_file: Path, tmp_path: Path) -> None:
-    result = run("verify", model_file, "--qmp", tmp_path / "none.sock")
+    result = run_cli("verify", model_file, "--qmp", tmp_path / "none.sock")
     assert result.returncode == 2
     assert result.stderr.startswith(f"qemu-errata: {tmp_path / 'none.sock'}: cannot connect to QMP")
