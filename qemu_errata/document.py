@@ -32,8 +32,8 @@ class DocumentReader:
     def has(self, key: str) -> bool:
         return self.data.get(key) is not None
 
-    def string(self, key: str, default: str | None = None) -> str:
-        value = self.data.get(key, default)
+    def string(self, key: str) -> str:
+        value = self.data.get(key)
         if not isinstance(value, str) or not value:
             raise self.fail(key, "missing or not a non-empty string")
         return value
