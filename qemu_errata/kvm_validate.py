@@ -10,9 +10,20 @@ ignores writes to some registers (the AArch32 ID registers of a host
 without AArch32) and stores others changed (a PMU version of IMPDEF becomes
 0), and the guest would then not see the model's value, so such a write
 counts as refused. A register this kernel does not offer cannot be written:
-its guest reads zero, so such a register is accepted when the model wants
-zero and refused otherwise. The VM never runs. Standard library only, so
-that it runs on the nested host (qemu_errata.nested).
+its guest reads zero (or, for one it reads untrapped at EL0 such as
+DCZID_EL0, the hardware's value), so such a register is accepted when the
+model wants that value and refused otherwise. Standard library only, so that it runs on the
+nested host (qemu_errata.nested).
+
+Without ``--run`` the VM never runs. With it, each model's VM then runs a
+guest (probe.kvm_run, probe.mmio_program) that reads every ID register of the
+model in KVM's feature ID range with MRS and reports each value through an
+MMIO exit: this is what software in the guest sees, after KVM's own
+sanitising. A register whose write was accepted but which the guest reads
+differently is refused ("the guest reads ..."); an MRS that is UNDEFINED in
+the guest counts as reading zero. A run that does not end as the program
+does (KVM_RUN refused, an unexpected exit, no end within the deadline) is
+reported with the model, which is then refused.
 
 Exit status: 0 when every model is accepted, 1 when any register of any
 model is refused, 2 for bad input or no usable /dev/kvm.
@@ -28,7 +39,7 @@ import json
 import os
 import platform
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +47,16 @@ from qemu_errata.catalogue import Catalogue, Kind, Register, load_catalogue
 from qemu_errata.files import read_model
 from qemu_errata.pool import REGISTER_GROUPS, PoolModel
 from qemu_errata.probe import kvm_abi as abi
+from qemu_errata.probe.el0 import untrapped_value
 from qemu_errata.probe.kvm import (
     KVM_DEVICE,
     Capabilities,
     Kernel,
-    KernelCalls,
-    LinuxCalls,
     create_vgic,
     init_vcpu,
 )
+from qemu_errata.probe.kvm_run import GuestRun, LinuxRunCalls, RunCalls, ScratchVm, run_guest
+from qemu_errata.probe.mmio_program import GuestRead
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,7 @@ class RegisterVerdict:
     host: int | None  # what the new VM had, None when the kernel does not offer it
     accepted: bool
     reason: str  # why it was refused ("" when accepted)
+    guest: GuestRead | None = None  # what a guest read with MRS (--run), None if not read
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +77,7 @@ class RegisterVerdict:
             "host": None if self.host is None else f"{self.host:#x}",
             "accepted": self.accepted,
             "reason": self.reason,
+            "guest": None if self.guest is None else self.guest.describe(),
         }
 
 
@@ -74,10 +88,15 @@ class ModelValidation:
     model: str
     kernel: str
     verdicts: tuple[RegisterVerdict, ...]
+    guest_error: str | None = None  # None: no guest run (no --run); "": it ran to its end
 
     @property
     def accepted(self) -> bool:
-        return all(verdict.accepted for verdict in self.verdicts)
+        return not self.guest_error and all(verdict.accepted for verdict in self.verdicts)
+
+    @property
+    def guest_reads(self) -> int:
+        return sum(verdict.guest is not None for verdict in self.verdicts)
 
     @property
     def refused(self) -> tuple[RegisterVerdict, ...]:
@@ -89,44 +108,76 @@ class ModelValidation:
             "kernel": self.kernel,
             "accepted": self.accepted,
             "registers": [verdict.to_json() for verdict in self.verdicts],
+            **({} if self.guest_error is None else {"guest_error": self.guest_error}),
         }
 
 
 def validate_models(
     models: Sequence[tuple[str, PoolModel]],
-    calls: KernelCalls | None = None,
+    calls: RunCalls | None = None,
     device: str = KVM_DEVICE,
+    run: bool = False,
 ) -> list[ModelValidation]:
-    """The kernel's verdicts on each (name, model); ProbeError when KVM is not usable."""
+    """The kernel's verdicts on each (name, model), with a guest run if ``run``;
+    ProbeError when KVM is not usable."""
     catalogue = load_catalogue()
-    kernel = Kernel(calls or LinuxCalls(), device)
+    calls = calls or LinuxRunCalls()
+    kernel = Kernel(calls, device)
     with contextlib.ExitStack() as open_fds:
         system = kernel.open(open_fds)
         return [
-            ModelValidation(name, platform.release(), _validate(kernel, system, model, catalogue))
+            _validate(kernel, system, name, model, catalogue, run=calls if run else None)
             for name, model in models
         ]
 
 
 def _validate(
-    kernel: Kernel, system: int, model: PoolModel, catalogue: Catalogue
-) -> tuple[RegisterVerdict, ...]:
+    kernel: Kernel, system: int, name: str, model: PoolModel, catalogue: Catalogue, *,
+    run: RunCalls | None,
+) -> ModelValidation:
+    """The verdicts on ``model``; with ``run``, those of the guest too."""
     with contextlib.ExitStack() as open_fds:
         vm = kernel.new_fd(open_fds, system, abi.KVM_CREATE_VM, 0, "KVM_CREATE_VM")
         vcpu = kernel.new_fd(open_fds, vm, abi.KVM_CREATE_VCPU, 0, "KVM_CREATE_VCPU")
-        init_vcpu(kernel, vm, vcpu, Capabilities(kernel, vm))
+        features = init_vcpu(kernel, vm, vcpu, Capabilities(kernel, vm))
         gic = create_vgic(kernel, vm, open_fds)
         verdicts = []
         for group in REGISTER_GROUPS:
-            for name, value in getattr(model, group).items():
-                register = catalogue.get(name)
+            for register_name, value in getattr(model, group).items():
+                register = catalogue.get(register_name)
                 if register is None:
-                    verdicts.append(RegisterVerdict(name, value, None, False, "not catalogued"))
+                    verdicts.append(
+                        RegisterVerdict(register_name, value, None, False, "not catalogued")
+                    )
                 elif register.kind is Kind.GIC:
                     verdicts.append(_write_gic(kernel, gic, register, value))
                 else:
                     verdicts.append(_write_one_reg(kernel, vcpu, register, value))
-    return tuple(verdicts)
+        if run is None:
+            return ModelValidation(name, platform.release(), tuple(verdicts))
+        guest = run_guest(kernel, run, ScratchVm(system, vm, vcpu, gic, features), [
+            register for register_name in model.id_registers
+            if (register := catalogue.get(register_name)) is not None
+            and register.kvm_mask_index is not None
+        ])
+    return ModelValidation(name, platform.release(), _judge_guest(verdicts, guest), guest.error)
+
+
+def _judge_guest(
+    verdicts: Sequence[RegisterVerdict], guest: GuestRun
+) -> tuple[RegisterVerdict, ...]:
+    """The verdicts with what the guest read: an accepted write the guest does not see is
+    refused. An UNDEFINED MRS reads as zero, as a register a kernel does not offer."""
+    return tuple(_judge_read(verdict, guest.reads.get(verdict.register)) for verdict in verdicts)
+
+
+def _judge_read(verdict: RegisterVerdict, read: GuestRead | None) -> RegisterVerdict:
+    if read is None:
+        return verdict
+    if verdict.accepted and (read.value or 0) != verdict.value:
+        return replace(verdict, guest=read, accepted=False,
+                       reason=f"written, but the guest reads {read.describe()}")
+    return replace(verdict, guest=read)
 
 
 def _write_one_reg(kernel: Kernel, vcpu: int, register: Register, value: int) -> RegisterVerdict:
@@ -185,8 +236,14 @@ def _read_back(value: int, stored: int | None) -> str:
 
 
 def _absent(register: Register, value: int) -> RegisterVerdict:
-    accepted = value == 0
-    reason = "" if accepted else "this kernel does not offer the register: its guest reads 0"
+    """A register the kernel does not offer: the guest reads 0, or the hardware's value
+    where it reads it untrapped at EL0 (DCZID_EL0)."""
+    hardware = untrapped_value(register.encoding)
+    guest_reads = 0 if hardware is None else hardware
+    accepted = value == guest_reads
+    reason = "" if accepted else (
+        f"this kernel does not offer the register: its guest reads {guest_reads:#x}"
+    )
     return RegisterVerdict(register.name, value, None, accepted, reason)
 
 
@@ -199,12 +256,16 @@ def add_kvm_validate_command(
     )
     sub.add_argument("models", nargs="+", type=Path, metavar="MODEL")
     sub.add_argument("--json", action="store_true", help="print every register verdict as JSON")
+    sub.add_argument(
+        "--run", action="store_true", dest="run_guest",
+        help="then run a guest that reads the ID registers with MRS: does it see the model?",
+    )
     sub.set_defaults(run=run_kvm_validate)
 
 
 def run_kvm_validate(args: argparse.Namespace) -> int:
     models = [(str(path), read_model(path)) for path in args.models]
-    validations = validate_models(models)
+    validations = validate_models(models, run=args.run_guest)
     if args.json:
         print(json.dumps([validation.to_json() for validation in validations], indent=2))
     else:
@@ -220,6 +281,11 @@ def _describe(validation: ModelValidation) -> str:
         f"{len(validation.verdicts) - len(validation.refused)} of "
         f"{len(validation.verdicts)} registers written"
     ]
+    if validation.guest_error is not None:
+        lines.append(
+            f"  guest: read {validation.guest_reads} ID registers with MRS"
+            + (f", then {validation.guest_error}" if validation.guest_error else "")
+        )
     for refused in validation.refused:
         host = "not offered" if refused.host is None else f"{refused.host:#x}"
         lines.append(

@@ -24,8 +24,8 @@ import pytest
 from qemu_errata.catalogue import Kind, load_catalogue
 from qemu_errata.embedded import load_embedded_profile
 from qemu_errata.errors import ProbeError
+from qemu_errata.probe import el0, timer
 from qemu_errata.probe import kvm_abi as abi
-from qemu_errata.probe import timer
 from qemu_errata.probe.kvm import KVM_DEVICE, LinuxCalls, probe_kvm, read_kvm
 
 CATALOGUE = load_catalogue()
@@ -299,7 +299,7 @@ def test_profile_of_a_host(
     (device_tree / "timer").mkdir(parents=True)
     (device_tree / "timer/compatible").write_bytes(b"arm,armv8-timer\0")
     (device_tree / "timer/clock-frequency").write_bytes((25_000_000).to_bytes(4, "big"))
-    monkeypatch.setattr(timer.platform, "machine", lambda: "x86_64")  # use the device tree
+    monkeypatch.setattr(el0.platform, "machine", lambda: "x86_64")  # use the device tree
     data = probe_kvm("n1-rack3-07", sysfs, device_tree, kernel).to_json()
     assert data["host"] == "n1-rack3-07"
     # One implementation: KVM's AIDR (the boot CPU's) is every CPU's.
@@ -314,6 +314,28 @@ def test_profile_of_a_host(
     assert data["provenance"]["vcpu_features"] == ["psci-0.2", "pmu-v3", "sve", "ptrauth"]
 
 
+def test_register_kvm_does_not_offer_but_a_guest_reads_at_el0_is_read_here(
+    kernel: FakeKvm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DCZID_EL0: KVM neither reads nor writes it, the guest reads the hardware's value."""
+    dczid = CATALOGUE["DCZID_EL0"]
+    del kernel.registers[dczid.one_reg_id]
+    monkeypatch.setattr(el0.platform, "machine", lambda: "aarch64")
+    read_here: list[object] = []
+
+    def hardware(encoding: object) -> int:  # stands in for the mrs this process would run
+        read_here.append(encoding)
+        return 0x4 if encoding == dczid.encoding else 62_500_000
+
+    monkeypatch.setattr(el0, "read_el0_register", hardware)
+    monkeypatch.setattr(timer, "read_el0_register", hardware)
+    profile = probe_kvm("n1", _sysfs(tmp_path / "sys", {0: 0x414FD0C1}), tmp_path, kernel)
+    assert profile.id_registers["DCZID_EL0"] == 0x4
+    assert profile.provenance["registers_read_at_el0"] == ["DCZID_EL0"]
+    assert profile.timer_frequency_hz == 62_500_000
+    assert dczid.encoding in read_here
+
+
 def test_big_little_host_leaves_aidr_unknown(kernel: FakeKvm, tmp_path: Path) -> None:
     sysfs = _sysfs(tmp_path, {0: 0x412FD050, 1: 0x414FD0B1})
     profile = probe_kvm("phone", sysfs, tmp_path / "no-device-tree", kernel)
@@ -323,7 +345,7 @@ def test_big_little_host_leaves_aidr_unknown(kernel: FakeKvm, tmp_path: Path) ->
 def test_timer_frequency_from_the_device_tree_or_unknown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(timer.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(el0.platform, "machine", lambda: "x86_64")
     assert timer.read_timer_frequency(tmp_path / "none") == (None, "unknown")
     node = tmp_path / "arch-timer"
     node.mkdir()

@@ -1,7 +1,8 @@
 """The few A64 instructions the probes run, encoded as 32-bit words (no I/O).
 
 The kvm backend runs ``mrs x0, cntfrq_el0; ret`` in its own process; the
-qemu backend has the emulated vCPU run a program of ``mrs``/``stp``. Both are
+qemu backend has the emulated vCPU run a program of ``mrs``/``stp``;
+``kvm-validate --run`` has a KVM guest run ``mrs``/``str`` (mmio_program). All are
 assembled here rather than shipped as binaries, so every word is reviewable
 and pinned by unit tests.
 """
@@ -17,6 +18,7 @@ from qemu_errata.catalogue import Encoding
 CNTFRQ_EL0 = Encoding(3, 3, 14, 0, 0)
 VBAR_EL1 = Encoding(3, 0, 12, 0, 0)
 ELR_EL1 = Encoding(3, 0, 4, 0, 1)
+ESR_EL1 = Encoding(3, 0, 5, 2, 0)
 
 ISB = 0xD5033FDF
 ERET = 0xD69F03E0
@@ -80,6 +82,14 @@ def stp_post_index(rt1: int, rt2: int, rn: int, offset: int) -> int:
         | _check_register(rn) << 5
         | _check_register(rt1)
     )
+
+
+def str_unsigned_offset(rt: int, rn: int, offset: int) -> int:
+    """``str x<rt>, [x<rn>, #offset]``: one store without writeback, so that a
+    stage-2 fault on it carries a valid syndrome (ISV) a hypervisor can emulate."""
+    if offset % 8 or not 0 <= offset <= 0x7FF8:
+        raise ValueError(f"{offset} is not a multiple of 8 in 0..32760")
+    return 0xF9000000 | offset // 8 << 10 | _check_register(rn) << 5 | _check_register(rt)
 
 
 def adr(rd: int, offset: int) -> int:

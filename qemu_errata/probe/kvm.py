@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from qemu_errata.catalogue import Catalogue, Kind, Register, load_catalogue
 from qemu_errata.errors import ProbeError
 from qemu_errata.probe import kvm_abi as abi
+from qemu_errata.probe.el0 import untrapped_value
 from qemu_errata.probe.sysfs import DEFAULT_SYSFS_ROOT, read_implementations
 from qemu_errata.probe.timer import DEFAULT_DEVICE_TREE, read_timer_frequency
 from qemu_errata.profile import HostProfile
@@ -97,7 +98,9 @@ def probe_kvm(
     calls: KernelCalls | None = None,
 ) -> HostProfile:
     """This host's profile: implementations from sysfs, registers from KVM, the timer frequency."""
-    reading = read_kvm(calls or LinuxCalls(), load_catalogue())
+    catalogue = load_catalogue()
+    reading = read_kvm(calls or LinuxCalls(), catalogue)
+    at_el0 = _read_at_el0(reading, catalogue)
     implementations, unidentified = read_implementations(sysfs_root)
     frequency, frequency_source = read_timer_frequency(device_tree)
     aidr = reading.id_registers.get("AIDR_EL1")
@@ -108,14 +111,28 @@ def probe_kvm(
     return HostProfile(
         host=host or socket.gethostname(),
         implementations=implementations,
-        id_registers=reading.id_registers,
+        id_registers={**reading.id_registers, **at_el0},
         writable_masks=reading.writable_masks,
         timer_frequency_hz=frequency,
         firmware_registers=reading.firmware_registers,
         gic_registers=reading.gic_registers,
         capabilities=reading.capabilities,
-        provenance=_provenance(reading, frequency_source, sysfs_root, unidentified),
+        provenance={
+            **_provenance(reading, frequency_source, sysfs_root, unidentified),
+            "registers_read_at_el0": sorted(at_el0),
+        },
     )
+
+
+def _read_at_el0(reading: KvmReading, catalogue: Catalogue) -> dict[str, int]:
+    """Registers KVM does not offer but a guest reads untrapped at EL0 (DCZID_EL0): their
+    hardware values, instead of the zero of an unoffered register."""
+    values = {}
+    for name in reading.not_offered:
+        value = untrapped_value(catalogue[name].encoding)
+        if value is not None:
+            values[name] = value
+    return values
 
 
 def _provenance(

@@ -1,4 +1,4 @@
-"""The arm64 KVM ioctl interface the kvm probe uses: numbers and struct layouts (no I/O).
+"""The arm64 KVM ioctl interface of the kvm probe and kvm-validate: numbers, structs (no I/O).
 
 Values from the Linux UAPI headers (include/uapi/linux/kvm.h,
 arch/arm64/include/uapi/asm/kvm.h); unit tests pin each one. Register ids
@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from qemu_errata.catalogue import Encoding
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 KVMIO = 0xAE
 _IOC_NONE, _IOC_WRITE, _IOC_READ = 0, 1, 2
@@ -28,17 +32,24 @@ VCPU_INIT = struct.Struct("=I7I")  # struct kvm_vcpu_init { u32 target; u32 feat
 REG_MASK_RANGE = struct.Struct("=QI13I")
 CREATE_DEVICE = struct.Struct("=III")  # struct kvm_create_device { u32 type, fd, flags; }
 DEVICE_ATTR = struct.Struct("=IIQQ")  # struct kvm_device_attr { u32 flags, group; u64 attr, addr; }
+# struct kvm_userspace_memory_region { u32 slot, flags; u64 guest_phys_addr, memory_size,
+# userspace_addr; }
+USER_MEMORY_REGION = struct.Struct("=IIQQQ")
 
 KVM_API_VERSION = 12
 KVM_GET_API_VERSION = _ioc(_IOC_NONE, 0x00, 0)
 KVM_CREATE_VM = _ioc(_IOC_NONE, 0x01, 0)
 KVM_CHECK_EXTENSION = _ioc(_IOC_NONE, 0x03, 0)
+KVM_GET_VCPU_MMAP_SIZE = _ioc(_IOC_NONE, 0x04, 0)
 KVM_CREATE_VCPU = _ioc(_IOC_NONE, 0x41, 0)
+KVM_SET_USER_MEMORY_REGION = _ioc(_IOC_WRITE, 0x46, USER_MEMORY_REGION.size)
+KVM_RUN = _ioc(_IOC_NONE, 0x80, 0)
 KVM_GET_ONE_REG = _ioc(_IOC_WRITE, 0xAB, ONE_REG.size)
 KVM_SET_ONE_REG = _ioc(_IOC_WRITE, 0xAC, ONE_REG.size)
 KVM_ARM_VCPU_INIT = _ioc(_IOC_WRITE, 0xAE, VCPU_INIT.size)
 KVM_ARM_PREFERRED_TARGET = _ioc(_IOC_READ, 0xAF, VCPU_INIT.size)
 KVM_ARM_GET_REG_WRITABLE_MASKS = _ioc(_IOC_READ, 0xB6, REG_MASK_RANGE.size)
+KVM_ARM_VCPU_FINALIZE = _ioc(_IOC_WRITE, 0xC2, 4)  # argument: a pointer to the int feature
 KVM_CREATE_DEVICE = _ioc(_IOC_READ | _IOC_WRITE, 0xE0, CREATE_DEVICE.size)
 KVM_SET_DEVICE_ATTR = _ioc(_IOC_WRITE, 0xE1, DEVICE_ATTR.size)
 KVM_GET_DEVICE_ATTR = _ioc(_IOC_WRITE, 0xE2, DEVICE_ATTR.size)
@@ -70,6 +81,28 @@ KVM_DEV_ARM_VGIC_GRP_CTRL = 4
 KVM_DEV_ARM_VGIC_CTRL_INIT = 0
 KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS = 6
 _VGIC_V3_MPIDR_SHIFT = 32
+# Where a vGICv3 appears in guest physical memory (KVM_RUN refuses a VM without them).
+KVM_DEV_ARM_VGIC_GRP_ADDR = 0
+KVM_VGIC_V3_ADDR_TYPE_DIST = 2
+KVM_VGIC_V3_ADDR_TYPE_REDIST = 3
+
+# The vCPU's PMUv3 (KVM_SET_DEVICE_ATTR on the vCPU): its interrupt, then init, before KVM_RUN.
+KVM_ARM_VCPU_PMU_V3_CTRL = 0
+KVM_ARM_VCPU_PMU_V3_IRQ = 0
+KVM_ARM_VCPU_PMU_V3_INIT = 1
+
+# Core registers: KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | the u32 index of
+# the field in struct kvm_regs; pc follows regs[31] and sp in struct user_pt_regs.
+KVM_REG_ARM_CORE_PC = 0x6000000000000000 | 0x0030000000000000 | 0x0010 << 16 | (32 * 8) // 4
+
+# struct kvm_run, as mapped from the vCPU fd: exit_reason at byte 8, the exit's
+# details (a union) from byte 32; for KVM_EXIT_MMIO { u64 phys_addr; u8 data[8];
+# u32 len; u8 is_write; }.
+RUN_EXIT_REASON_OFFSET = 8
+RUN_EXIT_DETAILS_OFFSET = 32
+RUN_EXIT_REASON = struct.Struct("=I")
+RUN_MMIO = struct.Struct("=Q8sIB")
+KVM_EXIT_MMIO = 6
 
 
 def one_reg(register_id: int, address: int) -> bytearray:
@@ -81,6 +114,21 @@ def vcpu_init(target: int, feature_bits: Iterable[int]) -> bytearray:
     for bit in feature_bits:
         words[bit // 32] |= 1 << bit % 32
     return bytearray(VCPU_INIT.pack(target, *words))
+
+
+def user_memory_region(slot: int, guest_address: int, size: int, address: int) -> bytearray:
+    return bytearray(USER_MEMORY_REGION.pack(slot, 0, guest_address, size, address))
+
+
+def exit_reason(run: ReadableBuffer) -> int:
+    """The KVM_EXIT_* reason of a struct kvm_run."""
+    return int(RUN_EXIT_REASON.unpack_from(run, RUN_EXIT_REASON_OFFSET)[0])
+
+
+def mmio_exit(run: ReadableBuffer) -> tuple[int, bytes, bool]:
+    """A KVM_EXIT_MMIO's (guest physical address, the len bytes of data, is_write)."""
+    address, data, length, is_write = RUN_MMIO.unpack_from(run, RUN_EXIT_DETAILS_OFFSET)
+    return address, data[:min(length, len(data))], bool(is_write)
 
 
 def vcpu_init_target(data: bytes | bytearray) -> int:
