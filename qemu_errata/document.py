@@ -61,6 +61,13 @@ class DocumentReader:
             raise self.fail(key, "missing (write null when unknown)")
         return None if self.data[key] is None else self.registers(key)
 
+    def strings(self, key: str) -> tuple[str, ...]:
+        """An optional list of strings (absent: empty)."""
+        value = self.data.get(key, [])
+        if not is_string_list(value):
+            raise self.fail(key, "not a list of strings")
+        return tuple(value)
+
     def items(self, key: str) -> list[Mapping[str, Any]]:
         value = self.data.get(key)
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
@@ -72,6 +79,10 @@ class DocumentReader:
         if not isinstance(value, dict):
             raise self.fail(key, "not an object")
         return value
+
+
+def is_string_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def parse_register(raw: object, key: str, reader: DocumentReader) -> int:

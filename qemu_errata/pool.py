@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qemu_errata.catalogue import Catalogue, Field, Kind, Register, load_catalogue, res0_bits
-from qemu_errata.document import DocumentReader, hex_registers, parse_register
+from qemu_errata.document import DocumentReader, hex_registers, is_string_list, parse_register
 from qemu_errata.errors import InputError, QemuErrataError
 from qemu_errata.implementations import TargetImplementations, read_targets
 from qemu_errata.midr import Midr
@@ -100,10 +100,9 @@ def model_from_json(
 ) -> PoolModel:
     """Read a model file; only format, id_registers and target_implementations are required."""
     reader = DocumentReader(data, origin, MODEL_FORMAT)
-    hosts = _strings(reader, "hosts")
     host_writes = reader.mapping("host_writes")
     for host, names in host_writes.items():
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        if not is_string_list(names):
             raise reader.fail(f"host_writes.{host}", "not a list of register names")
     return PoolModel(
         id_registers=reader.registers("id_registers", required=True),
@@ -111,18 +110,11 @@ def model_from_json(
         timer_frequency_hz=reader.optional_int("timer_frequency_hz"),
         firmware_registers=reader.registers("firmware_registers"),
         gic_registers=reader.registers("gic_registers"),
-        hosts=hosts,
+        hosts=reader.strings("hosts"),
         host_writes={host: tuple(names) for host, names in host_writes.items()},
         losses=_read_losses(reader, catalogue or load_catalogue()),
-        notes=_strings(reader, "notes"),
+        notes=reader.strings("notes"),
     )
-
-
-def _strings(reader: DocumentReader, key: str) -> tuple[str, ...]:
-    value = reader.data.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise reader.fail(key, "not a list of strings")
-    return tuple(value)
 
 
 def _read_losses(reader: DocumentReader, catalogue: Catalogue) -> tuple[Loss, ...]:
@@ -180,6 +172,8 @@ class _Baseline:
         self.blockers: list[Blocker] = []
         self.losses: list[Loss] = []
         self.kernels = {p.host: p.kernel_version for p in profiles}
+        # Per host, the registers whose pool value differs from its own: the VMM writes them.
+        self.writes: dict[str, list[str]] = {p.host: [] for p in profiles}
 
     def model(self) -> PoolModel:
         groups = {group: self._group(group) for group in REGISTER_GROUPS}
@@ -195,7 +189,7 @@ class _Baseline:
             ),
             timer_frequency_hz=frequency,
             hosts=tuple(p.host for p in self.profiles),
-            host_writes={p.host: _writes(p, groups, self.catalogue) for p in self.profiles},
+            host_writes={host: tuple(names) for host, names in self.writes.items()},
             losses=tuple(self.losses),
             notes=notes,
         )
@@ -228,16 +222,17 @@ class _Baseline:
             )))
             return None
         result = self._undescribed(name, register, values)
+        masks = {p.host: writable_bits(p, name, register) for p in self.profiles}
         for fld in register.fields if register else ():
-            writable = {
-                p.host: writable_bits(p, name, register) & fld.mask == fld.mask
-                for p in self.profiles
-            }
+            writable = {host: mask & fld.mask == fld.mask for host, mask in masks.items()}
             chosen = self._field(fld, {h: fld.raw(v) for h, v in values.items()}, writable)
             if chosen is not None:
                 result = fld.with_raw(result, chosen)
         if register is not None:
             self._register_check(group, register, result)
+        for host, value in values.items():
+            if value != result:
+                self.writes[host].append(name)
         return result
 
     def _register_check(self, group: str, register: Register, value: int) -> None:
@@ -271,7 +266,7 @@ class _Baseline:
         bits = res0_bits(register)
         seen = {value & bits for value in values.values()}
         if len(seen) > 1:
-            what = f"bits {bits:#x} of {name}, which no field describes," if register else name
+            what = _undescribed_bits(name, register, bits)
             hosts = ", ".join(f"{h}={v & bits:#x}" for h, v in values.items())
             self.blockers.append(Blocker(name, None, f"{what} differ and must be equal: {hosts}"))
         return min(seen)
@@ -306,6 +301,11 @@ def _host_value(
     return None
 
 
+def _undescribed_bits(name: str, register: Register | None, bits: int) -> str:
+    """How messages name the bits no field describes (the whole of an uncatalogued register)."""
+    return f"bits {bits:#x} of {name}, which no field describes," if register else name
+
+
 def _presentable_value(
     fld: Field,
     raws: Mapping[str, int],
@@ -318,18 +318,6 @@ def _presentable_value(
         if all(accepts(fld, candidate, raws[h], writable[h], kernels[h]) for h in raws):
             return candidate
     return None
-
-
-def _writes(
-    profile: HostProfile, groups: Mapping[str, Mapping[str, int]], catalogue: Catalogue
-) -> tuple[str, ...]:
-    """The registers the VMM must write on ``profile``'s host to present the model."""
-    return tuple(
-        name
-        for group, values in groups.items()
-        for name, value in values.items()
-        if _host_value(profile, group, name, catalogue.get(name)) != value
-    )
 
 
 @dataclass(frozen=True)
@@ -386,7 +374,7 @@ def _check_register(
     problems = []
     bits = res0_bits(register)
     if wanted & bits != host & bits:
-        what = f"bits {bits:#x} of {name}, which no field describes," if register else name
+        what = _undescribed_bits(name, register, bits)
         problems.append(Blocker(name, None, (
             f"{what} must equal the host's: the model has {wanted & bits:#x}, "
             f"the host {host & bits:#x}"
