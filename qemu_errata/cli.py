@@ -61,9 +61,7 @@ def _describe_model(model: PoolModel, output: Path | None) -> str:
     lines = [f"Pool of {len(model.hosts)} hosts: {', '.join(model.hosts)}"]
     lines.append("Target implementations (guests apply the errata workarounds of each):")
     for target in model.target_implementations:
-        revidr = "any" if target.revidr is None else f"{target.revidr:#x}"
-        aidr = "any" if target.aidr is None else f"{target.aidr:#x}"
-        lines.append(f"  {Midr(target.midr).describe()}, REVIDR {revidr}, AIDR {aidr}")
+        lines.append(f"  {Midr(target.midr).describe()}, {target.revidr_aidr()}")
     frequency = model.timer_frequency_hz
     lines.append(f"Timer frequency: {'unknown' if frequency is None else f'{frequency} Hz'}")
     lines.append(f"What the pool loses ({len(model.losses)} fields):")

@@ -21,6 +21,7 @@ from qemu_errata.embedded import load_embedded_profile
 from qemu_errata.midr import Midr
 from qemu_errata.pool import IncompatiblePoolError, PoolModel, baseline, check
 from qemu_errata.profile import HostProfile
+from qemu_errata.render import Dialect, vmm_config
 
 # Pool hosts A and B, and host C outside the pool: QEMU CPU models.
 HOST_MODELS = (("host-a", "neoverse-n1"), ("host-b", "cortex-a76"), ("host-c", "a64fx"))
@@ -174,7 +175,6 @@ def _start_hosts(demo: Demo, bed: Any, profiles: list[HostProfile], scratch: Pat
 def _start_pool_vm(demo: Demo, host: Any, pool: PoolModel) -> Any:
     from qemu_errata.domain_xml import apply_model  # noqa: PLC0415
     from qemu_errata.metadata import find_pool_element  # noqa: PLC0415
-    from qemu_errata.render import Dialect, vmm_config  # noqa: PLC0415
     from qemu_errata.testbed import guest_xml  # noqa: PLC0415
 
     config = vmm_config(pool, Dialect.QEMU_TCG, qemu_cpu="cortex-a76")
@@ -193,10 +193,11 @@ def _start_pool_vm(demo: Demo, host: Any, pool: PoolModel) -> Any:
 def _migrations(demo: Demo, hosts: list[Any], domain: Any) -> None:
     import libvirt  # noqa: PLC0415
 
+    from qemu_errata.libvirt_domain import ignore_libvirt_error  # noqa: PLC0415
     from qemu_errata.testbed import migrate  # noqa: PLC0415
 
     # The refusal is expected and shown below: keep libvirt from printing it to stderr too.
-    libvirt.registerErrorHandler(lambda context, error: None, None)
+    libvirt.registerErrorHandler(ignore_libvirt_error, None)
     host_a, host_b, host_c = hosts
     domain = migrate(domain, host_b)
     demo.expect(VM_NAME in host_b.active_guests() and VM_NAME not in host_a.active_guests(),
@@ -216,6 +217,6 @@ def _migrations(demo: Demo, hosts: list[Any], domain: Any) -> None:
 
 
 def _live_xml(domain: Any) -> Any:
-    from lxml import etree  # noqa: PLC0415
+    from qemu_errata.domain_xml import parse_domain  # noqa: PLC0415
 
-    return etree.fromstring(domain.XMLDesc(0).encode())
+    return parse_domain(domain.XMLDesc(0).encode(), VM_NAME).getroot()

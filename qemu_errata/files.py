@@ -18,6 +18,14 @@ from qemu_errata.pool import PoolModel, model_from_json
 from qemu_errata.profile import HostProfile, profile_from_json
 
 
+def read_bytes(path: Path) -> bytes:
+    """The bytes of ``path``; InputError naming the file otherwise."""
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read: {error.strerror}") from None
+
+
 def read_json(path: Path) -> Any:
     """The decoded JSON of ``path``; InputError naming the file otherwise."""
     try:

@@ -25,6 +25,10 @@ class TargetImplementation:
         """Same MIDR, and same REVIDR/AIDR wherever both sides know them."""
         return self.midr == midr and _agree(self.revidr, revidr) and _agree(self.aidr, aidr)
 
+    def revidr_aidr(self) -> str:
+        """``REVIDR 0x0, AIDR any``: how messages show the entry beside its decoded MIDR."""
+        return f"REVIDR {_hex_or_any(self.revidr)}, AIDR {_hex_or_any(self.aidr)}"
+
     def to_json(self) -> dict[str, str | None]:
         return {
             "midr": f"{self.midr:#x}",
@@ -123,6 +127,10 @@ def read_targets(reader: DocumentReader, key: str) -> TargetImplementations:
 
 
 _IDENTITY = ("midr", "revidr", "aidr")
+
+
+def _hex_or_any(value: int | None) -> str:
+    return "any" if value is None else f"{value:#x}"
 
 
 def _agree(known: int | None, other: int | None) -> bool:

@@ -44,14 +44,14 @@ class ApplyResult:
     config: VmmConfig
 
 
-def _ignore_libvirt_error(_context: object, _error: object) -> None:
+def ignore_libvirt_error(_context: object, _error: object) -> None:
     """libvirt prints every error on stderr by default; ours are reported once, in one line."""
 
 
 @contextlib.contextmanager
 def libvirt_domain(uri: str, name: str) -> Iterator[Any]:
     """The domain ``name`` on the libvirt connection ``uri``, closed on exit."""
-    libvirt.registerErrorHandler(_ignore_libvirt_error, None)
+    libvirt.registerErrorHandler(ignore_libvirt_error, None)
     try:
         connection = libvirt.open(uri)
     except libvirt.libvirtError as error:

@@ -76,7 +76,6 @@ def vmm_config(
     model: PoolModel,
     dialect: Dialect,
     qemu_cpu: str | None = None,
-    catalogue: Catalogue | None = None,
 ) -> VmmConfig:
     """How ``dialect`` presents ``model``; ``qemu_cpu`` names the qemu-tcg CPU model."""
     if dialect is Dialect.QEMU_TCG:
@@ -85,7 +84,7 @@ def vmm_config(
         return _tcg_config(model, _checked_cpu_model(qemu_cpu))
     if qemu_cpu is not None:
         raise InputError(f"--qemu-cpu {qemu_cpu}: qemu-kvm always uses the host CPU model")
-    return _kvm_config(model, catalogue or load_catalogue())
+    return _kvm_config(model, load_catalogue())
 
 
 def _checked_cpu_model(name: str) -> str:
@@ -95,8 +94,10 @@ def _checked_cpu_model(name: str) -> str:
 
 
 def _kvm_config(model: PoolModel, catalogue: Catalogue) -> VmmConfig:
-    settable = [loss for loss in model.losses if _settable(loss, catalogue)]
-    unsettable = [loss for loss in model.losses if not _settable(loss, catalogue)]
+    settable: list[Loss] = []
+    unsettable: list[Loss] = []
+    for loss in model.losses:
+        (settable if _settable(loss, catalogue) else unsettable).append(loss)
     notes = []
     if not model.losses:
         notes.append(
@@ -109,9 +110,8 @@ def _kvm_config(model: PoolModel, catalogue: Catalogue) -> VmmConfig:
         notes.append(f"no QEMU property sets {names}: each host presents its own value")
     machine = []
     for index, target in enumerate(model.target_implementations):
-        known = {"midr": target.midr, "revidr": target.revidr, "aidr": target.aidr}
-        for key in vmm_names.IMPL_CPU_KEYS:
-            value = known[key]
+        values = (target.midr, target.revidr, target.aidr)
+        for key, value in zip(vmm_names.IMPL_CPU_KEYS, values, strict=True):
             if value is not None:
                 machine.append((vmm_names.impl_cpu_property(index, key), f"{value:#x}"))
             else:
@@ -190,12 +190,11 @@ def missing_capabilities(config: VmmConfig, capabilities: VmmCapabilities) -> li
     missing = []
     if config.dialect is Dialect.QEMU_KVM and not capabilities.kvm_enabled:
         missing.append("KVM (this QEMU runs without it)")
-    machine_needs = [vmm_names.IMPL_CPU_PROPERTY] if config.machine_properties else []
-    missing.extend(
-        f"machine property {capabilities.machine_type}.{name}"
-        for name in machine_needs
-        if name not in capabilities.machine_properties
-    )
+    if (config.machine_properties
+            and vmm_names.IMPL_CPU_PROPERTY not in capabilities.machine_properties):
+        missing.append(
+            f"machine property {capabilities.machine_type}.{vmm_names.IMPL_CPU_PROPERTY}"
+        )
     assert capabilities.cpu_type == config.cpu_type, "capabilities of another CPU type"
     offered = capabilities.cpu_properties
     if offered is None:

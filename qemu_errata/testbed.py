@@ -92,6 +92,7 @@ from urllib.parse import quote
 import libvirt
 from lxml import etree
 
+from qemu_errata.domain_xml import ARG_TAG, COMMANDLINE_TAG, QEMU_NAMESPACE
 from qemu_errata.files import write_atomically, write_json
 from qemu_errata.profile import HostProfile
 from qemu_errata.testbed_users import (
@@ -106,7 +107,6 @@ from qemu_errata.testbed_users import (
 HOOKS_DIR = Path("/etc/libvirt/hooks/qemu.d")
 DEFAULT_BASE_DIR = Path(tempfile.gettempdir()) / "qemu-errata-testbed"
 DEFAULT_CPU_MODEL = "cortex-a57"
-QEMU_NAMESPACE = "http://libvirt.org/schemas/domain/qemu/1.0"
 # An 8-byte ROM: "wfi; b .-4" (0xd503207f, 0x17ffffff), so a guest without
 # an OS sleeps instead of spinning TCG through an empty flash.
 IDLE_FIRMWARE = Path(__file__).with_name("data") / "testbed-idle.rom"
@@ -266,11 +266,9 @@ def guest_xml(
     if elements:
         etree.SubElement(domain, "metadata").extend(copy.deepcopy(e) for e in elements)
     if qemu_args:
-        commandline = etree.SubElement(
-            domain, f"{{{QEMU_NAMESPACE}}}commandline", nsmap={"qemu": QEMU_NAMESPACE}
-        )
+        commandline = etree.SubElement(domain, COMMANDLINE_TAG, nsmap={"qemu": QEMU_NAMESPACE})
         for argument in qemu_args:
-            etree.SubElement(commandline, f"{{{QEMU_NAMESPACE}}}arg", value=argument)
+            etree.SubElement(commandline, ARG_TAG, value=argument)
     return domain
 
 

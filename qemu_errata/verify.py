@@ -125,6 +125,4 @@ def _number(raw: object) -> int | None:
 
 
 def _describe(target: TargetImplementation) -> str:
-    revidr = "any" if target.revidr is None else f"{target.revidr:#x}"
-    aidr = "any" if target.aidr is None else f"{target.aidr:#x}"
-    return f"{Midr(target.midr).describe()} (REVIDR {revidr}, AIDR {aidr})"
+    return f"{Midr(target.midr).describe()} ({target.revidr_aidr()})"

@@ -13,12 +13,12 @@ import asyncio
 import json
 import shlex
 import sys
-from pathlib import Path
 from typing import Any
 
+from qemu_errata.cli import EXIT_NO, EXIT_OK
 from qemu_errata.domain_xml import apply_to_domain_xml, owned_parts
 from qemu_errata.errors import InputError
-from qemu_errata.files import read_model
+from qemu_errata.files import read_bytes, read_model
 from qemu_errata.libvirt_domain import (
     DomainRunningError,
     LibvirtMonitor,
@@ -36,9 +36,6 @@ from qemu_errata.render import (
 )
 from qemu_errata.verify import VerifyReport, compare
 
-_OK = 0
-_NO = 1
-
 
 def _dialect(args: argparse.Namespace) -> Dialect | None:
     return None if args.vmm is None else Dialect(args.vmm)
@@ -55,20 +52,20 @@ def render(args: argparse.Namespace) -> int:
         raise InputError(f"--domain {args.domain}: only with --as domain-xml")
     if args.domain is not None:
         domain_xml, config = apply_to_domain_xml(
-            _read_bytes(args.domain), model, str(args.domain), _dialect(args), args.qemu_cpu
+            read_bytes(args.domain), model, str(args.domain), _dialect(args), args.qemu_cpu
         )
     else:
         dialect = _dialect(args)
         if dialect is None:
             raise InputError("render: --vmm is required without --domain")
         config = vmm_config(model, dialect, args.qemu_cpu)
-        domain_xml = owned_parts(model, config)
+        domain_xml = owned_parts(model, config) if args.form == "domain-xml" else ""
     if args.qmp is not None:
         try:
             asyncio.run(_check_qmp(args.qmp, config))
         except UnsupportedDialectError as refused:
             print(f"qemu-errata: {args.qmp}: {refused}", file=sys.stderr)
-            return _NO
+            return EXIT_NO
     if args.json:
         result: dict[str, Any] = (
             {"arguments": config.qemu_arguments()} if args.form == "args"
@@ -78,14 +75,7 @@ def render(args: argparse.Namespace) -> int:
     else:
         _print_notes(config)
         print(shlex.join(config.qemu_arguments()) if args.form == "args" else domain_xml)
-    return _OK
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise InputError(f"{path}: cannot read: {error.strerror}") from None
+    return EXIT_OK
 
 
 async def _check_qmp(socket: str, config: VmmConfig) -> None:
@@ -102,7 +92,7 @@ def apply(args: argparse.Namespace) -> int:
         )
     except DomainRunningError as refused:
         print(f"qemu-errata: {refused}", file=sys.stderr)
-        return _NO
+        return EXIT_NO
     _print_notes(result.config)
     if not result.changed:
         print(f"Domain {args.domain} already presents this pool model: definition unchanged.")
@@ -111,7 +101,7 @@ def apply(args: argparse.Namespace) -> int:
     else:
         print(f"Domain {args.domain} redefined with the pool model "
               f"({result.config.dialect.value}).")
-    return _OK
+    return EXIT_OK
 
 
 def verify(args: argparse.Namespace) -> int:
@@ -128,7 +118,7 @@ def verify(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=2))
     else:
         print(_describe_report(report))
-    return _OK if report.ok else _NO
+    return EXIT_OK if report.ok else EXIT_NO
 
 
 async def _verify_socket(socket: str, model: PoolModel) -> VerifyReport:
