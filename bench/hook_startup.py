@@ -24,9 +24,16 @@ from pathlib import Path
 from lxml import etree
 
 from libvirt_hooks.install import SCRIPT_NAME, install
-from qemu_errata.implementations import TargetImplementation, TargetImplementations
+from qemu_errata.files import write_json
+from qemu_errata.implementations import (
+    Implementation,
+    TargetImplementation,
+    TargetImplementations,
+)
 from qemu_errata.metadata import pool_element
 from qemu_errata.pool import PoolModel
+from qemu_errata.profile import HostProfile
+from qemu_errata.testbed import write_sysfs_tree
 
 N1 = 0x414FD0C1
 A64FX = 0x461F0010
@@ -58,21 +65,16 @@ def domain_xml(targets: list[int] | None) -> bytes:
 
 def make_host(home: Path, midr: int, profile: bool) -> dict[str, str]:
     """A HOME with hook.toml, a 4-CPU sysfs tree and (optionally) a cached host profile."""
-    for cpu in range(4):
-        identification = home / f"sys/devices/system/cpu/cpu{cpu}/regs/identification"
-        identification.mkdir(parents=True)
-        (identification / "midr_el1").write_text(f"0x{midr:016x}\n")
-        (identification / "revidr_el1").write_text(f"0x{0:016x}\n")
+    host = HostProfile(
+        host="bench", implementations=(Implementation(midr, 0, None, (0, 1, 2, 3)),),
+        id_registers={ISAR0: N1_ISAR0}, writable_masks=None, timer_frequency_hz=25_000_000,
+    )
+    write_sysfs_tree(host, home / "sys")
     settings = {"sysfs_root": str(home / "sys"), "log": str(home / "hook.log"),
                 "timer_frequency_hz": 25_000_000}
     if profile:
         path = home / "host-profile.json"
-        path.write_text(json.dumps({
-            "format": "qemu-errata/host-profile/1", "host": "bench",
-            "implementations": [{"midr": f"{midr:#x}", "revidr": "0x0", "cpus": [0, 1, 2, 3]}],
-            "id_registers": {ISAR0: f"{N1_ISAR0:#x}"}, "writable_masks": None,
-            "timer_frequency_hz": 25_000_000,
-        }))
+        write_json(path, host.to_json())
         settings["host_profile"] = str(path)
     config = home / ".config/qemu-errata/hook.toml"
     config.parent.mkdir(parents=True)

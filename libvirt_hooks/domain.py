@@ -12,17 +12,18 @@ from __future__ import annotations
 
 from xml.parsers import expat
 
+from libvirt_hooks.qemu import POOL_NAMESPACE
 from qemu_errata.errors import InputError
 
-NAMESPACE = "urn:qemu-errata:pool:1"
+NAMESPACE = POOL_NAMESPACE.decode()
 VERSION = "1"
 
 # expat names a namespaced element "<namespace URI> <local name>".
 _POOL = f"domain/metadata/{NAMESPACE} pool"
 _TARGET = f"{_POOL}/{NAMESPACE} targets/{NAMESPACE} implementation"
 _TIMER = f"{_POOL}/{NAMESPACE} timer"
-_NAME = "domain/name"
 _VCPU = "domain/vcpu"
+_VCPU_PATH = _VCPU.split("/")
 _VCPUPIN = "domain/cputune/vcpupin"
 
 
@@ -59,12 +60,11 @@ class Pool:
 
 
 class Domain:
-    """A domain's name, pool metadata (None: not a pool VM) and allowed CPUs (None: any)."""
+    """A domain's pool metadata (None: not a pool VM) and allowed CPUs (None: any)."""
 
-    __slots__ = ("cpus", "name", "pool")
+    __slots__ = ("cpus", "pool")
 
-    def __init__(self, name: str, pool: Pool | None, cpus: frozenset[int] | None) -> None:
-        self.name = name
+    def __init__(self, pool: Pool | None, cpus: frozenset[int] | None) -> None:
         self.pool = pool
         self.cpus = cpus
 
@@ -121,7 +121,7 @@ class _Reader:
 
     def __init__(self) -> None:
         self.path: list[str] = []
-        self.text: dict[str, str] = {_NAME: "", _VCPU: ""}
+        self.vcpu_text = ""
         self.pools = 0
         self.version: str | None = None
         self.targets: list[Target] = []
@@ -154,14 +154,13 @@ class _Reader:
         self.path.pop()
 
     def characters(self, data: str) -> None:
-        where = "/".join(self.path)
-        if where in self.text:
-            self.text[where] += data
+        if self.path == _VCPU_PATH:
+            self.vcpu_text += data
 
     def domain(self) -> Domain:
         pool = self.pool()
         cpus = None if pool is None else self.allowed_cpus()  # only a pool VM is checked
-        return Domain(self.text[_NAME].strip(), pool, cpus)
+        return Domain(pool, cpus)
 
     def pool(self) -> Pool | None:
         if not self.pools:
@@ -178,7 +177,7 @@ class _Reader:
         """The union of every vCPU's pinning; None when some vCPU may run anywhere."""
         if self.vcpu.get("placement") == "auto":
             return None  # numad chooses at start: any CPU
-        count = self.text[_VCPU].strip() or "1"
+        count = self.vcpu_text.strip() or "1"
         if not (count.isascii() and count.isdigit() and int(count) > 0):
             raise DomainXmlError(f"<vcpu> {count!r} is not a number of vCPUs")
         vcpus = int(count)

@@ -13,6 +13,10 @@ import os
 
 from qemu_errata.errors import InputError
 
+TYPE_CHECKING = False  # typing itself costs start-up time on the hook's path
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
 
 class SysfsError(InputError):
     """The host's CPU identity could not be read from sysfs."""
@@ -49,18 +53,15 @@ def read_host_implementations(
     return [HostImplementation(midr, revidr, tuple(c)) for (midr, revidr), c in groups.items()]
 
 
-def format_cpus(cpus: tuple[int, ...]) -> str:
-    """CPU numbers as ranges, e.g. ``0-3,6``."""
-    ranges: list[str] = []
-    start = previous = cpus[0]
-    for cpu in (*cpus[1:], None):
-        if cpu is not None and cpu == previous + 1:
-            previous = cpu
-            continue
-        ranges.append(str(start) if start == previous else f"{start}-{previous}")
-        if cpu is not None:
-            start = previous = cpu
-    return ",".join(ranges)
+def format_cpus(cpus: Iterable[int]) -> str:
+    """CPU numbers as the kernel lists them: ranges, e.g. ``0-3,6``."""
+    ranges: list[list[int]] = []
+    for cpu in sorted(cpus):
+        if ranges and ranges[-1][1] == cpu - 1:
+            ranges[-1][1] = cpu
+        else:
+            ranges.append([cpu, cpu])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
 
 def _all_cpus(base: str) -> list[int]:

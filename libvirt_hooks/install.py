@@ -78,9 +78,10 @@ def hook_script(python: str) -> str:
     """The hook script for the interpreter ``python`` and this installation."""
     if not os.path.isabs(python) or any(c.isspace() for c in python):
         raise InputError(f"{python!r}: a hook needs an absolute interpreter path without spaces")
+    paths = sysconfig.get_paths()
     package_dirs = [
-        sysconfig.get_paths()["purelib"],
-        sysconfig.get_paths()["platlib"],
+        paths["purelib"],
+        paths["platlib"],
         str(Path(libvirt_hooks.__path__[0]).resolve().parent),
     ]
     return "\n".join([

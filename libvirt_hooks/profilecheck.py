@@ -19,10 +19,8 @@ from libvirt_hooks.hostcpus import HostImplementation
 from qemu_errata.errors import InputError
 from qemu_errata.files import read_profile
 from qemu_errata.metadata import find_pool_element, model_from_pool_element
-from qemu_errata.pool import PoolModel, check
+from qemu_errata.pool import IDENTITY_REGISTER, PoolModel, check
 from qemu_errata.profile import HostProfile
-
-_IDENTITY_REGISTER = "MIDR_EL1"  # pool.check's blocker for a host CPU outside the list
 
 
 def profile_problems(
@@ -43,7 +41,7 @@ def profile_problems(
         ]
     result = check(model, profile)
     notes.extend(result.notes)
-    problems = [p.message for p in result.problems if p.register != _IDENTITY_REGISTER]
+    problems = [p.message for p in result.problems if p.register != IDENTITY_REGISTER]
     if not problems:
         return []
     return [
@@ -66,6 +64,4 @@ def _pool_model(xml: bytes) -> PoolModel:
 
 
 def _describes(profile: HostProfile, cpu: HostImplementation) -> bool:
-    return any(
-        i.midr == cpu.midr and i.revidr in (None, cpu.revidr) for i in profile.implementations
-    )
+    return any(i.target.matches(cpu.midr, cpu.revidr, None) for i in profile.implementations)

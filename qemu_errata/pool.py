@@ -23,6 +23,8 @@ MODEL_FORMAT = "qemu-errata/pool-model/1"
 # The register maps a profile and a model carry, in the order they are reported.
 REGISTER_GROUPS = ("id_registers", "firmware_registers", "gic_registers")
 TIMER_REGISTER = "CNTFRQ_EL0"
+# What check() names as the register of a host CPU outside the target list.
+IDENTITY_REGISTER = "MIDR_EL1"
 
 
 @dataclass(frozen=True)
@@ -344,7 +346,7 @@ def check(
             implementation.midr, implementation.revidr, implementation.aidr
         )
         if target is None:
-            problems.append(Blocker("MIDR_EL1", None, (
+            problems.append(Blocker(IDENTITY_REGISTER, None, (
                 f"{Midr(implementation.midr).describe()} (REVIDR "
                 f"{_hex_or_unknown(implementation.revidr)}) of CPUs "
                 f"{_cpu_list(implementation.cpus)} is not in the pool's target implementation list"

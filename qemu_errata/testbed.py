@@ -57,7 +57,7 @@ Usage (as root)::
 
     with TestBed() as bed:
         bed.install_hook(Path("hook.sh"))
-        a, b = bed.start_hosts([n1_profile, a76_profile], hook_config={"policy": "enforce"})
+        a, b = bed.start_hosts([n1_profile, a76_profile], hook_config={"start_policy": "enforce"})
         domain = a.start_guest(guest_xml("vm1", "neoverse-n1"))
         domain = migrate(domain, b)
         assert b.active_guests() == {"vm1"}
@@ -92,6 +92,7 @@ from urllib.parse import quote
 import libvirt
 from lxml import etree
 
+from libvirt_hooks.hostcpus import format_cpus
 from qemu_errata.domain_xml import ARG_TAG, COMMANDLINE_TAG, QEMU_NAMESPACE
 from qemu_errata.files import write_atomically, write_json
 from qemu_errata.profile import HostProfile
@@ -304,22 +305,11 @@ def write_sysfs_tree(profile: HostProfile, root: Path) -> None:
             (identification / "revidr_el1").write_text(_sysfs_register(revidr))
             cpus.append(cpu)
     for name in ("possible", "present", "online"):
-        (cpu_dir / name).write_text(_cpu_list(cpus) + "\n")
+        (cpu_dir / name).write_text(format_cpus(cpus) + "\n")
 
 
 def _sysfs_register(value: int) -> str:
     return f"0x{value:016x}\n"  # the kernel's "0x%016llx\n"
-
-
-def _cpu_list(cpus: Iterable[int]) -> str:
-    """The kernel's CPU list format: ``0-3,6``."""
-    ranges: list[list[int]] = []
-    for cpu in sorted(cpus):
-        if ranges and ranges[-1][1] == cpu - 1:
-            ranges[-1][1] = cpu
-        else:
-            ranges.append([cpu, cpu])
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
 
 class TestBed:
