@@ -61,6 +61,10 @@ class Kind(enum.Enum):
         return self is Kind.FIRMWARE
 
 
+# The kinds of register a profile's and a model's ``id_registers`` hold.
+ID_REGISTER_KINDS = (Kind.IDENTITY, Kind.FEATURE, Kind.CACHE)
+
+
 @dataclass(frozen=True)
 class Encoding:
     """The (op0, op1, CRn, CRm, op2) encoding of a system register."""
@@ -72,16 +76,14 @@ class Encoding:
     op2: int
 
     @property
+    def sysreg_index(self) -> int:
+        """The encoding packed as KVM's sysreg ids and vGIC attributes carry it."""
+        return self.op0 << 14 | self.op1 << 11 | self.crn << 7 | self.crm << 3 | self.op2
+
+    @property
     def one_reg_id(self) -> int:
         """The id KVM_GET_ONE_REG/KVM_SET_ONE_REG take for this register."""
-        return (
-            _ONE_REG_SYSREG_BASE
-            | self.op0 << 14
-            | self.op1 << 11
-            | self.crn << 7
-            | self.crm << 3
-            | self.op2
-        )
+        return _ONE_REG_SYSREG_BASE | self.sysreg_index
 
     @property
     def kvm_mask_index(self) -> int | None:

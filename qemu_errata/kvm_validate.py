@@ -48,14 +48,8 @@ from qemu_errata.files import read_model
 from qemu_errata.pool import REGISTER_GROUPS, PoolModel
 from qemu_errata.probe import kvm_abi as abi
 from qemu_errata.probe.el0 import untrapped_value
-from qemu_errata.probe.kvm import (
-    KVM_DEVICE,
-    Capabilities,
-    Kernel,
-    create_vgic,
-    init_vcpu,
-)
-from qemu_errata.probe.kvm_run import GuestRun, LinuxRunCalls, RunCalls, ScratchVm, run_guest
+from qemu_errata.probe.kvm import KVM_DEVICE, Capabilities, Kernel, new_vcpu
+from qemu_errata.probe.kvm_run import GuestRun, LinuxRunCalls, RunCalls, run_guest
 from qemu_errata.probe.mmio_program import GuestRead
 
 
@@ -138,9 +132,7 @@ def _validate(
     """The verdicts on ``model``; with ``run``, those of the guest too."""
     with contextlib.ExitStack() as open_fds:
         vm = kernel.new_fd(open_fds, system, abi.KVM_CREATE_VM, 0, "KVM_CREATE_VM")
-        vcpu = kernel.new_fd(open_fds, vm, abi.KVM_CREATE_VCPU, 0, "KVM_CREATE_VCPU")
-        features = init_vcpu(kernel, vm, vcpu, Capabilities(kernel, vm))
-        gic = create_vgic(kernel, vm, open_fds)
+        scratch = new_vcpu(kernel, system, vm, Capabilities(kernel, vm), open_fds)
         verdicts = []
         for group in REGISTER_GROUPS:
             for register_name, value in getattr(model, group).items():
@@ -150,12 +142,12 @@ def _validate(
                         RegisterVerdict(register_name, value, None, False, "not catalogued")
                     )
                 elif register.kind is Kind.GIC:
-                    verdicts.append(_write_gic(kernel, gic, register, value))
+                    verdicts.append(_write_gic(kernel, scratch.gic, register, value))
                 else:
-                    verdicts.append(_write_one_reg(kernel, vcpu, register, value))
+                    verdicts.append(_write_one_reg(kernel, scratch.vcpu, register, value))
         if run is None:
             return ModelValidation(name, platform.release(), tuple(verdicts))
-        guest = run_guest(kernel, run, ScratchVm(system, vm, vcpu, gic, features), [
+        guest = run_guest(kernel, run, scratch, [
             register for register_name in model.id_registers
             if (register := catalogue.get(register_name)) is not None
             and register.kvm_mask_index is not None

@@ -328,7 +328,6 @@ def test_register_kvm_does_not_offer_but_a_guest_reads_at_el0_is_read_here(
         return 0x4 if encoding == dczid.encoding else 62_500_000
 
     monkeypatch.setattr(el0, "read_el0_register", hardware)
-    monkeypatch.setattr(timer, "read_el0_register", hardware)
     profile = probe_kvm("n1", _sysfs(tmp_path / "sys", {0: 0x414FD0C1}), tmp_path, kernel)
     assert profile.id_registers["DCZID_EL0"] == 0x4
     assert profile.provenance["registers_read_at_el0"] == ["DCZID_EL0"]

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from qemu_errata.catalogue import Kind, load_catalogue
+from qemu_errata.catalogue import ID_REGISTER_KINDS, Kind, load_catalogue
 from qemu_errata.probe import kvm_abi as abi
-from qemu_errata.probe.kvm import _ID_REGISTER_KINDS
 
 
 def test_ioctl_numbers_of_the_facts_file() -> None:
@@ -120,7 +119,7 @@ def test_firmware_register_ids(name: str, one_reg_id: int) -> None:
 
 def test_every_id_register_the_probe_reads_has_the_facts_file_sysreg_id() -> None:
     """The facts file's formula, written out again: ARM64 | U64 | SYSREG | op0..op2."""
-    registers = load_catalogue().of_kind(*_ID_REGISTER_KINDS)
+    registers = load_catalogue().of_kind(*ID_REGISTER_KINDS)
     assert len(registers) > 40
     for register in registers:
         assert register.encoding is not None

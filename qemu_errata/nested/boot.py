@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import importlib.metadata
 import importlib.util
 import json
 import shutil
@@ -81,7 +80,6 @@ def run_nested(
     ``inputs`` maps inside paths to files or directories to carry in;
     ``outputs`` are inside paths whose files come back in the result.
     """
-    check_cpu_model(cpu)
     with tempfile.TemporaryDirectory(prefix="qemu-errata-nested-") as temporary:
         work = Path(temporary)
         initrd = work / "initrd.cpio"
@@ -150,9 +148,12 @@ def _write_run_archive(
 
 def _our_packages() -> list[Path]:
     """The directories of the top-level packages of the qemu-errata distribution in use."""
+    # importlib.metadata costs ~9 ms to import: only a nested run needs it, not every CLI start.
+    from importlib import metadata  # noqa: PLC0415
+
     names = [
         name
-        for name, distributions in importlib.metadata.packages_distributions().items()
+        for name, distributions in metadata.packages_distributions().items()
         if DISTRIBUTION in distributions
     ]
     packages = {Path(qemu_errata.__file__).parent}

@@ -26,6 +26,12 @@ RET = 0xD65F03C0  # ret x30
 
 _REGISTER_MAX = 30  # x0..x30; 31 is the zero register or SP depending on the instruction
 
+VECTOR_TABLE_SIZE = 0x800  # also its alignment (VBAR_EL1 bits [10:0] are RES0)
+_VECTOR_SIZE = 0x80
+# Synchronous exceptions from the current EL, on SP_EL0 and on SP_ELx: an
+# UNDEFINED mrs lands in one of these, depending on the SP the CPU resets to.
+_SYNC_VECTOR_OFFSETS = (0x000, 0x200)
+
 
 def _check_register(number: int) -> int:
     if not 0 <= number <= _REGISTER_MAX:
@@ -110,3 +116,14 @@ def branch(offset: int) -> int:
 def little_endian(words: Sequence[int]) -> bytes:
     """The words as the bytes an arm64 CPU fetches."""
     return b"".join(word.to_bytes(4, "little") for word in words)
+
+
+def vector_table(handler: Sequence[int]) -> bytes:
+    """An exception vector table whose synchronous current-EL vectors run ``handler``."""
+    code = little_endian(handler)
+    if len(code) > _VECTOR_SIZE:
+        raise ValueError(f"a {len(code)}-byte handler does not fit in a {_VECTOR_SIZE}-byte vector")
+    table = bytearray(VECTOR_TABLE_SIZE)
+    for offset in _SYNC_VECTOR_OFFSETS:
+        table[offset:offset + len(code)] = code
+    return bytes(table)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from qemu_errata.catalogue import Catalogue, Kind, Register, load_catalogue
+from qemu_errata.catalogue import ID_REGISTER_KINDS, Catalogue, Kind, Register, load_catalogue
 from qemu_errata.errors import ProbeError
 from qemu_errata.probe import kvm_abi as abi
 from qemu_errata.probe.el0 import untrapped_value
@@ -37,7 +37,6 @@ from qemu_errata.probe.timer import DEFAULT_DEVICE_TREE, read_timer_frequency
 from qemu_errata.profile import HostProfile
 
 KVM_DEVICE = "/dev/kvm"
-_ID_REGISTER_KINDS = (Kind.IDENTITY, Kind.FEATURE, Kind.CACHE)
 # A register this kernel does not know: a GET_ONE_REG or device attribute refused this way.
 _UNKNOWN_REGISTER = (errno.ENOENT, errno.EINVAL)
 # An ioctl this kernel does not have.
@@ -161,12 +160,11 @@ def read_kvm(calls: KernelCalls, catalogue: Catalogue, device: str = KVM_DEVICE)
         vm = kernel.new_fd(open_fds, system, abi.KVM_CREATE_VM, 0, "KVM_CREATE_VM")
         capabilities = Capabilities(kernel, vm)
         masks = _writable_masks(kernel, vm, capabilities, catalogue)
-        vcpu = kernel.new_fd(open_fds, vm, abi.KVM_CREATE_VCPU, 0, "KVM_CREATE_VCPU")
-        features = init_vcpu(kernel, vm, vcpu, capabilities)
-        gic = create_vgic(kernel, vm, open_fds)
+        scratch = new_vcpu(kernel, system, vm, capabilities, open_fds)
+        vcpu, gic = scratch.vcpu, scratch.gic
         not_offered: list[str] = []
         id_registers = {}
-        for register in catalogue.of_kind(*_ID_REGISTER_KINDS):
+        for register in catalogue.of_kind(*ID_REGISTER_KINDS):
             value = kernel.get_one_reg(vcpu, register)
             if value is None:
                 not_offered.append(register.name)
@@ -189,10 +187,33 @@ def read_kvm(calls: KernelCalls, catalogue: Catalogue, device: str = KVM_DEVICE)
                 "writable_imp_id_regs": capabilities.has(abi.KVM_CAP_ARM_WRITABLE_IMP_ID_REGS),
                 "vgic_v3": gic is not None,
             },
-            vcpu_features=features,
+            vcpu_features=scratch.features,
             not_offered=tuple(not_offered),
         )
     return reading
+
+
+@dataclass(frozen=True)
+class ScratchVm:
+    """The fds of a VM made as the kvm probe makes it (KVM device, VM, its one vCPU, its
+    vGICv3 or None) and the vCPU's features (kvm.init_vcpu's names)."""
+
+    system: int
+    vm: int
+    vcpu: int
+    gic: int | None
+    features: tuple[str, ...]
+
+
+def new_vcpu(
+    kernel: Kernel, system: int, vm: int, capabilities: Capabilities,
+    open_fds: contextlib.ExitStack,
+) -> ScratchVm:
+    """The VM's one vCPU, initialised with the default features, and its vGICv3: the VM
+    the probe reads and kvm-validate writes, made the same way for both."""
+    vcpu = kernel.new_fd(open_fds, vm, abi.KVM_CREATE_VCPU, 0, "KVM_CREATE_VCPU")
+    features = init_vcpu(kernel, vm, vcpu, capabilities)
+    return ScratchVm(system, vm, vcpu, create_vgic(kernel, vm, open_fds), features)
 
 
 def _read_all(

@@ -156,7 +156,4 @@ def device_attr(group: int, attribute: int, address: int) -> bytearray:
 def vgic_sysreg_attr(encoding: Encoding, mpidr: int = 0) -> int:
     """The attribute naming a GIC CPU-interface register of the vCPU with ``mpidr``
     (KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS): affinity in [63:32], the encoding below."""
-    return mpidr << _VGIC_V3_MPIDR_SHIFT | (
-        encoding.op0 << 14 | encoding.op1 << 11 | encoding.crn << 7 | encoding.crm << 3
-        | encoding.op2
-    )
+    return mpidr << _VGIC_V3_MPIDR_SHIFT | encoding.sysreg_index

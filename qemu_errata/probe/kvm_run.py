@@ -28,7 +28,7 @@ from typing import Protocol
 from qemu_errata.catalogue import Register
 from qemu_errata.errors import ProbeError
 from qemu_errata.probe import kvm_abi as abi
-from qemu_errata.probe.kvm import Kernel, KernelCalls, LinuxCalls
+from qemu_errata.probe.kvm import Kernel, KernelCalls, LinuxCalls, ScratchVm
 from qemu_errata.probe.mmio_program import (
     RAM_BASE,
     RAM_SIZE,
@@ -66,18 +66,6 @@ class GuestRun:
 
     reads: Mapping[str, GuestRead]
     error: str
-
-
-@dataclass(frozen=True)
-class ScratchVm:
-    """The fds of a VM made as the kvm probe makes it (KVM device, VM, its one vCPU, its
-    vGICv3 or None) and the vCPU's features (kvm.init_vcpu's names)."""
-
-    system: int
-    vm: int
-    vcpu: int
-    gic: int | None
-    features: tuple[str, ...]
 
 
 class _DeadlineError(Exception):

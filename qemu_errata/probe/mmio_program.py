@@ -30,9 +30,6 @@ MMIO_BASE = 0x8000  # movz reaches it in one instruction
 # u64 per register in program order.
 DONE, SYNDROME, FAULT_ADDRESS, FIRST_REGISTER = 0, 8, 16, 24
 
-_VECTOR_TABLE_SIZE = 0x800  # also its alignment (VBAR_EL1 bits [10:0] are RES0)
-# Synchronous exceptions from the current EL, on SP_EL0 and on SP_ELx.
-_SYNC_VECTOR_OFFSETS = (0x000, 0x200)
 _VALUE, _MMIO = 0, 1  # x0, x1 roles
 _SCRATCH = 2
 _WORDS_PER_REGISTER = 2  # mrs, str
@@ -88,9 +85,7 @@ def build_program(encodings: Sequence[Encoding]) -> MmioProgram:
             a64.mrs(_VALUE, encoding),
             a64.str_unsigned_offset(_VALUE, _MMIO, FIRST_REGISTER + 8 * index),
         ]
-    code = bytearray(_VECTOR_TABLE_SIZE)
-    for offset in _SYNC_VECTOR_OFFSETS:
-        code[offset:offset + 4 * len(_REPORT_AND_SKIP)] = a64.little_endian(_REPORT_AND_SKIP)
+    code = bytearray(a64.vector_table(_REPORT_AND_SKIP))
     code += a64.little_endian([
         *_PROLOGUE, *body,
         a64.str_unsigned_offset(_VALUE, _MMIO, DONE),
@@ -98,14 +93,14 @@ def build_program(encodings: Sequence[Encoding]) -> MmioProgram:
     ])
     if len(code) > RAM_SIZE:
         raise ValueError(f"{len(encodings)} registers do not fit in {RAM_SIZE:#x} bytes")
-    return MmioProgram(tuple(encodings), bytes(code), RAM_BASE + _VECTOR_TABLE_SIZE)
+    return MmioProgram(tuple(encodings), bytes(code), RAM_BASE + a64.VECTOR_TABLE_SIZE)
 
 
 # x1 <- the MMIO window; VBAR_EL1 <- the vector table, just below the entry address
 # (adr is relative to its own address, the second word).
 _PROLOGUE = [
     a64.movz(_MMIO, MMIO_BASE),
-    a64.adr(_SCRATCH, -_VECTOR_TABLE_SIZE - 4),
+    a64.adr(_SCRATCH, -a64.VECTOR_TABLE_SIZE - 4),
     a64.msr(a64.VBAR_EL1, _SCRATCH),
     a64.ISB,
 ]

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from lxml import etree
 from qemu.qmp import QMPClient, QMPError
 
-from qemu_errata.catalogue import Catalogue, Kind, Register, load_catalogue
+from qemu_errata.catalogue import ID_REGISTER_KINDS, Catalogue, Kind, Register, load_catalogue
 from qemu_errata.errors import ProbeError
 from qemu_errata.implementations import Implementation
 from qemu_errata.probe import a64
@@ -47,8 +47,7 @@ MACHINE = "virt,gic-version=3"
 DEFAULT_TIMEOUT_S = 30.0
 _QUIT_WAIT_S = 2.0
 _EXIT_WAIT_S = 1.0  # after a broken connection, how long QEMU gets to show it has exited
-_READ_KINDS = (Kind.IDENTITY, Kind.FEATURE, Kind.CACHE, Kind.GIC)
-_ID_REGISTER_KINDS = (Kind.IDENTITY, Kind.FEATURE, Kind.CACHE)
+_READ_KINDS = (*ID_REGISTER_KINDS, Kind.GIC)
 _TIMER = "CNTFRQ_EL0"
 # Files in the probe's private temporary directory
 _QMP_SOCKET, _GDB_SOCKET, _PROGRAM, _STDERR = "qmp.sock", "gdb.sock", "program.bin", "stderr"
@@ -93,7 +92,7 @@ def profile_from_reading(
             f"QEMU CPU model {model!r}: the vCPU reads MIDR_EL1 {read}, "
             f"its midr property is {reading.midr_property:#x}"
         )
-    id_registers = [r for r in registers if r.kind in _ID_REGISTER_KINDS]
+    id_registers = [r for r in registers if r.kind in ID_REGISTER_KINDS]
     return HostProfile(
         host=host,
         implementations=(Implementation(

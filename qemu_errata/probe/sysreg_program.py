@@ -24,10 +24,6 @@ from qemu_errata.probe import a64
 LOAD_ADDRESS = 0x40200000
 RESULT_SIZE = 16  # one (value, undefined flag) pair of 64-bit words per register
 
-_VECTOR_TABLE_SIZE = 0x800  # also its alignment (VBAR_EL1 bits [10:0] are RES0)
-# Synchronous exceptions from the current EL, on SP_EL0 and on SP_ELx: an
-# UNDEFINED mrs lands in one of these, depending on the SP the CPU resets to.
-_SYNC_VECTOR_OFFSETS = (0x000, 0x200)
 _RESULTS, _VALUE, _UNDEFINED, _SCRATCH = 0, 1, 2, 9  # x0 .. x9 roles
 
 
@@ -59,7 +55,7 @@ class SysregProgram:
 
 def build_program(encodings: Sequence[Encoding], load_address: int = LOAD_ADDRESS) -> SysregProgram:
     """The program reading ``encodings`` in order, to be loaded at ``load_address``."""
-    if load_address % _VECTOR_TABLE_SIZE:
+    if load_address % a64.VECTOR_TABLE_SIZE:
         raise ValueError(f"load address {load_address:#x} is not 2 KiB aligned")
     body: list[int] = []
     for encoding in encodings:
@@ -71,8 +67,8 @@ def build_program(encodings: Sequence[Encoding], load_address: int = LOAD_ADDRES
         ]
     prologue_size = 4 * 4
     stop_offset = prologue_size + 4 * len(body)
-    vectors_offset = _align_up(stop_offset + 4, _VECTOR_TABLE_SIZE)
-    results_offset = vectors_offset + _VECTOR_TABLE_SIZE
+    vectors_offset = _align_up(stop_offset + 4, a64.VECTOR_TABLE_SIZE)
+    results_offset = vectors_offset + a64.VECTOR_TABLE_SIZE
     prologue = [
         a64.adr(_SCRATCH, vectors_offset),
         a64.msr(a64.VBAR_EL1, _SCRATCH),
@@ -81,10 +77,7 @@ def build_program(encodings: Sequence[Encoding], load_address: int = LOAD_ADDRES
     ]
     code = bytearray(a64.little_endian([*prologue, *body, a64.branch(0)]))
     code.extend(bytes(vectors_offset - len(code)))
-    vector_table = bytearray(_VECTOR_TABLE_SIZE)
-    for offset in _SYNC_VECTOR_OFFSETS:
-        vector_table[offset:offset + 20] = a64.little_endian(_SKIP_UNDEFINED_INSTRUCTION)
-    code.extend(vector_table)
+    code.extend(a64.vector_table(_SKIP_UNDEFINED_INSTRUCTION))
     return SysregProgram(
         encodings=tuple(encodings),
         load_address=load_address,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qemu_errata.probe import a64
-from qemu_errata.probe.el0 import read_el0_register, readable_here
+from qemu_errata.probe.el0 import untrapped_value
 
 DEFAULT_DEVICE_TREE = Path("/proc/device-tree")
 _TIMER_COMPATIBLE = (b"arm,armv8-timer", b"arm,armv7-timer")
@@ -22,11 +22,9 @@ _TIMER_COMPATIBLE = (b"arm,armv8-timer", b"arm,armv7-timer")
 
 def read_timer_frequency(device_tree: Path = DEFAULT_DEVICE_TREE) -> tuple[int | None, str]:
     """The frequency in Hz and where it came from (for the profile's provenance)."""
-    if readable_here(a64.CNTFRQ_EL0):
-        try:
-            return read_el0_register(a64.CNTFRQ_EL0), "CNTFRQ_EL0"
-        except OSError:
-            pass  # no executable mapping allowed here: try the device tree
+    frequency = untrapped_value(a64.CNTFRQ_EL0)
+    if frequency is not None:
+        return frequency, "CNTFRQ_EL0"
     for node in _timer_nodes(device_tree):
         frequency = _big_endian_u32(node / "clock-frequency")
         if frequency:
