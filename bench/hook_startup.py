@@ -23,17 +23,17 @@ from pathlib import Path
 
 from lxml import etree
 
-from libvirt_hooks.install import SCRIPT_NAME, install
-from qemu_errata.files import write_json
-from qemu_errata.implementations import (
+from qemu_errata.commands.hook import SCRIPT_NAME, install
+from qemu_errata.core.implementations import (
     Implementation,
     TargetImplementation,
     TargetImplementations,
 )
-from qemu_errata.metadata import pool_element
-from qemu_errata.pool import PoolModel
-from qemu_errata.profile import HostProfile
-from qemu_errata.testbed import write_sysfs_tree
+from qemu_errata.core.pool import PoolModel
+from qemu_errata.core.profile import HostProfile
+from qemu_errata.files import write_json
+from qemu_errata.testbed.bed import write_sysfs_tree
+from qemu_errata.vmm.pool_element import pool_element
 
 N1 = 0x414FD0C1
 A64FX = 0x461F0010

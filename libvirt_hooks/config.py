@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from qemu_errata.errors import InputError
+from qemu_errata.errors import ConfigError
 
 USER_CONFIG = os.path.join(".config", "qemu-errata", "hook.toml")
 SYSTEM_CONFIG = "/etc/qemu-errata/hook.toml"
@@ -23,8 +23,6 @@ KEYS = (
 )
 
 
-class ConfigError(InputError):
-    """The hook configuration file is unreadable or has a bad key or value."""
 
 
 class HookConfig:

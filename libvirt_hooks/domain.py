@@ -3,7 +3,7 @@
 libvirt waits for the hook on every start, restore and incoming migration, so
 this reads the XML with expat (a C module that imports in microseconds) instead
 of lxml (which costs twice Python's own start-up). It reads only the target
-list and timer frequency of the pool element (``qemu_errata.metadata`` writes
+list and timer frequency of the pool element (``qemu_errata.vmm.pool_element`` writes
 it; a test keeps the two in step), and refuses a DOCTYPE outright: libvirt
 never sends one, and without a DTD no entity can be declared or fetched.
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from xml.parsers import expat
 
-from libvirt_hooks.qemu import POOL_NAMESPACE
-from qemu_errata.errors import InputError
+from qemu_errata.core.pool_namespace import POOL_NAMESPACE
+from qemu_errata.errors import DomainXmlError
 
-NAMESPACE = POOL_NAMESPACE.decode()
+NAMESPACE = POOL_NAMESPACE
 VERSION = "1"
 
 # expat names a namespaced element "<namespace URI> <local name>".
@@ -27,8 +27,6 @@ _VCPU_PATH = _VCPU.split("/")
 _VCPUPIN = "domain/cputune/vcpupin"
 
 
-class DomainXmlError(InputError):
-    """The domain XML, or the pool metadata in it, is malformed."""
 
 
 class Target:

@@ -22,19 +22,17 @@ import time
 from libvirt_hooks.config import (
     DEFAULT_TIMEOUT_SECONDS,
     SYSLOG,
-    ConfigError,
     HookConfig,
     load_config,
 )
-from libvirt_hooks.domain import Domain, DomainXmlError, Pool, read_domain
+from libvirt_hooks.constants import MAX_XML_BYTES
+from libvirt_hooks.domain import Domain, Pool, read_domain
 from libvirt_hooks.hostcpus import (
     HostImplementation,
-    SysfsError,
-    format_cpus,
     read_host_implementations,
 )
-from libvirt_hooks.qemu import MAX_XML_BYTES
-from qemu_errata.errors import InputError
+from qemu_errata.core.cpulist import format_cpus
+from qemu_errata.errors import ConfigError, DomainXmlError, InputError, SysfsError
 
 TYPE_CHECKING = False  # typing itself costs start-up time on the hook's path
 if TYPE_CHECKING:
@@ -203,7 +201,7 @@ def _not_in_list(
     pool: Pool,
     cpuset: frozenset[int] | None,
 ) -> str:
-    from qemu_errata.midr import Midr  # noqa: PLC0415 (CPU names cost a JSON read: refusals only)
+    from qemu_errata.core.midr import Midr  # noqa: PLC0415 (CPU names cost a JSON read: refusals only)
 
     which = "" if cpuset is None else " the VM may run on"
     found = ", ".join(

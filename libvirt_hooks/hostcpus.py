@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import os
 
-from qemu_errata.errors import InputError
+from qemu_errata.core.cpulist import format_cpus
+from qemu_errata.errors import SysfsError
 
 TYPE_CHECKING = False  # typing itself costs start-up time on the hook's path
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    pass
 
 
-class SysfsError(InputError):
-    """The host's CPU identity could not be read from sysfs."""
 
 
 class HostImplementation:
@@ -51,17 +50,6 @@ def read_host_implementations(
         )
         groups.setdefault(identity, []).append(cpu)
     return [HostImplementation(midr, revidr, tuple(c)) for (midr, revidr), c in groups.items()]
-
-
-def format_cpus(cpus: Iterable[int]) -> str:
-    """CPU numbers as the kernel lists them: ranges, e.g. ``0-3,6``."""
-    ranges: list[list[int]] = []
-    for cpu in sorted(cpus):
-        if ranges and ranges[-1][1] == cpu - 1:
-            ranges[-1][1] = cpu
-        else:
-            ranges.append([cpu, cpu])
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
 
 def _all_cpus(base: str) -> list[int]:

@@ -14,13 +14,12 @@ from pathlib import Path
 
 from lxml import etree
 
-from libvirt_hooks.domain import DomainXmlError
 from libvirt_hooks.hostcpus import HostImplementation
-from qemu_errata.errors import InputError
+from qemu_errata.core.pool import IDENTITY_REGISTER, PoolModel, check
+from qemu_errata.core.profile import HostProfile
+from qemu_errata.errors import DomainXmlError, InputError
 from qemu_errata.files import read_profile
-from qemu_errata.metadata import find_pool_element, model_from_pool_element
-from qemu_errata.pool import IDENTITY_REGISTER, PoolModel, check
-from qemu_errata.profile import HostProfile
+from qemu_errata.vmm.pool_element import find_pool_element, model_from_pool_element
 
 
 def profile_problems(

@@ -1,7 +1,7 @@
 """libvirt's ``qemu`` hook: guard incoming migrations, restores and starts of pool VMs.
 
 libvirt runs every hook for every lifecycle op of every VM and waits for it,
-so this module, all that most runs load, imports nothing: an op it does not
+so this module, all that most runs load, imports only its constants: an op it does not
 guard exits at once without reading stdin (libvirt ignores the EPIPE), and a
 guarded op reads the domain XML and exits unless our namespace's bytes are in
 it. Only a pool VM's decision loads ``libvirt_hooks.guard``.
@@ -11,14 +11,9 @@ from __future__ import annotations
 
 import sys
 
-# The (op, sub-op) pairs the hook guards, and what each is called in a refusal.
-GUARDED = {
-    ("migrate", "begin"): "incoming migration",
-    ("restore", "begin"): "restore",
-    ("prepare", "begin"): "start",
-}
-POOL_NAMESPACE = b"urn:qemu-errata:pool:1"
-MAX_XML_BYTES = 16 << 20
+from libvirt_hooks.constants import GUARDED, MAX_XML_BYTES
+from libvirt_hooks.constants import POOL_NAMESPACE_BYTES as POOL_NAMESPACE
+
 _CHUNK = 1 << 16
 
 

@@ -1,5 +1,5 @@
 import sys
 
-from qemu_errata.cli import main
+from qemu_errata.commands.main import main
 
 sys.exit(main())

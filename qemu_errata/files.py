@@ -13,9 +13,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from qemu_errata.core.pool import PoolModel, model_from_json
+from qemu_errata.core.profile import HostProfile, profile_from_json
 from qemu_errata.errors import InputError
-from qemu_errata.pool import PoolModel, model_from_json
-from qemu_errata.profile import HostProfile, profile_from_json
 
 
 def read_bytes(path: Path) -> bytes:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from qemu_errata.catalogue import load_catalogue
+from qemu_errata.core.catalogue import load_catalogue
 
 # The console script next to the interpreter running the tests: what a user gets.
 QEMU_ERRATA = str(Path(sys.executable).with_name("qemu-errata"))

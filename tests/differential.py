@@ -14,9 +14,9 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from qemu_errata.catalogue import Catalogue, Kind
-from qemu_errata.pool import PoolModel, check
-from qemu_errata.profile import HostProfile
+from qemu_errata.core.catalogue import Catalogue, Kind
+from qemu_errata.core.pool import PoolModel, check
+from qemu_errata.core.profile import HostProfile
 
 REGISTER_BITS = 64
 RANDOM_FLIPS = 3  # per register, inside the mask and outside it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qemu_errata.catalogue import (
+from qemu_errata.core.catalogue import (
     Kind,
     Rule,
     load_catalogue,

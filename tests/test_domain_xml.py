@@ -7,17 +7,17 @@ from lxml import etree
 from test_render import KVM_GOLDEN, TCG_GOLDEN
 from vmm_pool import hand_written_model, three_host_pool
 
-from qemu_errata.domain_xml import (
+from qemu_errata.core.pool import PoolModel
+from qemu_errata.errors import InputError
+from qemu_errata.vmm.dialects import Dialect, vmm_config
+from qemu_errata.vmm.domain_xml import (
     ARG_TAG,
     COMMANDLINE_TAG,
     QEMU_NAMESPACE,
     apply_to_domain_xml,
     owned_parts,
 )
-from qemu_errata.errors import InputError
-from qemu_errata.metadata import NAMESPACE, find_pool_element, model_from_pool_element
-from qemu_errata.pool import PoolModel
-from qemu_errata.render import Dialect, vmm_config
+from qemu_errata.vmm.pool_element import NAMESPACE, find_pool_element, model_from_pool_element
 
 OTHER_NAMESPACE = "urn:example:other"
 

@@ -9,9 +9,9 @@ from importlib import resources
 
 import pytest
 
-from qemu_errata.embedded import embedded_profile_names, load_embedded_profile
-from qemu_errata.errors import InputError
-from qemu_errata.pool import IncompatiblePoolError, baseline
+from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
+from qemu_errata.core.pool import baseline
+from qemu_errata.errors import IncompatiblePoolError, InputError
 
 QEMU_MODELS = {  # facts file section 6
     "qemu-cortex-a57": 0x411FD070,

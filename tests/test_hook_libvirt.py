@@ -17,16 +17,16 @@ import libvirt
 import pytest
 from lxml import etree
 
-from libvirt_hooks.install import SCRIPT_NAME, install
-from qemu_errata.implementations import (
+from qemu_errata.commands.hook import SCRIPT_NAME, install
+from qemu_errata.core.implementations import (
     Implementation,
     TargetImplementation,
     TargetImplementations,
 )
-from qemu_errata.metadata import NAMESPACE, pool_element
-from qemu_errata.pool import PoolModel
-from qemu_errata.profile import HostProfile
-from qemu_errata.testbed import Host, TestBed, guest_xml, migrate
+from qemu_errata.core.pool import PoolModel
+from qemu_errata.core.profile import HostProfile
+from qemu_errata.testbed.bed import Host, TestBed, guest_xml, migrate
+from qemu_errata.vmm.pool_element import NAMESPACE, pool_element
 
 N1 = 0x414FD0C1
 A76 = 0x414FD0B1

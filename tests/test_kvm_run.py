@@ -24,10 +24,9 @@ from typing import Any
 import pytest
 from test_probe_kvm import CATALOGUE, FakeKvm
 
-from qemu_errata.catalogue import Encoding
-from qemu_errata.embedded import load_embedded_profile
-from qemu_errata.kvm_validate import validate_models
-from qemu_errata.pool import baseline
+from qemu_errata.core.catalogue import Encoding
+from qemu_errata.core.embedded import load_embedded_profile
+from qemu_errata.core.pool import baseline
 from qemu_errata.probe import a64, kvm_run
 from qemu_errata.probe import kvm_abi as abi
 from qemu_errata.probe.mmio_program import (
@@ -42,6 +41,7 @@ from qemu_errata.probe.mmio_program import (
     GuestReport,
     build_program,
 )
+from qemu_errata.probe.validate import validate_models
 
 ID_AA64PFR1_EL1 = Encoding(3, 0, 0, 4, 1)
 ID_AA64MMFR0_EL1 = Encoding(3, 0, 0, 7, 0)

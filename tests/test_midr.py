@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qemu_errata.catalogue import load_catalogue
+from qemu_errata.core.catalogue import load_catalogue
+from qemu_errata.core.midr import Midr, parse_cpu_names
 from qemu_errata.errors import CatalogueError
-from qemu_errata.midr import Midr, parse_cpu_names
 
 
 @pytest.mark.parametrize(("midr", "text"), [

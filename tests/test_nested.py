@@ -143,7 +143,7 @@ def test_cli_imports_with_the_standard_library_only() -> None:
         "        if name.split('.')[0] in ('lxml', 'libvirt', 'libvirt_qemu', 'qemu'):\n"
         "            raise ModuleNotFoundError(name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "from qemu_errata.cli import build_parser\n"
+        "from qemu_errata.commands.main import build_parser\n"
         "build_parser()\n"
     )
     completed = subprocess.run(

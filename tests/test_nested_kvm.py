@@ -33,11 +33,12 @@ from typing import Any
 import pytest
 from differential import candidates, model_json, refused_by_check
 
-from qemu_errata.catalogue import Catalogue, Kind, Rule, load_catalogue
-from qemu_errata.embedded import load_embedded_profile
+from qemu_errata.core.catalogue import Catalogue, Kind, Rule, load_catalogue
+from qemu_errata.core.embedded import load_embedded_profile
+from qemu_errata.core.pool import PoolModel, baseline
+from qemu_errata.core.profile import HostProfile
+from qemu_errata.errors import IncompatiblePoolError
 from qemu_errata.files import read_model, read_profile
-from qemu_errata.pool import IncompatiblePoolError, PoolModel, baseline
-from qemu_errata.profile import HostProfile
 
 pytestmark = pytest.mark.integration
 

@@ -15,16 +15,10 @@ from conftest import (
     profile_json,
 )
 
-from qemu_errata.catalogue import load_catalogue
-from qemu_errata.errors import InputError, ProfileError
-from qemu_errata.pool import (
-    IncompatiblePoolError,
-    PoolModel,
-    baseline,
-    check,
-    model_from_json,
-)
-from qemu_errata.profile import HostProfile, profile_from_json
+from qemu_errata.core.catalogue import load_catalogue
+from qemu_errata.core.pool import PoolModel, baseline, check, model_from_json
+from qemu_errata.core.profile import HostProfile, profile_from_json
+from qemu_errata.errors import IncompatiblePoolError, InputError, ProfileError
 
 
 def profile(host: str, midr: str, registers: dict[str, str], masks: Any = "all",

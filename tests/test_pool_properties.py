@@ -5,10 +5,11 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qemu_errata.catalogue import Rule, load_catalogue
-from qemu_errata.implementations import Implementation
-from qemu_errata.pool import IncompatiblePoolError, PoolModel, baseline, check
-from qemu_errata.profile import HostProfile
+from qemu_errata.core.catalogue import Rule, load_catalogue
+from qemu_errata.core.implementations import Implementation
+from qemu_errata.core.pool import PoolModel, baseline, check
+from qemu_errata.core.profile import HostProfile
+from qemu_errata.errors import IncompatiblePoolError
 
 CATALOGUE = load_catalogue()
 # One register of each rule type: lower (signed and not), higher_or_zero, exact.

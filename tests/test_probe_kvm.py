@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from qemu_errata.catalogue import Kind, load_catalogue
-from qemu_errata.embedded import load_embedded_profile
+from qemu_errata.core.catalogue import Kind, load_catalogue
+from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.errors import ProbeError
 from qemu_errata.probe import el0, timer
 from qemu_errata.probe import kvm_abi as abi
@@ -370,7 +370,7 @@ def test_kvm_and_sysfs_probes_use_only_the_standard_library() -> None:
     script = (
         "import sys\n"
         "before = set(sys.modules)\n"
-        "import qemu_errata.probe.command, qemu_errata.probe.kvm, qemu_errata.probe.sysfs\n"
+        "import qemu_errata.commands.probe, qemu_errata.probe.kvm, qemu_errata.probe.sysfs\n"
         "outside = sorted({m.split('.')[0] for m in set(sys.modules) - before}"
         " - set(sys.stdlib_module_names) - {'qemu_errata'})\n"
         "print(','.join(outside))\n"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from qemu_errata.catalogue import ID_REGISTER_KINDS, Kind, load_catalogue
+from qemu_errata.core.catalogue import ID_REGISTER_KINDS, Kind, load_catalogue
 from qemu_errata.probe import kvm_abi as abi
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from qemu_errata.catalogue import Encoding, load_catalogue
+from qemu_errata.core.catalogue import Encoding, load_catalogue
 from qemu_errata.probe import a64
 from qemu_errata.probe.gdbstub import checksum, frame, unescape
 from qemu_errata.probe.sysreg_program import LOAD_ADDRESS, RESULT_SIZE, build_program

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from qemu_errata.catalogue import Kind, load_catalogue
+from qemu_errata.core.catalogue import Kind, load_catalogue
+from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import ProbeError
 from qemu_errata.probe.qemu import (
     QEMU_BINARY,
@@ -31,7 +32,6 @@ from qemu_errata.probe.qemu import (
     profile_from_reading,
     registers_to_read,
 )
-from qemu_errata.profile import HostProfile
 
 MIDR = {  # facts file section 6
     "cortex-a35": 0x411FD040,

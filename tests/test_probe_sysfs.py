@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from qemu_errata.commands.probe import probe
 from qemu_errata.errors import InputError, ProbeError
-from qemu_errata.probe.command import probe
 from qemu_errata.probe.sysfs import probe_sysfs, read_implementations
 
 A55 = 0x412FD050  # Cortex-A55 r2p0, the LITTLE cores

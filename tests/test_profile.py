@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from conftest import NEOVERSE_N1_MIDR, NEOVERSE_N1_REGISTERS, profile_json
 
+from qemu_errata.core.profile import profile_from_json
 from qemu_errata.errors import InputError, ProfileError
 from qemu_errata.files import read_profile, write_json
-from qemu_errata.profile import profile_from_json
 
 
 def valid() -> dict[str, Any]:

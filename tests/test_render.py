@@ -5,15 +5,9 @@ from __future__ import annotations
 import pytest
 from vmm_pool import hand_written_model, three_host_pool
 
-from qemu_errata import vmm_names
-from qemu_errata.errors import InputError
-from qemu_errata.render import (
-    Dialect,
-    UnsupportedDialectError,
-    VmmCapabilities,
-    check_supported,
-    vmm_config,
-)
+from qemu_errata.errors import InputError, UnsupportedDialectError
+from qemu_errata.vmm import names as vmm_names
+from qemu_errata.vmm.dialects import Dialect, VmmCapabilities, check_supported, vmm_config
 
 # The golden arguments of the 3-host pool: every field the A57 lacks is lowered on
 # the N1/A76 hosts, and the target list holds the three implementations.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qemu_errata.catalogue import Field, Rule, load_catalogue
-from qemu_errata.rules import REGISTER_CHECKS, accepts, combine, register_refusal, safe_value
+from qemu_errata.core.catalogue import Field, Rule, load_catalogue
+from qemu_errata.core.rules import REGISTER_CHECKS, accepts, combine, register_refusal, safe_value
 
 
 def make_field(rule: Rule, signed: bool = False, safe: int | None = None) -> Field:

@@ -27,20 +27,20 @@ import pytest
 from conftest import CORTEX_A57_MIDR, CORTEX_A76_MIDR, NEOVERSE_N1_MIDR
 from lxml import etree
 
-from qemu_errata.implementations import Implementation
-from qemu_errata.profile import HostProfile
-from qemu_errata.testbed import (
+from qemu_errata.core.implementations import Implementation
+from qemu_errata.core.profile import HostProfile
+from qemu_errata.errors import TestBedError
+from qemu_errata.testbed.bed import (
     HOOKS_DIR,
     IDLE_FIRMWARE,
     QEMU_NAMESPACE,
     Host,
     TestBed,
-    TestBedError,
     guest_xml,
     migrate,
     write_sysfs_tree,
 )
-from qemu_errata.testbed_users import lock_user, user_processes
+from qemu_errata.testbed.users import lock_user, user_processes
 
 CORTEX_A53_MIDR = 0x410FD034
 TEST_NAMESPACE = "urn:example:testbed-test"
@@ -278,9 +278,9 @@ from __future__ import annotations
 import json, sys, time
 from typing import Any
 from pathlib import Path
-from qemu_errata.implementations import Implementation
-from qemu_errata.profile import HostProfile
-from qemu_errata.testbed import TestBed, guest_xml
+from qemu_errata.core.implementations import Implementation
+from qemu_errata.core.profile import HostProfile
+from qemu_errata.testbed.bed import TestBed, guest_xml
 # footprint()
 profile = HostProfile("n1", (Implementation(0x414fd0c1, 0, None, (0, 1)),), {}, None, None)
 with TestBed() as bed:
@@ -296,9 +296,10 @@ from __future__ import annotations
 import json, os, time
 from typing import Any
 from pathlib import Path
-from qemu_errata.implementations import Implementation
-from qemu_errata.profile import HostProfile
-from qemu_errata.testbed import TestBed, guest_xml
+from qemu_errata.core.implementations import Implementation
+from qemu_errata.core.profile import HostProfile
+from qemu_errata.testbed.bed import TestBed, guest_xml
+from qemu_errata.errors import TestBedError
 # footprint()
 
 def test_inner(testbed):

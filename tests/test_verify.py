@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from vmm_pool import three_host_pool
 
-from qemu_errata.verify import GuestCpu, GuestState, compare
+from qemu_errata.vmm.verify import GuestCpu, GuestState, compare
 
 A57, A76, N1 = 0x411FD070, 0x414FD0B1, 0x414FD0C1
 

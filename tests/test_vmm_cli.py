@@ -13,9 +13,9 @@ from test_domain_xml import DOMAIN
 from test_render import TCG_GOLDEN
 from vmm_pool import hand_written_model, three_host_pool
 
-from qemu_errata.domain_xml import ARG_TAG, COMMANDLINE_TAG
 from qemu_errata.files import write_json
-from qemu_errata.metadata import find_pool_element
+from qemu_errata.vmm.domain_xml import ARG_TAG, COMMANDLINE_TAG
+from qemu_errata.vmm.pool_element import find_pool_element
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """apply and verify against a real libvirt session daemon (libvirt 9.0, QEMU 7.2 TCG).
 
-The daemon is one host of a module-wide test bed (qemu_errata.testbed), which
+The daemon is one host of a module-wide test bed (qemu_errata.testbed.bed), which
 reuses the QEMU capability probe, so it starts in about a second; the test
 bed's teardown stops the daemon, its guests and its virtlogd. Guests are the
 test bed's small aarch64 domains, started paused: QEMU runs with the full
@@ -23,11 +23,11 @@ from conftest import NEOVERSE_N1_MIDR, run_cli
 from lxml import etree
 from vmm_pool import hand_written_model, three_host_pool
 
+from qemu_errata.core.implementations import Implementation
+from qemu_errata.core.profile import HostProfile
 from qemu_errata.files import write_json
-from qemu_errata.implementations import Implementation
-from qemu_errata.metadata import NAMESPACE, find_pool_element, model_from_pool_element
-from qemu_errata.profile import HostProfile
-from qemu_errata.testbed import Host, TestBed, guest_xml
+from qemu_errata.testbed.bed import Host, TestBed, guest_xml
+from qemu_errata.vmm.pool_element import NAMESPACE, find_pool_element, model_from_pool_element
 
 DOMAIN_NAME = "pool-vm"
 N1_HOST = HostProfile(

@@ -18,8 +18,8 @@ from conftest import run_cli
 from vmm_pool import three_host_pool
 
 from qemu_errata.files import write_json
-from qemu_errata.qmp import qmp_socket, read_capabilities
-from qemu_errata.render import Dialect, VmmCapabilities, missing_capabilities, vmm_config
+from qemu_errata.vmm.dialects import Dialect, VmmCapabilities, missing_capabilities, vmm_config
+from qemu_errata.vmm.qmp import qmp_socket, read_capabilities
 
 QEMU = "qemu-system-aarch64"
 

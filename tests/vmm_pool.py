@@ -17,9 +17,9 @@ from conftest import (
     profile_json,
 )
 
-from qemu_errata.implementations import TargetImplementation, TargetImplementations
-from qemu_errata.pool import PoolModel, baseline
-from qemu_errata.profile import profile_from_json
+from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
+from qemu_errata.core.pool import PoolModel, baseline
+from qemu_errata.core.profile import profile_from_json
 
 
 def three_host_pool() -> PoolModel:

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qemu_errata.nested.errors import ImageBuildError
+from qemu_errata.errors import ImageBuildError
 
 ARCHITECTURE = "arm64"
 DEBIAN_KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")

@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import qemu_errata
-from qemu_errata.errors import InputError
+from qemu_errata.errors import BootError, InputError
 from qemu_errata.nested.cpio import CpioWriter
-from qemu_errata.nested.errors import BootError
 from qemu_errata.nested.guest import REQUEST, RESULT_FORMAT, RESULT_PORT
 from qemu_errata.nested.image import NestedImage, compile_python
 

@@ -36,10 +36,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qemu_errata.errors import InputError
+from qemu_errata.errors import ImageBuildError, InputError
 from qemu_errata.nested.apt import AptRoot, DebFile, debian_repositories
 from qemu_errata.nested.cpio import CpioWriter
-from qemu_errata.nested.errors import ImageBuildError
 
 MANIFEST_FORMAT = "qemu-errata/nested-image/1"
 CACHE_ENVIRONMENT = "QEMU_ERRATA_NESTED_CACHE"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from qemu_errata.catalogue import Encoding
+from qemu_errata.core.catalogue import Encoding
 
 # The generic timer frequency register: readable at EL0, not in the register
 # catalogue (it is a host property, the profile's timer_frequency_hz).

@@ -16,7 +16,7 @@ import mmap
 import os
 import platform
 
-from qemu_errata.catalogue import Encoding
+from qemu_errata.core.catalogue import Encoding
 from qemu_errata.probe import a64
 
 _ARM64_MACHINES = ("aarch64", "arm64")

@@ -28,13 +28,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from qemu_errata.catalogue import ID_REGISTER_KINDS, Catalogue, Kind, Register, load_catalogue
+from qemu_errata.core.catalogue import ID_REGISTER_KINDS, Catalogue, Kind, Register, load_catalogue
+from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import ProbeError
 from qemu_errata.probe import kvm_abi as abi
 from qemu_errata.probe.el0 import untrapped_value
 from qemu_errata.probe.sysfs import DEFAULT_SYSFS_ROOT, read_implementations
 from qemu_errata.probe.timer import DEFAULT_DEVICE_TREE, read_timer_frequency
-from qemu_errata.profile import HostProfile
 
 KVM_DEVICE = "/dev/kvm"
 # A register this kernel does not know: a GET_ONE_REG or device attribute refused this way.

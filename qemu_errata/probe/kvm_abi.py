@@ -12,7 +12,7 @@ import struct
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from qemu_errata.catalogue import Encoding
+from qemu_errata.core.catalogue import Encoding
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Protocol
 
-from qemu_errata.catalogue import Register
+from qemu_errata.core.catalogue import Register
 from qemu_errata.errors import ProbeError
 from qemu_errata.probe import kvm_abi as abi
 from qemu_errata.probe.kvm import Kernel, KernelCalls, LinuxCalls, ScratchVm

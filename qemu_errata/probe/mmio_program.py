@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from qemu_errata.catalogue import Encoding
+from qemu_errata.core.catalogue import Encoding
 from qemu_errata.probe import a64
 
 RAM_BASE = 0x10000

@@ -32,13 +32,13 @@ from typing import Any, TypeVar
 from lxml import etree
 from qemu.qmp import QMPClient, QMPError
 
-from qemu_errata.catalogue import ID_REGISTER_KINDS, Catalogue, Kind, Register, load_catalogue
+from qemu_errata.core.catalogue import ID_REGISTER_KINDS, Catalogue, Kind, Register, load_catalogue
+from qemu_errata.core.implementations import Implementation
+from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import ProbeError
-from qemu_errata.implementations import Implementation
 from qemu_errata.probe import a64
 from qemu_errata.probe.gdbstub import GdbError, GdbRemote
 from qemu_errata.probe.sysreg_program import SysregProgram, build_program
-from qemu_errata.profile import HostProfile
 
 QEMU_BINARY = "qemu-system-aarch64"
 # GICv3: the GIC of every arm64 server CPU these profiles stand for; it also

@@ -12,9 +12,9 @@ import re
 import socket
 from pathlib import Path
 
+from qemu_errata.core.implementations import Implementation
+from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import ProbeError
-from qemu_errata.implementations import Implementation
-from qemu_errata.profile import HostProfile
 
 DEFAULT_SYSFS_ROOT = Path("/sys")
 _CPU_DIRECTORY = re.compile(r"cpu(\d+)")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qemu_errata.catalogue import Encoding
+from qemu_errata.core.catalogue import Encoding
 from qemu_errata.probe import a64
 
 # -M virt RAM starts at 0x40000000; stay clear of its first 2 MiB (the DTB).

@@ -15,26 +15,14 @@ import shlex
 import sys
 from typing import Any
 
-from qemu_errata.cli import EXIT_NO, EXIT_OK
-from qemu_errata.domain_xml import apply_to_domain_xml, owned_parts
-from qemu_errata.errors import InputError
+from qemu_errata.core.pool import PoolModel
+from qemu_errata.errors import DomainRunningError, ExitStatus, InputError, UnsupportedDialectError
 from qemu_errata.files import read_bytes, read_model
-from qemu_errata.libvirt_domain import (
-    DomainRunningError,
-    LibvirtMonitor,
-    apply_to_libvirt,
-    libvirt_domain,
-)
-from qemu_errata.pool import PoolModel
-from qemu_errata.qmp import Monitor, qmp_socket, read_capabilities, read_guest
-from qemu_errata.render import (
-    Dialect,
-    UnsupportedDialectError,
-    VmmConfig,
-    check_supported,
-    vmm_config,
-)
-from qemu_errata.verify import VerifyReport, compare
+from qemu_errata.vmm.dialects import Dialect, VmmConfig, check_supported, vmm_config
+from qemu_errata.vmm.domain_xml import apply_to_domain_xml, owned_parts
+from qemu_errata.vmm.libvirt_domain import LibvirtMonitor, apply_to_libvirt, libvirt_domain
+from qemu_errata.vmm.qmp import Monitor, qmp_socket, read_capabilities, read_guest
+from qemu_errata.vmm.verify import VerifyReport, compare
 
 
 def _dialect(args: argparse.Namespace) -> Dialect | None:
@@ -65,7 +53,7 @@ def render(args: argparse.Namespace) -> int:
             asyncio.run(_check_qmp(args.qmp, config))
         except UnsupportedDialectError as refused:
             print(f"qemu-errata: {args.qmp}: {refused}", file=sys.stderr)
-            return EXIT_NO
+            return ExitStatus.NO
     if args.json:
         result: dict[str, Any] = (
             {"arguments": config.qemu_arguments()} if args.form == "args"
@@ -75,7 +63,7 @@ def render(args: argparse.Namespace) -> int:
     else:
         _print_notes(config)
         print(shlex.join(config.qemu_arguments()) if args.form == "args" else domain_xml)
-    return EXIT_OK
+    return ExitStatus.OK
 
 
 async def _check_qmp(socket: str, config: VmmConfig) -> None:
@@ -92,7 +80,7 @@ def apply(args: argparse.Namespace) -> int:
         )
     except DomainRunningError as refused:
         print(f"qemu-errata: {refused}", file=sys.stderr)
-        return EXIT_NO
+        return ExitStatus.NO
     _print_notes(result.config)
     if not result.changed:
         print(f"Domain {args.domain} already presents this pool model: definition unchanged.")
@@ -101,7 +89,7 @@ def apply(args: argparse.Namespace) -> int:
     else:
         print(f"Domain {args.domain} redefined with the pool model "
               f"({result.config.dialect.value}).")
-    return EXIT_OK
+    return ExitStatus.OK
 
 
 def verify(args: argparse.Namespace) -> int:
@@ -118,7 +106,7 @@ def verify(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_json(), indent=2))
     else:
         print(_describe_report(report))
-    return EXIT_OK if report.ok else EXIT_NO
+    return ExitStatus.OK if report.ok else ExitStatus.NO
 
 
 async def _verify_socket(socket: str, model: PoolModel) -> VerifyReport:

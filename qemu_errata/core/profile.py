@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from qemu_errata.catalogue import parse_kernel_version
-from qemu_errata.document import DocumentReader, hex_registers
-from qemu_errata.implementations import Implementation, read_implementations
+from qemu_errata.core.catalogue import parse_kernel_version
+from qemu_errata.core.document import DocumentReader, hex_registers
+from qemu_errata.core.implementations import Implementation, read_implementations
 
 PROFILE_FORMAT = "qemu-errata/host-profile/1"
 

@@ -18,11 +18,11 @@ from importlib import resources
 
 from lxml import etree
 
-from qemu_errata import vmm_names
+from qemu_errata.core.pool import PoolModel
 from qemu_errata.errors import InputError
-from qemu_errata.metadata import find_pool_element, pool_element
-from qemu_errata.pool import PoolModel
-from qemu_errata.render import Dialect, VmmConfig, vmm_config
+from qemu_errata.vmm import names as vmm_names
+from qemu_errata.vmm.dialects import Dialect, VmmConfig, vmm_config
+from qemu_errata.vmm.pool_element import find_pool_element, pool_element
 
 QEMU_NAMESPACE = "http://libvirt.org/schemas/domain/qemu/1.0"
 COMMANDLINE_TAG = f"{{{QEMU_NAMESPACE}}}commandline"

@@ -26,11 +26,11 @@ import enum
 import re
 from dataclasses import dataclass
 
-from qemu_errata import vmm_names
-from qemu_errata.catalogue import Catalogue, Kind, load_catalogue
-from qemu_errata.errors import InputError, QemuErrataError
-from qemu_errata.midr import Midr
-from qemu_errata.pool import Loss, PoolModel
+from qemu_errata.core.catalogue import Catalogue, Kind, load_catalogue
+from qemu_errata.core.midr import Midr
+from qemu_errata.core.pool import Loss, PoolModel
+from qemu_errata.errors import InputError, UnsupportedDialectError
+from qemu_errata.vmm import names as vmm_names
 
 # A -cpu model name that cannot break the option syntax it is embedded in.
 _CPU_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -175,14 +175,6 @@ class VmmCapabilities:
     cpu_properties: frozenset[str] | None
 
 
-class UnsupportedDialectError(QemuErrataError):
-    """A QEMU lacks what a dialect needs; ``missing`` names each thing."""
-
-    def __init__(self, dialect: Dialect, missing: list[str]) -> None:
-        super().__init__(
-            f"{dialect.value} is not supported by this QEMU; missing: {'; '.join(missing)}"
-        )
-        self.missing = tuple(missing)
 
 
 def missing_capabilities(config: VmmConfig, capabilities: VmmCapabilities) -> list[str]:
@@ -211,4 +203,4 @@ def check_supported(config: VmmConfig, capabilities: VmmCapabilities) -> None:
     """Raise UnsupportedDialectError naming everything the QEMU lacks for ``config``."""
     missing = missing_capabilities(config, capabilities)
     if missing:
-        raise UnsupportedDialectError(config.dialect, missing)
+        raise UnsupportedDialectError(config.dialect.value, missing)

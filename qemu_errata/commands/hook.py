@@ -16,7 +16,8 @@ import sysconfig
 from pathlib import Path
 
 import libvirt_hooks
-from qemu_errata.errors import InputError
+from qemu_errata.commands import Subcommands
+from qemu_errata.errors import ExitStatus, InputError
 from qemu_errata.files import write_atomically
 
 DEFAULT_HOOKS_DIR = Path("/etc/libvirt/hooks/qemu.d")
@@ -28,7 +29,7 @@ RESTART = (
 )
 
 
-def add_hook_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Subcommands) -> None:
     """Register ``hook install|uninstall`` on the ``qemu-errata`` subcommands."""
     sub = commands.add_parser("hook", help="install or remove the libvirt hook script")
     sub.add_argument("action", choices=("install", "uninstall"))
@@ -42,7 +43,7 @@ def add_hook_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
 def _run(args: argparse.Namespace) -> int:
     action = install if args.action == "install" else uninstall
     print(action(args.hooks_dir))
-    return 0
+    return ExitStatus.OK
 
 
 def install(hooks_dir: Path) -> str:

@@ -19,19 +19,15 @@ from typing import Any
 import libvirt
 import libvirt_qemu
 
-from qemu_errata.domain_xml import apply_to_domain_xml, parse_domain, serialise
-from qemu_errata.errors import InputError, QemuErrataError
-from qemu_errata.pool import PoolModel
-from qemu_errata.qmp import QmpCommandError, QmpError
-from qemu_errata.render import Dialect, VmmConfig
-
-
-class LibvirtError(InputError):
-    """libvirt cannot do what was asked: names the connection, the domain and why."""
-
-
-class DomainRunningError(QemuErrataError):
-    """The domain runs and the caller did not ask to stage the change for its next boot."""
+from qemu_errata.core.pool import PoolModel
+from qemu_errata.errors import (
+    DomainRunningError,
+    LibvirtError,
+    QmpCommandError,
+    QmpError,
+)
+from qemu_errata.vmm.dialects import Dialect, VmmConfig
+from qemu_errata.vmm.domain_xml import apply_to_domain_xml, parse_domain, serialise
 
 
 @dataclass(frozen=True)

@@ -12,16 +12,17 @@ import argparse
 import json
 from pathlib import Path
 
-from qemu_errata.errors import InputError
+from qemu_errata.commands import Subcommands
+from qemu_errata.core.profile import HostProfile
+from qemu_errata.errors import ExitStatus, InputError
 from qemu_errata.files import write_json
 from qemu_errata.probe.kvm import probe_kvm
 from qemu_errata.probe.sysfs import DEFAULT_SYSFS_ROOT, probe_sysfs
-from qemu_errata.profile import HostProfile
 
 BACKENDS = ("kvm", "qemu", "sysfs")
 
 
-def add_probe_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Subcommands) -> None:
     """Register ``probe`` on the ``qemu-errata`` subcommands."""
     sub = commands.add_parser("probe", help="write this host's profile (or a QEMU CPU model's)")
     sub.add_argument(
@@ -47,7 +48,7 @@ def run_probe(args: argparse.Namespace) -> int:
         write_json(args.output, profile.to_json())
     else:
         print(json.dumps(profile.to_json(), indent=2))
-    return 0
+    return ExitStatus.OK
 
 
 def probe(

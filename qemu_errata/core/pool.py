@@ -11,13 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qemu_errata.catalogue import Catalogue, Field, Kind, Register, load_catalogue, res0_bits
-from qemu_errata.document import DocumentReader, hex_registers, is_string_list, parse_register
-from qemu_errata.errors import InputError, QemuErrataError
-from qemu_errata.implementations import TargetImplementations, read_targets
-from qemu_errata.midr import Midr
-from qemu_errata.profile import HostProfile
-from qemu_errata.rules import accepts, combine, register_refusal
+from qemu_errata.core.catalogue import Catalogue, Field, Kind, Register, load_catalogue, res0_bits
+from qemu_errata.core.document import DocumentReader, hex_registers, is_string_list, parse_register
+from qemu_errata.core.implementations import TargetImplementations, read_targets
+from qemu_errata.core.midr import Midr
+from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.rules import accepts, combine, register_refusal
+from qemu_errata.errors import IncompatiblePoolError, InputError
 
 MODEL_FORMAT = "qemu-errata/pool-model/1"
 # The register maps a profile and a model carry, in the order they are reported.
@@ -62,12 +62,6 @@ class Loss:
         }
 
 
-class IncompatiblePoolError(QemuErrataError):
-    """No model is presentable on every host; ``blockers`` says every reason."""
-
-    def __init__(self, blockers: Sequence[Blocker]) -> None:
-        super().__init__("; ".join(str(b) for b in blockers))
-        self.blockers = tuple(blockers)
 
 
 @dataclass(frozen=True)

@@ -92,25 +92,25 @@ from urllib.parse import quote
 import libvirt
 from lxml import etree
 
-from libvirt_hooks.hostcpus import format_cpus
-from qemu_errata.domain_xml import ARG_TAG, COMMANDLINE_TAG, QEMU_NAMESPACE
+from qemu_errata.core.cpulist import format_cpus
+from qemu_errata.core.profile import HostProfile
+from qemu_errata.errors import TestBedError
 from qemu_errata.files import write_atomically, write_json
-from qemu_errata.profile import HostProfile
-from qemu_errata.testbed_users import (
+from qemu_errata.testbed.users import (
     HostUser,
-    TestBedError,
     kill_user_processes,
     reap_orphans_of,
     stop_reaping,
     take_user,
 )
+from qemu_errata.vmm.domain_xml import ARG_TAG, COMMANDLINE_TAG, QEMU_NAMESPACE
 
 HOOKS_DIR = Path("/etc/libvirt/hooks/qemu.d")
 DEFAULT_BASE_DIR = Path(tempfile.gettempdir()) / "qemu-errata-testbed"
 DEFAULT_CPU_MODEL = "cortex-a57"
 # An 8-byte ROM: "wfi; b .-4" (0xd503207f, 0x17ffffff), so a guest without
 # an OS sleeps instead of spinning TCG through an empty flash.
-IDLE_FIRMWARE = Path(__file__).with_name("data") / "testbed-idle.rom"
+IDLE_FIRMWARE = Path(__file__).parent.parent / "data" / "testbed-idle.rom"
 
 _DAEMON_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 _START_TIMEOUT_S = 20.0

@@ -15,8 +15,8 @@ import json
 from importlib import resources
 from importlib.abc import Traversable
 
+from qemu_errata.core.profile import HostProfile, profile_from_json
 from qemu_errata.errors import InputError
-from qemu_errata.profile import HostProfile, profile_from_json
 
 _SUFFIX = ".json"
 

@@ -17,11 +17,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from qemu_errata.embedded import load_embedded_profile
-from qemu_errata.midr import Midr
-from qemu_errata.pool import IncompatiblePoolError, PoolModel, baseline, check
-from qemu_errata.profile import HostProfile
-from qemu_errata.render import Dialect, vmm_config
+from qemu_errata.commands import Subcommands
+from qemu_errata.core.embedded import load_embedded_profile
+from qemu_errata.core.midr import Midr
+from qemu_errata.core.pool import PoolModel, baseline, check
+from qemu_errata.core.profile import HostProfile
+from qemu_errata.errors import ExitStatus, IncompatiblePoolError
+from qemu_errata.vmm.dialects import Dialect, vmm_config
 
 # Pool hosts A and B, and host C outside the pool: QEMU CPU models.
 HOST_MODELS = (("host-a", "neoverse-n1"), ("host-b", "cortex-a76"), ("host-c", "a64fx"))
@@ -57,7 +59,7 @@ class Demo:
         print(f"      {text}", flush=True)
 
 
-def add_demo_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Subcommands) -> None:
     """Register ``demo`` on the ``qemu-errata`` subcommands."""
     sub = commands.add_parser("demo", help="the end-to-end walk-through (root; about a minute)")
     sub.set_defaults(run=run_demo)
@@ -79,9 +81,9 @@ def run_demo(args: argparse.Namespace) -> int:
     if demo.failures:
         print(f"Demo FAILED after {elapsed:.0f} s: {len(demo.failures)} expectation(s) did not "
               f"hold: {'; '.join(demo.failures)}")
-        return 1
+        return ExitStatus.NO
     print(f"Demo finished in {elapsed:.0f} s: every expectation held.")
-    return 0
+    return ExitStatus.OK
 
 
 def _probe(demo: Demo) -> list[HostProfile]:
@@ -148,7 +150,7 @@ def _check(demo: Demo, pool: PoolModel, profiles: list[HostProfile]) -> None:
 
 def _on_test_bed(demo: Demo, pool: PoolModel, profiles: list[HostProfile]) -> None:
     # The test bed needs libvirt and lxml: imported here, not at CLI start.
-    from qemu_errata.testbed import TestBed  # noqa: PLC0415
+    from qemu_errata.testbed.bed import TestBed  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory(prefix="qemu-errata-demo-") as scratch, TestBed() as bed:
         hosts = demo.step("Start the test bed: three libvirt hosts with the hook installed",
@@ -160,7 +162,7 @@ def _on_test_bed(demo: Demo, pool: PoolModel, profiles: list[HostProfile]) -> No
 
 
 def _start_hosts(demo: Demo, bed: Any, profiles: list[HostProfile], scratch: Path) -> list[Any]:
-    from libvirt_hooks.install import SCRIPT_NAME, install  # noqa: PLC0415
+    from qemu_errata.commands.hook import SCRIPT_NAME, install  # noqa: PLC0415
 
     demo.say(install(scratch))
     bed.install_hook(scratch / SCRIPT_NAME)
@@ -173,9 +175,9 @@ def _start_hosts(demo: Demo, bed: Any, profiles: list[HostProfile], scratch: Pat
 
 
 def _start_pool_vm(demo: Demo, host: Any, pool: PoolModel) -> Any:
-    from qemu_errata.domain_xml import apply_model  # noqa: PLC0415
-    from qemu_errata.metadata import find_pool_element  # noqa: PLC0415
-    from qemu_errata.testbed import guest_xml  # noqa: PLC0415
+    from qemu_errata.testbed.bed import guest_xml  # noqa: PLC0415
+    from qemu_errata.vmm.domain_xml import apply_model  # noqa: PLC0415
+    from qemu_errata.vmm.pool_element import find_pool_element  # noqa: PLC0415
 
     config = vmm_config(pool, Dialect.QEMU_TCG, qemu_cpu="cortex-a76")
     domain_xml = guest_xml(VM_NAME, config.cpu_model)
@@ -193,8 +195,8 @@ def _start_pool_vm(demo: Demo, host: Any, pool: PoolModel) -> Any:
 def _migrations(demo: Demo, hosts: list[Any], domain: Any) -> None:
     import libvirt  # noqa: PLC0415
 
-    from qemu_errata.libvirt_domain import ignore_libvirt_error  # noqa: PLC0415
-    from qemu_errata.testbed import migrate  # noqa: PLC0415
+    from qemu_errata.testbed.bed import migrate  # noqa: PLC0415
+    from qemu_errata.vmm.libvirt_domain import ignore_libvirt_error  # noqa: PLC0415
 
     # The refusal is expected and shown below: keep libvirt from printing it to stderr too.
     libvirt.registerErrorHandler(ignore_libvirt_error, None)
@@ -217,6 +219,6 @@ def _migrations(demo: Demo, hosts: list[Any], domain: Any) -> None:
 
 
 def _live_xml(domain: Any) -> Any:
-    from qemu_errata.domain_xml import parse_domain  # noqa: PLC0415
+    from qemu_errata.vmm.domain_xml import parse_domain  # noqa: PLC0415
 
     return parse_domain(domain.XMLDesc(0).encode(), VM_NAME).getroot()

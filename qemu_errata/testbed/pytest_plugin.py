@@ -2,7 +2,7 @@
 
 Installing qemu-errata makes these fixtures available to every pytest suite
 run with that Python; tests that use them must run as root (see
-``qemu_errata.testbed``):
+``qemu_errata.testbed.bed``):
 
 - ``testbed``: a TestBed for one test, torn down after it;
 - ``module_testbed``: one TestBed shared by the tests of a module (start the
@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from qemu_errata.testbed import TestBed
+    from qemu_errata.testbed.bed import TestBed
 
 
 def _open_testbed() -> Iterator[TestBed]:
-    from qemu_errata.testbed import TestBed  # noqa: PLC0415 - keep pytest start-up light
+    from qemu_errata.testbed.bed import TestBed  # noqa: PLC0415 - keep pytest start-up light
 
     with TestBed() as bed:
         yield bed

@@ -1,35 +1,32 @@
-"""The ``qemu-errata`` command line.
-
-Exit status: 0 success or allowed; 1 a negative answer (pool refused, host
-cannot join); 2 bad input or usage, with one line naming the input and the
-problem.
-"""
+"""The ``baseline`` and ``check`` commands: pool models from host profiles."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from libvirt_hooks.install import add_hook_command
-from qemu_errata.demo import add_demo_command
-from qemu_errata.errors import InputError
+from qemu_errata.commands import Subcommands
+from qemu_errata.core.midr import Midr
+from qemu_errata.core.pool import CheckResult, PoolModel, baseline, check
+from qemu_errata.errors import ExitStatus, IncompatiblePoolError
 from qemu_errata.files import read_model, read_profile, write_json
-from qemu_errata.kvm_validate import add_kvm_validate_command
-from qemu_errata.midr import Midr
-from qemu_errata.nested.command import add_nested_command
-from qemu_errata.pool import CheckResult, IncompatiblePoolError, PoolModel, baseline, check
-from qemu_errata.probe.command import add_probe_command
-from qemu_errata.vmm_commands import register as register_vmm_commands
 
-EXIT_OK = 0
-EXIT_NO = 1
-EXIT_BAD_INPUT = 2
 
-Command = Callable[[argparse.Namespace], int]
+def register(commands: Subcommands) -> None:
+    """Add ``baseline`` and ``check``."""
+    sub = commands.add_parser("baseline", help="compute the pool model of host profiles")
+    sub.add_argument("profiles", nargs="+", type=Path, metavar="PROFILE")
+    sub.add_argument("-o", "--output", type=Path, metavar="MODEL", help="write the model here")
+    sub.add_argument("--json", action="store_true", help="print the model (or refusal) as JSON")
+    sub.set_defaults(run=_cmd_baseline)
+
+    sub = commands.add_parser("check", help="can this host present this pool model")
+    sub.add_argument("model", type=Path, metavar="MODEL")
+    sub.add_argument("profile", type=Path, metavar="PROFILE")
+    sub.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    sub.set_defaults(run=_cmd_check)
 
 
 def _print_json(data: Any) -> None:
@@ -47,14 +44,14 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
             print(f"The pool of {', '.join(p.host for p in profiles)} is refused:")
             for blocker in refused.blockers:
                 print(f"  {blocker.message}")
-        return EXIT_NO
+        return ExitStatus.NO
     if args.output:
         write_json(args.output, model.to_json())
     if args.json:
         _print_json(model.to_json())
     else:
         print(_describe_model(model, args.output))
-    return EXIT_OK
+    return ExitStatus.OK
 
 
 def _describe_model(model: PoolModel, output: Path | None) -> str:
@@ -86,7 +83,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         })
     else:
         print(_describe_check(result))
-    return EXIT_OK if result.ok else EXIT_NO
+    return ExitStatus.OK if result.ok else ExitStatus.NO
 
 
 def _describe_check(result: CheckResult) -> str:
@@ -95,41 +92,3 @@ def _describe_check(result: CheckResult) -> str:
     lines.extend(f"  {problem.message}" for problem in result.problems)
     lines.extend(f"Note: {note}" for note in result.notes)
     return "\n".join(lines)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="qemu-errata",
-        description="Safe live migration of arm64 KVM guests across different hosts.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    sub = commands.add_parser("baseline", help="compute the pool model of host profiles")
-    sub.add_argument("profiles", nargs="+", type=Path, metavar="PROFILE")
-    sub.add_argument("-o", "--output", type=Path, metavar="MODEL", help="write the model here")
-    sub.add_argument("--json", action="store_true", help="print the model (or refusal) as JSON")
-    sub.set_defaults(run=_cmd_baseline)
-
-    sub = commands.add_parser("check", help="can this host present this pool model")
-    sub.add_argument("model", type=Path, metavar="MODEL")
-    sub.add_argument("profile", type=Path, metavar="PROFILE")
-    sub.add_argument("--json", action="store_true", help="print the verdict as JSON")
-    sub.set_defaults(run=_cmd_check)
-
-    register_vmm_commands(commands)
-    add_nested_command(commands)
-    add_hook_command(commands)
-    add_probe_command(commands)
-    add_demo_command(commands)
-    add_kvm_validate_command(commands)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    run: Command = args.run
-    try:
-        return run(args)
-    except InputError as error:
-        print(f"qemu-errata: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT

@@ -14,21 +14,17 @@ from typing import Any, Protocol
 
 from qemu.qmp import ExecuteError, QMPClient, QMPError
 
-from qemu_errata import vmm_names
-from qemu_errata.errors import InputError
-from qemu_errata.render import VmmCapabilities
-from qemu_errata.verify import GuestCpu, GuestState
+from qemu_errata.errors import QmpCommandError, QmpError
+from qemu_errata.vmm import names as vmm_names
+from qemu_errata.vmm.dialects import VmmCapabilities
+from qemu_errata.vmm.verify import GuestCpu, GuestState
 
 TIMEOUT_SECONDS = 10.0
 _HOST_MODEL = vmm_names.KVM_CPU_MODEL
 
 
-class QmpError(InputError):
-    """The monitor cannot be reached or does not answer: names the monitor and why."""
 
 
-class QmpCommandError(QmpError):
-    """QEMU answered a command with an error (e.g. an unknown QOM type)."""
 
 
 class Monitor(Protocol):

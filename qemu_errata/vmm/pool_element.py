@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from lxml import etree
 
+from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
+from qemu_errata.core.pool import REGISTER_GROUPS, PoolModel
+from qemu_errata.core.pool_namespace import POOL_NAMESPACE
 from qemu_errata.errors import ProfileError
-from qemu_errata.implementations import TargetImplementation, TargetImplementations
-from qemu_errata.pool import REGISTER_GROUPS, PoolModel
 
-NAMESPACE = "urn:qemu-errata:pool:1"
+NAMESPACE = POOL_NAMESPACE
 PREFIX = "qemu-errata"
 VERSION = "1"
 

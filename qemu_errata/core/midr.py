@@ -15,7 +15,7 @@ import os
 from qemu_errata.errors import CatalogueError
 
 CPU_NAMES_FORMAT = "qemu-errata/cpu-names/1"
-_CPU_NAMES_PATH = os.path.join(os.path.dirname(__file__), "data", "cpus.json")
+_CPU_NAMES_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "cpus.json")
 
 
 class CpuNames:

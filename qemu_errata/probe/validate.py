@@ -31,21 +31,17 @@ model is refused, 2 for bad input or no usable /dev/kvm.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import ctypes
 import errno
-import json
 import os
 import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
-from qemu_errata.catalogue import Catalogue, Kind, Register, load_catalogue
-from qemu_errata.files import read_model
-from qemu_errata.pool import REGISTER_GROUPS, PoolModel
+from qemu_errata.core.catalogue import Catalogue, Kind, Register, load_catalogue
+from qemu_errata.core.pool import REGISTER_GROUPS, PoolModel
 from qemu_errata.probe import kvm_abi as abi
 from qemu_errata.probe.el0 import untrapped_value
 from qemu_errata.probe.kvm import KVM_DEVICE, Capabilities, Kernel, new_vcpu
@@ -237,50 +233,3 @@ def _absent(register: Register, value: int) -> RegisterVerdict:
         f"this kernel does not offer the register: its guest reads {guest_reads:#x}"
     )
     return RegisterVerdict(register.name, value, None, accepted, reason)
-
-
-def add_kvm_validate_command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
-    """Register ``kvm-validate`` on the ``qemu-errata`` subcommands."""
-    sub = commands.add_parser(
-        "kvm-validate", help="let this host's KVM judge whether it can present pool models"
-    )
-    sub.add_argument("models", nargs="+", type=Path, metavar="MODEL")
-    sub.add_argument("--json", action="store_true", help="print every register verdict as JSON")
-    sub.add_argument(
-        "--run", action="store_true", dest="run_guest",
-        help="then run a guest that reads the ID registers with MRS: does it see the model?",
-    )
-    sub.set_defaults(run=run_kvm_validate)
-
-
-def run_kvm_validate(args: argparse.Namespace) -> int:
-    models = [(str(path), read_model(path)) for path in args.models]
-    validations = validate_models(models, run=args.run_guest)
-    if args.json:
-        print(json.dumps([validation.to_json() for validation in validations], indent=2))
-    else:
-        for validation in validations:
-            print(_describe(validation))
-    return 0 if all(validation.accepted for validation in validations) else 1
-
-
-def _describe(validation: ModelValidation) -> str:
-    verdict = "accepts" if validation.accepted else "refuses"
-    lines = [
-        f"{validation.model}: KVM (Linux {validation.kernel}) {verdict} it: "
-        f"{len(validation.verdicts) - len(validation.refused)} of "
-        f"{len(validation.verdicts)} registers written"
-    ]
-    if validation.guest_error is not None:
-        lines.append(
-            f"  guest: read {validation.guest_reads} ID registers with MRS"
-            + (f", then {validation.guest_error}" if validation.guest_error else "")
-        )
-    for refused in validation.refused:
-        host = "not offered" if refused.host is None else f"{refused.host:#x}"
-        lines.append(
-            f"  {refused.register}: {refused.value:#x} refused ({refused.reason}); host {host}"
-        )
-    return "\n".join(lines)

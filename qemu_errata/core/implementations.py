@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qemu_errata.document import DocumentReader, parse_register
+from qemu_errata.core.document import DocumentReader, parse_register
 
 
 @dataclass(frozen=True, order=True)

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
-from qemu_errata.render import Dialect
+from qemu_errata.commands import Subcommands
+from qemu_errata.vmm.dialects import Dialect
 
 _DIALECTS = [d.value for d in Dialect]
 
 
-def register(commands: Any) -> None:
-    """Add the commands to ``commands`` (the subparsers of cli.build_parser)."""
+def register(commands: Subcommands) -> None:
+    """Add ``render``, ``apply`` and ``verify``."""
     sub = commands.add_parser("render", help="QEMU arguments or domain XML presenting a model")
     sub.add_argument("model", type=Path, metavar="MODEL")
     _dialect_options(sub, "the domain's type (kvm: qemu-kvm, qemu: qemu-tcg); required "
@@ -56,18 +56,18 @@ def _dialect_options(parser: argparse.ArgumentParser, default: str) -> None:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from qemu_errata import vmm_handlers  # noqa: PLC0415 - see the module docstring
+    from qemu_errata.commands import vmm_run as vmm_handlers  # noqa: PLC0415 - see the module docstring
 
     return vmm_handlers.render(args)
 
 
 def _apply(args: argparse.Namespace) -> int:
-    from qemu_errata import vmm_handlers  # noqa: PLC0415 - see the module docstring
+    from qemu_errata.commands import vmm_run as vmm_handlers  # noqa: PLC0415 - see the module docstring
 
     return vmm_handlers.apply(args)
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from qemu_errata import vmm_handlers  # noqa: PLC0415 - see the module docstring
+    from qemu_errata.commands import vmm_run as vmm_handlers  # noqa: PLC0415 - see the module docstring
 
     return vmm_handlers.verify(args)

@@ -11,7 +11,7 @@ to a domain removes exactly what an earlier one added.
 
 from __future__ import annotations
 
-from qemu_errata.catalogue import Field
+from qemu_errata.core.catalogue import Field
 
 KVM_CPU_MODEL = "host"
 MIDR_PROPERTY = "midr"

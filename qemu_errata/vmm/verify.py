@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qemu_errata.implementations import TargetImplementation
-from qemu_errata.midr import Midr
-from qemu_errata.pool import PoolModel
-from qemu_errata.vmm_names import IMPL_CPU_KEYS, IMPL_CPU_PROPERTY
+from qemu_errata.core.implementations import TargetImplementation
+from qemu_errata.core.midr import Midr
+from qemu_errata.core.pool import PoolModel
+from qemu_errata.vmm.names import IMPL_CPU_KEYS, IMPL_CPU_PROPERTY
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from qemu_errata.errors import InputError
+from qemu_errata.commands import Subcommands
+from qemu_errata.errors import ExitStatus, InputError, NestedError
 from qemu_errata.files import write_atomically
 from qemu_errata.nested.boot import (
     DEFAULT_TIMEOUT_SECONDS,
@@ -22,7 +23,6 @@ from qemu_errata.nested.boot import (
     run_nested,
 )
 from qemu_errata.nested.carry import Transfer, plan_transfer
-from qemu_errata.nested.errors import NestedError
 from qemu_errata.nested.image import (
     DEFAULT_KERNEL,
     KERNELS,
@@ -34,10 +34,9 @@ from qemu_errata.nested.image import (
 
 # The nested host itself failed (not the command run in it), as env(1) and
 # timeout(1) report their own failures; 0, 1 and 2 belong to the command.
-EXIT_NESTED_FAILED = 125
 
 
-def add_nested_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Subcommands) -> None:
     """Register ``nested`` on the ``qemu-errata`` subcommands."""
     sub = commands.add_parser(
         "nested",
@@ -78,16 +77,16 @@ def run_nested_command(args: argparse.Namespace) -> int:
         image = _image(args.kernel, args.rebuild)
         if not arguments:
             print(f"qemu-errata nested: built {image.describe()}")
-            return 0
+            return ExitStatus.OK
         return _run(image, args.cpu, transfer, args.timeout)
     except NestedBootError as error:
         print(f"qemu-errata nested: {error}", file=sys.stderr)
         for line in error.console_tail():
             print(f"  console: {line}", file=sys.stderr)
-        return EXIT_NESTED_FAILED
+        return error.exit_status
     except NestedError as error:
         print(f"qemu-errata nested: {error}", file=sys.stderr)
-        return EXIT_NESTED_FAILED
+        return error.exit_status
 
 
 def _image(kernel: str, rebuild: bool) -> NestedImage:

@@ -1,4 +1,4 @@
-"""The test bed's users and their processes (shell; see ``qemu_errata.testbed``).
+"""The test bed's users and their processes (shell; see ``qemu_errata.testbed.bed``).
 
 Each simulated host runs as a dedicated system user ``qe-tb-<n>``, created
 if missing and reused afterwards. A user serves one live test bed at a time:
@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from qemu_errata.errors import QemuErrataError
+from qemu_errata.errors import TestBedError
 
 USER_PREFIX = "qe-tb-"
 MAX_USERS = 64
@@ -38,10 +38,6 @@ _PR_SET_CHILD_SUBREAPER = 36
 _USERADD_BUSY = 10  # useradd's exit status while another useradd holds /etc/passwd
 
 
-class TestBedError(QemuErrataError):
-    """The test bed cannot be set up or torn down (the message says why)."""
-
-    __test__ = False  # not a pytest test class
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,39 @@
+"""The ``qemu-errata`` command line: one parser, every command module registers itself.
+
+The exit status is decided here and nowhere else: a command returns one of
+``ExitStatus``; an error raised on purpose carries its own (see errors.py);
+anything else is an internal error, one line, status 3 (``--debug`` shows the
+traceback). A closed output pipe is not an error of ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from qemu_errata.commands import demo, hook, kvm_validate, nested, pool, probe, vmm
+from qemu_errata.errors import QemuErrataError
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qemu-errata",
+        description="Safe live migration of arm64 KVM guests across different hosts.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (pool, vmm, nested, hook, probe, demo, kvm_validate):
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run: Command = args.run
+    try:
+        return run(args)
+    except QemuErrataError as error:
+        print(f"qemu-errata: {error}", file=sys.stderr)
+        return error.exit_status
