@@ -66,12 +66,18 @@ def domain_xml(targets: list[int] | None) -> bytes:
 def make_host(home: Path, midr: int, profile: bool) -> dict[str, str]:
     """A HOME with hook.toml, a 4-CPU sysfs tree and (optionally) a cached host profile."""
     host = HostProfile(
-        host="bench", implementations=(Implementation(midr, 0, None, (0, 1, 2, 3)),),
-        id_registers={ISAR0: N1_ISAR0}, writable_masks=None, timer_frequency_hz=25_000_000,
+        host="bench",
+        implementations=(Implementation(midr, 0, None, (0, 1, 2, 3)),),
+        id_registers={ISAR0: N1_ISAR0},
+        writable_masks=None,
+        timer_frequency_hz=25_000_000,
     )
     write_sysfs_tree(host, home / "sys")
-    settings = {"sysfs_root": str(home / "sys"), "log": str(home / "hook.log"),
-                "timer_frequency_hz": 25_000_000}
+    settings = {
+        "sysfs_root": str(home / "sys"),
+        "log": str(home / "hook.log"),
+        "timer_frequency_hz": 25_000_000,
+    }
     if profile:
         path = home / "host-profile.json"
         write_json(path, host.to_json())
@@ -101,7 +107,9 @@ def main() -> int:
             "pool decision: allowed": ([hook, "bench-vm", "migrate", "begin", "-"], pool, n1),
             "pool decision: refused": ([hook, "bench-vm", "migrate", "begin", "-"], pool, a64fx),
             "host-profile check (no budget)": (
-                [hook, "bench-vm", "migrate", "begin", "-"], pool, n1_profile
+                [hook, "bench-vm", "migrate", "begin", "-"],
+                pool,
+                n1_profile,
             ),
         }
         expected = {"pool decision: refused": 1}

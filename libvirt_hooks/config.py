@@ -19,17 +19,25 @@ SYSLOG = "syslog"
 DEFAULT_SYSFS_ROOT = "/sys"
 DEFAULT_TIMEOUT_SECONDS = 10
 KEYS = (
-    "sysfs_root", "start_policy", "host_profile", "log", "timer_frequency_hz", "timeout_seconds",
+    "sysfs_root",
+    "start_policy",
+    "host_profile",
+    "log",
+    "timer_frequency_hz",
+    "timeout_seconds",
 )
-
-
 
 
 class HookConfig:
     """The settings of one host's hook; ``path`` is the file they came from (None: defaults)."""
 
     __slots__ = (
-        "host_profile", "log", "path", "start_policy", "sysfs_root", "timeout_seconds",
+        "host_profile",
+        "log",
+        "path",
+        "start_policy",
+        "sysfs_root",
+        "timeout_seconds",
         "timer_frequency_hz",
     )
 

@@ -27,8 +27,6 @@ _VCPU_PATH = _VCPU.split("/")
 _VCPUPIN = "domain/cputune/vcpupin"
 
 
-
-
 class Target:
     """One entry of the VM's target implementation list (None: any value)."""
 
@@ -136,11 +134,13 @@ class _Reader:
             self.pools += 1
             self.version = attributes.get("version")
         elif where == _TARGET:
-            self.targets.append(Target(
-                _number(attributes, "implementation", "midr"),
-                _optional_number(attributes, "implementation", "revidr"),
-                _optional_number(attributes, "implementation", "aidr"),
-            ))
+            self.targets.append(
+                Target(
+                    _number(attributes, "implementation", "midr"),
+                    _optional_number(attributes, "implementation", "revidr"),
+                    _optional_number(attributes, "implementation", "aidr"),
+                )
+            )
         elif where == _TIMER:
             self.timer = _number(attributes, "timer", "frequency", 10)
         elif where == _VCPU:
@@ -180,7 +180,8 @@ class _Reader:
             raise DomainXmlError(f"<vcpu> {count!r} is not a number of vCPUs")
         vcpus = int(count)
         pinned = [
-            parse_cpuset(cpuset) for vcpu, cpuset in self.pins.items()
+            parse_cpuset(cpuset)
+            for vcpu, cpuset in self.pins.items()
             if vcpu.isascii() and vcpu.isdigit() and int(vcpu) < vcpus
         ]
         if len(pinned) < vcpus:  # some vCPU follows <vcpu cpuset>, or may run anywhere
@@ -200,6 +201,4 @@ def _number(attributes: dict[str, str], tag: str, name: str, base: int = 16) -> 
     try:
         return int(text or "", base)
     except ValueError:
-        raise DomainXmlError(
-            f"pool metadata <{tag} {name}={text!r}> is not a number"
-        ) from None
+        raise DomainXmlError(f"pool metadata <{tag} {name}={text!r}> is not a number") from None

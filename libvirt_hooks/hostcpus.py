@@ -19,8 +19,6 @@ if TYPE_CHECKING:
     pass
 
 
-
-
 class HostImplementation:
     """One CPU type of this host (MIDR, REVIDR) and the CPU numbers that have it."""
 
@@ -58,7 +56,8 @@ def _all_cpus(base: str) -> list[int]:
     except OSError as error:
         raise SysfsError(f"{base}: cannot list CPUs: {error.strerror}") from None
     numbers = sorted(
-        int(name[3:]) for name in names
+        int(name[3:])
+        for name in names
         if name.startswith("cpu") and name[3:].isascii() and name[3:].isdigit()
     )
     if not numbers:

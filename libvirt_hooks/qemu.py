@@ -55,9 +55,9 @@ def _read_pool_candidate() -> bytes | None:
         kept += chunk
     if POOL_NAMESPACE in kept:
         return bytes(kept)
-    tail = bytes(kept[-len(POOL_NAMESPACE):])
+    tail = bytes(kept[-len(POOL_NAMESPACE) :])
     while chunk := stream.read(_CHUNK):
         if POOL_NAMESPACE in tail + chunk:
             return bytes(kept)
-        tail = chunk[-len(POOL_NAMESPACE):]
+        tail = chunk[-len(POOL_NAMESPACE) :]
     return None

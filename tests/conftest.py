@@ -24,8 +24,9 @@ QEMU_ERRATA = str(Path(sys.executable).with_name("qemu-errata"))
 
 def run_cli(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run the installed ``qemu-errata`` with ``args``; output captured as text."""
-    return subprocess.run([QEMU_ERRATA, *map(str, args)], capture_output=True, text=True,
-                          check=False, timeout=timeout)
+    return subprocess.run(
+        [QEMU_ERRATA, *map(str, args)], capture_output=True, text=True, check=False, timeout=timeout
+    )
 
 
 NEOVERSE_N1_MIDR = "0x414fd0c1"

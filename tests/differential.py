@@ -22,9 +22,7 @@ REGISTER_BITS = 64
 RANDOM_FLIPS = 3  # per register, inside the mask and outside it
 
 
-def candidates(
-    profile: HostProfile, catalogue: Catalogue, seed: int
-) -> list[tuple[str, int]]:
+def candidates(profile: HostProfile, catalogue: Catalogue, seed: int) -> list[tuple[str, int]]:
     """(register, value) pairs, each differing from the host's value, in a fixed order."""
     rng = random.Random(seed)
     found = []

@@ -21,8 +21,9 @@ from conftest import (
 
 
 def two_profiles(write_json: Callable[[str, Any], Path], a57_masks: Any = "all") -> list[Path]:
-    n1 = profile_json("n1", NEOVERSE_N1_MIDR, NEOVERSE_N1_REGISTERS,
-                      all_fields_writable(NEOVERSE_N1_REGISTERS))
+    n1 = profile_json(
+        "n1", NEOVERSE_N1_MIDR, NEOVERSE_N1_REGISTERS, all_fields_writable(NEOVERSE_N1_REGISTERS)
+    )
     masks = all_fields_writable(CORTEX_A57_REGISTERS) if a57_masks == "all" else a57_masks
     a57 = profile_json("a57", CORTEX_A57_MIDR, CORTEX_A57_REGISTERS, masks)
     return [write_json("n1.json", n1), write_json("a57.json", a57)]
@@ -93,7 +94,8 @@ def test_usage_errors_exit_2() -> None:
 
 
 def test_module_entry_point_runs_the_cli() -> None:
-    result = subprocess.run([sys.executable, "-m", "qemu_errata", "--help"], capture_output=True,
-                            text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "qemu_errata", "--help"], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0
     assert "baseline" in result.stdout

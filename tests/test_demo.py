@@ -11,18 +11,22 @@ pytestmark = pytest.mark.integration
 
 
 def test_demo_runs_every_step_and_leaves_nothing_behind() -> None:
-    result = subprocess.run([QEMU_ERRATA, "demo"], capture_output=True, text=True, timeout=300,
-                            check=False)
+    result = subprocess.run(
+        [QEMU_ERRATA, "demo"], capture_output=True, text=True, timeout=300, check=False
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "[6/6] Migrate the VM host-a -> host-b (in the pool), then to host-c (outside)" in out
     assert "FAILED" not in out
     assert "ok: host-a -> host-b succeeded: the VM runs on host-b" in out
-    assert ("libvirt said: qemu-errata: refused the incoming migration of VM 'demo-vm': "
-            "this host's CPU 0 is Fujitsu A64FX r1p0 (MIDR 0x461f0010)") in out
+    assert (
+        "libvirt said: qemu-errata: refused the incoming migration of VM 'demo-vm': "
+        "this host's CPU 0 is Fujitsu A64FX r1p0 (MIDR 0x461f0010)"
+    ) in out
     assert "ok: the VM is still running on host-b, and not on host-c" in out
     assert out.rstrip().endswith("every expectation held.")
     assert result.stderr == ""
-    leftovers = subprocess.run(["pgrep", "-u", "qe-tb-0,qe-tb-1,qe-tb-2"], capture_output=True,
-                               text=True, check=False)
+    leftovers = subprocess.run(
+        ["pgrep", "-u", "qe-tb-0,qe-tb-1,qe-tb-2"], capture_output=True, text=True, check=False
+    )
     assert leftovers.stdout == ""

@@ -83,9 +83,7 @@ def test_applied_domain_has_our_cpu_arguments_and_metadata() -> None:
     assert cpu is not None
     assert dict(cpu.attrib) == {"mode": "host-passthrough", "check": "none"}
     assert [child.tag for child in cpu] == ["topology"]
-    assert arguments(domain) == [
-        "-qmp", "unix:/run/extra.sock,server=on,wait=off", *KVM_GOLDEN[2:]
-    ]
+    assert arguments(domain) == ["-qmp", "unix:/run/extra.sock,server=on,wait=off", *KVM_GOLDEN[2:]]
     pool = find_pool_element(domain)
     assert pool is not None
     assert etree.QName(pool).namespace == NAMESPACE
@@ -104,8 +102,18 @@ def test_untouched_parts_are_byte_for_byte_the_same() -> None:
         assert element is not None
         return etree.tostring(element, with_tail=False)
 
-    for path in ["name", "uuid", "memory", "vcpu", "os", "clock", "devices",
-                 "metadata/other:tag", "cpu/topology", "qemu:commandline/qemu:env"]:
+    for path in [
+        "name",
+        "uuid",
+        "memory",
+        "vcpu",
+        "os",
+        "clock",
+        "devices",
+        "metadata/other:tag",
+        "cpu/topology",
+        "qemu:commandline/qemu:env",
+    ]:
         assert serialised(after, path) == serialised(before, path), path
     assert after.nsmap == before.nsmap
 
@@ -115,7 +123,15 @@ def test_the_secret_and_the_order_of_elements_are_kept() -> None:
     graphics = domain.find("devices/graphics")
     assert graphics is not None and graphics.get("passwd") == "secret"
     assert [etree.QName(c).localname for c in domain] == [
-        "name", "uuid", "metadata", "memory", "vcpu", "os", "cpu", "clock", "devices",
+        "name",
+        "uuid",
+        "metadata",
+        "memory",
+        "vcpu",
+        "os",
+        "cpu",
+        "clock",
+        "devices",
         "commandline",
     ]
 
@@ -131,7 +147,10 @@ def test_a_new_model_replaces_the_old_one() -> None:
     assert replaced == apply(DOMAIN, other)
     domain = parse(replaced)
     assert arguments(domain) == [
-        "-qmp", "unix:/run/extra.sock,server=on,wait=off", "-machine", "impl-cpu.0.midr=0x414fd0c1"
+        "-qmp",
+        "unix:/run/extra.sock,server=on,wait=off",
+        "-machine",
+        "impl-cpu.0.midr=0x414fd0c1",
     ]
     assert len(domain.findall(f"metadata/{{{NAMESPACE}}}pool")) == 1
 
@@ -154,10 +173,10 @@ def test_tcg_domain_gets_a_named_model_and_the_presented_midr() -> None:
 def test_new_elements_follow_the_document_indentation() -> None:
     applied = apply(BARE_TCG_DOMAIN, hand_written_model(0x411FD070), qemu_cpu="cortex-a57")
     assert applied.splitlines()[:4] == [
-        "<domain type=\"qemu\">",
+        '<domain type="qemu">',
         "  <name>bare</name>",
         "  <metadata>",
-        "    <qemu-errata:pool xmlns:qemu-errata=\"urn:qemu-errata:pool:1\" version=\"1\">",
+        '    <qemu-errata:pool xmlns:qemu-errata="urn:qemu-errata:pool:1" version="1">',
     ]
     assert applied.endswith("</qemu:commandline>\n</domain>")
 
@@ -180,17 +199,20 @@ def test_without_a_domain_the_owned_parts_are_rendered() -> None:
 @pytest.mark.parametrize(
     ("data", "qemu_cpu", "problem"),
     [
-        (DOMAIN.replace(b"type='kvm'", b"type='qemu'"), None,
-         "needs a named CPU model"),
-        (DOMAIN.replace(b"type='kvm'", b"type='xen'"), None,
-         "a domain of type 'xen' runs neither qemu-kvm"),
+        (DOMAIN.replace(b"type='kvm'", b"type='qemu'"), None, "needs a named CPU model"),
+        (
+            DOMAIN.replace(b"type='kvm'", b"type='xen'"),
+            None,
+            "a domain of type 'xen' runs neither qemu-kvm",
+        ),
         (DOMAIN.replace(b"aarch64", b"x86_64"), None, "architecture is 'x86_64', not 'aarch64'"),
         (b"<domain type='kvm'><os>", None, "domain.xml: not well-formed XML"),
         (b"<network/>", None, "the root element is <network>"),
     ],
 )
-def test_bad_domains_are_refused_with_one_line(data: bytes, qemu_cpu: str | None,
-                                               problem: str) -> None:
+def test_bad_domains_are_refused_with_one_line(
+    data: bytes, qemu_cpu: str | None, problem: str
+) -> None:
     with pytest.raises(InputError, match=problem):
         apply(data, three_host_pool(), qemu_cpu)
 

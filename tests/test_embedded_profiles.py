@@ -47,9 +47,22 @@ def test_unknown_name_lists_the_known_ones() -> None:
 def test_shipped_profile_is_what_the_probe_writes_today() -> None:
     """Regenerating (scripts/make-embedded-profiles) would change nothing."""
     result = subprocess.run(
-        [sys.executable, "-m", "qemu_errata", "probe", "--backend", "qemu",
-         "--qemu-cpu", "neoverse-n1", "--host", "qemu-neoverse-n1"],
-        capture_output=True, text=True, check=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "qemu_errata",
+            "probe",
+            "--backend",
+            "qemu",
+            "--qemu-cpu",
+            "neoverse-n1",
+            "--host",
+            "qemu-neoverse-n1",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     shipped = resources.files("qemu_errata").joinpath("data/profiles/qemu-neoverse-n1.json")
     today, then = json.loads(result.stdout), json.loads(shipped.read_text("utf-8"))
@@ -59,8 +72,11 @@ def test_shipped_profile_is_what_the_probe_writes_today() -> None:
     assert today == then  # a rebuild of the same QEMU release changes nothing
 
 
-KERNEL_PROFILES = [f"kvm-{kernel}-{model.removeprefix('qemu-')}"
-                   for kernel in ("6.12", "7.2") for model in QEMU_MODELS]
+KERNEL_PROFILES = [
+    f"kvm-{kernel}-{model.removeprefix('qemu-')}"
+    for kernel in ("6.12", "7.2")
+    for model in QEMU_MODELS
+]
 
 
 @pytest.mark.parametrize("name", KERNEL_PROFILES)
@@ -75,14 +91,20 @@ def test_real_kernel_profiles_carry_real_masks(name: str) -> None:
 
 
 def test_real_kernel_pools_as_the_nested_matrix_found_them() -> None:
-    n1, a76, a72 = (load_embedded_profile(f"kvm-6.12-{m}")
-                    for m in ("neoverse-n1", "cortex-a76", "cortex-a72"))
+    n1, a76, a72 = (
+        load_embedded_profile(f"kvm-6.12-{m}") for m in ("neoverse-n1", "cortex-a76", "cortex-a72")
+    )
     assert {(loss.field.qualified_name) for loss in baseline([n1, a76]).losses} == {
-        "ID_AA64PFR1_EL1.SSBS", "ID_AA64MMFR0_EL1.PARANGE",
+        "ID_AA64PFR1_EL1.SSBS",
+        "ID_AA64MMFR0_EL1.PARANGE",
     }
     with pytest.raises(IncompatiblePoolError) as refused:
         baseline([n1, a72])
     assert {f"{b.register}.{b.field}" for b in refused.value.blockers} == {
-        "ID_AA64PFR0_EL1.RAS", "ID_AA64PFR0_EL1.AdvSIMD", "ID_AA64PFR0_EL1.FP",
-        "ID_AA64MMFR1_EL1.XNX", "ID_AA64MMFR1_EL1.VH", "ID_AA64MMFR1_EL1.VMIDBits",
+        "ID_AA64PFR0_EL1.RAS",
+        "ID_AA64PFR0_EL1.AdvSIMD",
+        "ID_AA64PFR0_EL1.FP",
+        "ID_AA64MMFR1_EL1.XNX",
+        "ID_AA64MMFR1_EL1.VH",
+        "ID_AA64MMFR1_EL1.VMIDBits",
     }

@@ -39,15 +39,23 @@ ISAR0 = "ID_AA64ISAR0_EL1"
 N1_ISAR0 = 0x100010211120
 GUARDED_OPS = [("migrate", "begin"), ("restore", "begin"), ("prepare", "begin")]
 OTHER_OPS = [
-    ("start", "begin"), ("started", "begin"), ("stopped", "end"), ("release", "end"),
-    ("reconnect", "begin"), ("attach", "begin"), ("migrate", "end"), ("restore", "end"),
+    ("start", "begin"),
+    ("started", "begin"),
+    ("stopped", "end"),
+    ("release", "end"),
+    ("reconnect", "begin"),
+    ("attach", "begin"),
+    ("migrate", "end"),
+    ("restore", "end"),
 ]
 
 
 # --- building the inputs ----------------------------------------------------------------
 
+
 def model(
-    *targets: tuple[int, int | None], timer: int | None = None,
+    *targets: tuple[int, int | None],
+    timer: int | None = None,
     id_registers: Mapping[str, int] | None = None,
 ) -> PoolModel:
     return PoolModel(
@@ -60,8 +68,12 @@ def model(
 
 
 def domain_xml(
-    name: str = "vm1", pool: PoolModel | None = None, *, vcpus: int = 2,
-    cpuset: str | None = None, pins: Mapping[int, str] | None = None,
+    name: str = "vm1",
+    pool: PoolModel | None = None,
+    *,
+    vcpus: int = 2,
+    cpuset: str | None = None,
+    pins: Mapping[int, str] | None = None,
     placement: str | None = None,
 ) -> bytes:
     domain = etree.Element("domain", type="qemu")
@@ -117,6 +129,7 @@ def write_sysfs(root: Path, cpus: Mapping[int, tuple[int, int]]) -> Path:
 
 # --- running the hook ---------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def hook(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The hook as `qemu-errata hook install` writes it."""
@@ -135,9 +148,13 @@ class Host:
 
     def configure(self, **settings: Any) -> None:
         values = {"sysfs_root": str(self.sysfs), "log": str(self.log), **settings}
-        self.config_text("".join(
-            f"{key} = {json.dumps(value)}\n" for key, value in values.items() if value is not None
-        ))
+        self.config_text(
+            "".join(
+                f"{key} = {json.dumps(value)}\n"
+                for key, value in values.items()
+                if value is not None
+            )
+        )
 
     def config_text(self, text: str) -> None:
         path = self.home / ".config" / "qemu-errata" / "hook.toml"
@@ -158,14 +175,24 @@ def host(tmp_path: Path) -> Host:
 
 
 def run_hook(
-    hook: Path, host: Host, xml: bytes, op: str = "migrate", subop: str = "begin", *,
+    hook: Path,
+    host: Host,
+    xml: bytes,
+    op: str = "migrate",
+    subop: str = "begin",
+    *,
     name: str = "vm1",
 ) -> subprocess.CompletedProcess[str]:
     """Run the hook as libvirt does: argv, XML on stdin, libvirt's environment."""
     environment = {"HOME": str(host.home), "PATH": os.environ["PATH"], "LC_ALL": "C"}
     return subprocess.run(
-        [str(hook), name, op, subop, "-"], input=xml.decode(), capture_output=True, text=True,
-        env=environment, timeout=30, check=False,
+        [str(hook), name, op, subop, "-"],
+        input=xml.decode(),
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=30,
+        check=False,
     )
 
 
@@ -187,6 +214,7 @@ def assert_refused(result: subprocess.CompletedProcess[str], *fragments: str) ->
 
 # --- ops and VMs the hook leaves alone --------------------------------------------------
 
+
 @pytest.mark.parametrize(("op", "subop"), OTHER_OPS)
 def test_unguarded_ops_exit_at_once_without_reading_stdin(
     hook: Path, host: Host, op: str, subop: str
@@ -198,8 +226,12 @@ def test_unguarded_ops_exit_at_once_without_reading_stdin(
     environment = {"HOME": str(host.home), "PATH": os.environ["PATH"]}
     with os.fdopen(reader, "rb") as stdin:
         result = subprocess.run(
-            [str(hook), "vm1", op, subop, "-"], stdin=stdin, capture_output=True, env=environment,
-            timeout=30, check=False,
+            [str(hook), "vm1", op, subop, "-"],
+            stdin=stdin,
+            capture_output=True,
+            env=environment,
+            timeout=30,
+            check=False,
         )
         unread = stdin.read()
     assert (result.returncode, result.stdout, result.stderr) == (0, b"", b"")
@@ -234,6 +266,7 @@ def test_a_large_non_pool_xml_passes_and_a_large_pool_xml_is_refused(
 
 
 # --- decisions ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(("op", "subop"), GUARDED_OPS)
 def test_a_host_in_the_list_is_allowed_and_logged(
@@ -276,8 +309,12 @@ def test_revidr_must_match_where_the_list_gives_one(hook: Path, host: Host) -> N
 
 @pytest.mark.parametrize(
     ("policy", "status", "outcome"),
-    [(None, 1, "refused"), ("enforce", 1, "refused"), ("warn", 0, "allowed (start_policy warn)"),
-     ("ignore", 0, "allowed (start_policy ignore)")],
+    [
+        (None, 1, "refused"),
+        ("enforce", 1, "refused"),
+        ("warn", 0, "allowed (start_policy warn)"),
+        ("ignore", 0, "allowed (start_policy ignore)"),
+    ],
 )
 def test_start_policy(
     hook: Path, host: Host, policy: str | None, status: int, outcome: str
@@ -303,6 +340,7 @@ def test_start_policy_does_not_weaken_migrations_and_restores(
 
 # --- big.LITTLE hosts and pinned vCPUs --------------------------------------------------
 
+
 @pytest.fixture
 def big_little(host: Host) -> Host:
     """CPUs 0-3 Cortex-A55, 4-7 Cortex-A76."""
@@ -319,7 +357,8 @@ def test_big_little_host_is_refused_when_one_implementation_is_missing(
 ) -> None:
     assert_refused(
         run_hook(hook, big_little, domain_xml(pool=model((A76, None)))),
-        "CPUs 0-3 are Arm Cortex-A55", "pin its vCPUs to CPUs 4-7",
+        "CPUs 0-3 are Arm Cortex-A55",
+        "pin its vCPUs to CPUs 4-7",
     )
     assert_allowed(run_hook(hook, big_little, domain_xml(pool=model((A76, None), (A55, None)))))
     [_, allowed] = big_little.log_lines()
@@ -328,8 +367,13 @@ def test_big_little_host_is_refused_when_one_implementation_is_missing(
 
 @pytest.mark.parametrize(
     "placement",
-    [{"cpuset": "4-7"}, {"cpuset": "0-7,^0,^1,^2,^3"}, {"pins": {0: "4", 1: "5-6"}},
-     {"cpuset": "0-3", "pins": {0: "4", 1: "7"}}, {"vcpus": 1, "pins": {0: "5", 3: "0"}}],
+    [
+        {"cpuset": "4-7"},
+        {"cpuset": "0-7,^0,^1,^2,^3"},
+        {"pins": {0: "4", 1: "5-6"}},
+        {"cpuset": "0-3", "pins": {0: "4", 1: "7"}},
+        {"vcpus": 1, "pins": {0: "5", 3: "0"}},
+    ],
 )
 def test_vcpus_pinned_to_listed_cpus_are_allowed(
     hook: Path, big_little: Host, placement: dict[str, Any]
@@ -340,8 +384,12 @@ def test_vcpus_pinned_to_listed_cpus_are_allowed(
 
 @pytest.mark.parametrize(
     "placement",
-    [{"cpuset": "3-4"}, {"pins": {0: "4"}}, {"cpuset": "4-7", "placement": "auto"},
-     {"cpuset": "0-3", "pins": {0: "4"}}],
+    [
+        {"cpuset": "3-4"},
+        {"pins": {0: "4"}},
+        {"cpuset": "4-7", "placement": "auto"},
+        {"cpuset": "0-3", "pins": {0: "4"}},
+    ],
 )
 def test_vcpus_that_may_run_on_unlisted_cpus_are_refused(
     hook: Path, big_little: Host, placement: dict[str, Any]
@@ -353,20 +401,20 @@ def test_vcpus_that_may_run_on_unlisted_cpus_are_refused(
 def test_a_cpuset_naming_a_missing_cpu_is_refused(hook: Path, host: Host) -> None:
     assert_refused(
         run_hook(hook, host, domain_xml(pool=model((N1, None)), cpuset="2-9")),
-        "cannot read the identity of CPU 4", "sysfs_root",
+        "cannot read the identity of CPU 4",
+        "sysfs_root",
     )
 
 
 # --- timer frequency and the cached host profile ----------------------------------------
+
 
 def test_timer_frequency_must_match_the_pool(hook: Path, host: Host) -> None:
     xml = domain_xml(pool=model((N1, None), timer=25_000_000))
     host.configure(timer_frequency_hz=25_000_000)
     assert_allowed(run_hook(hook, host, xml))
     host.configure(timer_frequency_hz=1_000_000_000)
-    assert_refused(
-        run_hook(hook, host, xml), "timer runs at 1000000000 Hz", "pool at 25000000 Hz"
-    )
+    assert_refused(run_hook(hook, host, xml), "timer runs at 1000000000 Hz", "pool at 25000000 Hz")
 
 
 def test_unknown_host_timer_frequency_is_allowed_with_a_note(hook: Path, host: Host) -> None:
@@ -377,14 +425,18 @@ def test_unknown_host_timer_frequency_is_allowed_with_a_note(hook: Path, host: H
 
 def write_profile(host: Host, midr: int, isar0: int, timer: int = 25_000_000) -> Path:
     path = host.home / "host-profile.json"
-    path.write_text(json.dumps({
-        "format": "qemu-errata/host-profile/1",
-        "host": "n1-host",
-        "implementations": [{"midr": f"{midr:#x}", "revidr": "0x0", "cpus": [0, 1, 2, 3]}],
-        "id_registers": {ISAR0: f"{isar0:#x}"},
-        "writable_masks": None,
-        "timer_frequency_hz": timer,
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "format": "qemu-errata/host-profile/1",
+                "host": "n1-host",
+                "implementations": [{"midr": f"{midr:#x}", "revidr": "0x0", "cpus": [0, 1, 2, 3]}],
+                "id_registers": {ISAR0: f"{isar0:#x}"},
+                "writable_masks": None,
+                "timer_frequency_hz": timer,
+            }
+        )
+    )
     host.configure(host_profile=str(path))
     return path
 
@@ -400,7 +452,9 @@ def test_host_profile_that_cannot_present_the_model_is_refused(hook: Path, host:
     xml = domain_xml(pool=model((N1, None), id_registers={ISAR0: N1_ISAR0}))
     assert_refused(
         run_hook(hook, host, xml),
-        "cannot present the VM's CPU model", f"{ISAR0}.AES", "`qemu-errata baseline`",
+        "cannot present the VM's CPU model",
+        f"{ISAR0}.AES",
+        "`qemu-errata baseline`",
     )
 
 
@@ -414,7 +468,8 @@ def test_a_stale_host_profile_is_refused(hook: Path, host: Host) -> None:
     path = write_profile(host, A76, N1_ISAR0)
     xml = domain_xml(pool=model((N1, None), id_registers={ISAR0: N1_ISAR0}))
     assert_refused(
-        run_hook(hook, host, xml), f"host_profile {path} does not describe",
+        run_hook(hook, host, xml),
+        f"host_profile {path} does not describe",
         f"qemu-errata probe -o {path}",
     )
 
@@ -428,6 +483,7 @@ def test_an_unreadable_host_profile_is_refused(hook: Path, host: Host) -> None:
 
 # --- fail closed ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("xml", "message"),
     [
@@ -437,8 +493,12 @@ def test_an_unreadable_host_profile_is_refused(hook: Path, host: Host) -> None:
             + domain_xml(pool=model((N1, None))).replace(b"vm1", b"&x;"),
             "DOCTYPE",
         ),
-        (domain_xml(pool=model((N1, None))).replace(b"<domain", b"<guest", 1).replace(
-            b"</domain>", b"</guest>"), "root element is <guest>"),
+        (
+            domain_xml(pool=model((N1, None)))
+            .replace(b"<domain", b"<guest", 1)
+            .replace(b"</domain>", b"</guest>"),
+            "root element is <guest>",
+        ),
         (pool_xml_with("version", "2"), "version '2' is not 1"),
         (pool_xml_with("midr", "0xzz"), "midr='0xzz'> is not a number"),
         (pool_xml_with("timer", "fast"), "frequency='fast'> is not a number"),
@@ -449,12 +509,22 @@ def test_an_unreadable_host_profile_is_refused(hook: Path, host: Host) -> None:
         (domain_xml(pool=model((N1, None)), pins={0: "^1"}), "names no CPU"),
         (domain_xml(pool=model((N1, None)), vcpus=0), "<vcpu> '0' is not a number of vCPUs"),
     ],
-    ids=["truncated", "doctype", "root", "version", "midr", "timer", "no-targets", "two-pools",
-         "cpuset", "range", "empty-cpuset", "no-vcpus"],
+    ids=[
+        "truncated",
+        "doctype",
+        "root",
+        "version",
+        "midr",
+        "timer",
+        "no-targets",
+        "two-pools",
+        "cpuset",
+        "range",
+        "empty-cpuset",
+        "no-vcpus",
+    ],
 )
-def test_malformed_pool_vm_xml_is_refused(
-    hook: Path, host: Host, xml: bytes, message: str
-) -> None:
+def test_malformed_pool_vm_xml_is_refused(hook: Path, host: Host, xml: bytes, message: str) -> None:
     line = assert_refused(run_hook(hook, host, xml), message)
     assert "Traceback" not in line
     [logged] = host.log_lines()
@@ -464,14 +534,14 @@ def test_malformed_pool_vm_xml_is_refused(
 @pytest.mark.parametrize(
     ("config", "message"),
     [
-        ("sysfs_root = \"/sys\"\npolicy = \"warn\"\n", "unknown key 'policy'"),
+        ('sysfs_root = "/sys"\npolicy = "warn"\n', "unknown key 'policy'"),
         ("sysfs_root = [not toml\n", "not valid TOML"),
-        ("start_policy = \"sometimes\"\n", "start_policy must be one of enforce, warn, ignore"),
-        ("sysfs_root = \"relative/sys\"\n", "sysfs_root must be an absolute path"),
-        ("timer_frequency_hz = \"25MHz\"\n", "timer_frequency_hz must be a positive whole number"),
+        ('start_policy = "sometimes"\n', "start_policy must be one of enforce, warn, ignore"),
+        ('sysfs_root = "relative/sys"\n', "sysfs_root must be an absolute path"),
+        ('timer_frequency_hz = "25MHz"\n', "timer_frequency_hz must be a positive whole number"),
         ("timeout_seconds = 0\n", "timeout_seconds must be a positive whole number"),
-        ("log = \"hook.log\"\n", "log must be \"syslog\" or an absolute file path"),
-        ("log = \"/nonexistent/hook.log\"\n", "log file /nonexistent/hook.log: cannot open"),
+        ('log = "hook.log"\n', 'log must be "syslog" or an absolute file path'),
+        ('log = "/nonexistent/hook.log"\n', "log file /nonexistent/hook.log: cannot open"),
     ],
     ids=["unknown-key", "toml", "policy", "relative", "timer", "timeout", "log", "log-path"],
 )
@@ -481,14 +551,17 @@ def test_bad_configuration_refuses_pool_vms(
     host.config_text(config)
     assert_refused(
         run_hook(hook, host, domain_xml(pool=model((N1, None)))),
-        "bad hook configuration", str(host.home / ".config/qemu-errata/hook.toml"), message,
+        "bad hook configuration",
+        str(host.home / ".config/qemu-errata/hook.toml"),
+        message,
     )
 
 
 def test_an_unreadable_sysfs_refuses_pool_vms(hook: Path, host: Host) -> None:
     host.configure(sysfs_root=str(host.home / "no-such-sys"))
     assert_refused(
-        run_hook(hook, host, domain_xml(pool=model((N1, None)))), "cannot list CPUs",
+        run_hook(hook, host, domain_xml(pool=model((N1, None)))),
+        "cannot list CPUs",
         "sysfs_root = ",
     )
 
@@ -512,12 +585,14 @@ def test_the_hook_bounds_its_own_time(hook: Path, host: Host) -> None:
     started = time.monotonic()
     assert_refused(
         run_hook(hook, host, domain_xml(pool=model((N1, None)))),
-        "did not finish within 1 s", "timeout_seconds",
+        "did not finish within 1 s",
+        "timeout_seconds",
     )
     assert time.monotonic() - started < 5
 
 
 # --- install and uninstall ---------------------------------------------------------------
+
 
 def test_install_is_idempotent_and_uninstall_removes_only_ours(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -557,10 +632,14 @@ def test_a_foreign_file_of_our_name_is_never_touched(
 
 # --- the fast reader agrees with the metadata module ------------------------------------
 
+
 @pytest.mark.parametrize(
     "pool",
-    [model((N1, None)), model((N1, 0x0), (A76, 0x2), timer=100_000_000),
-     model((A64FX, None), id_registers={ISAR0: N1_ISAR0}, timer=1)],
+    [
+        model((N1, None)),
+        model((N1, 0x0), (A76, 0x2), timer=100_000_000),
+        model((A64FX, None), id_registers={ISAR0: N1_ISAR0}, timer=1),
+    ],
 )
 def test_fast_reader_reads_what_metadata_writes(pool: PoolModel) -> None:
     xml = domain_xml(pool=pool)
@@ -579,8 +658,13 @@ def test_fast_reader_reads_what_metadata_writes(pool: PoolModel) -> None:
 
 @pytest.mark.parametrize(
     ("cpuset", "cpus"),
-    [("0", {0}), ("0-3", {0, 1, 2, 3}), ("0-3,^2", {0, 1, 3}), (" 1 , 4-5 ", {1, 4, 5}),
-     ("^0,0-1", {1})],
+    [
+        ("0", {0}),
+        ("0-3", {0, 1, 2, 3}),
+        ("0-3,^2", {0, 1, 3}),
+        (" 1 , 4-5 ", {1, 4, 5}),
+        ("^0,0-1", {1}),
+    ],
 )
 def test_parse_cpuset(cpuset: str, cpus: set[int]) -> None:
     assert fast_domain.parse_cpuset(cpuset) == cpus
@@ -589,14 +673,18 @@ def test_parse_cpuset(cpuset: str, cpus: set[int]) -> None:
 # --- the flat configuration reader agrees with tomllib ----------------------------------
 
 _LINE = st.one_of(
-    st.just(""), st.just("# a comment"), st.just("[table]"),
+    st.just(""),
+    st.just("# a comment"),
+    st.just("[table]"),
     st.builds(
         lambda key, spaces, value: f"{key}{spaces}={spaces}{value}",
         st.sampled_from(["sysfs_root", "log", "start-policy", "a.b", "1x", "k"]),
         st.sampled_from(["", " ", "\t"]),
         st.one_of(
-            st.integers(-5, 10**12).map(str), st.text(max_size=12).map(json.dumps),
-            st.text(max_size=12).map(lambda t: f'"{t}"'), st.sampled_from(["007", "1_000", "true"]),
+            st.integers(-5, 10**12).map(str),
+            st.text(max_size=12).map(json.dumps),
+            st.text(max_size=12).map(lambda t: f'"{t}"'),
+            st.sampled_from(["007", "1_000", "true"]),
         ),
     ),
 )
@@ -614,7 +702,9 @@ def test_flat_toml_reader_reads_what_tomllib_reads(lines: list[str], newline: st
 def test_flat_toml_reader_reads_a_hook_configuration() -> None:
     text = 'sysfs_root = "/srv/sys"\n# policy\nstart_policy="warn"\r\ntimer_frequency_hz = 25000000'
     assert read_flat_toml(text) == {
-        "sysfs_root": "/srv/sys", "start_policy": "warn", "timer_frequency_hz": 25_000_000
+        "sysfs_root": "/srv/sys",
+        "start_policy": "warn",
+        "timer_frequency_hz": 25_000_000,
     }
 
 

@@ -43,8 +43,11 @@ pytestmark = pytest.mark.integration
 
 def profile(name: str, midr: int) -> HostProfile:
     return HostProfile(
-        host=name, implementations=(Implementation(midr, 0, None, (0, 1)),), id_registers={},
-        writable_masks=None, timer_frequency_hz=None,
+        host=name,
+        implementations=(Implementation(midr, 0, None, (0, 1)),),
+        id_registers={},
+        writable_masks=None,
+        timer_frequency_hz=None,
     )
 
 
@@ -112,8 +115,9 @@ def test_pool_vm_migrates_inside_its_pool_and_is_refused_outside(hosts: list[Hos
         assert migratable_xml(domain) == before
         back = migrate(domain, a)
         assert back.state()[0] == libvirt.VIR_DOMAIN_RUNNING
-        assert etree.fromstring(migratable_xml(back)).find(f"metadata/{{{NAMESPACE}}}pool") \
-            is not None
+        assert (
+            etree.fromstring(migratable_xml(back)).find(f"metadata/{{{NAMESPACE}}}pool") is not None
+        )
     assert any("op=migrate" in line and "outcome=allowed" in line for line in logged(b, "vm-pool"))
     assert any("op=migrate" in line and "outcome=refused" in line for line in logged(c, "vm-pool"))
 

@@ -60,16 +60,23 @@ def test_ioctl_numbers_register_id_and_struct_layouts() -> None:
     assert (abi.RUN_EXIT_REASON_OFFSET, abi.RUN_EXIT_DETAILS_OFFSET) == (8, 32)
     assert abi.RUN_MMIO.format == "=Q8sIB"  # phys_addr, data[8], len, is_write
     assert abi.KVM_EXIT_MMIO == 6
-    assert (abi.KVM_DEV_ARM_VGIC_GRP_ADDR, abi.KVM_VGIC_V3_ADDR_TYPE_DIST,
-            abi.KVM_VGIC_V3_ADDR_TYPE_REDIST) == (0, 2, 3)
-    assert (abi.KVM_ARM_VCPU_PMU_V3_CTRL, abi.KVM_ARM_VCPU_PMU_V3_IRQ,
-            abi.KVM_ARM_VCPU_PMU_V3_INIT) == (0, 0, 1)
+    assert (
+        abi.KVM_DEV_ARM_VGIC_GRP_ADDR,
+        abi.KVM_VGIC_V3_ADDR_TYPE_DIST,
+        abi.KVM_VGIC_V3_ADDR_TYPE_REDIST,
+    ) == (0, 2, 3)
+    assert (
+        abi.KVM_ARM_VCPU_PMU_V3_CTRL,
+        abi.KVM_ARM_VCPU_PMU_V3_IRQ,
+        abi.KVM_ARM_VCPU_PMU_V3_INIT,
+    ) == (0, 0, 1)
 
 
 def test_packed_memory_region_and_parsed_mmio_exit() -> None:
     region = abi.user_memory_region(0, 0x10000, 0x10000, 0x7F0000001000)
-    assert region == bytes(8) + (0x10000).to_bytes(8, "little") * 2 + (
-        0x7F0000001000).to_bytes(8, "little")
+    assert region == bytes(8) + (0x10000).to_bytes(8, "little") * 2 + (0x7F0000001000).to_bytes(
+        8, "little"
+    )
     run = bytearray(64)
     run[8:12] = (6).to_bytes(4, "little")
     run[32:40] = (0x8018).to_bytes(8, "little")
@@ -80,13 +87,16 @@ def test_packed_memory_region_and_parsed_mmio_exit() -> None:
     assert abi.mmio_exit(run) == (0x8018, (0x1122).to_bytes(8, "little"), True)
 
 
-@pytest.mark.parametrize(("word", "expected"), [
-    (a64.str_unsigned_offset(0, 1, 8), 0xF9000420),
-    (a64.str_unsigned_offset(0, 1, 32760), 0xF93FFC20),
-    (a64.mrs(0, a64.ESR_EL1), 0xD5385200),
-    (a64.mrs(0, GMID_EL1), 0xD5390080),
-    (a64.movz(1, 0x8000), 0xD2900001),
-])
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        (a64.str_unsigned_offset(0, 1, 8), 0xF9000420),
+        (a64.str_unsigned_offset(0, 1, 32760), 0xF93FFC20),
+        (a64.mrs(0, a64.ESR_EL1), 0xD5385200),
+        (a64.mrs(0, GMID_EL1), 0xD5390080),
+        (a64.movz(1, 0x8000), 0xD2900001),
+    ],
+)
 def test_instruction_words(word: int, expected: int) -> None:
     assert word == expected
 
@@ -99,7 +109,7 @@ def test_store_offsets_out_of_range_are_refused() -> None:
 
 
 def _words(code: bytes, start: int, count: int) -> list[int]:
-    return [int.from_bytes(code[i:i + 4], "little") for i in range(start, start + 4 * count, 4)]
+    return [int.from_bytes(code[i : i + 4], "little") for i in range(start, start + 4 * count, 4)]
 
 
 def test_program_layout() -> None:
@@ -111,16 +121,22 @@ def test_program_layout() -> None:
         a64.adr(2, -0x804),  # the vector table, from the adr's own address
         a64.msr(a64.VBAR_EL1, 2),
         a64.ISB,
-        a64.mrs(0, ID_AA64PFR1_EL1), a64.str_unsigned_offset(0, 1, FIRST_REGISTER),
-        a64.mrs(0, ID_AA64MMFR0_EL1), a64.str_unsigned_offset(0, 1, FIRST_REGISTER + 8),
+        a64.mrs(0, ID_AA64PFR1_EL1),
+        a64.str_unsigned_offset(0, 1, FIRST_REGISTER),
+        a64.mrs(0, ID_AA64MMFR0_EL1),
+        a64.str_unsigned_offset(0, 1, FIRST_REGISTER + 8),
         a64.str_unsigned_offset(0, 1, DONE),
         a64.branch(0),
     ]
     for vector in (0x000, 0x200):  # synchronous, current EL, SP_EL0 and SP_ELx
         assert _words(program.code, vector, 7) == [
-            a64.mrs(0, a64.ESR_EL1), a64.str_unsigned_offset(0, 1, SYNDROME),
-            a64.mrs(0, a64.ELR_EL1), a64.str_unsigned_offset(0, 1, FAULT_ADDRESS),
-            a64.add_immediate(0, 0, 8), a64.msr(a64.ELR_EL1, 0), a64.ERET,
+            a64.mrs(0, a64.ESR_EL1),
+            a64.str_unsigned_offset(0, 1, SYNDROME),
+            a64.mrs(0, a64.ELR_EL1),
+            a64.str_unsigned_offset(0, 1, FAULT_ADDRESS),
+            a64.add_immediate(0, 0, 8),
+            a64.msr(a64.ELR_EL1, 0),
+            a64.ERET,
         ]
     assert len(program.code) == entry + 4 * 10
     assert program.max_stores == 5
@@ -137,17 +153,24 @@ def test_report_of_values_and_an_undefined_register() -> None:
     report.store(MMIO_BASE + DONE, 0)
     assert report.done
     assert report.reads == {
-        0: GuestRead(0x10), 1: GuestRead(None, UNDEFINED_SYNDROME), 2: GuestRead(0x101122)
+        0: GuestRead(0x10),
+        1: GuestRead(None, UNDEFINED_SYNDROME),
+        2: GuestRead(0x101122),
     }
     assert report.reads[1].describe() == "UNDEFINED (ESR_EL1 0x2000000)"
 
 
-@pytest.mark.parametrize(("stores", "error"), [
-    ([(MMIO_BASE + FIRST_REGISTER + 8, 1)], "outside the program's MMIO window"),
-    ([(MMIO_BASE + DONE, 0), (MMIO_BASE + FIRST_REGISTER, 1)], "after the end"),
-    ([(MMIO_BASE + SYNDROME, 0x96000045), (MMIO_BASE + FAULT_ADDRESS, RAM_BASE + 0x804)],
-     r"exception at 0x10804 \(ESR_EL1 0x96000045\), not at an MRS"),
-])
+@pytest.mark.parametrize(
+    ("stores", "error"),
+    [
+        ([(MMIO_BASE + FIRST_REGISTER + 8, 1)], "outside the program's MMIO window"),
+        ([(MMIO_BASE + DONE, 0), (MMIO_BASE + FIRST_REGISTER, 1)], "after the end"),
+        (
+            [(MMIO_BASE + SYNDROME, 0x96000045), (MMIO_BASE + FAULT_ADDRESS, RAM_BASE + 0x804)],
+            r"exception at 0x10804 \(ESR_EL1 0x96000045\), not at an MRS",
+        ),
+    ],
+)
 def test_report_refuses_stores_the_program_does_not_make(
     stores: list[tuple[int, int]], error: str
 ) -> None:
@@ -233,8 +256,9 @@ class GuestKvm(FakeKvm):
             self.pc += 4
             exit_ = self._execute(word)
             if exit_ is not None:
-                self._run[32:53] = struct.pack("=Q8sIB", exit_[0], exit_[1].to_bytes(8, "little"),
-                                               8, 1)
+                self._run[32:53] = struct.pack(
+                    "=Q8sIB", exit_[0], exit_[1].to_bytes(8, "little"), 8, 1
+                )
                 return 0
 
     def _fetch(self) -> int:
@@ -254,8 +278,13 @@ class GuestKvm(FakeKvm):
         elif word & 0xFFC00000 == 0x91000000:  # add immediate
             self.x[rd] = self.x[rn] + (word >> 10 & 0xFFF)
         elif word & 0xFFD00000 == 0xD5100000:  # msr / mrs
-            encoding = Encoding(2 + (word >> 19 & 1), word >> 16 & 7, word >> 12 & 0xF,
-                                word >> 8 & 0xF, word >> 5 & 7)
+            encoding = Encoding(
+                2 + (word >> 19 & 1),
+                word >> 16 & 7,
+                word >> 12 & 0xF,
+                word >> 8 & 0xF,
+                word >> 5 & 7,
+            )
             self._system_register(word & 0x00200000 != 0, encoding, rd)
         elif word & 0xFFC00000 == 0xF9000000:  # str unsigned offset
             return self.x[rn] + (word >> 10 & 0xFFF) * 8, self.x[rd]
@@ -280,8 +309,9 @@ class GuestKvm(FakeKvm):
             self.x[rt] = self.sanitised.get(register_id, self.registers.get(register_id, 0))
 
 
-POOL = baseline([load_embedded_profile("kvm-6.12-neoverse-n1"),
-                 load_embedded_profile("kvm-6.12-cortex-a76")])
+POOL = baseline(
+    [load_embedded_profile("kvm-6.12-neoverse-n1"), load_embedded_profile("kvm-6.12-cortex-a76")]
+)
 
 
 @pytest.fixture
@@ -314,8 +344,10 @@ def test_vcpu_is_prepared_as_a_vmm_does_and_everything_is_released(kernel: Guest
 
     assert kernel.attributes == [
         ("device", 4, 0),  # vGICv3 init (the probe's)
-        ("device", 0, 2), ("device", 0, 3),  # distributor, redistributor addresses
-        ("vcpu", 0, 0), ("vcpu", 0, 1),  # PMU interrupt, PMU init
+        ("device", 0, 2),
+        ("device", 0, 3),  # distributor, redistributor addresses
+        ("vcpu", 0, 0),
+        ("vcpu", 0, 1),  # PMU interrupt, PMU init
     ]
     assert kernel.finalized == [abi.KVM_ARM_VCPU_SVE]
     assert kernel.open_fds == {}
@@ -340,11 +372,14 @@ def test_without_run_the_vm_never_runs(kernel: GuestKvm) -> None:
     assert "guest_error" not in validation.to_json()
 
 
-@pytest.mark.parametrize(("change", "error"), [
-    ("exit", "KVM_RUN exit reason 17, not an MMIO store"),
-    ("refused", r"/dev/kvm: KVM_RUN: No such device or address"),
-    ("hang", r"no end within 0.2 s"),
-])
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ("exit", "KVM_RUN exit reason 17, not an MMIO store"),
+        ("refused", r"/dev/kvm: KVM_RUN: No such device or address"),
+        ("hang", r"no end within 0.2 s"),
+    ],
+)
 def test_a_run_that_does_not_end_as_the_program_does_is_reported(
     kernel: GuestKvm, monkeypatch: pytest.MonkeyPatch, change: str, error: str
 ) -> None:

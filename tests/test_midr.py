@@ -9,13 +9,16 @@ from qemu_errata.core.midr import Midr, parse_cpu_names
 from qemu_errata.errors import CatalogueError
 
 
-@pytest.mark.parametrize(("midr", "text"), [
-    (0x414FD0C1, "Arm Neoverse-N1 r4p1 (MIDR 0x414fd0c1)"),
-    (0x411FD070, "Arm Cortex-A57 r1p0 (MIDR 0x411fd070)"),
-    (0x461F0010, "Fujitsu A64FX r1p0 (MIDR 0x461f0010)"),
-    (0xC00FAC30, "Ampere AmpereOne (AC03) r0p0 (MIDR 0xc00fac30)"),
-    (0x000F0510, "implementer 0x0 part 0x51 r0p0 (MIDR 0xf0510)"),  # QEMU's max
-])
+@pytest.mark.parametrize(
+    ("midr", "text"),
+    [
+        (0x414FD0C1, "Arm Neoverse-N1 r4p1 (MIDR 0x414fd0c1)"),
+        (0x411FD070, "Arm Cortex-A57 r1p0 (MIDR 0x411fd070)"),
+        (0x461F0010, "Fujitsu A64FX r1p0 (MIDR 0x461f0010)"),
+        (0xC00FAC30, "Ampere AmpereOne (AC03) r0p0 (MIDR 0xc00fac30)"),
+        (0x000F0510, "implementer 0x0 part 0x51 r0p0 (MIDR 0xf0510)"),  # QEMU's max
+    ],
+)
 def test_describe(midr: int, text: str) -> None:
     assert Midr(midr).describe() == text
 
@@ -25,8 +28,10 @@ def test_field_layout_matches_the_catalogue() -> None:
     value = 0x414FD0C1
     midr = Midr(value)
     decoded = {
-        "Implementer": midr.implementer, "Variant": midr.variant,
-        "PartNum": midr.part, "Revision": midr.revision,
+        "Implementer": midr.implementer,
+        "Variant": midr.variant,
+        "PartNum": midr.part,
+        "Revision": midr.revision,
     }
     assert decoded == {name: register.field(name).raw(value) for name in decoded}
 

@@ -81,14 +81,29 @@ def test_transfer_carries_named_files_in_and_outputs_out(tmp_path: Path) -> None
     profile.write_text("{}")
     sysfs = tmp_path / "sysfs"
     sysfs.mkdir()
-    transfer = plan_transfer([
-        "probe", str(profile), "--sysfs-root", str(sysfs), "-o", str(tmp_path / "p.json"),
-        "--json", "missing.json", f"--output={tmp_path / 'q.json'}",
-    ])
+    transfer = plan_transfer(
+        [
+            "probe",
+            str(profile),
+            "--sysfs-root",
+            str(sysfs),
+            "-o",
+            str(tmp_path / "p.json"),
+            "--json",
+            "missing.json",
+            f"--output={tmp_path / 'q.json'}",
+        ]
+    )
 
     assert transfer.argv == [
-        "probe", f"{IN_DIRECTORY}/0/n1.json", "--sysfs-root", f"{IN_DIRECTORY}/1/sysfs",
-        "-o", f"{OUT_DIRECTORY}/0/p.json", "--json", "missing.json",
+        "probe",
+        f"{IN_DIRECTORY}/0/n1.json",
+        "--sysfs-root",
+        f"{IN_DIRECTORY}/1/sysfs",
+        "-o",
+        f"{OUT_DIRECTORY}/0/p.json",
+        "--json",
+        "missing.json",
         f"--output={OUT_DIRECTORY}/1/q.json",
     ]
     assert transfer.inputs == {
@@ -155,8 +170,13 @@ def test_cli_imports_with_the_standard_library_only() -> None:
 def run_nested(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     variable, value = RUN_MARK.decode().split("=")
     return subprocess.run(
-        [QEMU_ERRATA, "nested", *args], cwd=cwd, capture_output=True, text=True, check=False,
-        timeout=600, env={**os.environ, variable: value},
+        [QEMU_ERRATA, "nested", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        env={**os.environ, variable: value},
     )
 
 
@@ -182,10 +202,12 @@ def nested_image() -> NestedImage:
 @pytest.fixture(scope="module")
 def pool_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("nested-pool")
-    n1 = profile_json("n1", NEOVERSE_N1_MIDR, NEOVERSE_N1_REGISTERS,
-                      all_fields_writable(NEOVERSE_N1_REGISTERS))
-    a57 = profile_json("a57", CORTEX_A57_MIDR, CORTEX_A57_REGISTERS,
-                       all_fields_writable(CORTEX_A57_REGISTERS))
+    n1 = profile_json(
+        "n1", NEOVERSE_N1_MIDR, NEOVERSE_N1_REGISTERS, all_fields_writable(NEOVERSE_N1_REGISTERS)
+    )
+    a57 = profile_json(
+        "a57", CORTEX_A57_MIDR, CORTEX_A57_REGISTERS, all_fields_writable(CORTEX_A57_REGISTERS)
+    )
     (directory / "n1.json").write_text(json.dumps(n1))
     (directory / "a57.json").write_text(json.dumps(a57))
     return directory
@@ -198,8 +220,17 @@ def nested_baseline(
     """``baseline`` run inside a neoverse-n1 host: one boot shared by the tests below."""
     started = time.monotonic()
     completed = run_nested(
-        pool_files, "--cpu", "neoverse-n1", "--timeout", BOOT_TIMEOUT, "--",
-        "baseline", "n1.json", "a57.json", "-o", "nested-model.json",
+        pool_files,
+        "--cpu",
+        "neoverse-n1",
+        "--timeout",
+        BOOT_TIMEOUT,
+        "--",
+        "baseline",
+        "n1.json",
+        "a57.json",
+        "-o",
+        "nested-model.json",
     )
     return completed, time.monotonic() - started
 
@@ -211,7 +242,11 @@ def test_nested_baseline_gives_what_a_local_run_gives(
     nested, _ = nested_baseline
     local = subprocess.run(
         [QEMU_ERRATA, "baseline", "n1.json", "a57.json", "-o", "local-model.json"],
-        cwd=pool_files, capture_output=True, text=True, check=False, timeout=60,
+        cwd=pool_files,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
 
     assert nested.returncode == 0, nested.stderr
@@ -238,8 +273,17 @@ def test_nested_run_names_cpu_kernel_and_package_versions(
 @pytest.mark.integration
 def test_nested_command_exit_status_and_errors_come_back_on_linux_7_2(pool_files: Path) -> None:
     completed = run_nested(
-        pool_files, "--cpu", "cortex-a72", "--kernel", "7.2", "--timeout", BOOT_TIMEOUT, "--",
-        "check", "missing-model.json", "n1.json",
+        pool_files,
+        "--cpu",
+        "cortex-a72",
+        "--kernel",
+        "7.2",
+        "--timeout",
+        BOOT_TIMEOUT,
+        "--",
+        "check",
+        "missing-model.json",
+        "n1.json",
     )
 
     assert completed.returncode == 2

@@ -85,9 +85,23 @@ class NestedHost:
 
 def nested(cwd: Path, cpu: str, kernel: str, *args: str) -> subprocess.CompletedProcess[str]:
     completed = subprocess.run(
-        [QEMU_ERRATA, "nested", "--cpu", cpu, "--kernel", kernel, "--timeout", NESTED_TIMEOUT,
-         "--", *args],
-        cwd=cwd, capture_output=True, text=True, check=False, timeout=900,
+        [
+            QEMU_ERRATA,
+            "nested",
+            "--cpu",
+            cpu,
+            "--kernel",
+            kernel,
+            "--timeout",
+            NESTED_TIMEOUT,
+            "--",
+            *args,
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
     )
     assert completed.returncode in (0, 1), completed.stderr
     return completed
@@ -130,12 +144,20 @@ def nested_hosts(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, st
             for host in pair:
                 host.add_model("pool-" + "-".join(POOL_PAIR), model)
     for host in hosts.values():
-        completed = nested(host.directory, host.cpu, host.kernel, "kvm-validate", "--json",
-                           *(f"{name}.json" for name in host.models))
+        completed = nested(
+            host.directory,
+            host.cpu,
+            host.kernel,
+            "kvm-validate",
+            "--json",
+            *(f"{name}.json" for name in host.models),
+        )
         for validation in json.loads(completed.stdout):
             host.verdicts[Path(validation["model"]).stem] = validation
-        print(f"\n{host.name}: {len(host.models)} models validated, "
-              f"{sum(v['accepted'] for v in host.verdicts.values())} accepted by the kernel")
+        print(
+            f"\n{host.name}: {len(host.models)} models validated, "
+            f"{sum(v['accepted'] for v in host.verdicts.values())} accepted by the kernel"
+        )
     return hosts
 
 
@@ -146,8 +168,9 @@ def guest_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, 
     for kernel in KERNELS:
         directory = tmp_path_factory.mktemp(f"guest-run-{kernel}")
         (directory / "pool.json").write_text(json.dumps(embedded_pool(kernel).to_json()))
-        completed = nested(directory, POOL_PAIR[0], kernel, "kvm-validate", "--json", "--run",
-                           "pool.json")
+        completed = nested(
+            directory, POOL_PAIR[0], kernel, "kvm-validate", "--json", "--run", "pool.json"
+        )
         [runs[kernel]] = json.loads(completed.stdout)
     return runs
 
@@ -262,13 +285,15 @@ def test_guest_on_neoverse_n1_sees_the_pool_model_not_its_host(
     validation = guest_runs[kernel]
     registers = {r["register"]: r for r in validation["registers"]}
     read = {name: r for name, r in registers.items() if r["guest"] is not None}
-    differs = {name: (r["value"], r["guest"]) for name, r in read.items()
-               if r["guest"] != r["value"]}
+    differs = {
+        name: (r["value"], r["guest"]) for name, r in read.items() if r["guest"] != r["value"]
+    }
     print(f"\nLinux {kernel}: the guest read {len(read)} ID registers; as the model but {differs}")
 
     assert validation["guest_error"] == ""
-    assert len(read) == sum(catalogue[name].kvm_mask_index is not None
-                            for name in model.id_registers)
+    assert len(read) == sum(
+        catalogue[name].kvm_mask_index is not None for name in model.id_registers
+    )
     for register, field_name in (("ID_AA64PFR1_EL1", "SSBS"), ("ID_AA64MMFR0_EL1", "PARANGE")):
         fld = catalogue[register].field(field_name)
         seen = fld.raw(int(read[register]["guest"], 16))

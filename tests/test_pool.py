@@ -21,8 +21,9 @@ from qemu_errata.core.profile import HostProfile, profile_from_json
 from qemu_errata.errors import IncompatiblePoolError, InputError, ProfileError
 
 
-def profile(host: str, midr: str, registers: dict[str, str], masks: Any = "all",
-            **extra: Any) -> HostProfile:
+def profile(
+    host: str, midr: str, registers: dict[str, str], masks: Any = "all", **extra: Any
+) -> HostProfile:
     if masks == "all":
         masks = all_fields_writable(registers)
     data = profile_json(host, midr, registers, masks, **extra)
@@ -85,11 +86,14 @@ def test_host_with_unknown_masks_keeps_its_own_values() -> None:
     with pytest.raises(IncompatiblePoolError) as refused:
         baseline([n1(), a57(masks=None)])
     assert {(b.register, b.field) for b in refused.value.blockers} == {
-        ("ID_AA64PFR0_EL1", "EL1"), ("ID_AA64PFR0_EL1", "EL2"), ("ID_AA64PFR0_EL1", "EL3"),
+        ("ID_AA64PFR0_EL1", "EL1"),
+        ("ID_AA64PFR0_EL1", "EL2"),
+        ("ID_AA64PFR0_EL1", "EL3"),
         ("ID_AA64MMFR0_EL1", "PARANGE"),
     }
-    assert all("a57=" in b.message and "(not writable)" in b.message
-               for b in refused.value.blockers)
+    assert all(
+        "a57=" in b.message and "(not writable)" in b.message for b in refused.value.blockers
+    )
 
 
 def test_host_with_unknown_masks_joins_when_the_others_can_meet_it() -> None:
@@ -100,8 +104,12 @@ def test_host_with_unknown_masks_joins_when_the_others_can_meet_it() -> None:
 
 def test_exact_field_falls_back_to_its_safe_value() -> None:
     catalogue = load_catalogue()
-    exact = next(f for r in catalogue.values() for f in r.fields
-                 if f.rule.value == "exact" and f.width == 4 and f.safe == 0)
+    exact = next(
+        f
+        for r in catalogue.values()
+        for f in r.fields
+        if f.rule.value == "exact" and f.width == 4 and f.safe == 0
+    )
     a = {exact.register: hex(exact.with_raw(0, 1))}
     b = {exact.register: hex(exact.with_raw(0, 2))}
     model = baseline([profile("a", NEOVERSE_N1_MIDR, a), profile("b", CORTEX_A57_MIDR, b)])
@@ -114,36 +122,53 @@ def test_higher_or_zero_field_keeps_zero() -> None:
     a = {"CTR_EL0": hex(cwg.with_raw(0x8444C004, 4))}
     b = {"CTR_EL0": hex(cwg.with_raw(0x8444C004, 0))}
     c = {"CTR_EL0": hex(cwg.with_raw(0x8444C004, 5))}
-    assert cwg.raw(baseline([profile("a", NEOVERSE_N1_MIDR, a),
-                             profile("c", CORTEX_A57_MIDR, c)]).id_registers["CTR_EL0"]) == 5
-    assert cwg.raw(baseline([profile("a", NEOVERSE_N1_MIDR, a), profile("b", CORTEX_A57_MIDR, b),
-                             profile("c", CORTEX_A76_MIDR, c)]).id_registers["CTR_EL0"]) == 0
+    assert (
+        cwg.raw(
+            baseline(
+                [profile("a", NEOVERSE_N1_MIDR, a), profile("c", CORTEX_A57_MIDR, c)]
+            ).id_registers["CTR_EL0"]
+        )
+        == 5
+    )
+    assert (
+        cwg.raw(
+            baseline(
+                [
+                    profile("a", NEOVERSE_N1_MIDR, a),
+                    profile("b", CORTEX_A57_MIDR, b),
+                    profile("c", CORTEX_A76_MIDR, c),
+                ]
+            ).id_registers["CTR_EL0"]
+        )
+        == 0
+    )
 
 
 def test_res0_bits_must_be_equal() -> None:
     odd = dict(NEOVERSE_N1_REGISTERS, ID_AA64ISAR0_EL1="0x100010211121")  # bit 0 is RES0
-    with pytest.raises(IncompatiblePoolError,
-                       match=r"bits 0x[0-9a-f]+ of ID_AA64ISAR0_EL1, which no field describes, "
-                             r"differ and must be equal: n1=0x0, odd=0x1"):
+    with pytest.raises(
+        IncompatiblePoolError,
+        match=r"bits 0x[0-9a-f]+ of ID_AA64ISAR0_EL1, which no field describes, "
+        r"differ and must be equal: n1=0x0, odd=0x1",
+    ):
         baseline([n1(), profile("odd", CORTEX_A76_MIDR, odd)])
 
 
 def test_uncatalogued_register_is_kept_whole_when_equal_and_refused_when_not() -> None:
     extra = dict(NEOVERSE_N1_REGISTERS, IMPDEF_S3_0_C15_C0_0="0x1234")
-    model = baseline([profile("a", NEOVERSE_N1_MIDR, extra),
-                      profile("b", CORTEX_A76_MIDR, extra)])
+    model = baseline([profile("a", NEOVERSE_N1_MIDR, extra), profile("b", CORTEX_A76_MIDR, extra)])
     assert model.id_registers["IMPDEF_S3_0_C15_C0_0"] == 0x1234
     differing = dict(extra, IMPDEF_S3_0_C15_C0_0="0x1235")
-    with pytest.raises(IncompatiblePoolError,
-                       match="IMPDEF_S3_0_C15_C0_0 differ and must be equal: a=0x1234, b=0x1235"):
-        baseline([profile("a", NEOVERSE_N1_MIDR, extra),
-                  profile("b", CORTEX_A76_MIDR, differing)])
+    with pytest.raises(
+        IncompatiblePoolError,
+        match="IMPDEF_S3_0_C15_C0_0 differ and must be equal: a=0x1234, b=0x1235",
+    ):
+        baseline([profile("a", NEOVERSE_N1_MIDR, extra), profile("b", CORTEX_A76_MIDR, differing)])
 
 
 def test_register_missing_on_a_host_is_refused() -> None:
     fewer = {k: v for k, v in NEOVERSE_N1_REGISTERS.items() if k != "ID_AA64MMFR2_EL1"}
-    with pytest.raises(IncompatiblePoolError,
-                       match="ID_AA64MMFR2_EL1 is not reported by b "):
+    with pytest.raises(IncompatiblePoolError, match="ID_AA64MMFR2_EL1 is not reported by b "):
         baseline([n1(), profile("b", CORTEX_A76_MIDR, fewer)])
 
 
@@ -157,8 +182,10 @@ def test_firmware_register_a_kernel_lacks_counts_as_offering_nothing() -> None:
 
 
 def test_mixed_timer_frequencies_are_refused() -> None:
-    with pytest.raises(IncompatiblePoolError,
-                       match=r"timer frequencies differ \(n1=25000000 Hz, a57=100000000 Hz\)"):
+    with pytest.raises(
+        IncompatiblePoolError,
+        match=r"timer frequencies differ \(n1=25000000 Hz, a57=100000000 Hz\)",
+    ):
         baseline([n1(), a57(timer_frequency_hz=100_000_000)])
 
 
@@ -183,8 +210,9 @@ def test_host_writes_list_registers_whose_value_changes() -> None:
 def test_identity_registers_are_left_to_the_target_list() -> None:
     regs = dict(NEOVERSE_N1_REGISTERS, MIDR_EL1=NEOVERSE_N1_MIDR)
     other = dict(CORTEX_A57_REGISTERS, MIDR_EL1=CORTEX_A57_MIDR)
-    model = baseline([profile("n1", NEOVERSE_N1_MIDR, regs),
-                      profile("a57", CORTEX_A57_MIDR, other)])
+    model = baseline(
+        [profile("n1", NEOVERSE_N1_MIDR, regs), profile("a57", CORTEX_A57_MIDR, other)]
+    )
     assert "MIDR_EL1" not in model.id_registers
 
 
@@ -209,23 +237,28 @@ def test_model_round_trips_through_json() -> None:
 def test_model_with_an_unknown_lost_field_is_refused() -> None:
     data = baseline([n1(), a57()]).to_json()
     data["losses"][0]["field"] = "NOPE"
-    with pytest.raises(ProfileError,
-                       match=r"^m\.json: losses\[0\]: ID_AA64[A-Z0-9_]+\.NOPE is not"):
+    with pytest.raises(
+        ProfileError, match=r"^m\.json: losses\[0\]: ID_AA64[A-Z0-9_]+\.NOPE is not"
+    ):
         model_from_json(data, "m.json")
 
 
 def test_hand_written_model_with_only_the_required_keys_is_valid() -> None:
-    model = model_from_json({
-        "format": "qemu-errata/pool-model/1",
-        "id_registers": {},
-        "target_implementations": [{"midr": NEOVERSE_N1_MIDR}],
-    }, "hand.json")
+    model = model_from_json(
+        {
+            "format": "qemu-errata/pool-model/1",
+            "id_registers": {},
+            "target_implementations": [{"midr": NEOVERSE_N1_MIDR}],
+        },
+        "hand.json",
+    )
     assert model.target_implementations[0].revidr is None
     assert check(model, n1()).ok
     assert not check(model, a57()).ok
 
 
 # check(): a host against a model.
+
 
 def test_every_pool_host_can_present_the_pool_model() -> None:
     hosts = [n1(), a57()]
@@ -238,16 +271,19 @@ def test_host_outside_the_target_list_is_named_decoded() -> None:
     result = check(model, a57())
     assert not result.ok
     assert any(
-        p.message.startswith("Arm Cortex-A57 r1p0 (MIDR 0x411fd070) (REVIDR 0x0) of CPUs 0,1 "
-                             "is not in the pool's target implementation list")
+        p.message.startswith(
+            "Arm Cortex-A57 r1p0 (MIDR 0x411fd070) (REVIDR 0x0) of CPUs 0,1 "
+            "is not in the pool's target implementation list"
+        )
         for p in result.problems
     )
 
 
 def test_raised_lower_safe_field_is_refused_like_kvm() -> None:
     model = baseline([a57()])
-    as_n1 = profile("a57b", CORTEX_A57_MIDR, dict(CORTEX_A57_REGISTERS,
-                                                 ID_AA64ISAR0_EL1="0x1120"))  # no CRC32
+    as_n1 = profile(
+        "a57b", CORTEX_A57_MIDR, dict(CORTEX_A57_REGISTERS, ID_AA64ISAR0_EL1="0x1120")
+    )  # no CRC32
     result = check(model, as_n1)
     assert [p.message for p in result.problems] == [
         "ID_AA64ISAR0_EL1.CRC32: the model presents IMP (0x1), the host has NI (0x0) "

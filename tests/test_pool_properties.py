@@ -22,8 +22,10 @@ def register_values(draw: st.DrawFn, name: str) -> int:
     value = 0
     for field in CATALOGUE[name].fields:
         # Mostly small values, so that hosts often agree or differ by one step.
-        value = field.with_raw(value, draw(st.integers(0, min(3, (1 << field.width) - 1))
-                                          | st.just((1 << field.width) - 1)))
+        value = field.with_raw(
+            value,
+            draw(st.integers(0, min(3, (1 << field.width) - 1)) | st.just((1 << field.width) - 1)),
+        )
     return value
 
 

@@ -47,9 +47,13 @@ FIRMWARE = {
 ICC_CTLR_EL1 = 0x94400  # A3V, IDbits 16, PRIbits 5 (4): a typical GIC-600
 ISAR0_MASK = 0x0FFFFFF0FFFFFFF0
 ALL_CAPABILITIES = {
-    abi.KVM_CAP_ARM_PSCI_0_2: 1, abi.KVM_CAP_ARM_PMU_V3: 1, abi.KVM_CAP_ARM_SVE: 1,
-    abi.KVM_CAP_ARM_PTRAUTH_ADDRESS: 1, abi.KVM_CAP_ARM_PTRAUTH_GENERIC: 1,
-    abi.KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES: 1, abi.KVM_CAP_ARM_WRITABLE_IMP_ID_REGS: 1,
+    abi.KVM_CAP_ARM_PSCI_0_2: 1,
+    abi.KVM_CAP_ARM_PMU_V3: 1,
+    abi.KVM_CAP_ARM_SVE: 1,
+    abi.KVM_CAP_ARM_PTRAUTH_ADDRESS: 1,
+    abi.KVM_CAP_ARM_PTRAUTH_GENERIC: 1,
+    abi.KVM_CAP_ARM_SUPPORTED_REG_MASK_RANGES: 1,
+    abi.KVM_CAP_ARM_WRITABLE_IMP_ID_REGS: 1,
 }
 
 
@@ -59,9 +63,10 @@ class FakeKvm:
     def __init__(self) -> None:
         self.present = True
         self.capabilities = dict(ALL_CAPABILITIES)
-        self.registers = {**ID_REGISTERS, **{
-            CATALOGUE[name].one_reg_id: value for name, value in FIRMWARE.items()
-        }}
+        self.registers = {
+            **ID_REGISTERS,
+            **{CATALOGUE[name].one_reg_id: value for name, value in FIRMWARE.items()},
+        }
         self.masks = {CATALOGUE["ID_AA64ISAR0_EL1"].kvm_mask_index: ISAR0_MASK}
         self.vgic = True
         self.gic_registers = {abi.vgic_sysreg_attr(_encoding("ICC_CTLR_EL1")): ICC_CTLR_EL1}
@@ -182,7 +187,9 @@ def test_reads_every_register_kvm_gives_a_new_vm(kernel: FakeKvm) -> None:
     assert reading.firmware_registers == FIRMWARE
     assert reading.gic_registers == {"ICC_CTLR_EL1": ICC_CTLR_EL1}
     assert reading.capabilities == {
-        "writable_masks": True, "writable_imp_id_regs": True, "vgic_v3": True
+        "writable_masks": True,
+        "writable_imp_id_regs": True,
+        "vgic_v3": True,
     }
     assert reading.not_offered == ()
     assert kernel.open_fds == {}

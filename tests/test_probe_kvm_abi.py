@@ -39,8 +39,11 @@ def test_capabilities_and_feature_bits() -> None:
     assert abi.KVM_CAP_ARM_SVE == 170
     assert (abi.KVM_CAP_ARM_PTRAUTH_ADDRESS, abi.KVM_CAP_ARM_PTRAUTH_GENERIC) == (171, 172)
     assert (
-        abi.KVM_ARM_VCPU_PSCI_0_2, abi.KVM_ARM_VCPU_PMU_V3, abi.KVM_ARM_VCPU_SVE,
-        abi.KVM_ARM_VCPU_PTRAUTH_ADDRESS, abi.KVM_ARM_VCPU_PTRAUTH_GENERIC,
+        abi.KVM_ARM_VCPU_PSCI_0_2,
+        abi.KVM_ARM_VCPU_PMU_V3,
+        abi.KVM_ARM_VCPU_SVE,
+        abi.KVM_ARM_VCPU_PTRAUTH_ADDRESS,
+        abi.KVM_ARM_VCPU_PTRAUTH_GENERIC,
     ) == (2, 3, 4, 5, 6)
     assert abi.KVM_DEV_TYPE_ARM_VGIC_V3 == 7
     assert abi.KVM_DEV_ARM_VGIC_GRP_CTRL == 4
@@ -59,7 +62,7 @@ def test_struct_layouts() -> None:
 
 def test_packed_requests() -> None:
     one_reg = abi.one_reg(0x603000000013C000, 0x7F0012345678)
-    assert one_reg == bytes.fromhex("00c0130000003060" "7856341200" "7f0000")
+    assert one_reg == bytes.fromhex("00c013000000306078563412007f0000")
     mask_range = abi.reg_mask_range(0x1000)
     assert mask_range[:8] == (0x1000).to_bytes(8, "little")
     assert mask_range[8:] == bytes(56)  # range 0 (feature IDs), reserved zero
@@ -67,12 +70,13 @@ def test_packed_requests() -> None:
     assert init == (5).to_bytes(4, "little") + (0b1100).to_bytes(4, "little") + bytes(24)
     assert abi.vcpu_init_target(init) == 5
     device = abi.create_device(abi.KVM_DEV_TYPE_ARM_VGIC_V3)
-    assert device == bytes.fromhex("07000000" "00000000" "00000000")
+    assert device == bytes.fromhex("070000000000000000000000")
     device[4:8] = (42).to_bytes(4, "little")  # the kernel writes the new fd there
     assert abi.created_device_fd(device) == 42
     attr = abi.device_attr(6, 0xC664, 0x2000)
-    assert attr == bytes.fromhex("00000000" "06000000") + (0xC664).to_bytes(8, "little") + (
-        0x2000).to_bytes(8, "little")
+    assert attr == bytes.fromhex("0000000006000000") + (0xC664).to_bytes(8, "little") + (
+        0x2000
+    ).to_bytes(8, "little")
 
 
 def test_icc_ctlr_el1_attribute_of_vcpu_0() -> None:
@@ -82,35 +86,51 @@ def test_icc_ctlr_el1_attribute_of_vcpu_0() -> None:
     assert abi.vgic_sysreg_attr(icc_ctlr.encoding, mpidr=0x0100) == 0x0100_0000_C664
 
 
-@pytest.mark.parametrize(("name", "one_reg_id"), [
-    ("MIDR_EL1", 0x603000000013C000),
-    ("ID_AA64PFR0_EL1", 0x603000000013C020),
-    ("ID_AA64ISAR0_EL1", 0x603000000013C030),
-    ("CTR_EL0", 0x603000000013D801),
-])
+@pytest.mark.parametrize(
+    ("name", "one_reg_id"),
+    [
+        ("MIDR_EL1", 0x603000000013C000),
+        ("ID_AA64PFR0_EL1", 0x603000000013C020),
+        ("ID_AA64ISAR0_EL1", 0x603000000013C030),
+        ("CTR_EL0", 0x603000000013D801),
+    ],
+)
 def test_one_reg_ids_of_the_facts_file(name: str, one_reg_id: int) -> None:
     assert load_catalogue()[name].one_reg_id == one_reg_id
 
 
-@pytest.mark.parametrize(("name", "index"), [
-    ("MIDR_EL1", 0), ("REVIDR_EL1", 6), ("ID_AA64PFR0_EL1", 32), ("ID_AA64ZFR0_EL1", 36),
-    ("ID_AA64DFR0_EL1", 40), ("ID_AA64ISAR0_EL1", 48), ("ID_AA64MMFR0_EL1", 56),
-    ("CLIDR_EL1", 65), ("AIDR_EL1", 71), ("CTR_EL0", 129),
-])
+@pytest.mark.parametrize(
+    ("name", "index"),
+    [
+        ("MIDR_EL1", 0),
+        ("REVIDR_EL1", 6),
+        ("ID_AA64PFR0_EL1", 32),
+        ("ID_AA64ZFR0_EL1", 36),
+        ("ID_AA64DFR0_EL1", 40),
+        ("ID_AA64ISAR0_EL1", 48),
+        ("ID_AA64MMFR0_EL1", 56),
+        ("CLIDR_EL1", 65),
+        ("AIDR_EL1", 71),
+        ("CTR_EL0", 129),
+    ],
+)
 def test_writable_mask_indexes_of_the_facts_file(name: str, index: int) -> None:
     assert load_catalogue()[name].kvm_mask_index == index
 
 
-@pytest.mark.parametrize(("name", "one_reg_id"), [
-    ("KVM_REG_ARM_PSCI_VERSION", 0x6030000000140000),
-    ("KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1", 0x6030000000140001),
-    ("KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2", 0x6030000000140002),
-    ("KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3", 0x6030000000140003),
-    ("KVM_REG_ARM_STD_BMAP", 0x6030000000160000),
-    ("KVM_REG_ARM_STD_HYP_BMAP", 0x6030000000160001),
-    ("KVM_REG_ARM_VENDOR_HYP_BMAP", 0x6030000000160002),
-    ("KVM_REG_ARM_VENDOR_HYP_BMAP_2", 0x6030000000160003),
-])
+@pytest.mark.parametrize(
+    ("name", "one_reg_id"),
+    [
+        ("KVM_REG_ARM_PSCI_VERSION", 0x6030000000140000),
+        ("KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1", 0x6030000000140001),
+        ("KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2", 0x6030000000140002),
+        ("KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3", 0x6030000000140003),
+        ("KVM_REG_ARM_STD_BMAP", 0x6030000000160000),
+        ("KVM_REG_ARM_STD_HYP_BMAP", 0x6030000000160001),
+        ("KVM_REG_ARM_VENDOR_HYP_BMAP", 0x6030000000160002),
+        ("KVM_REG_ARM_VENDOR_HYP_BMAP_2", 0x6030000000160003),
+    ],
+)
 def test_firmware_register_ids(name: str, one_reg_id: int) -> None:
     register = load_catalogue()[name]
     assert register.kind is Kind.FIRMWARE
@@ -124,12 +144,21 @@ def test_every_id_register_the_probe_reads_has_the_facts_file_sysreg_id() -> Non
     for register in registers:
         assert register.encoding is not None
         op0, op1, crn, crm, op2 = (
-            register.encoding.op0, register.encoding.op1, register.encoding.crn,
-            register.encoding.crm, register.encoding.op2,
+            register.encoding.op0,
+            register.encoding.op1,
+            register.encoding.crn,
+            register.encoding.crm,
+            register.encoding.op2,
         )
         expected = (
-            0x6000000000000000 + 0x0030000000000000 + (0x13 << 16)
-            + (op0 << 14) + (op1 << 11) + (crn << 7) + (crm << 3) + op2
+            0x6000000000000000
+            + 0x0030000000000000
+            + (0x13 << 16)
+            + (op0 << 14)
+            + (op1 << 11)
+            + (crn << 7)
+            + (crm << 3)
+            + op2
         )
         assert register.one_reg_id == expected, register.name
         assert register.kvm_mask_index is not None, register.name

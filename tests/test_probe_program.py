@@ -17,23 +17,26 @@ MIDR_EL1 = Encoding(3, 0, 0, 0, 0)
 ICC_CTLR_EL1 = Encoding(3, 0, 12, 12, 4)
 
 
-@pytest.mark.parametrize(("word", "expected"), [
-    (a64.mrs(1, MIDR_EL1), 0xD5380001),
-    (a64.mrs(0, a64.CNTFRQ_EL0), 0xD53BE000),
-    (a64.mrs(1, ICC_CTLR_EL1), 0xD538CC81),
-    (a64.mrs(9, a64.ELR_EL1), 0xD5384029),
-    (a64.msr(a64.VBAR_EL1, 9), 0xD518C009),
-    (a64.msr(a64.ELR_EL1, 9), 0xD5184029),
-    (a64.stp_post_index(1, 2, 0, 16), 0xA8810801),
-    (a64.adr(0, 4096), 0x10008000),
-    (a64.add_immediate(9, 9, 4), 0x91001129),
-    (a64.movz(2, 1), 0xD2800022),
-    (a64.branch(-4), 0x17FFFFFF),
-    (a64.branch(0), 0x14000000),
-    (a64.ERET, 0xD69F03E0),
-    (a64.ISB, 0xD5033FDF),
-    (a64.RET, 0xD65F03C0),
-])
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [
+        (a64.mrs(1, MIDR_EL1), 0xD5380001),
+        (a64.mrs(0, a64.CNTFRQ_EL0), 0xD53BE000),
+        (a64.mrs(1, ICC_CTLR_EL1), 0xD538CC81),
+        (a64.mrs(9, a64.ELR_EL1), 0xD5384029),
+        (a64.msr(a64.VBAR_EL1, 9), 0xD518C009),
+        (a64.msr(a64.ELR_EL1, 9), 0xD5184029),
+        (a64.stp_post_index(1, 2, 0, 16), 0xA8810801),
+        (a64.adr(0, 4096), 0x10008000),
+        (a64.add_immediate(9, 9, 4), 0x91001129),
+        (a64.movz(2, 1), 0xD2800022),
+        (a64.branch(-4), 0x17FFFFFF),
+        (a64.branch(0), 0x14000000),
+        (a64.ERET, 0xD69F03E0),
+        (a64.ISB, 0xD5033FDF),
+        (a64.RET, 0xD65F03C0),
+    ],
+)
 def test_instruction_words(word: int, expected: int) -> None:
     assert word == expected
 
@@ -53,7 +56,7 @@ def test_program_layout_for_the_whole_catalogue() -> None:
     encodings = [r.encoding for r in load_catalogue().values() if r.encoding is not None]
     program = build_program(encodings)
     words = [
-        int.from_bytes(program.code[i:i + 4], "little") for i in range(0, len(program.code), 4)
+        int.from_bytes(program.code[i : i + 4], "little") for i in range(0, len(program.code), 4)
     ]
     stop = (program.stop_address - LOAD_ADDRESS) // 4
     assert words[stop] == a64.branch(0)  # ends in "b ." where the breakpoint goes

@@ -56,8 +56,8 @@ def qemu_children(parent: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue  # gone meanwhile
-        command = stat[stat.index("(") + 1:stat.rindex(")")]
-        state, ppid = stat[stat.rindex(")") + 2:].split()[:2]
+        command = stat[stat.index("(") + 1 : stat.rindex(")")]
+        state, ppid = stat[stat.rindex(")") + 2 :].split()[:2]
         if int(ppid) == parent and command.startswith("qemu-system") and state != "Z":
             found.append(int(entry.name))
     return found
@@ -97,7 +97,10 @@ SYSTEM_REGISTERS_XML = (
 def test_gdbstub_register_names_map_to_the_catalogue() -> None:
     published = gdb_register_numbers(SYSTEM_REGISTERS_XML)
     assert published == {
-        "ID_PFR0": 70, "ID_AA64ISAR0_EL1": 71, "ID_AA64MMFR3_EL1_RESERVED": 72, "CLIDR": 73
+        "ID_PFR0": 70,
+        "ID_AA64ISAR0_EL1": 71,
+        "ID_AA64MMFR3_EL1_RESERVED": 72,
+        "CLIDR": 73,
     }
     assert gdb_name_of("ID_AA64ISAR0_EL1", published) == "ID_AA64ISAR0_EL1"
     assert gdb_name_of("ID_PFR0_EL1", published) == "ID_PFR0"  # QEMU's AArch32 name
@@ -196,9 +199,7 @@ def test_unknown_model_is_a_clear_error() -> None:
 
 
 @pytest.mark.integration
-def test_temporary_directory_with_a_comma(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_temporary_directory_with_a_comma(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """QEMU options separate with commas: paths in them must be escaped."""
     directory = tmp_path / "a,b"
     directory.mkdir()
@@ -237,7 +238,10 @@ def test_hung_qemu_is_killed_after_the_timeout() -> None:
 def _probe_command(*arguments: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "qemu_errata", "probe", *arguments],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
 
 
@@ -247,7 +251,12 @@ def test_qemu_killed_during_the_probe(tmp_path: Path) -> None:
     temporary = tmp_path / "tmp"
     temporary.mkdir()
     command = _probe_command(
-        "--backend", "qemu", "--qemu-cpu", "neoverse-n1", "-o", str(output),
+        "--backend",
+        "qemu",
+        "--qemu-cpu",
+        "neoverse-n1",
+        "-o",
+        str(output),
         env={**os.environ, "TMPDIR": str(temporary)},
     )
     killed: list[int] = []
@@ -272,7 +281,10 @@ def test_qemu_killed_during_the_probe(tmp_path: Path) -> None:
 def _run(*arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "qemu_errata", *arguments],
-        capture_output=True, text=True, check=False, timeout=60,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
     )
 
 
@@ -282,14 +294,24 @@ def test_probe_then_baseline_end_to_end(tmp_path: Path) -> None:
     masks (nothing writable) and their PARange and SSBS differ."""
     hosts = {"n1-a": "neoverse-n1", "n1-b": "neoverse-n1", "a76": "cortex-a76"}
     for host, model in hosts.items():
-        result = _run("probe", "--backend", "qemu", "--qemu-cpu", model, "--host", host,
-                      "-o", str(tmp_path / f"{host}.json"))
+        result = _run(
+            "probe",
+            "--backend",
+            "qemu",
+            "--qemu-cpu",
+            model,
+            "--host",
+            host,
+            "-o",
+            str(tmp_path / f"{host}.json"),
+        )
         assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "n1-a.json").read_text())["host"] == "n1-a"
 
     model = tmp_path / "pool.json"
-    result = _run("baseline", str(tmp_path / "n1-a.json"), str(tmp_path / "n1-b.json"),
-                  "-o", str(model))
+    result = _run(
+        "baseline", str(tmp_path / "n1-a.json"), str(tmp_path / "n1-b.json"), "-o", str(model)
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     pool = json.loads(model.read_text())
     assert pool["hosts"] == ["n1-a", "n1-b"]

@@ -65,7 +65,10 @@ def test_profile_has_implementations_only(big_little: Path) -> None:
     data = profile.to_json()
     assert data["host"] == "phone-7"
     assert data["implementations"][1] == {
-        "midr": "0x414fd0b1", "revidr": "0x0", "aidr": None, "cpus": [4, 5]
+        "midr": "0x414fd0b1",
+        "revidr": "0x0",
+        "aidr": None,
+        "cpus": [4, 5],
     }
     assert data["id_registers"] == {}
     assert data["writable_masks"] is None
@@ -78,15 +81,16 @@ def _cpu0_file(root: Path, name: str) -> Path:
     return root / "devices/system/cpu/cpu0/regs/identification" / name
 
 
-@pytest.mark.parametrize(("damage", "problem"), [
-    ("no tree", "cannot list CPUs"),
-    ("offline", "no CPU publishes"),
-    ("garbage", "'garbage' is not a hex value"),
-    ("no revidr", "revidr_el1: cannot read"),
-])
-def test_bad_trees_give_one_line_naming_the_file(
-    tmp_path: Path, damage: str, problem: str
-) -> None:
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        ("no tree", "cannot list CPUs"),
+        ("offline", "no CPU publishes"),
+        ("garbage", "'garbage' is not a hex value"),
+        ("no revidr", "revidr_el1: cannot read"),
+    ],
+)
+def test_bad_trees_give_one_line_naming_the_file(tmp_path: Path, damage: str, problem: str) -> None:
     if damage == "offline":
         write_cpu(tmp_path, 0, None)
     elif damage == "garbage":
@@ -102,9 +106,23 @@ def test_bad_trees_give_one_line_naming_the_file(
 def test_probe_command_writes_the_sysfs_profile(big_little: Path, tmp_path: Path) -> None:
     output = tmp_path / "host.json"
     result = subprocess.run(
-        [sys.executable, "-m", "qemu_errata", "probe", "--backend", "sysfs",
-         "--sysfs-root", str(big_little), "--host", "phone-7", "-o", str(output)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "qemu_errata",
+            "probe",
+            "--backend",
+            "sysfs",
+            "--sysfs-root",
+            str(big_little),
+            "--host",
+            "phone-7",
+            "-o",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     written = json.loads(output.read_text())
@@ -115,21 +133,36 @@ def test_probe_command_writes_the_sysfs_profile(big_little: Path, tmp_path: Path
 def test_probe_command_error_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     output = tmp_path / "host.json"
     result = subprocess.run(
-        [sys.executable, "-m", "qemu_errata", "probe", "--backend", "sysfs",
-         "--sysfs-root", str(tmp_path / "nowhere"), "-o", str(output)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "qemu_errata",
+            "probe",
+            "--backend",
+            "sysfs",
+            "--sysfs-root",
+            str(tmp_path / "nowhere"),
+            "-o",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "nowhere/devices/system/cpu" in result.stderr
     assert not output.exists()
 
 
-@pytest.mark.parametrize(("backend", "qemu_cpu", "sysfs_root", "problem"), [
-    ("qemu", None, None, "--qemu-cpu MODEL is required"),
-    ("qemu", "max", Path("/sys"), "--sysfs-root does not apply"),
-    ("sysfs", "max", None, "--qemu-cpu applies to --backend qemu only"),
-    ("kvm", "max", None, "--qemu-cpu applies to --backend qemu only"),
-])
+@pytest.mark.parametrize(
+    ("backend", "qemu_cpu", "sysfs_root", "problem"),
+    [
+        ("qemu", None, None, "--qemu-cpu MODEL is required"),
+        ("qemu", "max", Path("/sys"), "--sysfs-root does not apply"),
+        ("sysfs", "max", None, "--qemu-cpu applies to --backend qemu only"),
+        ("kvm", "max", None, "--qemu-cpu applies to --backend qemu only"),
+    ],
+)
 def test_probe_options_that_do_not_go_together(
     backend: str, qemu_cpu: str | None, sysfs_root: Path | None, problem: str
 ) -> None:

@@ -52,25 +52,34 @@ def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
             del target[last]
         else:
             target[last] = value
+
     return change
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (_set("format", "qemu-errata/host-profile/9"), "p.json: format: expected"),
-    (_set("host", ""), "p.json: host: missing or not a non-empty string"),
-    (_set("implementations", []), "p.json: implementations: empty"),
-    (_set("implementations/0/midr", 0x414FD0C1),
-     "p.json: implementations[0].midr: 1095749825 is not a hex string"),
-    (_set("implementations/0/midr", KeyError), "p.json: implementations[0].midr: missing"),
-    (_set("implementations/0/cpus", []), "p.json: implementations[0].cpus: missing or not"),
-    (_set("id_registers", KeyError), "p.json: id_registers: missing"),
-    (_set("id_registers/CTR_EL0", "0xzz"), "p.json: id_registers.CTR_EL0: '0xzz' is not a hex"),
-    (_set("id_registers/CTR_EL0", "0x1" + "0" * 16), "p.json: id_registers.CTR_EL0: 0x1"),
-    (_set("writable_masks", KeyError), "p.json: writable_masks: missing (write null"),
-    (_set("writable_masks", []), "p.json: writable_masks: missing or not an object"),
-    (_set("timer_frequency_hz", "fast"), "p.json: timer_frequency_hz: 'fast' is not a positive"),
-    (_set("capabilities", {"x": 1}), "p.json: capabilities: values must be true or false"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_set("format", "qemu-errata/host-profile/9"), "p.json: format: expected"),
+        (_set("host", ""), "p.json: host: missing or not a non-empty string"),
+        (_set("implementations", []), "p.json: implementations: empty"),
+        (
+            _set("implementations/0/midr", 0x414FD0C1),
+            "p.json: implementations[0].midr: 1095749825 is not a hex string",
+        ),
+        (_set("implementations/0/midr", KeyError), "p.json: implementations[0].midr: missing"),
+        (_set("implementations/0/cpus", []), "p.json: implementations[0].cpus: missing or not"),
+        (_set("id_registers", KeyError), "p.json: id_registers: missing"),
+        (_set("id_registers/CTR_EL0", "0xzz"), "p.json: id_registers.CTR_EL0: '0xzz' is not a hex"),
+        (_set("id_registers/CTR_EL0", "0x1" + "0" * 16), "p.json: id_registers.CTR_EL0: 0x1"),
+        (_set("writable_masks", KeyError), "p.json: writable_masks: missing (write null"),
+        (_set("writable_masks", []), "p.json: writable_masks: missing or not an object"),
+        (
+            _set("timer_frequency_hz", "fast"),
+            "p.json: timer_frequency_hz: 'fast' is not a positive",
+        ),
+        (_set("capabilities", {"x": 1}), "p.json: capabilities: values must be true or false"),
+    ],
+)
 def test_malformed_profile_names_file_and_key(
     change: Callable[[dict[str, Any]], None], message: str
 ) -> None:
@@ -91,11 +100,14 @@ def test_a_cpu_under_two_implementations_is_refused() -> None:
         profile_from_json(data, "p.json")
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("{", "not valid JSON: Expecting property name enclosed in double quotes at line 1"),
-    ("[]", "not a JSON object"),
-    (b"\xff\xfe", "not UTF-8 text"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "not valid JSON: Expecting property name enclosed in double quotes at line 1"),
+        ("[]", "not a JSON object"),
+        (b"\xff\xfe", "not UTF-8 text"),
+    ],
+)
 def test_unreadable_files_are_named(tmp_path: Path, text: str | bytes, message: str) -> None:
     path = tmp_path / "bad.json"
     if isinstance(text, bytes):

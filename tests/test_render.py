@@ -12,21 +12,39 @@ from qemu_errata.vmm.dialects import Dialect, VmmCapabilities, check_supported, 
 # The golden arguments of the 3-host pool: every field the A57 lacks is lowered on
 # the N1/A76 hosts, and the target list holds the three implementations.
 KVM_GOLDEN = [
-    "-cpu", "host",
+    "-cpu",
+    "host",
     *[
         arg
         for setting in [
-            "ID_AA64PFR0_EL1_CSV3=0x0", "ID_AA64PFR0_EL1_CSV2=0x0", "ID_AA64PFR0_EL1_RAS=0x0",
-            "ID_AA64PFR0_EL1_AdvSIMD=0x0", "ID_AA64PFR0_EL1_FP=0x0", "ID_AA64PFR0_EL1_EL3=0x1",
-            "ID_AA64PFR0_EL1_EL2=0x1", "ID_AA64PFR0_EL1_EL1=0x1", "ID_AA64PFR1_EL1_SSBS=0x0",
-            "ID_AA64DFR0_EL1_PMUVer=0x1", "ID_AA64DFR0_EL1_DebugVer=0x6",
-            "ID_AA64ISAR0_EL1_DP=0x0", "ID_AA64ISAR0_EL1_RDM=0x0", "ID_AA64ISAR0_EL1_ATOMIC=0x0",
-            "ID_AA64ISAR1_EL1_LRCPC=0x0", "ID_AA64ISAR1_EL1_DPB=0x0",
-            "ID_AA64MMFR0_EL1_TGRAN16=0x0", "ID_AA64MMFR0_EL1_PARANGE=0x2",
-            "ID_AA64MMFR1_EL1_XNX=0x0", "ID_AA64MMFR1_EL1_PAN=0x0", "ID_AA64MMFR1_EL1_LO=0x0",
-            "ID_AA64MMFR1_EL1_HPDS=0x0", "ID_AA64MMFR1_EL1_VH=0x0",
-            "ID_AA64MMFR1_EL1_VMIDBits=0x0", "ID_AA64MMFR1_EL1_HAFDBS=0x0",
-            "ID_AA64MMFR2_EL1_IESB=0x0", "ID_AA64MMFR2_EL1_UAO=0x0", "ID_AA64MMFR2_EL1_CnP=0x0",
+            "ID_AA64PFR0_EL1_CSV3=0x0",
+            "ID_AA64PFR0_EL1_CSV2=0x0",
+            "ID_AA64PFR0_EL1_RAS=0x0",
+            "ID_AA64PFR0_EL1_AdvSIMD=0x0",
+            "ID_AA64PFR0_EL1_FP=0x0",
+            "ID_AA64PFR0_EL1_EL3=0x1",
+            "ID_AA64PFR0_EL1_EL2=0x1",
+            "ID_AA64PFR0_EL1_EL1=0x1",
+            "ID_AA64PFR1_EL1_SSBS=0x0",
+            "ID_AA64DFR0_EL1_PMUVer=0x1",
+            "ID_AA64DFR0_EL1_DebugVer=0x6",
+            "ID_AA64ISAR0_EL1_DP=0x0",
+            "ID_AA64ISAR0_EL1_RDM=0x0",
+            "ID_AA64ISAR0_EL1_ATOMIC=0x0",
+            "ID_AA64ISAR1_EL1_LRCPC=0x0",
+            "ID_AA64ISAR1_EL1_DPB=0x0",
+            "ID_AA64MMFR0_EL1_TGRAN16=0x0",
+            "ID_AA64MMFR0_EL1_PARANGE=0x2",
+            "ID_AA64MMFR1_EL1_XNX=0x0",
+            "ID_AA64MMFR1_EL1_PAN=0x0",
+            "ID_AA64MMFR1_EL1_LO=0x0",
+            "ID_AA64MMFR1_EL1_HPDS=0x0",
+            "ID_AA64MMFR1_EL1_VH=0x0",
+            "ID_AA64MMFR1_EL1_VMIDBits=0x0",
+            "ID_AA64MMFR1_EL1_HAFDBS=0x0",
+            "ID_AA64MMFR2_EL1_IESB=0x0",
+            "ID_AA64MMFR2_EL1_UAO=0x0",
+            "ID_AA64MMFR2_EL1_CnP=0x0",
         ]
         for arg in ("-global", f"host-arm-cpu.SYSREG_{setting}")
     ],
@@ -98,8 +116,13 @@ def test_our_arguments_are_recognised_by_property_name(option: str, value: str, 
 
 
 def capabilities(kvm: bool, machine: set[str], cpu: set[str] | None) -> VmmCapabilities:
-    return VmmCapabilities(kvm, "virt-7.2-machine", frozenset(machine), "host-arm-cpu",
-                           None if cpu is None else frozenset(cpu))
+    return VmmCapabilities(
+        kvm,
+        "virt-7.2-machine",
+        frozenset(machine),
+        "host-arm-cpu",
+        None if cpu is None else frozenset(cpu),
+    )
 
 
 def test_qemu_kvm_refused_naming_every_missing_property() -> None:
@@ -121,5 +144,6 @@ def test_qemu_kvm_accepted_where_everything_is_offered() -> None:
     offered = {name for name, _ in config.cpu_properties}
     check_supported(config, capabilities(True, {"impl-cpu"}, offered))
     with pytest.raises(UnsupportedDialectError, match=r"SYSREG_ID_AA64MMFR2_EL1_CnP$"):
-        check_supported(config, capabilities(True, {"impl-cpu"},
-                                             offered - {"SYSREG_ID_AA64MMFR2_EL1_CnP"}))
+        check_supported(
+            config, capabilities(True, {"impl-cpu"}, offered - {"SYSREG_ID_AA64MMFR2_EL1_CnP"})
+        )

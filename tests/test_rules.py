@@ -20,36 +20,42 @@ EXACT = make_field(Rule.EXACT, safe=0)
 FIXED = make_field(Rule.FIXED)
 
 
-@pytest.mark.parametrize(("field", "values", "expected"), [
-    (LOWER, [2, 1, 3], 1),
-    (SIGNED, [1, 0xF, 0], 0xF),  # 0xF (-1) "not implemented" is the lowest
-    (SIGNED, [1, 0], 0),
-    (HIGHER, [2, 1, 3], 3),
-    (HIGHER_OR_ZERO, [2, 4, 3], 4),
-    (HIGHER_OR_ZERO, [2, 0, 3], 0),  # 0 beats everything
-    (EXACT, [2, 2], 2),
-    (EXACT, [2, 3], 0),  # differing values fall back to the safe value
-])
+@pytest.mark.parametrize(
+    ("field", "values", "expected"),
+    [
+        (LOWER, [2, 1, 3], 1),
+        (SIGNED, [1, 0xF, 0], 0xF),  # 0xF (-1) "not implemented" is the lowest
+        (SIGNED, [1, 0], 0),
+        (HIGHER, [2, 1, 3], 3),
+        (HIGHER_OR_ZERO, [2, 4, 3], 4),
+        (HIGHER_OR_ZERO, [2, 0, 3], 0),  # 0 beats everything
+        (EXACT, [2, 2], 2),
+        (EXACT, [2, 3], 0),  # differing values fall back to the safe value
+    ],
+)
 def test_combine(field: Field, values: list[int], expected: int) -> None:
     assert combine(field, values) == expected
 
 
-@pytest.mark.parametrize(("field", "requested", "host", "expected"), [
-    (LOWER, 1, 2, True),
-    (LOWER, 3, 2, False),  # raising a lower-safe field is refused
-    (SIGNED, 0xF, 0, True),  # "not implemented" is below 0
-    (SIGNED, 0, 0xF, False),
-    (HIGHER, 3, 2, True),
-    (HIGHER, 1, 2, False),
-    (HIGHER_OR_ZERO, 0, 2, True),
-    (HIGHER_OR_ZERO, 3, 2, True),
-    (HIGHER_OR_ZERO, 1, 2, False),
-    (HIGHER_OR_ZERO, 3, 0, False),  # the host's 0 is the only safe value
-    (EXACT, 0, 2, True),
-    (EXACT, 1, 2, False),
-    (FIXED, 2, 2, True),
-    (FIXED, 1, 2, False),
-])
+@pytest.mark.parametrize(
+    ("field", "requested", "host", "expected"),
+    [
+        (LOWER, 1, 2, True),
+        (LOWER, 3, 2, False),  # raising a lower-safe field is refused
+        (SIGNED, 0xF, 0, True),  # "not implemented" is below 0
+        (SIGNED, 0, 0xF, False),
+        (HIGHER, 3, 2, True),
+        (HIGHER, 1, 2, False),
+        (HIGHER_OR_ZERO, 0, 2, True),
+        (HIGHER_OR_ZERO, 3, 2, True),
+        (HIGHER_OR_ZERO, 1, 2, False),
+        (HIGHER_OR_ZERO, 3, 0, False),  # the host's 0 is the only safe value
+        (EXACT, 0, 2, True),
+        (EXACT, 1, 2, False),
+        (FIXED, 2, 2, True),
+        (FIXED, 1, 2, False),
+    ],
+)
 def test_accepts_writable_field_like_kvm(
     field: Field, requested: int, host: int, expected: bool
 ) -> None:
@@ -76,8 +82,7 @@ def test_any_rule_accepts_every_value_and_combines_to_the_highest() -> None:
 
 
 def test_values_kvm_refuses_outright_are_refused_unless_they_are_the_hosts() -> None:
-    debug = Field("TEST_EL1", "DebugVer", 3, 0, Rule.LOWER, False, None, {},
-                  frozenset(range(6)))
+    debug = Field("TEST_EL1", "DebugVer", 3, 0, Rule.LOWER, False, None, {}, frozenset(range(6)))
     assert accepts(debug, 6, 8, writable=True)
     assert not accepts(debug, 5, 8, writable=True)  # lower, but below Armv8: KVM says EINVAL
     assert accepts(debug, 5, 5, writable=False)  # the host's own value is kept as it is

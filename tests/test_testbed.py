@@ -49,8 +49,9 @@ TEST_NAMESPACE = "urn:example:testbed-test"
 def host_profile(name: str, *implementations: tuple[int, tuple[int, ...]]) -> HostProfile:
     return HostProfile(
         host=name,
-        implementations=tuple(Implementation(midr, 0, None, cpus)
-                              for midr, cpus in implementations),
+        implementations=tuple(
+            Implementation(midr, 0, None, cpus) for midr, cpus in implementations
+        ),
         id_registers={},
         writable_masks=None,
         timer_frequency_hz=None,
@@ -91,13 +92,16 @@ def holding(users: list[str]) -> Iterator[None]:
 
 def leftovers(found: dict[str, Any]) -> list[str]:
     """Processes, paths and files of a closed test bed that are still there."""
-    problems = [f"uid {uid}: processes {pids}" for uid in found["uids"]
-                if (pids := user_processes(uid))]
+    problems = [
+        f"uid {uid}: processes {pids}" for uid in found["uids"] if (pids := user_processes(uid))
+    ]
     problems += [f"{path} exists" for path in found["paths"] if os.path.lexists(path)]
     owners = [arg for uid in found["uids"] for arg in ("-o", "-uid", str(uid))][1:]
     owned = subprocess.run(
         ["find", "/tmp", "/var/tmp", "/dev/shm", "/run", "-xdev", "(", *owners, ")", "-print"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout.split()
     return problems + [f"{path} is owned by a test-bed user" for path in owned]
 
@@ -201,8 +205,11 @@ def test_guest_migrates_with_its_metadata_and_qemu_arguments(hosts: list[Host]) 
     assert active_on(destination, "vm-migrate") and not active_on(source, "vm-migrate")
     description = etree.fromstring(moved.XMLDesc().encode())
     assert description.find(f"metadata/{{{TEST_NAMESPACE}}}mark").get("id") == "42"  # type: ignore[union-attr]
-    qemu = [pid for pid in user_processes(destination.uid)
-            if b"guest=vm-migrate" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    qemu = [
+        pid
+        for pid in user_processes(destination.uid)
+        if b"guest=vm-migrate" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
     assert len(qemu) == 1
     assert midr.encode() in Path(f"/proc/{qemu[0]}/cmdline").read_bytes().split(b"\0")
     assert "vm-migrate migrate begin -" in hook_log(destination)
@@ -231,7 +238,8 @@ def test_hook_wrapper_runs_the_hook_for_test_bed_users_only(
         subprocess.run(
             [str(wrapper), "vm-x", "prepare", "begin", "-"],
             env={"USER": user, "HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
-            stdin=subprocess.DEVNULL, check=True,
+            stdin=subprocess.DEVNULL,
+            check=True,
         )
     assert (tmp_path / "hook-argv.log").read_text() == "vm-x prepare begin -\n"
 
@@ -321,8 +329,14 @@ def run_until_footprint(
     command: list[str], found_at: Path, cwd: Path, mode: str = ""
 ) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     environment = {**os.environ, "FOOTPRINT_FILE": str(found_at), "INNER_MODE": mode}
-    process = subprocess.Popen(command, cwd=cwd, env=environment, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=environment,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 60
     while not found_at.exists() or not found_at.read_text():
         if process.poll() is not None or time.monotonic() > deadline:

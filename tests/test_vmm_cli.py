@@ -53,7 +53,7 @@ def test_render_domain_xml_takes_the_dialect_from_the_domain_type(
     domain = etree.fromstring(result.stdout.encode())
     values = [arg.get("value") for arg in domain.iterfind(f"{COMMANDLINE_TAG}/{ARG_TAG}")]
     machine = values.index("-machine")
-    assert values[machine:machine + 2] == [
+    assert values[machine : machine + 2] == [
         "-machine",
         "impl-cpu.0.midr=0x411fd070,impl-cpu.0.revidr=0x0,"
         "impl-cpu.0.aidr=0x0,impl-cpu.1.midr=0x414fd0b1,impl-cpu.1.revidr=0x1,"
@@ -68,20 +68,31 @@ def test_render_domain_xml_takes_the_dialect_from_the_domain_type(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["render", "{model}", "--vmm", "qemu-tcg"],
-         "qemu-errata: qemu-tcg needs a named CPU model (--qemu-cpu MODEL)\n"),
+        (
+            ["render", "{model}", "--vmm", "qemu-tcg"],
+            "qemu-errata: qemu-tcg needs a named CPU model (--qemu-cpu MODEL)\n",
+        ),
         (["render", "{model}"], "qemu-errata: render: --vmm is required without --domain\n"),
-        (["render", "{model}", "--vmm", "qemu-kvm", "--domain", "d.xml"],
-         "qemu-errata: --domain d.xml: only with --as domain-xml\n"),
-        (["render", "{model}", "--as", "domain-xml", "--domain", "/nonexistent.xml"],
-         "qemu-errata: /nonexistent.xml: cannot read: No such file or directory\n"),
-        (["verify", "{model}"],
-         "qemu-errata: verify: give either --qmp SOCKET or both --connect URI and --domain NAME\n"),
-        (["verify", "{model}", "--qmp", "s", "--domain", "vm"],
-         "qemu-errata: verify: give either --qmp SOCKET or both --connect URI and --domain NAME\n"),
+        (
+            ["render", "{model}", "--vmm", "qemu-kvm", "--domain", "d.xml"],
+            "qemu-errata: --domain d.xml: only with --as domain-xml\n",
+        ),
+        (
+            ["render", "{model}", "--as", "domain-xml", "--domain", "/nonexistent.xml"],
+            "qemu-errata: /nonexistent.xml: cannot read: No such file or directory\n",
+        ),
+        (
+            ["verify", "{model}"],
+            "qemu-errata: verify: give either --qmp SOCKET or both --connect URI and --domain NAME"
+            "\n",
+        ),
+        (
+            ["verify", "{model}", "--qmp", "s", "--domain", "vm"],
+            "qemu-errata: verify: give either --qmp SOCKET or both --connect URI and --domain NAME"
+            "\n",
+        ),
     ],
 )
-def test_usage_errors_exit_2_with_one_line(model_file: Path, args: list[str],
-                                          message: str) -> None:
+def test_usage_errors_exit_2_with_one_line(model_file: Path, args: list[str], message: str) -> None:
     result = run_cli(*[a.format(model=model_file) for a in args])
     assert (result.returncode, result.stdout, result.stderr) == (2, "", message)

@@ -44,7 +44,6 @@ pytestmark = [
 ]
 
 
-
 @pytest.fixture(scope="module")
 def host(module_testbed: TestBed) -> Host:
     (started,) = module_testbed.start_hosts([N1_HOST])
@@ -53,8 +52,9 @@ def host(module_testbed: TestBed) -> Host:
 
 def pool_vm_xml(extra_qmp: Path) -> etree._Element:
     """A test-bed guest with 2 vCPUs and a second QMP socket of its own."""
-    domain = guest_xml(DOMAIN_NAME, "cortex-a57",
-                       qemu_args=["-qmp", f"unix:{extra_qmp},server=on,wait=off"])
+    domain = guest_xml(
+        DOMAIN_NAME, "cortex-a57", qemu_args=["-qmp", f"unix:{extra_qmp},server=on,wait=off"]
+    )
     vcpu = domain.find("vcpu")
     assert vcpu is not None
     vcpu.text = "2"
@@ -82,12 +82,28 @@ def test_apply_start_and_verify_a_pool_vm(host: Host, model_files: tuple[Path, P
     domain = host.define_guest(pool_vm_xml(extra_qmp))
     try:
         devices_before = etree.fromstring(domain.XMLDesc(0)).find("devices")
-        applied = run_cli("apply", pool, "--connect", host.uri, "--domain", DOMAIN_NAME,
-                      "--qemu-cpu", "neoverse-n1")
+        applied = run_cli(
+            "apply",
+            pool,
+            "--connect",
+            host.uri,
+            "--domain",
+            DOMAIN_NAME,
+            "--qemu-cpu",
+            "neoverse-n1",
+        )
         assert applied.returncode == 0, applied.stderr
         assert applied.stdout == f"Domain {DOMAIN_NAME} redefined with the pool model (qemu-tcg).\n"
-        again = run_cli("apply", pool, "--connect", host.uri, "--domain", DOMAIN_NAME,
-                    "--qemu-cpu", "neoverse-n1")
+        again = run_cli(
+            "apply",
+            pool,
+            "--connect",
+            host.uri,
+            "--domain",
+            DOMAIN_NAME,
+            "--qemu-cpu",
+            "neoverse-n1",
+        )
         assert again.stdout.endswith("definition unchanged.\n"), again.stderr
         devices_after = etree.fromstring(domain.XMLDesc(0)).find("devices")
         assert etree.tostring(devices_after) == etree.tostring(devices_before)
@@ -112,15 +128,32 @@ def test_apply_start_and_verify_a_pool_vm(host: Host, model_files: tuple[Path, P
         assert by_socket.returncode == 0, by_socket.stdout + by_socket.stderr
         assert by_socket.stdout == by_libvirt.stdout
 
-        refused = run_cli("apply", other, "--connect", host.uri, "--domain", DOMAIN_NAME,
-                      "--qemu-cpu", "cortex-a57")
+        refused = run_cli(
+            "apply",
+            other,
+            "--connect",
+            host.uri,
+            "--domain",
+            DOMAIN_NAME,
+            "--qemu-cpu",
+            "cortex-a57",
+        )
         assert refused.returncode == 1
         assert refused.stderr == (
             f"qemu-errata: {host.uri}: domain {DOMAIN_NAME} is running: a new definition "
             f"takes effect at its next boot; give --next-boot to stage it\n"
         )
-        staged = run_cli("apply", other, "--connect", host.uri, "--domain", DOMAIN_NAME,
-                     "--qemu-cpu", "cortex-a57", "--next-boot")
+        staged = run_cli(
+            "apply",
+            other,
+            "--connect",
+            host.uri,
+            "--domain",
+            DOMAIN_NAME,
+            "--qemu-cpu",
+            "cortex-a57",
+            "--next-boot",
+        )
         assert staged.returncode == 0, staged.stderr
         assert "runs the old definition until its next boot" in staged.stdout
         persistent = etree.fromstring(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
@@ -135,21 +168,36 @@ def test_apply_start_and_verify_a_pool_vm(host: Host, model_files: tuple[Path, P
 def test_apply_to_an_unknown_domain_is_bad_input(
     host: Host, model_files: tuple[Path, Path]
 ) -> None:
-    result = run_cli("apply", model_files[0], "--connect", host.uri, "--domain", "nosuch",
-                 "--qemu-cpu", "cortex-a57")
+    result = run_cli(
+        "apply",
+        model_files[0],
+        "--connect",
+        host.uri,
+        "--domain",
+        "nosuch",
+        "--qemu-cpu",
+        "cortex-a57",
+    )
     assert result.returncode == 2
     assert result.stderr.startswith(f"qemu-errata: {host.uri}: domain nosuch: ")
     assert result.stderr.count("\n") == 1
 
 
-def test_a_transient_domain_is_not_redefined(
-    host: Host, model_files: tuple[Path, Path]
-) -> None:
+def test_a_transient_domain_is_not_redefined(host: Host, model_files: tuple[Path, Path]) -> None:
     xml = etree.tostring(guest_xml("transient-vm"), encoding="unicode")
     domain = host.connection.createXML(xml, libvirt.VIR_DOMAIN_START_PAUSED)
     try:
-        result = run_cli("apply", model_files[0], "--connect", host.uri, "--domain",
-                     "transient-vm", "--qemu-cpu", "cortex-a57", "--next-boot")
+        result = run_cli(
+            "apply",
+            model_files[0],
+            "--connect",
+            host.uri,
+            "--domain",
+            "transient-vm",
+            "--qemu-cpu",
+            "cortex-a57",
+            "--next-boot",
+        )
         assert result.returncode == 2
         assert result.stderr == (
             f"qemu-errata: {host.uri}: domain transient-vm is transient: apply changes "

@@ -26,15 +26,30 @@ QEMU = "qemu-system-aarch64"
 pytestmark = pytest.mark.integration
 
 
-
 @contextlib.contextmanager
 def paused_qemu(directory: Path, arguments: list[str]) -> Iterator[Path]:
     """A paused 2-vCPU virt guest with ``arguments``; yields its QMP socket, then kills it."""
     socket = directory / "qmp.sock"
     process = subprocess.Popen(
-        [QEMU, "-machine", "virt", "-m", "128", "-smp", "2", "-nodefaults", "-display", "none",
-         "-S", *arguments, "-qmp", f"unix:{socket},server=on,wait=off"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            QEMU,
+            "-machine",
+            "virt",
+            "-m",
+            "128",
+            "-smp",
+            "2",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-S",
+            *arguments,
+            "-qmp",
+            f"unix:{socket},server=on,wait=off",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 20
@@ -66,8 +81,7 @@ def rendered_guest(model_file: Path, tmp_path_factory: pytest.TempPathFactory) -
         yield socket
 
 
-def test_guest_from_rendered_tcg_arguments_verifies(model_file: Path,
-                                                    rendered_guest: Path) -> None:
+def test_guest_from_rendered_tcg_arguments_verifies(model_file: Path, rendered_guest: Path) -> None:
     result = run_cli("verify", model_file, "--qmp", rendered_guest)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[0] == "The guest presents the pool model."
@@ -95,9 +109,11 @@ def test_qemu_kvm_is_refused_on_qemu_7_2_naming_what_is_missing(
     assert result.stdout == ""
     line = result.stderr.strip()
     assert "\n" not in line
-    assert line.startswith(f"qemu-errata: {rendered_guest}: qemu-kvm is not supported by this "
-                           f"QEMU; missing: KVM (this QEMU runs without it); machine property "
-                           f"virt-7.2-machine.impl-cpu; CPU type host-arm-cpu")
+    assert line.startswith(
+        f"qemu-errata: {rendered_guest}: qemu-kvm is not supported by this "
+        f"QEMU; missing: KVM (this QEMU runs without it); machine property "
+        f"virt-7.2-machine.impl-cpu; CPU type host-arm-cpu"
+    )
 
 
 def test_capabilities_read_from_qemu_7_2_lack_every_sysreg_property(rendered_guest: Path) -> None:
@@ -109,7 +125,9 @@ def test_capabilities_read_from_qemu_7_2_lack_every_sysreg_property(rendered_gue
 
     found = asyncio.run(capabilities())
     assert (found.kvm_enabled, found.machine_type, found.cpu_properties) == (
-        False, "virt-7.2-machine", None
+        False,
+        "virt-7.2-machine",
+        None,
     )
     assert {"gic-version", "virtualization"} <= found.machine_properties
     missing = missing_capabilities(config, found)
@@ -122,13 +140,33 @@ def test_capabilities_read_from_qemu_7_2_lack_every_sysreg_property(rendered_gue
 def test_qemu_tcg_capabilities_are_accepted_or_refused_by_cpu_model(
     model_file: Path, rendered_guest: Path
 ) -> None:
-    accepted = run_cli("render", model_file, "--vmm", "qemu-tcg", "--qemu-cpu", "cortex-a57",
-                   "--qmp", rendered_guest)
+    accepted = run_cli(
+        "render",
+        model_file,
+        "--vmm",
+        "qemu-tcg",
+        "--qemu-cpu",
+        "cortex-a57",
+        "--qmp",
+        rendered_guest,
+    )
     assert accepted.returncode == 0, accepted.stderr
-    assert accepted.stdout.split() == ["-cpu", "cortex-a57", "-global",
-                                       "cortex-a57-arm-cpu.midr=0x411fd070"]
-    refused = run_cli("render", model_file, "--vmm", "qemu-tcg", "--qemu-cpu", "cortex-z9",
-                  "--qmp", rendered_guest)
+    assert accepted.stdout.split() == [
+        "-cpu",
+        "cortex-a57",
+        "-global",
+        "cortex-a57-arm-cpu.midr=0x411fd070",
+    ]
+    refused = run_cli(
+        "render",
+        model_file,
+        "--vmm",
+        "qemu-tcg",
+        "--qemu-cpu",
+        "cortex-z9",
+        "--qmp",
+        rendered_guest,
+    )
     assert refused.returncode == 1
     assert refused.stderr.endswith(
         "missing: CPU type cortex-z9-arm-cpu; CPU property cortex-z9-arm-cpu.midr\n"

@@ -24,12 +24,22 @@ from qemu_errata.core.profile import profile_from_json
 
 def three_host_pool() -> PoolModel:
     profiles = [
-        profile_json("n1", NEOVERSE_N1_MIDR, NEOVERSE_N1_REGISTERS,
-                     all_fields_writable(NEOVERSE_N1_REGISTERS)),
-        profile_json("a76", CORTEX_A76_MIDR, NEOVERSE_N1_REGISTERS,
-                     all_fields_writable(NEOVERSE_N1_REGISTERS), revidr="0x1"),
-        profile_json("a57", CORTEX_A57_MIDR, CORTEX_A57_REGISTERS,
-                     all_fields_writable(CORTEX_A57_REGISTERS)),
+        profile_json(
+            "n1",
+            NEOVERSE_N1_MIDR,
+            NEOVERSE_N1_REGISTERS,
+            all_fields_writable(NEOVERSE_N1_REGISTERS),
+        ),
+        profile_json(
+            "a76",
+            CORTEX_A76_MIDR,
+            NEOVERSE_N1_REGISTERS,
+            all_fields_writable(NEOVERSE_N1_REGISTERS),
+            revidr="0x1",
+        ),
+        profile_json(
+            "a57", CORTEX_A57_MIDR, CORTEX_A57_REGISTERS, all_fields_writable(CORTEX_A57_REGISTERS)
+        ),
     ]
     return baseline([profile_from_json(p, p["host"]) for p in profiles])
 

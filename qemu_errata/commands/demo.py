@@ -79,8 +79,10 @@ def run_demo(args: argparse.Namespace) -> int:
         _on_test_bed(demo, pool, profiles)
     elapsed = time.monotonic() - started
     if demo.failures:
-        print(f"Demo FAILED after {elapsed:.0f} s: {len(demo.failures)} expectation(s) did not "
-              f"hold: {'; '.join(demo.failures)}")
+        print(
+            f"Demo FAILED after {elapsed:.0f} s: {len(demo.failures)} expectation(s) did not "
+            f"hold: {'; '.join(demo.failures)}"
+        )
         return ExitStatus.NO
     print(f"Demo finished in {elapsed:.0f} s: every expectation held.")
     return ExitStatus.OK
@@ -93,11 +95,15 @@ def _probe(demo: Demo) -> list[HostProfile]:
     for host, model in HOST_MODELS:
         profile = probe_qemu(model, host)
         implementation = profile.implementations[0]
-        demo.say(f"{host}: QEMU -cpu {model}: {Midr(implementation.midr).describe()}, "
-                 f"{len(profile.id_registers)} ID registers, timer "
-                 f"{profile.timer_frequency_hz} Hz")
-        demo.expect(implementation.midr == _documented_midr(model),
-                    f"{host} reports the MIDR QEMU documents for {model}")
+        demo.say(
+            f"{host}: QEMU -cpu {model}: {Midr(implementation.midr).describe()}, "
+            f"{len(profile.id_registers)} ID registers, timer "
+            f"{profile.timer_frequency_hz} Hz"
+        )
+        demo.expect(
+            implementation.midr == _documented_midr(model),
+            f"{host} reports the MIDR QEMU documents for {model}",
+        )
         profiles.append(profile)
     return profiles
 
@@ -119,8 +125,10 @@ def _with_kernel_masks(profile: HostProfile) -> HostProfile:
 
 
 def _pool(demo: Demo, profiles: list[HostProfile]) -> PoolModel | None:
-    demo.say("QEMU cannot show a kernel's writable masks: the demo takes those Linux 6.12's KVM "
-             "reported on nested hosts of the same CPU models (embedded kvm-6.12-* profiles)")
+    demo.say(
+        "QEMU cannot show a kernel's writable masks: the demo takes those Linux 6.12's KVM "
+        "reported on nested hosts of the same CPU models (embedded kvm-6.12-* profiles)"
+    )
     members = [_with_kernel_masks(p) for p in profiles[:2]]
     try:
         model = baseline(members)
@@ -153,12 +161,18 @@ def _on_test_bed(demo: Demo, pool: PoolModel, profiles: list[HostProfile]) -> No
     from qemu_errata.testbed.bed import TestBed  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory(prefix="qemu-errata-demo-") as scratch, TestBed() as bed:
-        hosts = demo.step("Start the test bed: three libvirt hosts with the hook installed",
-                          lambda: _start_hosts(demo, bed, profiles, Path(scratch)))
-        domain = demo.step("Start a pool VM on host-a with the model applied",
-                           lambda: _start_pool_vm(demo, hosts[0], pool))
-        demo.step("Migrate the VM host-a -> host-b (in the pool), then to host-c (outside)",
-                  lambda: _migrations(demo, hosts, domain))
+        hosts = demo.step(
+            "Start the test bed: three libvirt hosts with the hook installed",
+            lambda: _start_hosts(demo, bed, profiles, Path(scratch)),
+        )
+        domain = demo.step(
+            "Start a pool VM on host-a with the model applied",
+            lambda: _start_pool_vm(demo, hosts[0], pool),
+        )
+        demo.step(
+            "Migrate the VM host-a -> host-b (in the pool), then to host-c (outside)",
+            lambda: _migrations(demo, hosts, domain),
+        )
 
 
 def _start_hosts(demo: Demo, bed: Any, profiles: list[HostProfile], scratch: Path) -> list[Any]:
@@ -169,8 +183,10 @@ def _start_hosts(demo: Demo, bed: Any, profiles: list[HostProfile], scratch: Pat
     hosts: list[Any] = bed.start_hosts(profiles)
     for host in hosts:
         host.write_hook_config({"log": str(host.home / "hook.log")})
-        demo.say(f"{host.name}: libvirt session daemon as user {host.user}, "
-                 f"sysfs CPUs {Midr(host.profile.implementations[0].midr).describe()}")
+        demo.say(
+            f"{host.name}: libvirt session daemon as user {host.user}, "
+            f"sysfs CPUs {Midr(host.profile.implementations[0].midr).describe()}"
+        )
     return hosts
 
 
@@ -187,8 +203,9 @@ def _start_pool_vm(demo: Demo, host: Any, pool: PoolModel) -> Any:
     demo.say("QEMU arguments from the model: " + " ".join(config.commandline_arguments()))
     domain = host.start_guest(domain_xml)
     demo.expect(VM_NAME in host.active_guests(), f"{VM_NAME} runs on {host.name}")
-    demo.expect(find_pool_element(_live_xml(domain)) is not None,
-                "the running VM carries the pool metadata")
+    demo.expect(
+        find_pool_element(_live_xml(domain)) is not None, "the running VM carries the pool metadata"
+    )
     return domain
 
 
@@ -202,8 +219,10 @@ def _migrations(demo: Demo, hosts: list[Any], domain: Any) -> None:
     libvirt.registerErrorHandler(ignore_libvirt_error, None)
     host_a, host_b, host_c = hosts
     domain = migrate(domain, host_b)
-    demo.expect(VM_NAME in host_b.active_guests() and VM_NAME not in host_a.active_guests(),
-                "host-a -> host-b succeeded: the VM runs on host-b")
+    demo.expect(
+        VM_NAME in host_b.active_guests() and VM_NAME not in host_a.active_guests(),
+        "host-a -> host-b succeeded: the VM runs on host-b",
+    )
     try:
         migrate(domain, host_c)
     except libvirt.libvirtError as refused:
@@ -212,10 +231,12 @@ def _migrations(demo: Demo, hosts: list[Any], domain: Any) -> None:
         demo.expect("qemu-errata: refused" in line, "host-b -> host-c was refused by the hook")
     else:
         demo.expect(False, "host-b -> host-c was refused by the hook")
-    demo.expect(domain.state()[0] == libvirt.VIR_DOMAIN_RUNNING
-                and VM_NAME in host_b.active_guests()
-                and VM_NAME not in host_c.active_guests(),
-                "the VM is still running on host-b, and not on host-c")
+    demo.expect(
+        domain.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+        and VM_NAME in host_b.active_guests()
+        and VM_NAME not in host_c.active_guests(),
+        "the VM is still running on host-b, and not on host-c",
+    )
 
 
 def _live_xml(domain: Any) -> Any:

@@ -34,7 +34,10 @@ def register(commands: Subcommands) -> None:
     sub = commands.add_parser("hook", help="install or remove the libvirt hook script")
     sub.add_argument("action", choices=("install", "uninstall"))
     sub.add_argument(
-        "--hooks-dir", type=Path, default=DEFAULT_HOOKS_DIR, metavar="DIR",
+        "--hooks-dir",
+        type=Path,
+        default=DEFAULT_HOOKS_DIR,
+        metavar="DIR",
         help=f"libvirt's qemu hook directory (default {DEFAULT_HOOKS_DIR})",
     )
     sub.set_defaults(run=_run)
@@ -85,19 +88,21 @@ def hook_script(python: str) -> str:
         paths["platlib"],
         str(Path(libvirt_hooks.__path__[0]).resolve().parent),
     ]
-    return "\n".join([
-        f"#!{python} -IS",
-        "# The qemu-errata libvirt hook: refuses incoming migrations, restores and starts",
-        "# of pool VMs on hosts outside their pool. Runs without site (-S) to start fast.",
-        MARKER,
-        "import sys",
-        "",
-        f"sys.path += {list(dict.fromkeys(package_dirs))!r}",
-        "from libvirt_hooks.qemu import main",
-        "",
-        "sys.exit(main(sys.argv))",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"#!{python} -IS",
+            "# The qemu-errata libvirt hook: refuses incoming migrations, restores and starts",
+            "# of pool VMs on hosts outside their pool. Runs without site (-S) to start fast.",
+            MARKER,
+            "import sys",
+            "",
+            f"sys.path += {list(dict.fromkeys(package_dirs))!r}",
+            "from libvirt_hooks.qemu import main",
+            "",
+            "sys.exit(main(sys.argv))",
+            "",
+        ]
+    )
 
 
 def _read_ours(path: Path) -> str | None:
@@ -111,4 +116,3 @@ def _read_ours(path: Path) -> str | None:
     if MARKER not in text:
         raise InputError(f"{path}: exists and was not installed by qemu-errata; move it away first")
     return text
-

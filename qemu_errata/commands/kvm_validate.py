@@ -20,7 +20,9 @@ def register(commands: Subcommands) -> None:
     sub.add_argument("models", nargs="+", type=Path, metavar="MODEL")
     sub.add_argument("--json", action="store_true", help="print every register verdict as JSON")
     sub.add_argument(
-        "--run", action="store_true", dest="run_guest",
+        "--run",
+        action="store_true",
+        dest="run_guest",
         help="then run a guest that reads the ID registers with MRS: does it see the model?",
     )
     sub.set_defaults(run=run_kvm_validate)

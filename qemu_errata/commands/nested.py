@@ -48,7 +48,10 @@ def register(commands: Subcommands) -> None:
         "--kernel", choices=sorted(KERNELS), default=DEFAULT_KERNEL, help="Linux series to boot"
     )
     sub.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, metavar="SECONDS",
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_SECONDS,
+        metavar="SECONDS",
         help="give up (and stop QEMU) after this long",
     )
     sub.add_argument(
@@ -120,4 +123,3 @@ def _outside_names(transfer: Transfer, output: bytes) -> bytes:
         return transfer.outside_names(output.decode("utf-8")).encode("utf-8")
     except UnicodeDecodeError:
         return output
-

@@ -75,12 +75,14 @@ def _describe_model(model: PoolModel, output: Path | None) -> str:
 def _cmd_check(args: argparse.Namespace) -> int:
     result = check(read_model(args.model), read_profile(args.profile))
     if args.json:
-        _print_json({
-            "host": result.host,
-            "ok": result.ok,
-            "problems": [p.message for p in result.problems],
-            "notes": list(result.notes),
-        })
+        _print_json(
+            {
+                "host": result.host,
+                "ok": result.ok,
+                "problems": [p.message for p in result.problems],
+                "notes": list(result.notes),
+            }
+        )
     else:
         print(_describe_check(result))
     return ExitStatus.OK if result.ok else ExitStatus.NO

@@ -26,16 +26,21 @@ def register(commands: Subcommands) -> None:
     """Register ``probe`` on the ``qemu-errata`` subcommands."""
     sub = commands.add_parser("probe", help="write this host's profile (or a QEMU CPU model's)")
     sub.add_argument(
-        "--backend", choices=BACKENDS, default="kvm",
+        "--backend",
+        choices=BACKENDS,
+        default="kvm",
         help="kvm: this host's KVM (default); qemu: a QEMU-emulated CPU; sysfs: CPU types only",
     )
     sub.add_argument("--qemu-cpu", metavar="MODEL", help="QEMU CPU model (--backend qemu)")
     sub.add_argument(
-        "--sysfs-root", type=Path, metavar="DIR",
+        "--sysfs-root",
+        type=Path,
+        metavar="DIR",
         help=f"where sysfs is (--backend kvm or sysfs; default {DEFAULT_SYSFS_ROOT})",
     )
     sub.add_argument(
-        "--host", metavar="NAME",
+        "--host",
+        metavar="NAME",
         help="host name in the profile (default: this host's name, or qemu-MODEL)",
     )
     sub.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the profile here")

@@ -20,12 +20,16 @@ def register(commands: Subcommands) -> None:
     """Add ``render``, ``apply`` and ``verify``."""
     sub = commands.add_parser("render", help="QEMU arguments or domain XML presenting a model")
     sub.add_argument("model", type=Path, metavar="MODEL")
-    _dialect_options(sub, "the domain's type (kvm: qemu-kvm, qemu: qemu-tcg); required "
-                          "without --domain")
+    _dialect_options(
+        sub, "the domain's type (kvm: qemu-kvm, qemu: qemu-tcg); required without --domain"
+    )
     sub.add_argument("--as", dest="form", choices=["args", "domain-xml"], default="args")
     sub.add_argument("--domain", type=Path, metavar="FILE", help="domain XML to apply the model to")
-    sub.add_argument("--qmp", metavar="SOCKET",
-                     help="first check that the QEMU on this QMP socket supports the dialect")
+    sub.add_argument(
+        "--qmp",
+        metavar="SOCKET",
+        help="first check that the QEMU on this QMP socket supports the dialect",
+    )
     sub.add_argument("--json", action="store_true", help="print the result and notes as JSON")
     sub.set_defaults(run=_render)
 
@@ -34,15 +38,21 @@ def register(commands: Subcommands) -> None:
     sub.add_argument("--connect", required=True, metavar="URI", help="libvirt connection URI")
     sub.add_argument("--domain", required=True, metavar="NAME")
     _dialect_options(sub, "the domain's type (kvm: qemu-kvm, qemu: qemu-tcg)")
-    sub.add_argument("--next-boot", action="store_true",
-                     help="allow a running domain: change its definition for the next boot")
+    sub.add_argument(
+        "--next-boot",
+        action="store_true",
+        help="allow a running domain: change its definition for the next boot",
+    )
     sub.set_defaults(run=_apply)
 
     sub = commands.add_parser("verify", help="compare a running VM with a model over QMP")
     sub.add_argument("model", type=Path, metavar="MODEL")
     sub.add_argument("--qmp", metavar="SOCKET", help="the VM's QMP socket")
-    sub.add_argument("--connect", metavar="URI",
-                     help="with --domain: use the libvirt domain's own monitor instead")
+    sub.add_argument(
+        "--connect",
+        metavar="URI",
+        help="with --domain: use the libvirt domain's own monitor instead",
+    )
     sub.add_argument("--domain", metavar="NAME")
     sub.add_argument("--json", action="store_true", help="print the differences as JSON")
     sub.set_defaults(run=_verify)
@@ -50,9 +60,9 @@ def register(commands: Subcommands) -> None:
 
 def _dialect_options(parser: argparse.ArgumentParser, default: str) -> None:
     parser.add_argument("--vmm", choices=_DIALECTS, help=f"the VMM dialect (default: {default})")
-    parser.add_argument("--qemu-cpu", metavar="MODEL",
-                        help="qemu-tcg: the emulated CPU model (e.g. neoverse-n1)")
-
+    parser.add_argument(
+        "--qemu-cpu", metavar="MODEL", help="qemu-tcg: the emulated CPU model (e.g. neoverse-n1)"
+    )
 
 
 def _render(args: argparse.Namespace) -> int:

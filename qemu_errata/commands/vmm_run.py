@@ -56,7 +56,8 @@ def render(args: argparse.Namespace) -> int:
             return ExitStatus.NO
     if args.json:
         result: dict[str, Any] = (
-            {"arguments": config.qemu_arguments()} if args.form == "args"
+            {"arguments": config.qemu_arguments()}
+            if args.form == "args"
             else {"domain_xml": domain_xml}
         )
         print(json.dumps({**result, "notes": list(config.notes)}, indent=2))
@@ -75,8 +76,12 @@ def apply(args: argparse.Namespace) -> int:
     model = read_model(args.model)
     try:
         result = apply_to_libvirt(
-            model, uri=args.connect, name=args.domain, dialect=_dialect(args),
-            qemu_cpu=args.qemu_cpu, next_boot=args.next_boot,
+            model,
+            uri=args.connect,
+            name=args.domain,
+            dialect=_dialect(args),
+            qemu_cpu=args.qemu_cpu,
+            next_boot=args.next_boot,
         )
     except DomainRunningError as refused:
         print(f"qemu-errata: {refused}", file=sys.stderr)
@@ -87,8 +92,9 @@ def apply(args: argparse.Namespace) -> int:
     elif result.running:
         print(f"Domain {args.domain} redefined; it runs the old definition until its next boot.")
     else:
-        print(f"Domain {args.domain} redefined with the pool model "
-              f"({result.config.dialect.value}).")
+        print(
+            f"Domain {args.domain} redefined with the pool model ({result.config.dialect.value})."
+        )
     return ExitStatus.OK
 
 
@@ -119,8 +125,11 @@ async def _verify(monitor: Monitor, model: PoolModel) -> VerifyReport:
 
 
 def _describe_report(report: VerifyReport) -> str:
-    lines = ["The guest presents the pool model." if report.ok
-             else "The guest differs from the pool model:"]
+    lines = [
+        "The guest presents the pool model."
+        if report.ok
+        else "The guest differs from the pool model:"
+    ]
     lines.extend(f"  {difference}" for difference in report.differences)
     lines.extend(f"Note: {note}" for note in report.notes)
     return "\n".join(lines)

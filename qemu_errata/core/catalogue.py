@@ -280,7 +280,15 @@ def _field(register: str, entry: dict[str, Any], where: str) -> Field:
     refused = frozenset(int(value) for value in entry.get("refused", []))
     later = entry.get("refused_after_linux", {})
     return Field(
-        register, name, msb, lsb, rule, bool(entry.get("signed", False)), safe, names, refused,
+        register,
+        name,
+        msb,
+        lsb,
+        rule,
+        bool(entry.get("signed", False)),
+        safe,
+        names,
+        refused,
         frozenset(int(value) for value in later.get("values", [])),
         parse_kernel_version(later["version"]) if later else None,
     )

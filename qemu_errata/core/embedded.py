@@ -27,11 +27,13 @@ def _directory() -> Traversable:
 
 def embedded_profile_names() -> tuple[str, ...]:
     """The names of the shipped profiles, e.g. ``qemu-neoverse-n1``, sorted."""
-    return tuple(sorted(
-        entry.name.removesuffix(_SUFFIX)
-        for entry in _directory().iterdir()
-        if entry.name.endswith(_SUFFIX)
-    ))
+    return tuple(
+        sorted(
+            entry.name.removesuffix(_SUFFIX)
+            for entry in _directory().iterdir()
+            if entry.name.endswith(_SUFFIX)
+        )
+    )
 
 
 def load_embedded_profile(name: str) -> HostProfile:

@@ -83,8 +83,11 @@ class TargetImplementations(Sequence[TargetImplementation]):
 
 
 def _sort_key(entry: TargetImplementation) -> tuple[int, int, int]:
-    return (entry.midr, -1 if entry.revidr is None else entry.revidr,
-            -1 if entry.aidr is None else entry.aidr)
+    return (
+        entry.midr,
+        -1 if entry.revidr is None else entry.revidr,
+        -1 if entry.aidr is None else entry.aidr,
+    )
 
 
 def read_implementations(reader: DocumentReader, key: str) -> tuple[Implementation, ...]:
@@ -95,8 +98,10 @@ def read_implementations(reader: DocumentReader, key: str) -> tuple[Implementati
         where = f"{key}[{index}]"
         midr, revidr, aidr = (_identity(item, where, name, reader) for name in _IDENTITY)
         cpus = item.get("cpus")
-        if not isinstance(cpus, list) or not cpus or not all(
-            isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in cpus
+        if (
+            not isinstance(cpus, list)
+            or not cpus
+            or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in cpus)
         ):
             raise reader.fail(f"{where}.cpus", "missing or not a non-empty list of CPU numbers")
         if cpus_seen & set(cpus):
@@ -118,9 +123,13 @@ def read_targets(reader: DocumentReader, key: str) -> TargetImplementations:
         midr = _identity(item, where, "midr", reader)
         if midr is None:
             raise reader.fail(f"{where}.midr", "missing")
-        entries.append(TargetImplementation(
-            midr, _identity(item, where, "revidr", reader), _identity(item, where, "aidr", reader)
-        ))
+        entries.append(
+            TargetImplementation(
+                midr,
+                _identity(item, where, "revidr", reader),
+                _identity(item, where, "aidr", reader),
+            )
+        )
     if not entries:
         raise reader.fail(key, "empty: a pool has at least one implementation")
     return TargetImplementations(entries)

@@ -62,8 +62,6 @@ class Loss:
         }
 
 
-
-
 @dataclass(frozen=True)
 class PoolModel:
     """What a pool's VMs are given: register values, target list, timer frequency."""
@@ -91,9 +89,7 @@ class PoolModel:
         }
 
 
-def model_from_json(
-    data: object, origin: str, catalogue: Catalogue | None = None
-) -> PoolModel:
+def model_from_json(data: object, origin: str, catalogue: Catalogue | None = None) -> PoolModel:
     """Read a model file; only format, id_registers and target_implementations are required."""
     reader = DocumentReader(data, origin, MODEL_FORMAT)
     host_writes = reader.mapping("host_writes")
@@ -128,12 +124,16 @@ def _read_losses(reader: DocumentReader, catalogue: Catalogue) -> tuple[Loss, ..
         host_values = item.get("host_values")
         if not isinstance(host_values, dict):
             raise reader.fail(f"{where}.host_values", "not an object of host to hex value")
-        losses.append(Loss(
-            register.field(str(item["field"])),
-            parse_register(item.get("pool_value"), f"{where}.pool_value", reader),
-            {h: parse_register(v, f"{where}.host_values.{h}", reader)
-             for h, v in host_values.items()},
-        ))
+        losses.append(
+            Loss(
+                register.field(str(item["field"])),
+                parse_register(item.get("pool_value"), f"{where}.pool_value", reader),
+                {
+                    h: parse_register(v, f"{where}.host_values.{h}", reader)
+                    for h, v in host_values.items()
+                },
+            )
+        )
     return tuple(losses)
 
 
@@ -194,7 +194,8 @@ class _Baseline:
         """Every register some host reports, catalogue order first, identity ones left out."""
         reported = {name for p in self.profiles for name in getattr(p, group)}
         known = [
-            n for n in self.catalogue
+            n
+            for n in self.catalogue
             if n in reported and self.catalogue[n].kind is not Kind.IDENTITY
         ]
         values = {}
@@ -213,9 +214,16 @@ class _Baseline:
                 values[profile.host] = value
         missing = [p.host for p in self.profiles if p.host not in values]
         if missing:
-            self.blockers.append(Blocker(name, None, (
-                f"{name} is not reported by {', '.join(missing)} (its value there is unknown)"
-            )))
+            self.blockers.append(
+                Blocker(
+                    name,
+                    None,
+                    (
+                        f"{name} is not reported by {', '.join(missing)}"
+                        f" (its value there is unknown)"
+                    ),
+                )
+            )
             return None
         result = self._undescribed(name, register, values)
         masks = {p.host: writable_bits(p, name, register) for p in self.profiles}
@@ -235,9 +243,16 @@ class _Baseline:
         for profile in self.profiles:
             refusal = register_refusal(register, value, getattr(profile, group), self.catalogue)
             if refusal:
-                self.blockers.append(Blocker(register.name, None, (
-                    f"{register.name} = {value:#x} cannot be presented on {profile.host}: {refusal}"
-                )))
+                self.blockers.append(
+                    Blocker(
+                        register.name,
+                        None,
+                        (
+                            f"{register.name} = {value:#x}"
+                            f" cannot be presented on {profile.host}: {refusal}"
+                        ),
+                    )
+                )
 
     def _field(
         self, fld: Field, raws: Mapping[str, int], writable: Mapping[str, bool]
@@ -248,9 +263,16 @@ class _Baseline:
                 f"{h}={fld.describe(r)}{'' if writable[h] else ' (not writable)'}"
                 for h, r in raws.items()
             )
-            self.blockers.append(Blocker(fld.register, fld.name, (
-                f"{fld.qualified_name} differs and no value is presentable on every host: {hosts}"
-            )))
+            self.blockers.append(
+                Blocker(
+                    fld.register,
+                    fld.name,
+                    (
+                        f"{fld.qualified_name} differs"
+                        f" and no value is presentable on every host: {hosts}"
+                    ),
+                )
+            )
             return None
         differing = {h: r for h, r in raws.items() if r != chosen}
         if differing:
@@ -274,13 +296,18 @@ class _Baseline:
         unknown = [p.host for p in self.profiles if p.timer_frequency_hz is None]
         notes = (
             (f"timer frequency unknown on {', '.join(unknown)}: check it before they join",)
-            if unknown else ()
+            if unknown
+            else ()
         )
         if len(set(known.values())) > 1:
             hosts = ", ".join(f"{h}={f} Hz" for h, f in known.items())
-            self.blockers.append(Blocker(TIMER_REGISTER, None, (
-                f"timer frequencies differ ({hosts}): guests cannot migrate between them"
-            )))
+            self.blockers.append(
+                Blocker(
+                    TIMER_REGISTER,
+                    None,
+                    (f"timer frequencies differ ({hosts}): guests cannot migrate between them"),
+                )
+            )
             return None, notes
         return next(iter(known.values()), None), notes
 
@@ -340,11 +367,18 @@ def check(
             implementation.midr, implementation.revidr, implementation.aidr
         )
         if target is None:
-            problems.append(Blocker(IDENTITY_REGISTER, None, (
-                f"{Midr(implementation.midr).describe()} (REVIDR "
-                f"{_hex_or_unknown(implementation.revidr)}) of CPUs "
-                f"{_cpu_list(implementation.cpus)} is not in the pool's target implementation list"
-            )))
+            problems.append(
+                Blocker(
+                    IDENTITY_REGISTER,
+                    None,
+                    (
+                        f"{Midr(implementation.midr).describe()} (REVIDR "
+                        f"{_hex_or_unknown(implementation.revidr)}) of CPUs "
+                        f"{_cpu_list(implementation.cpus)}"
+                        f" is not in the pool's target implementation list"
+                    ),
+                )
+            )
     for group in REGISTER_GROUPS:
         for name, wanted in getattr(model, group).items():
             register = catalogue.get(name)
@@ -371,10 +405,16 @@ def _check_register(
     bits = res0_bits(register)
     if wanted & bits != host & bits:
         what = _undescribed_bits(name, register, bits)
-        problems.append(Blocker(name, None, (
-            f"{what} must equal the host's: the model has {wanted & bits:#x}, "
-            f"the host {host & bits:#x}"
-        )))
+        problems.append(
+            Blocker(
+                name,
+                None,
+                (
+                    f"{what} must equal the host's: the model has {wanted & bits:#x}, "
+                    f"the host {host & bits:#x}"
+                ),
+            )
+        )
     writable = writable_bits(profile, name, register)
     kernel = profile.kernel_version
     for fld in register.fields if register else ():
@@ -388,10 +428,16 @@ def _check_register(
             why = "KVM refuses this value"
         else:
             why = f"not safe under rule {fld.rule.value}"
-        problems.append(Blocker(name, fld.name, (
-            f"{fld.qualified_name}: the model presents {fld.describe(requested)}, "
-            f"the host has {fld.describe(fld.raw(host))} ({why})"
-        )))
+        problems.append(
+            Blocker(
+                name,
+                fld.name,
+                (
+                    f"{fld.qualified_name}: the model presents {fld.describe(requested)}, "
+                    f"the host has {fld.describe(fld.raw(host))} ({why})"
+                ),
+            )
+        )
     return problems
 
 
@@ -404,9 +450,13 @@ def _check_timer(
     if host is None:
         return (f"the host's timer frequency is unknown; the pool needs {wanted} Hz",)
     if host != wanted:
-        problems.append(Blocker(TIMER_REGISTER, None, (
-            f"timer frequency {host} Hz differs from the pool's {wanted} Hz"
-        )))
+        problems.append(
+            Blocker(
+                TIMER_REGISTER,
+                None,
+                (f"timer frequency {host} Hz differs from the pool's {wanted} Hz"),
+            )
+        )
     return ()
 
 

@@ -33,7 +33,10 @@ def safe_value(field: Field, new: int, current: int) -> int:
 
 
 def accepts(
-    field: Field, requested: int, host: int, writable: bool,
+    field: Field,
+    requested: int,
+    host: int,
+    writable: bool,
     kernel: tuple[int, int] | None = None,
 ) -> bool:
     """Whether a host whose own raw value is ``host`` can present ``requested``.

@@ -164,7 +164,11 @@ def parse_download_line(line: str) -> DebFile:
 def _run(command: Sequence[str], what: str, cwd: Path | None = None) -> str:
     try:
         completed = subprocess.run(
-            command, cwd=cwd, capture_output=True, text=True, timeout=_APT_TIMEOUT_SECONDS,
+            command,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=_APT_TIMEOUT_SECONDS,
             check=False,
         )
     except FileNotFoundError:

@@ -86,7 +86,19 @@ class CpioWriter:
             inode = self._inode
         encoded_name = os.fsencode(name) + b"\0"
         fields = (
-            inode, mode, 0, 0, 1, mtime, len(data), 0, 0, rdev[0], rdev[1], len(encoded_name), 0,
+            inode,
+            mode,
+            0,
+            0,
+            1,
+            mtime,
+            len(data),
+            0,
+            0,
+            rdev[0],
+            rdev[1],
+            len(encoded_name),
+            0,
         )
         header = _MAGIC + b"".join(b"%08x" % value for value in fields)
         self._write(header + encoded_name)

@@ -334,7 +334,6 @@ def compile_python(directory: Path, guest_directory: str) -> None:
     )
 
 
-
 def _install(image: Path, images: Path, key: str) -> None:
     """Move the built image into place, point ``current`` at it, drop older ones."""
     final = images / key

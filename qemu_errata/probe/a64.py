@@ -125,5 +125,5 @@ def vector_table(handler: Sequence[int]) -> bytes:
         raise ValueError(f"a {len(code)}-byte handler does not fit in a {_VECTOR_SIZE}-byte vector")
     table = bytearray(VECTOR_TABLE_SIZE)
     for offset in _SYNC_VECTOR_OFFSETS:
-        table[offset:offset + len(code)] = code
+        table[offset : offset + len(code)] = code
     return bytes(table)

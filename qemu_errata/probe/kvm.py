@@ -85,8 +85,11 @@ _VCPU_FEATURES = (
     ("pmu-v3", (abi.KVM_CAP_ARM_PMU_V3,), (abi.KVM_ARM_VCPU_PMU_V3,)),
     ("sve", (abi.KVM_CAP_ARM_SVE,), (abi.KVM_ARM_VCPU_SVE,)),
     # Address and generic authentication come together or not at all.
-    ("ptrauth", (abi.KVM_CAP_ARM_PTRAUTH_ADDRESS, abi.KVM_CAP_ARM_PTRAUTH_GENERIC),
-     (abi.KVM_ARM_VCPU_PTRAUTH_ADDRESS, abi.KVM_ARM_VCPU_PTRAUTH_GENERIC)),
+    (
+        "ptrauth",
+        (abi.KVM_CAP_ARM_PTRAUTH_ADDRESS, abi.KVM_CAP_ARM_PTRAUTH_GENERIC),
+        (abi.KVM_ARM_VCPU_PTRAUTH_ADDRESS, abi.KVM_ARM_VCPU_PTRAUTH_GENERIC),
+    ),
 )
 
 
@@ -171,11 +174,17 @@ def read_kvm(calls: KernelCalls, catalogue: Catalogue, device: str = KVM_DEVICE)
             # As KVM makes unallocated ID registers read as zero (and as the qemu probe
             # reports registers a CPU lacks), a register this kernel does not offer is zero.
             id_registers[register.name] = value or 0
-        firmware = _read_all(catalogue.of_kind(Kind.FIRMWARE), not_offered,
-                             lambda r: kernel.get_one_reg(vcpu, r))
-        gic_registers = {} if gic is None else _read_all(
-            [r for r in catalogue.of_kind(Kind.GIC) if r.encoding is not None], not_offered,
-            lambda r: kernel.get_vgic_sysreg(gic, r),
+        firmware = _read_all(
+            catalogue.of_kind(Kind.FIRMWARE), not_offered, lambda r: kernel.get_one_reg(vcpu, r)
+        )
+        gic_registers = (
+            {}
+            if gic is None
+            else _read_all(
+                [r for r in catalogue.of_kind(Kind.GIC) if r.encoding is not None],
+                not_offered,
+                lambda r: kernel.get_vgic_sysreg(gic, r),
+            )
         )
         reading = KvmReading(
             id_registers=id_registers,
@@ -206,7 +215,10 @@ class ScratchVm:
 
 
 def new_vcpu(
-    kernel: Kernel, system: int, vm: int, capabilities: Capabilities,
+    kernel: Kernel,
+    system: int,
+    vm: int,
+    capabilities: Capabilities,
     open_fds: contextlib.ExitStack,
 ) -> ScratchVm:
     """The VM's one vCPU, initialised with the default features, and its vGICv3: the VM
@@ -280,18 +292,21 @@ class Kernel:
         """The register's value, or None when this kernel does not offer it."""
         value = ctypes.c_uint64()
         request = abi.one_reg(register.one_reg_id, ctypes.addressof(value))
-        return self._read(vcpu, abi.KVM_GET_ONE_REG, request, f"KVM_GET_ONE_REG {register.name}",
-                          value)
+        return self._read(
+            vcpu, abi.KVM_GET_ONE_REG, request, f"KVM_GET_ONE_REG {register.name}", value
+        )
 
     def get_vgic_sysreg(self, gic: int, register: Register) -> int | None:
         assert register.encoding is not None
         value = ctypes.c_uint64()
         request = abi.device_attr(
-            abi.KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, abi.vgic_sysreg_attr(register.encoding),
+            abi.KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS,
+            abi.vgic_sysreg_attr(register.encoding),
             ctypes.addressof(value),
         )
-        return self._read(gic, abi.KVM_GET_DEVICE_ATTR, request,
-                          f"KVM_GET_DEVICE_ATTR {register.name}", value)
+        return self._read(
+            gic, abi.KVM_GET_DEVICE_ATTR, request, f"KVM_GET_DEVICE_ATTR {register.name}", value
+        )
 
     def _read(
         self, fd: int, request: int, argument: bytearray, name: str, value: ctypes.c_uint64
@@ -353,8 +368,9 @@ def init_vcpu(kernel: Kernel, vm: int, vcpu: int, capabilities: Capabilities) ->
         kernel.calls.ioctl(vm, abi.KVM_ARM_PREFERRED_TARGET, preferred)
     except OSError as error:
         if error.errno == errno.ENOTTY:
-            raise ProbeError(f"{kernel.device}: not an arm64 KVM (no KVM_ARM_PREFERRED_TARGET)"
-                             ) from None
+            raise ProbeError(
+                f"{kernel.device}: not an arm64 KVM (no KVM_ARM_PREFERRED_TARGET)"
+            ) from None
         raise kernel.fail("KVM_ARM_PREFERRED_TARGET", error) from None
     names: list[str] = []
     bits: list[int] = []

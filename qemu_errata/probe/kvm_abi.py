@@ -128,7 +128,7 @@ def exit_reason(run: ReadableBuffer) -> int:
 def mmio_exit(run: ReadableBuffer) -> tuple[int, bytes, bool]:
     """A KVM_EXIT_MMIO's (guest physical address, the len bytes of data, is_write)."""
     address, data, length, is_write = RUN_MMIO.unpack_from(run, RUN_EXIT_DETAILS_OFFSET)
-    return address, data[:min(length, len(data))], bool(is_write)
+    return address, data[: min(length, len(data))], bool(is_write)
 
 
 def vcpu_init_target(data: bytes | bytearray) -> int:

@@ -77,8 +77,9 @@ def run_guest(
 ) -> GuestRun:
     """Run the program reading ``registers`` on the VM's vCPU, once."""
     readable = [register for register in registers if register.encoding is not None]
-    program = build_program([register.encoding for register in readable
-                             if register.encoding is not None])
+    program = build_program(
+        [register.encoding for register in readable if register.encoding is not None]
+    )
     report = GuestReport(program)
     try:
         _prepare(kernel, target)
@@ -86,15 +87,21 @@ def run_guest(
         with contextlib.ExitStack() as mappings:
             ram = calls.map(-1, RAM_SIZE)
             mappings.callback(ram.close)
-            ram[:len(program.code)] = program.code
+            ram[: len(program.code)] = program.code
             address = ctypes.addressof(ctypes.c_char.from_buffer(ram))  # released at once
-            kernel.ioctl(target.vm, abi.KVM_SET_USER_MEMORY_REGION,
-                         abi.user_memory_region(0, RAM_BASE, RAM_SIZE, address),
-                         "KVM_SET_USER_MEMORY_REGION")
+            kernel.ioctl(
+                target.vm,
+                abi.KVM_SET_USER_MEMORY_REGION,
+                abi.user_memory_region(0, RAM_BASE, RAM_SIZE, address),
+                "KVM_SET_USER_MEMORY_REGION",
+            )
             pc = ctypes.c_uint64(program.entry_address)
-            kernel.ioctl(target.vcpu, abi.KVM_SET_ONE_REG,
-                         abi.one_reg(abi.KVM_REG_ARM_CORE_PC, ctypes.addressof(pc)),
-                         "KVM_SET_ONE_REG pc")
+            kernel.ioctl(
+                target.vcpu,
+                abi.KVM_SET_ONE_REG,
+                abi.one_reg(abi.KVM_REG_ARM_CORE_PC, ctypes.addressof(pc)),
+                "KVM_SET_ONE_REG pc",
+            )
             run = calls.map(target.vcpu, size)
             mappings.callback(run.close)
             _run(kernel, target.vcpu, run, report)
@@ -107,31 +114,57 @@ def run_guest(
 def _prepare(kernel: Kernel, target: ScratchVm) -> None:
     """What KVM wants before a vCPU's first run, as a VMM does it."""
     if target.gic is not None:
-        for kind, address in ((abi.KVM_VGIC_V3_ADDR_TYPE_DIST, _GIC_DISTRIBUTOR),
-                              (abi.KVM_VGIC_V3_ADDR_TYPE_REDIST, _GIC_REDISTRIBUTOR)):
-            _set_attribute(kernel, target.gic, (abi.KVM_DEV_ARM_VGIC_GRP_ADDR, kind),
-                           ctypes.c_uint64(address), "vGICv3 address")
+        for kind, address in (
+            (abi.KVM_VGIC_V3_ADDR_TYPE_DIST, _GIC_DISTRIBUTOR),
+            (abi.KVM_VGIC_V3_ADDR_TYPE_REDIST, _GIC_REDISTRIBUTOR),
+        ):
+            _set_attribute(
+                kernel,
+                target.gic,
+                (abi.KVM_DEV_ARM_VGIC_GRP_ADDR, kind),
+                ctypes.c_uint64(address),
+                "vGICv3 address",
+            )
     if "pmu-v3" in target.features:
         if target.gic is not None:  # without an in-kernel GIC the PMU has no interrupt
-            _set_attribute(kernel, target.vcpu,
-                           (abi.KVM_ARM_VCPU_PMU_V3_CTRL, abi.KVM_ARM_VCPU_PMU_V3_IRQ),
-                           ctypes.c_int(_PMU_INTERRUPT), "PMU interrupt")
-        _set_attribute(kernel, target.vcpu,
-                       (abi.KVM_ARM_VCPU_PMU_V3_CTRL, abi.KVM_ARM_VCPU_PMU_V3_INIT), None,
-                       "PMU init")
+            _set_attribute(
+                kernel,
+                target.vcpu,
+                (abi.KVM_ARM_VCPU_PMU_V3_CTRL, abi.KVM_ARM_VCPU_PMU_V3_IRQ),
+                ctypes.c_int(_PMU_INTERRUPT),
+                "PMU interrupt",
+            )
+        _set_attribute(
+            kernel,
+            target.vcpu,
+            (abi.KVM_ARM_VCPU_PMU_V3_CTRL, abi.KVM_ARM_VCPU_PMU_V3_INIT),
+            None,
+            "PMU init",
+        )
     if "sve" in target.features:
-        kernel.ioctl(target.vcpu, abi.KVM_ARM_VCPU_FINALIZE,
-                     bytearray(struct.pack("=i", abi.KVM_ARM_VCPU_SVE)), "KVM_ARM_VCPU_FINALIZE")
+        kernel.ioctl(
+            target.vcpu,
+            abi.KVM_ARM_VCPU_FINALIZE,
+            bytearray(struct.pack("=i", abi.KVM_ARM_VCPU_SVE)),
+            "KVM_ARM_VCPU_FINALIZE",
+        )
 
 
 def _set_attribute(
-    kernel: Kernel, fd: int, attribute: tuple[int, int],
-    value: ctypes.c_uint64 | ctypes.c_int | None, what: str,
+    kernel: Kernel,
+    fd: int,
+    attribute: tuple[int, int],
+    value: ctypes.c_uint64 | ctypes.c_int | None,
+    what: str,
 ) -> None:
     """Set the (group, attribute) of a device or vCPU to ``value`` (None: no argument)."""
     address = 0 if value is None else ctypes.addressof(value)
-    kernel.ioctl(fd, abi.KVM_SET_DEVICE_ATTR, abi.device_attr(*attribute, address),
-                 f"KVM_SET_DEVICE_ATTR ({what})")
+    kernel.ioctl(
+        fd,
+        abi.KVM_SET_DEVICE_ATTR,
+        abi.device_attr(*attribute, address),
+        f"KVM_SET_DEVICE_ATTR ({what})",
+    )
 
 
 def _run(kernel: Kernel, vcpu: int, run: mmap.mmap, report: GuestReport) -> None:
@@ -145,8 +178,10 @@ def _run(kernel: Kernel, vcpu: int, run: mmap.mmap, report: GuestReport) -> None
                     raise GuestError(f"KVM_RUN exit reason {reason}, not an MMIO store")
                 address, data, is_write = abi.mmio_exit(run)
                 if not is_write or len(data) != 8:
-                    raise GuestError(f"a {len(data)}-byte MMIO {'store' if is_write else 'load'}"
-                                     f" at {address:#x}, not a 64-bit store")
+                    raise GuestError(
+                        f"a {len(data)}-byte MMIO {'store' if is_write else 'load'}"
+                        f" at {address:#x}, not a 64-bit store"
+                    )
                 report.store(address, int.from_bytes(data, "little"))
                 if report.done:
                     return
@@ -158,6 +193,7 @@ def _run(kernel: Kernel, vcpu: int, run: mmap.mmap, report: GuestReport) -> None
 @contextlib.contextmanager
 def _deadline(seconds: float) -> Iterator[None]:
     """Raise _DeadlineError in this (main) thread after ``seconds``; KVM_RUN returns on it."""
+
     def expire(signal_number: int, frame: FrameType | None) -> None:
         raise _DeadlineError
 

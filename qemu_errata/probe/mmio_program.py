@@ -72,8 +72,9 @@ class MmioProgram:
 
     def register_read_at(self, pc: int) -> int | None:
         """The index of the register whose MRS is at guest address ``pc``."""
-        index, remainder = divmod(pc - self.entry_address - 4 * len(_PROLOGUE),
-                                  4 * _WORDS_PER_REGISTER)
+        index, remainder = divmod(
+            pc - self.entry_address - 4 * len(_PROLOGUE), 4 * _WORDS_PER_REGISTER
+        )
         return index if not remainder and 0 <= index < len(self.encodings) else None
 
 
@@ -86,11 +87,14 @@ def build_program(encodings: Sequence[Encoding]) -> MmioProgram:
             a64.str_unsigned_offset(_VALUE, _MMIO, FIRST_REGISTER + 8 * index),
         ]
     code = bytearray(a64.vector_table(_REPORT_AND_SKIP))
-    code += a64.little_endian([
-        *_PROLOGUE, *body,
-        a64.str_unsigned_offset(_VALUE, _MMIO, DONE),
-        a64.branch(0),
-    ])
+    code += a64.little_endian(
+        [
+            *_PROLOGUE,
+            *body,
+            a64.str_unsigned_offset(_VALUE, _MMIO, DONE),
+            a64.branch(0),
+        ]
+    )
     if len(code) > RAM_SIZE:
         raise ValueError(f"{len(encodings)} registers do not fit in {RAM_SIZE:#x} bytes")
     return MmioProgram(tuple(encodings), bytes(code), RAM_BASE + a64.VECTOR_TABLE_SIZE)

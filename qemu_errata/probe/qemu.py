@@ -95,16 +95,21 @@ def profile_from_reading(
     id_registers = [r for r in registers if r.kind in ID_REGISTER_KINDS]
     return HostProfile(
         host=host,
-        implementations=(Implementation(
-            midr=midr, revidr=values.get("REVIDR_EL1") or 0, aidr=values.get("AIDR_EL1") or 0,
-            cpus=(0,),
-        ),),
+        implementations=(
+            Implementation(
+                midr=midr,
+                revidr=values.get("REVIDR_EL1") or 0,
+                aidr=values.get("AIDR_EL1") or 0,
+                cpus=(0,),
+            ),
+        ),
         # Like KVM for unallocated ID registers, a register the CPU lacks reads as zero.
         id_registers={r.name: values.get(r.name) or 0 for r in id_registers},
         writable_masks=None,
         timer_frequency_hz=values.get(_TIMER) or None,
         gic_registers={
-            r.name: value for r in registers
+            r.name: value
+            for r in registers
             if r.kind is Kind.GIC and (value := values.get(r.name)) is not None
         },
         provenance={
@@ -123,7 +128,6 @@ def profile_from_reading(
             "writable_masks": "not observable from QEMU",
         },
     )
-
 
 
 def gdb_register_numbers(feature_xml: str) -> dict[str, int]:
@@ -151,19 +155,29 @@ def gdb_name_of(name: str, published: Mapping[str, int]) -> str | None:
 
 def qemu_arguments(model: str, program: SysregProgram, directory: Path) -> list[str]:
     return [
-        "-accel", "tcg",
-        "-M", MACHINE,
-        "-cpu", model,
-        "-smp", "1",
-        "-m", "128",
+        "-accel",
+        "tcg",
+        "-M",
+        MACHINE,
+        "-cpu",
+        model,
+        "-smp",
+        "1",
+        "-m",
+        "128",
         "-S",
         "-nodefaults",
         "-no-user-config",
-        "-display", "none",
-        "-chardev", f"socket,id=qmp,path={_option(directory / _QMP_SOCKET)}",
-        "-mon", "chardev=qmp,mode=control",
-        "-chardev", f"socket,id=gdb,path={_option(directory / _GDB_SOCKET)}",
-        "-gdb", "chardev:gdb",
+        "-display",
+        "none",
+        "-chardev",
+        f"socket,id=qmp,path={_option(directory / _QMP_SOCKET)}",
+        "-mon",
+        "chardev=qmp,mode=control",
+        "-chardev",
+        f"socket,id=gdb,path={_option(directory / _GDB_SOCKET)}",
+        "-gdb",
+        "chardev:gdb",
         "-device",
         f"loader,file={_option(directory / _PROGRAM)},addr={program.load_address:#x},cpu-num=0",
     ]
@@ -200,9 +214,7 @@ async def _read_qemu(model: str, registers: Sequence[Register], timeout: float) 
 
 
 @contextlib.asynccontextmanager
-async def _listening(
-    directory: Path, what: str
-) -> AsyncIterator[tuple[QMPClient, socket.socket]]:
+async def _listening(directory: Path, what: str) -> AsyncIterator[tuple[QMPClient, socket.socket]]:
     """The QMP client and the gdbstub's listening socket, for QEMU to connect to."""
     qmp = QMPClient("qemu-errata-probe")
     gdb_listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -225,8 +237,11 @@ async def _start(binary: str, arguments: list[str], directory: Path) -> asyncio.
     with open(directory / _STDERR, "wb") as stderr:
         try:
             return await asyncio.create_subprocess_exec(
-                binary, *arguments,
-                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=stderr,
+                binary,
+                *arguments,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=stderr,
             )
         except OSError as error:
             raise ProbeError(f"{binary}: cannot start: {error.strerror}") from None
@@ -324,7 +339,8 @@ def _exit_reason(process: asyncio.subprocess.Process, directory: Path) -> str:
     status = process.returncode
     assert status is not None
     how = (
-        f"killed by {signal.Signals(-status).name}" if status < 0
+        f"killed by {signal.Signals(-status).name}"
+        if status < 0
         else f"exited with status {status}"
     )
     lines = (directory / _STDERR).read_text("utf-8", "replace").splitlines()

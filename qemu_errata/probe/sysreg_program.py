@@ -47,8 +47,8 @@ class SysregProgram:
             raise ValueError(f"expected {self.results_size} bytes of results, got {len(data)}")
         values: list[int | None] = []
         for offset in range(0, len(data), RESULT_SIZE):
-            value = int.from_bytes(data[offset:offset + 8], "little")
-            undefined = int.from_bytes(data[offset + 8:offset + 16], "little")
+            value = int.from_bytes(data[offset : offset + 8], "little")
+            undefined = int.from_bytes(data[offset + 8 : offset + 16], "little")
             values.append(None if undefined else value)
         return tuple(values)
 

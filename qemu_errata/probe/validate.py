@@ -122,7 +122,12 @@ def validate_models(
 
 
 def _validate(
-    kernel: Kernel, system: int, name: str, model: PoolModel, catalogue: Catalogue, *,
+    kernel: Kernel,
+    system: int,
+    name: str,
+    model: PoolModel,
+    catalogue: Catalogue,
+    *,
     run: RunCalls | None,
 ) -> ModelValidation:
     """The verdicts on ``model``; with ``run``, those of the guest too."""
@@ -143,11 +148,17 @@ def _validate(
                     verdicts.append(_write_one_reg(kernel, scratch.vcpu, register, value))
         if run is None:
             return ModelValidation(name, platform.release(), tuple(verdicts))
-        guest = run_guest(kernel, run, scratch, [
-            register for register_name in model.id_registers
-            if (register := catalogue.get(register_name)) is not None
-            and register.kvm_mask_index is not None
-        ])
+        guest = run_guest(
+            kernel,
+            run,
+            scratch,
+            [
+                register
+                for register_name in model.id_registers
+                if (register := catalogue.get(register_name)) is not None
+                and register.kvm_mask_index is not None
+            ],
+        )
     return ModelValidation(name, platform.release(), _judge_guest(verdicts, guest), guest.error)
 
 
@@ -163,14 +174,20 @@ def _judge_read(verdict: RegisterVerdict, read: GuestRead | None) -> RegisterVer
     if read is None:
         return verdict
     if verdict.accepted and (read.value or 0) != verdict.value:
-        return replace(verdict, guest=read, accepted=False,
-                       reason=f"written, but the guest reads {read.describe()}")
+        return replace(
+            verdict,
+            guest=read,
+            accepted=False,
+            reason=f"written, but the guest reads {read.describe()}",
+        )
     return replace(verdict, guest=read)
 
 
 def _write_one_reg(kernel: Kernel, vcpu: int, register: Register, value: int) -> RegisterVerdict:
     return _write_and_read_back(
-        register, value, lambda: kernel.get_one_reg(vcpu, register),
+        register,
+        value,
+        lambda: kernel.get_one_reg(vcpu, register),
         lambda address: _write(
             kernel, vcpu, abi.KVM_SET_ONE_REG, abi.one_reg(register.one_reg_id, address)
         ),
@@ -182,10 +199,17 @@ def _write_gic(kernel: Kernel, gic: int | None, register: Register, value: int) 
     if gic is None or encoding is None:
         return RegisterVerdict(register.name, value, None, False, "no vGICv3 on this host")
     return _write_and_read_back(
-        register, value, lambda: kernel.get_vgic_sysreg(gic, register),
-        lambda address: _write(kernel, gic, abi.KVM_SET_DEVICE_ATTR, abi.device_attr(
-            abi.KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, abi.vgic_sysreg_attr(encoding), address
-        )),
+        register,
+        value,
+        lambda: kernel.get_vgic_sysreg(gic, register),
+        lambda address: _write(
+            kernel,
+            gic,
+            abi.KVM_SET_DEVICE_ATTR,
+            abi.device_attr(
+                abi.KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, abi.vgic_sysreg_attr(encoding), address
+            ),
+        ),
     )
 
 
@@ -229,7 +253,9 @@ def _absent(register: Register, value: int) -> RegisterVerdict:
     hardware = untrapped_value(register.encoding)
     guest_reads = 0 if hardware is None else hardware
     accepted = value == guest_reads
-    reason = "" if accepted else (
-        f"this kernel does not offer the register: its guest reads {guest_reads:#x}"
+    reason = (
+        ""
+        if accepted
+        else (f"this kernel does not offer the register: its guest reads {guest_reads:#x}")
     )
     return RegisterVerdict(register.name, value, None, accepted, reason)

@@ -330,7 +330,9 @@ class TestBed:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None,
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
         self.close()
@@ -484,22 +486,29 @@ def _make_host_dir(base: Path, directory: Path) -> None:
 def _clear_leftovers(user: HostUser, base: Path) -> None:
     """What a test bed killed outright (SIGKILL) left behind for this user."""
     kill_user_processes(user.uid)
-    for path in (base / user.name, base / f"{user.name}.hooks",
-                 *HOOKS_DIR.glob(f"{_HOOK_WRAPPER_PREFIX}{user.name}.*")):
+    for path in (
+        base / user.name,
+        base / f"{user.name}.hooks",
+        *HOOKS_DIR.glob(f"{_HOOK_WRAPPER_PREFIX}{user.name}.*"),
+    ):
         _remove(path)
 
 
 def _prepare_host(host: Host, hook_config: dict[str, HookValue]) -> None:
     """The host's directories and files, all owned by its user."""
-    for directory in (host.home, host.runtime_dir, host.config_dir / "libvirt",
-                      host.cache_dir, host.data_dir, host.saves_dir,
-                      host.hook_config_path.parent):
+    for directory in (
+        host.home,
+        host.runtime_dir,
+        host.config_dir / "libvirt",
+        host.cache_dir,
+        host.data_dir,
+        host.saves_dir,
+        host.hook_config_path.parent,
+    ):
         directory.mkdir(mode=0o700, parents=True)
     write_sysfs_tree(host.profile, host.sysfs_root)
     write_json(host.profile_path, host.profile.to_json())
-    (host.config_dir / "libvirt" / "libvirtd.conf").write_text(
-        _toml({"host_uuid": host.uuid})
-    )
+    (host.config_dir / "libvirt" / "libvirtd.conf").write_text(_toml({"host_uuid": host.uuid}))
     host.write_hook_config(hook_config)
     _seed_capabilities(host)
     for parent, subdirectories, files in os.walk(host.directory):
@@ -539,16 +548,29 @@ def _remember_capabilities(host: Host) -> None:
 def _launch(host: Host) -> None:
     """Start the host's libvirtd as its user and connect to it."""
     environment = {
-        "PATH": _DAEMON_PATH, "HOME": str(host.home), "USER": host.user, "LOGNAME": host.user,
-        "XDG_RUNTIME_DIR": str(host.runtime_dir), "XDG_CONFIG_HOME": str(host.config_dir),
-        "XDG_CACHE_HOME": str(host.cache_dir), "XDG_DATA_HOME": str(host.data_dir),
+        "PATH": _DAEMON_PATH,
+        "HOME": str(host.home),
+        "USER": host.user,
+        "LOGNAME": host.user,
+        "XDG_RUNTIME_DIR": str(host.runtime_dir),
+        "XDG_CONFIG_HOME": str(host.config_dir),
+        "XDG_CACHE_HOME": str(host.cache_dir),
+        "XDG_DATA_HOME": str(host.data_dir),
     }
     with host.log_path.open("ab") as log:
         host._daemon = subprocess.Popen(
-            ["libvirtd"], executable=shutil.which("libvirtd", path=_DAEMON_PATH),
-            user=host.uid, group=host.gid, extra_groups=[], env=environment,
-            cwd=host.directory, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-            start_new_session=True, umask=0o077,
+            ["libvirtd"],
+            executable=shutil.which("libvirtd", path=_DAEMON_PATH),
+            user=host.uid,
+            group=host.gid,
+            extra_groups=[],
+            env=environment,
+            cwd=host.directory,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            umask=0o077,
         )
     reap_orphans_of(host.uid, spare=host._daemon.pid)
     deadline = time.monotonic() + _START_TIMEOUT_S
@@ -664,8 +686,10 @@ def _untrack(bed: TestBed) -> None:
     if bed not in _open_beds:
         return
     _open_beds.remove(bed)
-    if not _open_beds and _previous_sigterm and (
-        threading.current_thread() is threading.main_thread()
+    if (
+        not _open_beds
+        and _previous_sigterm
+        and (threading.current_thread() is threading.main_thread())
     ):
         previous = _previous_sigterm.pop()
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)

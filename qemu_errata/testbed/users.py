@@ -38,8 +38,6 @@ _PR_SET_CHILD_SUBREAPER = 36
 _USERADD_BUSY = 10  # useradd's exit status while another useradd holds /etc/passwd
 
 
-
-
 @dataclass(frozen=True)
 class HostUser:
     """The unprivileged user a simulated host's daemon and QEMU run as."""
@@ -83,8 +81,17 @@ def ensure_user(name: str) -> HostUser:
 
 
 def _useradd(name: str) -> None:
-    command = ["useradd", "--system", "--user-group", "--no-create-home",
-               "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", name]
+    command = [
+        "useradd",
+        "--system",
+        "--user-group",
+        "--no-create-home",
+        "--home-dir",
+        "/nonexistent",
+        "--shell",
+        "/usr/sbin/nologin",
+        name,
+    ]
     for _ in range(5):
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != _USERADD_BUSY:

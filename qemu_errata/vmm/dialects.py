@@ -175,15 +175,15 @@ class VmmCapabilities:
     cpu_properties: frozenset[str] | None
 
 
-
-
 def missing_capabilities(config: VmmConfig, capabilities: VmmCapabilities) -> list[str]:
     """Everything ``config`` needs that the QEMU of ``capabilities`` lacks."""
     missing = []
     if config.dialect is Dialect.QEMU_KVM and not capabilities.kvm_enabled:
         missing.append("KVM (this QEMU runs without it)")
-    if (config.machine_properties
-            and vmm_names.IMPL_CPU_PROPERTY not in capabilities.machine_properties):
+    if (
+        config.machine_properties
+        and vmm_names.IMPL_CPU_PROPERTY not in capabilities.machine_properties
+    ):
         missing.append(
             f"machine property {capabilities.machine_type}.{vmm_names.IMPL_CPU_PROPERTY}"
         )

@@ -40,7 +40,9 @@ _AFTER_CPU = ("clock", "on_poweroff", "on_reboot", "on_crash", "on_lockfailure",
 def _parser(remove_blank_text: bool = False) -> etree.XMLParser:
     """No entity expansion, no DTD loading, no network: domain XML may come from anyone."""
     return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
         remove_blank_text=remove_blank_text,
     )
 

@@ -84,9 +84,7 @@ def apply_to_libvirt(
                     f"give --next-boot to stage it"
                 )
             old = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-            new, config = apply_to_domain_xml(
-                old.encode("utf-8"), model, where, dialect, qemu_cpu
-            )
+            new, config = apply_to_domain_xml(old.encode("utf-8"), model, where, dialect, qemu_cpu)
             changed = new != serialise(parse_domain(old.encode("utf-8"), where))
             if changed:
                 domain.connect().defineXML(new)
@@ -111,8 +109,9 @@ class LibvirtMonitor:
                 libvirt_qemu.qemuMonitorCommand(self._domain, json.dumps(request), 0)
             )
         except libvirt.libvirtError as error:
-            raise QmpError(f"{self._where}: QMP command {command} failed: "
-                           f"{error.get_error_message()}") from None
+            raise QmpError(
+                f"{self._where}: QMP command {command} failed: {error.get_error_message()}"
+            ) from None
         if "error" in reply:
             raise QmpCommandError(f"{command}: {reply['error'].get('desc')}")
         return reply["return"]

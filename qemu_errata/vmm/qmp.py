@@ -23,10 +23,6 @@ TIMEOUT_SECONDS = 10.0
 _HOST_MODEL = vmm_names.KVM_CPU_MODEL
 
 
-
-
-
-
 class Monitor(Protocol):
     """Something that runs one QMP command and returns its ``return`` value."""
 
@@ -40,9 +36,7 @@ class _SocketMonitor:
 
     async def execute(self, command: str, arguments: Mapping[str, Any] | None = None) -> Any:
         try:
-            return await asyncio.wait_for(
-                self._client.execute(command, arguments), TIMEOUT_SECONDS
-            )
+            return await asyncio.wait_for(self._client.execute(command, arguments), TIMEOUT_SECONDS)
         except ExecuteError as error:
             raise QmpCommandError(f"{command}: {error}") from None
         except (QMPError, TimeoutError) as error:
@@ -100,9 +94,7 @@ async def read_guest(monitor: Monitor) -> GuestState:
     cpus = []
     for cpu in await monitor.execute("query-cpus-fast"):
         path = cpu["qom-path"]
-        midr = await monitor.execute(
-            "qom-get", {"path": path, "property": vmm_names.MIDR_PROPERTY}
-        )
+        midr = await monitor.execute("qom-get", {"path": path, "property": vmm_names.MIDR_PROPERTY})
         cpus.append(GuestCpu(cpu["cpu-index"], path, midr))
     machine = await monitor.execute("qom-list", {"path": "/machine"})
     impl_cpu = None
