@@ -1,11 +1,11 @@
 """What the hook needs from a domain XML: the pool metadata and the CPUs its vCPUs may use.
 
-libvirt waits for the hook on every start, restore and incoming migration, so
-this reads the XML with expat (a C module that imports in microseconds) instead
-of lxml (which costs twice Python's own start-up). It reads only the target
-list and timer frequency of the pool element (``qemu_errata.vmm.pool_element`` writes
-it; a test keeps the two in step), and refuses a DOCTYPE outright: libvirt
-never sends one, and without a DTD no entity can be declared or fetched.
+libvirt waits for the hook on every start, restore and incoming migration, so this
+reads the XML with expat (a C module that imports in microseconds) instead of lxml
+(which costs twice Python's own start-up). It reads the target list, timer frequency
+and register values of the pool element (``qemu_errata.vmm.pool_element`` writes it; a
+test keeps the two in step), and refuses a DOCTYPE outright: libvirt never sends one,
+and without a DTD no entity can be declared or fetched.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ VERSION = "1"
 _POOL = f"domain/metadata/{NAMESPACE} pool"
 _TARGET = f"{_POOL}/{NAMESPACE} targets/{NAMESPACE} implementation"
 _TIMER = f"{_POOL}/{NAMESPACE} timer"
+_REGISTERS = f"{_POOL}/{NAMESPACE} registers"
+_REGISTER = f"{_REGISTERS}/{NAMESPACE} register"
 _VCPU = "domain/vcpu"
 _VCPU_PATH = _VCPU.split("/")
 _VCPUPIN = "domain/cputune/vcpupin"
@@ -46,13 +48,19 @@ class Target:
 
 
 class Pool:
-    """The pool metadata of a domain: its target list and timer frequency."""
+    """The pool metadata of a domain: target list, timer frequency, register values by group."""
 
-    __slots__ = ("targets", "timer_frequency_hz")
+    __slots__ = ("registers", "targets", "timer_frequency_hz")
 
-    def __init__(self, targets: list[Target], timer_frequency_hz: int | None) -> None:
+    def __init__(
+        self,
+        targets: list[Target],
+        timer_frequency_hz: int | None,
+        registers: dict[str, dict[str, int]],
+    ) -> None:
         self.targets = targets
         self.timer_frequency_hz = timer_frequency_hz
+        self.registers = registers
 
 
 class Domain:
@@ -122,6 +130,8 @@ class _Reader:
         self.version: str | None = None
         self.targets: list[Target] = []
         self.timer: int | None = None
+        self.group = ""
+        self.registers: dict[str, dict[str, int]] = {}
         self.vcpu: dict[str, str] = {}
         self.pins: dict[str, str] = {}
 
@@ -143,6 +153,12 @@ class _Reader:
             )
         elif where == _TIMER:
             self.timer = _number(attributes, "timer", "frequency", 10)
+        elif where == _REGISTERS:
+            self.group = attributes.get("group", "")
+            self.registers.setdefault(self.group, {})
+        elif where == _REGISTER:
+            name = attributes.get("name", "")
+            self.registers[self.group][name] = _number(attributes, "register", "value")
         elif where == _VCPU:
             self.vcpu = attributes
         elif where == _VCPUPIN:
@@ -169,7 +185,7 @@ class _Reader:
             raise DomainXmlError(f"pool metadata version {self.version!r} is not {VERSION}")
         if not self.targets:
             raise DomainXmlError("pool metadata lists no target implementation")
-        return Pool(self.targets, self.timer)
+        return Pool(self.targets, self.timer, self.registers)
 
     def allowed_cpus(self) -> frozenset[int] | None:
         """The union of every vCPU's pinning; None when some vCPU may run anywhere."""

@@ -186,7 +186,7 @@ def _problems(
     if config.host_profile is not None:
         from libvirt_hooks.profilecheck import profile_problems  # noqa: PLC0415 (loads the catalogue)
 
-        problems += profile_problems(xml, config.host_profile, host, notes)
+        problems += profile_problems(pool, config.host_profile, host, notes)
     elif wanted is not None and local is None:
         notes.append(
             f"the pool's timer frequency is {wanted} Hz and this host's is unknown "

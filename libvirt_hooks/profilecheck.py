@@ -1,32 +1,30 @@
 """The cached host-profile check: can this host present the VM's register values?
 
-Only run when the hook configuration names ``host_profile`` (a file written by
-``qemu-errata probe`` on this host): it parses the domain XML with lxml, reads
-the full pool model from the metadata and judges it with ``pool.check``, which
-loads the register catalogue. Target implementations are judged by the live
-sysfs check instead (it knows the VM's cpuset); the profile must describe the
-CPUs that check saw, or it is stale.
+Only run when the hook configuration names ``host_profile`` (a file written by ``qemu-
+errata probe`` on this host): it judges the pool model the hook read from the metadata
+with ``pool.check``, which loads the register catalogue. Target implementations are
+judged by the live sysfs check instead (it knows the VM's cpuset); the profile must
+describe the CPUs that check saw, or it is stale.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from lxml import etree
-
+from libvirt_hooks.domain import Pool
 from libvirt_hooks.hostcpus import HostImplementation
+from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
 from qemu_errata.core.pool import IDENTITY_REGISTER, PoolModel, check
 from qemu_errata.core.profile import HostProfile
-from qemu_errata.errors import DomainXmlError, InputError
+from qemu_errata.errors import InputError
 from qemu_errata.files import read_profile
-from qemu_errata.vmm.pool_element import find_pool_element, model_from_pool_element
 
 
 def profile_problems(
-    xml: bytes, profile_path: str, host: list[HostImplementation], notes: list[str]
+    pool: Pool, profile_path: str, host: list[HostImplementation], notes: list[str]
 ) -> list[str]:
     """Why this host cannot present the VM's model per its cached profile (empty: it can)."""
-    model = _pool_model(xml)
+    model = _pool_model(pool)
     remedy = f"probe this host again with `qemu-errata probe -o {profile_path}`"
     try:
         profile = read_profile(Path(profile_path))
@@ -50,16 +48,16 @@ def profile_problems(
     ]
 
 
-def _pool_model(xml: bytes) -> PoolModel:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
-    try:
-        root = etree.fromstring(xml, parser)
-    except etree.XMLSyntaxError as error:
-        raise DomainXmlError(f"the domain XML is not well-formed: {error}") from None
-    element = find_pool_element(root)
-    if element is None:
-        raise DomainXmlError("the domain XML has no pool metadata under <metadata>")
-    return model_from_pool_element(element, "the domain's pool metadata")
+def _pool_model(pool: Pool) -> PoolModel:
+    return PoolModel(
+        target_implementations=TargetImplementations(
+            TargetImplementation(t.midr, t.revidr, t.aidr) for t in pool.targets
+        ),
+        timer_frequency_hz=pool.timer_frequency_hz,
+        id_registers=pool.registers.get("id_registers", {}),
+        firmware_registers=pool.registers.get("firmware_registers", {}),
+        gic_registers=pool.registers.get("gic_registers", {}),
+    )
 
 
 def _describes(profile: HostProfile, cpu: HostImplementation) -> bool:
