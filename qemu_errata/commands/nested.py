@@ -1,12 +1,4 @@
-"""The ``qemu-errata nested`` command: run a qemu-errata command on a nested arm64 KVM host.
-
-``qemu-errata nested --cpu MODEL [--kernel 6.12|7.2] -- ARGS`` boots the
-nested host and exits with the status of ``qemu-errata ARGS`` run there; its
-output streams are passed through, files are carried in and out (see
-:mod:`.carry`) and one line on stderr names the CPU model, the kernel and
-the package versions of the image. ``--rebuild`` resolves the newest
-packages and builds the image anew first; alone, it only builds.
-"""
+"""The ``qemu-errata nested`` command: run a qemu-errata command on a nested arm64 KVM host."""
 
 from __future__ import annotations
 
@@ -36,14 +28,28 @@ from qemu_errata.nested.image import (
 # timeout(1) report their own failures; 0, 1 and 2 belong to the command.
 
 
+# Shown by --help: plain text, as a terminal shows it.
+DESCRIPTION = """\
+qemu-errata nested --cpu MODEL [--kernel 6.12|7.2] -- ARGS boots a nested arm64
+KVM host and exits with the status of 'qemu-errata ARGS' run there. Its output
+streams are passed through, files named in ARGS are carried in and -o files come
+back out, and one line on stderr names the CPU model, the kernel and the package
+versions of the image. --rebuild resolves the newest packages and builds the image
+anew first; alone, it only builds."""
+
+
 def register(commands: Subcommands) -> None:
     """Register ``nested`` on the ``qemu-errata`` subcommands."""
     sub = commands.add_parser(
         "nested",
         help="run a qemu-errata command on a nested arm64 KVM host (QEMU TCG)",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=DESCRIPTION,
     )
-    sub.add_argument("--cpu", metavar="MODEL", help="QEMU CPU model of the nested host")
+    sub.add_argument(
+        "--cpu",
+        metavar="MODEL",
+        help="QEMU CPU model of the nested host (required, except with --rebuild alone)",
+    )
     sub.add_argument(
         "--kernel", choices=sorted(KERNELS), default=DEFAULT_KERNEL, help="Linux series to boot"
     )

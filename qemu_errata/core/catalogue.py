@@ -120,6 +120,8 @@ class Field:
     # Values that kernels newer than ``refused_after`` (major, minor) refuse as well.
     refused_later: frozenset[int] = frozenset()
     refused_after: tuple[int, int] | None = None
+    # Why KVM refuses those values, in words (shown when a pool needs one of them).
+    refused_because: str | None = dataclass_field(default=None, compare=False, hash=False)
 
     @property
     def qualified_name(self) -> str:
@@ -154,9 +156,14 @@ class Field:
         return self.refused
 
     def describe(self, raw: int) -> str:
-        """A value for people: the architecture's name and the number, e.g. ``IMP (0x1)``."""
+        """A value for people: the architecture's name and the number, e.g. ``IMP (0x1)``.
+
+        A name that reads as a number itself (IDS ``0x18``, PARange ``48``) is quoted.
+        """
         name = self.value_names.get(raw)
-        return f"{name} ({raw:#x})" if name else f"{raw:#x}"
+        if not name:
+            return f"{raw:#x}"
+        return f"{name!r} ({raw:#x})" if name[0].isdigit() else f"{name} ({raw:#x})"
 
 
 @dataclass(frozen=True)
@@ -279,6 +286,8 @@ def _field(register: str, entry: dict[str, Any], where: str) -> Field:
     names = {int(value, 0): str(text) for value, text in entry.get("values", {}).items()}
     refused = frozenset(int(value) for value in entry.get("refused", []))
     later = entry.get("refused_after_linux", {})
+    if (refused or later) and not entry.get("refused_because"):
+        raise CatalogueError(f"{where}.{name}: refused values need 'refused_because'")
     return Field(
         register,
         name,
@@ -291,6 +300,7 @@ def _field(register: str, entry: dict[str, Any], where: str) -> Field:
         refused,
         frozenset(int(value) for value in later.get("values", [])),
         parse_kernel_version(later["version"]) if later else None,
+        entry.get("refused_because"),
     )
 
 

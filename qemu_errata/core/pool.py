@@ -7,6 +7,7 @@ judges a userspace write of it.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,7 +148,51 @@ def writable_bits(profile: HostProfile, name: str, register: Register | None) ->
 def baseline(profiles: Sequence[HostProfile], catalogue: Catalogue | None = None) -> PoolModel:
     """The pool model of ``profiles``, or IncompatiblePoolError naming every blocking reason."""
     _check_hosts(profiles)
+    types_only = [p.host for p in profiles if not p.id_registers]
+    if types_only:
+        raise IncompatiblePoolError(
+            [
+                Blocker(
+                    "",
+                    None,
+                    f"{', '.join(types_only)}: CPU types only (a sysfs profile has no ID "
+                    "registers): probe with --backend kvm on the host",
+                )
+            ]
+        )
     return _Baseline(profiles, catalogue or load_catalogue()).model()
+
+
+def largest_pools(
+    profiles: Sequence[HostProfile], catalogue: Catalogue | None = None
+) -> list[tuple[str, ...]]:
+    """The largest subsets of the hosts (two or more) that form a pool, by host names.
+
+    Tried from the largest size down, so the cost grows with the number of
+    subsets: callers ask only for few hosts (see MAX_HOSTS_FOR_SUBSETS).
+    """
+    catalogue = catalogue or load_catalogue()
+    for size in range(len(profiles) - 1, 1, -1):
+        found = [
+            tuple(p.host for p in subset)
+            for subset in itertools.combinations(profiles, size)
+            if _forms_pool(subset, catalogue)
+        ]
+        if found:
+            return found
+    return []
+
+
+# Past this many hosts, largest_pools is too slow for a refusal message (2^n subsets).
+MAX_HOSTS_FOR_SUBSETS = 8
+
+
+def _forms_pool(profiles: Sequence[HostProfile], catalogue: Catalogue) -> bool:
+    try:
+        baseline(profiles, catalogue)
+    except IncompatiblePoolError:
+        return False
+    return True
 
 
 def _check_hosts(profiles: Sequence[HostProfile]) -> None:
@@ -168,6 +213,8 @@ class _Baseline:
         self.blockers: list[Blocker] = []
         self.losses: list[Loss] = []
         self.kernels = {p.host: p.kernel_version for p in profiles}
+        # Hosts probed without KVM: the command says once that nothing of theirs is writable.
+        self.unknown_masks = {p.host for p in profiles if p.writable_masks is None}
         # Per host, the registers whose pool value differs from its own: the VMM writes them.
         self.writes: dict[str, list[str]] = {p.host: [] for p in profiles}
 
@@ -259,8 +306,9 @@ class _Baseline:
     ) -> int | None:
         chosen = _presentable_value(fld, raws, writable, self.kernels)
         if chosen is None:
+            wanted = combine(fld, raws.values())
             hosts = ", ".join(
-                f"{h}={fld.describe(r)}{'' if writable[h] else ' (not writable)'}"
+                f"{h}={fld.describe(r)}{self._why_not(fld, h, wanted, writable[h])}"
                 for h, r in raws.items()
             )
             self.blockers.append(
@@ -278,6 +326,14 @@ class _Baseline:
         if differing:
             self.losses.append(Loss(fld, chosen, differing))
         return chosen
+
+    def _why_not(self, fld: Field, host: str, wanted: int, writable: bool) -> str:
+        """Why ``host`` cannot present the rule's value ``wanted`` (empty: said elsewhere)."""
+        if not writable:
+            return "" if host in self.unknown_masks else " (not writable)"
+        if wanted in fld.refused_on(self.kernels[host]):
+            return f" (writable, but {fld.refused_because}: not {fld.describe(wanted)})"
+        return ""
 
     def _undescribed(self, name: str, register: Register | None, values: Mapping[str, int]) -> int:
         """Bits outside every field (or a whole uncatalogued register) must be equal."""
