@@ -272,6 +272,7 @@ def test_nested_run_names_cpu_kernel_and_package_versions(
 
 @pytest.mark.integration
 def test_nested_command_exit_status_and_errors_come_back_on_linux_7_2(pool_files: Path) -> None:
+    (pool_files / "broken-model.json").write_text("{not json")
     completed = run_nested(
         pool_files,
         "--cpu",
@@ -282,13 +283,16 @@ def test_nested_command_exit_status_and_errors_come_back_on_linux_7_2(pool_files
         BOOT_TIMEOUT,
         "--",
         "check",
-        "missing-model.json",
+        "broken-model.json",
         "n1.json",
     )
 
     assert completed.returncode == 2
     lines = completed.stderr.strip().splitlines()
-    assert lines[0] == "qemu-errata: missing-model.json: cannot read: No such file or directory"
+    assert lines[0] == (
+        "qemu-errata: broken-model.json: not valid JSON: Expecting property name enclosed in "
+        "double quotes at line 1 column 2"
+    )
     assert lines[-1].startswith("qemu-errata nested: ran on a cortex-a72 host, Linux 7.2.")
 
 
