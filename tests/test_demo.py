@@ -16,6 +16,10 @@ def test_demo_runs_every_step_and_leaves_nothing_behind() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
+    # It says what it does not show, and that it leaves its system users behind.
+    assert "a TCG\nguest cannot be given the lowered fields nor the target list" in out
+    assert "system user qe-tb-N, created on first use and left in place" in out
+    assert "the pool loses 2 fields:" in out
     assert "[6/6] Migrate the VM host-a -> host-b (in the pool), then to host-c (outside)" in out
     assert "FAILED" not in out
     assert "ok: host-a -> host-b succeeded: the VM runs on host-b" in out

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qemu_errata.core.catalogue import Catalogue, Field, Kind, Register, load_catalogue, res0_bits
+from qemu_errata.core.cpulist import format_cpus
 from qemu_errata.core.document import DocumentReader, hex_registers, is_string_list, parse_register
 from qemu_errata.core.implementations import TargetImplementations, read_targets
 from qemu_errata.core.midr import Midr
@@ -429,8 +430,9 @@ def check(
                     None,
                     (
                         f"{Midr(implementation.midr).describe()} (REVIDR "
-                        f"{_hex_or_unknown(implementation.revidr)}) of CPUs "
-                        f"{_cpu_list(implementation.cpus)}"
+                        f"{_hex_or_unknown(implementation.revidr)}) of "
+                        f"CPU{'s' if len(implementation.cpus) > 1 else ''} "
+                        f"{format_cpus(implementation.cpus)}"
                         f" is not in the pool's target implementation list"
                     ),
                 )
@@ -518,7 +520,3 @@ def _check_timer(
 
 def _hex_or_unknown(value: int | None) -> str:
     return "unknown" if value is None else f"{value:#x}"
-
-
-def _cpu_list(cpus: Sequence[int]) -> str:
-    return ",".join(str(c) for c in cpus)
