@@ -1,9 +1,9 @@
-"""What ``render``, ``apply`` and ``verify`` do (shell; vmm_commands declares them).
+"""What ``render``, ``apply`` and ``verify`` do (shell; commands/vmm.py declares them).
 
 Data goes to stdout; notes (what a dialect cannot present) go to stderr, so
 ``$(qemu-errata render ...)`` captures the arguments alone. Exit status as in
-cli.py: 1 for a refusal (a QEMU lacking the dialect, a running domain, a guest
-that differs from the model).
+errors.ExitStatus: 1 for a refusal (a QEMU lacking the dialect, a running
+domain, a guest that differs from the model).
 """
 
 from __future__ import annotations

@@ -1,25 +1,23 @@
 """What a VMM is given to present a pool model.
 
-A straight pipeline, each step calling only the one below::
+A straight pipeline, each step calling only the one below it::
 
     PoolModel (core.pool)
-        │  dialects.vmm_config              model → VmmConfig: CPU model, its properties,
-        ▼                                   machine properties, notes (names.py: QEMU's names)
+        │  dialects.vmm_config          model → VmmConfig: CPU model, its properties,
+        ▼                               machine properties, notes (names.py: QEMU's names)
     VmmConfig
-        │  args.qemu_arguments              VmmConfig → argv (``render --as args``)
-        │  args.commandline_arguments       VmmConfig → the arguments beyond ``-cpu``
+        │  args.qemu_arguments          VmmConfig → argv (``render --as args``)
+        │  args.commandline_arguments   VmmConfig → the arguments beyond ``-cpu``
         ▼
     QEMU arguments
-        │  domain_xml.apply_model           VmmConfig + arguments + domain → domain XML;
-        ▼                                   pool_element.pool_element(model) under <metadata>
+        │  domain_xml.apply_model       VmmConfig + its arguments + a domain → domain XML,
+        ▼                               with pool_element.pool_element(model) under <metadata>
     domain XML
-        │  libvirt_domain.apply_to_libvirt  redefine a libvirt domain with it
-        ▼
-    a defined libvirt domain
 
-``libvirt_domain.apply_to_domain_xml`` runs the steps on one domain document
-(the domain's type chooses the dialect). Beside the pipeline: qmp.py reads a
-running QEMU (capabilities for dialects.check_supported, the guest for
-verify.compare). Every XML document is parsed by xml_parser.parse_xml, the
+On top, libvirt_domain drives the steps: ``apply_to_domain_xml`` reads a domain
+document, lets its type choose the dialect and runs them; ``apply_to_libvirt``
+does that to a defined domain and redefines it. Beside the pipeline, qmp.py
+reads a running QEMU (its capabilities for dialects.check_supported, its guest
+for verify.compare). Every XML document is parsed by xml_parser.parse_xml, the
 one hardened lxml parser; the pool element's namespace is core.pool_namespace's.
 """

@@ -4,10 +4,11 @@ We own three things in a domain: the ``<cpu>`` element (its attributes and the
 children that choose a CPU model: ``<model>``, ``<vendor>``, ``<feature>``),
 our arguments inside ``<qemu:commandline>`` (args.py's, recognised by
 args.is_our_argument, so a user's own arguments stay), and our pool element
-under ``<metadata>`` (pool_element.py's). The templates in ``xml_templates/`` hold the first two per
-dialect. Everything else, devices, other metadata and other namespaces, is left
-as it was; applying a model twice gives the same document as applying it once,
-and applying a new model replaces the old one's parts.
+under ``<metadata>`` (pool_element.py's). The templates in ``xml_templates/``
+hold the first two per dialect. Everything else, devices, other metadata and
+other namespaces, is left as it was; applying a model twice gives the same
+document as applying it once, and applying a new model replaces the old one's
+parts.
 """
 
 from __future__ import annotations
