@@ -8,16 +8,17 @@ from test_render import KVM_GOLDEN, TCG_GOLDEN
 from vmm_pool import hand_written_model, three_host_pool
 
 from qemu_errata.core.pool import PoolModel
+from qemu_errata.core.pool_namespace import POOL_NAMESPACE as NAMESPACE
 from qemu_errata.errors import InputError
 from qemu_errata.vmm.dialects import Dialect, vmm_config
 from qemu_errata.vmm.domain_xml import (
     ARG_TAG,
     COMMANDLINE_TAG,
     QEMU_NAMESPACE,
-    apply_to_domain_xml,
     owned_parts,
 )
-from qemu_errata.vmm.pool_element import NAMESPACE, find_pool_element, model_from_pool_element
+from qemu_errata.vmm.libvirt_domain import apply_to_domain_xml
+from qemu_errata.vmm.pool_element import find_pool_element, model_from_pool_element
 
 OTHER_NAMESPACE = "urn:example:other"
 

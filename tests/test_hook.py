@@ -29,7 +29,8 @@ from qemu_errata.commands import main as cli
 from qemu_errata.commands.hook import MARKER, SCRIPT_NAME
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
 from qemu_errata.core.pool import PoolModel
-from qemu_errata.vmm.pool_element import NAMESPACE, VERSION, model_from_pool_element, pool_element
+from qemu_errata.core.pool_namespace import POOL_NAMESPACE as NAMESPACE
+from qemu_errata.vmm.pool_element import VERSION, model_from_pool_element, pool_element
 
 N1 = 0x414FD0C1  # Arm Neoverse-N1 r4p1
 A76 = 0x414FD0B1  # Arm Cortex-A76 r4p1

@@ -24,9 +24,10 @@ from qemu_errata.core.implementations import (
     TargetImplementations,
 )
 from qemu_errata.core.pool import PoolModel
+from qemu_errata.core.pool_namespace import POOL_NAMESPACE as NAMESPACE
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.testbed.bed import Host, TestBed, guest_xml, migrate
-from qemu_errata.vmm.pool_element import NAMESPACE, pool_element
+from qemu_errata.vmm.pool_element import pool_element
 
 N1 = 0x414FD0C1
 A76 = 0x414FD0B1

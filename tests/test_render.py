@@ -6,7 +6,7 @@ import pytest
 from vmm_pool import hand_written_model, three_host_pool
 
 from qemu_errata.errors import InputError, UnsupportedDialectError
-from qemu_errata.vmm import names as vmm_names
+from qemu_errata.vmm.args import commandline_arguments, is_our_argument, qemu_arguments
 from qemu_errata.vmm.dialects import Dialect, VmmCapabilities, check_supported, vmm_config
 
 # The golden arguments of the 3-host pool: every field the A57 lacks is lowered on
@@ -59,7 +59,7 @@ TCG_GOLDEN = ["-cpu", "neoverse-n1", "-global", "neoverse-n1-arm-cpu.midr=0x411f
 
 def test_qemu_kvm_arguments_of_the_three_host_pool() -> None:
     config = vmm_config(three_host_pool(), Dialect.QEMU_KVM)
-    assert config.qemu_arguments() == KVM_GOLDEN
+    assert qemu_arguments(config) == KVM_GOLDEN
     assert config.notes == ()
 
 
@@ -74,8 +74,8 @@ def test_every_lost_field_is_set_to_the_pool_value() -> None:
 
 def test_qemu_tcg_presents_the_first_target_and_says_there_is_no_list() -> None:
     config = vmm_config(three_host_pool(), Dialect.QEMU_TCG, qemu_cpu="neoverse-n1")
-    assert config.qemu_arguments() == TCG_GOLDEN
-    assert config.commandline_arguments() == TCG_GOLDEN[2:]
+    assert qemu_arguments(config) == TCG_GOLDEN
+    assert commandline_arguments(config) == TCG_GOLDEN[2:]
     assert "a TCG guest gets no target implementation list" in config.notes[0]
     assert "Arm Cortex-A57 r1p0 (MIDR 0x411fd070)" in config.notes[0]
     assert "qemu-tcg sets no ID register field" in config.notes[1]
@@ -83,7 +83,7 @@ def test_qemu_tcg_presents_the_first_target_and_says_there_is_no_list() -> None:
 
 def test_hand_written_model_sets_only_the_target_list() -> None:
     config = vmm_config(hand_written_model(0x414FD0C1), Dialect.QEMU_KVM)
-    assert config.qemu_arguments() == ["-cpu", "host", "-machine", "impl-cpu.0.midr=0x414fd0c1"]
+    assert qemu_arguments(config) == ["-cpu", "host", "-machine", "impl-cpu.0.midr=0x414fd0c1"]
     assert any("no ID register field is set" in note for note in config.notes)
     assert any("REVIDR of Arm Neoverse-N1" in note for note in config.notes)
 
@@ -112,7 +112,7 @@ def test_qemu_tcg_needs_a_cpu_model_and_qemu_kvm_refuses_one() -> None:
     ],
 )
 def test_our_arguments_are_recognised_by_property_name(option: str, value: str, ours: bool) -> None:
-    assert vmm_names.is_our_argument(option, value) is ours
+    assert is_our_argument(option, value) is ours
 
 
 def capabilities(kvm: bool, machine: set[str], cpu: set[str] | None) -> VmmCapabilities:

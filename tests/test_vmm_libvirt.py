@@ -24,10 +24,11 @@ from lxml import etree
 from vmm_pool import hand_written_model, three_host_pool
 
 from qemu_errata.core.implementations import Implementation
+from qemu_errata.core.pool_namespace import POOL_NAMESPACE as NAMESPACE
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.files import write_json
 from qemu_errata.testbed.bed import Host, TestBed, guest_xml
-from qemu_errata.vmm.pool_element import NAMESPACE, find_pool_element, model_from_pool_element
+from qemu_errata.vmm.pool_element import find_pool_element, model_from_pool_element
 
 DOMAIN_NAME = "pool-vm"
 N1_HOST = HostProfile(
