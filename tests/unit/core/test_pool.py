@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import (
+from support.hosts import (
     CORTEX_A57_MIDR,
     CORTEX_A57_REGISTERS,
     CORTEX_A76_MIDR,

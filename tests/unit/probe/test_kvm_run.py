@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from test_probe_kvm import CATALOGUE, FakeKvm
+from support.fake_kvm import CATALOGUE, FakeKvm
 
 from qemu_errata.core.catalogue import Encoding
 from qemu_errata.core.embedded import load_embedded_profile
