@@ -13,8 +13,6 @@ import inspect
 import json
 import os
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import time
@@ -24,38 +22,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import CORTEX_A57_MIDR, CORTEX_A76_MIDR, NEOVERSE_N1_MIDR
 from lxml import etree
+from support.hosts import CORTEX_A57_MIDR, CORTEX_A76_MIDR, NEOVERSE_N1_MIDR, host_profile
 
-from qemu_errata.core.implementations import Implementation
-from qemu_errata.core.profile import HostProfile
+from libvirt_hooks.config import DEFAULT_TIMEOUT_SECONDS, load_config
 from qemu_errata.errors import TestBedError
 from qemu_errata.testbed.bed import (
     HOOKS_DIR,
-    IDLE_FIRMWARE,
-    QEMU_NAMESPACE,
     Host,
     TestBed,
     guest_xml,
     migrate,
-    write_sysfs_tree,
 )
 from qemu_errata.testbed.users import lock_user, user_processes
 
+# The test bed creates system users.
+pytestmark = pytest.mark.root
+
 CORTEX_A53_MIDR = 0x410FD034
 TEST_NAMESPACE = "urn:example:testbed-test"
-
-
-def host_profile(name: str, *implementations: tuple[int, tuple[int, ...]]) -> HostProfile:
-    return HostProfile(
-        host=name,
-        implementations=tuple(
-            Implementation(midr, 0, None, cpus) for midr, cpus in implementations
-        ),
-        id_registers={},
-        writable_masks=None,
-        timer_frequency_hz=None,
-    )
 
 
 N1 = host_profile("n1", (int(NEOVERSE_N1_MIDR, 16), (0, 1, 2, 3)))
@@ -126,44 +111,12 @@ def argv_hook(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def hosts(module_testbed: TestBed, argv_hook: Path) -> list[Host]:
     module_testbed.install_hook(argv_hook)
-    return module_testbed.start_hosts([N1, A76, BIG_LITTLE], hook_config={"policy": "enforce"})
-
-
-# Pure parts: no daemon needed.
-
-
-def test_idle_firmware_is_a_wait_for_interrupt_loop() -> None:
-    wfi, branch_back = 0xD503207F, 0x17FFFFFF  # WFI; B .-4
-    assert IDLE_FIRMWARE.read_bytes() == struct.pack("<II", wfi, branch_back)
-
-
-def test_sysfs_tree_has_the_kernel_files_of_each_cpu(tmp_path: Path) -> None:
-    gappy = host_profile("gappy", (int(CORTEX_A57_MIDR, 16), (0, 1)), (CORTEX_A53_MIDR, (4,)))
-    write_sysfs_tree(gappy, tmp_path)
-    cpus = tmp_path / "devices/system/cpu"
-    assert (cpus / "cpu1/regs/identification/midr_el1").read_text() == "0x00000000411fd070\n"
-    assert (cpus / "cpu4/regs/identification/midr_el1").read_text() == "0x00000000410fd034\n"
-    assert (cpus / "cpu4/regs/identification/revidr_el1").read_text() == "0x0000000000000000\n"
-    assert not (cpus / "cpu2").exists()
-    assert (cpus / "online").read_text() == "0-1,4\n"
-
-
-def test_guest_xml_carries_metadata_and_qemu_arguments() -> None:
-    element = etree.Element(f"{{{TEST_NAMESPACE}}}mark", nsmap={"t": TEST_NAMESPACE}, id="7")
-    domain = guest_xml("vm1", "neoverse-n1", metadata=[element], qemu_args=["-global", "x.y=1"])
-    assert domain.get("type") == "qemu"
-    assert domain.find("os/type").get("arch") == "aarch64"  # type: ignore[union-attr]
-    assert domain.findtext("cpu/model") == "neoverse-n1"
-    assert domain.findtext("os/loader") == str(IDLE_FIRMWARE)
-    assert domain.find(f"metadata/{{{TEST_NAMESPACE}}}mark").get("id") == "7"  # type: ignore[union-attr]
-    arguments = domain.findall(f"{{{QEMU_NAMESPACE}}}commandline/{{{QEMU_NAMESPACE}}}arg")
-    assert [a.get("value") for a in arguments] == ["-global", "x.y=1"]
+    return module_testbed.start_hosts([N1, A76, BIG_LITTLE], hook_config={"start_policy": "warn"})
 
 
 # One test bed of three hosts.
 
 
-@pytest.mark.integration
 def test_each_host_is_its_own_libvirt_host(hosts: list[Host]) -> None:
     # (getCapabilities would show the UUID, but probes every QEMU binary: 8 s a host)
     for host in hosts:
@@ -177,20 +130,25 @@ def test_each_host_is_its_own_libvirt_host(hosts: list[Host]) -> None:
     assert len({host.user for host in hosts}) == 3
 
 
-@pytest.mark.integration
 def test_host_has_its_cpus_in_sysfs_and_its_hook_configuration(hosts: list[Host]) -> None:
     big_little = hosts[2]
     identification = big_little.sysfs_root / "devices/system/cpu/cpu2/regs/identification"
     assert (identification / "midr_el1").read_text() == "0x00000000410fd034\n"
     config = tomllib.loads(big_little.hook_config_path.read_text())
-    assert config == {"sysfs_root": str(big_little.sysfs_root), "policy": "enforce"}
-    big_little.write_hook_config({"policy": "warn", "timeout_seconds": 5})
-    config = tomllib.loads(big_little.hook_config_path.read_text())
-    assert config["policy"] == "warn" and config["timeout_seconds"] == 5
+    assert config == {"sysfs_root": str(big_little.sysfs_root), "start_policy": "warn"}
+    # The hook, run by this host's daemon (HOME is the host's), reads what was written.
+    read = load_config(str(big_little.home))
+    assert (read.path, read.sysfs_root) == (
+        str(big_little.hook_config_path),
+        str(big_little.sysfs_root),
+    )
+    assert (read.start_policy, read.timeout_seconds) == ("warn", DEFAULT_TIMEOUT_SECONDS)
+    big_little.write_hook_config({"start_policy": "ignore", "timeout_seconds": 5})
+    read = load_config(str(big_little.home))
+    assert (read.start_policy, read.timeout_seconds) == ("ignore", 5)
     assert json.loads(big_little.profile_path.read_text()) == BIG_LITTLE.to_json()
 
 
-@pytest.mark.integration
 def test_guest_migrates_with_its_metadata_and_qemu_arguments(hosts: list[Host]) -> None:
     source, destination = hosts[0], hosts[1]
     mark = etree.Element(f"{{{TEST_NAMESPACE}}}mark", nsmap={"t": TEST_NAMESPACE}, id="42")
@@ -216,7 +174,6 @@ def test_guest_migrates_with_its_metadata_and_qemu_arguments(hosts: list[Host]) 
     moved.destroy()
 
 
-@pytest.mark.integration
 def test_saved_guest_restores_on_another_host(hosts: list[Host]) -> None:
     first, second = hosts[2], hosts[0]
     domain = first.start_guest(guest_xml("vm-save"))
@@ -229,7 +186,6 @@ def test_saved_guest_restores_on_another_host(hosts: list[Host]) -> None:
     restored.destroy()
 
 
-@pytest.mark.integration
 def test_hook_wrapper_runs_the_hook_for_test_bed_users_only(
     module_testbed: TestBed, hosts: list[Host], tmp_path: Path
 ) -> None:
@@ -244,7 +200,6 @@ def test_hook_wrapper_runs_the_hook_for_test_bed_users_only(
     assert (tmp_path / "hook-argv.log").read_text() == "vm-x prepare begin -\n"
 
 
-@pytest.mark.integration
 def test_misuse_is_a_clear_error(
     module_testbed: TestBed, hosts: list[Host], argv_hook: Path
 ) -> None:
@@ -257,7 +212,6 @@ def test_misuse_is_a_clear_error(
 # Teardown: nothing is left, however the test bed ends.
 
 
-@pytest.mark.integration
 def test_close_leaves_no_process_file_socket_or_hook(argv_hook: Path) -> None:
     with TestBed() as bed:
         bed.install_hook(argv_hook)
@@ -270,7 +224,6 @@ def test_close_leaves_no_process_file_socket_or_hook(argv_hook: Path) -> None:
         assert leftovers(found) == []
 
 
-@pytest.mark.integration
 def test_close_runs_when_the_test_bed_block_raises() -> None:
     with pytest.raises(RuntimeError), TestBed() as bed:
         (host,) = bed.start_hosts([N1])
@@ -308,6 +261,7 @@ from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.testbed.bed import TestBed, guest_xml
 from qemu_errata.errors import TestBedError
+
 # footprint()
 
 def test_inner(testbed):
@@ -346,7 +300,6 @@ def run_until_footprint(
     return process, json.loads(found_at.read_text())
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signal_to_a_test_bed_script_tears_it_down(
     signum: int, tmp_path: Path, argv_hook: Path
@@ -365,7 +318,6 @@ def test_signal_to_a_test_bed_script_tears_it_down(
         assert leftovers(found) == []
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize("mode", ["fail", "interrupt"])
 def test_pytest_fixture_tears_down_after_a_failure_or_ctrl_c(mode: str, tmp_path: Path) -> None:
     (tmp_path / "test_inner.py").write_text(with_footprint(PYTEST_FILE))
@@ -379,16 +331,3 @@ def test_pytest_fixture_tears_down_after_a_failure_or_ctrl_c(mode: str, tmp_path
     assert (process.returncode, expected[1] in output) == (expected[0], True), output
     with holding(found["users"]):
         assert leftovers(found) == []
-
-
-def test_lock_user_is_exclusive() -> None:
-    name = f"qe-tb-test-{os.getpid()}"
-    first = lock_user(name)
-    assert isinstance(first, socket.socket)
-    try:
-        assert lock_user(name) is None
-    finally:
-        first.close()
-    again = lock_user(name)
-    assert again is not None
-    again.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vmm_pool import three_host_pool
+from support.vmm_pool import three_host_pool
 
 from qemu_errata.vmm.verify import GuestCpu, GuestState, compare
 

@@ -9,14 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import (
+from support.cli import run_cli
+from support.hosts import (
     CORTEX_A57_MIDR,
     CORTEX_A57_REGISTERS,
     NEOVERSE_N1_MIDR,
     NEOVERSE_N1_REGISTERS,
     all_fields_writable,
     profile_json,
-    run_cli,
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import (
+from support.hosts import (
     CORTEX_A57_MIDR,
     CORTEX_A57_REGISTERS,
     CORTEX_A76_MIDR,
@@ -259,12 +259,6 @@ def test_hand_written_model_with_only_the_required_keys_is_valid() -> None:
 
 
 # check(): a host against a model.
-
-
-def test_every_pool_host_can_present_the_pool_model() -> None:
-    hosts = [n1(), a57()]
-    model = baseline(hosts)
-    assert all(check(model, host).ok for host in hosts)
 
 
 def test_host_outside_the_target_list_is_named_decoded() -> None:

@@ -1,4 +1,4 @@
-"""The qemu backend against the real QEMU (7.2 here), and its pure helpers.
+"""The qemu backend against the real QEMU (7.2 here).
 
 Expected values are QEMU's own (target/arm/cpu64.c, cpu_tcg.c; facts file
 section 6). A QEMU run takes a fraction of a second, so each model is probed
@@ -25,11 +25,7 @@ from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import ProbeError
 from qemu_errata.probe.qemu import (
     QEMU_BINARY,
-    QemuReading,
-    gdb_name_of,
-    gdb_register_numbers,
     probe_qemu,
-    profile_from_reading,
     registers_to_read,
 )
 
@@ -83,44 +79,6 @@ def on_first_qemu_child(parent: int, action: Callable[[int], None]) -> threading
 # Pure helpers
 
 
-SYSTEM_REGISTERS_XML = (
-    '<?xml version="1.0"?><!DOCTYPE target SYSTEM "gdb-target.dtd">'
-    '<feature name="org.qemu.gdb.arm.sys.regs">'
-    '<reg name="ID_PFR0" bitsize="64" regnum="70" group="cp_regs"/>'
-    '<reg name="ID_AA64ISAR0_EL1" bitsize="64" regnum="71" group="cp_regs"/>'
-    '<reg name="ID_AA64MMFR3_EL1_RESERVED" bitsize="64" regnum="72" group="cp_regs"/>'
-    '<reg name="CLIDR" bitsize="64" regnum="73" group="cp_regs"/>'
-    "</feature>"
-)
-
-
-def test_gdbstub_register_names_map_to_the_catalogue() -> None:
-    published = gdb_register_numbers(SYSTEM_REGISTERS_XML)
-    assert published == {
-        "ID_PFR0": 70,
-        "ID_AA64ISAR0_EL1": 71,
-        "ID_AA64MMFR3_EL1_RESERVED": 72,
-        "CLIDR": 73,
-    }
-    assert gdb_name_of("ID_AA64ISAR0_EL1", published) == "ID_AA64ISAR0_EL1"
-    assert gdb_name_of("ID_PFR0_EL1", published) == "ID_PFR0"  # QEMU's AArch32 name
-    assert gdb_name_of("CLIDR_EL1", published) == "CLIDR"
-    assert gdb_name_of("ID_AA64MMFR3_EL1", published) == "ID_AA64MMFR3_EL1_RESERVED"
-    assert gdb_name_of("MIDR_EL1", published) is None  # not published by QEMU 7.2
-
-
-def test_two_midr_readings_must_agree() -> None:
-    registers = registers_to_read(load_catalogue())
-    values: dict[str, int | None] = {r.name: 0 for r in registers}
-    values["MIDR_EL1"] = 0x414FD0C1
-    reading = QemuReading("7.2.0", 0x414FD0B1, values, ())
-    with pytest.raises(ProbeError, match="MIDR_EL1 0x414fd0c1, its midr property is 0x414fd0b1"):
-        profile_from_reading("neoverse-n1", "h", registers, reading)
-
-
-# The real QEMU
-
-
 @pytest.fixture(scope="module")
 def probed() -> Iterator[Callable[[str], HostProfile]]:
     profiles: dict[str, HostProfile] = {}
@@ -134,7 +92,6 @@ def probed() -> Iterator[Callable[[str], HostProfile]]:
     assert qemu_children(os.getpid()) == []
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize("model", sorted(MIDR))
 def test_midr_of_each_model(probed: Callable[[str], HostProfile], model: str) -> None:
     profile = probed(model)
@@ -147,7 +104,6 @@ def test_midr_of_each_model(probed: Callable[[str], HostProfile], model: str) ->
     assert profile.capabilities == {}
 
 
-@pytest.mark.integration
 def test_neoverse_n1_registers(probed: Callable[[str], HostProfile]) -> None:
     profile = probed("neoverse-n1")
     registers = profile.id_registers
@@ -167,7 +123,6 @@ def test_neoverse_n1_registers(probed: Callable[[str], HostProfile]) -> None:
     assert profile.provenance["not_implemented_read_as_zero"] == ["GMID_EL1", "SMIDR_EL1"]
 
 
-@pytest.mark.integration
 def test_sve_of_a64fx(probed: Callable[[str], HostProfile]) -> None:
     registers = probed("a64fx").id_registers
     pfr0 = load_catalogue()["ID_AA64PFR0_EL1"]
@@ -175,7 +130,6 @@ def test_sve_of_a64fx(probed: Callable[[str], HostProfile]) -> None:
     assert pfr0.field("EL0").raw(registers["ID_AA64PFR0_EL1"]) == 1  # AArch64 only
 
 
-@pytest.mark.integration
 def test_registers_read_twice_agree(probed: Callable[[str], HostProfile]) -> None:
     """The vCPU's mrs and the gdbstub's register read give the same values (else no profile)."""
     for model in ("neoverse-n1", "max"):
@@ -187,7 +141,6 @@ def test_registers_read_twice_agree(probed: Callable[[str], HostProfile]) -> Non
     assert again.to_json() == probed("neoverse-n1").to_json()
 
 
-@pytest.mark.integration
 def test_unknown_model_is_a_clear_error() -> None:
     with pytest.raises(ProbeError) as raised:
         probe_qemu("cortex-z99")
@@ -198,7 +151,6 @@ def test_unknown_model_is_a_clear_error() -> None:
     assert qemu_children(os.getpid()) == []
 
 
-@pytest.mark.integration
 def test_temporary_directory_with_a_comma(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """QEMU options separate with commas: paths in them must be escaped."""
     directory = tmp_path / "a,b"
@@ -218,7 +170,6 @@ def test_socket_path_too_long_is_a_clear_error(
     assert list(directory.iterdir()) == []
 
 
-@pytest.mark.integration
 def test_hung_qemu_is_killed_after_the_timeout() -> None:
     stopped: list[int] = []
 
@@ -245,7 +196,6 @@ def _probe_command(*arguments: str, env: dict[str, str] | None = None) -> subpro
     )
 
 
-@pytest.mark.integration
 def test_qemu_killed_during_the_probe(tmp_path: Path) -> None:
     output = tmp_path / "n1.json"
     temporary = tmp_path / "tmp"
@@ -288,7 +238,6 @@ def _run(*arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.integration
 def test_probe_then_baseline_end_to_end(tmp_path: Path) -> None:
     """Two N1 hosts form a pool; an N1 and an A76 do not, since QEMU shows no writable
     masks (nothing writable) and their PARange and SSBS differ."""
@@ -325,7 +274,6 @@ def test_probe_then_baseline_end_to_end(tmp_path: Path) -> None:
     assert result.stdout.startswith("Note: n1-a, a76 were probed without KVM: nothing counts as")
 
 
-@pytest.mark.integration
 def test_probe_prints_the_profile_without_output_file() -> None:
     command = _probe_command("--backend", "qemu", "--qemu-cpu", "cortex-a57", "--host", "a57-lab")
     stdout, stderr = command.communicate(timeout=60)

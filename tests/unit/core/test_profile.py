@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import NEOVERSE_N1_MIDR, NEOVERSE_N1_REGISTERS, profile_json
+from support.hosts import NEOVERSE_N1_MIDR, NEOVERSE_N1_REGISTERS, profile_json
 
 from qemu_errata.core.profile import profile_from_json
 from qemu_errata.errors import InputError, ProfileError

@@ -29,6 +29,9 @@ from qemu_errata.core.profile import HostProfile
 from qemu_errata.testbed.bed import Host, TestBed, guest_xml, migrate
 from qemu_errata.vmm.pool_element import pool_element
 
+# The test bed creates system users.
+pytestmark = pytest.mark.root
+
 N1 = 0x414FD0C1
 A76 = 0x414FD0B1
 A64FX = 0x461F0010
@@ -38,8 +41,6 @@ POOL = PoolModel(
         TargetImplementation(midr, 0, None) for midr in (N1, A76)
     ),
 )
-
-pytestmark = pytest.mark.integration
 
 
 def profile(name: str, midr: int) -> HostProfile:

@@ -6,7 +6,7 @@ program itself, word by word, for the few instructions it uses: so the
 program, the struct kvm_run parsing and the report are tested together.
 Instruction words are from LLVM's assembler (llvm-mc -triple=aarch64
 -show-encoding); ioctl numbers, register ids and struct kvm_run offsets from
-the Linux 6.12 UAPI headers. The real-kernel run is in test_nested_kvm.py.
+the Linux 6.12 UAPI headers. The real-kernel run is in nested/test_nested_kvm.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from test_probe_kvm import CATALOGUE, FakeKvm
+from support.fake_kvm import CATALOGUE, FakeKvm
 
 from qemu_errata.core.catalogue import Encoding
 from qemu_errata.core.embedded import load_embedded_profile

@@ -3,58 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from vmm_pool import hand_written_model, three_host_pool
+from support.vmm_pool import KVM_GOLDEN, TCG_GOLDEN, hand_written_model, three_host_pool
 
 from qemu_errata.errors import InputError, UnsupportedDialectError
 from qemu_errata.vmm.args import commandline_arguments, is_our_argument, qemu_arguments
 from qemu_errata.vmm.dialects import Dialect, VmmCapabilities, check_supported, vmm_config
-
-# The golden arguments of the 3-host pool: every field the A57 lacks is lowered on
-# the N1/A76 hosts, and the target list holds the three implementations.
-KVM_GOLDEN = [
-    "-cpu",
-    "host",
-    *[
-        arg
-        for setting in [
-            "ID_AA64PFR0_EL1_CSV3=0x0",
-            "ID_AA64PFR0_EL1_CSV2=0x0",
-            "ID_AA64PFR0_EL1_RAS=0x0",
-            "ID_AA64PFR0_EL1_AdvSIMD=0x0",
-            "ID_AA64PFR0_EL1_FP=0x0",
-            "ID_AA64PFR0_EL1_EL3=0x1",
-            "ID_AA64PFR0_EL1_EL2=0x1",
-            "ID_AA64PFR0_EL1_EL1=0x1",
-            "ID_AA64PFR1_EL1_SSBS=0x0",
-            "ID_AA64DFR0_EL1_PMUVer=0x1",
-            "ID_AA64DFR0_EL1_DebugVer=0x6",
-            "ID_AA64ISAR0_EL1_DP=0x0",
-            "ID_AA64ISAR0_EL1_RDM=0x0",
-            "ID_AA64ISAR0_EL1_ATOMIC=0x0",
-            "ID_AA64ISAR1_EL1_LRCPC=0x0",
-            "ID_AA64ISAR1_EL1_DPB=0x0",
-            "ID_AA64MMFR0_EL1_TGRAN16=0x0",
-            "ID_AA64MMFR0_EL1_PARANGE=0x2",
-            "ID_AA64MMFR1_EL1_XNX=0x0",
-            "ID_AA64MMFR1_EL1_PAN=0x0",
-            "ID_AA64MMFR1_EL1_LO=0x0",
-            "ID_AA64MMFR1_EL1_HPDS=0x0",
-            "ID_AA64MMFR1_EL1_VH=0x0",
-            "ID_AA64MMFR1_EL1_VMIDBits=0x0",
-            "ID_AA64MMFR1_EL1_HAFDBS=0x0",
-            "ID_AA64MMFR2_EL1_IESB=0x0",
-            "ID_AA64MMFR2_EL1_UAO=0x0",
-            "ID_AA64MMFR2_EL1_CnP=0x0",
-        ]
-        for arg in ("-global", f"host-arm-cpu.SYSREG_{setting}")
-    ],
-    "-machine",
-    "impl-cpu.0.midr=0x411fd070,impl-cpu.0.revidr=0x0,impl-cpu.0.aidr=0x0,"
-    "impl-cpu.1.midr=0x414fd0b1,impl-cpu.1.revidr=0x1,impl-cpu.1.aidr=0x0,"
-    "impl-cpu.2.midr=0x414fd0c1,impl-cpu.2.revidr=0x0,impl-cpu.2.aidr=0x0",
-]
-
-TCG_GOLDEN = ["-cpu", "neoverse-n1", "-global", "neoverse-n1-arm-cpu.midr=0x411fd070"]
 
 
 def test_qemu_kvm_arguments_of_the_three_host_pool() -> None:

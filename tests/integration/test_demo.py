@@ -5,9 +5,10 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from conftest import QEMU_ERRATA
+from support.cli import QEMU_ERRATA
 
-pytestmark = pytest.mark.integration
+# The test bed creates system users.
+pytestmark = pytest.mark.root
 
 
 def test_demo_runs_every_step_and_leaves_nothing_behind() -> None:

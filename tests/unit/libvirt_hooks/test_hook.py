@@ -673,31 +673,88 @@ def test_parse_cpuset(cpuset: str, cpus: set[int]) -> None:
 
 # --- the flat configuration reader agrees with tomllib ----------------------------------
 
-_LINE = st.one_of(
-    st.just(""),
-    st.just("# a comment"),
-    st.just("[table]"),
-    st.builds(
-        lambda key, spaces, value: f"{key}{spaces}={spaces}{value}",
-        st.sampled_from(["sysfs_root", "log", "start-policy", "a.b", "1x", "k"]),
-        st.sampled_from(["", " ", "\t"]),
-        st.one_of(
-            st.integers(-5, 10**12).map(str),
-            st.text(max_size=12).map(json.dumps),
-            st.text(max_size=12).map(lambda t: f'"{t}"'),
-            st.sampled_from(["007", "1_000", "true"]),
-        ),
-    ),
+# A flat document: unique bare keys set to a basic string without escapes or a decimal
+# integer, with blank and comment lines and spaces or tabs around the parts.
+_KEY = st.from_regex(r"[A-Za-z_-][A-Za-z0-9_-]{0,11}", fullmatch=True)
+_SPACE = st.sampled_from(["", " ", "\t", "  "])
+_TEXT = st.text(
+    st.characters(
+        exclude_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"),
+        exclude_characters='"\\',
+    )
+    | st.sampled_from(" \t"),
+    max_size=12,
 )
+_VALUE = st.one_of(_TEXT.map(lambda t: f'"{t}"'), st.integers(0, 10**12).map(str))
+_ASSIGNMENT = st.builds(
+    lambda key, spaces, value: f"{spaces[0]}{key}{spaces[1]}={spaces[2]}{value}{spaces[3]}",
+    _KEY,
+    st.tuples(_SPACE, _SPACE, _SPACE, _SPACE),
+    _VALUE,
+)
+_OTHER_LINE = st.one_of(st.just(""), _SPACE, _TEXT.map(lambda t: f"# {t}"))
 
 
-@given(st.lists(_LINE, max_size=6), st.sampled_from(["\n", "\r\n"]))
-def test_flat_toml_reader_reads_what_tomllib_reads(lines: list[str], newline: str) -> None:
-    text = newline.join(lines)
-    fast = read_flat_toml(text)
-    if fast is None:
-        return  # tomllib reads it
-    assert fast == tomllib.loads(text)
+@st.composite
+def flat_documents(draw: st.DrawFn) -> list[str]:
+    """Lines of a flat document with at least one key."""
+    assignments = draw(st.lists(_ASSIGNMENT, min_size=1, max_size=6, unique_by=_key_of))
+    lines = list(assignments)
+    for line in draw(st.lists(_OTHER_LINE, max_size=3)):
+        lines.insert(draw(st.integers(0, len(lines))), line)
+    return lines
+
+
+def _key_of(line: str) -> str:
+    return line.partition("=")[0].strip(" \t")
+
+
+# Lines the flat reader must leave to tomllib (valid TOML or not).
+NOT_FLAT = [
+    "[table]",
+    "a.b = 1",
+    "1x = 1",
+    '"quoted" = 1',
+    'k = "tab\\tescaped"',
+    "k = 'literal'",
+    'k = """multi"""',
+    'k = "x" # comment',
+    "k = 007",
+    "k = 1_000",
+    "k = -1",
+    "k = +1",
+    "k = 1.5",
+    "k = true",
+    "k = [1]",
+    "k = {a = 1}",
+    'k = "\x01"',
+    "k",
+    "= 1",
+]
+
+
+@given(flat_documents(), st.sampled_from(["\n", "\r\n"]), st.booleans())
+def test_flat_toml_reader_reads_every_flat_document_as_tomllib_does(
+    lines: list[str], newline: str, final_newline: bool
+) -> None:
+    text = newline.join(lines) + (newline if final_newline else "")
+    assert read_flat_toml(text) == tomllib.loads(text) != {}
+
+
+@given(
+    flat_documents(),
+    st.sampled_from(NOT_FLAT) | st.just("duplicate"),
+    st.integers(0, 6),
+    st.sampled_from(["\n", "\r\n"]),
+)
+def test_flat_toml_reader_leaves_anything_else_to_tomllib(
+    lines: list[str], other: str, where: int, newline: str
+) -> None:
+    # A key set twice (which tomllib refuses) is one more thing only tomllib may judge.
+    first = next(line for line in lines if "=" in line and not line.lstrip().startswith("#"))
+    extra = first if other == "duplicate" else other
+    lines.insert(min(where, len(lines)), extra)
+    assert read_flat_toml(newline.join(lines)) is None
 
 
 def test_flat_toml_reader_reads_a_hook_configuration() -> None:

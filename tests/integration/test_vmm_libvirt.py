@@ -14,14 +14,14 @@ the domain's qemu:commandline adds (``--qmp``), which apply must keep.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import libvirt
 import pytest
-from conftest import NEOVERSE_N1_MIDR, run_cli
 from lxml import etree
-from vmm_pool import hand_written_model, three_host_pool
+from support.cli import run_cli
+from support.hosts import NEOVERSE_N1_MIDR
+from support.vmm_pool import hand_written_model, three_host_pool
 
 from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.pool_namespace import POOL_NAMESPACE as NAMESPACE
@@ -39,10 +39,8 @@ N1_HOST = HostProfile(
     timer_frequency_hz=None,
 )
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="the test bed creates users: needs root"),
-]
+# The test bed creates system users.
+pytestmark = pytest.mark.root
 
 
 @pytest.fixture(scope="module")

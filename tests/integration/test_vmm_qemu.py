@@ -14,16 +14,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
-from vmm_pool import three_host_pool
+from support.cli import run_cli
+from support.vmm_pool import three_host_pool
 
 from qemu_errata.files import write_json
 from qemu_errata.vmm.dialects import Dialect, VmmCapabilities, missing_capabilities, vmm_config
 from qemu_errata.vmm.qmp import qmp_socket, read_capabilities
 
 QEMU = "qemu-system-aarch64"
-
-pytestmark = pytest.mark.integration
 
 
 @contextlib.contextmanager

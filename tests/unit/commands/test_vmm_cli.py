@@ -7,11 +7,10 @@ import shlex
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 from lxml import etree
-from test_domain_xml import DOMAIN
-from test_render import TCG_GOLDEN
-from vmm_pool import hand_written_model, three_host_pool
+from support.cli import run_cli
+from support.domains import DOMAIN
+from support.vmm_pool import TCG_GOLDEN, hand_written_model, three_host_pool
 
 from qemu_errata.files import write_json
 from qemu_errata.vmm.domain_xml import ARG_TAG, COMMANDLINE_TAG

@@ -25,13 +25,13 @@ import itertools
 import json
 import os
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from differential import candidates, model_json, refused_by_check
+from support.cli import QEMU_ERRATA
+from support.differential import candidates, model_json, refused_by_check
 
 from qemu_errata.core.catalogue import Catalogue, Kind, Rule, load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
@@ -40,9 +40,6 @@ from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import IncompatiblePoolError
 from qemu_errata.files import read_model, read_profile
 
-pytestmark = pytest.mark.integration
-
-QEMU_ERRATA = str(Path(sys.executable).with_name("qemu-errata"))
 MATRIX_ENVIRONMENT = "QEMU_ERRATA_NESTED_MATRIX"
 MATRIX = bool(os.environ.get(MATRIX_ENVIRONMENT))
 KERNELS = ("6.12", "7.2") if MATRIX else ("6.12",)
