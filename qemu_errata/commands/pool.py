@@ -94,7 +94,7 @@ def _what_to_do(profiles: Sequence[HostProfile]) -> str:
 
 
 def _describe_model(model: PoolModel, output: Path | None) -> str:
-    lines = [f"Pool of {plural(len(model.hosts), 'host')}: {', '.join(model.hosts)}"]
+    lines = _hosts_lines(model)
     lines.append("Target implementations (guests apply the errata workarounds of each):")
     for target in model.target_implementations:
         lines.append(f"  {Midr(target.midr).describe()}, {target.revidr_aidr()}")
@@ -103,12 +103,25 @@ def _describe_model(model: PoolModel, output: Path | None) -> str:
     lines.append(f"What the pool loses ({plural(len(model.losses), 'field')}):")
     lines.extend(f"  {loss.explain()}" for loss in model.losses)
     lines.append("Registers the VMM writes on each host:")
-    for host, names in model.host_writes.items():
-        lines.append(f"  {host}: {', '.join(names) or 'none'}")
+    for group in model.host_groups:
+        lines.append(f"  {group.label}: {', '.join(group.writes) or 'none'}")
     lines.extend(f"Note: {note}" for note in model.notes)
     if output:
         lines.append(f"Pool model written to {output}")
     return "\n".join(lines)
+
+
+# Up to this many hosts a report names them all on one line; past it, type by type.
+NAMED_HOSTS = 8
+
+
+def _hosts_lines(model: PoolModel) -> list[str]:
+    hosts = model.hosts
+    if len(hosts) <= NAMED_HOSTS:
+        return [f"Pool of {plural(len(hosts), 'host')}: {', '.join(hosts)}"]
+    groups = model.host_groups
+    lines = [f"Pool of {plural(len(hosts), 'host')} of {plural(len(groups), 'type')}:"]
+    return lines + [f"  {group.description}" for group in groups]
 
 
 def _cmd_check(args: argparse.Namespace) -> int:

@@ -7,14 +7,16 @@ judges a userspace write of it.
 
 from __future__ import annotations
 
+import collections
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from qemu_errata.core.catalogue import Catalogue, Field, Kind, Register, load_catalogue, res0_bits
 from qemu_errata.core.cpulist import format_cpus
 from qemu_errata.core.document import DocumentReader, hex_registers, is_string_list, parse_register
+from qemu_errata.core.hosttypes import HostType, group_hosts, label_of
 from qemu_errata.core.implementations import TargetImplementations, read_targets
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.profile import HostProfile
@@ -65,6 +67,26 @@ class Loss:
 
 
 @dataclass(frozen=True)
+class HostGroup:
+    """Hosts of one type in a pool, and the registers the VMM writes on each of them."""
+
+    description: str
+    hosts: tuple[str, ...]
+    writes: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return label_of(self.hosts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "description": self.description,
+            "hosts": list(self.hosts),
+            "host_writes": list(self.writes),
+        }
+
+
+@dataclass(frozen=True)
 class PoolModel:
     """What a pool's VMs are given: register values, target list, timer frequency."""
 
@@ -73,10 +95,19 @@ class PoolModel:
     timer_frequency_hz: int | None = None
     firmware_registers: Mapping[str, int] = field(default_factory=dict)
     gic_registers: Mapping[str, int] = field(default_factory=dict)
-    hosts: tuple[str, ...] = ()
-    host_writes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    host_groups: tuple[HostGroup, ...] = ()
     losses: tuple[Loss, ...] = ()
     notes: tuple[str, ...] = ()
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """Every host of the pool, type by type."""
+        return tuple(host for group in self.host_groups for host in group.hosts)
+
+    @property
+    def host_writes(self) -> dict[str, tuple[str, ...]]:
+        """Per host, the registers the VMM writes there."""
+        return {host: group.writes for group in self.host_groups for host in group.hosts}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -85,7 +116,7 @@ class PoolModel:
             "target_implementations": self.target_implementations.to_json(),
             "timer_frequency_hz": self.timer_frequency_hz,
             **{group: hex_registers(getattr(self, group)) for group in REGISTER_GROUPS},
-            "host_writes": {host: list(names) for host, names in self.host_writes.items()},
+            "host_types": [group.to_json() for group in self.host_groups],
             "losses": [loss.to_json() for loss in self.losses],
             "notes": list(self.notes),
         }
@@ -94,21 +125,40 @@ class PoolModel:
 def model_from_json(data: object, origin: str, catalogue: Catalogue | None = None) -> PoolModel:
     """Read a model file; only format, id_registers and target_implementations are required."""
     reader = DocumentReader(data, origin, MODEL_FORMAT)
-    host_writes = reader.mapping("host_writes")
-    for host, names in host_writes.items():
-        if not is_string_list(names):
-            raise reader.fail(f"host_writes.{host}", "not a list of register names")
     return PoolModel(
         id_registers=reader.registers("id_registers", required=True),
         target_implementations=read_targets(reader, "target_implementations"),
         timer_frequency_hz=reader.optional_int("timer_frequency_hz"),
         firmware_registers=reader.registers("firmware_registers"),
         gic_registers=reader.registers("gic_registers"),
-        hosts=reader.strings("hosts"),
-        host_writes={host: tuple(names) for host, names in host_writes.items()},
+        host_groups=_read_host_groups(reader),
         losses=_read_losses(reader, catalogue or load_catalogue()),
         notes=reader.strings("notes"),
     )
+
+
+def _read_host_groups(reader: DocumentReader) -> tuple[HostGroup, ...]:
+    """The pool's host types; a model of before types names each host with its writes."""
+    if not reader.has("host_types"):
+        writes = reader.mapping("host_writes")
+        for host, names in writes.items():
+            if not is_string_list(names):
+                raise reader.fail(f"host_writes.{host}", "not a list of register names")
+        return tuple(
+            HostGroup(host, (host,), tuple(writes.get(host, ())))
+            for host in reader.strings("hosts")
+        )
+    groups = []
+    for index, item in enumerate(reader.items("host_types")):
+        where = f"host_types[{index}]"
+        hosts, writes = item.get("hosts"), item.get("host_writes", [])
+        description = item.get("description")
+        if not (is_string_list(hosts) and hosts and is_string_list(writes)):
+            raise reader.fail(where, "needs 'hosts' and 'host_writes', lists of names")
+        if not isinstance(description, str):
+            raise reader.fail(f"{where}.description", "not a string")
+        groups.append(HostGroup(description, tuple(hosts), tuple(writes)))
+    return tuple(groups)
 
 
 def _read_losses(reader: DocumentReader, catalogue: Catalogue) -> tuple[Loss, ...]:
@@ -147,8 +197,17 @@ def writable_bits(profile: HostProfile, name: str, register: Register | None) ->
 
 
 def baseline(profiles: Sequence[HostProfile], catalogue: Catalogue | None = None) -> PoolModel:
-    """The pool model of ``profiles``, or IncompatiblePoolError naming every blocking reason."""
+    """The pool model of ``profiles``, or IncompatiblePoolError naming every blocking reason.
+
+    Computed once per host type: messages name a type by its label.
+    """
     _check_hosts(profiles)
+    return baseline_of_types(group_hosts(profiles), catalogue)
+
+
+def baseline_of_types(types: Sequence[HostType], catalogue: Catalogue | None = None) -> PoolModel:
+    """The pool model of hosts already grouped into types (see baseline)."""
+    profiles = [replace(t.profile, host=t.label) for t in types]
     types_only = [p.host for p in profiles if not p.id_registers]
     if types_only:
         raise IncompatiblePoolError(
@@ -161,7 +220,10 @@ def baseline(profiles: Sequence[HostProfile], catalogue: Catalogue | None = None
                 )
             ]
         )
-    return _Baseline(profiles, catalogue or load_catalogue()).model()
+    model = _Baseline(profiles, catalogue or load_catalogue()).model()
+    writes = model.host_writes
+    groups = tuple(HostGroup(t.describe(), t.hosts, writes[t.label]) for t in types)
+    return replace(model, host_groups=groups)
 
 
 def largest_pools(
@@ -199,8 +261,8 @@ def _forms_pool(profiles: Sequence[HostProfile], catalogue: Catalogue) -> bool:
 def _check_hosts(profiles: Sequence[HostProfile]) -> None:
     if not profiles:
         raise InputError("baseline: no host profiles given")
-    names = [p.host for p in profiles]
-    twice = sorted({n for n in names if names.count(n) > 1})
+    counts = collections.Counter(p.host for p in profiles)
+    twice = sorted(name for name, count in counts.items() if count > 1)
     if twice:
         raise InputError(f"baseline: host name {twice[0]!r} is given by two profiles")
 
@@ -232,8 +294,9 @@ class _Baseline:
                 i.target for p in self.profiles for i in p.implementations
             ),
             timer_frequency_hz=frequency,
-            hosts=tuple(p.host for p in self.profiles),
-            host_writes={host: tuple(names) for host, names in self.writes.items()},
+            host_groups=tuple(
+                HostGroup(host, (host,), tuple(names)) for host, names in self.writes.items()
+            ),
             losses=tuple(self.losses),
             notes=notes,
         )
