@@ -30,6 +30,8 @@ from qemu_errata.vmm.libvirt_domain import (
 from qemu_errata.vmm.qmp import Monitor, qmp_socket, read_capabilities, read_guest
 from qemu_errata.vmm.verify import VerifyReport, compare
 
+RENDER_FORMAT = "qemu-errata/render/1"
+
 
 def _dialect(args: argparse.Namespace) -> Dialect | None:
     return None if args.vmm is None else Dialect(args.vmm)
@@ -66,7 +68,8 @@ def render(args: argparse.Namespace) -> int:
             if args.form == "args"
             else {"domain_xml": domain_xml}
         )
-        print(json.dumps({**result, "notes": list(config.notes)}, indent=2))
+        document = {"format": RENDER_FORMAT, **result, "notes": list(config.notes)}
+        print(json.dumps(document, indent=2))
     else:
         _print_notes(config)
         print(shlex.join(qemu_arguments(config)) if args.form == "args" else domain_xml)
