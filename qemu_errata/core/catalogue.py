@@ -362,10 +362,8 @@ def _check_cover(fields: tuple[Field, ...], reserved: tuple[ReservedBits, ...], 
     seen = 0
     for index, (label, mask) in enumerate(parts):
         if seen & mask:
-            other = next(o for o, m in parts[:index] if m & mask)
-            raise CatalogueError(
-                f"{where}: bits {_ranges(seen & mask)} are in both {other} and {label}"
-            )
+            other, both = next((o, m & mask) for o, m in parts[:index] if m & mask)
+            raise CatalogueError(f"{where}: bits {_ranges(both)} are in both {other} and {label}")
         seen |= mask
     if seen != _ALL_ONES:
         raise CatalogueError(

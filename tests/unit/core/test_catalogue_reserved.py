@@ -137,6 +137,9 @@ def ranges(register: str) -> list[tuple[int, int, Reserved]]:
         ("ID_ISAR5_EL1", [(63, 32, RES0), (23, 20, RES0)]),
         ("MVFR2_EL1", [(63, 8, RES0)]),
         ("ID_AA64AFR1_EL1", [(63, 0, RES0)]),
+        ("ID_AA64MMFR4_EL1", [(63, 40, RES0), (35, 28, RES0), (3, 0, RES0)]),
+        # Linux 6.12's layout; later kernels name SH in [14:13] and fields above bit 31.
+        ("SMIDR_EL1", [(63, 32, RES0), (14, 12, RES0)]),
         ("MIDR_EL1", [(63, 32, RES0)]),
         # One IMPLEMENTATION DEFINED value: a single field, nothing reserved.
         ("REVIDR_EL1", []),
