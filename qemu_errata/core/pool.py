@@ -14,7 +14,14 @@ from dataclasses import dataclass, field, replace
 from dataclasses import field as dataclass_field
 from typing import Any
 
-from qemu_errata.core.catalogue import Catalogue, Field, Kind, Register, load_catalogue, res0_bits
+from qemu_errata.core.catalogue import (
+    Catalogue,
+    Field,
+    Kind,
+    Register,
+    load_catalogue,
+    reserved_bits,
+)
 from qemu_errata.core.cpulist import format_cpus
 from qemu_errata.core.document import DocumentReader, hex_registers, is_string_list, parse_register
 from qemu_errata.core.hosttypes import HostType, group_hosts, label_of
@@ -437,8 +444,8 @@ class _Baseline:
         return ""
 
     def _undescribed(self, name: str, register: Register | None, values: Mapping[str, int]) -> int:
-        """Bits outside every field (or a whole uncatalogued register) must be equal."""
-        bits = res0_bits(register)
+        """Reserved bits (or a whole uncatalogued register) must be equal."""
+        bits = reserved_bits(register)
         seen = {value & bits for value in values.values()}
         if len(seen) > 1:
             what = _undescribed_bits(name, register, bits)
@@ -588,7 +595,7 @@ def _check_register(
     name: str, register: Register | None, wanted: int, host: int, profile: HostProfile
 ) -> list[Blocker]:
     problems = []
-    bits = res0_bits(register)
+    bits = reserved_bits(register)
     if wanted & bits != host & bits:
         what = _undescribed_bits(name, register, bits)
         problems.append(
