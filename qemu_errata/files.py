@@ -13,7 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from qemu_errata.core.pool import PoolModel, model_from_json
+from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
+from qemu_errata.core.pool import MODEL_FORMAT, PoolModel, model_from_json
 from qemu_errata.core.profile import HostProfile, profile_from_json
 from qemu_errata.errors import InputError
 
@@ -76,3 +77,14 @@ def read_profile(path: Path) -> HostProfile:
 
 def read_model(path: Path) -> PoolModel:
     return model_from_json(read_json(path), str(path))
+
+
+def read_model_or_profile(name: str) -> PoolModel | HostProfile:
+    """A pool model or host profile file, told apart by its format; or an embedded profile's name."""
+    path = Path(name)
+    if not path.exists() and name in embedded_profile_names():
+        return load_embedded_profile(name)
+    data = read_json(path)
+    if isinstance(data, dict) and data.get("format") == MODEL_FORMAT:
+        return model_from_json(data, str(path))
+    return profile_from_json(data, str(path))

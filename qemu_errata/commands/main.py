@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from qemu_errata.commands import demo, hook, kvm_validate, nested, pool, probe, vmm
+from qemu_errata.commands import demo, errata, hook, kvm_validate, nested, pool, probe, vmm
 from qemu_errata.errors import QemuErrataError
 
 Command = Callable[[argparse.Namespace], int]
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Safe live migration of arm64 KVM guests across different hosts.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (pool, vmm, nested, hook, probe, demo, kvm_validate):
+    for module in (pool, errata, vmm, nested, hook, probe, demo, kvm_validate):
         module.register(commands)
     return parser
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from qemu_errata.commands import Subcommands
+from qemu_errata.core.errata import added_by, load_errata_table
+from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import CheckResult, PoolModel, baseline, check
 from qemu_errata.errors import ExitStatus, IncompatiblePoolError
@@ -47,18 +49,44 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
         return ExitStatus.NO
     if args.output:
         write_json(args.output, model.to_json())
+    cost = _errata_cost(model)
     if args.json:
-        _print_json(model.to_json())
+        _print_json({**model.to_json(), "errata_cost": _cost_json(cost)})
     else:
-        print(_describe_model(model, args.output))
+        print(_describe_model(model, args.output, cost))
     return ExitStatus.OK
 
 
-def _describe_model(model: PoolModel, output: Path | None) -> str:
+Cost = list[tuple[TargetImplementation, tuple[str, ...]]]
+
+
+def _errata_cost(model: PoolModel) -> Cost:
+    """What each target implementation alone makes every (Linux >= 6.15) guest work around."""
+    targets = list(model.target_implementations)
+    return [(t, added_by(load_errata_table(), targets, t, model.id_registers)) for t in targets]
+
+
+def _cost_json(cost: Cost) -> list[dict[str, Any]]:
+    return [
+        {**target.to_json(), "name": Midr(target.midr).describe(), "adds": list(names)}
+        for target, names in cost
+    ]
+
+
+def _cost_lines(cost: Cost) -> list[str]:
+    return [
+        f"  {Midr(target.midr).describe()}, {target.revidr_aidr()}: adds {len(names)}"
+        for target, names in cost
+    ]
+
+
+def _describe_model(model: PoolModel, output: Path | None, cost: Cost) -> str:
     lines = [f"Pool of {len(model.hosts)} hosts: {', '.join(model.hosts)}"]
     lines.append("Target implementations (guests apply the errata workarounds of each):")
     for target in model.target_implementations:
         lines.append(f"  {Midr(target.midr).describe()}, {target.revidr_aidr()}")
+    lines.append("Errata workarounds each host type alone adds to every guest (`errata MODEL` names them):")
+    lines.extend(_cost_lines(cost))
     frequency = model.timer_frequency_hz
     lines.append(f"Timer frequency: {'unknown' if frequency is None else f'{frequency} Hz'}")
     lines.append(f"What the pool loses ({len(model.losses)} fields):")
@@ -73,7 +101,11 @@ def _describe_model(model: PoolModel, output: Path | None) -> str:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    result = check(read_model(args.model), read_profile(args.profile))
+    model, profile = read_model(args.model), read_profile(args.profile)
+    result = check(model, profile)
+    targets = list(model.target_implementations)
+    table = load_errata_table()
+    cost = [(i.target, added_by(table, targets, i.target, model.id_registers)) for i in profile.implementations]
     if args.json:
         _print_json(
             {
@@ -81,16 +113,19 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 "ok": result.ok,
                 "problems": [p.message for p in result.problems],
                 "notes": list(result.notes),
+                "errata_cost": _cost_json(cost),
             }
         )
     else:
-        print(_describe_check(result))
+        print(_describe_check(result, cost))
     return ExitStatus.OK if result.ok else ExitStatus.NO
 
 
-def _describe_check(result: CheckResult) -> str:
+def _describe_check(result: CheckResult, cost: Cost) -> str:
     verdict = "can" if result.ok else "cannot"
     lines = [f"Host {result.host} {verdict} present the pool model."]
     lines.extend(f"  {problem.message}" for problem in result.problems)
+    lines.append("Errata workarounds each of its CPU types adds to every guest of the pool:")
+    lines.extend(_cost_lines(cost))
     lines.extend(f"Note: {note}" for note in result.notes)
     return "\n".join(lines)
