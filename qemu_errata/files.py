@@ -80,7 +80,7 @@ def read_model(path: Path) -> PoolModel:
 
 
 def read_model_or_profile(name: str) -> PoolModel | HostProfile:
-    """A pool model or host profile file, told apart by its format; or an embedded profile's name."""
+    """A pool model or host profile file (told apart by format), or an embedded profile's name."""
     path = Path(name)
     if not path.exists() and name in embedded_profile_names():
         return load_embedded_profile(name)

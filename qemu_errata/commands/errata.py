@@ -38,13 +38,16 @@ def register(commands: Subcommands) -> None:
         help="the errata workarounds a pool's guests enable, and what each host type adds",
     )
     sub.add_argument(
-        "inputs", nargs="+", metavar="MODEL_OR_PROFILE", help="pool model, host profile or embedded profile name"
+        "inputs",
+        nargs="+",
+        metavar="MODEL_OR_PROFILE",
+        help="pool model, host profile or embedded profile name",
     )
     sub.add_argument("--json", action="store_true", help="print the answer as JSON")
     sub.add_argument(
         "--guest-kernel",
         metavar="VERSION",
-        help="only workarounds this guest Linux carries (e.g. 6.12; before 6.15 guests ignore the target list)",
+        help="only workarounds this guest Linux carries (e.g. 6.12; older than 6.15: no list)",
     )
     sub.set_defaults(run=_cmd_errata)
 
@@ -79,7 +82,9 @@ class _ModelResult:
 
 
 class _ProfileResult:
-    def __init__(self, name: str, profile: HostProfile, views: list[tuple[TargetImplementation, KernelView]]) -> None:
+    def __init__(
+        self, name: str, profile: HostProfile, views: list[tuple[TargetImplementation, KernelView]]
+    ) -> None:
         self.name, self.profile, self.views = name, profile, views
 
 
@@ -88,7 +93,9 @@ def _analyse(
 ) -> _ModelResult | _ProfileResult:
     if isinstance(document, PoolModel):
         targets = list(document.target_implementations)
-        return _ModelResult(name, document, pool_errata(table, targets, document.id_registers, kernel))
+        return _ModelResult(
+            name, document, pool_errata(table, targets, document.id_registers, kernel)
+        )
     views = [
         (i.target, kernel_view(table, [i.target], document.id_registers, at_el2=True))
         for i in document.implementations
@@ -106,19 +113,23 @@ def _text(result: _ModelResult | _ProfileResult, kernel: tuple[int, int] | None)
     guest = "a guest" if kernel is None else f"a Linux {kernel[0]}.{kernel[1]} guest"
     lines = [f"Pool model {result.name}: {len(pool.targets)} target implementations"]
     if pool.guest is not None:
-        lines.append(f"What {guest} enables (it matches errata against every target implementation):")
+        lines.append(
+            f"What {guest} enables (it matches errata against every target implementation):"
+        )
         lines.extend(_view_lines(pool.guest, "  "))
         lines.append("What each host type alone adds to every guest:")
         for target, names in pool.marginal:
             lines.append(f"  {_name(target)}: {len(names)}{_listing(names)}")
         older = "A guest older than 6.15 reads only its host's MIDR/REVIDR and enables instead:"
     else:
-        older = f"{guest[0].upper()}{guest[1:]} (older than 6.15) reads only its host's MIDR/REVIDR:"
+        older = (
+            f"{guest[0].upper()}{guest[1:]} (older than 6.15) reads only its host's MIDR/REVIDR:"
+        )
     lines.append(older)
     for target, view in pool.older_guests:
-        names = [e.erratum.id for e in view.errata if e.no_effect is None]
-        names += [v.mitigation.id for v in view.mitigations if v.state == "enabled"]
-        lines.append(f"  on {_name(target)}: {len(names)}{_listing(names)}")
+        enabled = [e.erratum.id for e in view.errata if e.no_effect is None]
+        enabled += [v.mitigation.id for v in view.mitigations if v.state == "enabled"]
+        lines.append(f"  on {_name(target)}: {len(enabled)}{_listing(enabled)}")
     return "\n".join(lines)
 
 
@@ -131,8 +142,13 @@ def _view_lines(view: KernelView, indent: str) -> list[str]:
         lines.append(f"{indent}Detected and logged, changing nothing here ({len(idle)}):")
         lines.extend(f"{indent}  {e.erratum.id}: {e.no_effect}" for e in idle)
     if view.suppressed:
-        lines.append(f"{indent}Not enabled because of the model's ID registers ({len(view.suppressed)}):")
-        lines.extend(f"{indent}  {s.erratum.id} ({_names(s.implementations)}): {s.reason}" for s in view.suppressed)
+        lines.append(
+            f"{indent}Not enabled because of the model's ID registers ({len(view.suppressed)}):"
+        )
+        lines.extend(
+            f"{indent}  {s.erratum.id} ({_names(s.implementations)}): {s.reason}"
+            for s in view.suppressed
+        )
     lines.append(f"{indent}Mitigations:")
     lines.extend(_mitigation_line(v, indent + "  ") for v in view.mitigations)
     return lines
@@ -140,10 +156,15 @@ def _view_lines(view: KernelView, indent: str) -> list[str]:
 
 def _enabled_line(enabled: Enabled, indent: str) -> str:
     erratum = enabled.erratum
-    where = " (only on those hosts: matched against the MIDR the CPU reads)" if enabled.own_hosts_only else ""
+    where = (
+        " (only on those hosts: matched against the MIDR the CPU reads)"
+        if enabled.own_hosts_only
+        else ""
+    )
     logs = f' [logs "{erratum.log}"]' if erratum.log else " [not logged]"
     acts = " (KVM acts on it)" if erratum.applies == "hypervisor" else ""
-    return f"{indent}{erratum.id}{logs}: {erratum.effect}{acts}; from {_names(enabled.implementations)}{where}"
+    source = f"from {_names(enabled.implementations)}{where}"
+    return f"{indent}{erratum.id}{logs}: {erratum.effect}{acts}; {source}"
 
 
 def _mitigation_line(verdict: MitigationVerdict, indent: str) -> str:
@@ -180,7 +201,9 @@ def _listing(names: Sequence[str]) -> str:
 # ---------------------------------------------------------------- JSON
 
 
-def _json(table: ErrataTable, guest_kernel: str | None, results: list[_ModelResult | _ProfileResult]) -> dict[str, Any]:
+def _json(
+    table: ErrataTable, guest_kernel: str | None, results: list[_ModelResult | _ProfileResult]
+) -> dict[str, Any]:
     inputs = [_input_json(r) for r in results]
     return {
         "format": ERRATA_FORMAT,
@@ -210,10 +233,16 @@ def _input_json(result: _ModelResult | _ProfileResult) -> dict[str, Any]:
         "target_implementations": [_implementation(t) for t in pool.targets],
         "guest_reads_target_list": pool.guest is not None,
         "errata": [] if pool.guest is None else _view_json(pool.guest),
-        "not_enabled": [] if pool.guest is None else [_suppressed_json(s) for s in pool.guest.suppressed],
-        "added_by_each": [{"implementation": _implementation(t), "adds": list(names)} for t, names in pool.marginal],
+        "not_enabled": []
+        if pool.guest is None
+        else [_suppressed_json(s) for s in pool.guest.suppressed],
+        "added_by_each": [
+            {"implementation": _implementation(t), "adds": list(names)}
+            for t, names in pool.marginal
+        ],
         "older_guests": [
-            {"implementation": _implementation(t), "errata": _view_json(v)} for t, v in pool.older_guests
+            {"implementation": _implementation(t), "errata": _view_json(v)}
+            for t, v in pool.older_guests
         ],
         "minimum_target_list_kernel": f"{TARGET_LIST_KERNEL[0]}.{TARGET_LIST_KERNEL[1]}",
     }
@@ -255,7 +284,9 @@ def _mitigation_json(verdict: MitigationVerdict) -> dict[str, Any]:
         "reason": verdict.reason,
         "log": mitigation.log,
         "capability": mitigation.capability,
-        "since": None if mitigation.since is None else f"{mitigation.since[0]}.{mitigation.since[1]}",
+        "since": None
+        if mitigation.since is None
+        else f"{mitigation.since[0]}.{mitigation.since[1]}",
         "effect": mitigation.effect,
     }
 
@@ -278,5 +309,7 @@ def _union(items: Any) -> list[dict[str, Any]]:
     for item in items:
         known = merged.setdefault(item["id"], {**item, "implementations": []})
         known["guest"] = known["guest"] or item["guest"]
-        known["implementations"].extend(i for i in item["implementations"] if i not in known["implementations"])
+        known["implementations"].extend(
+            i for i in item["implementations"] if i not in known["implementations"]
+        )
     return list(merged.values())

@@ -85,7 +85,9 @@ def _describe_model(model: PoolModel, output: Path | None, cost: Cost) -> str:
     lines.append("Target implementations (guests apply the errata workarounds of each):")
     for target in model.target_implementations:
         lines.append(f"  {Midr(target.midr).describe()}, {target.revidr_aidr()}")
-    lines.append("Errata workarounds each host type alone adds to every guest (`errata MODEL` names them):")
+    lines.append(
+        "Errata workarounds each host type alone adds to every guest (`errata MODEL` names them):"
+    )
     lines.extend(_cost_lines(cost))
     frequency = model.timer_frequency_hz
     lines.append(f"Timer frequency: {'unknown' if frequency is None else f'{frequency} Hz'}")
@@ -105,7 +107,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     result = check(model, profile)
     targets = list(model.target_implementations)
     table = load_errata_table()
-    cost = [(i.target, added_by(table, targets, i.target, model.id_registers)) for i in profile.implementations]
+    cost = [
+        (i.target, added_by(table, targets, i.target, model.id_registers))
+        for i in profile.implementations
+    ]
     if args.json:
         _print_json(
             {

@@ -63,10 +63,12 @@ class CpuRange:
         """Same model (implementer, architecture, part bits) and variant/revision in range."""
         mask = _IMPLEMENTER_ARCHITECTURE | self.part_mask << 4
         model = self.implementer << 24 | _ARCHITECTURE_ARMV8 | self.part << 4
-        return midr & mask == model & mask and self.rv_min <= midr & _VARIANT_REVISION <= self.rv_max
+        return (
+            midr & mask == model & mask and self.rv_min <= midr & _VARIANT_REVISION <= self.rv_max
+        )
 
     def affects(self, midr: int, revidr: int | None) -> bool:
-        """In range and not the fixed revision with a fixing REVIDR bit (unknown REVIDR: not fixed)."""
+        """In range and not fixed by a REVIDR bit (an unknown REVIDR fixes nothing)."""
         if not self.in_range(midr):
             return False
         fixed = (
@@ -258,7 +260,9 @@ def kernel_view(
         if refusal is not None:
             suppressed.append(Suppressed(erratum, bringing, refusal.explain(id_registers)))
             continue
-        enabled.append(Enabled(erratum, bringing, own_hosts_only, _no_effect(erratum, id_registers)))
+        enabled.append(
+            Enabled(erratum, bringing, own_hosts_only, _no_effect(erratum, id_registers))
+        )
     verdicts = tuple(
         _mitigation_verdict(m, cpus, id_registers)
         for m in table.mitigations
@@ -283,14 +287,22 @@ def _bringing(
     everywhere = tuple(
         cpu
         for cpu in cpus
-        if any(r.affects(cpu.midr, cpu.revidr) for r in erratum.affects if listed and not r.seen_midr_only)
+        if any(
+            r.affects(cpu.midr, cpu.revidr)
+            for r in erratum.affects
+            if listed and not r.seen_midr_only
+        )
     )
     if everywhere:
         return everywhere, False
     own = tuple(
         cpu
         for cpu in cpus
-        if any(r.affects(cpu.midr, cpu.revidr) for r in erratum.affects if r.seen_midr_only or not listed)
+        if any(
+            r.affects(cpu.midr, cpu.revidr)
+            for r in erratum.affects
+            if r.seen_midr_only or not listed
+        )
     )
     return own, len(cpus) > 1 and bool(own)
 
@@ -315,15 +327,25 @@ def _mitigation_verdict(
         return MitigationVerdict(mitigation, "not needed", (), None, test.explain(id_registers))
     safe = _matching(mitigation.safe, cpus)
     if safe:
-        return MitigationVerdict(mitigation, "not needed", safe, None, "a listed implementation is on its safe list")
+        return MitigationVerdict(
+            mitigation, "not needed", safe, None, "a listed implementation is on its safe list"
+        )
     affected = _matching(mitigation.affected, cpus)
     if affected:
-        loops = [r.loop for r in mitigation.affected for c in affected if r.loop and r.in_range(c.midr)]
+        loops = [
+            r.loop for r in mitigation.affected for c in affected if r.loop and r.in_range(c.midr)
+        ]
         loop = max(loops) if loops else None
-        return MitigationVerdict(mitigation, "enabled", affected, loop, "a listed implementation is on its affected list")
+        return MitigationVerdict(
+            mitigation, "enabled", affected, loop, "a listed implementation is on its affected list"
+        )
     if mitigation.enabled_if is not None and mitigation.enabled_if.holds(id_registers):
-        return MitigationVerdict(mitigation, "enabled", (), None, mitigation.enabled_if.explain(id_registers))
-    state = {"firmware": "firmware", "vulnerable": "enabled", "unaffected": "not needed"}[mitigation.otherwise]
+        return MitigationVerdict(
+            mitigation, "enabled", (), None, mitigation.enabled_if.explain(id_registers)
+        )
+    state = {"firmware": "firmware", "vulnerable": "enabled", "unaffected": "not needed"}[
+        mitigation.otherwise
+    ]
     reasons = {
         "firmware": "no list decides: the hypervisor's firmware answer does",
         "vulnerable": "no list says safe: the kernel assumes it is vulnerable",
@@ -332,7 +354,9 @@ def _mitigation_verdict(
     return MitigationVerdict(mitigation, state, (), None, reasons[mitigation.otherwise])
 
 
-def _matching(ranges: Sequence[CpuRange], cpus: Sequence[TargetImplementation]) -> tuple[TargetImplementation, ...]:
+def _matching(
+    ranges: Sequence[CpuRange], cpus: Sequence[TargetImplementation]
+) -> tuple[TargetImplementation, ...]:
     return tuple(c for c in cpus if any(r.in_range(c.midr) for r in ranges))
 
 
@@ -375,9 +399,13 @@ def pool_errata(
 
 def brought_only_by(view: KernelView, target: TargetImplementation) -> tuple[str, ...]:
     """Errata and enabled mitigations that ``target`` alone brings into ``view``."""
-    errata = [e.erratum.id for e in view.errata if e.implementations == (target,) and e.no_effect is None]
+    errata = [
+        e.erratum.id for e in view.errata if e.implementations == (target,) and e.no_effect is None
+    ]
     mitigations = [
-        v.mitigation.id for v in view.mitigations if v.state == "enabled" and v.implementations == (target,)
+        v.mitigation.id
+        for v in view.mitigations
+        if v.state == "enabled" and v.implementations == (target,)
     ]
     return tuple(errata + mitigations)
 
@@ -415,7 +443,9 @@ def load_errata_table() -> ErrataTable:
 
 def load_table_capabilities() -> tuple[str, ...]:
     """The kernel capability names the table was built from (data/errata-capabilities.txt)."""
-    text = resources.files("qemu_errata").joinpath("data/errata-capabilities.txt").read_text("utf-8")
+    text = (
+        resources.files("qemu_errata").joinpath("data/errata-capabilities.txt").read_text("utf-8")
+    )
     lines = (line.strip() for line in text.splitlines())
     return tuple(line for line in lines if line and not line.startswith("#"))
 
