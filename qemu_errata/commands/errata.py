@@ -94,13 +94,18 @@ def _analyse(
     if isinstance(document, PoolModel):
         targets = list(document.target_implementations)
         return _ModelResult(
-            name, document, pool_errata(table, targets, document.id_registers, kernel)
+            name, document, pool_errata(table, targets, _registers(document), kernel)
         )
     views = [
-        (i.target, kernel_view(table, [i.target], document.id_registers, at_el2=True))
+        (i.target, kernel_view(table, [i.target], _registers(document), at_el2=True))
         for i in document.implementations
     ]
     return _ProfileResult(name, document, views)
+
+
+def _registers(document: PoolModel | HostProfile) -> dict[str, int]:
+    """The ID registers and the firmware pseudo-registers (the hypervisor's SMCCC answers)."""
+    return {**document.id_registers, **document.firmware_registers}
 
 
 # ---------------------------------------------------------------- text

@@ -63,7 +63,8 @@ Cost = list[tuple[TargetImplementation, tuple[str, ...]]]
 def _errata_cost(model: PoolModel) -> Cost:
     """What each target implementation alone makes every (Linux >= 6.15) guest work around."""
     targets = list(model.target_implementations)
-    return [(t, added_by(load_errata_table(), targets, t, model.id_registers)) for t in targets]
+    registers = {**model.id_registers, **model.firmware_registers}
+    return [(t, added_by(load_errata_table(), targets, t, registers)) for t in targets]
 
 
 def _cost_json(cost: Cost) -> list[dict[str, Any]]:
@@ -107,9 +108,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     result = check(model, profile)
     targets = list(model.target_implementations)
     table = load_errata_table()
+    registers = {**model.id_registers, **model.firmware_registers}
     cost = [
-        (i.target, added_by(table, targets, i.target, model.id_registers))
-        for i in profile.implementations
+        (i.target, added_by(table, targets, i.target, registers)) for i in profile.implementations
     ]
     if args.json:
         _print_json(

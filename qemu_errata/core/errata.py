@@ -160,6 +160,7 @@ class Mitigation:
     older_logs: tuple[str, ...]
     unaffected_if: FieldTest | None
     enabled_if: FieldTest | None
+    firmware_unaffected_if: FieldTest | None
     safe: tuple[CpuRange, ...]
     affected: tuple[CpuRange, ...]
     otherwise: str
@@ -320,8 +321,8 @@ def _mitigation_verdict(
     mitigation: Mitigation, cpus: Sequence[TargetImplementation], id_registers: Mapping[str, int]
 ) -> MitigationVerdict:
     """The kernel's order: an ID field saying unaffected, a safe list (any cpu), the
-    affected lists (the largest loop count any cpu needs), an ID field enabling it, else
-    ``otherwise``."""
+    affected lists (the largest loop count any cpu needs), an ID field enabling it, the
+    hypervisor's firmware answer when the registers hold it, else ``otherwise``."""
     test = mitigation.unaffected_if
     if test is not None and test.holds(id_registers):
         return MitigationVerdict(mitigation, "not needed", (), None, test.explain(id_registers))
@@ -342,6 +343,13 @@ def _mitigation_verdict(
     if mitigation.enabled_if is not None and mitigation.enabled_if.holds(id_registers):
         return MitigationVerdict(
             mitigation, "enabled", (), None, mitigation.enabled_if.explain(id_registers)
+        )
+    firmware = mitigation.firmware_unaffected_if
+    answer = None if firmware is None else firmware.holds(id_registers)
+    if firmware is not None and answer is not None:
+        state = "not needed" if answer else "enabled"
+        return MitigationVerdict(
+            mitigation, state, (), None, f"firmware: {firmware.explain(id_registers)}"
         )
     state = {"firmware": "firmware", "vulnerable": "enabled", "unaffected": "not needed"}[
         mitigation.otherwise
@@ -511,6 +519,7 @@ def _mitigation(entry: dict[str, Any], catalogue: Catalogue) -> Mitigation:
     if otherwise not in OTHERWISE:
         raise ValueError(f"otherwise {otherwise!r} not known")
     unaffected_if, enabled_if = entry.get("unaffected_if"), entry.get("enabled_if")
+    firmware = entry.get("firmware_unaffected_if")
     return Mitigation(
         id=str(entry["id"]),
         capability=str(entry["capability"]),
@@ -519,6 +528,7 @@ def _mitigation(entry: dict[str, Any], catalogue: Catalogue) -> Mitigation:
         older_logs=tuple(str(s) for s in entry.get("older_logs", [])),
         unaffected_if=None if unaffected_if is None else _field_test(unaffected_if, catalogue),
         enabled_if=None if enabled_if is None else _field_test(enabled_if, catalogue),
+        firmware_unaffected_if=None if firmware is None else _field_test(firmware, catalogue),
         safe=tuple(_range(r) for r in entry["safe"]),
         affected=tuple(_range(r) for r in entry["affected"]),
         otherwise=otherwise,

@@ -337,3 +337,21 @@ def test_a_malformed_row_is_refused_naming_it(row: str, problem: str) -> None:
     text = f'[table]\nformat = "qemu-errata/errata-table/1"\n[[erratum]]\n{fields}\n{row}\n'
     with pytest.raises(CatalogueError, match=f"test.toml: X erratum 1: .*{problem}"):
         parse_errata_table(text, "test.toml")
+
+
+def test_spectre_v2_and_v4_follow_the_models_firmware_answer_when_no_list_decides() -> None:
+    a76 = cpu(midr(0x41, 3, 0xD0B, 0))
+
+    def state(registers: dict[str, int], mitigation: str) -> str:
+        view = kernel_view(TABLE, [a76], registers)
+        return next(v.state for v in view.mitigations if v.mitigation.id == mitigation)
+
+    assert state({}, "Spectre-v2") == "firmware"
+    assert state({"KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1": 2}, "Spectre-v2") == "not needed"
+    assert state({"KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1": 0}, "Spectre-v2") == "enabled"
+    assert state({"KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2": 3}, "Spectre-v4") == "not needed"
+    with_ssbs = {"ID_AA64PFR1_EL1": 1 << 4, "KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2": 3}
+    assert state(with_ssbs, "Spectre-v4") == "enabled"  # SSBS mitigates before firmware is asked
+    assert state(
+        {"ID_AA64PFR0_EL1": 1 << 56, "KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1": 0}, "Spectre-v2"
+    ) == ("not needed")
