@@ -123,8 +123,9 @@ def _text(result: _ModelResult | _ProfileResult, kernel: tuple[int, int] | None)
         )
         lines.extend(_view_lines(pool.guest, "  "))
         lines.append("What each host type alone adds to every guest:")
-        for target, names in pool.marginal:
-            lines.append(f"  {_name(target)}: {len(names)}{_listing(names)}")
+        for target, workarounds in pool.marginal:
+            named = [" + ".join(ids) for ids in workarounds]
+            lines.append(f"  {_name(target)}: {len(workarounds)}{_listing(named)}")
         older = "A guest older than 6.15 reads only its host's MIDR/REVIDR and enables instead:"
     else:
         older = (
@@ -242,8 +243,12 @@ def _input_json(result: _ModelResult | _ProfileResult) -> dict[str, Any]:
         if pool.guest is None
         else [_suppressed_json(s) for s in pool.guest.suppressed],
         "added_by_each": [
-            {"implementation": _implementation(t), "adds": list(names)}
-            for t, names in pool.marginal
+            {
+                "implementation": _implementation(t),
+                "adds": [i for ids in workarounds for i in ids],
+                "workarounds": [list(ids) for ids in workarounds],
+            }
+            for t, workarounds in pool.marginal
         ],
         "older_guests": [
             {"implementation": _implementation(t), "errata": _view_json(v)}

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from qemu_errata.commands import Subcommands
-from qemu_errata.core.errata import added_by, load_errata_table
+from qemu_errata.core.errata import Workaround, added_by, load_errata_table
 from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import CheckResult, PoolModel, baseline, check
@@ -57,7 +57,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
-Cost = list[tuple[TargetImplementation, tuple[str, ...]]]
+Cost = list[tuple[TargetImplementation, tuple[Workaround, ...]]]
 
 
 def _errata_cost(model: PoolModel) -> Cost:
@@ -69,15 +69,20 @@ def _errata_cost(model: PoolModel) -> Cost:
 
 def _cost_json(cost: Cost) -> list[dict[str, Any]]:
     return [
-        {**target.to_json(), "name": Midr(target.midr).describe(), "adds": list(names)}
-        for target, names in cost
+        {
+            **target.to_json(),
+            "name": Midr(target.midr).describe(),
+            "adds": [i for ids in workarounds for i in ids],
+            "workarounds": [list(ids) for ids in workarounds],
+        }
+        for target, workarounds in cost
     ]
 
 
 def _cost_lines(cost: Cost) -> list[str]:
     return [
-        f"  {Midr(target.midr).describe()}, {target.revidr_aidr()}: adds {len(names)}"
-        for target, names in cost
+        f"  {Midr(target.midr).describe()}, {target.revidr_aidr()}: adds {len(workarounds)}"
+        for target, workarounds in cost
     ]
 
 

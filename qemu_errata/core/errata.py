@@ -374,7 +374,7 @@ class PoolErrata:
 
     targets: tuple[TargetImplementation, ...]
     guest: KernelView | None  # None: the guest kernel is older than 6.15
-    marginal: tuple[tuple[TargetImplementation, tuple[str, ...]], ...]
+    marginal: tuple[tuple[TargetImplementation, tuple[Workaround, ...]], ...]
     older_guests: tuple[tuple[TargetImplementation, KernelView], ...]
 
 
@@ -405,13 +405,28 @@ def pool_errata(
     return PoolErrata(targets, guest, marginal, tuple(older))
 
 
-def brought_only_by(view: KernelView, target: TargetImplementation) -> tuple[str, ...]:
-    """Errata and enabled mitigations that ``target`` alone brings into ``view``."""
-    errata = [
-        e.erratum.id for e in view.errata if e.implementations == (target,) and e.no_effect is None
-    ]
-    mitigations = [
-        v.mitigation.id
+# One workaround: the errata sharing one kernel capability (or one mitigation), by id.
+Workaround = tuple[str, ...]
+
+
+def brought_only_by(view: KernelView, target: TargetImplementation) -> tuple[Workaround, ...]:
+    """The workarounds of ``view`` that every guest enables only because of ``target``.
+
+    Errata that share a capability count as one workaround, kept while another
+    implementation brings any of them; errata matched only on their own hosts
+    are not on every guest and do not count.
+    """
+    groups: dict[str, list[str]] = {}
+    kept: set[str] = set()
+    for enabled in _every_guest(view):
+        key = _workaround_key(enabled.erratum)
+        if enabled.implementations == (target,):
+            groups.setdefault(key, []).append(enabled.erratum.id)
+        else:
+            kept.add(key)
+    errata: list[Workaround] = [tuple(ids) for key, ids in groups.items() if key not in kept]
+    mitigations: list[Workaround] = [
+        (v.mitigation.id,)
         for v in view.mitigations
         if v.state == "enabled" and v.implementations == (target,)
     ]
@@ -422,21 +437,32 @@ def added_by(
     table: ErrataTable,
     targets: Sequence[TargetImplementation],
     newcomer: TargetImplementation,
-    id_registers: Mapping[str, int],
-) -> tuple[str, ...]:
-    """What a guest of Linux >= 6.15 enables with ``newcomer`` among ``targets`` and not without it.
-
-    For a newcomer already in the list: what it alone brings (its marginal cost).
-    """
+    registers: Mapping[str, int],
+) -> tuple[Workaround, ...]:
+    """The workarounds every Linux >= 6.15 guest enables with ``newcomer`` among ``targets``
+    and not without it (for a newcomer already in the list: its marginal cost)."""
     others = [t for t in targets if t != newcomer]
-    before = _enabled_names(kernel_view(table, others, id_registers))
-    after = _enabled_names(kernel_view(table, [*others, newcomer], id_registers))
-    return tuple(name for name in after if name not in before)
+    before = _workarounds(kernel_view(table, others, registers))
+    after = _workarounds(kernel_view(table, [*others, newcomer], registers))
+    return tuple(ids for key, ids in after.items() if key not in before)
 
 
-def _enabled_names(view: KernelView) -> tuple[str, ...]:
-    errata = [e.erratum.id for e in view.errata if e.no_effect is None]
-    return tuple(errata + [v.mitigation.id for v in view.mitigations if v.state == "enabled"])
+def _every_guest(view: KernelView) -> list[Enabled]:
+    return [e for e in view.errata if e.no_effect is None and not e.own_hosts_only]
+
+
+def _workarounds(view: KernelView) -> dict[str, Workaround]:
+    groups: dict[str, list[str]] = {}
+    for enabled in _every_guest(view):
+        groups.setdefault(_workaround_key(enabled.erratum), []).append(enabled.erratum.id)
+    for verdict in view.mitigations:
+        if verdict.state == "enabled":
+            groups[verdict.mitigation.capability] = [verdict.mitigation.id]
+    return {key: tuple(ids) for key, ids in groups.items()}
+
+
+def _workaround_key(erratum: Erratum) -> str:
+    return erratum.capability or erratum.id
 
 
 # ---------------------------------------------------------------- the data file

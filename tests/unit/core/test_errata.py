@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from qemu_errata.core.errata import (
     ErrataTable,
     KernelView,
+    added_by,
     kernel_view,
     load_errata_table,
     load_table_capabilities,
@@ -254,8 +255,8 @@ def test_pool_marginal_cost_and_older_guests() -> None:
     n1, a57 = cpu(0x414FD0C1), cpu(0x411FD070)
     pool = pool_errata(TABLE, [a57, n1], {})
     marginal = dict(pool.marginal)
-    assert "ARM erratum 832075" in marginal[a57] and "Spectre-v3a" in marginal[a57]
-    assert "ARM erratum 3194386" in marginal[n1]
+    assert ("ARM erratum 832075",) in marginal[a57] and ("Spectre-v3a",) in marginal[a57]
+    assert ("ARM erratum 3194386",) in marginal[n1]
     older = dict(pool.older_guests)
     assert _ids(older[n1]) >= {"ARM erratum 3194386"} and "ARM erratum 832075" not in _ids(
         older[n1]
@@ -355,3 +356,18 @@ def test_spectre_v2_and_v4_follow_the_models_firmware_answer_when_no_list_decide
     assert state(
         {"ID_AA64PFR0_EL1": 1 << 56, "KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1": 0}, "Spectre-v2"
     ) == ("not needed")
+
+
+def test_errata_sharing_a_capability_are_one_workaround_and_cost_nothing_when_kept() -> None:
+    a76_r3p0, n1 = cpu(midr(0x41, 3, 0xD0B, 0)), cpu(0x414FD0C1)
+    pool = dict(pool_errata(TABLE, [a76_r3p0, n1], {}).marginal)
+    # 1286807 is A76's alone, but N1's 4118414 already repeats every TLBI (same capability).
+    assert pool[a76_r3p0] == (("ARM erratum 1418040",),)
+    a53_r0p0 = cpu(midr(0x41, 0, 0xD03, 0))
+    (clean_cache,) = [w for w in added_by(TABLE, [n1], a53_r0p0, {}) if "ARM erratum 826319" in w]
+    assert clean_cache == (
+        "ARM erratum 826319",
+        "ARM erratum 827319",
+        "ARM erratum 824069",
+        "ARM erratum 819472",
+    )
