@@ -239,6 +239,7 @@ def _input_json(result: _ModelResult | _ProfileResult) -> dict[str, Any]:
         "target_implementations": [_implementation(t) for t in pool.targets],
         "guest_reads_target_list": pool.guest is not None,
         "errata": [] if pool.guest is None else _view_json(pool.guest),
+        "expected_log": None if pool.guest is None else _log_json(pool.guest),
         "not_enabled": []
         if pool.guest is None
         else [_suppressed_json(s) for s in pool.guest.suppressed],
@@ -251,11 +252,20 @@ def _input_json(result: _ModelResult | _ProfileResult) -> dict[str, Any]:
             for t, workarounds in pool.marginal
         ],
         "older_guests": [
-            {"implementation": _implementation(t), "errata": _view_json(v)}
+            {
+                "implementation": _implementation(t),
+                "errata": _view_json(v),
+                "expected_log": _log_json(v),
+            }
             for t, v in pool.older_guests
         ],
         "minimum_target_list_kernel": f"{TARGET_LIST_KERNEL[0]}.{TARGET_LIST_KERNEL[1]}",
     }
+
+
+def _log_json(view: KernelView) -> dict[str, list[str]]:
+    certain, possible = view.expected_log()
+    return {"detected": list(certain), "depends_on_firmware": list(possible)}
 
 
 def _view_json(view: KernelView) -> list[dict[str, Any]]:

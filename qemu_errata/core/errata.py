@@ -230,6 +230,15 @@ class KernelView:
     suppressed: tuple[Suppressed, ...]
     mitigations: tuple[MitigationVerdict, ...]
 
+    def expected_log(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The "CPU features: detected: <description>" lines this kernel prints, and those it
+        may print (a mitigation the hypervisor's firmware answer decides), each once, in
+        table order: what a booted guest's log is compared with, name for name."""
+        certain = [e.erratum.log for e in self.errata if e.erratum.log]
+        certain += [v.mitigation.log for v in self.mitigations if v.state == "enabled"]
+        possible = [v.mitigation.log for v in self.mitigations if v.state == "firmware"]
+        return tuple(dict.fromkeys(certain)), tuple(dict.fromkeys(possible))
+
 
 def carries(since: tuple[int, int] | None, kernel: tuple[int, int] | None) -> bool:
     """Whether ``kernel`` (None: the newest) carries a workaround that appeared in ``since``."""

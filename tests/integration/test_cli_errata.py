@@ -82,6 +82,8 @@ def test_a_hand_written_model_names_errata_their_bringers_and_each_host_types_co
     older = {o["implementation"]["midr"]: by_id(o["errata"]) for o in document["older_guests"]}
     assert "ARM erratum 832075" not in older["0x414fd0c1"]
     assert by_id(answer["errata"]).keys() == errata.keys()
+    assert "ARM erratum 832075" in document["expected_log"]["detected"]
+    assert "Broken broadcast TLBI completion" in document["expected_log"]["detected"]
 
 
 def test_the_text_answer_shows_the_pool_the_cost_and_older_guests(

@@ -371,3 +371,14 @@ def test_errata_sharing_a_capability_are_one_workaround_and_cost_nothing_when_ke
         "ARM erratum 824069",
         "ARM erratum 819472",
     )
+
+
+def test_the_expected_log_of_a_7_2_guest_on_neoverse_n1_names_the_shared_descriptions() -> None:
+    # A Linux 7.2 guest on QEMU's neoverse-n1 logs these (the project's facts file, section 5).
+    n1_registers = {"ID_AA64PFR0_EL1": 0x1100000011110112, "ID_AA64PFR1_EL1": 0x20}
+    certain, possible = kernel_view(TABLE, [cpu(0x414FD0C1)], n1_registers).expected_log()
+    assert "Broken broadcast TLBI completion" in certain
+    assert "SSBS not fully self-synchronizing" in certain
+    assert "Spectre-BHB" in certain and "Spectre-v4" in certain
+    assert "Spectre-v2" not in certain + possible  # CSV2 says unaffected
+    assert all(TABLE.by_log(line) for line in certain)
