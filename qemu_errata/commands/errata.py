@@ -265,7 +265,7 @@ def _input_json(result: _ModelResult | _ProfileResult) -> dict[str, Any]:
 
 def _log_json(view: KernelView) -> dict[str, list[str]]:
     certain, possible = view.expected_log()
-    return {"detected": list(certain), "depends_on_firmware": list(possible)}
+    return {"detected": list(certain), "only_some": list(possible)}
 
 
 def _view_json(view: KernelView) -> list[dict[str, Any]]:

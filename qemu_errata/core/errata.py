@@ -231,13 +231,17 @@ class KernelView:
     mitigations: tuple[MitigationVerdict, ...]
 
     def expected_log(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """The "CPU features: detected: <description>" lines this kernel prints, and those it
-        may print (a mitigation the hypervisor's firmware answer decides), each once, in
-        table order: what a booted guest's log is compared with, name for name."""
-        certain = [e.erratum.log for e in self.errata if e.erratum.log]
+        """The "CPU features: detected: <description>" lines every such kernel prints, and
+        those only some print (a mitigation the hypervisor's firmware answer decides, an
+        erratum matched only on its own hosts), each once, in table order: what a booted
+        guest's log is compared with, name for name."""
+        everywhere = [e for e in self.errata if not e.own_hosts_only]
+        certain = [e.erratum.log for e in everywhere]
         certain += [v.mitigation.log for v in self.mitigations if v.state == "enabled"]
-        possible = [v.mitigation.log for v in self.mitigations if v.state == "firmware"]
-        return tuple(dict.fromkeys(certain)), tuple(dict.fromkeys(possible))
+        possible = [e.erratum.log for e in self.errata if e.own_hosts_only]
+        possible += [v.mitigation.log for v in self.mitigations if v.state == "firmware"]
+        unique = tuple(dict.fromkeys(line for line in certain if line))
+        return unique, tuple(dict.fromkeys(p for p in possible if p and p not in unique))
 
 
 def carries(since: tuple[int, int] | None, kernel: tuple[int, int] | None) -> bool:
@@ -282,10 +286,9 @@ def kernel_view(
 
 
 def _considered(erratum: Erratum, kernel: tuple[int, int] | None, at_el2: bool) -> bool:
-    if erratum.matched_by not in _FROM_MIDR:
-        return False
+    """A host kernel: every CPU erratum (documented ones too); a guest: what it detects."""
     if at_el2:
-        return erratum.applies in ("guest", "hypervisor", "host", "none")
+        return erratum.matched_by in _FROM_MIDR or erratum.applies == "none"
     return erratum.guest_detects and carries(erratum.since, kernel)
 
 

@@ -382,3 +382,18 @@ def test_the_expected_log_of_a_7_2_guest_on_neoverse_n1_names_the_shared_descrip
     assert "Spectre-BHB" in certain and "Spectre-v4" in certain
     assert "Spectre-v2" not in certain + possible  # CSV2 says unaffected
     assert all(TABLE.by_log(line) for line in certain)
+
+
+def test_a_host_view_lists_documented_errata_without_a_workaround() -> None:
+    view = kernel_view(TABLE, [cpu(0x414FD0C1)], {}, at_el2=True)
+    (documented,) = [e for e in view.errata if e.erratum.id == "ARM erratum 1349291"]
+    assert documented.no_effect == "no kernel workaround exists"
+    assert "ARM erratum 1349291" not in enabled([cpu(0x414FD0C1)])
+
+
+def test_errata_matched_on_their_own_hosts_are_logged_only_by_some_guests() -> None:
+    pool = [cpu(midr(0x51, 0xA, 0x211, 1)), cpu(0x414FD0C1)]
+    certain, some = kernel_view(TABLE, pool, {}).expected_log()
+    assert "Qualcomm Technologies Falkor/Kryo erratum 1003" in some
+    assert "Qualcomm Technologies Falkor/Kryo erratum 1003" not in certain
+    assert "Broken broadcast TLBI completion" in certain  # Neoverse-N1 brings it to every guest
