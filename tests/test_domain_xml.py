@@ -147,12 +147,8 @@ def test_a_new_model_replaces_the_old_one() -> None:
     replaced = apply(apply(DOMAIN, three_host_pool()).encode(), other)
     assert replaced == apply(DOMAIN, other)
     domain = parse(replaced)
-    assert arguments(domain) == [
-        "-qmp",
-        "unix:/run/extra.sock,server=on,wait=off",
-        "-machine",
-        "impl-cpu.0.midr=0x414fd0c1",
-    ]
+    assert arguments(domain)[:2] == ["-qmp", "unix:/run/extra.sock,server=on,wait=off"]
+    assert arguments(domain)[-2:] == ["-machine", "impl-cpu.0.midr=0x414fd0c1"]
     assert len(domain.findall(f"metadata/{{{NAMESPACE}}}pool")) == 1
 
 

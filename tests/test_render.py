@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from vmm_pool import hand_written_model, three_host_pool
 
+from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.errors import InputError, UnsupportedDialectError
 from qemu_errata.vmm.args import commandline_arguments, is_our_argument, qemu_arguments
 from qemu_errata.vmm.dialects import Dialect, VmmCapabilities, check_supported, vmm_config
@@ -30,11 +31,11 @@ KVM_GOLDEN = [
             "ID_AA64DFR0_EL1_DebugVer=0x6",
             "ID_AA64ISAR0_EL1_DP=0x0",
             "ID_AA64ISAR0_EL1_RDM=0x0",
-            "ID_AA64ISAR0_EL1_ATOMIC=0x0",
+            "ID_AA64ISAR0_EL1_Atomic=0x0",
             "ID_AA64ISAR1_EL1_LRCPC=0x0",
             "ID_AA64ISAR1_EL1_DPB=0x0",
-            "ID_AA64MMFR0_EL1_TGRAN16=0x0",
-            "ID_AA64MMFR0_EL1_PARANGE=0x2",
+            "ID_AA64MMFR0_EL1_TGran16=0x0",
+            "ID_AA64MMFR0_EL1_PARange=0x2",
             "ID_AA64MMFR1_EL1_XNX=0x0",
             "ID_AA64MMFR1_EL1_PAN=0x0",
             "ID_AA64MMFR1_EL1_LO=0x0",
@@ -67,7 +68,7 @@ def test_every_lost_field_is_set_to_the_pool_value() -> None:
     model = three_host_pool()
     config = vmm_config(model, Dialect.QEMU_KVM)
     assert dict(config.cpu_properties) == {
-        f"SYSREG_{loss.field.register}_{loss.field.name}": f"{loss.pool_value:#x}"
+        f"SYSREG_{loss.field.register}_{loss.field.arm_spelling}": f"{loss.pool_value:#x}"
         for loss in model.losses
     }
 
@@ -81,10 +82,13 @@ def test_qemu_tcg_presents_the_first_target_and_says_there_is_no_list() -> None:
     assert "qemu-tcg sets no ID register field" in config.notes[1]
 
 
-def test_hand_written_model_sets_only_the_target_list() -> None:
+def test_hand_written_model_sets_every_field_it_gives() -> None:
     config = vmm_config(hand_written_model(0x414FD0C1), Dialect.QEMU_KVM)
-    assert qemu_arguments(config) == ["-cpu", "host", "-machine", "impl-cpu.0.midr=0x414fd0c1"]
-    assert any("no ID register field is set" in note for note in config.notes)
+    register = load_catalogue()["ID_AA64ISAR0_EL1"]
+    assert dict(config.cpu_properties) == {
+        f"SYSREG_ID_AA64ISAR0_EL1_{f.arm_spelling}": f"{f.raw(0x11120):#x}" for f in register.fields
+    }
+    assert qemu_arguments(config)[-2:] == ["-machine", "impl-cpu.0.midr=0x414fd0c1"]
     assert any("REVIDR of Arm Neoverse-N1" in note for note in config.notes)
 
 

@@ -122,10 +122,17 @@ class Field:
     refused_after: tuple[int, int] | None = None
     # Why KVM refuses those values, in words (shown when a pool needs one of them).
     refused_because: str | None = dataclass_field(default=None, compare=False, hash=False)
+    # Arm's spelling (AARCHMRS) where it differs from ``name`` (Linux's arch/arm64/tools/sysreg).
+    arm_name: str | None = dataclass_field(default=None, compare=False, hash=False)
 
     @property
     def qualified_name(self) -> str:
         return f"{self.register}.{self.name}"
+
+    @property
+    def arm_spelling(self) -> str:
+        """The field's name as Arm's register data spells it."""
+        return self.arm_name or self.name
 
     @property
     def width(self) -> int:
@@ -301,6 +308,7 @@ def _field(register: str, entry: dict[str, Any], where: str) -> Field:
         frozenset(int(value) for value in later.get("values", [])),
         parse_kernel_version(later["version"]) if later else None,
         entry.get("refused_because"),
+        entry.get("arm_name"),
     )
 
 

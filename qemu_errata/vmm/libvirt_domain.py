@@ -21,14 +21,16 @@ import libvirt
 import libvirt_qemu
 
 from qemu_errata.core.pool import PoolModel
+from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import (
     DomainRunningError,
     LibvirtError,
     QmpCommandError,
     QmpError,
 )
-from qemu_errata.vmm.dialects import Dialect, VmmConfig, vmm_config
+from qemu_errata.vmm.dialects import Dialect, VmmConfig, require_settable, vmm_config
 from qemu_errata.vmm.domain_xml import apply_model, dialect_of, parse_domain, serialise
+from qemu_errata.vmm.names import SysregNames
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,20 @@ class ApplyResult:
     config: VmmConfig
 
 
+def domain_dialect(data: bytes, origin: str) -> Dialect:
+    """The dialect the domain XML ``data`` runs, by its type."""
+    return dialect_of(parse_domain(data, origin).getroot(), origin)
+
+
 def apply_to_domain_xml(
-    data: bytes, model: PoolModel, origin: str, dialect: Dialect | None, qemu_cpu: str | None
+    data: bytes,
+    model: PoolModel,
+    origin: str,
+    dialect: Dialect | None,
+    qemu_cpu: str | None,
+    *,
+    names: SysregNames | None = None,
+    host: HostProfile | None = None,
 ) -> tuple[str, VmmConfig]:
     """The domain XML ``data`` with ``model`` applied, and how it was rendered.
 
@@ -50,7 +64,7 @@ def apply_to_domain_xml(
     """
     tree = parse_domain(data, origin)
     domain = tree.getroot()
-    config = vmm_config(model, dialect or dialect_of(domain, origin), qemu_cpu)
+    config = vmm_config(model, dialect or dialect_of(domain, origin), qemu_cpu, names, host)
     apply_model(domain, model, config, origin)
     return serialise(tree), config
 
@@ -100,6 +114,7 @@ def apply_to_libvirt(
                 )
             old = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
             new, config = apply_to_domain_xml(old.encode("utf-8"), model, where, dialect, qemu_cpu)
+            require_settable(config)
             changed = new != serialise(parse_domain(old.encode("utf-8"), where))
             if changed:
                 domain.connect().defineXML(new)
