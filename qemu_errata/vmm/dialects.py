@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from qemu_errata.core.catalogue import Catalogue, Field, Kind, load_catalogue
 from qemu_errata.core.midr import Midr
-from qemu_errata.core.pool import PoolModel
+from qemu_errata.core.pool import PoolModel, writable_bits
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import InputError, UnsettableFieldsError, UnsupportedDialectError
 from qemu_errata.vmm import names as vmm_names
@@ -92,8 +92,9 @@ def checked_cpu_model(name: str) -> str:
 
 def fields_to_set(
     model: PoolModel, catalogue: Catalogue, host: HostProfile | None
-) -> list[tuple[Field, int]]:
-    """The ID register fields a VMM must set, with the raw value of each.
+) -> tuple[list[tuple[Field, int]], list[str]]:
+    """The ID register fields a VMM must set with the raw value of each, and what no
+    VMM can set (uncatalogued registers; fields the host's KVM does not let userspace write).
 
     For one host: each field where the model differs from that host's own value.
     Otherwise, for a model from ``baseline``: its losses, the fields where it
@@ -102,19 +103,28 @@ def fields_to_set(
     The MIDR, REVIDR and AIDR come from the target list instead.
     """
     if host is None and model.losses:
-        return [(loss.field, loss.pool_value) for loss in model.losses]
+        return [(loss.field, loss.pool_value) for loss in model.losses], []
     wanted: list[tuple[Field, int]] = []
+    refused: list[str] = []
     for name, value in model.id_registers.items():
         register = catalogue.get(name)
-        if register is None or register.kind is Kind.IDENTITY:
+        if register is None:
+            refused.append(f"{name} (not catalogued)")
+            continue
+        if register.kind is Kind.IDENTITY:
             continue
         own = None if host is None else host.id_registers.get(name)
-        wanted.extend(
-            (field, field.raw(value))
-            for field in register.fields
-            if own is None or field.raw(own) != field.raw(value)
-        )
-    return wanted
+        writable = None if host is None else writable_bits(host, name, register)
+        for field in register.fields:
+            if own is not None and field.raw(own) == field.raw(value):
+                continue
+            if host is not None and writable is not None and field.mask & ~writable:
+                refused.append(
+                    f"{field.qualified_name} (KVM of {host.host} does not let it be set)"
+                )
+            else:
+                wanted.append((field, field.raw(value)))
+    return wanted, refused
 
 
 def _kvm_config(
@@ -124,8 +134,8 @@ def _kvm_config(
     host: HostProfile | None,
 ) -> VmmConfig:
     properties = []
-    unsettable = []
-    for field, value in fields_to_set(model, catalogue, host):
+    wanted, unsettable = fields_to_set(model, catalogue, host)
+    for field, value in wanted:
         name = names.property_of(field, catalogue)
         if name is None:
             unsettable.append(field.qualified_name)
