@@ -40,7 +40,7 @@ DOMAIN = b"""<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qe
   <cpu mode='custom' match='exact' check='partial'>
     <model fallback='allow'>cortex-a57</model>
     <topology sockets='1' dies='1' cores='2' threads='1'/>
-    <feature policy='disable' name='pmu'/>
+    <feature policy='disable' name='sve'/>
   </cpu>
   <clock offset='utc'/>
   <devices>
@@ -83,7 +83,7 @@ def test_applied_domain_has_our_cpu_arguments_and_metadata() -> None:
     cpu = domain.find("cpu")
     assert cpu is not None
     assert dict(cpu.attrib) == {"mode": "host-passthrough", "check": "none"}
-    assert [child.tag for child in cpu] == ["topology"]
+    assert [child.tag for child in cpu] == ["topology", "feature"]
     assert arguments(domain) == ["-qmp", "unix:/run/extra.sock,server=on,wait=off", *KVM_GOLDEN[2:]]
     pool = find_pool_element(domain)
     assert pool is not None
@@ -196,11 +196,11 @@ def test_without_a_domain_the_owned_parts_are_rendered() -> None:
 @pytest.mark.parametrize(
     ("data", "qemu_cpu", "problem"),
     [
-        (DOMAIN.replace(b"type='kvm'", b"type='qemu'"), None, "needs a named CPU model"),
+        (BARE_TCG_DOMAIN, None, "needs a named CPU model"),
         (
             DOMAIN.replace(b"type='kvm'", b"type='xen'"),
             None,
-            "a domain of type 'xen' runs neither qemu-kvm",
+            "the domain is of type .xen.; qemu-kvm runs type .kvm.",
         ),
         (DOMAIN.replace(b"aarch64", b"x86_64"), None, "architecture is 'x86_64', not 'aarch64'"),
         (b"<domain type='kvm'><os>", None, "domain.xml: not well-formed XML"),

@@ -78,11 +78,20 @@ def render(args: argparse.Namespace) -> int:
         names = SysregNames(names.series, discovered_names(offered, load_catalogue()))
     if data is not None:
         domain_xml, config = apply_to_domain_xml(
-            data, model, str(args.domain), dialect, args.qemu_cpu, names=names, host=host
+            data,
+            model,
+            str(args.domain),
+            dialect,
+            args.qemu_cpu,
+            names=names,
+            host=host,
+            qemu_checks_cpu=_asks_qemu(args),
         )
     else:
         assert dialect is not None
-        config = vmm_config(model, dialect, args.qemu_cpu, names, host)
+        config = vmm_config(
+            model, dialect, args.qemu_cpu, names=names, host=host, qemu_checks_cpu=_asks_qemu(args)
+        )
         domain_xml = owned_parts(model, config) if form == "domain-xml" else ""
     if _asks_qemu(args):
         if capabilities is None:

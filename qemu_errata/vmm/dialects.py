@@ -23,12 +23,14 @@ import re
 from dataclasses import dataclass
 
 from qemu_errata.core.catalogue import Catalogue, Field, Kind, load_catalogue
+from qemu_errata.core.embedded import embedded_profile_names
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel, writable_bits
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import InputError, UnsettableFieldsError, UnsupportedDialectError
 from qemu_errata.vmm import names as vmm_names
 
+_PROBED_PREFIX = "qemu-"
 # A -cpu model name that cannot break the option syntax it is embedded in.
 _CPU_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -63,23 +65,42 @@ def vmm_config(
     model: PoolModel,
     dialect: Dialect,
     qemu_cpu: str | None = None,
+    *,
     names: vmm_names.SysregNames | None = None,
     host: HostProfile | None = None,
+    qemu_checks_cpu: bool = False,
 ) -> VmmConfig:
     """How ``dialect`` presents ``model``.
 
-    ``qemu_cpu`` names the qemu-tcg CPU model; ``names`` how the QEMU names its
-    SYSREG properties (default: the newest series); ``host`` the profile of the
-    host the configuration is for, so that only the fields it differs in are set.
+    ``qemu_cpu`` names the qemu-tcg CPU model, one we have a probe of unless
+    ``qemu_checks_cpu`` (the caller asks a QEMU whether it has that CPU type);
+    ``names`` how the QEMU names its SYSREG properties (default: the newest
+    series); ``host`` the profile of the host the configuration is for, so
+    that only the fields it differs in are set.
     """
     if dialect is Dialect.QEMU_TCG:
         if qemu_cpu is None:
             raise InputError("qemu-tcg needs a named CPU model (--qemu-cpu MODEL)")
-        return _tcg_config(model, checked_cpu_model(qemu_cpu))
+        known = probed_cpu_models()
+        if checked_cpu_model(qemu_cpu) not in known and not qemu_checks_cpu:
+            raise InputError(
+                f"CPU model {qemu_cpu!r}: unknown (known: {', '.join(sorted(known))}; "
+                f"--qmp or --qemu-binary asks a QEMU for its own)"
+            )
+        return _tcg_config(model, qemu_cpu)
     if qemu_cpu is not None:
         raise InputError(f"--qemu-cpu {qemu_cpu}: qemu-kvm always uses the host CPU model")
     return _kvm_config(
         model, load_catalogue(), names or vmm_names.SysregNames(vmm_names.DEFAULT_SERIES), host
+    )
+
+
+def probed_cpu_models() -> frozenset[str]:
+    """The QEMU CPU models an embedded ``qemu-<model>`` profile describes."""
+    return frozenset(
+        name.removeprefix(_PROBED_PREFIX)
+        for name in embedded_profile_names()
+        if name.startswith(_PROBED_PREFIX)
     )
 
 

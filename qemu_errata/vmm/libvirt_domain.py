@@ -12,6 +12,7 @@ CPU.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -29,7 +30,14 @@ from qemu_errata.errors import (
     QmpError,
 )
 from qemu_errata.vmm.dialects import Dialect, VmmConfig, require_settable, vmm_config
-from qemu_errata.vmm.domain_xml import apply_model, dialect_of, parse_domain, serialise
+from qemu_errata.vmm.domain_xml import (
+    apply_model,
+    describe_cpu,
+    dialect_of,
+    domain_cpu_model,
+    parse_domain,
+    serialise,
+)
 from qemu_errata.vmm.names import SysregNames
 
 
@@ -57,15 +65,28 @@ def apply_to_domain_xml(
     *,
     names: SysregNames | None = None,
     host: HostProfile | None = None,
+    qemu_checks_cpu: bool = False,
 ) -> tuple[str, VmmConfig]:
     """The domain XML ``data`` with ``model`` applied, and how it was rendered.
 
     Without ``dialect``, the domain's type says it: ``kvm`` is qemu-kvm, ``qemu`` qemu-tcg.
+    Without ``qemu_cpu``, a qemu-tcg domain keeps the CPU model it names. Replacing
+    how the domain chose its CPU is said in the configuration's notes.
     """
     tree = parse_domain(data, origin)
     domain = tree.getroot()
-    config = vmm_config(model, dialect or dialect_of(domain, origin), qemu_cpu, names, host)
+    dialect = dialect or dialect_of(domain, origin)
+    if dialect is Dialect.QEMU_TCG and qemu_cpu is None:
+        qemu_cpu = domain_cpu_model(domain)
+    config = vmm_config(
+        model, dialect, qemu_cpu, names=names, host=host, qemu_checks_cpu=qemu_checks_cpu
+    )
+    before = describe_cpu(domain)
     apply_model(domain, model, config, origin)
+    after = describe_cpu(domain)
+    if before is not None and before != after:
+        notes = (*config.notes, f"the domain's {before} is replaced by {after}")
+        config = dataclasses.replace(config, notes=notes)
     return serialise(tree), config
 
 

@@ -25,6 +25,19 @@ IMPL_CPU_KEYS = ("midr", "revidr", "aidr")
 # The machine type whose properties carry the target list (virt-X.Y-machine are its versions).
 VIRT_MACHINE_TYPE = "virt-machine"
 
+# libvirt's aarch64 <cpu><feature> names (QEMU's -cpu switches of the same names), each
+# with the ID register fields that say whether a CPU has it (any of them nonzero: it has).
+# ``sve<N>`` (a vector length) counts as ``sve``.
+CPU_FEATURE_FIELDS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "sve": (("ID_AA64PFR0_EL1", "SVE"),),
+    "pmu": (("ID_AA64DFR0_EL1", "PMUVer"),),
+    "pauth": (
+        ("ID_AA64ISAR1_EL1", "APA"),
+        ("ID_AA64ISAR1_EL1", "API"),
+        ("ID_AA64ISAR2_EL1", "APA3"),
+    ),
+}
+
 GLOBAL_OPTION = "-global"
 MACHINE_OPTION = "-machine"
 CPU_TYPE_SUFFIX = "-arm-cpu"
