@@ -56,6 +56,16 @@ class Kind(enum.Enum):
         return self in (Kind.FIRMWARE, Kind.GIC)
 
     @property
+    def set_by_vmm(self) -> bool:
+        """Whether a VMM can give a new guest a value other than its host's own.
+
+        No VMM dialect has a property for the firmware pseudo-registers or the GIC
+        CPU interface: a guest keeps the values of the host it starts on and
+        carries them in migration, where the destination's KVM judges them.
+        """
+        return not self.writable_by_rule
+
+    @property
     def absent_reads_zero(self) -> bool:
         """Whether a host that lacks the register offers nothing (value 0), not an unknown."""
         return self is Kind.FIRMWARE

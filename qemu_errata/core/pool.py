@@ -218,12 +218,21 @@ class _Baseline:
         self.unknown_masks = {p.host for p in profiles if p.writable_masks is None}
         # Per host, the registers whose pool value differs from its own: the VMM writes them.
         self.writes: dict[str, list[str]] = {p.host: [] for p in profiles}
+        # Registers no VMM sets, which every host must already agree on.
+        self.requirements: list[str] = []
 
     def model(self) -> PoolModel:
         groups = {group: self._group(group) for group in REGISTER_GROUPS}
         frequency, notes = self._timer()
         if self.blockers:
             raise IncompatiblePoolError(self.blockers)
+        if self.requirements:
+            notes = (
+                *notes,
+                f"no VMM sets {', '.join(self.requirements)}: they are requirements, not "
+                f"writes (every host's values are ones every other host's KVM accepts; "
+                f"`check` and the hook hold a new host to them)",
+            )
         return PoolModel(
             id_registers=groups["id_registers"],
             firmware_registers=groups["firmware_registers"],
@@ -274,6 +283,8 @@ class _Baseline:
             )
             return None
         result = self._undescribed(name, register, values)
+        if register is not None and not register.kind.set_by_vmm:
+            return self._requirement(register, values, result)
         masks = {p.host: writable_bits(p, name, register) for p in self.profiles}
         for fld in register.fields if register else ():
             writable = {host: mask & fld.mask == fld.mask for host, mask in masks.items()}
@@ -285,6 +296,37 @@ class _Baseline:
         for host, value in values.items():
             if value != result:
                 self.writes[host].append(name)
+        return result
+
+    def _requirement(self, register: Register, values: Mapping[str, int], result: int) -> int:
+        """A register no VMM sets: each guest carries its first host's value to every other.
+
+        So every host's value must be one every other host's KVM accepts; the
+        model records the value they share (they all must share it under KVM's
+        rules for these registers).
+        """
+        for fld in register.fields:
+            raws = {h: fld.raw(v) for h, v in values.items()}
+            refusals = [
+                f"{dest} refuses {src}'s {fld.describe(raw)} (its own is "
+                f"{fld.describe(raws[dest])})"
+                for src, raw in raws.items()
+                for dest in raws
+                if not accepts(fld, raw, raws[dest], True, self.kernels[dest])
+            ]
+            if refusals:
+                self.blockers.append(
+                    Blocker(
+                        register.name,
+                        fld.name,
+                        (
+                            f"{fld.qualified_name}: no VMM sets it, so a guest keeps the value "
+                            f"of the host it starts on, and {'; '.join(refusals)}"
+                        ),
+                    )
+                )
+            result = fld.with_raw(result, combine(fld, raws.values()))
+        self.requirements.append(register.name)
         return result
 
     def _register_check(self, group: str, register: Register, value: int) -> None:
@@ -478,6 +520,8 @@ def _check_register(
     for fld in register.fields if register else ():
         field_writable = writable & fld.mask == fld.mask
         requested = fld.raw(wanted)
+        if register is not None and not register.kind.set_by_vmm:
+            problems.extend(_check_carried(fld, requested, fld.raw(host)))
         if accepts(fld, requested, fld.raw(host), field_writable, kernel):
             continue
         if not field_writable:
@@ -497,6 +541,23 @@ def _check_register(
             )
         )
     return problems
+
+
+def _check_carried(fld: Field, model: int, host: int) -> list[Blocker]:
+    """No VMM sets ``fld``: this host's guests carry its own value to the pool's hosts."""
+    if accepts(fld, host, model, True):
+        return []
+    return [
+        Blocker(
+            fld.register,
+            fld.name,
+            (
+                f"{fld.qualified_name}: no VMM sets it, so a guest started on this host keeps "
+                f"its {fld.describe(host)}, which a host of the pool (with "
+                f"{fld.describe(model)}) refuses"
+            ),
+        )
+    ]
 
 
 def _check_timer(
