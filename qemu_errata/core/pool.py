@@ -7,6 +7,7 @@ judges a userspace write of it.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -162,6 +163,51 @@ def baseline(profiles: Sequence[HostProfile], catalogue: Catalogue | None = None
             ]
         )
     return _Baseline(profiles, catalogue or load_catalogue()).model()
+
+
+WRITABLE_IDENTITY_CAPABILITY = "writable_imp_id_regs"
+
+
+def pin_midr(
+    model: PoolModel, profiles: Sequence[HostProfile], midr: int | None = None
+) -> PoolModel:
+    """``model`` with the MIDR every guest sees pinned to ``midr`` (default: the first
+    target's), so that it does not change across migrations.
+
+    Only kernels with KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (Linux >= 6.15) let a VMM set
+    it; IncompatiblePoolError names the hosts that do not. The pinned value is one
+    of the target list's MIDRs, whose errata guests apply anyway. REVIDR and AIDR
+    are not pinned (no QEMU property is known to set them; /proc/cpuinfo shows neither).
+    """
+    pinned = model.target_implementations[0].midr if midr is None else midr
+    blockers = [
+        Blocker(
+            IDENTITY_REGISTER,
+            None,
+            f"{p.host}: its KVM cannot set the guest's MIDR (no KVM_CAP_ARM_WRITABLE_IMP_ID_REGS)",
+        )
+        for p in profiles
+        if not p.capabilities.get(WRITABLE_IDENTITY_CAPABILITY)
+    ]
+    if all(target.midr != pinned for target in model.target_implementations):
+        blockers.append(
+            Blocker(
+                IDENTITY_REGISTER,
+                None,
+                f"{Midr(pinned).describe()} is not a target implementation of the pool",
+            )
+        )
+    if blockers:
+        raise IncompatiblePoolError(blockers)
+    note = (
+        f"every guest sees {Midr(pinned).describe()} on every host (MIDR_EL1 pinned; "
+        f"REVIDR and AIDR are each host's)"
+    )
+    return dataclasses.replace(
+        model,
+        id_registers={IDENTITY_REGISTER: pinned, **model.id_registers},
+        notes=(*model.notes, note),
+    )
 
 
 def largest_pools(
@@ -479,6 +525,18 @@ def check(
                     ),
                 )
             )
+    pinned = model.id_registers.get(IDENTITY_REGISTER)
+    if pinned is not None and not profile.capabilities.get(WRITABLE_IDENTITY_CAPABILITY):
+        problems.append(
+            Blocker(
+                IDENTITY_REGISTER,
+                None,
+                (
+                    f"the model pins the guest's MIDR to {Midr(pinned).describe()}, and this "
+                    f"host's KVM cannot set it (no KVM_CAP_ARM_WRITABLE_IMP_ID_REGS)"
+                ),
+            )
+        )
     for group in REGISTER_GROUPS:
         for name, wanted in getattr(model, group).items():
             register = catalogue.get(name)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from qemu_errata.core.catalogue import Catalogue, Field, Kind, load_catalogue
 from qemu_errata.core.embedded import embedded_profile_names
 from qemu_errata.core.midr import Midr
-from qemu_errata.core.pool import PoolModel, writable_bits
+from qemu_errata.core.pool import IDENTITY_REGISTER, PoolModel, writable_bits
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import InputError, UnsettableFieldsError, UnsupportedDialectError
 from qemu_errata.vmm import names as vmm_names
@@ -121,10 +121,15 @@ def fields_to_set(
     Otherwise, for a model from ``baseline``: its losses, the fields where it
     differs from some host of the pool (every other field is each host's own).
     For a hand-written model, which records no losses: every field it gives.
-    The MIDR, REVIDR and AIDR come from the target list instead.
+    The MIDR is set only where the model pins it (pool.pin_midr); REVIDR and AIDR never.
     """
     if host is None and model.losses:
-        return [(loss.field, loss.pool_value) for loss in model.losses], []
+        pinned = [
+            (field, field.raw(model.id_registers[IDENTITY_REGISTER]))
+            for field in catalogue[IDENTITY_REGISTER].fields
+            if IDENTITY_REGISTER in model.id_registers
+        ]
+        return [*pinned, *((loss.field, loss.pool_value) for loss in model.losses)], []
     wanted: list[tuple[Field, int]] = []
     refused: list[str] = []
     for name, value in model.id_registers.items():
@@ -132,7 +137,7 @@ def fields_to_set(
         if register is None:
             refused.append(f"{name} (not catalogued)")
             continue
-        if register.kind is Kind.IDENTITY:
+        if register.kind is Kind.IDENTITY and name != IDENTITY_REGISTER:
             continue
         own = None if host is None else host.id_registers.get(name)
         writable = None if host is None else writable_bits(host, name, register)
