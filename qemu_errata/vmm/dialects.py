@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 
 from qemu_errata.core.catalogue import Catalogue, Field, Kind, load_catalogue
-from qemu_errata.core.embedded import embedded_profile_names
+from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import IDENTITY_REGISTER, PoolModel, writable_bits
 from qemu_errata.core.profile import HostProfile
@@ -206,11 +206,7 @@ def _tcg_config(model: PoolModel, cpu_model: str) -> VmmConfig:
         f"it sees only {Midr(presented.midr).describe()}, the model's first target "
         f"implementation, and applies that implementation's errata workarounds only"
     ]
-    if model.losses:
-        notes.append(
-            f"qemu-tcg sets no ID register field: the guest sees CPU model {cpu_model}'s own "
-            f"values, not the {len(model.losses)} fields the model lowers"
-        )
+    notes.append(_tcg_field_note(model, cpu_model))
     return VmmConfig(
         dialect=Dialect.QEMU_TCG,
         cpu_model=cpu_model,
@@ -218,6 +214,26 @@ def _tcg_config(model: PoolModel, cpu_model: str) -> VmmConfig:
         machine_properties=(),
         notes=tuple(notes),
     )
+
+
+def _tcg_field_note(model: PoolModel, cpu_model: str) -> str:
+    """What the guest sees instead of the model's fields: qemu-tcg sets none of them."""
+    said = f"qemu-tcg sets no ID register field: the guest sees CPU model {cpu_model}'s own"
+    name = f"{_PROBED_PREFIX}{cpu_model}"
+    if name not in embedded_profile_names():
+        return f"{said} values (no probe of it is embedded to compare with the model's)"
+    probed = load_embedded_profile(name).id_registers
+    catalogue = load_catalogue()
+    differing = [
+        f"{field.register}.{field.arm_spelling}"
+        for register_name, value in model.id_registers.items()
+        if (register := catalogue.get(register_name)) is not None and register_name in probed
+        for field in register.fields
+        if field.raw(value) != field.raw(probed[register_name])
+    ]
+    if not differing:
+        return f"{said} values, which equal the model's where our probe of it read them"
+    return f"{said} values, which differ from the model's in {', '.join(differing)}"
 
 
 @dataclass(frozen=True)

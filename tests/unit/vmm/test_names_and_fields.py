@@ -98,3 +98,13 @@ def test_a_field_the_hosts_kvm_cannot_write_is_refused_by_name() -> None:
     assert config.unsettable == (
         "ID_AA64PFR0_EL1.AdvSIMD (KVM of neoverse-n1-linux-7.2 does not let it be set)",
     )
+
+
+def test_qemu_tcg_names_the_fields_its_cpu_model_presents_otherwise() -> None:
+    # A hand-written model asking for ID_AA64ISAR0_EL1 = 0x11120 (no DP, RDM, LSE).
+    config = vmm_config(hand_written_model(N1), Dialect.QEMU_TCG, "neoverse-n1")
+    assert config.notes[-1] == (
+        "qemu-tcg sets no ID register field: the guest sees CPU model neoverse-n1's own "
+        "values, which differ from the model's in ID_AA64ISAR0_EL1.DP, "
+        "ID_AA64ISAR0_EL1.RDM, ID_AA64ISAR0_EL1.Atomic"
+    )
