@@ -48,3 +48,16 @@ def test_plain_n1_guest_differs_from_an_n1_a76_model(testbed: TestBed, tmp_path:
     )
     assert "Not checked:" in lines
     assert domain.info()[0] == libvirt.VIR_DOMAIN_PAUSED
+
+
+def test_verify_leaves_a_running_guest_running(testbed: TestBed, tmp_path: Path) -> None:
+    model = tmp_path / "n1.json"
+    made = run_cli("baseline", "qemu-neoverse-n1", "-o", model)
+    assert made.returncode == 0, made.stderr
+    (host,) = testbed.start_hosts([N1_HOST])
+    domain = host.define_guest(guest_xml("running-n1", "neoverse-n1"))
+    domain.create()
+    result = run_cli("verify", model, "--connect", host.uri, "--domain", "running-n1", "--json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert '"ok": false' in result.stdout
+    assert domain.info()[0] == libvirt.VIR_DOMAIN_RUNNING
