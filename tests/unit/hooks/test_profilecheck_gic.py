@@ -49,3 +49,11 @@ def test_a_destination_whose_seis_differs_is_refused_and_an_equal_one_allowed(
     assert "ICC_CTLR_EL1.SEIS" in profile_problems(pool(0x8C00), differing, cpus, [])[0]
     equal = write_profile(tmp_path / "equal.json", 0x8C00)
     assert profile_problems(pool(0x8C00), equal, cpus, []) == []
+
+
+def test_a_destination_with_more_priority_bits_than_the_pool_is_refused(tmp_path: Path) -> None:
+    # Its own guests would carry 7 priority bits that the pool's hosts refuse.
+    here = write_profile(tmp_path / "host.json", 0x8E00)
+    problems = profile_problems(pool(0x8C00), here, [HostImplementation(N1, 0, (0,))], [])
+    assert len(problems) == 1
+    assert "ICC_CTLR_EL1.PRIbits: no VMM sets it" in problems[0]
