@@ -131,6 +131,17 @@ class UnsupportedDialectError(RefusalError):
         self.missing = tuple(missing)
 
 
+class UnsettableFieldsError(RefusalError):
+    """A model gives ID register fields that no property of the VMM sets; ``fields`` names each."""
+
+    def __init__(self, dialect: str, fields: Sequence[str], names: str) -> None:
+        super().__init__(
+            f"{dialect} cannot present this model: no property sets {', '.join(fields)} "
+            f"(looked for {names})"
+        )
+        self.fields = tuple(fields)
+
+
 class DomainRunningError(RefusalError):
     """The domain runs and the caller did not ask to stage the change for its next boot."""
 
