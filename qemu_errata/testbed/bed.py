@@ -34,12 +34,15 @@ session daemons too, and finds them when a daemon starts. ``install_hook``
 for this test bed's users, so other daemons on the machine never see it.
 
 Guests are small aarch64 TCG domains (``guest_xml``) whose firmware is a WFI
-loop: they need no OS and use no CPU. A root client drives each host through
-``Host.connection`` (libvirt-python) at
+loop: they need no OS and use no CPU (``BUSY_FIRMWARE`` instead keeps a host
+CPU busy and gives a migration 4 MiB to copy). A root client drives each
+host through ``Host.connection`` (libvirt-python) at
 ``qemu+unix:///session?socket=<XDG_RUNTIME_DIR>/libvirt/libvirt-sock``;
 ``migrate`` moves a running guest in well under a second (this process
 reaps the test bed's exited QEMUs at once, see ``testbed_users``), and
 ``Host.save``/``Host.restore`` move it through a save image.
+``Host.restart`` starts a host's daemon again after a test killed it, as
+systemd restarts a libvirtd that died.
 
 Timings here (2 cores): the first host of a process takes about 1.8 s (its
 daemon probes QEMU; later hosts reuse the probe), each further host 0.1 s,
@@ -67,6 +70,7 @@ Usage (as root)::
 from __future__ import annotations
 
 import atexit
+import contextlib
 import copy
 import errno
 import json
@@ -111,6 +115,13 @@ DEFAULT_CPU_MODEL = "cortex-a57"
 # An 8-byte ROM: "wfi; b .-4" (0xd503207f, 0x17ffffff), so a guest without
 # an OS sleeps instead of spinning TCG through an empty flash.
 IDLE_FIRMWARE = Path(__file__).parent.parent / "data" / "testbed-idle.rom"
+# A 32-byte ROM that fills the first 4 MiB of RAM with ones, then counts in
+# x0 forever: the vCPU keeps a host CPU busy under TCG, and a migration has
+# 4 MiB to copy, so a bandwidth limit holds it in its copy phase for a while.
+#   movz x1, #0x4000, lsl #16; movz x2, #0x4040, lsl #16; movn x3, #0
+#   1: str x3, [x1], #8; cmp x1, x2; b.lo 1b
+#   2: add x0, x0, #1; b 2b
+BUSY_FIRMWARE = Path(__file__).parent.parent / "data" / "testbed-busy.rom"
 
 _DAEMON_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 _START_TIMEOUT_S = 20.0
@@ -241,6 +252,21 @@ class Host:
         name = _parse_xml(description).findtext("name")
         return self.connection.lookupByName(name)
 
+    def restart(self) -> None:
+        """Start the daemon again (killing it first if it runs) and reconnect.
+
+        As when systemd restarts a libvirtd that died: the new daemon takes
+        over the QEMUs the old one left and cleans up its interrupted jobs.
+        """
+        if self._connection is not None:
+            with contextlib.suppress(libvirt.libvirtError):
+                self._connection.close()
+            self._connection = None
+        if self._daemon is not None:
+            self._daemon.kill()
+            self._daemon.wait(timeout=_START_TIMEOUT_S)
+        _launch(self)
+
 
 def guest_xml(
     name: str,
@@ -248,11 +274,13 @@ def guest_xml(
     *,
     metadata: Iterable[etree._Element] = (),
     qemu_args: Sequence[str] = (),
+    firmware: Path = IDLE_FIRMWARE,
 ) -> etree._Element:
     """Domain XML of a small aarch64 TCG guest: virt machine, 128 MiB, no disk, no OS.
 
     ``metadata`` elements (each in its own namespace) go under ``<metadata>``;
-    ``qemu_args`` become ``<qemu:commandline>`` arguments.
+    ``qemu_args`` become ``<qemu:commandline>`` arguments; ``firmware`` is the
+    ROM the vCPU runs (IDLE_FIRMWARE sleeps, BUSY_FIRMWARE spins).
     """
     emulator = shutil.which("qemu-system-aarch64")
     if emulator is None:
@@ -261,7 +289,7 @@ def guest_xml(
     domain = _parse_xml(template.read_bytes())
     _child(domain, "name").text = name
     _child(domain, "cpu/model").text = cpu_model
-    _child(domain, "os/loader").text = str(IDLE_FIRMWARE)
+    _child(domain, "os/loader").text = str(firmware)
     _child(domain, "devices/emulator").text = emulator
     elements = list(metadata)
     if elements:
