@@ -22,10 +22,11 @@ import os
 import re
 import shutil
 import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -85,6 +86,8 @@ CONNECTION_LOST = re.compile(
 # libvirt starts virtlogd on demand and it exits when idle: not ours to count.
 UNCOUNTED_PROGRAMS = {"virtlogd"}
 SETTLE_S = 15.0
+# A migration that has not ended by then hangs (libvirt waits for hooks forever).
+MIGRATION_TIMEOUT_S = 60.0
 # With BUSY_FIRMWARE's 4 MiB, a copy at 2 MiB/s lasts about 2 s: time to kill.
 SLOW_COPY_MIB_S = 2
 
@@ -214,9 +217,24 @@ def assert_refusal(message: str, vm: str, *reasons: str) -> None:
     assert "\n" not in message.strip()
 
 
+def in_background(call: Callable[..., T], *args: Any) -> Future[T]:
+    """Run ``call`` in a daemon thread, so that a hung migration fails a test, not the run."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(call(*args))
+        except BaseException as error:  # handed to the test through the future
+            future.set_exception(error)
+
+    threading.Thread(target=run, daemon=True).start()
+    return future
+
+
 def refused(domain: Any, destination: Host) -> str:
+    """libvirt's error for a migration that must fail."""
     with pytest.raises(libvirt.libvirtError) as error:
-        migrate(domain, destination)
+        in_background(migrate, domain, destination).result(timeout=MIGRATION_TIMEOUT_S)
     return str(error.value)
 
 
@@ -246,16 +264,15 @@ def test_destination_daemon_killed_during_an_incoming_migration(
     before_xml, before = migratable_xml(domain), programs(hosts)
     if phase == "hooks":
         (b.home / HOLD_FLAG).touch()
-    with ThreadPoolExecutor(1) as executor:
-        migration = executor.submit(slow_migration, domain, b)
-        if phase == "hooks":
-            wait_for((b.home / HOLDING).exists, migration, "hold hook on B")
-            (b.home / HOLD_FLAG).unlink()  # hold this migration only
-        else:
-            wait_for(lambda: copying(domain), migration, "memory copied to B")
-        os.kill(b.daemon_pid, signal.SIGKILL)
-        with pytest.raises(libvirt.libvirtError) as lost:
-            migration.result(timeout=60)
+    migration = in_background(slow_migration, domain, b)
+    if phase == "hooks":
+        wait_for((b.home / HOLDING).exists, migration, "hold hook on B")
+        (b.home / HOLD_FLAG).unlink()  # hold this migration only
+    else:
+        wait_for(lambda: copying(domain), migration, "memory copied to B")
+    os.kill(b.daemon_pid, signal.SIGKILL)
+    with pytest.raises(libvirt.libvirtError) as lost:
+        migration.result(timeout=MIGRATION_TIMEOUT_S)
     assert lost.value.get_error_domain() == libvirt.VIR_FROM_RPC
     assert CONNECTION_LOST.search(str(lost.value)), str(lost.value)
     assert_unchanged_on_source(domain, a, before_xml)
@@ -349,14 +366,13 @@ def test_sysfs_made_unreadable_while_the_hook_reads_it(hosts: list[Host]) -> Non
     before_xml, before = migratable_xml(domain), programs(hosts)
     midr = register_file(b, 0).read_bytes()
     fifo = fifo_register(b)
-    with ThreadPoolExecutor(1) as executor:
-        migration = executor.submit(migrate, domain, b)
-        writer = wait_for(lambda: hook_reading(fifo), migration, "hook reading CPU 0's MIDR")
-        reason = unreadable_register(b)  # CPU 1's, while the hook waits on CPU 0's
-        os.write(writer, midr)
-        os.close(writer)
-        with pytest.raises(libvirt.libvirtError) as error:
-            migration.result(timeout=60)
+    migration = in_background(migrate, domain, b)
+    writer = wait_for(lambda: hook_reading(fifo), migration, "hook reading CPU 0's MIDR")
+    reason = unreadable_register(b)  # CPU 1's, while the hook waits on CPU 0's
+    os.write(writer, midr)
+    os.close(writer)
+    with pytest.raises(libvirt.libvirtError) as error:
+        migration.result(timeout=MIGRATION_TIMEOUT_S)
     assert_refusal(str(error.value), "vm-during", reason)
     assert_unchanged_on_source(domain, a, before_xml)
     assert programs(hosts) == before
