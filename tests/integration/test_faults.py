@@ -151,8 +151,9 @@ def rebuild_sysfs(host: Host) -> None:
         os.chown(path, host.uid, host.gid)
 
 
-def register_file(host: Host, cpu: int, name: str = "midr_el1") -> Path:
-    return host.sysfs_root / f"devices/system/cpu/cpu{cpu}/regs/identification/{name}"
+def register_file(host: Host, cpu: int) -> Path:
+    """The MIDR_EL1 file of ``cpu`` in the host's sysfs."""
+    return host.sysfs_root / f"devices/system/cpu/cpu{cpu}/regs/identification/midr_el1"
 
 
 def pool_guest(name: str, firmware: Path = IDLE_FIRMWARE) -> etree._Element:
