@@ -22,6 +22,7 @@ from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel, baseline, check
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.readable import plural
 from qemu_errata.errors import ExitStatus, IncompatiblePoolError
 from qemu_errata.vmm.dialects import Dialect, vmm_config
 
@@ -59,15 +60,33 @@ class Demo:
         print(f"      {text}", flush=True)
 
 
+# What the demo shows and what it does not, said before it starts.
+INTRODUCTION = """\
+The demo probes three hosts emulated by QEMU (TCG), computes a pool model, and runs
+a pool VM on three real libvirt daemons with the real hook: it migrates inside
+the pool and is refused outside it. What it does not show: QEMU's probe cannot see
+a kernel's writable masks, so step 2 takes them from the embedded kvm-6.12-*
+profiles (real Linux 6.12 KVM on nested hosts of the same CPU models); and a TCG
+guest cannot be given the lowered fields nor the target list, so the VM presents
+its CPU model's own registers (only the hook's decisions are real). The test bed
+runs each host as a system user qe-tb-N, created on first use and left in place
+for later runs (userdel qe-tb-N removes them)."""
+
+
 def register(commands: Subcommands) -> None:
     """Register ``demo`` on the ``qemu-errata`` subcommands."""
-    sub = commands.add_parser("demo", help="the end-to-end walk-through (root; about a minute)")
+    sub = commands.add_parser(
+        "demo",
+        help="the end-to-end walk-through (root; a few seconds; creates system users qe-tb-N)",
+        description=INTRODUCTION,
+    )
     sub.set_defaults(run=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
     del args  # the demo takes no options: it runs on embedded defaults
     demo = Demo(steps=6)
+    print(INTRODUCTION + "\n", flush=True)
     started = time.monotonic()
     profiles = demo.step("Probe three emulated hosts with real QEMU", lambda: _probe(demo))
     pool = demo.step(
@@ -138,7 +157,7 @@ def _pool(demo: Demo, profiles: list[HostProfile]) -> PoolModel | None:
     demo.say("target implementation list (guests apply the errata workarounds of each):")
     for target in model.target_implementations:
         demo.say(f"  {Midr(target.midr).describe()}")
-    demo.say(f"the pool loses {len(model.losses)} field(s):")
+    demo.say(f"the pool loses {plural(len(model.losses), 'field')}:")
     for loss in model.losses:
         demo.say(f"  {loss.explain()}")
     demo.expect(len(model.target_implementations) == 2, "the target list holds both CPU types")
@@ -192,6 +211,7 @@ def _start_hosts(demo: Demo, bed: Any, profiles: list[HostProfile], scratch: Pat
 
 def _start_pool_vm(demo: Demo, host: Any, pool: PoolModel) -> Any:
     from qemu_errata.testbed.bed import guest_xml  # noqa: PLC0415
+    from qemu_errata.vmm.args import commandline_arguments  # noqa: PLC0415
     from qemu_errata.vmm.domain_xml import apply_model  # noqa: PLC0415
     from qemu_errata.vmm.pool_element import find_pool_element  # noqa: PLC0415
 
@@ -200,7 +220,7 @@ def _start_pool_vm(demo: Demo, host: Any, pool: PoolModel) -> Any:
     apply_model(domain_xml, pool, config, VM_NAME)
     for note in config.notes:
         demo.say(f"note: {note}")
-    demo.say("QEMU arguments from the model: " + " ".join(config.commandline_arguments()))
+    demo.say("QEMU arguments from the model: " + " ".join(commandline_arguments(config)))
     domain = host.start_guest(domain_xml)
     demo.expect(VM_NAME in host.active_guests(), f"{VM_NAME} runs on {host.name}")
     demo.expect(

@@ -12,7 +12,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from qemu_errata.commands import demo, hook, kvm_validate, nested, pool, probe, vmm
+from qemu_errata import __version__
+from qemu_errata.commands import demo, hook, kvm_validate, nested, pool, probe, show, vmm
 from qemu_errata.errors import QemuErrataError
 
 Command = Callable[[argparse.Namespace], int]
@@ -24,7 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Safe live migration of arm64 KVM guests across different hosts.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (pool, vmm, nested, hook, probe, demo, kvm_validate):
+    parser.add_argument("--version", action="version", version=f"qemu-errata {__version__}")
+    for module in (pool, show, vmm, nested, hook, probe, demo, kvm_validate):
         module.register(commands)
     return parser
 

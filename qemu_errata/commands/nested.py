@@ -1,19 +1,13 @@
-"""The ``qemu-errata nested`` command: run a qemu-errata command on a nested arm64 KVM host.
-
-``qemu-errata nested --cpu MODEL [--kernel 6.12|7.2] -- ARGS`` boots the
-nested host and exits with the status of ``qemu-errata ARGS`` run there; its
-output streams are passed through, files are carried in and out (see
-:mod:`.carry`) and one line on stderr names the CPU model, the kernel and
-the package versions of the image. ``--rebuild`` resolves the newest
-packages and builds the image anew first; alone, it only builds.
-"""
+"""The ``qemu-errata nested`` command: run a qemu-errata command on a nested arm64 KVM host."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from qemu_errata.commands import Subcommands
+from qemu_errata.core.embedded import embedded_profile_names
 from qemu_errata.errors import ExitStatus, InputError, NestedError
 from qemu_errata.files import write_atomically
 from qemu_errata.nested.boot import (
@@ -36,14 +30,30 @@ from qemu_errata.nested.image import (
 # timeout(1) report their own failures; 0, 1 and 2 belong to the command.
 
 
+# The commands that need nothing beyond Python's standard library, so they run inside.
+RUNS_INSIDE = frozenset({"baseline", "check", "kvm-validate", "probe", "profiles", "show"})
+# Shown by --help: plain text, as a terminal shows it.
+DESCRIPTION = """\
+qemu-errata nested --cpu MODEL [--kernel 6.12|7.2] -- ARGS boots a nested arm64
+KVM host and exits with the status of 'qemu-errata ARGS' run there. Its output
+streams are passed through, files named in ARGS are carried in and -o files come
+back out, and one line on stderr names the CPU model, the kernel and the package
+versions of the image. --rebuild resolves the newest packages and builds the image
+anew first; alone, it only builds."""
+
+
 def register(commands: Subcommands) -> None:
     """Register ``nested`` on the ``qemu-errata`` subcommands."""
     sub = commands.add_parser(
         "nested",
         help="run a qemu-errata command on a nested arm64 KVM host (QEMU TCG)",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=DESCRIPTION,
     )
-    sub.add_argument("--cpu", metavar="MODEL", help="QEMU CPU model of the nested host")
+    sub.add_argument(
+        "--cpu",
+        metavar="MODEL",
+        help="QEMU CPU model of the nested host (required, except with --rebuild alone)",
+    )
     sub.add_argument(
         "--kernel", choices=sorted(KERNELS), default=DEFAULT_KERNEL, help="Linux series to boot"
     )
@@ -60,7 +70,7 @@ def register(commands: Subcommands) -> None:
     sub.add_argument(
         "arguments", nargs=argparse.REMAINDER, metavar="-- ARGS", help="the qemu-errata command"
     )
-    sub.set_defaults(run=run_nested_command)
+    sub.set_defaults(run=run_nested_command, subcommands=commands)
 
 
 def run_nested_command(args: argparse.Namespace) -> int:
@@ -73,6 +83,8 @@ def run_nested_command(args: argparse.Namespace) -> int:
         raise InputError("nested: --cpu MODEL: missing")
     if args.timeout <= 0:
         raise InputError(f"nested: --timeout {args.timeout:g}: not a positive number of seconds")
+    if arguments:
+        _check_command(args.subcommands, arguments)
     transfer = plan_transfer(arguments) if arguments else Transfer()
     try:
         if arguments:
@@ -90,6 +102,25 @@ def run_nested_command(args: argparse.Namespace) -> int:
     except NestedError as error:
         print(f"qemu-errata nested: {error}", file=sys.stderr)
         return error.exit_status
+
+
+def _check_command(commands: Subcommands, arguments: list[str]) -> None:
+    """Refuse, before a boot, a command the nested host cannot run or whose files are missing."""
+    name = arguments[0]
+    if name not in RUNS_INSIDE:
+        raise InputError(
+            f"nested: {name!r} cannot run in the nested host (it has Python's standard library "
+            f"only); it runs: {', '.join(sorted(RUNS_INSIDE))}"
+        )
+    parsed = commands.choices[name].parse_args(arguments[1:])
+    for key, value in vars(parsed).items():
+        for path in value if isinstance(value, list) else [value]:
+            if key != "output" and isinstance(path, Path) and not _readable_argument(path):
+                raise InputError(f"nested: {name} {path}: no such file")
+
+
+def _readable_argument(path: Path) -> bool:
+    return path.exists() or ("/" not in str(path) and str(path) in embedded_profile_names())
 
 
 def _image(kernel: str, rebuild: bool) -> NestedImage:

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from qemu_errata.commands import Subcommands
+from qemu_errata.commands.arguments import read_profile_argument
 from qemu_errata.core.midr import Midr
-from qemu_errata.core.pool import CheckResult, PoolModel, baseline, check
+from qemu_errata.core.pool import (
+    MAX_HOSTS_FOR_SUBSETS,
+    CheckResult,
+    PoolModel,
+    baseline,
+    check,
+    largest_pools,
+)
+from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.readable import plural
 from qemu_errata.errors import ExitStatus, IncompatiblePoolError
-from qemu_errata.files import read_model, read_profile, write_json
+from qemu_errata.files import read_model, write_json
 
 
 def register(commands: Subcommands) -> None:
@@ -29,21 +40,34 @@ def register(commands: Subcommands) -> None:
     sub.set_defaults(run=_cmd_check)
 
 
+REFUSAL_FORMAT = "qemu-errata/baseline-refusal/1"
+CHECK_FORMAT = "qemu-errata/check/1"
+
+
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
-    profiles = [read_profile(path) for path in args.profiles]
+    profiles = [read_profile_argument(path) for path in args.profiles]
+    if not args.json:
+        _say_unknown_masks(profiles)
     try:
         model = baseline(profiles)
     except IncompatiblePoolError as refused:
         if args.json:
-            _print_json({"refused": [b.message for b in refused.blockers]})
+            _print_json(
+                {
+                    "format": REFUSAL_FORMAT,
+                    "hosts": [p.host for p in profiles],
+                    "blockers": [b.to_json() for b in refused.blockers],
+                }
+            )
         else:
             print(f"The pool of {', '.join(p.host for p in profiles)} is refused:")
             for blocker in refused.blockers:
                 print(f"  {blocker.message}")
+            print(_what_to_do(profiles))
         return ExitStatus.NO
     if args.output:
         write_json(args.output, model.to_json())
@@ -54,32 +78,74 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
+def _say_unknown_masks(profiles: Sequence[HostProfile]) -> None:
+    """One line up front for profiles without writable masks, not one per field."""
+    unknown = [p.host for p in profiles if p.writable_masks is None and p.id_registers]
+    if unknown:
+        print(
+            f"Note: {', '.join(unknown)} {'was' if len(unknown) == 1 else 'were'} probed without "
+            "KVM: nothing counts as writable there; probe on the host with --backend kvm, or "
+            "use the kvm-* embedded profiles (`qemu-errata profiles`)"
+        )
+
+
+def _what_to_do(profiles: Sequence[HostProfile]) -> str:
+    """Which hosts do form a pool: the odd one out, or the largest subsets."""
+    if len(profiles) > MAX_HOSTS_FOR_SUBSETS:
+        return "To find the hosts that can share a pool, compute pools of fewer host types."
+    pools = largest_pools(profiles)
+    if not pools:
+        return "No two of these hosts form a pool."
+    if len(pools[0]) == len(profiles) - 1:
+        odd = [next(p.host for p in profiles if p.host not in pool) for pool in pools]
+        return f"The odd one out: {' or '.join(odd)} (the others form a pool without it)."
+    subsets = "; ".join(" + ".join(pool) for pool in pools)
+    return f"The largest pools these hosts form ({len(pools[0])} hosts each): {subsets}"
+
+
 def _describe_model(model: PoolModel, output: Path | None) -> str:
-    lines = [f"Pool of {len(model.hosts)} hosts: {', '.join(model.hosts)}"]
+    lines = _hosts_lines(model)
     lines.append("Target implementations (guests apply the errata workarounds of each):")
     for target in model.target_implementations:
         lines.append(f"  {Midr(target.midr).describe()}, {target.revidr_aidr()}")
     frequency = model.timer_frequency_hz
     lines.append(f"Timer frequency: {'unknown' if frequency is None else f'{frequency} Hz'}")
-    lines.append(f"What the pool loses ({len(model.losses)} fields):")
+    lines.append(f"What the pool loses ({plural(len(model.losses), 'field')}):")
     lines.extend(f"  {loss.explain()}" for loss in model.losses)
     lines.append("Registers the VMM writes on each host:")
-    for host, names in model.host_writes.items():
-        lines.append(f"  {host}: {', '.join(names) or 'none'}")
+    for group in model.host_groups:
+        lines.append(f"  {group.label}: {', '.join(group.writes) or 'none'}")
     lines.extend(f"Note: {note}" for note in model.notes)
     if output:
         lines.append(f"Pool model written to {output}")
     return "\n".join(lines)
 
 
+# Up to this many hosts a report names them all on one line; past it, type by type.
+NAMED_HOSTS = 8
+
+
+def _hosts_lines(model: PoolModel) -> list[str]:
+    hosts = model.hosts
+    if len(hosts) <= NAMED_HOSTS:
+        return [f"Pool of {plural(len(hosts), 'host')}: {', '.join(hosts)}"]
+    groups = model.host_groups
+    lines = [f"Pool of {plural(len(hosts), 'host')} of {plural(len(groups), 'type')}:"]
+    return lines + [f"  {group.description}" for group in groups]
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
-    result = check(read_model(args.model), read_profile(args.profile))
+    profile = read_profile_argument(args.profile)
+    if not args.json:
+        _say_unknown_masks([profile])
+    result = check(read_model(args.model), profile)
     if args.json:
         _print_json(
             {
+                "format": CHECK_FORMAT,
                 "host": result.host,
                 "ok": result.ok,
-                "problems": [p.message for p in result.problems],
+                "problems": [p.to_json() for p in result.problems],
                 "notes": list(result.notes),
             }
         )

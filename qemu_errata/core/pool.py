@@ -7,12 +7,24 @@ judges a userspace write of it.
 
 from __future__ import annotations
 
+import collections
+import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from dataclasses import field as dataclass_field
 from typing import Any
 
-from qemu_errata.core.catalogue import Catalogue, Field, Kind, Register, load_catalogue, res0_bits
+from qemu_errata.core.catalogue import (
+    Catalogue,
+    Field,
+    Kind,
+    Register,
+    load_catalogue,
+    reserved_bits,
+)
+from qemu_errata.core.cpulist import format_cpus
 from qemu_errata.core.document import DocumentReader, hex_registers, is_string_list, parse_register
+from qemu_errata.core.hosttypes import HostType, group_hosts, label_of
 from qemu_errata.core.implementations import TargetImplementations, read_targets
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.profile import HostProfile
@@ -29,14 +41,42 @@ IDENTITY_REGISTER = "MIDR_EL1"
 
 @dataclass(frozen=True)
 class Blocker:
-    """One reason a pool cannot be formed, or a host cannot present a model."""
+    """One reason a pool cannot be formed, or a host cannot present a model.
+
+    ``reason`` is a stable key for tools (see REASONS); ``values`` the value of
+    each host involved (and ``model`` for the model's), as hex or with a unit.
+    """
 
     register: str
     field: str | None
     message: str
+    reason: str
+    values: Mapping[str, str] = dataclass_field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.message
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "register": self.register or None,
+            "field": self.field,
+            "reason": self.reason,
+            "values": dict(self.values),
+            "message": self.message,
+        }
+
+
+# The reasons a Blocker can give, for tools reading --json output.
+REASONS = (
+    "types-only",  # a profile without ID registers (sysfs)
+    "not-reported",  # a host does not report the register
+    "not-presentable",  # no value of the field is presentable on every host
+    "not-safe",  # the host cannot present the model's value (not writable, or not safe)
+    "kvm-refuses",  # KVM's check of the whole register refuses the value
+    "must-be-equal",  # bits outside every field differ
+    "timer-differs",  # timer frequencies differ
+    "not-in-target-list",  # a host CPU is not in the model's target implementation list
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +103,26 @@ class Loss:
 
 
 @dataclass(frozen=True)
+class HostGroup:
+    """Hosts of one type in a pool, and the registers the VMM writes on each of them."""
+
+    description: str
+    hosts: tuple[str, ...]
+    writes: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return label_of(self.hosts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "description": self.description,
+            "hosts": list(self.hosts),
+            "host_writes": list(self.writes),
+        }
+
+
+@dataclass(frozen=True)
 class PoolModel:
     """What a pool's VMs are given: register values, target list, timer frequency."""
 
@@ -71,10 +131,19 @@ class PoolModel:
     timer_frequency_hz: int | None = None
     firmware_registers: Mapping[str, int] = field(default_factory=dict)
     gic_registers: Mapping[str, int] = field(default_factory=dict)
-    hosts: tuple[str, ...] = ()
-    host_writes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    host_groups: tuple[HostGroup, ...] = ()
     losses: tuple[Loss, ...] = ()
     notes: tuple[str, ...] = ()
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """Every host of the pool, type by type."""
+        return tuple(host for group in self.host_groups for host in group.hosts)
+
+    @property
+    def host_writes(self) -> dict[str, tuple[str, ...]]:
+        """Per host, the registers the VMM writes there."""
+        return {host: group.writes for group in self.host_groups for host in group.hosts}
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,7 +152,7 @@ class PoolModel:
             "target_implementations": self.target_implementations.to_json(),
             "timer_frequency_hz": self.timer_frequency_hz,
             **{group: hex_registers(getattr(self, group)) for group in REGISTER_GROUPS},
-            "host_writes": {host: list(names) for host, names in self.host_writes.items()},
+            "host_types": [group.to_json() for group in self.host_groups],
             "losses": [loss.to_json() for loss in self.losses],
             "notes": list(self.notes),
         }
@@ -92,21 +161,40 @@ class PoolModel:
 def model_from_json(data: object, origin: str, catalogue: Catalogue | None = None) -> PoolModel:
     """Read a model file; only format, id_registers and target_implementations are required."""
     reader = DocumentReader(data, origin, MODEL_FORMAT)
-    host_writes = reader.mapping("host_writes")
-    for host, names in host_writes.items():
-        if not is_string_list(names):
-            raise reader.fail(f"host_writes.{host}", "not a list of register names")
     return PoolModel(
         id_registers=reader.registers("id_registers", required=True),
         target_implementations=read_targets(reader, "target_implementations"),
         timer_frequency_hz=reader.optional_int("timer_frequency_hz"),
         firmware_registers=reader.registers("firmware_registers"),
         gic_registers=reader.registers("gic_registers"),
-        hosts=reader.strings("hosts"),
-        host_writes={host: tuple(names) for host, names in host_writes.items()},
+        host_groups=_read_host_groups(reader),
         losses=_read_losses(reader, catalogue or load_catalogue()),
         notes=reader.strings("notes"),
     )
+
+
+def _read_host_groups(reader: DocumentReader) -> tuple[HostGroup, ...]:
+    """The pool's host types; a model of before types names each host with its writes."""
+    if not reader.has("host_types"):
+        writes = reader.mapping("host_writes")
+        for host, names in writes.items():
+            if not is_string_list(names):
+                raise reader.fail(f"host_writes.{host}", "not a list of register names")
+        return tuple(
+            HostGroup(host, (host,), tuple(writes.get(host, ())))
+            for host in reader.strings("hosts")
+        )
+    groups = []
+    for index, item in enumerate(reader.items("host_types")):
+        where = f"host_types[{index}]"
+        hosts, writes = item.get("hosts"), item.get("host_writes", [])
+        description = item.get("description")
+        if not (is_string_list(hosts) and hosts and is_string_list(writes)):
+            raise reader.fail(where, "needs 'hosts' and 'host_writes', lists of names")
+        if not isinstance(description, str):
+            raise reader.fail(f"{where}.description", "not a string")
+        groups.append(HostGroup(description, tuple(hosts), tuple(writes)))
+    return tuple(groups)
 
 
 def _read_losses(reader: DocumentReader, catalogue: Catalogue) -> tuple[Loss, ...]:
@@ -145,16 +233,74 @@ def writable_bits(profile: HostProfile, name: str, register: Register | None) ->
 
 
 def baseline(profiles: Sequence[HostProfile], catalogue: Catalogue | None = None) -> PoolModel:
-    """The pool model of ``profiles``, or IncompatiblePoolError naming every blocking reason."""
+    """The pool model of ``profiles``, or IncompatiblePoolError naming every blocking reason.
+
+    Computed once per host type: messages name a type by its label.
+    """
     _check_hosts(profiles)
-    return _Baseline(profiles, catalogue or load_catalogue()).model()
+    return baseline_of_types(group_hosts(profiles), catalogue)
+
+
+def baseline_of_types(types: Sequence[HostType], catalogue: Catalogue | None = None) -> PoolModel:
+    """The pool model of hosts already grouped into types (see baseline)."""
+    profiles = [replace(t.profile, host=t.label) for t in types]
+    types_only = [p.host for p in profiles if not p.id_registers]
+    if types_only:
+        raise IncompatiblePoolError(
+            [
+                Blocker(
+                    "",
+                    None,
+                    f"{', '.join(types_only)}: CPU types only (a sysfs profile has no ID "
+                    "registers): probe with --backend kvm on the host",
+                    "types-only",
+                    {host: "no ID registers" for host in types_only},
+                )
+            ]
+        )
+    model = _Baseline(profiles, catalogue or load_catalogue()).model()
+    writes = model.host_writes
+    groups = tuple(HostGroup(t.describe(), t.hosts, writes[t.label]) for t in types)
+    return replace(model, host_groups=groups)
+
+
+def largest_pools(
+    profiles: Sequence[HostProfile], catalogue: Catalogue | None = None
+) -> list[tuple[str, ...]]:
+    """The largest subsets of the hosts (two or more) that form a pool, by host names.
+
+    Tried from the largest size down, so the cost grows with the number of
+    subsets: callers ask only for few hosts (see MAX_HOSTS_FOR_SUBSETS).
+    """
+    catalogue = catalogue or load_catalogue()
+    for size in range(len(profiles) - 1, 1, -1):
+        found = [
+            tuple(p.host for p in subset)
+            for subset in itertools.combinations(profiles, size)
+            if _forms_pool(subset, catalogue)
+        ]
+        if found:
+            return found
+    return []
+
+
+# Past this many hosts, largest_pools is too slow for a refusal message (2^n subsets).
+MAX_HOSTS_FOR_SUBSETS = 8
+
+
+def _forms_pool(profiles: Sequence[HostProfile], catalogue: Catalogue) -> bool:
+    try:
+        baseline(profiles, catalogue)
+    except IncompatiblePoolError:
+        return False
+    return True
 
 
 def _check_hosts(profiles: Sequence[HostProfile]) -> None:
     if not profiles:
         raise InputError("baseline: no host profiles given")
-    names = [p.host for p in profiles]
-    twice = sorted({n for n in names if names.count(n) > 1})
+    counts = collections.Counter(p.host for p in profiles)
+    twice = sorted(name for name, count in counts.items() if count > 1)
     if twice:
         raise InputError(f"baseline: host name {twice[0]!r} is given by two profiles")
 
@@ -168,6 +314,8 @@ class _Baseline:
         self.blockers: list[Blocker] = []
         self.losses: list[Loss] = []
         self.kernels = {p.host: p.kernel_version for p in profiles}
+        # Hosts probed without KVM: the command says once that nothing of theirs is writable.
+        self.unknown_masks = {p.host for p in profiles if p.writable_masks is None}
         # Per host, the registers whose pool value differs from its own: the VMM writes them.
         self.writes: dict[str, list[str]] = {p.host: [] for p in profiles}
 
@@ -184,8 +332,9 @@ class _Baseline:
                 i.target for p in self.profiles for i in p.implementations
             ),
             timer_frequency_hz=frequency,
-            hosts=tuple(p.host for p in self.profiles),
-            host_writes={host: tuple(names) for host, names in self.writes.items()},
+            host_groups=tuple(
+                HostGroup(host, (host,), tuple(names)) for host, names in self.writes.items()
+            ),
             losses=tuple(self.losses),
             notes=notes,
         )
@@ -222,6 +371,8 @@ class _Baseline:
                         f"{name} is not reported by {', '.join(missing)}"
                         f" (its value there is unknown)"
                     ),
+                    "not-reported",
+                    {**{h: f"{v:#x}" for h, v in values.items()}, **dict.fromkeys(missing, "")},
                 )
             )
             return None
@@ -251,6 +402,8 @@ class _Baseline:
                             f"{register.name} = {value:#x}"
                             f" cannot be presented on {profile.host}: {refusal}"
                         ),
+                        "kvm-refuses",
+                        {"model": f"{value:#x}"},
                     )
                 )
 
@@ -259,8 +412,9 @@ class _Baseline:
     ) -> int | None:
         chosen = _presentable_value(fld, raws, writable, self.kernels)
         if chosen is None:
+            wanted = combine(fld, raws.values())
             hosts = ", ".join(
-                f"{h}={fld.describe(r)}{'' if writable[h] else ' (not writable)'}"
+                f"{h}={fld.describe(r)}{self._why_not(fld, h, wanted, writable[h])}"
                 for h, r in raws.items()
             )
             self.blockers.append(
@@ -271,6 +425,8 @@ class _Baseline:
                         f"{fld.qualified_name} differs"
                         f" and no value is presentable on every host: {hosts}"
                     ),
+                    "not-presentable",
+                    {h: f"{r:#x}" for h, r in raws.items()},
                 )
             )
             return None
@@ -279,14 +435,30 @@ class _Baseline:
             self.losses.append(Loss(fld, chosen, differing))
         return chosen
 
+    def _why_not(self, fld: Field, host: str, wanted: int, writable: bool) -> str:
+        """Why ``host`` cannot present the rule's value ``wanted`` (empty: said elsewhere)."""
+        if not writable:
+            return "" if host in self.unknown_masks else " (not writable)"
+        if wanted in fld.refused_on(self.kernels[host]):
+            return f" (writable, but {fld.refused_because}: not {fld.describe(wanted)})"
+        return ""
+
     def _undescribed(self, name: str, register: Register | None, values: Mapping[str, int]) -> int:
-        """Bits outside every field (or a whole uncatalogued register) must be equal."""
-        bits = res0_bits(register)
+        """Reserved bits (or a whole uncatalogued register) must be equal."""
+        bits = reserved_bits(register)
         seen = {value & bits for value in values.values()}
         if len(seen) > 1:
             what = _undescribed_bits(name, register, bits)
             hosts = ", ".join(f"{h}={v & bits:#x}" for h, v in values.items())
-            self.blockers.append(Blocker(name, None, f"{what} differ and must be equal: {hosts}"))
+            self.blockers.append(
+                Blocker(
+                    name,
+                    None,
+                    f"{what} differ and must be equal: {hosts}",
+                    "must-be-equal",
+                    {h: f"{v & bits:#x}" for h, v in values.items()},
+                )
+            )
         return min(seen)
 
     def _timer(self) -> tuple[int | None, tuple[str, ...]]:
@@ -306,6 +478,8 @@ class _Baseline:
                     TIMER_REGISTER,
                     None,
                     (f"timer frequencies differ ({hosts}): guests cannot migrate between them"),
+                    "timer-differs",
+                    {h: f"{f} Hz" for h, f in known.items()},
                 )
             )
             return None, notes
@@ -373,10 +547,13 @@ def check(
                     None,
                     (
                         f"{Midr(implementation.midr).describe()} (REVIDR "
-                        f"{_hex_or_unknown(implementation.revidr)}) of CPUs "
-                        f"{_cpu_list(implementation.cpus)}"
+                        f"{_hex_or_unknown(implementation.revidr)}) of "
+                        f"CPU{'s' if len(implementation.cpus) > 1 else ''} "
+                        f"{format_cpus(implementation.cpus)}"
                         f" is not in the pool's target implementation list"
                     ),
+                    "not-in-target-list",
+                    {"host": f"{implementation.midr:#x}"},
                 )
             )
     for group in REGISTER_GROUPS:
@@ -386,14 +563,30 @@ def check(
                 continue
             host = _host_value(profile, group, name, register)
             if host is None:
-                problems.append(Blocker(name, None, f"{name} is not reported by this host"))
+                problems.append(
+                    Blocker(
+                        name,
+                        None,
+                        f"{name} is not reported by this host",
+                        "not-reported",
+                        {"model": f"{wanted:#x}", "host": ""},
+                    )
+                )
                 continue
             problems.extend(_check_register(name, register, wanted, host, profile))
             refusal = register and register_refusal(
                 register, wanted, getattr(profile, group), catalogue
             )
             if refusal:
-                problems.append(Blocker(name, None, f"{name} = {wanted:#x}: {refusal}"))
+                problems.append(
+                    Blocker(
+                        name,
+                        None,
+                        f"{name} = {wanted:#x}: {refusal}",
+                        "kvm-refuses",
+                        {"model": f"{wanted:#x}", "host": f"{host:#x}"},
+                    )
+                )
     notes = _check_timer(model, profile, problems)
     return CheckResult(profile.host, tuple(problems), notes)
 
@@ -402,7 +595,7 @@ def _check_register(
     name: str, register: Register | None, wanted: int, host: int, profile: HostProfile
 ) -> list[Blocker]:
     problems = []
-    bits = res0_bits(register)
+    bits = reserved_bits(register)
     if wanted & bits != host & bits:
         what = _undescribed_bits(name, register, bits)
         problems.append(
@@ -413,6 +606,8 @@ def _check_register(
                     f"{what} must equal the host's: the model has {wanted & bits:#x}, "
                     f"the host {host & bits:#x}"
                 ),
+                "must-be-equal",
+                {"model": f"{wanted & bits:#x}", "host": f"{host & bits:#x}"},
             )
         )
     writable = writable_bits(profile, name, register)
@@ -436,6 +631,8 @@ def _check_register(
                     f"{fld.qualified_name}: the model presents {fld.describe(requested)}, "
                     f"the host has {fld.describe(fld.raw(host))} ({why})"
                 ),
+                "not-safe",
+                {"model": f"{requested:#x}", "host": f"{fld.raw(host):#x}"},
             )
         )
     return problems
@@ -455,6 +652,8 @@ def _check_timer(
                 TIMER_REGISTER,
                 None,
                 (f"timer frequency {host} Hz differs from the pool's {wanted} Hz"),
+                "timer-differs",
+                {"model": f"{wanted} Hz", "host": f"{host} Hz"},
             )
         )
     return ()
@@ -462,7 +661,3 @@ def _check_timer(
 
 def _hex_or_unknown(value: int | None) -> str:
     return "unknown" if value is None else f"{value:#x}"
-
-
-def _cpu_list(cpus: Sequence[int]) -> str:
-    return ",".join(str(c) for c in cpus)

@@ -198,14 +198,22 @@ def _locked(images: Path) -> Iterator[None]:
         yield
 
 
+def _progress(message: str) -> None:
+    """A step of a build, on stderr: a cold build takes tens of seconds."""
+    print(f"qemu-errata nested: {message}", file=sys.stderr, flush=True)
+
+
 def _build(series: KernelSeries, images: Path) -> NestedImage:
     started = time.monotonic()
+    _progress(f"building the Linux {series.name} host image in {images} (once per version)")
     apt_roots = images.parent.parent / "apt"
     userland = AptRoot(apt_roots / "bookworm", debian_repositories(USERLAND_SUITES, _ARCHIVE_OF))
+    _progress(f"updating the arm64 package lists of {', '.join(USERLAND_SUITES)}")
     userland.update()
     kernels = userland
     if any(suite not in USERLAND_SUITES for suite in series.suites):
         kernels = AptRoot(apt_roots / series.name, debian_repositories(series.suites, _ARCHIVE_OF))
+        _progress(f"updating the arm64 package lists of {', '.join(series.suites)}")
         kernels.update()
     kernel_package, release = newest_kernel(series, kernels.package_names())
     (kernel_deb,) = kernels.resolve([kernel_package])
@@ -214,10 +222,13 @@ def _build(series: KernelSeries, images: Path) -> NestedImage:
     with tempfile.TemporaryDirectory(prefix=".build-", dir=images) as temporary:
         work = Path(temporary)
         (work / "debs").mkdir()
+        for deb in [kernel_deb, *userland_debs]:
+            _progress(f"downloading {deb.package} {deb.version} ({deb.size / 1e6:.1f} MB)")
         (kernel_path,) = kernels.download([kernel_deb], work / "debs")
         userland_paths = userland.download(userland_debs, work / "debs")
         image = work / "image"
         image.mkdir()
+        _progress(f"unpacking the kernel {release} and writing the initramfs")
         _extract_kernel(kernel_path, series.image_path.format(release=release), image / "Image")
         _write_initramfs(userland_paths, work / "root", image / "initramfs.cpio")
         manifest = {
@@ -235,6 +246,7 @@ def _build(series: KernelSeries, images: Path) -> NestedImage:
     result = _current(images)
     if result is None:
         raise ImageBuildError(f"{images}: the image just built is not readable")
+    _progress(f"built in {time.monotonic() - started:.0f} s")
     return result
 
 

@@ -1,9 +1,9 @@
-"""The pool metadata element a libvirt domain carries (namespace ``urn:qemu-errata:pool:1``).
+"""The pool metadata element a libvirt domain carries: built here only, and read back.
 
 libvirt keeps one custom element per namespace under ``<metadata>`` and sends it
 with the migratable XML, so the destination's hook can decide from the domain
 XML alone: the target implementation list, the timer frequency and the register
-values the guest is promised.
+values the guest is promised. Its namespace is core.pool_namespace's.
 """
 
 from __future__ import annotations
@@ -12,24 +12,28 @@ from lxml import etree
 
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
 from qemu_errata.core.pool import REGISTER_GROUPS, PoolModel
-from qemu_errata.core.pool_namespace import POOL_NAMESPACE
+from qemu_errata.core.pool_namespace import POOL_METADATA_VERSION, POOL_NAMESPACE
 from qemu_errata.errors import ProfileError
 
-NAMESPACE = POOL_NAMESPACE
 PREFIX = "qemu-errata"
-VERSION = "1"
+VERSION = str(POOL_METADATA_VERSION)
 
 
 def _tag(name: str) -> str:
-    return f"{{{NAMESPACE}}}{name}"
+    return f"{{{POOL_NAMESPACE}}}{name}"
 
 
 POOL_TAG = _tag("pool")
+USER_CPU_TAG = _tag("user-cpu")
 
 
-def pool_element(model: PoolModel) -> etree._Element:
-    """The metadata element describing ``model``."""
-    pool = etree.Element(POOL_TAG, nsmap={PREFIX: NAMESPACE}, version=VERSION)
+def pool_element(model: PoolModel, user_cpu: str | None = None) -> etree._Element:
+    """The metadata element describing ``model`` (the only code that builds one).
+
+    ``user_cpu`` is the domain's own ``<cpu>`` element before the model replaced
+    it, serialised ("": it had none), kept so that unapply can give it back.
+    """
+    pool = etree.Element(POOL_TAG, nsmap={PREFIX: POOL_NAMESPACE}, version=VERSION)
     targets = etree.SubElement(pool, _tag("targets"))
     for target in model.target_implementations:
         entry = etree.SubElement(targets, _tag("implementation"), midr=f"{target.midr:#x}")
@@ -46,7 +50,15 @@ def pool_element(model: PoolModel) -> etree._Element:
         registers = etree.SubElement(pool, _tag("registers"), group=group)
         for name, value in values.items():
             etree.SubElement(registers, _tag("register"), name=name, value=f"{value:#x}")
+    if user_cpu is not None:
+        etree.SubElement(pool, USER_CPU_TAG).text = user_cpu
     return pool
+
+
+def saved_user_cpu(pool: etree._Element) -> str | None:
+    """The domain's own ``<cpu>`` a pool element keeps ("": none; None: not recorded)."""
+    saved = pool.find(USER_CPU_TAG)
+    return None if saved is None else saved.text or ""
 
 
 def find_pool_element(domain: etree._Element) -> etree._Element | None:

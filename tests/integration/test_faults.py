@@ -91,7 +91,8 @@ MIGRATION_TIMEOUT_S = 60.0
 # With BUSY_FIRMWARE's 4 MiB, a copy at 2 MiB/s lasts about 2 s: time to kill.
 SLOW_COPY_MIB_S = 2
 
-pytestmark = pytest.mark.integration
+# The test bed creates system users.
+pytestmark = pytest.mark.root
 
 T = TypeVar("T")
 

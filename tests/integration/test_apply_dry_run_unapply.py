@@ -1,0 +1,58 @@
+"""apply --dry-run and unapply against a real libvirt session daemon (issue 16)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import libvirt
+import pytest
+from support.cli import run_cli
+from support.vmm_pool import three_host_pool
+
+from qemu_errata.files import write_json
+from qemu_errata.testbed.bed import Host, guest_xml
+
+pytestmark = pytest.mark.root
+DOMAIN = "unapply-vm"
+INACTIVE = libvirt.VIR_DOMAIN_XML_INACTIVE
+
+
+def test_dry_run_changes_nothing_and_unapply_gives_the_domain_back(
+    n1_host: Host, tmp_path: Path
+) -> None:
+    pool = tmp_path / "pool.json"
+    write_json(pool, three_host_pool().to_json())
+    domain = n1_host.define_guest(guest_xml(DOMAIN, "cortex-a57"))
+    target = ("--connect", n1_host.uri, "--domain", DOMAIN)
+    try:
+        original = domain.XMLDesc(INACTIVE)
+        dry = run_cli("apply", pool, *target, "--qemu-cpu", "neoverse-n1", "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        lines = dry.stdout.splitlines()
+        assert lines[:2] == [f"--- {DOMAIN} (defined)", f"+++ {DOMAIN} (with the pool model)"]
+        assert '+    <model fallback="forbid">neoverse-n1</model>' in lines
+        assert any(line.startswith("+") and "qemu-errata:pool" in line for line in lines)
+        assert domain.XMLDesc(INACTIVE) == original
+
+        for _ in range(2):  # the second apply must keep the domain's own <cpu>, not ours
+            applied = run_cli("apply", pool, *target, "--qemu-cpu", "neoverse-n1")
+            assert applied.returncode == 0, applied.stderr
+        assert "neoverse-n1" in domain.XMLDesc(INACTIVE)
+
+        dry = run_cli("unapply", *target, "--dry-run")
+        assert dry.stdout.splitlines()[1] == f"+++ {DOMAIN} (without the pool model)"
+        assert '-    <model fallback="forbid">neoverse-n1</model>' in dry.stdout
+        undone = run_cli("unapply", *target)
+        assert undone.returncode == 0, undone.stderr
+        assert undone.stdout == (
+            f"Domain {DOMAIN} redefined without the pool model, with its own <cpu> back.\n"
+        )
+        assert domain.XMLDesc(INACTIVE) == original
+
+        again = run_cli("unapply", *target)
+        assert (again.returncode, again.stderr) == (
+            2,
+            f"qemu-errata: {n1_host.uri}: domain {DOMAIN}: the domain carries no pool model\n",
+        )
+    finally:
+        domain.undefine()

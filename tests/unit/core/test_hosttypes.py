@@ -1,0 +1,75 @@
+"""Host types: identical hosts are decided once and reported together (issue 15)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from qemu_errata.core.embedded import load_embedded_profile
+from qemu_errata.core.hosttypes import group_hosts
+from qemu_errata.core.pool import baseline, model_from_json
+from qemu_errata.testbed.fleet import synthetic_fleet
+
+
+def test_hosts_that_differ_only_in_name_and_cpu_numbers_are_one_type() -> None:
+    n1 = load_embedded_profile("kvm-6.12-neoverse-n1")
+    more_cpus = dataclasses.replace(
+        n1,
+        host="big",
+        implementations=tuple(
+            dataclasses.replace(i, cpus=(0, 1, 2, 3)) for i in n1.implementations
+        ),
+    )
+    other_kernel = load_embedded_profile("kvm-7.2-neoverse-n1")
+    types = group_hosts([n1, more_cpus, other_kernel])
+    # Names sorted within a type, so its label does not depend on the order given.
+    assert [t.hosts for t in types] == [
+        ("big", "neoverse-n1-linux-6.12"),
+        ("neoverse-n1-linux-7.2",),
+    ]
+    assert types[0].describe() == "2 hosts like big: Arm Neoverse-N1 r4p1, Linux 6.12"
+    assert types[1].describe() == "1 host neoverse-n1-linux-7.2: Arm Neoverse-N1 r4p1, Linux 7.2"
+
+
+def test_any_deciding_difference_makes_another_type() -> None:
+    n1 = load_embedded_profile("kvm-6.12-neoverse-n1")
+    variants = [
+        dataclasses.replace(n1, host="timer", timer_frequency_hz=1_000_000_000),
+        dataclasses.replace(n1, host="masks", writable_masks=None),
+        dataclasses.replace(n1, host="gic", gic_registers={"ICC_CTLR_EL1": 0}),
+        dataclasses.replace(
+            n1,
+            host="revidr",
+            implementations=tuple(dataclasses.replace(i, revidr=1) for i in n1.implementations),
+        ),
+    ]
+    assert len(group_hosts([n1, *variants])) == 5
+
+
+def test_a_fleet_model_is_computed_per_type_and_lists_every_host() -> None:
+    fleet = synthetic_fleet(hosts=1000, types=4)
+    model = baseline(fleet)
+    assert len(model.hosts) == 1000
+    assert [len(g.hosts) for g in model.host_groups] == [250, 250, 250, 250]
+    assert model.host_groups[0].description == (
+        "250 hosts like rack000-h00000: Arm Neoverse-N1 r4p1, Linux 6.12"
+    )
+    assert model.host_writes["rack015-h00999"] == model.host_groups[3].writes
+    assert len(model.target_implementations) == 4
+    # Losses name a type by its first host, not 250 hosts.
+    assert all(len(loss.host_values) <= 4 for loss in model.losses)
+    assert model_from_json(model.to_json(), "test").host_groups == model.host_groups
+
+
+def test_a_model_file_of_before_types_still_reads() -> None:
+    model = model_from_json(
+        {
+            "format": "qemu-errata/pool-model/1",
+            "hosts": ["a", "b"],
+            "id_registers": {},
+            "target_implementations": [{"midr": "0x414fd0c1", "revidr": None, "aidr": None}],
+            "host_writes": {"a": ["ID_AA64PFR1_EL1"], "b": []},
+        },
+        "old.json",
+    )
+    assert model.hosts == ("a", "b")
+    assert model.host_writes == {"a": ("ID_AA64PFR1_EL1",), "b": ()}
