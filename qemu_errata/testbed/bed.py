@@ -73,6 +73,7 @@ import atexit
 import contextlib
 import copy
 import errno
+import fcntl
 import json
 import os
 import re
@@ -123,6 +124,18 @@ IDLE_FIRMWARE = Path(__file__).parent.parent / "data" / "testbed-idle.rom"
 #   1: str x3, [x1], #8; cmp x1, x2; b.lo 1b
 #   2: add x0, x0, #1; b 2b
 BUSY_FIRMWARE = Path(__file__).parent.parent / "data" / "testbed-busy.rom"
+
+# libvirt runs every executable of qemu.d, so the daemons of every live test
+# bed run every test bed's wrappers, and a wrapper unlinked between libvirt's
+# readdir and its exec fails their hook call ("cannot execute binary"). So a
+# test bed holds a shared lock on HOOKS_LOCK while its daemons live; at
+# teardown it retires its wrappers (rewrites them, atomically, to exit 0), and
+# the retired wrappers are unlinked only by a test bed that then gets the lock
+# exclusively, that is when no other test bed is live.
+HOOKS_LOCK = Path("/run/lock/qemu-errata-testbed.hooks")
+RETIRED_WRAPPER = (
+    "#!/bin/sh\n# A closed qemu-errata test bed's hook (removed when none is live).\nexit 0\n"
+)
 
 _DAEMON_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 _START_TIMEOUT_S = 20.0
@@ -353,6 +366,7 @@ class TestBed:
         self._hook_files: list[Path] = []
         self._created_dirs: list[Path] = []
         self._locks: list[socket.socket] = []
+        self._hooks_lock: int | None = None  # our share of HOOKS_LOCK, while daemons live
         self._closed = False
 
     def __enter__(self) -> TestBed:
@@ -368,7 +382,11 @@ class TestBed:
 
     @property
     def hook_files(self) -> list[Path]:
-        """The files ``install_hook`` put on the machine (wrappers and script copies)."""
+        """The files ``install_hook`` put on the machine (wrappers and script copies).
+
+        After ``close`` a wrapper may stay, retired (RETIRED_WRAPPER), while
+        another test bed is live.
+        """
         return list(self._hook_files)
 
     def install_hook(self, script: Path) -> None:
@@ -394,6 +412,8 @@ class TestBed:
             raise TestBedError("this test bed is closed")
         _check_requirements()
         _track(self)
+        if self._hooks_lock is None:
+            self._hooks_lock = _share_hooks_lock()
         started = []
         for profile in profiles:
             user = self._take_user()
@@ -430,15 +450,34 @@ class TestBed:
         for host in self.hosts:
             _attempt(problems, _stop, host)
         for path in reversed(self._hook_files):
-            _attempt(problems, _remove, path)
-        for directory in reversed(self._created_dirs):
-            _attempt(problems, _remove_if_empty, directory)
+            _attempt(problems, _retire if path.parent == HOOKS_DIR else _remove, path)
+        if self._hooks_lock is not None:
+            _attempt(problems, self._release_hooks_lock)
         for host in self.hosts:
             _attempt(problems, _remove, host.directory)
         for lock in self._locks:
             lock.close()
         _attempt(problems, _remove_if_empty, self.base_dir)
         return problems
+
+    def _release_hooks_lock(self) -> None:
+        """Drop our share of HOOKS_LOCK; if no other test bed is live, unlink retired wrappers."""
+        descriptor, self._hooks_lock = self._hooks_lock, None
+        if descriptor is None:
+            return
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)  # another test bed is live: the last one to close unlinks them
+            return
+        try:
+            for wrapper in HOOKS_DIR.glob(f"{_HOOK_WRAPPER_PREFIX}*"):
+                if _is_retired(wrapper):
+                    _remove(wrapper)
+            for directory in reversed(self._created_dirs):
+                _remove_if_empty(directory)
+        finally:
+            os.close(descriptor)
 
     def _take_user(self) -> HostUser:
         """A free test-bed user, cleared of what an earlier test bed left."""
@@ -474,10 +513,31 @@ class TestBed:
 def _hook_wrapper(users: str, script: Path) -> str:
     return (
         "#!/bin/sh\n"
-        "# Installed by the qemu-errata test bed; removed at its teardown.\n"
+        "# Installed by the qemu-errata test bed; retired at its teardown.\n"
         "# Runs the hook only for the daemons of the test bed's users.\n"
         f'case "$USER" in\n{users}) exec {shlex.quote(str(script))} "$@" ;;\nesac\nexit 0\n'
     )
+
+
+def _share_hooks_lock() -> int:
+    """A descriptor holding HOOKS_LOCK shared (waits while a closing test bed unlinks)."""
+    flags = os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+    descriptor = os.open(HOOKS_LOCK, flags, 0o644)
+    fcntl.flock(descriptor, fcntl.LOCK_SH)
+    return descriptor
+
+
+def _retire(wrapper: Path) -> None:
+    """Make a wrapper exit 0, in place: libvirt may be about to run it for another test bed."""
+    if wrapper.exists():
+        write_atomically(wrapper, RETIRED_WRAPPER.encode(), 0o755)
+
+
+def _is_retired(wrapper: Path) -> bool:
+    try:
+        return wrapper.read_text() == RETIRED_WRAPPER
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _check_requirements() -> None:
@@ -515,12 +575,10 @@ def _make_host_dir(base: Path, directory: Path) -> None:
 def _clear_leftovers(user: HostUser, base: Path) -> None:
     """What a test bed killed outright (SIGKILL) left behind for this user."""
     kill_user_processes(user.uid)
-    for path in (
-        base / user.name,
-        base / f"{user.name}.hooks",
-        *HOOKS_DIR.glob(f"{_HOOK_WRAPPER_PREFIX}{user.name}.*"),
-    ):
+    for path in (base / user.name, base / f"{user.name}.hooks"):
         _remove(path)
+    for wrapper in HOOKS_DIR.glob(f"{_HOOK_WRAPPER_PREFIX}{user.name}.*"):
+        _retire(wrapper)
 
 
 def _prepare_host(host: Host, hook_config: dict[str, HookValue]) -> None:
