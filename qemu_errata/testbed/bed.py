@@ -52,9 +52,10 @@ teardown 0.1 s.
 Teardown (``TestBed.close``, run by ``with``, at interpreter exit, and on
 SIGINT or SIGTERM, which raise KeyboardInterrupt while a test bed is open)
 kills every process of the test bed's users, removes their directories,
-sockets and save images, and the hook files. A user's leftovers from a
-test bed that was killed outright (SIGKILL) are removed when the user is next
-taken.
+sockets and save images, and the hook files (a wrapper in qemu.d stays,
+retired to ``exit 0``, until no test bed is live: see HOOKS_LOCK). A user's
+leftovers from a test bed that was killed outright (SIGKILL) are removed when
+the user is next taken.
 
 Usage (as root)::
 
