@@ -466,9 +466,8 @@ def _reasons(
     for block, pool in zip(chosen, pools, strict=True):
         for index in range(len(blocks.types)):
             if index not in block:
-                reasons.append(
-                    f"{blocks.types[index].id} {_why_not_in(blocks, block, index, pool.id)}"
-                )
+                named = f"{blocks.types[index].id} ({blocks.types[index].label})"
+                reasons.append(f"{named} {_why_not_in(blocks, block, index, pool.id)}")
     return tuple(reasons)
 
 
@@ -479,7 +478,7 @@ def _why_not_in(blocks: _Blocks, block: frozenset[int], index: int, pool_id: str
         member = apart[0]
         pair = frozenset({member, index})
         deciding = blocks.deciding(blocks.blockers(pair), pair)
-        return f"cannot join pool {pool_id} ({blocks.types[member].id} is there): {deciding}"
+        return f"cannot join pool {pool_id} (with {blocks.types[member].id}): {deciding}"
     blockers = blocks.blockers(union)
     if blockers:
         return f"cannot join pool {pool_id}: {blocks.deciding(blockers, union)}"
