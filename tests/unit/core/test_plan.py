@@ -1,0 +1,191 @@
+"""Planning pools: the matrix, the exact partition, the heuristic, the explanations (issue 15)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from qemu_errata.core import plan as plan_module
+from qemu_errata.core.embedded import load_embedded_profile
+from qemu_errata.core.implementations import Implementation
+from qemu_errata.core.plan import plan, plan_types, pools_served
+from qemu_errata.core.pool import baseline, check
+from qemu_errata.core.profile import HostProfile
+from qemu_errata.errors import IncompatiblePoolError, InputError, NoPartitionError
+from qemu_errata.testbed.fleet import synthetic_fleet
+
+ISAR0 = "ID_AA64ISAR0_EL1"
+TLB, TS, FHM = 56, 52, 48  # the lsb of three "lower" fields of ID_AA64ISAR0_EL1
+
+
+def crafted(host: str, values: dict[int, int], writable: tuple[int, ...]) -> HostProfile:
+    """A host whose ISAR0 has ``values`` (by field lsb), only the ``writable`` fields writable."""
+    return HostProfile(
+        host=host,
+        implementations=(Implementation(0x414FD0C1, 0, 0, (0, 1)),),
+        id_registers={ISAR0: sum(v << lsb for lsb, v in values.items())},
+        writable_masks={ISAR0: sum(0xF << lsb for lsb in writable)},
+        timer_frequency_hz=25_000_000,
+    )
+
+
+# A+B, A+C and B+D can share a pool, A+D, B+C and C+D cannot (a field that differs and is
+# writable on neither host); A+B is the cheapest pair. Merging the cheapest pair first
+# leaves C and D alone: 3 pools. The fewest is 2: A+C and B+D.
+A = crafted("a", {TLB: 0, TS: 2, FHM: 2}, (TS, FHM))
+B = crafted("b", {TLB: 2, TS: 0, FHM: 2}, (TLB, FHM))
+C = crafted("c", {TLB: 2, TS: 1, FHM: 0}, (TLB,))
+D = crafted("d", {TLB: 1, TS: 2, FHM: 1}, (TS,))
+
+N1 = load_embedded_profile("kvm-6.12-neoverse-n1")
+A76 = load_embedded_profile("kvm-6.12-cortex-a76")
+A72 = load_embedded_profile("kvm-6.12-cortex-a72")
+A57 = load_embedded_profile("kvm-6.12-cortex-a57")
+N1_72 = load_embedded_profile("kvm-7.2-neoverse-n1")
+A64FX = load_embedded_profile("kvm-6.12-a64fx")
+
+
+def pools_of(proposal: plan_module.Plan) -> list[set[str]]:
+    return [set(pool.hosts) for pool in proposal.pools]
+
+
+def test_the_exact_search_finds_the_fewest_pools_where_merging_the_cheapest_pair_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    exact = plan([A, B, C, D])
+    assert exact.exact
+    assert pools_of(exact) == [{"a", "c"}, {"b", "d"}]
+    assert [pool.cost for pool in exact.pools] == [3, 3]
+    monkeypatch.setattr(plan_module, "EXACT_TYPES", 0)
+    merged = plan([A, B, C, D])
+    assert not merged.exact
+    assert pools_of(merged) == [{"a", "b"}, {"c"}, {"d"}]
+    with pytest.raises(NoPartitionError, match="no partition into 2 pools exists"):
+        plan([A, B, C, D], limit=2)
+
+
+def test_the_matrix_says_which_pairs_can_share_a_pool() -> None:
+    proposal = plan([A, B, C, D])
+    compatible = {(p.first.label, p.second.label): p.compatible for p in proposal.pairings}
+    assert compatible == {
+        ("a", "b"): True,
+        ("a", "c"): True,
+        ("a", "d"): False,
+        ("b", "c"): False,
+        ("b", "d"): True,
+        ("c", "d"): False,
+    }
+    apart = proposal.pairing(proposal.types[0], proposal.types[3])
+    assert apart.deciding == f"{ISAR0}.TLB differs and is not writable on an unknown kernel"
+    assert apart.errata == ()
+
+
+def test_lost_fields_are_weighted_by_hosts() -> None:
+    # N1 6.12 + N1 7.2 lose one field (7.2's PSCI version); N1 + A76 two (N1's); A76 + N1 7.2
+    # three (7.2's). With one host each, the cheapest two pools keep N1 6.12 with N1 7.2;
+    # with ten hosts of N1 7.2, they keep N1 6.12 with A76.
+    one_each = plan([N1, A76, N1_72], limit=2)
+    assert pools_of(one_each) == [
+        {"neoverse-n1-linux-6.12", "neoverse-n1-linux-7.2"},
+        {"cortex-a76-linux-6.12"},
+    ]
+    many = [dataclasses.replace(N1_72, host=f"n1-7.2-{n}") for n in range(10)]
+    weighted = plan([N1, A76, *many], limit=2)
+    assert pools_of(weighted) == [
+        {"neoverse-n1-linux-6.12", "cortex-a76-linux-6.12"},
+        {h.host for h in many},
+    ]
+    assert [pool.cost for pool in weighted.pools] == [2, 0]
+
+
+def test_the_default_is_the_fewest_pools_and_each_explains_the_deciding_fields() -> None:
+    profiles = [N1, A76, A72, A57, N1_72, A64FX]
+    proposal = plan(profiles)
+    assert [[t.label for t in pool.types] for pool in proposal.pools] == [
+        ["neoverse-n1-linux-6.12", "cortex-a76-linux-6.12", "neoverse-n1-linux-7.2"],
+        ["cortex-a72-linux-6.12", "cortex-a57-linux-6.12"],
+        ["a64fx-linux-6.12"],
+    ]
+    assert (
+        "T3 (cortex-a72-linux-6.12) cannot join pool 1 (with T1): ID_AA64PFR0_EL1.RAS, AdvSIMD,"
+        " FP, ID_AA64MMFR1_EL1.XNX, VH, VMIDBits differ and are not writable on Linux 6.12"
+    ) in proposal.reasons
+    with pytest.raises(NoPartitionError) as refused:
+        plan(profiles, limit=2)
+    assert str(refused.value) == (
+        "no partition into 2 pools exists (exact search); T1, T3, T6 cannot share a pool pairwise"
+    )
+
+
+def test_every_host_is_in_one_pool_whose_model_baseline_gives_and_check_passes() -> None:
+    profiles = [N1, A76, A72, A57, N1_72, A64FX]
+    proposal = plan(profiles)
+    placed = [host for pool in proposal.pools for host in pool.hosts]
+    assert sorted(placed) == sorted(p.host for p in profiles)
+    by_host = {p.host: p for p in profiles}
+    for pool in proposal.pools:
+        members = [by_host[h] for h in pool.hosts]
+        assert baseline(members).id_registers == pool.model.id_registers
+        assert all(check(pool.model, member).ok for member in members)
+
+
+def test_types_that_differ_only_in_implementations_plan_as_one() -> None:
+    fleet = synthetic_fleet(hosts=120, types=6)  # N1 and A76, three REVIDRs each
+    types = plan_types(fleet)
+    assert [len(t.host_types) for t in types] == [3, 3]
+    proposal = plan(fleet)
+    assert len(proposal.pools) == 1
+    pool = proposal.pools[0]
+    assert len(pool.model.target_implementations) == 6
+    assert [len(g.hosts) for g in pool.model.host_groups] == [20] * 6
+    assert pool.model.id_registers == baseline(fleet).id_registers
+
+
+def test_the_heuristic_plans_a_mixed_fleet_of_many_types() -> None:
+    models = (
+        "kvm-6.12-neoverse-n1",
+        "kvm-6.12-cortex-a72",
+        "kvm-7.2-cortex-a76",
+        "kvm-6.12-cortex-a57",
+        "kvm-6.12-a64fx",
+        "kvm-7.2-max",
+        "kvm-6.12-cortex-a76",
+        "kvm-7.2-neoverse-n1",
+        "kvm-7.2-cortex-a72",
+        "kvm-7.2-a64fx",
+        "kvm-6.12-max",
+    )
+    fleet = synthetic_fleet(hosts=1000, types=30, models=models)
+    proposal = plan(fleet)
+    assert not proposal.exact and len(proposal.types) == 11
+    placed = sorted(host for pool in proposal.pools for host in pool.hosts)
+    assert placed == sorted(p.host for p in fleet)
+    # One pool per family, both kernels in each: N1 + A76, A72 + A57, A64FX, max (part 0x051).
+    families = [
+        {t.host_types[0].profile.implementations[0].midr >> 4 & 0xFFF for t in pool.types}
+        for pool in proposal.pools
+    ]
+    assert families == [{0xD0C, 0xD0B}, {0xD08, 0xD07}, {0x001}, {0x051}]
+
+
+def test_hosts_serve_every_pool_whose_model_they_can_present() -> None:
+    many = [dataclasses.replace(N1_72, host=f"n1-7.2-{n}") for n in range(10)]
+    proposal = plan([N1, A76, *many], limit=2)
+    served = pools_served(proposal, [N1, A76, *many])
+    assert served["neoverse-n1-linux-6.12"] == ("1",)
+    assert served["cortex-a76-linux-6.12"] == ("1",)
+    # N1 on Linux 7.2 can lower its fields to pool 1's model (same MIDR/REVIDR as N1 6.12).
+    assert served["n1-7.2-0"] == ("1", "2")
+
+
+def test_bad_requests() -> None:
+    with pytest.raises(InputError, match="--pools 0: needs at least 1 pool"):
+        plan([N1], limit=0)
+    with pytest.raises(
+        InputError, match=r"plan: host name 'neoverse-n1-linux-6\.12' is given by two"
+    ):
+        plan([N1, N1])
+    sysfs_only = dataclasses.replace(N1, host="sysfs", id_registers={})
+    with pytest.raises(IncompatiblePoolError, match="CPU types only"):
+        plan([N1, sysfs_only])
