@@ -1,88 +1,32 @@
-"""Shared test data: host profiles written by hand from real CPU models.
+"""Fixtures shared by every test, and the markers each test directory implies.
 
-The register values are QEMU 7.2's Cortex-A57 and Neoverse-N1 models
-(target/arm/cpu64.c); the masks are chosen per test, since QEMU cannot show
-a kernel's writable masks.
+Helpers are in support/ (imported as ``from support.x import ...``); no test
+module imports another.
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from qemu_errata.core.catalogue import load_catalogue
-
-# The console script next to the interpreter running the tests: what a user gets.
-QEMU_ERRATA = str(Path(sys.executable).with_name("qemu-errata"))
-
-
-def run_cli(*args: str | Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run the installed ``qemu-errata`` with ``args``; output captured as text."""
-    return subprocess.run(
-        [QEMU_ERRATA, *map(str, args)], capture_output=True, text=True, check=False, timeout=timeout
-    )
+# A test's first directory under tests/ says what it needs: unit tests need nothing.
+DIRECTORY_MARKERS = {"integration": pytest.mark.integration, "nested": pytest.mark.nested}
+TESTS = Path(__file__).parent
+NOT_ROOT = pytest.mark.skip(reason="needs root")
 
 
-NEOVERSE_N1_MIDR = "0x414fd0c1"
-CORTEX_A57_MIDR = "0x411fd070"
-CORTEX_A76_MIDR = "0x414fd0b1"
-
-NEOVERSE_N1_REGISTERS = {
-    "ID_AA64PFR0_EL1": "0x1100000010111112",
-    "ID_AA64PFR1_EL1": "0x10",
-    "ID_AA64ISAR0_EL1": "0x100010211120",
-    "ID_AA64ISAR1_EL1": "0x100001",
-    "ID_AA64MMFR0_EL1": "0x101122",
-    "ID_AA64MMFR1_EL1": "0x10212122",
-    "ID_AA64MMFR2_EL1": "0x1011",
-    "ID_AA64DFR0_EL1": "0x10305408",
-    "CTR_EL0": "0x8444c004",
-    "CLIDR_EL1": "0x82000023",
-}
-
-CORTEX_A57_REGISTERS = {
-    "ID_AA64PFR0_EL1": "0x2222",
-    "ID_AA64PFR1_EL1": "0x0",
-    "ID_AA64ISAR0_EL1": "0x11120",
-    "ID_AA64ISAR1_EL1": "0x0",
-    "ID_AA64MMFR0_EL1": "0x1124",
-    "ID_AA64MMFR1_EL1": "0x0",
-    "ID_AA64MMFR2_EL1": "0x0",
-    "ID_AA64DFR0_EL1": "0x10305106",
-    "CTR_EL0": "0x8444c004",
-    "CLIDR_EL1": "0x82000023",
-}
-
-
-def all_fields_writable(registers: Mapping[str, str]) -> dict[str, str]:
-    """Masks that let userspace change every described field of these registers."""
-    catalogue = load_catalogue()
-    return {name: f"{catalogue[name].field_bits:#x}" for name in registers if name in catalogue}
-
-
-def profile_json(
-    host: str,
-    midr: str,
-    registers: Mapping[str, str],
-    masks: Mapping[str, str] | None,
-    *,
-    timer_frequency_hz: int | None = 25_000_000,
-    revidr: str = "0x0",
-) -> dict[str, Any]:
-    return {
-        "format": "qemu-errata/host-profile/1",
-        "host": host,
-        "implementations": [{"midr": midr, "revidr": revidr, "aidr": "0x0", "cpus": [0, 1]}],
-        "id_registers": dict(registers),
-        "writable_masks": None if masks is None else dict(masks),
-        "timer_frequency_hz": timer_frequency_hz,
-    }
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = DIRECTORY_MARKERS.get(item.path.relative_to(TESTS).parts[0])
+        if marker is not None:
+            item.add_marker(marker)
+        if item.get_closest_marker("root") and os.geteuid() != 0:
+            item.add_marker(NOT_ROOT)
 
 
 @pytest.fixture

@@ -211,6 +211,7 @@ def _start_hosts(demo: Demo, bed: Any, profiles: list[HostProfile], scratch: Pat
 
 def _start_pool_vm(demo: Demo, host: Any, pool: PoolModel) -> Any:
     from qemu_errata.testbed.bed import guest_xml  # noqa: PLC0415
+    from qemu_errata.vmm.args import commandline_arguments  # noqa: PLC0415
     from qemu_errata.vmm.domain_xml import apply_model  # noqa: PLC0415
     from qemu_errata.vmm.pool_element import find_pool_element  # noqa: PLC0415
 
@@ -219,7 +220,7 @@ def _start_pool_vm(demo: Demo, host: Any, pool: PoolModel) -> Any:
     apply_model(domain_xml, pool, config, VM_NAME)
     for note in config.notes:
         demo.say(f"note: {note}")
-    demo.say("QEMU arguments from the model: " + " ".join(config.commandline_arguments()))
+    demo.say("QEMU arguments from the model: " + " ".join(commandline_arguments(config)))
     domain = host.start_guest(domain_xml)
     demo.expect(VM_NAME in host.active_guests(), f"{VM_NAME} runs on {host.name}")
     demo.expect(

@@ -1,6 +1,6 @@
 """The ``render``, ``apply`` and ``verify`` command lines (shell).
 
-Their bodies are in vmm_handlers, loaded only when one of them runs: they need
+Their bodies are in vmm_run, loaded only when one of them runs: they need
 lxml, libvirt and qemu.qmp, and the CLI itself must load without them (a
 nested host has only the standard library).
 """

@@ -1,9 +1,9 @@
-"""What ``render``, ``apply`` and ``verify`` do (shell; vmm_commands declares them).
+"""What ``render``, ``apply`` and ``verify`` do (shell; commands/vmm.py declares them).
 
 Data goes to stdout; notes (what a dialect cannot present) go to stderr, so
 ``$(qemu-errata render ...)`` captures the arguments alone. Exit status as in
-cli.py: 1 for a refusal (a QEMU lacking the dialect, a running domain, a guest
-that differs from the model).
+errors.ExitStatus: 1 for a refusal (a QEMU lacking the dialect, a running
+domain, a guest that differs from the model).
 """
 
 from __future__ import annotations
@@ -18,9 +18,15 @@ from typing import Any
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.errors import DomainRunningError, ExitStatus, InputError, UnsupportedDialectError
 from qemu_errata.files import read_bytes, read_model
+from qemu_errata.vmm.args import qemu_arguments
 from qemu_errata.vmm.dialects import Dialect, VmmConfig, check_supported, vmm_config
-from qemu_errata.vmm.domain_xml import apply_to_domain_xml, owned_parts
-from qemu_errata.vmm.libvirt_domain import LibvirtMonitor, apply_to_libvirt, libvirt_domain
+from qemu_errata.vmm.domain_xml import owned_parts
+from qemu_errata.vmm.libvirt_domain import (
+    LibvirtMonitor,
+    apply_to_domain_xml,
+    apply_to_libvirt,
+    libvirt_domain,
+)
 from qemu_errata.vmm.qmp import Monitor, qmp_socket, read_capabilities, read_guest
 from qemu_errata.vmm.verify import VerifyReport, compare
 
@@ -56,14 +62,14 @@ def render(args: argparse.Namespace) -> int:
             return ExitStatus.NO
     if args.json:
         result: dict[str, Any] = (
-            {"arguments": config.qemu_arguments()}
+            {"arguments": qemu_arguments(config)}
             if args.form == "args"
             else {"domain_xml": domain_xml}
         )
         print(json.dumps({**result, "notes": list(config.notes)}, indent=2))
     else:
         _print_notes(config)
-        print(shlex.join(config.qemu_arguments()) if args.form == "args" else domain_xml)
+        print(shlex.join(qemu_arguments(config)) if args.form == "args" else domain_xml)
     return ExitStatus.OK
 
 

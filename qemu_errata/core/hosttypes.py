@@ -43,11 +43,19 @@ def label_of(hosts: Sequence[str]) -> str:
 
 
 def group_hosts(profiles: Sequence[HostProfile]) -> list[HostType]:
-    """The host types of ``profiles``, in the order their first hosts come."""
+    """The host types of ``profiles``, in the order their first hosts come.
+
+    A type's hosts are sorted by name, so that its label does not depend on the
+    order the profiles were given in.
+    """
     groups: dict[Hashable, list[HostProfile]] = {}
     for profile in profiles:
         groups.setdefault(_deciding_facts(profile), []).append(profile)
-    return [HostType(members[0], tuple(p.host for p in members)) for members in groups.values()]
+    types = []
+    for members in groups.values():
+        first = min(members, key=lambda p: p.host)
+        types.append(HostType(first, tuple(sorted(p.host for p in members))))
+    return types
 
 
 def _deciding_facts(profile: HostProfile) -> Hashable:

@@ -29,16 +29,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lxml import etree
 from qemu.qmp import QMPClient, QMPError
 
 from qemu_errata.core.catalogue import ID_REGISTER_KINDS, Catalogue, Kind, Register, load_catalogue
 from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.profile import HostProfile
-from qemu_errata.errors import ProbeError
+from qemu_errata.errors import InputError, ProbeError
 from qemu_errata.probe import a64
 from qemu_errata.probe.gdbstub import GdbError, GdbRemote
 from qemu_errata.probe.sysreg_program import SysregProgram, build_program
+from qemu_errata.vmm.xml_parser import parse_xml
 
 QEMU_BINARY = "qemu-system-aarch64"
 # GICv3: the GIC of every arm64 server CPU these profiles stand for; it also
@@ -132,11 +132,10 @@ def profile_from_reading(
 
 def gdb_register_numbers(feature_xml: str) -> dict[str, int]:
     """Register name -> number from a gdb target description feature file."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     try:
-        root = etree.fromstring(feature_xml.encode("utf-8"), parser)
-    except etree.XMLSyntaxError as error:
-        raise GdbError(f"target description is not XML: {error}") from None
+        root = parse_xml(feature_xml.encode("utf-8"), "target description")
+    except InputError as error:
+        raise GdbError(str(error)) from None
     return {
         str(reg.get("name")): int(str(reg.get("regnum")))
         for reg in root.iter("reg")

@@ -104,6 +104,7 @@ from qemu_errata.testbed.users import (
     take_user,
 )
 from qemu_errata.vmm.domain_xml import ARG_TAG, COMMANDLINE_TAG, QEMU_NAMESPACE
+from qemu_errata.vmm.xml_parser import parse_xml
 
 HOOKS_DIR = Path("/etc/libvirt/hooks/qemu.d")
 DEFAULT_BASE_DIR = Path(tempfile.gettempdir()) / "qemu-errata-testbed"
@@ -238,7 +239,7 @@ class Host:
             image = local
         self.connection.restore(str(image))
         description = self.connection.saveImageGetXMLDesc(str(image), 0)
-        name = _parse_xml(description).findtext("name")
+        name = parse_xml(description.encode(), str(image)).findtext("name")
         return self.connection.lookupByName(name)
 
 
@@ -258,7 +259,7 @@ def guest_xml(
     if emulator is None:
         raise TestBedError("qemu-system-aarch64 not found: install qemu-system-arm")
     template = resources.files("xml_templates").joinpath("testbed-guest.xml")
-    domain = _parse_xml(template.read_bytes())
+    domain = parse_xml(template.read_bytes(), "xml_templates/testbed-guest.xml")
     _child(domain, "name").text = name
     _child(domain, "cpu/model").text = cpu_model
     _child(domain, "os/loader").text = str(IDLE_FIRMWARE)
@@ -649,11 +650,6 @@ def _attempt(problems: list[str], action: Any, *args: Any) -> None:
         action(*args)
     except (OSError, subprocess.TimeoutExpired, libvirt.libvirtError, TestBedError) as error:
         problems.append(str(error))
-
-
-def _parse_xml(text: str | bytes) -> etree._Element:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_comments=True)
-    return etree.fromstring(text, parser)
 
 
 def _child(element: etree._Element, path: str) -> etree._Element:

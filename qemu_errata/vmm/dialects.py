@@ -14,10 +14,8 @@ renders the same, as QEMU requires for migration (it checks constant
 registers on the incoming side). A TCG guest gets no target list: there is no
 hypercall to ask for it.
 
-CPU properties are given as ``-global <cpu type>.<property>=<value>``, which
-is what QEMU itself turns ``-cpu host,<property>=<value>`` into; libvirt
-renders ``-cpu`` from the domain's ``<cpu>`` element, so the same ``-global``
-arguments serve both the command line and the domain XML.
+The arguments that carry a configuration are args.py's; the domain XML that
+carries it is domain_xml.py's.
 """
 
 from __future__ import annotations
@@ -56,20 +54,6 @@ class VmmConfig:
     @property
     def cpu_type(self) -> str:
         return vmm_names.cpu_type(self.cpu_model)
-
-    def commandline_arguments(self) -> list[str]:
-        """The arguments beyond ``-cpu``: those a libvirt domain carries in qemu:commandline."""
-        arguments = []
-        for name, value in self.cpu_properties:
-            arguments += [vmm_names.GLOBAL_OPTION, f"{self.cpu_type}.{name}={value}"]
-        if self.machine_properties:
-            machine = ",".join(f"{name}={value}" for name, value in self.machine_properties)
-            arguments += [vmm_names.MACHINE_OPTION, machine]
-        return arguments
-
-    def qemu_arguments(self) -> list[str]:
-        """The arguments to add to a QEMU command line (which names its own machine)."""
-        return ["-cpu", self.cpu_model, *self.commandline_arguments()]
 
 
 def vmm_config(

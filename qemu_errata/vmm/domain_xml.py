@@ -1,13 +1,14 @@
-"""Applying a pool model to a libvirt domain XML (pure: XML in, XML out).
+"""Applying a VmmConfig and its pool model to a libvirt domain XML (pure: XML in, XML out).
 
 We own three things in a domain: the ``<cpu>`` element (its attributes and the
 children that choose a CPU model: ``<model>``, ``<vendor>``, ``<feature>``),
-our arguments inside ``<qemu:commandline>`` (recognised by the property names
-in vmm_names, so a user's own arguments stay), and our pool element under
-``<metadata>``. The templates in ``xml_templates/`` hold the first two per
-dialect. Everything else, devices, other metadata and other namespaces, is left
-as it was; applying a model twice gives the same document as applying it once,
-and applying a new model replaces the old one's parts.
+our arguments inside ``<qemu:commandline>`` (args.py's, recognised by
+args.is_our_argument, so a user's own arguments stay), and our pool element
+under ``<metadata>`` (pool_element.py's). The templates in ``xml_templates/``
+hold the first two per dialect. Everything else, devices, other metadata and
+other namespaces, is left as it was; applying a model twice gives the same
+document as applying it once, and applying a new model replaces the old one's
+parts.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from lxml import etree
 
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.errors import InputError
-from qemu_errata.vmm import names as vmm_names
-from qemu_errata.vmm.dialects import Dialect, VmmConfig, vmm_config
+from qemu_errata.vmm.args import commandline_arguments, is_our_argument
+from qemu_errata.vmm.dialects import Dialect, VmmConfig
 from qemu_errata.vmm.pool_element import find_pool_element, pool_element
+from qemu_errata.vmm.xml_parser import parse_xml
 
 QEMU_NAMESPACE = "http://libvirt.org/schemas/domain/qemu/1.0"
 COMMANDLINE_TAG = f"{{{QEMU_NAMESPACE}}}commandline"
@@ -37,40 +39,13 @@ _AFTER_METADATA = ("name", "uuid", "genid", "title", "description")
 _AFTER_CPU = ("clock", "on_poweroff", "on_reboot", "on_crash", "on_lockfailure", "pm", "devices")
 
 
-def _parser(remove_blank_text: bool = False) -> etree.XMLParser:
-    """No entity expansion, no DTD loading, no network: domain XML may come from anyone."""
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        remove_blank_text=remove_blank_text,
-    )
-
-
 def parse_domain(data: bytes, origin: str) -> etree._ElementTree:
     """The parsed domain XML; InputError naming ``origin`` if it is not well-formed."""
-    try:
-        return etree.ElementTree(etree.fromstring(data, _parser()))
-    except etree.XMLSyntaxError as error:
-        raise InputError(f"{origin}: not well-formed XML: {error}") from None
+    return etree.ElementTree(parse_xml(data, origin))
 
 
 def serialise(tree: etree._ElementTree) -> str:
     return etree.tostring(tree, encoding="unicode")
-
-
-def apply_to_domain_xml(
-    data: bytes, model: PoolModel, origin: str, dialect: Dialect | None, qemu_cpu: str | None
-) -> tuple[str, VmmConfig]:
-    """The domain XML ``data`` with ``model`` applied, and how it was rendered.
-
-    Without ``dialect``, the domain's type says it: ``kvm`` is qemu-kvm, ``qemu`` qemu-tcg.
-    """
-    tree = parse_domain(data, origin)
-    domain = tree.getroot()
-    config = vmm_config(model, dialect or dialect_of(domain, origin), qemu_cpu)
-    apply_model(domain, model, config, origin)
-    return serialise(tree), config
 
 
 def dialect_of(domain: etree._Element, origin: str) -> Dialect:
@@ -109,7 +84,7 @@ def _apply(domain: etree._Element, model: PoolModel, config: VmmConfig) -> None:
     _set_cpu(domain, cpu, layout)
     commandline = template.find(COMMANDLINE_TAG)
     assert commandline is not None
-    _set_arguments(domain, commandline, config.commandline_arguments(), layout)
+    _set_arguments(domain, commandline, commandline_arguments(config), layout)
     _set_pool_element(domain, pool_element(model), layout)
 
 
@@ -135,9 +110,10 @@ def _check_domain(domain: etree._Element, dialect: Dialect, origin: str) -> None
 @functools.cache
 def _template(dialect: Dialect) -> etree._Element:
     """The packaged template of ``dialect`` (shared: deep-copy what goes into a domain)."""
-    data = resources.files("xml_templates").joinpath(f"{dialect.value}.xml").read_bytes()
+    name = f"{dialect.value}.xml"
+    data = resources.files("xml_templates").joinpath(name).read_bytes()
     # Without its own whitespace: an element takes the indentation of the domain it goes to.
-    return etree.fromstring(data, _parser(remove_blank_text=True))
+    return parse_xml(data, f"xml_templates/{name}", remove_blank_text=True)
 
 
 def _set_cpu(domain: etree._Element, template: etree._Element, layout: _Layout) -> None:
@@ -181,7 +157,7 @@ def _remove_our_arguments(commandline: etree._Element, layout: _Layout) -> None:
     index = 0
     while index + 1 < len(arguments):
         option, value = arguments[index], arguments[index + 1]
-        if vmm_names.is_our_argument(option.get("value", ""), value.get("value", "")):
+        if is_our_argument(option.get("value", ""), value.get("value", "")):
             layout.remove(option)
             layout.remove(value)
             index += 2

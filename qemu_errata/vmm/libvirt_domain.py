@@ -1,5 +1,6 @@
-"""Applying a pool model to a defined libvirt domain, and its QMP monitor (shell).
+"""Applying a pool model to a domain XML or a defined libvirt domain, and its QMP monitor.
 
+``apply_to_domain_xml`` runs the whole pipeline on one domain document (pure).
 ``apply`` reads the persistent definition (with secrets, so that redefining
 keeps passwords), applies the model and redefines the domain. ``defineXML``
 replaces a definition in one step or not at all, so the domain is never left
@@ -26,8 +27,8 @@ from qemu_errata.errors import (
     QmpCommandError,
     QmpError,
 )
-from qemu_errata.vmm.dialects import Dialect, VmmConfig
-from qemu_errata.vmm.domain_xml import apply_to_domain_xml, parse_domain, serialise
+from qemu_errata.vmm.dialects import Dialect, VmmConfig, vmm_config
+from qemu_errata.vmm.domain_xml import apply_model, dialect_of, parse_domain, serialise
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,20 @@ class ApplyResult:
     changed: bool
     running: bool
     config: VmmConfig
+
+
+def apply_to_domain_xml(
+    data: bytes, model: PoolModel, origin: str, dialect: Dialect | None, qemu_cpu: str | None
+) -> tuple[str, VmmConfig]:
+    """The domain XML ``data`` with ``model`` applied, and how it was rendered.
+
+    Without ``dialect``, the domain's type says it: ``kvm`` is qemu-kvm, ``qemu`` qemu-tcg.
+    """
+    tree = parse_domain(data, origin)
+    domain = tree.getroot()
+    config = vmm_config(model, dialect or dialect_of(domain, origin), qemu_cpu)
+    apply_model(domain, model, config, origin)
+    return serialise(tree), config
 
 
 def ignore_libvirt_error(_context: object, _error: object) -> None:

@@ -1,9 +1,9 @@
-"""The pool metadata element a libvirt domain carries (namespace ``urn:qemu-errata:pool:1``).
+"""The pool metadata element a libvirt domain carries: built here only, and read back.
 
 libvirt keeps one custom element per namespace under ``<metadata>`` and sends it
 with the migratable XML, so the destination's hook can decide from the domain
 XML alone: the target implementation list, the timer frequency and the register
-values the guest is promised.
+values the guest is promised. Its namespace is core.pool_namespace's.
 """
 
 from __future__ import annotations
@@ -12,24 +12,23 @@ from lxml import etree
 
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
 from qemu_errata.core.pool import REGISTER_GROUPS, PoolModel
-from qemu_errata.core.pool_namespace import POOL_NAMESPACE
+from qemu_errata.core.pool_namespace import POOL_METADATA_VERSION, POOL_NAMESPACE
 from qemu_errata.errors import ProfileError
 
-NAMESPACE = POOL_NAMESPACE
 PREFIX = "qemu-errata"
-VERSION = "1"
+VERSION = str(POOL_METADATA_VERSION)
 
 
 def _tag(name: str) -> str:
-    return f"{{{NAMESPACE}}}{name}"
+    return f"{{{POOL_NAMESPACE}}}{name}"
 
 
 POOL_TAG = _tag("pool")
 
 
 def pool_element(model: PoolModel) -> etree._Element:
-    """The metadata element describing ``model``."""
-    pool = etree.Element(POOL_TAG, nsmap={PREFIX: NAMESPACE}, version=VERSION)
+    """The metadata element describing ``model`` (the only code that builds one)."""
+    pool = etree.Element(POOL_TAG, nsmap={PREFIX: POOL_NAMESPACE}, version=VERSION)
     targets = etree.SubElement(pool, _tag("targets"))
     for target in model.target_implementations:
         entry = etree.SubElement(targets, _tag("implementation"), midr=f"{target.midr:#x}")

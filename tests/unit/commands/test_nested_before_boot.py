@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from conftest import run_cli
+from support.cli import run_cli
 
 
 def test_a_command_that_needs_more_than_the_standard_library_is_refused_at_once() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import run_cli
+from support.cli import run_cli
 
 from qemu_errata import __version__
 

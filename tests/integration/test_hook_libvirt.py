@@ -1,0 +1,155 @@
+"""The installed hook on real libvirt daemons: three simulated hosts (the test bed).
+
+Hosts A (Neoverse-N1) and B (Cortex-A76) are in the VM's pool, C (A64FX) is
+not. A running pool VM migrates A->B, is refused B->C with the hook's line in
+libvirt's error and stays on B unchanged, then migrates back B->A; a VM
+without metadata goes to C untouched; a saved pool VM restores on A, not C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import libvirt
+import pytest
+from lxml import etree
+
+from qemu_errata.commands.hook import SCRIPT_NAME, install
+from qemu_errata.core.implementations import (
+    Implementation,
+    TargetImplementation,
+    TargetImplementations,
+)
+from qemu_errata.core.pool import PoolModel
+from qemu_errata.core.pool_namespace import POOL_NAMESPACE as NAMESPACE
+from qemu_errata.core.profile import HostProfile
+from qemu_errata.testbed.bed import Host, TestBed, guest_xml, migrate
+from qemu_errata.vmm.pool_element import pool_element
+
+# The test bed creates system users.
+pytestmark = pytest.mark.root
+
+N1 = 0x414FD0C1
+A76 = 0x414FD0B1
+A64FX = 0x461F0010
+POOL = PoolModel(
+    id_registers={},
+    target_implementations=TargetImplementations(
+        TargetImplementation(midr, 0, None) for midr in (N1, A76)
+    ),
+)
+
+
+def profile(name: str, midr: int) -> HostProfile:
+    return HostProfile(
+        host=name,
+        implementations=(Implementation(midr, 0, None, (0, 1)),),
+        id_registers={},
+        writable_masks=None,
+        timer_frequency_hz=None,
+    )
+
+
+@pytest.fixture(scope="module")
+def hosts(module_testbed: TestBed, tmp_path_factory: pytest.TempPathFactory) -> list[Host]:
+    """A, B and C, each running the hook as `qemu-errata hook install` writes it."""
+    hooks_dir = tmp_path_factory.mktemp("hooks")
+    install(hooks_dir)
+    module_testbed.install_hook(hooks_dir / SCRIPT_NAME)
+    started = module_testbed.start_hosts([profile("a", N1), profile("b", A76), profile("c", A64FX)])
+    for host in started:
+        host.write_hook_config({"log": str(hook_log(host))})
+    return started
+
+
+def hook_log(host: Host) -> Path:
+    return host.home / "hook.log"
+
+
+def logged(host: Host, domain: str) -> list[str]:
+    path = hook_log(host)
+    lines = path.read_text().splitlines() if path.exists() else []
+    return [line for line in lines if f"domain={domain!r}" in line]
+
+
+def pool_guest(name: str) -> etree._Element:
+    return guest_xml(name, "cortex-a76", metadata=[pool_element(POOL)])
+
+
+@contextlib.contextmanager
+def cleanup(*hosts: Host, name: str) -> Iterator[None]:
+    """Destroy and undefine the domain ``name`` wherever it is, however the test ends."""
+    try:
+        yield
+    finally:
+        for host in hosts:
+            with contextlib.suppress(libvirt.libvirtError):
+                domain = host.connection.lookupByName(name)
+                if domain.isActive():
+                    domain.destroy()
+                with contextlib.suppress(libvirt.libvirtError):
+                    domain.undefine()
+
+
+def migratable_xml(domain: Any) -> bytes:
+    description: str = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE)
+    return description.encode()
+
+
+def test_pool_vm_migrates_inside_its_pool_and_is_refused_outside(hosts: list[Host]) -> None:
+    a, b, c = hosts
+    with cleanup(a, b, c, name="vm-pool"):
+        domain = migrate(a.start_guest(pool_guest("vm-pool")), b)
+        assert "vm-pool" in b.active_guests()
+        before = migratable_xml(domain)
+        with pytest.raises(libvirt.libvirtError) as refused:
+            migrate(domain, c)
+        message = str(refused.value)
+        assert "Hook script execution failed" in message
+        assert "qemu-errata: refused the incoming migration of VM 'vm-pool'" in message
+        assert "Fujitsu A64FX r1p0" in message
+        assert "Arm Cortex-A76 r4p1" in message and "Arm Neoverse-N1 r4p1" in message
+        assert "vm-pool" not in c.active_guests()
+        assert domain.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+        assert migratable_xml(domain) == before
+        back = migrate(domain, a)
+        assert back.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+        assert (
+            etree.fromstring(migratable_xml(back)).find(f"metadata/{{{NAMESPACE}}}pool") is not None
+        )
+    assert any("op=migrate" in line and "outcome=allowed" in line for line in logged(b, "vm-pool"))
+    assert any("op=migrate" in line and "outcome=refused" in line for line in logged(c, "vm-pool"))
+
+
+def test_vm_without_metadata_is_untouched(hosts: list[Host]) -> None:
+    a, _, c = hosts
+    with cleanup(a, c, name="vm-plain"):
+        domain = a.start_guest(guest_xml("vm-plain", "cortex-a76"))
+        before = migratable_xml(domain)
+        moved = migrate(domain, c)
+        assert moved.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+        assert migratable_xml(moved) == before
+    assert logged(c, "vm-plain") == []
+
+
+def test_saved_pool_vm_restores_inside_its_pool_only(hosts: list[Host]) -> None:
+    a, _, c = hosts
+    with cleanup(a, c, name="vm-saved"):
+        image = a.save(a.start_guest(pool_guest("vm-saved")))
+        with pytest.raises(libvirt.libvirtError) as refused:
+            c.restore(image)
+        assert "qemu-errata: refused the restore of VM 'vm-saved'" in str(refused.value)
+        assert "vm-saved" not in c.active_guests()
+        restored = a.restore(image)
+        assert restored.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+
+
+def test_pool_vm_does_not_start_outside_its_pool(hosts: list[Host]) -> None:
+    c = hosts[2]
+    with cleanup(c, name="vm-start"), pytest.raises(libvirt.libvirtError) as refused:
+        c.start_guest(pool_guest("vm-start"))
+    assert "qemu-errata: refused the start of VM 'vm-start'" in str(refused.value)
+    assert 'start_policy = "warn"' in str(refused.value)

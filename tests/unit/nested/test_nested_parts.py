@@ -1,0 +1,143 @@
+"""The nested arm64 KVM host's parts that need no boot: archive format, file carrying, apt lines."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qemu_errata.errors import InputError
+from qemu_errata.nested.apt import parse_download_line
+from qemu_errata.nested.carry import IN_DIRECTORY, OUT_DIRECTORY, plan_transfer
+from qemu_errata.nested.cpio import CpioWriter
+from qemu_errata.nested.image import KERNELS, newest_kernel
+
+
+def read_newc(data: bytes) -> list[tuple[str, int, bytes]]:
+    """(name, mode, data) of each entry of a newc archive, up to the trailer."""
+    entries, offset = [], 0
+    while True:
+        assert data[offset : offset + 6] == b"070701"
+        fields = [int(data[offset + 6 + 8 * i : offset + 14 + 8 * i], 16) for i in range(13)]
+        mode, size, name_size = fields[1], fields[6], fields[11]
+        name_start = offset + 110
+        name = data[name_start : name_start + name_size - 1].decode()
+        data_start = (name_start + name_size + 3) & ~3
+        if name == "TRAILER!!!":
+            return entries
+        entries.append((name, mode, data[data_start : data_start + size]))
+        offset = (data_start + size + 3) & ~3
+
+
+def test_cpio_archive_holds_files_links_and_devices_and_is_padded() -> None:
+    stream = io.BytesIO()
+    archive = CpioWriter(stream)
+    archive.directory("etc")
+    archive.file("etc/hello", b"hello, arm64\n", 0o600)
+    archive.symlink("bin/sh", "busybox")
+    archive.character_device("dev/console", 5, 1)
+    archive.close()
+    data = stream.getvalue()
+
+    assert len(data) % 512 == 0
+    assert read_newc(data) == [
+        ("etc", 0o040755, b""),
+        ("etc/hello", 0o100600, b"hello, arm64\n"),
+        ("bin/sh", 0o120777, b"busybox"),
+        ("dev/console", 0o020600, b""),
+    ]
+
+
+def test_transfer_carries_named_files_in_and_outputs_out(tmp_path: Path) -> None:
+    profile = tmp_path / "n1.json"
+    profile.write_text("{}")
+    sysfs = tmp_path / "sysfs"
+    sysfs.mkdir()
+    transfer = plan_transfer(
+        [
+            "probe",
+            str(profile),
+            "--sysfs-root",
+            str(sysfs),
+            "-o",
+            str(tmp_path / "p.json"),
+            "--json",
+            "missing.json",
+            f"--output={tmp_path / 'q.json'}",
+        ]
+    )
+
+    assert transfer.argv == [
+        "probe",
+        f"{IN_DIRECTORY}/0/n1.json",
+        "--sysfs-root",
+        f"{IN_DIRECTORY}/1/sysfs",
+        "-o",
+        f"{OUT_DIRECTORY}/0/p.json",
+        "--json",
+        "missing.json",
+        f"--output={OUT_DIRECTORY}/1/q.json",
+    ]
+    assert transfer.inputs == {
+        f"{IN_DIRECTORY}/0/n1.json": profile,
+        f"{IN_DIRECTORY}/1/sysfs": sysfs,
+    }
+    assert transfer.outputs[f"{OUT_DIRECTORY}/0/p.json"] == tmp_path / "p.json"
+    message = f"{IN_DIRECTORY}/0/n1.json: cannot read"
+    assert transfer.outside_names(message) == f"{profile}: cannot read"
+
+
+def test_transfer_refuses_an_output_in_a_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"-o .*/nowhere/p\.json: directory .* does not exist"):
+        plan_transfer(["probe", "-o", str(tmp_path / "nowhere" / "p.json")])
+
+
+def test_subcommand_is_never_taken_for_a_file(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "probe").mkdir()
+    assert plan_transfer(["probe", "--json"]).argv == ["probe", "--json"]
+
+
+def test_apt_download_line_gives_package_and_version_with_epoch() -> None:
+    line = (
+        "'http://mirror/debian/pool/main/z/zlib/zlib1g_1.2.13.dfsg-1_arm64.deb' "
+        "zlib1g_1%3a1.2.13.dfsg-1_arm64.deb 82744 SHA256:" + "ab" * 32
+    )
+    deb = parse_download_line(line)
+    assert (deb.package, deb.version, deb.size) == ("zlib1g", "1:1.2.13.dfsg-1", 82744)
+
+
+def test_newest_kernel_compares_release_numbers_and_skips_flavours() -> None:
+    names = [
+        "linux-image-6.12.99+deb12-arm64-unsigned",
+        "linux-image-6.12.117+deb12-arm64-unsigned",
+        "linux-image-6.12.118+deb12-rt-arm64-unsigned",
+        "linux-image-6.12.119+deb12-arm64-16k-unsigned",
+        "linux-image-6.1.0-50-arm64-unsigned",
+    ]
+    assert newest_kernel(KERNELS["6.12"], names) == (
+        "linux-image-6.12.117+deb12-arm64-unsigned",
+        "6.12.117+deb12-arm64",
+    )
+
+
+def test_cli_imports_with_the_standard_library_only() -> None:
+    """The nested host has no lxml, libvirt or qemu.qmp: the CLI must load without them."""
+    blocker = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('lxml', 'libvirt', 'libvirt_qemu', 'qemu'):\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from qemu_errata.commands.main import build_parser\n"
+        "build_parser()\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", blocker], capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
