@@ -28,6 +28,7 @@ from typing import Any
 
 from qemu_errata.core.catalogue import Catalogue, Field, Register, load_catalogue
 from qemu_errata.core.hosttypes import HostType, group_hosts, label_of
+from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.pool import (
     Blocker,
     HostGroup,
@@ -72,7 +73,7 @@ class PlanType:
 
     def as_host_type(self) -> HostType:
         """One host type standing for all: its profile lists every implementation once."""
-        seen: dict[tuple[int, int | None, int | None], Any] = {}
+        seen: dict[tuple[int, int | None, int | None], Implementation] = {}
         for host_type in self.host_types:
             for i in host_type.profile.implementations:
                 seen.setdefault((i.midr, i.revidr, i.aidr), i)
@@ -158,7 +159,9 @@ class Plan:
     reasons: tuple[str, ...]
 
     def pairing(self, first: PlanType, second: PlanType) -> Pairing:
-        return next(p for p in self.pairings if {p.first.id, p.second.id} == {first.id, second.id})
+        """The pairing of two different types (pairings run row by row above the diagonal)."""
+        i, j = sorted((self.types.index(first), self.types.index(second)))
+        return self.pairings[i * (2 * len(self.types) - i - 1) // 2 + j - i - 1]
 
     def search(self) -> str:
         """How the pools were found, in words."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from support.cli import run_cli
 
 from qemu_errata.core.plan_picture import (
     APART,
@@ -22,7 +22,6 @@ from qemu_errata.core.plan_picture import (
     TOP,
 )
 
-QEMU_ERRATA = str(Path(sys.executable).with_name("qemu-errata"))
 RSVG = shutil.which("rsvg-convert")
 SIX = [
     "kvm-6.12-neoverse-n1",
@@ -45,12 +44,7 @@ def rgb(colour: str) -> tuple[int, int, int]:
 
 def test_the_picture_renders_with_cells_coloured_and_pools_outlined(tmp_path: Path) -> None:
     picture = tmp_path / "plan.svg"
-    done = subprocess.run(
-        [QEMU_ERRATA, "plan", *SIX, "--picture", str(picture)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run_cli("plan", *SIX, "--picture", picture)
     assert done.returncode == 0, done.stderr
     assert done.stdout.endswith(f"Picture written to {picture}\n")
     assert [p.name for p in tmp_path.iterdir()] == ["plan.svg"]  # no temporary file left

@@ -6,16 +6,14 @@ import dataclasses
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
+from support.cli import run_cli
 
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.files import write_json
 
-# The console script next to the interpreter running the tests: what a user gets.
-QEMU_ERRATA = str(Path(sys.executable).with_name("qemu-errata"))
 SIX = [
     "kvm-6.12-neoverse-n1",
     "kvm-6.12-cortex-a76",
@@ -27,9 +25,7 @@ SIX = [
 
 
 def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [QEMU_ERRATA, "plan", *map(str, args)], capture_output=True, text=True, check=False
-    )
+    return run_cli("plan", *args)
 
 
 def test_the_report_names_types_matrix_pools_and_deciding_fields() -> None:
@@ -70,12 +66,7 @@ def test_a_pool_model_from_the_plan_is_a_model_file_check_accepts(tmp_path: Path
     plan = json.loads(run(*SIX, "--json").stdout)
     model = tmp_path / "pool-2.json"
     write_json(model, plan["pools"][1]["model"])
-    done = subprocess.run(
-        [QEMU_ERRATA, "check", str(model), "kvm-6.12-cortex-a57"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = run_cli("check", model, "kvm-6.12-cortex-a57")
     assert done.returncode == 0, done.stdout + done.stderr
 
 
