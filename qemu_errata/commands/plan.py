@@ -8,6 +8,7 @@ from pathlib import Path
 
 from qemu_errata.commands import Subcommands
 from qemu_errata.commands.arguments import read_profile_argument
+from qemu_errata.commands.pool import say_unknown_masks
 from qemu_errata.core.plan import plan, pools_served
 from qemu_errata.core.plan_picture import plan_svg
 from qemu_errata.core.plan_report import kubernetes_labels, nova_provider_config, plan_lines
@@ -40,6 +41,8 @@ def register(commands: Subcommands) -> None:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     profiles = [read_profile_argument(path) for path in args.profiles]
+    if not (args.json or args.host_labels):
+        say_unknown_masks(profiles)
     proposal = plan(profiles, args.pools)
     if args.picture:
         try:

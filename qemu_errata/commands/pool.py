@@ -47,7 +47,7 @@ def _print_json(data: Any) -> None:
 def _cmd_baseline(args: argparse.Namespace) -> int:
     profiles = [read_profile_argument(path) for path in args.profiles]
     if not args.json:
-        _say_unknown_masks(profiles)
+        say_unknown_masks(profiles)
     try:
         model = baseline(profiles)
     except IncompatiblePoolError as refused:
@@ -68,7 +68,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
-def _say_unknown_masks(profiles: Sequence[HostProfile]) -> None:
+def say_unknown_masks(profiles: Sequence[HostProfile]) -> None:
     """One line up front for profiles without writable masks, not one per field."""
     unknown = [p.host for p in profiles if p.writable_masks is None and p.id_registers]
     if unknown:
@@ -127,7 +127,7 @@ def _hosts_lines(model: PoolModel) -> list[str]:
 def _cmd_check(args: argparse.Namespace) -> int:
     profile = read_profile_argument(args.profile)
     if not args.json:
-        _say_unknown_masks([profile])
+        say_unknown_masks([profile])
     result = check(read_model(args.model), profile)
     if args.json:
         _print_json(

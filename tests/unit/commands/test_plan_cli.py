@@ -151,3 +151,15 @@ def test_the_nova_provider_config_parses_and_has_the_schema_shape(tmp_path: Path
         "r1-h2": ["CUSTOM_QEMU_ERRATA_POOL_1", "CUSTOM_QEMU_ERRATA_POOL_2"],
         "o'brien: #3": ["CUSTOM_QEMU_ERRATA_POOL_1", "CUSTOM_QEMU_ERRATA_POOL_2"],
     }
+
+
+def test_profiles_without_masks_get_the_one_note_up_front() -> None:
+    done = run("qemu-neoverse-n1", "qemu-cortex-a76")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Note: qemu-neoverse-n1, qemu-cortex-a76 were probed without KVM")
+    assert (
+        "  T1 + T2: cannot share a pool: ID_AA64PFR1_EL1.SSBS, ID_AA64MMFR0_EL1.PARANGE differ"
+        " and are not writable on hosts probed without KVM"
+    ) in lines
+    assert "Note:" not in run("qemu-neoverse-n1", "--json").stdout
