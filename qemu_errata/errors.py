@@ -42,6 +42,8 @@ if TYPE_CHECKING:
         @property
         def message(self) -> str: ...
 
+        def to_json(self) -> dict[str, object]: ...
+
 
 class ExitStatus:
     """What the ``qemu-errata`` command's exit status means (the only place it is said)."""

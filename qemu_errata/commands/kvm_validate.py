@@ -11,6 +11,8 @@ from qemu_errata.errors import ExitStatus
 from qemu_errata.files import read_model
 from qemu_errata.probe.validate import ModelValidation, validate_models
 
+VALIDATION_FORMAT = "qemu-errata/kvm-validation/1"
+
 
 def register(commands: Subcommands) -> None:
     """Register ``kvm-validate`` on the ``qemu-errata`` subcommands."""
@@ -32,7 +34,8 @@ def run_kvm_validate(args: argparse.Namespace) -> int:
     models = [(str(path), read_model(path)) for path in args.models]
     validations = validate_models(models, run=args.run_guest)
     if args.json:
-        print(json.dumps([validation.to_json() for validation in validations], indent=2))
+        document = {"format": VALIDATION_FORMAT, "models": [v.to_json() for v in validations]}
+        print(json.dumps(document, indent=2))
     else:
         for validation in validations:
             print(_describe(validation))

@@ -40,6 +40,10 @@ def register(commands: Subcommands) -> None:
     sub.set_defaults(run=_cmd_check)
 
 
+REFUSAL_FORMAT = "qemu-errata/baseline-refusal/1"
+CHECK_FORMAT = "qemu-errata/check/1"
+
+
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
@@ -52,7 +56,13 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
         model = baseline(profiles)
     except IncompatiblePoolError as refused:
         if args.json:
-            _print_json({"refused": [b.message for b in refused.blockers]})
+            _print_json(
+                {
+                    "format": REFUSAL_FORMAT,
+                    "hosts": [p.host for p in profiles],
+                    "blockers": [b.to_json() for b in refused.blockers],
+                }
+            )
         else:
             print(f"The pool of {', '.join(p.host for p in profiles)} is refused:")
             for blocker in refused.blockers:
@@ -132,9 +142,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(
             {
+                "format": CHECK_FORMAT,
                 "host": result.host,
                 "ok": result.ok,
-                "problems": [p.message for p in result.problems],
+                "problems": [p.to_json() for p in result.problems],
                 "notes": list(result.notes),
             }
         )

@@ -38,12 +38,16 @@ def register(commands: Subcommands) -> None:
     sub.add_argument("--connect", required=True, metavar="URI", help="libvirt connection URI")
     sub.add_argument("--domain", required=True, metavar="NAME")
     _dialect_options(sub, "the domain's type (kvm: qemu-kvm, qemu: qemu-tcg)")
-    sub.add_argument(
-        "--next-boot",
-        action="store_true",
-        help="allow a running domain: change its definition for the next boot",
-    )
+    _staging_options(sub)
     sub.set_defaults(run=_apply)
+
+    sub = commands.add_parser(
+        "unapply", help="take the pool model off a defined libvirt domain, its own <cpu> back"
+    )
+    sub.add_argument("--connect", required=True, metavar="URI", help="libvirt connection URI")
+    sub.add_argument("--domain", required=True, metavar="NAME")
+    _staging_options(sub)
+    sub.set_defaults(run=_unapply)
 
     sub = commands.add_parser("verify", help="compare a running VM with a model over QMP")
     sub.add_argument("model", type=Path, metavar="MODEL")
@@ -75,6 +79,25 @@ def _apply(args: argparse.Namespace) -> int:
     from qemu_errata.commands import vmm_run as vmm_handlers  # noqa: PLC0415 - see the module docstring
 
     return vmm_handlers.apply(args)
+
+
+def _staging_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--next-boot",
+        action="store_true",
+        help="allow a running domain: change its definition for the next boot",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the unified diff of the domain XML it would define, and change nothing",
+    )
+
+
+def _unapply(args: argparse.Namespace) -> int:
+    from qemu_errata.commands import vmm_run as vmm_handlers  # noqa: PLC0415 - see the module docstring
+
+    return vmm_handlers.unapply(args)
 
 
 def _verify(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import json
 import shlex
 import sys
@@ -23,12 +24,16 @@ from qemu_errata.vmm.dialects import Dialect, VmmConfig, check_supported, vmm_co
 from qemu_errata.vmm.domain_xml import owned_parts
 from qemu_errata.vmm.libvirt_domain import (
     LibvirtMonitor,
+    Redefinition,
     apply_to_domain_xml,
     apply_to_libvirt,
     libvirt_domain,
+    unapply_from_libvirt,
 )
 from qemu_errata.vmm.qmp import Monitor, qmp_socket, read_capabilities, read_guest
 from qemu_errata.vmm.verify import VerifyReport, compare
+
+RENDER_FORMAT = "qemu-errata/render/1"
 
 
 def _dialect(args: argparse.Namespace) -> Dialect | None:
@@ -66,7 +71,8 @@ def render(args: argparse.Namespace) -> int:
             if args.form == "args"
             else {"domain_xml": domain_xml}
         )
-        print(json.dumps({**result, "notes": list(config.notes)}, indent=2))
+        document = {"format": RENDER_FORMAT, **result, "notes": list(config.notes)}
+        print(json.dumps(document, indent=2))
     else:
         _print_notes(config)
         print(shlex.join(qemu_arguments(config)) if args.form == "args" else domain_xml)
@@ -88,20 +94,56 @@ def apply(args: argparse.Namespace) -> int:
             dialect=_dialect(args),
             qemu_cpu=args.qemu_cpu,
             next_boot=args.next_boot,
+            dry_run=args.dry_run,
         )
     except DomainRunningError as refused:
         print(f"qemu-errata: {refused}", file=sys.stderr)
         return ExitStatus.NO
     _print_notes(result.config)
-    if not result.changed:
+    redefinition = result.redefinition
+    if args.dry_run:
+        print(_diff(args.domain, redefinition, "with the pool model"), end="")
+    elif not redefinition.changed:
         print(f"Domain {args.domain} already presents this pool model: definition unchanged.")
-    elif result.running:
+    elif redefinition.running:
         print(f"Domain {args.domain} redefined; it runs the old definition until its next boot.")
     else:
         print(
             f"Domain {args.domain} redefined with the pool model ({result.config.dialect.value})."
         )
     return ExitStatus.OK
+
+
+def unapply(args: argparse.Namespace) -> int:
+    try:
+        redefinition = unapply_from_libvirt(
+            uri=args.connect, name=args.domain, next_boot=args.next_boot, dry_run=args.dry_run
+        )
+    except DomainRunningError as refused:
+        print(f"qemu-errata: {refused}", file=sys.stderr)
+        return ExitStatus.NO
+    if args.dry_run:
+        print(_diff(args.domain, redefinition, "without the pool model"), end="")
+    elif redefinition.running:
+        print(
+            f"Domain {args.domain} redefined without the pool model; it runs the old definition "
+            "until its next boot."
+        )
+    else:
+        print(f"Domain {args.domain} redefined without the pool model, with its own <cpu> back.")
+    return ExitStatus.OK
+
+
+def _diff(name: str, redefinition: Redefinition, after: str) -> str:
+    """The unified diff a redefinition makes to the domain XML (empty: none)."""
+    return "".join(
+        difflib.unified_diff(
+            redefinition.old_xml.splitlines(keepends=True),
+            redefinition.new_xml.splitlines(keepends=True),
+            fromfile=f"{name} (defined)",
+            tofile=f"{name} ({after})",
+        )
+    )
 
 
 def verify(args: argparse.Namespace) -> int:

@@ -2,7 +2,10 @@
 
 The single source of truth is the data file ``data/registers.toml``; this
 module only reads it and derives what follows from it (masks, the KVM
-writable-mask index and the KVM ONE_REG id of each register).
+writable-mask index and the KVM ONE_REG id of each register). It refuses a
+table in which some bit of a register is neither in a field nor declared
+reserved, or is both, so that a field left out of the table is an error here
+rather than bits a pool silently requires to be equal.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 
 from qemu_errata.errors import CatalogueError
 
-CATALOGUE_FORMAT = "qemu-errata/register-catalogue/1"
+CATALOGUE_FORMAT = "qemu-errata/register-catalogue/2"
 REGISTER_BITS = 64
 _ALL_ONES = (1 << REGISTER_BITS) - 1
 
@@ -59,6 +62,14 @@ class Kind(enum.Enum):
     def absent_reads_zero(self) -> bool:
         """Whether a host that lacks the register offers nothing (value 0), not an unknown."""
         return self is Kind.FIRMWARE
+
+
+class Reserved(enum.Enum):
+    """Why bits of a register carry no field (the key that declares them in the table)."""
+
+    RES0 = "res0"  # RES0 in the architecture, or undefined in a KVM pseudo-register
+    UNREPORTED = "unreported"  # named, but KVM never reports them: they read as 0
+    STATE = "state"  # the guest's own control state, not a host capability
 
 
 # The kinds of register a profile's and a model's ``id_registers`` hold.
@@ -167,6 +178,19 @@ class Field:
 
 
 @dataclass(frozen=True)
+class ReservedBits:
+    """One declared range of a register's bits that no field describes."""
+
+    msb: int
+    lsb: int
+    reason: Reserved
+
+    @property
+    def mask(self) -> int:
+        return ((1 << (self.msb - self.lsb + 1)) - 1) << self.lsb
+
+
+@dataclass(frozen=True)
 class Register:
     """One catalogued register with its fields, ordered from the top bit down."""
 
@@ -176,6 +200,8 @@ class Register:
     encoding: Encoding | None
     explicit_one_reg_id: int | None
     fields: tuple[Field, ...]
+    # Every bit outside the fields, as the table declares it (the loader checks the cover).
+    reserved: tuple[ReservedBits, ...] = ()
     # A named KVM check on the whole register beyond its field rules (see rules.py).
     kvm_check: str | None = None
 
@@ -192,10 +218,18 @@ class Register:
 
     @property
     def field_bits(self) -> int:
-        """The bits some field covers; every other bit is RES0 and must be equal."""
+        """The bits some field covers."""
         bits = 0
         for field in self.fields:
             bits |= field.mask
+        return bits
+
+    @property
+    def reserved_bits(self) -> int:
+        """The bits declared reserved: every bit that is in no field."""
+        bits = 0
+        for reserved in self.reserved:
+            bits |= reserved.mask
         return bits
 
     def field(self, name: str) -> Field:
@@ -259,7 +293,8 @@ def _register(entry: dict[str, Any], origin: str) -> Register:
     if encoding is None and explicit_id is None:
         raise CatalogueError(f"{where}: needs an encoding or a kvm_id")
     fields = tuple(_field(name, f, where) for f in entry.get("field", []))
-    _check_disjoint(fields, where)
+    reserved = tuple(_reserved(entry, where))
+    _check_cover(fields, reserved, where)
     return Register(
         name=name,
         title=str(entry.get("title", "")),
@@ -267,6 +302,7 @@ def _register(entry: dict[str, Any], origin: str) -> Register:
         encoding=encoding,
         explicit_one_reg_id=explicit_id,
         fields=tuple(sorted(fields, key=lambda f: -f.msb)),
+        reserved=tuple(sorted(reserved, key=lambda r: -r.msb)),
         kvm_check=entry.get("kvm_check"),
     )
 
@@ -313,12 +349,52 @@ def parse_kernel_version(release: str) -> tuple[int, int] | None:
     return (int(parts[0]), int(minor)) if minor else None
 
 
-def _check_disjoint(fields: tuple[Field, ...], where: str) -> None:
+def _reserved(entry: dict[str, Any], where: str) -> Iterator[ReservedBits]:
+    for reason in Reserved:
+        for pair in entry.get(reason.value, []):
+            try:
+                msb, lsb = (int(bit) for bit in pair)
+            except (TypeError, ValueError):
+                raise CatalogueError(
+                    f"{where}: {reason.value} {pair!r} is not [msb, lsb]"
+                ) from None
+            if not 0 <= lsb <= msb < REGISTER_BITS:
+                raise CatalogueError(
+                    f"{where}: {reason.value} bits [{msb}:{lsb}] are not inside 63..0"
+                )
+            yield ReservedBits(msb, lsb, reason)
+
+
+def _check_cover(fields: tuple[Field, ...], reserved: tuple[ReservedBits, ...], where: str) -> None:
+    """Every bit in exactly one field or reserved range: name the first overlap, or every gap."""
+    parts = [(f"field {f.name}", f.mask) for f in fields]
+    parts += [(f"{r.reason.value} [{r.msb}:{r.lsb}]", r.mask) for r in reserved]
     seen = 0
-    for field in fields:
-        if seen & field.mask:
-            raise CatalogueError(f"{where}.{field.name}: overlaps another field")
-        seen |= field.mask
+    for index, (label, mask) in enumerate(parts):
+        if seen & mask:
+            other, both = next((o, m & mask) for o, m in parts[:index] if m & mask)
+            raise CatalogueError(f"{where}: bits {_ranges(both)} are in both {other} and {label}")
+        seen |= mask
+    if seen != _ALL_ONES:
+        raise CatalogueError(
+            f"{where}: bits {_ranges(_ALL_ONES & ~seen)} are in no field"
+            f" and not declared reserved ({', '.join(r.value for r in Reserved)})"
+        )
+
+
+def _ranges(bits: int) -> str:
+    """The set bits as ranges from the top down, e.g. ``[63:32], [3:0]``."""
+    ranges = []
+    bit = REGISTER_BITS - 1
+    while bit >= 0:
+        if bits >> bit & 1:
+            msb = bit
+            while bit >= 0 and bits >> bit & 1:
+                bit -= 1
+            ranges.append(f"[{msb}:{bit + 1}]")
+        else:
+            bit -= 1
+    return ", ".join(ranges)
 
 
 def _check_unique(registers: tuple[Register, ...], origin: str) -> None:
@@ -331,6 +407,6 @@ def _check_unique(registers: tuple[Register, ...], origin: str) -> None:
         ids.add(register.one_reg_id)
 
 
-def res0_bits(register: Register | None) -> int:
-    """Bits that no field describes: all of them for an uncatalogued register."""
-    return _ALL_ONES if register is None else _ALL_ONES & ~register.field_bits
+def reserved_bits(register: Register | None) -> int:
+    """The bits a pool requires equal on every host: all of them for an uncatalogued register."""
+    return _ALL_ONES if register is None else register.reserved_bits

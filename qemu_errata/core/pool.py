@@ -11,9 +11,17 @@ import collections
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from dataclasses import field as dataclass_field
 from typing import Any
 
-from qemu_errata.core.catalogue import Catalogue, Field, Kind, Register, load_catalogue, res0_bits
+from qemu_errata.core.catalogue import (
+    Catalogue,
+    Field,
+    Kind,
+    Register,
+    load_catalogue,
+    reserved_bits,
+)
 from qemu_errata.core.cpulist import format_cpus
 from qemu_errata.core.document import DocumentReader, hex_registers, is_string_list, parse_register
 from qemu_errata.core.hosttypes import HostType, group_hosts, label_of
@@ -33,14 +41,42 @@ IDENTITY_REGISTER = "MIDR_EL1"
 
 @dataclass(frozen=True)
 class Blocker:
-    """One reason a pool cannot be formed, or a host cannot present a model."""
+    """One reason a pool cannot be formed, or a host cannot present a model.
+
+    ``reason`` is a stable key for tools (see REASONS); ``values`` the value of
+    each host involved (and ``model`` for the model's), as hex or with a unit.
+    """
 
     register: str
     field: str | None
     message: str
+    reason: str
+    values: Mapping[str, str] = dataclass_field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.message
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "register": self.register or None,
+            "field": self.field,
+            "reason": self.reason,
+            "values": dict(self.values),
+            "message": self.message,
+        }
+
+
+# The reasons a Blocker can give, for tools reading --json output.
+REASONS = (
+    "types-only",  # a profile without ID registers (sysfs)
+    "not-reported",  # a host does not report the register
+    "not-presentable",  # no value of the field is presentable on every host
+    "not-safe",  # the host cannot present the model's value (not writable, or not safe)
+    "kvm-refuses",  # KVM's check of the whole register refuses the value
+    "must-be-equal",  # bits outside every field differ
+    "timer-differs",  # timer frequencies differ
+    "not-in-target-list",  # a host CPU is not in the model's target implementation list
+)
 
 
 @dataclass(frozen=True)
@@ -217,6 +253,8 @@ def baseline_of_types(types: Sequence[HostType], catalogue: Catalogue | None = N
                     None,
                     f"{', '.join(types_only)}: CPU types only (a sysfs profile has no ID "
                     "registers): probe with --backend kvm on the host",
+                    "types-only",
+                    {host: "no ID registers" for host in types_only},
                 )
             ]
         )
@@ -334,6 +372,8 @@ class _Baseline:
                         f"{name} is not reported by {', '.join(missing)}"
                         f" (its value there is unknown)"
                     ),
+                    "not-reported",
+                    {**{h: f"{v:#x}" for h, v in values.items()}, **dict.fromkeys(missing, "")},
                 )
             )
             return None
@@ -363,6 +403,8 @@ class _Baseline:
                             f"{register.name} = {value:#x}"
                             f" cannot be presented on {profile.host}: {refusal}"
                         ),
+                        "kvm-refuses",
+                        {"model": f"{value:#x}"},
                     )
                 )
 
@@ -384,6 +426,8 @@ class _Baseline:
                         f"{fld.qualified_name} differs"
                         f" and no value is presentable on every host: {hosts}"
                     ),
+                    "not-presentable",
+                    {h: f"{r:#x}" for h, r in raws.items()},
                 )
             )
             return None
@@ -401,13 +445,21 @@ class _Baseline:
         return ""
 
     def _undescribed(self, name: str, register: Register | None, values: Mapping[str, int]) -> int:
-        """Bits outside every field (or a whole uncatalogued register) must be equal."""
-        bits = res0_bits(register)
+        """Reserved bits (or a whole uncatalogued register) must be equal."""
+        bits = reserved_bits(register)
         seen = {value & bits for value in values.values()}
         if len(seen) > 1:
             what = _undescribed_bits(name, register, bits)
             hosts = ", ".join(f"{h}={v & bits:#x}" for h, v in values.items())
-            self.blockers.append(Blocker(name, None, f"{what} differ and must be equal: {hosts}"))
+            self.blockers.append(
+                Blocker(
+                    name,
+                    None,
+                    f"{what} differ and must be equal: {hosts}",
+                    "must-be-equal",
+                    {h: f"{v & bits:#x}" for h, v in values.items()},
+                )
+            )
         return min(seen)
 
     def _timer(self) -> tuple[int | None, tuple[str, ...]]:
@@ -427,6 +479,8 @@ class _Baseline:
                     TIMER_REGISTER,
                     None,
                     (f"timer frequencies differ ({hosts}): guests cannot migrate between them"),
+                    "timer-differs",
+                    {h: f"{f} Hz" for h, f in known.items()},
                 )
             )
             return None, notes
@@ -499,6 +553,8 @@ def check(
                         f"{format_cpus(implementation.cpus)}"
                         f" is not in the pool's target implementation list"
                     ),
+                    "not-in-target-list",
+                    {"host": f"{implementation.midr:#x}"},
                 )
             )
     for group in REGISTER_GROUPS:
@@ -508,14 +564,30 @@ def check(
                 continue
             host = _host_value(profile, group, name, register)
             if host is None:
-                problems.append(Blocker(name, None, f"{name} is not reported by this host"))
+                problems.append(
+                    Blocker(
+                        name,
+                        None,
+                        f"{name} is not reported by this host",
+                        "not-reported",
+                        {"model": f"{wanted:#x}", "host": ""},
+                    )
+                )
                 continue
             problems.extend(_check_register(name, register, wanted, host, profile))
             refusal = register and register_refusal(
                 register, wanted, getattr(profile, group), catalogue
             )
             if refusal:
-                problems.append(Blocker(name, None, f"{name} = {wanted:#x}: {refusal}"))
+                problems.append(
+                    Blocker(
+                        name,
+                        None,
+                        f"{name} = {wanted:#x}: {refusal}",
+                        "kvm-refuses",
+                        {"model": f"{wanted:#x}", "host": f"{host:#x}"},
+                    )
+                )
     notes = _check_timer(model, profile, problems)
     return CheckResult(profile.host, tuple(problems), notes)
 
@@ -524,7 +596,7 @@ def _check_register(
     name: str, register: Register | None, wanted: int, host: int, profile: HostProfile
 ) -> list[Blocker]:
     problems = []
-    bits = res0_bits(register)
+    bits = reserved_bits(register)
     if wanted & bits != host & bits:
         what = _undescribed_bits(name, register, bits)
         problems.append(
@@ -535,6 +607,8 @@ def _check_register(
                     f"{what} must equal the host's: the model has {wanted & bits:#x}, "
                     f"the host {host & bits:#x}"
                 ),
+                "must-be-equal",
+                {"model": f"{wanted & bits:#x}", "host": f"{host & bits:#x}"},
             )
         )
     writable = writable_bits(profile, name, register)
@@ -558,6 +632,8 @@ def _check_register(
                     f"{fld.qualified_name}: the model presents {fld.describe(requested)}, "
                     f"the host has {fld.describe(fld.raw(host))} ({why})"
                 ),
+                "not-safe",
+                {"model": f"{requested:#x}", "host": f"{fld.raw(host):#x}"},
             )
         )
     return problems
@@ -577,6 +653,8 @@ def _check_timer(
                 TIMER_REGISTER,
                 None,
                 (f"timer frequency {host} Hz differs from the pool's {wanted} Hz"),
+                "timer-differs",
+                {"model": f"{wanted} Hz", "host": f"{host} Hz"},
             )
         )
     return ()

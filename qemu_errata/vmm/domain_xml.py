@@ -23,7 +23,7 @@ from qemu_errata.core.pool import PoolModel
 from qemu_errata.errors import InputError
 from qemu_errata.vmm.args import commandline_arguments, is_our_argument
 from qemu_errata.vmm.dialects import Dialect, VmmConfig
-from qemu_errata.vmm.pool_element import find_pool_element, pool_element
+from qemu_errata.vmm.pool_element import find_pool_element, pool_element, saved_user_cpu
 from qemu_errata.vmm.xml_parser import parse_xml
 
 QEMU_NAMESPACE = "http://libvirt.org/schemas/domain/qemu/1.0"
@@ -63,18 +63,98 @@ def dialect_of(domain: etree._Element, origin: str) -> Dialect:
 def apply_model(domain: etree._Element, model: PoolModel, config: VmmConfig, origin: str) -> None:
     """Set our ``<cpu>``, qemu:commandline arguments and metadata in ``domain``."""
     _check_domain(domain, config.dialect, origin)
-    _apply(domain, model, config)
+    _apply(domain, model, config, _user_cpu(domain))
 
 
 def owned_parts(model: PoolModel, config: VmmConfig) -> str:
     """Without a domain to apply to: the elements we own, in a bare ``<domain>``."""
     domain = etree.Element("domain", type=_DOMAIN_TYPE[config.dialect])
     domain.text = "\n  "
-    _apply(domain, model, config)
+    _apply(domain, model, config, None)
     return serialise(etree.ElementTree(domain))
 
 
-def _apply(domain: etree._Element, model: PoolModel, config: VmmConfig) -> None:
+def remove_model(domain: etree._Element, origin: str) -> None:
+    """Take our parts off ``domain`` and give back the ``<cpu>`` it had before apply.
+
+    InputError when the domain carries no pool model, or one applied before
+    apply recorded the domain's own CPU (then there is nothing to give back).
+    """
+    _check_root(domain, origin)
+    pool = find_pool_element(domain)
+    if pool is None:
+        raise InputError(f"{origin}: the domain carries no pool model")
+    user_cpu = saved_user_cpu(pool)
+    if user_cpu is None:
+        raise InputError(
+            f"{origin}: its pool model does not record the domain's own <cpu>; apply it again "
+            "with this version first"
+        )
+    layout = _Layout.of(domain)
+    _restore_cpu(domain, user_cpu, origin, layout)
+    for commandline in domain.findall(COMMANDLINE_TAG):
+        _remove_our_arguments(commandline, layout)
+        if not len(commandline):
+            layout.remove(commandline)
+    metadata = pool.getparent()
+    assert metadata is not None
+    layout.remove(pool)
+    if not len(metadata):
+        layout.remove(metadata)
+
+
+def _restore_cpu(domain: etree._Element, saved: str, origin: str, layout: _Layout) -> None:
+    """Our ``<cpu>`` attributes and model children back to the saved ones; the rest stays."""
+    cpu = domain.find("cpu")
+    if not saved:
+        if cpu is not None:
+            layout.remove(cpu)
+        return
+    user = parse_xml(saved.encode("utf-8"), f"{origin}: the saved <cpu>", remove_blank_text=True)
+    if cpu is None:
+        domain.insert(_index_before(domain, _AFTER_CPU), user)
+        layout.settle(user)
+        return
+    if _not_ours(cpu) == _not_ours(user):  # the rest is as it was: all of it back, in order
+        user.tail = cpu.tail
+        domain.replace(cpu, user)
+        layout.settle(user)
+        return
+    cpu.attrib.clear()
+    cpu.attrib.update(user.attrib)
+    for child in [c for c in cpu if c.tag in _CPU_MODEL_CHILDREN]:
+        layout.remove(child)
+    for index, child in enumerate([c for c in user if c.tag in _CPU_MODEL_CHILDREN]):
+        cpu.insert(index, child)
+        layout.settle(child)
+
+
+def _not_ours(cpu: etree._Element) -> list[bytes]:
+    """The children of a ``<cpu>`` that apply leaves alone (topology, cache, numa, ...)."""
+    return [
+        etree.tostring(c, method="c14n", exclusive=True, with_tail=False)
+        for c in cpu
+        if c.tag not in _CPU_MODEL_CHILDREN
+    ]
+
+
+def _user_cpu(domain: etree._Element) -> str:
+    """The ``<cpu>`` that unapply gives back: recorded at the first apply, kept after."""
+    pool = find_pool_element(domain)
+    saved = None if pool is None else saved_user_cpu(pool)
+    if saved is not None:
+        return saved
+    cpu = domain.find("cpu")
+    if cpu is None:
+        return ""
+    bare = copy.deepcopy(cpu)
+    bare.tail = None
+    return etree.tostring(bare, encoding="unicode")
+
+
+def _apply(
+    domain: etree._Element, model: PoolModel, config: VmmConfig, user_cpu: str | None
+) -> None:
     template = _template(config.dialect)
     layout = _Layout.of(domain)
     cpu = copy.deepcopy(template.find("cpu"))
@@ -85,7 +165,7 @@ def _apply(domain: etree._Element, model: PoolModel, config: VmmConfig) -> None:
     commandline = template.find(COMMANDLINE_TAG)
     assert commandline is not None
     _set_arguments(domain, commandline, commandline_arguments(config), layout)
-    _set_pool_element(domain, pool_element(model), layout)
+    _set_pool_element(domain, pool_element(model, user_cpu), layout)
 
 
 def _check_root(domain: etree._Element, origin: str) -> None:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import libvirt
 import libvirt_qemu
+from lxml import etree
 
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.errors import (
@@ -28,16 +29,34 @@ from qemu_errata.errors import (
     QmpError,
 )
 from qemu_errata.vmm.dialects import Dialect, VmmConfig, vmm_config
-from qemu_errata.vmm.domain_xml import apply_model, dialect_of, parse_domain, serialise
+from qemu_errata.vmm.domain_xml import (
+    apply_model,
+    dialect_of,
+    parse_domain,
+    remove_model,
+    serialise,
+)
+
+
+@dataclass(frozen=True)
+class Redefinition:
+    """A domain's definition before and after (equal: unchanged), and whether the domain
+    runs the old one until its next boot."""
+
+    old_xml: str
+    new_xml: str
+    running: bool
+
+    @property
+    def changed(self) -> bool:
+        return self.new_xml != self.old_xml
 
 
 @dataclass(frozen=True)
 class ApplyResult:
-    """Whether the definition changed, whether the domain runs the old one until its
-    next boot, and how the model was rendered."""
+    """What apply changed, and how the model was rendered."""
 
-    changed: bool
-    running: bool
+    redefinition: Redefinition
     config: VmmConfig
 
 
@@ -85,29 +104,61 @@ def apply_to_libvirt(
     dialect: Dialect | None,
     qemu_cpu: str | None,
     next_boot: bool,
+    dry_run: bool = False,
 ) -> ApplyResult:
-    """Redefine domain ``name`` with ``model`` applied; DomainRunningError if it runs."""
+    """Redefine domain ``name`` with ``model`` applied; DomainRunningError if it runs.
+
+    With ``dry_run``, only say what would change: nothing is defined, so a running
+    domain is no reason to refuse.
+    """
+    configs: list[VmmConfig] = []
+
+    def change(domain: etree._Element, where: str) -> None:
+        config = vmm_config(model, dialect or dialect_of(domain, where), qemu_cpu)
+        apply_model(domain, model, config, where)
+        configs.append(config)
+
+    redefinition = _redefine(uri, name, change, next_boot=next_boot, dry_run=dry_run)
+    return ApplyResult(redefinition, configs[0])
+
+
+def unapply_from_libvirt(*, uri: str, name: str, next_boot: bool, dry_run: bool) -> Redefinition:
+    """Redefine domain ``name`` without the pool model and with its own ``<cpu>`` back."""
+    return _redefine(uri, name, remove_model, next_boot=next_boot, dry_run=dry_run)
+
+
+def _redefine(
+    uri: str,
+    name: str,
+    change: Callable[[etree._Element, str], None],
+    *,
+    next_boot: bool,
+    dry_run: bool,
+) -> Redefinition:
+    """Change the persistent definition of ``name`` in one defineXML (or not at all)."""
     where = f"{uri}: domain {name}"
     with libvirt_domain(uri, name) as domain:
         try:
             if not domain.isPersistent():
-                raise LibvirtError(f"{where} is transient: apply changes defined domains only")
+                raise LibvirtError(f"{where} is transient: only a defined domain can change")
             running = bool(domain.isActive())
-            if running and not next_boot:
+            if running and not (next_boot or dry_run):
                 raise DomainRunningError(
                     f"{where} is running: a new definition takes effect at its next boot; "
                     f"give --next-boot to stage it"
                 )
             old = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-            new, config = apply_to_domain_xml(old.encode("utf-8"), model, where, dialect, qemu_cpu)
-            changed = new != serialise(parse_domain(old.encode("utf-8"), where))
-            if changed:
-                domain.connect().defineXML(new)
+            tree = parse_domain(old.encode("utf-8"), where)
+            before = serialise(tree)
+            change(tree.getroot(), where)
+            redefinition = Redefinition(before, serialise(tree), running)
+            if redefinition.changed and not dry_run:
+                domain.connect().defineXML(redefinition.new_xml)
         except libvirt.libvirtError as error:
             raise LibvirtError(
                 f"{where}: {error.get_error_message()} (the definition is unchanged)"
             ) from None
-    return ApplyResult(changed, running, config)
+    return redefinition
 
 
 class LibvirtMonitor:

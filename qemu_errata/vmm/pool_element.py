@@ -24,10 +24,15 @@ def _tag(name: str) -> str:
 
 
 POOL_TAG = _tag("pool")
+USER_CPU_TAG = _tag("user-cpu")
 
 
-def pool_element(model: PoolModel) -> etree._Element:
-    """The metadata element describing ``model`` (the only code that builds one)."""
+def pool_element(model: PoolModel, user_cpu: str | None = None) -> etree._Element:
+    """The metadata element describing ``model`` (the only code that builds one).
+
+    ``user_cpu`` is the domain's own ``<cpu>`` element before the model replaced
+    it, serialised ("": it had none), kept so that unapply can give it back.
+    """
     pool = etree.Element(POOL_TAG, nsmap={PREFIX: POOL_NAMESPACE}, version=VERSION)
     targets = etree.SubElement(pool, _tag("targets"))
     for target in model.target_implementations:
@@ -45,7 +50,15 @@ def pool_element(model: PoolModel) -> etree._Element:
         registers = etree.SubElement(pool, _tag("registers"), group=group)
         for name, value in values.items():
             etree.SubElement(registers, _tag("register"), name=name, value=f"{value:#x}")
+    if user_cpu is not None:
+        etree.SubElement(pool, USER_CPU_TAG).text = user_cpu
     return pool
+
+
+def saved_user_cpu(pool: etree._Element) -> str | None:
+    """The domain's own ``<cpu>`` a pool element keeps ("": none; None: not recorded)."""
+    saved = pool.find(USER_CPU_TAG)
+    return None if saved is None else saved.text or ""
 
 
 def find_pool_element(domain: etree._Element) -> etree._Element | None:

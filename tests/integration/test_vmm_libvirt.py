@@ -199,8 +199,8 @@ def test_a_transient_domain_is_not_redefined(host: Host, model_files: tuple[Path
         )
         assert result.returncode == 2
         assert result.stderr == (
-            f"qemu-errata: {host.uri}: domain transient-vm is transient: apply changes "
-            f"defined domains only\n"
+            f"qemu-errata: {host.uri}: domain transient-vm is transient: only a defined domain "
+            f"can change\n"
         )
         assert not domain.isPersistent()
     finally:

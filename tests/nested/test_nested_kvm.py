@@ -149,7 +149,7 @@ def nested_hosts(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, st
             "--json",
             *(f"{name}.json" for name in host.models),
         )
-        for validation in json.loads(completed.stdout):
+        for validation in json.loads(completed.stdout)["models"]:
             host.verdicts[Path(validation["model"]).stem] = validation
         print(
             f"\n{host.name}: {len(host.models)} models validated, "
@@ -168,7 +168,7 @@ def guest_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, 
         completed = nested(
             directory, POOL_PAIR[0], kernel, "kvm-validate", "--json", "--run", "pool.json"
         )
-        [runs[kernel]] = json.loads(completed.stdout)
+        [runs[kernel]] = json.loads(completed.stdout)["models"]
     return runs
 
 

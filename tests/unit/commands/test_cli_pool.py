@@ -58,7 +58,7 @@ def test_refused_pool_exits_1_with_every_reason(write_json: Callable[[str, Any],
     assert "The pool of n1, a57 is refused:" in result.stdout
     assert "ID_AA64PFR0_EL1.EL1 differs and no value is presentable on every host" in result.stdout
     refused = run_cli("baseline", "--json", *two_profiles(write_json, a57_masks=None))
-    assert len(json.loads(refused.stdout)["refused"]) == 4
+    assert len(json.loads(refused.stdout)["blockers"]) == 4
 
 
 def test_malformed_profile_exits_2_with_one_line(write_json: Callable[[str, Any], Path]) -> None:
@@ -85,7 +85,7 @@ def test_check_answers_whether_a_host_can_join(
     assert refused.returncode == 1
     verdict = json.loads(refused.stdout)
     assert verdict["ok"] is False
-    assert any("Arm Cortex-A57 r1p0 (MIDR 0x411fd070)" in p for p in verdict["problems"])
+    assert any("Arm Cortex-A57 r1p0 (MIDR 0x411fd070)" in p["message"] for p in verdict["problems"])
 
 
 def test_usage_errors_exit_2() -> None:

@@ -72,13 +72,14 @@ def test_value_names_that_read_as_numbers_are_quoted() -> None:
 
 def test_refused_values_need_a_reason_in_the_catalogue() -> None:
     text = """
-format = "qemu-errata/register-catalogue/1"
+format = "qemu-errata/register-catalogue/2"
 source = "test"
 [[register]]
 name = "ID_DFR0_EL1"
 encoding = [3, 0, 0, 1, 2]
 title = "t"
 kind = "feature"
+res0 = [[63, 4]]
   [[register.field]]
   name = "CopDbg"
   bits = [3, 0]
