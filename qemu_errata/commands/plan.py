@@ -9,10 +9,10 @@ from pathlib import Path
 from qemu_errata.commands import Subcommands
 from qemu_errata.commands.arguments import read_profile_argument
 from qemu_errata.commands.pool import say_unknown_masks
-from qemu_errata.core.plan import plan, pools_served
+from qemu_errata.core.plan import PLAN_REFUSAL_FORMAT, plan, pools_served
 from qemu_errata.core.plan_picture import plan_svg
 from qemu_errata.core.plan_report import kubernetes_labels, nova_provider_config, plan_lines
-from qemu_errata.errors import ExitStatus, InputError
+from qemu_errata.errors import ExitStatus, IncompatiblePoolError, InputError, NoPartitionError
 from qemu_errata.files import write_atomically
 
 HOST_LABELS = {"kubernetes": kubernetes_labels, "nova": nova_provider_config}
@@ -43,7 +43,20 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     profiles = [read_profile_argument(path) for path in args.profiles]
     if not (args.json or args.host_labels):
         say_unknown_masks(profiles)
-    proposal = plan(profiles, args.pools)
+    try:
+        proposal = plan(profiles, args.pools)
+    except (IncompatiblePoolError, NoPartitionError) as refused:
+        if not args.json:
+            raise
+        blockers = refused.blockers if isinstance(refused, IncompatiblePoolError) else ()
+        refusal = {
+            "format": PLAN_REFUSAL_FORMAT,
+            "hosts": [p.host for p in profiles],
+            "message": str(refused),
+            "blockers": [b.to_json() for b in blockers],
+        }
+        print(json.dumps(refusal, indent=2))
+        return ExitStatus.NO
     if args.picture:
         try:
             write_atomically(args.picture, plan_svg(proposal).encode("utf-8"))

@@ -44,6 +44,7 @@ from qemu_errata.core.readable import plural
 from qemu_errata.errors import IncompatiblePoolError, InputError, NoPartitionError
 
 PLAN_FORMAT = "qemu-errata/plan/1"
+PLAN_REFUSAL_FORMAT = "qemu-errata/plan-refusal/1"
 # Up to this many plan types the partition is exact; beyond, the merging heuristic.
 EXACT_TYPES = 10
 
@@ -114,7 +115,7 @@ class Pairing:
             "types": [self.first.id, self.second.id],
             "compatible": self.compatible,
             "loses": [loss.to_json() for loss in self.losses],
-            "blockers": [b.message for b in self.blockers],
+            "blockers": [b.to_json() for b in self.blockers],
             "deciding": self.deciding,
             "errata": list(self.errata),
         }

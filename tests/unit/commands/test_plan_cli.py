@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 from support.cli import run_cli
+from support.schemas import validate
 
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.files import write_json
@@ -49,6 +50,7 @@ def test_json_puts_every_host_in_exactly_one_pool() -> None:
     done = run(*SIX, "--json")
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
+    validate(plan, "plan")
     assert plan["format"] == "qemu-errata/plan/1"
     assert [t["id"] for t in plan["types"]] == ["T1", "T2", "T3", "T4", "T5", "T6"]
     assert len(plan["matrix"]) == 15
@@ -80,6 +82,20 @@ def test_no_partition_into_n_pools_is_a_clear_refusal(tmp_path: Path) -> None:
         " T1, T3, T6 cannot share a pool pairwise\n"
     )
     assert not picture.exists()
+    as_json = run(*SIX, "--pools", "2", "--json")
+    assert as_json.returncode == 1
+    refusal = json.loads(as_json.stdout)
+    validate(refusal, "plan-refusal")
+    assert refusal["message"].startswith("no partition into 2 pools exists")
+
+
+def test_a_matrix_blocker_is_an_object_like_baseline_s() -> None:
+    plan = json.loads(run("kvm-6.12-neoverse-n1", "kvm-6.12-cortex-a72", "--json").stdout)
+    ras = [b for b in plan["matrix"][0]["blockers"] if b["field"] == "RAS"]
+    assert ras[0]["register"] == "ID_AA64PFR0_EL1"
+    assert ras[0]["reason"] == "not-presentable"
+    assert ras[0]["values"] == {"neoverse-n1-linux-6.12": "0x1", "cortex-a72-linux-6.12": "0x0"}
+    assert [len(pool["hosts"]) for pool in plan["pools"]] == [1, 1]
 
 
 def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path) -> None:
