@@ -5,7 +5,7 @@ Medians, p95 (nearest rank) and the ratio of each median to its reference
 row's (named in the row's module docstring), with the target where the
 issues set one. Benchmarks, not tests: nothing here fails on a number.
 Needs root, QEMU and libvirt for the migration rows (scripts/install);
-the whole run takes about three minutes here.
+the whole run takes about two minutes here.
 
 Usage: python bench/all.py [--hook-runs 30] [--scaling-runs 3] [--largest 10000] [--migrations 10]
 """
