@@ -31,7 +31,9 @@ from qemu_errata.nested.image import (
 
 
 # The commands that need nothing beyond Python's standard library, so they run inside.
-RUNS_INSIDE = frozenset({"baseline", "check", "kvm-validate", "probe", "profiles", "show"})
+RUNS_INSIDE = frozenset(
+    {"baseline", "check", "errata", "kvm-validate", "probe", "profiles", "show"}
+)
 # Shown by --help: plain text, as a terminal shows it.
 DESCRIPTION = """\
 qemu-errata nested --cpu MODEL [--kernel 6.12|7.2] -- ARGS boots a nested arm64
