@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qemu_errata.core.catalogue import Catalogue, Field, Register, load_catalogue
+from qemu_errata.core.errata import ErrataTable, guest_workarounds, load_errata_table
 from qemu_errata.core.hosttypes import HostType, group_hosts, label_of
 from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.pool import (
@@ -103,7 +104,7 @@ class Pairing:
     losses: tuple[Loss, ...]
     blockers: tuple[Blocker, ...]
     deciding: str  # the deciding fields in words ("" when they can share a pool)
-    # Errata workarounds the pair adds to every guest: filled once the errata table lands.
+    # Errata (and mitigations) a guest of the pair enables that guests of both alone do not.
     errata: tuple[str, ...] = ()
 
     @property
@@ -129,7 +130,7 @@ class ProposedPool:
     types: tuple[PlanType, ...]
     model: PoolModel
     cost: int
-    # Errata workarounds every guest of the pool enables: filled once the errata table lands.
+    # Errata (and mitigations) every Linux >= 6.15 guest of the pool works around.
     errata: tuple[str, ...] = ()
 
     @property
@@ -218,7 +219,7 @@ def plan(
         raise InputError(f"--pools {limit}: needs at least 1 pool")
     check_host_names(profiles, "plan")
     types = plan_types(profiles)
-    blocks = _Blocks(types, catalogue or load_catalogue())
+    blocks = _Blocks(types, catalogue or load_catalogue(), load_errata_table())
     for index in range(len(types)):
         blocks.require_valid(frozenset({index}))
     pairings = tuple(
@@ -235,9 +236,10 @@ def plan(
 class _Blocks:
     """Sets of plan types (by index) and whether each forms a pool: computed once each."""
 
-    def __init__(self, types: Sequence[PlanType], catalogue: Catalogue) -> None:
+    def __init__(self, types: Sequence[PlanType], catalogue: Catalogue, table: ErrataTable) -> None:
         self.types = types
         self.catalogue = catalogue
+        self.table = table
         self.standing = [t.as_host_type() for t in types]
         self.index_of_label = {t.label: n for n, t in enumerate(self.standing)}
         self.outcomes: dict[frozenset[int], PoolModel | IncompatiblePoolError] = {}
@@ -290,8 +292,17 @@ class _Blocks:
         a, b = self.types[first], self.types[second]
         blockers = self.blockers(pair)
         if not blockers:
-            return Pairing(a, b, self.model(pair).losses, (), "")
+            alone = set(self.errata(frozenset({first}))) & set(self.errata(frozenset({second})))
+            added = tuple(i for i in self.errata(pair) if i not in alone)
+            return Pairing(a, b, self.model(pair).losses, (), "", added)
         return Pairing(a, b, (), blockers, self.deciding(blockers, pair))
+
+    def errata(self, block: frozenset[int]) -> tuple[str, ...]:
+        """The ids of the errata and mitigations every guest of ``block``'s pool works around."""
+        model = self.model(block)
+        registers = {**model.id_registers, **model.firmware_registers}
+        workarounds = guest_workarounds(self.table, list(model.target_implementations), registers)
+        return tuple(i for ids in workarounds for i in ids)
 
     def deciding(self, blockers: Sequence[Blocker], members: Iterable[int]) -> str:
         """The deciding fields: ``R.A, B differ and are not writable on Linux 6.12``."""
@@ -322,7 +333,7 @@ class _Blocks:
             )
         model = dataclasses.replace(model, host_groups=tuple(groups))
         members = tuple(self.types[i] for i in sorted(block))
-        return ProposedPool(pool_id, members, model, self.cost(block))
+        return ProposedPool(pool_id, members, model, self.cost(block), self.errata(block))
 
 
 def _why_differing(register: Register, fld: Field, profiles: Sequence[HostProfile]) -> str:

@@ -32,7 +32,10 @@ def plan_lines(plan: Plan) -> list[str]:
             pair = f"{pairing.first.id} + {pairing.second.id}"
             if pairing.compatible:
                 lost = "; ".join(_loss_words(loss, ids) for loss in pairing.losses)
-                lines.append(f"  {pair}: can share a pool; loses {lost or 'nothing'}")
+                errata = ", ".join(pairing.errata) or "none"
+                lines.append(
+                    f"  {pair}: can share a pool; loses {lost or 'nothing'}; errata added: {errata}"
+                )
             else:
                 lines.append(f"  {pair}: cannot share a pool: {pairing.deciding}")
     fewest = "the fewest possible" if plan.limit is None else f"at most {plan.limit}"
@@ -44,11 +47,13 @@ def plan_lines(plan: Plan) -> list[str]:
             f"  pool {pool.id}: {members} ({plural(len(pool.hosts), 'host')}); "
             f"loses {lost or 'nothing'}"
         )
+        lines.append(f"    every guest works around: {', '.join(pool.errata) or 'no erratum'}")
     if plan.reasons:
         lines.append("Why the pools are not otherwise:")
         lines.extend(f"  {reason}" for reason in plan.reasons)
     lines.append(
-        "Errata the pools add to their guests: not computed (this version has no errata table)"
+        "Errata: those a Linux >= 6.15 guest enables for the pool's target list "
+        "(`qemu-errata errata MODEL` explains each)"
     )
     return lines
 

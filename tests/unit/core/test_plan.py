@@ -81,6 +81,15 @@ def test_the_matrix_says_which_pairs_can_share_a_pool() -> None:
     assert apart.errata == ()
 
 
+def test_a_pair_names_the_errata_sharing_a_pool_adds_to_its_guests() -> None:
+    # A Cortex-A72 guest pooled with a Cortex-A57 (r1p0) enables the A57's errata too.
+    proposal = plan([A72, A57])
+    assert proposal.pairings[0].errata == ("ARM erratum 832075", "ARM erratum 834220")
+    assert {"ARM erratum 832075", "ARM erratum 834220"} <= set(proposal.pools[0].errata)
+    alone = set(plan([A72]).pools[0].errata)
+    assert "ARM erratum 1319367" in alone and "ARM erratum 832075" not in alone
+
+
 def test_lost_fields_are_weighted_by_hosts() -> None:
     # N1 6.12 + N1 7.2 lose one field (7.2's PSCI version); N1 + A76 two (N1's); A76 + N1 7.2
     # three (7.2's). With one host each, the cheapest two pools keep N1 6.12 with N1 7.2;
