@@ -15,6 +15,7 @@ The tree (exit status of the ``qemu-errata`` command in brackets)::
     │   └── DomainXmlError                a domain XML or its pool metadata is malformed
     ├── RefusalError               [1]  the answer is "no"; the message says why
     │   ├── IncompatiblePoolError         no model is presentable on every host
+    │   ├── NoPartitionError              no partition of the hosts into N pools exists
     │   ├── UnsupportedDialectError       a QEMU lacks what a dialect needs
     │   └── DomainRunningError            a running domain, and no --next-boot
     ├── NestedError                [125]  the nested host could not run the command
@@ -121,6 +122,10 @@ class IncompatiblePoolError(RefusalError):
     def __init__(self, blockers: Sequence[Reason]) -> None:
         super().__init__("; ".join(b.message for b in blockers))
         self.blockers = tuple(blockers)
+
+
+class NoPartitionError(RefusalError):
+    """No partition of the hosts into the pools asked for exists (``plan --pools N``)."""
 
 
 class UnsupportedDialectError(RefusalError):

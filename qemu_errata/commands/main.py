@@ -13,7 +13,18 @@ import sys
 from collections.abc import Callable, Sequence
 
 from qemu_errata import __version__
-from qemu_errata.commands import demo, errata, hook, kvm_validate, nested, pool, probe, show, vmm
+from qemu_errata.commands import (
+    demo,
+    errata,
+    hook,
+    kvm_validate,
+    nested,
+    plan,
+    pool,
+    probe,
+    show,
+    vmm,
+)
 from qemu_errata.errors import QemuErrataError
 
 Command = Callable[[argparse.Namespace], int]
@@ -26,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parser.add_argument("--version", action="version", version=f"qemu-errata {__version__}")
-    for module in (pool, errata, show, vmm, nested, hook, probe, demo, kvm_validate):
+    for module in (pool, errata, plan, show, vmm, nested, hook, probe, demo, kvm_validate):
         module.register(commands)
     return parser
 

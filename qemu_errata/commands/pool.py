@@ -63,7 +63,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     profiles = [read_profile_argument(path) for path in args.profiles]
     pinned = None if args.pin_midr is None else _midr_argument(args.pin_midr)
     if not args.json:
-        _say_unknown_masks(profiles)
+        say_unknown_masks(profiles)
     try:
         model = baseline(profiles)
     except IncompatiblePoolError as refused:
@@ -114,7 +114,7 @@ def _midr_argument(text: str) -> int | None:
         raise InputError(f"--pin-midr {text}: not a hexadecimal MIDR") from None
 
 
-def _say_unknown_masks(profiles: Sequence[HostProfile]) -> None:
+def say_unknown_masks(profiles: Sequence[HostProfile]) -> None:
     """One line up front for profiles without writable masks, not one per field."""
     unknown = [p.host for p in profiles if p.writable_masks is None and p.id_registers]
     if unknown:
@@ -206,7 +206,7 @@ def _hosts_lines(model: PoolModel) -> list[str]:
 def _cmd_check(args: argparse.Namespace) -> int:
     model, profile = read_model(args.model), read_profile_argument(args.profile)
     if not args.json:
-        _say_unknown_masks([profile])
+        say_unknown_masks([profile])
     result = check(model, profile)
     targets = list(model.target_implementations)
     table = load_errata_table()

@@ -240,7 +240,7 @@ def baseline(profiles: Sequence[HostProfile], catalogue: Catalogue | None = None
 
     Computed once per host type: messages name a type by its label.
     """
-    _check_hosts(profiles)
+    check_host_names(profiles)
     return baseline_of_types(group_hosts(profiles), catalogue)
 
 
@@ -348,13 +348,14 @@ def _forms_pool(profiles: Sequence[HostProfile], catalogue: Catalogue) -> bool:
     return True
 
 
-def _check_hosts(profiles: Sequence[HostProfile]) -> None:
+def check_host_names(profiles: Sequence[HostProfile], command: str = "baseline") -> None:
+    """InputError unless there are profiles, each with a host name of its own."""
     if not profiles:
-        raise InputError("baseline: no host profiles given")
+        raise InputError(f"{command}: no host profiles given")
     counts = collections.Counter(p.host for p in profiles)
     twice = sorted(name for name, count in counts.items() if count > 1)
     if twice:
-        raise InputError(f"baseline: host name {twice[0]!r} is given by two profiles")
+        raise InputError(f"{command}: host name {twice[0]!r} is given by two profiles")
 
 
 class _Baseline:
