@@ -43,6 +43,7 @@ class HookConfig:
     __slots__ = (
         "host_profile",
         "ignored",
+        "keys",
         "log",
         "path",
         "start_policy",
@@ -56,6 +57,7 @@ class HookConfig:
         *,
         path: str | None = None,
         ignored: str | None = None,
+        keys: frozenset[str] = frozenset(),
         sysfs_root: str = DEFAULT_SYSFS_ROOT,
         start_policy: str = START_POLICIES[0],
         host_profile: str | None = None,
@@ -65,6 +67,7 @@ class HookConfig:
     ) -> None:
         self.path = path
         self.ignored = ignored
+        self.keys = keys  # the ones the file sets; the others have their default
         self.sysfs_root = sysfs_root
         self.start_policy = start_policy
         self.host_profile = host_profile
@@ -130,6 +133,7 @@ def load_config(home: str | None) -> HookConfig:
     return HookConfig(
         path=path,
         ignored=ignored,
+        keys=frozenset(document),
         sysfs_root=reader.sysfs_root(),
         start_policy=reader.choice("start_policy", START_POLICIES) or START_POLICIES[0],
         host_profile=reader.absolute_path("host_profile"),

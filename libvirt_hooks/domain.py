@@ -145,11 +145,12 @@ def _cpu_number(text: str, cpuset: str) -> int:
     text = text.strip()
     if not (text.isascii() and text.isdigit()):
         raise DomainXmlError(f"cpuset {quoted(cpuset)} is not a list of CPU numbers and ranges")
-    if len(text) > len(str(MAX_CPUS)) or int(text) >= MAX_CPUS:
+    digits = text.lstrip("0") or "0"
+    if len(digits) > len(str(MAX_CPUS)) or int(digits) >= MAX_CPUS:
         raise DomainXmlError(
             f"cpuset {quoted(cpuset)} names a CPU past {MAX_CPUS - 1}: no Linux host has one"
         )
-    return int(text)
+    return int(digits)
 
 
 def _refuse_external_dtd(name: str, system_id: str | None, public_id: str | None, _: int) -> None:
@@ -176,8 +177,10 @@ class _Reader:
     def __init__(self) -> None:
         self.path: list[str] = []
         self.depth = 0
-        self.vcpu_text = ""
+        self.vcpu_text = ""  # all text inside the first <vcpu>, like libvirt's string(vcpu[1])
         self.vcpu_text_too_long = False
+        self.in_vcpu = False
+        self.vcpu_seen = False
         self.pools = 0
         self.foreign: str | None = None  # a pool-namespace element we do not understand
         self.version: str | None = None
@@ -186,7 +189,7 @@ class _Reader:
         self.group = ""
         self.registers: dict[str, dict[str, int]] = {}
         self.vcpu: dict[str, str] = {}
-        self.pins: dict[str, str] = {}
+        self.pins: list[tuple[str, str]] = []
 
     def start(self, name: str, attributes: dict[str, str]) -> None:
         self.depth += 1
@@ -214,13 +217,10 @@ class _Reader:
         elif where == _REGISTER:
             name = attributes.get("name", "")
             self.registers[self.group][name] = _number(attributes, "register", "value")
-        elif where == _VCPU:
-            self.vcpu = attributes
+        elif where == _VCPU and not self.vcpu_seen:  # libvirt reads the first one
+            self.vcpu, self.vcpu_seen, self.in_vcpu = attributes, True, True
         elif where == _VCPUPIN:
-            vcpu = attributes.get("vcpu", "")
-            if vcpu in self.pins:
-                raise DomainXmlError(f"two <vcpupin> for vCPU {quoted(vcpu)}")
-            self.pins[vcpu] = attributes.get("cpuset", "")
+            self.pins.append((attributes.get("vcpu", ""), attributes.get("cpuset", "")))
 
     def metadata(self, name: str, attributes: dict[str, str]) -> None:
         """A child of ``<metadata>``: ours (any version), or another application's."""
@@ -241,10 +241,11 @@ class _Reader:
     def end(self, _name: str) -> None:
         if self.depth <= _DEEPEST:
             self.path.pop()
+        self.in_vcpu &= self.depth != 2
         self.depth -= 1
 
     def characters(self, data: str) -> None:
-        if self.depth == 2 and self.path[-1] == "vcpu":
+        if self.in_vcpu:
             self.vcpu_text_too_long |= len(self.vcpu_text) + len(data) > MAX_QUOTED
             if not self.vcpu_text_too_long:
                 self.vcpu_text += data
@@ -282,7 +283,7 @@ class _Reader:
             )
         vcpus = int(count)
         pins: dict[int, str] = {}  # by vCPU number; one that is not a number pins nothing
-        for vcpu, cpuset in self.pins.items():
+        for vcpu, cpuset in self.pins:
             if len(vcpu) <= 6 and vcpu.isascii() and vcpu.isdigit() and int(vcpu) < vcpus:
                 if int(vcpu) in pins:
                     raise DomainXmlError(f"two <vcpupin> for vCPU {int(vcpu)}")

@@ -140,8 +140,10 @@ def _guard(domain_name: str, op: str, what: str, xml: bytes) -> int:
         return 0
     line = f"qemu-errata: refused the {what} of VM {domain_name!r}: {'; '.join(problems)}"
     if op == "prepare" and config is not None:
-        if config.start_policy == "warn":
-            log.record(domain_name, op, host, "allowed (start_policy warn)", [line])
+        if config.start_policy != "enforce":  # warn, ignore: a start is never blocked
+            log.record(
+                domain_name, op, host, f"allowed (start_policy {config.start_policy})", [line]
+            )
             return 0
         line += f'; or set start_policy = "warn" in {config.editable} to start it anyway'
     log.record(domain_name, op, host, "refused", [line])
@@ -173,7 +175,7 @@ class DecisionLog:
             return
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         try:
-            _append(self.path, f"{stamp} {LOG_IDENT}[{os.getpid()}]: {line}\n".encode())
+            append_to_log(self.path, f"{stamp} {LOG_IDENT}[{os.getpid()}]: {line}\n".encode())
         except OSError as error:
             failure = (
                 f"qemu-errata: could not record the decision ({outcome}) for VM {domain!r} "
@@ -184,7 +186,7 @@ class DecisionLog:
             _syslog(syslog.LOG_WARNING, line)
 
 
-def _append(path: str, data: bytes) -> None:
+def append_to_log(path: str, data: bytes) -> None:
     """Append ``data`` to the log without following a link or writing a file others own."""
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     descriptor = os.open(path, flags | os.O_NOCTTY, 0o640)

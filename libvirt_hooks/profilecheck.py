@@ -32,7 +32,7 @@ def profile_problems(
         "`qemu-errata hook check` shows the details"
     )
     profile = read_host_profile(profile_path, remedy)
-    stale = [i for i in host if not _describes(profile, i)]
+    stale = [i for i in host if not describes(profile, i)]
     if stale:
         return [
             f"host_profile {profile_path} does not describe this host's "
@@ -82,5 +82,6 @@ def _pool_model(pool: Pool) -> PoolModel:
     )
 
 
-def _describes(profile: HostProfile, cpu: HostImplementation) -> bool:
+def describes(profile: HostProfile, cpu: HostImplementation) -> bool:
+    """Whether the profile lists this CPU type of the host."""
     return any(i.target.matches(cpu.midr, cpu.revidr, None) for i in profile.implementations)
