@@ -28,6 +28,7 @@ MAX_CPUS = 8192  # Linux's largest NR_CPUS: no host has a CPU numbered past it
 MAX_VCPUS = 4096  # far past what KVM on arm64 runs (512)
 MAX_CPUSET_CHARS = 64 << 10
 MAX_QUOTED = 64  # characters of a value from the XML a message shows
+MAX_DEPTH = 256  # libxml2's nesting limit (without XML_PARSE_HUGE): libvirt reads no deeper
 
 # expat names a namespaced element "<namespace URI> <local name>".
 _METADATA = "domain/metadata"
@@ -194,6 +195,8 @@ class _Reader:
     def start(self, name: str, attributes: dict[str, str]) -> None:
         self.depth += 1
         if self.depth > _DEEPEST:
+            if self.depth > MAX_DEPTH:  # expat's own stack would grow with the input
+                raise DomainXmlError(f"the domain XML nests elements deeper than {MAX_DEPTH}")
             return
         if not self.path and name != "domain":
             raise DomainXmlError(f"the root element is <{quoted(name)[1:-1]}>, not <domain>")

@@ -211,7 +211,9 @@ def mutate(xml: bytes, mutation: str, seed: int) -> bytes:  # noqa: PLR0911, PLR
             "utf-16"
         )
     if mutation == "utf16-nobom":
-        return xml.decode(errors="replace").encode("utf-16-le" if seed % 2 else "utf-16-be")
+        encoding = "UTF-16LE" if seed % 2 else "UTF-16BE"
+        declared = f'<?xml version="1.0" encoding="{encoding}"?>' + xml.decode(errors="replace")
+        return declared.encode(encoding)
     if mutation == "utf8-bom":
         return b"\xef\xbb\xbf" + xml
     if mutation == "latin1-declared":
@@ -225,21 +227,28 @@ def mutate(xml: bytes, mutation: str, seed: int) -> bytes:  # noqa: PLR0911, PLR
             "utf-32"
         )
     if mutation == "default-namespace":
-        return xml.replace(b"xmlns:qe=", b"xmlns=").replace(b"<qe:", b"<").replace(b"</qe:", b"</")
+        return (
+            xml.replace(b"xmlns:qemu-errata=", b"xmlns=")
+            .replace(b"<qemu-errata:", b"<")
+            .replace(b"</qemu-errata:", b"</")
+        )
     if mutation == "other-prefix":
-        return xml.replace(b"qe:", b"x" * (seed % 5 + 1) + b":").replace(
-            b"xmlns:qe=", b"xmlns:" + b"x" * (seed % 5 + 1) + b"="
+        prefix = b"x" * (seed % 5 + 1)
+        return (
+            xml.replace(b"xmlns:qemu-errata=", b"xmlns:" + prefix + b"=")
+            .replace(b"<qemu-errata:", b"<" + prefix + b":")
+            .replace(b"</qemu-errata:", b"</" + prefix + b":")
         )
     if mutation == "comment":
         return xml.replace(b"<metadata>", b"<metadata><!-- " + NS[: seed % len(NS)] + b" -->", 1)
     if mutation == "cdata-description":
         return xml.replace(b"a VM &amp; its &lt;notes&gt;", b"<![CDATA[" + NS + b"]]>")
     if mutation == "pool-outside-metadata":
-        start, end = xml.find(b"<qe:pool"), xml.find(b"</qe:pool>")
+        start, end = xml.find(b"<qemu-errata:pool"), xml.find(b"</qemu-errata:pool>")
         if start < 0 or end < 0:
             return xml
-        element = xml[start : end + len(b"</qe:pool>")]
-        moved = xml[:start] + xml[end + len(b"</qe:pool>") :]
+        element = xml[start : end + len(b"</qemu-errata:pool>")]
+        moved = xml[:start] + xml[end + len(b"</qemu-errata:pool>") :]
         return moved.replace(b"</devices>", element + b"</devices>")
     if mutation == "two-metadata":
         return xml.replace(b"<devices>", b"<metadata/><devices>", 1)
@@ -262,6 +271,14 @@ def mutate(xml: bytes, mutation: str, seed: int) -> bytes:  # noqa: PLR0911, PLR
             b"fuzz-vm", b"&l11;", 1
         )
     return xml
+
+
+def effective_mutations() -> list[str]:
+    """The mutations that change a pool domain XML (a test checks that all do)."""
+    xml = domain_xml(
+        targets=[(N1, None)], vcpus="2", cpuset=None, pins=[], placement=None, timer=None
+    )
+    return [m for m in MUTATIONS if m == "none" or mutate(xml, m, 7) != xml]
 
 
 _CPU = st.one_of(

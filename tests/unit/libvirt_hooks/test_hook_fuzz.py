@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hook_fuzz import fuzz
+from hook_fuzz import MUTATIONS, effective_mutations, fuzz
 
 
 def test_the_hook_never_fails_open_crashes_writes_stdout_or_discloses(tmp_path: Path) -> None:
@@ -18,3 +18,7 @@ def test_the_hook_never_fails_open_crashes_writes_stdout_or_discloses(tmp_path: 
     ), counts.summary()
     assert counts.pool_refused_wrongly == 0, counts.summary()
     assert counts.outcomes["refuse->refuse"] > 0 and counts.outcomes["allow->allow"] > 0
+
+
+def test_every_mutation_changes_a_pool_document() -> None:
+    assert effective_mutations() == MUTATIONS
