@@ -190,7 +190,8 @@ class _Reader:
         self.group = ""
         self.registers: dict[str, dict[str, int]] = {}
         self.vcpu: dict[str, str] = {}
-        self.pins: list[tuple[str, str]] = []
+        self.pins: dict[int, str] = {}  # by vCPU number; one past MAX_VCPUS pins nothing
+        self.pinned_twice: set[int] = set()
 
     def start(self, name: str, attributes: dict[str, str]) -> None:
         self.depth += 1
@@ -223,7 +224,15 @@ class _Reader:
         elif where == _VCPU and not self.vcpu_seen:  # libvirt reads the first one
             self.vcpu, self.vcpu_seen, self.in_vcpu = attributes, True, True
         elif where == _VCPUPIN:
-            self.pins.append((attributes.get("vcpu", ""), attributes.get("cpuset", "")))
+            self.pin(attributes.get("vcpu", ""), attributes.get("cpuset", ""))
+
+    def pin(self, vcpu: str, cpuset: str) -> None:
+        """Keep a ``<vcpupin>``: only those of vCPUs that may exist, so at most MAX_VCPUS."""
+        if not (len(vcpu) <= 6 and vcpu.isascii() and vcpu.isdigit() and int(vcpu) < MAX_VCPUS):
+            return  # not a vCPU number (libvirt refuses it): pins nothing, the default applies
+        if int(vcpu) in self.pins:
+            self.pinned_twice.add(int(vcpu))
+        self.pins[int(vcpu)] = cpuset
 
     def metadata(self, name: str, attributes: dict[str, str]) -> None:
         """A child of ``<metadata>``: ours (any version), or another application's."""
@@ -285,12 +294,10 @@ class _Reader:
                 f"<vcpu> {quoted(count)} is not a number of vCPUs from 1 to {MAX_VCPUS}"
             )
         vcpus = int(count)
-        pins: dict[int, str] = {}  # by vCPU number; one that is not a number pins nothing
-        for vcpu, cpuset in self.pins:
-            if len(vcpu) <= 6 and vcpu.isascii() and vcpu.isdigit() and int(vcpu) < vcpus:
-                if int(vcpu) in pins:
-                    raise DomainXmlError(f"two <vcpupin> for vCPU {int(vcpu)}")
-                pins[int(vcpu)] = cpuset
+        twice = sorted(vcpu for vcpu in self.pinned_twice if vcpu < vcpus)
+        if twice:
+            raise DomainXmlError(f"two <vcpupin> for vCPU {twice[0]}")
+        pins = {vcpu: cpuset for vcpu, cpuset in self.pins.items() if vcpu < vcpus}
         cpus = 0
         for cpuset in set(pins.values()):  # each distinct cpuset once: work bounded by the XML
             cpus |= parse_cpuset(cpuset)
