@@ -316,6 +316,12 @@ def test_the_hook_memory_stays_bounded_on_a_large_adversarial_input(hook: Path, 
     assert peak_kib < 100 * 1024
 
 
+def test_nesting_past_libxml2s_limit_is_refused_before_it_costs_memory() -> None:
+    xml = pool_xml(N1).replace(b"<name>", b"<a>" * 300 + b"</a>" * 300 + b"<name>")
+    with pytest.raises(DomainXmlError, match="deeper than 256"):
+        hook_domain.read_domain(xml)
+
+
 # --- 4. no disclosure, bounded lines ----------------------------------------------------------
 
 
