@@ -6,44 +6,155 @@ gets the same kind of one-line error.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import json
+import math
+from collections.abc import Collection, Mapping
+from typing import Any, NoReturn
 
-from qemu_errata.errors import ProfileError
+from qemu_errata.errors import InputError, ProfileError
 
 REGISTER_MAX = (1 << 64) - 1
+# Our documents are a few levels deep and hold small numbers; anything past
+# these bounds is refused as bad input before it can exhaust the stack or the CPU.
+JSON_MAX_DEPTH = 32
+JSON_MAX_NUMBER_CHARACTERS = 40
+CPU_NUMBER_MAX = (1 << 16) - 1
+
+
+class _JsonRefusedError(ValueError):
+    """A decoding hook's refusal; parse_json turns it into one InputError line."""
+
+
+def parse_json(text: str, origin: str) -> Any:
+    """Decode one of our JSON documents strictly; InputError naming ``origin`` otherwise.
+
+    Refused on top of JSON syntax: duplicate keys (readers would disagree on
+    which wins), NaN and Infinity (not JSON), numbers of more than
+    JSON_MAX_NUMBER_CHARACTERS characters, nesting deeper than JSON_MAX_DEPTH,
+    and strings with lone surrogates (they cannot be printed or written as UTF-8).
+    """
+    try:
+        data = json.loads(
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_constant=_no_constant,
+            parse_int=_bounded_int,
+            parse_float=_bounded_float,
+        )
+    except RecursionError:
+        raise InputError(f"{origin}: nested deeper than {JSON_MAX_DEPTH} levels") from None
+    except _JsonRefusedError as refused:
+        raise InputError(f"{origin}: {refused}") from None
+    except json.JSONDecodeError as error:
+        raise InputError(
+            f"{origin}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    _check_tree(data, origin)
+    return data
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _JsonRefusedError(f"duplicate key {one_line(key)!r}")
+        result[key] = value
+    return result
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise _JsonRefusedError(f"{name} is not a JSON number")
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > JSON_MAX_NUMBER_CHARACTERS:
+        raise _JsonRefusedError(
+            f"a number of {len(text)} digits (at most {JSON_MAX_NUMBER_CHARACTERS})"
+        )
+    return int(text)
+
+
+def _bounded_float(text: str) -> float:
+    value = float(_bounded_int(text) if len(text) > JSON_MAX_NUMBER_CHARACTERS else text)
+    if not math.isfinite(value):
+        raise _JsonRefusedError(f"the number {text} is out of range")
+    return value
+
+
+def _check_tree(data: Any, origin: str) -> None:
+    """Depth and string checks, without recursion (the input decides the depth)."""
+    pending: list[tuple[Any, int]] = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            _check_string(value, origin)
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth > JSON_MAX_DEPTH:
+            raise InputError(f"{origin}: nested deeper than {JSON_MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            for key in value:
+                _check_string(key, origin)
+            pending.extend((v, depth + 1) for v in value.values())
+        else:
+            pending.extend((v, depth + 1) for v in value)
+
+
+def _check_string(value: str, origin: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{origin}: a string with a lone surrogate: {value!a:.60}") from None
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped, so a message stays one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 class DocumentReader:
     """Reads keys of one JSON object, raising ProfileError naming origin and key."""
 
-    def __init__(self, data: object, origin: str, expected_format: str) -> None:
+    def __init__(
+        self, data: object, origin: str, expected_format: str, keys: Collection[str]
+    ) -> None:
         if not isinstance(data, dict):
             raise ProfileError(f"{origin}: not a JSON object")
         self.data: dict[str, Any] = data
         self.origin = origin
         found = data.get("format")
         if found != expected_format:
-            raise ProfileError(f"{origin}: format: expected {expected_format!r}, found {found!r}")
+            raise self.fail("format", f"expected {expected_format!r}, found {found!r:.80}")
+        self.check_keys(data, "", keys)
 
     def fail(self, key: str, problem: str) -> ProfileError:
-        return ProfileError(f"{self.origin}: {key}: {problem}")
+        return ProfileError(one_line(f"{self.origin}: {key}: {problem}"))
+
+    def check_keys(self, data: Mapping[str, Any], where: str, keys: Collection[str]) -> None:
+        """Refuse keys this format does not define: a misspelt or newer key would be ignored."""
+        unknown = [key for key in data if key not in keys]
+        if unknown:
+            name = f"{where}.{unknown[0]}" if where else unknown[0]
+            known = ", ".join(sorted(keys))
+            raise self.fail(name, f"unknown key (this version knows: {known})")
 
     def has(self, key: str) -> bool:
         return self.data.get(key) is not None
 
     def string(self, key: str) -> str:
+        """A non-empty one-line string (host names end up in messages and file names)."""
         value = self.data.get(key)
-        if not isinstance(value, str) or not value:
-            raise self.fail(key, "missing or not a non-empty string")
+        if not isinstance(value, str) or not value or not value.isprintable():
+            raise self.fail(key, "missing or not a non-empty string of printable characters")
         return value
 
     def optional_int(self, key: str) -> int | None:
         value = self.data.get(key)
         if value is None:
             return None
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise self.fail(key, f"{value!r} is not a positive integer or null")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= REGISTER_MAX:
+            raise self.fail(key, f"{value!r:.40} is not a positive 64-bit integer or null")
         return value
 
     def registers(self, key: str, required: bool = False) -> dict[str, int]:
@@ -64,8 +175,8 @@ class DocumentReader:
     def strings(self, key: str) -> tuple[str, ...]:
         """An optional list of strings (absent: empty)."""
         value = self.data.get(key, [])
-        if not is_string_list(value):
-            raise self.fail(key, "not a list of strings")
+        if not is_string_list(value) or not all(v.isprintable() for v in value):
+            raise self.fail(key, "not a list of strings of printable characters")
         return tuple(value)
 
     def items(self, key: str) -> list[Mapping[str, Any]]:
@@ -87,15 +198,20 @@ def is_string_list(value: object) -> bool:
 
 def parse_register(raw: object, key: str, reader: DocumentReader) -> int:
     """A register value written as a hex string such as ``"0x414fd0c1"``."""
-    if not isinstance(raw, str) or not raw.lower().startswith("0x"):
-        raise reader.fail(key, f"{raw!r} is not a hex string like '0x1f'")
-    try:
-        value = int(raw, 16)
-    except ValueError:
-        raise reader.fail(key, f"{raw!r} is not a hex string like '0x1f'") from None
+    if (
+        not isinstance(raw, str)
+        or raw[:2] not in ("0x", "0X")
+        or not _HEX_DIGITS.issuperset(raw[2:])
+        or len(raw) < 3
+    ):
+        raise reader.fail(key, f"{raw!r:.40} is not a hex string like '0x1f'")
+    value = int(raw, 16) if len(raw) <= JSON_MAX_NUMBER_CHARACTERS else -1
     if not 0 <= value <= REGISTER_MAX:
-        raise reader.fail(key, f"{raw} does not fit in 64 bits")
+        raise reader.fail(key, f"{raw:.40} does not fit in 64 bits")
     return value
+
+
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
 
 
 def hex_registers(values: Mapping[str, int]) -> dict[str, str]:

@@ -92,6 +92,7 @@ from urllib.parse import quote
 import libvirt
 from lxml import etree
 
+from qemu_errata import processes
 from qemu_errata.core.cpulist import format_cpus
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import TestBedError
@@ -558,7 +559,7 @@ def _launch(host: Host) -> None:
         "XDG_DATA_HOME": str(host.data_dir),
     }
     with host.log_path.open("ab") as log:
-        host._daemon = subprocess.Popen(
+        host._daemon = processes.start(
             ["libvirtd"],
             executable=shutil.which("libvirtd", path=_DAEMON_PATH),
             user=host.uid,
@@ -569,7 +570,6 @@ def _launch(host: Host) -> None:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
-            start_new_session=True,
             umask=0o077,
         )
     reap_orphans_of(host.uid, spare=host._daemon.pid)
