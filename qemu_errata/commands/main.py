@@ -27,8 +27,12 @@ from qemu_errata.errors import ExitStatus, QemuErrataError
 Command = Callable[[argparse.Namespace], int]
 
 
-class _Signalled(BaseException):
-    """A termination signal arrived: unwind through every cleanup, then exit."""
+class _Signalled(KeyboardInterrupt):
+    """A termination signal arrived: unwind through every cleanup, then exit.
+
+    A KeyboardInterrupt, because that is what asyncio and other libraries
+    re-raise untouched (any other BaseException they log as a fatal error).
+    """
 
     def __init__(self, number: int) -> None:
         super().__init__(signal.Signals(number).name)
@@ -62,10 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _output_closed()
     except QemuErrataError as error:
         return _fail(str(error), error.exit_status)
-    except KeyboardInterrupt:
-        return _fail("interrupted", ExitStatus.SIGNALLED + signal.SIGINT)
     except _Signalled as signalled:
         return _fail(f"terminated by {signalled}", ExitStatus.SIGNALLED + signalled.number)
+    except KeyboardInterrupt:
+        return _fail("interrupted", ExitStatus.SIGNALLED + signal.SIGINT)
     except Exception as error:  # the one place where a bug becomes status 3, not a verdict
         if args.debug:
             traceback.print_exc()
