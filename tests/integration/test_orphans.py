@@ -92,3 +92,22 @@ def test_a_killed_qemu_probe_leaves_nothing(number: signal.Signals, tmp_path: Pa
         assert not list(scratch.glob(".p.*")), "a temporary output file was left"
     print(f"{number.name}: {RUNS} runs, {orphans} orphaned QEMU, {directories} temporary dirs")
     assert (orphans, directories) == (0, 0)
+
+
+def test_a_probe_into_a_closed_pipe_ends_quietly_and_cleans_up(tmp_path: Path) -> None:
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        probe = subprocess.run(
+            [QEMU_ERRATA, "probe", "--backend", "qemu", "--qemu-cpu", "max"],
+            env={**os.environ, "TMPDIR": str(tmp_path)},
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    finally:
+        os.close(writer)
+    assert (probe.returncode, probe.stderr) == (141, "")
+    assert _leftovers(tmp_path) == (0, 0)
