@@ -19,6 +19,8 @@ REGISTER_MAX = (1 << 64) - 1
 JSON_MAX_DEPTH = 32
 JSON_MAX_NUMBER_CHARACTERS = 40
 CPU_NUMBER_MAX = (1 << 16) - 1
+# Messages quote keys and values from the input; this bounds how much.
+MESSAGE_MAX_CHARACTERS = 400
 
 
 class _JsonRefusedError(ValueError):
@@ -57,7 +59,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise _JsonRefusedError(f"duplicate key {one_line(key)!r}")
+            raise _JsonRefusedError(f"duplicate key {key!r:.80}")
         result[key] = value
     return result
 
@@ -67,18 +69,23 @@ def _no_constant(name: str) -> NoReturn:
 
 
 def _bounded_int(text: str) -> int:
-    if len(text) > JSON_MAX_NUMBER_CHARACTERS:
-        raise _JsonRefusedError(
-            f"a number of {len(text)} digits (at most {JSON_MAX_NUMBER_CHARACTERS})"
-        )
+    _check_number_length(text)
     return int(text)
 
 
 def _bounded_float(text: str) -> float:
-    value = float(_bounded_int(text) if len(text) > JSON_MAX_NUMBER_CHARACTERS else text)
+    _check_number_length(text)
+    value = float(text)
     if not math.isfinite(value):
         raise _JsonRefusedError(f"the number {text} is out of range")
     return value
+
+
+def _check_number_length(text: str) -> None:
+    if len(text) > JSON_MAX_NUMBER_CHARACTERS:
+        raise _JsonRefusedError(
+            f"a number {len(text)} characters long (at most {JSON_MAX_NUMBER_CHARACTERS})"
+        )
 
 
 def _check_tree(data: Any, origin: str) -> None:
@@ -108,9 +115,12 @@ def _check_string(value: str, origin: str) -> None:
         raise InputError(f"{origin}: a string with a lone surrogate: {value!a:.60}") from None
 
 
-def one_line(text: str) -> str:
-    """``text`` with control characters escaped, so a message stays one line."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+def one_line(text: str, limit: int = MESSAGE_MAX_CHARACTERS) -> str:
+    """``text`` as one line of at most about ``limit`` characters (control characters escaped)."""
+    line = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    if len(line) <= limit:
+        return line
+    return f"{line[:limit]}... ({len(line) - limit} more characters)"
 
 
 class DocumentReader:

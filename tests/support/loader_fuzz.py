@@ -373,6 +373,8 @@ def judge(case: Case, argv: list[str], path: Path, tally: Tally) -> None:
         problem = "traceback"
     elif status == 2 and (len(stderr.splitlines()) != 1 or not stderr.startswith("qemu-errata: ")):
         problem = "not one line"
+    elif len(stderr) > 1000:
+        problem = f"a message of {len(stderr)} characters"
     elif status == 2 and str(path) not in stderr:
         problem = "does not name the file"
     elif case.must_refuse and status != 2:

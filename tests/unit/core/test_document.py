@@ -24,7 +24,7 @@ PROFILE = PROFILE_OBJECT.to_json()
         ('{"a": NaN}', "NaN is not a JSON number"),
         ('{"a": -Infinity}', "-Infinity is not a JSON number"),
         ('{"a": 1e999}', "out of range"),
-        ('{"a": ' + "9" * 5000 + "}", "a number of 5000 digits"),
+        ('{"a": ' + "9" * 5000 + "}", "a number 5000 characters long"),
         ("[" * 100_000 + "]" * 100_000, f"nested deeper than {JSON_MAX_DEPTH} levels"),
         ("[" * 40 + "]" * 40, f"nested deeper than {JSON_MAX_DEPTH} levels"),
         ('{"host": "a\\ud800"}', "a string with a lone surrogate"),
@@ -79,6 +79,14 @@ def test_profile_readers_refuse_unknown_keys_and_out_of_range_values(
         profile_from_json(document, "p.json")
     assert problem in str(refused.value)
     assert "\n" not in str(refused.value)
+
+
+def test_messages_quoting_the_input_are_bounded() -> None:
+    document = _profile()
+    document["k" * 100_000] = 1
+    with pytest.raises(ProfileError) as refused:
+        profile_from_json(document, "p.json")
+    assert len(str(refused.value)) < 500 and "more characters)" in str(refused.value)
 
 
 def test_model_readers_refuse_unknown_keys() -> None:
