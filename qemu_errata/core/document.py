@@ -7,7 +7,6 @@ gets the same kind of one-line error.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Collection, Mapping
 from typing import Any, NoReturn
 
@@ -17,7 +16,8 @@ REGISTER_MAX = (1 << 64) - 1
 # Our documents are a few levels deep and hold small numbers; anything past
 # these bounds is refused as bad input before it can exhaust the stack or the CPU.
 JSON_MAX_DEPTH = 32
-JSON_MAX_NUMBER_CHARACTERS = 40
+# Larger than any register, CPU number or frequency; also refuses 1e999 (infinity).
+NUMBER_BOUND = 10**30
 CPU_NUMBER_MAX = (1 << 16) - 1
 # Messages quote keys and values from the input; this bounds how much.
 MESSAGE_MAX_CHARACTERS = 400
@@ -31,8 +31,8 @@ def parse_json(text: str, origin: str) -> Any:
     """Decode one of our JSON documents strictly; InputError naming ``origin`` otherwise.
 
     Refused on top of JSON syntax: duplicate keys (readers would disagree on
-    which wins), NaN and Infinity (not JSON), numbers of more than
-    JSON_MAX_NUMBER_CHARACTERS characters, nesting deeper than JSON_MAX_DEPTH,
+    which wins), NaN and Infinity (not JSON), numbers past NUMBER_BOUND,
+    nesting deeper than JSON_MAX_DEPTH,
     and strings with lone surrogates (they cannot be printed or written as UTF-8).
     """
     try:
@@ -40,8 +40,6 @@ def parse_json(text: str, origin: str) -> Any:
             text,
             object_pairs_hook=_unique_keys,
             parse_constant=_no_constant,
-            parse_int=_bounded_int,
-            parse_float=_bounded_float,
         )
     except RecursionError:
         raise InputError(f"{origin}: nested deeper than {JSON_MAX_DEPTH} levels") from None
@@ -51,6 +49,8 @@ def parse_json(text: str, origin: str) -> Any:
         raise InputError(
             f"{origin}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         ) from None
+    except ValueError:  # Python's own bound on decimal digits (sys.get_int_max_str_digits)
+        raise InputError(f"{origin}: a number past {NUMBER_BOUND:.0e}") from None
     _check_tree(data, origin)
     return data
 
@@ -68,26 +68,6 @@ def _no_constant(name: str) -> NoReturn:
     raise _JsonRefusedError(f"{name} is not a JSON number")
 
 
-def _bounded_int(text: str) -> int:
-    _check_number_length(text)
-    return int(text)
-
-
-def _bounded_float(text: str) -> float:
-    _check_number_length(text)
-    value = float(text)
-    if not math.isfinite(value):
-        raise _JsonRefusedError(f"the number {text} is out of range")
-    return value
-
-
-def _check_number_length(text: str) -> None:
-    if len(text) > JSON_MAX_NUMBER_CHARACTERS:
-        raise _JsonRefusedError(
-            f"a number {len(text)} characters long (at most {JSON_MAX_NUMBER_CHARACTERS})"
-        )
-
-
 def _check_tree(data: Any, origin: str) -> None:
     """Depth and string checks, without recursion (the input decides the depth)."""
     pending: list[tuple[Any, int]] = [(data, 1)]
@@ -96,6 +76,8 @@ def _check_tree(data: Any, origin: str) -> None:
         if isinstance(value, str):
             _check_string(value, origin)
             continue
+        if isinstance(value, int | float) and not -NUMBER_BOUND < value < NUMBER_BOUND:
+            raise InputError(f"{origin}: a number past {NUMBER_BOUND:.0e}")
         if not isinstance(value, dict | list):
             continue
         if depth > JSON_MAX_DEPTH:
@@ -215,13 +197,14 @@ def parse_register(raw: object, key: str, reader: DocumentReader) -> int:
         or len(raw) < 3
     ):
         raise reader.fail(key, f"{raw!r:.40} is not a hex string like '0x1f'")
-    value = int(raw, 16) if len(raw) <= JSON_MAX_NUMBER_CHARACTERS else -1
+    value = int(raw, 16) if len(raw) <= _HEX_MAX_CHARACTERS else -1
     if not 0 <= value <= REGISTER_MAX:
         raise reader.fail(key, f"{raw:.40} does not fit in 64 bits")
     return value
 
 
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_HEX_MAX_CHARACTERS = 40  # leading zeros allowed; longer is refused before int() sees it
 
 
 def hex_registers(values: Mapping[str, int]) -> dict[str, str]:

@@ -195,7 +195,7 @@ def _lone_surrogate(draw: st.DrawFn) -> Raw:
 
 
 def _number_past_bound(draw: st.DrawFn) -> Raw:
-    digits = draw(st.integers(41, 20000))
+    digits = draw(st.integers(31, 20000))
     return Raw(
         draw(st.sampled_from(["", "-"])) + "9" * digits + draw(st.sampled_from(["", ".5", "e3"]))
     )
@@ -271,7 +271,7 @@ def _control_characters(draw: st.DrawFn, tree: Any, where: Path_) -> tuple[Any, 
 
 
 def _long_value(draw: st.DrawFn, tree: Any, where: Path_) -> tuple[Any, bool] | None:
-    size = draw(st.integers(1000, 300_000))
+    size = draw(st.integers(1000, 100_000))
     long_values = ["x" * size, Raw(json.dumps(list(range(size)))), Raw(json.dumps([0] * size))]
     return replaced(tree, where, draw(st.sampled_from(long_values))), False
 
@@ -327,6 +327,7 @@ class Tally:
     kinds: collections.Counter[str] = field(default_factory=collections.Counter)
     failures: list[str] = field(default_factory=list)
     slowest_s: float = 0.0
+    progress: bool = False  # a line on stderr every 10,000 cases
 
     def report(self) -> str:
         lines = [
@@ -366,6 +367,8 @@ def judge(case: Case, argv: list[str], path: Path, tally: Tally) -> None:
     tally.statuses[status] += 1
     tally.kinds[case.kind] += 1
     tally.slowest_s = max(tally.slowest_s, elapsed)
+    if tally.progress and tally.cases % 10_000 == 0:
+        print(tally.report().splitlines()[0], file=sys.stderr, flush=True)
     problem = None
     if status not in (0, 1, 2):
         problem = f"status {status}"
@@ -431,7 +434,7 @@ def main_fuzz() -> int:
     parser = argparse.ArgumentParser(description="fuzz the qemu-errata file loaders")
     parser.add_argument("--cases", type=int, default=100_000)
     args = parser.parse_args()
-    tally = Tally()
+    tally = Tally(progress=True)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="qemu-errata-fuzz-") as directory, one_parser():
         fuzz(args.cases, tally, Path(directory))()
