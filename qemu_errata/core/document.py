@@ -69,25 +69,29 @@ def _no_constant(name: str) -> NoReturn:
 
 
 def _check_tree(data: Any, origin: str) -> None:
-    """Depth and string checks, without recursion (the input decides the depth)."""
-    pending: list[tuple[Any, int]] = [(data, 1)]
+    """Depth, number and string checks, without recursion (the input decides the depth)."""
+    _check_scalar(data, origin)
+    pending: list[tuple[Any, int]] = [(data, 1)] if isinstance(data, dict | list) else []
     while pending:
-        value, depth = pending.pop()
-        if isinstance(value, str):
-            _check_string(value, origin)
-            continue
-        if isinstance(value, int | float) and not -NUMBER_BOUND < value < NUMBER_BOUND:
-            raise InputError(f"{origin}: a number past {NUMBER_BOUND:.0e}")
-        if not isinstance(value, dict | list):
-            continue
+        container, depth = pending.pop()
         if depth > JSON_MAX_DEPTH:
             raise InputError(f"{origin}: nested deeper than {JSON_MAX_DEPTH} levels")
-        if isinstance(value, dict):
-            for key in value:
+        if isinstance(container, dict):
+            for key in container:
                 _check_string(key, origin)
-            pending.extend((v, depth + 1) for v in value.values())
-        else:
-            pending.extend((v, depth + 1) for v in value)
+            container = container.values()
+        for value in container:
+            if isinstance(value, dict | list):
+                pending.append((value, depth + 1))
+            else:
+                _check_scalar(value, origin)
+
+
+def _check_scalar(value: Any, origin: str) -> None:
+    if isinstance(value, str):
+        _check_string(value, origin)
+    elif isinstance(value, int | float) and not -NUMBER_BOUND < value < NUMBER_BOUND:
+        raise InputError(f"{origin}: a number past {NUMBER_BOUND:.0e}")
 
 
 def _check_string(value: str, origin: str) -> None:
