@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 
 from qemu_errata.commands import demo, hook, kvm_validate, nested, pool, probe, vmm
+from qemu_errata.core.document import one_line
 from qemu_errata.errors import ExitStatus, QemuErrataError
 
 Command = Callable[[argparse.Namespace], int]
@@ -56,8 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run: Command = args.run
-    for number in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(number, _raise_signalled)
+    previous = {number: signal.signal(number, _raise_signalled) for number in _TERMINATING}
+    try:
+        return _run(run, args)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+_TERMINATING = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _run(run: Command, args: argparse.Namespace) -> int:
     try:
         status = run(args)
         sys.stdout.flush()  # a closed pipe shows here, not after main() returned
@@ -73,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # the one place where a bug becomes status 3, not a verdict
         if args.debug:
             traceback.print_exc()
-        problem = f"internal error: {type(error).__name__}: {error}".splitlines()[0]
+        problem = one_line(f"internal error: {type(error).__name__}: {error}")
         hint = "" if args.debug else " (run with --debug for the traceback)"
         return _fail(problem + hint, ExitStatus.INTERNAL)
 

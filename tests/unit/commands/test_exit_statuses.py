@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -113,3 +114,9 @@ def test_an_internal_error_is_status_3_and_one_line(
     assert command_line.main(["--debug", "baseline", str(two_profiles[0])]) == ExitStatus.INTERNAL
     shown = capsys.readouterr().err
     assert shown.startswith("Traceback (most recent call last):") and "in _bug" in shown
+
+
+def test_main_leaves_the_signal_handlers_as_it_found_them(two_profiles: list[Path]) -> None:
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)
+    assert command_line.main(["baseline", *map(str, two_profiles)]) == ExitStatus.OK
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGHUP)) == before
