@@ -7,9 +7,10 @@ SIGKILL) leaves a process or a directory of sockets behind:
 - a child gets its own session (so a terminal's Ctrl-C reaches only us, and
   we stop it in order) and the parent-death signal SIGKILL (Linux
   ``prctl(PR_SET_PDEATHSIG)``), so the kernel kills it when we die;
-- a temporary directory has a guardian: a tiny ``sh`` in its own session
+- a temporary directory has a Guardian: a tiny ``sh`` in its own session
   that waits for the end of a pipe only we hold open, then removes the
-  directory. Whatever ends our process closes the pipe.
+  directory. Whatever ends our process closes the pipe. The test bed's
+  guardians kill what its libvirtd started (QEMUs leave libvirtd's tree).
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ from typing import Any
 
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
-# Reads until our end of the pipe closes, however we ended, then removes the directory.
-_GUARDIAN = 'cat >/dev/null; exec rm -rf -- "$1"'
 
 
 # preexec_fn is safe here although the test bed has a thread: the function
@@ -79,28 +78,51 @@ def _dies_with(parent: int) -> Callable[[], None]:
     return in_child
 
 
+class Guardian:
+    """A tiny ``sh`` that runs ``script`` once this process ends, however it ends.
+
+    It waits for the end of a pipe only this process holds open (closed by
+    ``release()``, by exit, by any signal), in its own session so that
+    neither Ctrl-C nor a hangup stops it early. ``options`` go to Popen
+    (e.g. ``user=`` to run the script as another user).
+    """
+
+    def __init__(self, script: str, *arguments: str, **options: Any) -> None:
+        read_end, self._write_end = os.pipe2(os.O_CLOEXEC)
+        try:
+            self._process = subprocess.Popen(
+                ["sh", "-c", f"cat >/dev/null; {script}", "sh", *arguments],
+                stdin=read_end,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+                **options,
+            )
+        except BaseException:
+            os.close(self._write_end)
+            raise
+        finally:
+            os.close(read_end)
+
+    def release(self) -> None:
+        """Run the script now and wait for it."""
+        if self._write_end >= 0:
+            os.close(self._write_end)
+            self._write_end = -1
+        self._process.wait()
+
+
 @contextlib.contextmanager
 def temporary_directory(prefix: str, directory: Path | None = None) -> Iterator[Path]:
     """A new private directory, removed when the block ends or when this process dies."""
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=directory))
-    read_end, write_end = os.pipe2(os.O_CLOEXEC)
     try:
-        guardian = subprocess.Popen(
-            ["sh", "-c", _GUARDIAN, "sh", str(path)],
-            stdin=read_end,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # neither Ctrl-C nor a hangup stops it early
-        )
+        guardian = Guardian('exec rm -rf -- "$1"', str(path))
     except BaseException:
-        os.close(write_end)
         shutil.rmtree(path, ignore_errors=True)
         raise
-    finally:
-        os.close(read_end)
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
-        os.close(write_end)
-        guardian.wait()
+        guardian.release()

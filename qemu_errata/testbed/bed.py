@@ -138,6 +138,7 @@ class Host:
         self.uuid = str(uuid.uuid4())
         self.directory = directory
         self._daemon: subprocess.Popen[bytes] | None = None
+        self._guardian: processes.Guardian | None = None
         self._connection: Any = None
 
     @property
@@ -572,6 +573,10 @@ def _launch(host: Host) -> None:
             stderr=log,
             umask=0o077,
         )
+    # libvirtd's QEMUs leave its process tree: on our death, kill all that the user runs.
+    host._guardian = processes.Guardian(
+        "exec kill -9 -1", user=host.uid, group=host.gid, extra_groups=[]
+    )
     reap_orphans_of(host.uid, spare=host._daemon.pid)
     deadline = time.monotonic() + _START_TIMEOUT_S
     while not _listening(host.socket_path):
@@ -600,6 +605,9 @@ def _listening(path: Path) -> bool:
 def _stop(host: Host) -> None:
     """Kill the host's daemon, QEMUs and virtlogd, and reap them."""
     kill_user_processes(host.uid)
+    if host._guardian is not None:
+        host._guardian.release()
+        host._guardian = None
     if host._daemon is not None:
         host._daemon.wait(timeout=_START_TIMEOUT_S)
         stop_reaping(host.uid)
