@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,8 +26,8 @@ RUNS = int(os.environ.get("QEMU_ERRATA_KILL_RUNS", "3"))
 _SETTLE_S = 5.0
 
 
-def _processes_naming(text: str) -> list[int]:
-    """PIDs of live (not zombie) processes whose command line contains ``text``."""
+def _processes_naming(text: str, marker: bytes = b"qemu-system") -> list[int]:
+    """PIDs of live (not zombie) QEMUs whose command line contains ``text`` and ``marker``."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -35,7 +37,12 @@ def _processes_naming(text: str) -> list[int]:
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if text.encode() in command and state != "Z" and b"qemu-system" in command:
+        if (
+            text.encode() in command
+            and state != "Z"
+            and b"qemu-system" in command
+            and marker in command
+        ):
             found.append(int(entry.name))
     return found
 
@@ -115,3 +122,30 @@ def test_a_probe_into_a_closed_pipe_ends_quietly_and_cleans_up(tmp_path: Path) -
         os.close(writer)
     assert (probe.returncode, probe.stderr) == (141, "")
     assert _leftovers(tmp_path) == (0, 0)
+
+
+def test_a_killed_demo_leaves_no_qemu() -> None:
+    """libvirtd's QEMUs are not our descendants: the test bed's guardians kill them."""
+    # The test bed's users must reach its directories: not under pytest's private tmp_path.
+    tmp_path = Path(tempfile.mkdtemp(prefix="qe-"))  # short: socket paths
+    tmp_path.chmod(0o755)
+    try:
+        _kill_demo(tmp_path)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _kill_demo(tmp_path: Path) -> None:
+    demo = subprocess.Popen(
+        [QEMU_ERRATA, "demo"],
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 240
+    while not _processes_naming(str(tmp_path), b"guest="):  # libvirt's, not a probe's
+        assert demo.poll() is None and time.monotonic() < deadline, "the demo started no VM"
+        time.sleep(0.1)
+    demo.kill()
+    demo.wait()
+    assert _leftovers(tmp_path)[0] == 0
