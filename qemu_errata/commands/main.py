@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -78,8 +79,10 @@ def _run(run: Command, args: argparse.Namespace) -> int:
     except QemuErrataError as error:
         return _fail(str(error), error.exit_status)
     except _Signalled as signalled:
+        _quiet_asyncio()
         return _fail(f"terminated by {signalled}", ExitStatus.SIGNALLED + signalled.number)
     except KeyboardInterrupt:
+        _quiet_asyncio()
         return _fail("interrupted", ExitStatus.SIGNALLED + signal.SIGINT)
     except Exception as error:  # the one place where a bug becomes status 3, not a verdict
         if args.debug:
@@ -87,6 +90,11 @@ def _run(run: Command, args: argparse.Namespace) -> int:
         problem = one_line(f"internal error: {type(error).__name__}: {error}")
         hint = "" if args.debug else " (run with --debug for the traceback)"
         return _fail(problem + hint, ExitStatus.INTERNAL)
+
+
+def _quiet_asyncio() -> None:
+    """No "Task exception was never retrieved" traceback at exit for tasks the signal cut short."""
+    logging.getLogger("asyncio").disabled = True
 
 
 def _raise_signalled(number: int, frame: FrameType | None) -> None:
