@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -25,9 +27,20 @@ from qemu_errata.errors import InputError
 def test_only_regular_files_are_read(make: object, problem: str, tmp_path: Path) -> None:
     path = tmp_path / "input.json"
     make(path)  # type: ignore[operator]
-    with pytest.raises(InputError) as refused:
-        files.read_json(path)  # a FIFO without a writer must not hang
+    # Should a reader wait on the FIFO (it must not), a writer comes by and ends the wait.
+    unblock = threading.Timer(5, _open_and_close_for_writing, [path])
+    unblock.start()
+    try:
+        with pytest.raises(InputError) as refused:
+            files.read_json(path)
+    finally:
+        unblock.cancel()
     assert str(refused.value) == f"{path}: {problem}"
+
+
+def _open_and_close_for_writing(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
 
 
 def test_a_file_past_the_size_bound_is_refused(tmp_path: Path) -> None:
