@@ -131,8 +131,9 @@ def _remove_leftovers(directory: Path, prefix: str) -> None:
             name = entry.name
             if not (name.startswith(prefix) and name.endswith(_TEMPORARY_SUFFIX)):
                 continue
-            writer = name[len(prefix) :].split(".", 1)[0]
-            if writer.isdigit() and not _process_exists(int(writer)):
+            # PID.RANDOM.tmp exactly (mkstemp's RANDOM has no dot): not another file's temporary
+            writer, *rest = name[len(prefix) : -len(_TEMPORARY_SUFFIX)].split(".")
+            if len(rest) == 1 and writer.isdigit() and not _process_exists(int(writer)):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
 

@@ -92,5 +92,7 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path: 
     leftover.write_text("half")
     alive = tmp_path / f".model.json.{os.getppid()}.abcd1234.tmp"  # a writer still at work
     alive.write_text("busy")
+    other = tmp_path / f".model.json.5.{os.getppid()}.abcd1234.tmp"  # writing model.json.5
+    other.write_text("busy")
     files.write_json(tmp_path / "model.json", {})
-    assert sorted(os.listdir(tmp_path)) == [alive.name, "model.json"]
+    assert sorted(os.listdir(tmp_path)) == sorted([alive.name, other.name, "model.json"])
