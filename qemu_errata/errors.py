@@ -53,6 +53,10 @@ class ExitStatus:
     BAD_INPUT: Final = 2
     INTERNAL: Final = 3
     NESTED_HOST_FAILED: Final = 125
+    # Interrupted (Ctrl-C, SIGTERM, SIGHUP): this plus the signal number, as shells report it.
+    SIGNALLED: Final = 128
+    # The reader of our output went away (``| head -1``): 128 + SIGPIPE, no message.
+    OUTPUT_CLOSED: Final = 141
 
 
 class QemuErrataError(Exception):

@@ -1,45 +1,84 @@
-"""Reading the tool's JSON files and writing files atomically (shell: does I/O).
+"""Reading the tool's files and writing files atomically (shell: does I/O).
 
-Writes are atomic (``write_atomically``: a temporary file in the same
-directory, then a rename), so a failure never leaves a half-written profile,
-model or hook script behind.
+Reads take regular files only, up to MAX_FILE_BYTES: a FIFO, a device such as
+/dev/zero or a huge file is bad input, not a hang or a MemoryError.
+
+Writes are atomic (``write_atomically``): a temporary file beside the target,
+synced, renamed over it, and the directory synced, so a crash or a signal
+never leaves a half-written profile, model or hook script behind. The
+temporary file is removed on every error path; one left by a killed run
+(``.NAME.PID.XXXX.tmp``, never a name a reader looks for) is removed by the
+next write of the same file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from qemu_errata.core.document import parse_json
 from qemu_errata.core.pool import PoolModel, model_from_json
 from qemu_errata.core.profile import HostProfile, profile_from_json
 from qemu_errata.errors import InputError
 
+# Profiles and models are a few kilobytes, domain XML rarely more than a hundred;
+# at this bound the worst JSON (a list of 2 million zeros) takes 0.5 s of CPU and 50 MB.
+MAX_FILE_BYTES = 4 << 20
+_TEMPORARY_SUFFIX = ".tmp"
+
 
 def read_bytes(path: Path) -> bytes:
-    """The bytes of ``path``; InputError naming the file otherwise."""
+    """The bytes of the regular file ``path``; InputError naming the file otherwise."""
     try:
-        return path.read_bytes()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as error:
         raise InputError(f"{path}: cannot read: {error.strerror}") from None
+    try:
+        return _read_regular(path, descriptor)
+    except OSError as error:
+        raise InputError(f"{path}: cannot read: {error.strerror}") from None
+    finally:
+        os.close(descriptor)
+
+
+def _read_regular(path: Path, descriptor: int) -> bytes:
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"{path}: not a regular file ({_file_kind(info.st_mode)})")
+    chunks = []
+    size = 0
+    while chunk := os.read(descriptor, 1 << 20):
+        size += len(chunk)
+        if size > MAX_FILE_BYTES:
+            raise InputError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _file_kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISDIR: "a directory",
+        stat.S_ISFIFO: "a FIFO",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+        stat.S_ISSOCK: "a socket",
+    }
+    return next((kind for test, kind in kinds.items() if test(mode)), "not a plain file")
 
 
 def read_json(path: Path) -> Any:
-    """The decoded JSON of ``path``; InputError naming the file otherwise."""
+    """The decoded JSON of ``path`` (strictly, see parse_json); InputError naming it otherwise."""
     try:
-        text = path.read_text("utf-8")
-    except OSError as error:
-        raise InputError(f"{path}: cannot read: {error.strerror}") from None
+        text = read_bytes(path).decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(
-            f"{path}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
-        ) from None
+    return parse_json(text, str(path))
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -54,20 +93,67 @@ def write_json(path: Path, data: Any) -> None:
 def write_atomically(path: Path, content: bytes, mode: int = 0o644) -> None:
     """Replace ``path`` by a file of ``content`` and ``mode``; OSError if that fails.
 
-    The content goes to a temporary file beside ``path`` (created 0600, so not
-    executable: a hook directory never runs it), gets its mode, and is renamed
-    over ``path``: readers see the old file or the whole new one, never a
-    partial or wrong-mode file. On any failure the temporary file is removed.
+    Missing parent directories are created. The content goes to a temporary
+    file beside ``path`` (created 0600, so not executable: a hook directory
+    never runs it), gets its mode, is synced and renamed over ``path``, and the
+    directory is synced: readers see the old file or the whole new one, never
+    a partial or wrong-mode file, also after a power cut.
     """
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    directory = path.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    prefix = _temporary_prefix(path)
+    _remove_leftovers(directory, prefix)
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f"{prefix}{os.getpid()}.", suffix=_TEMPORARY_SUFFIX, dir=directory
+    )
     try:
         with os.fdopen(descriptor, "wb") as stream:
             stream.write(content)
+            stream.flush()
             os.fchmod(stream.fileno(), mode)
+            os.fsync(stream.fileno())
         os.replace(temporary, path)
     except BaseException:
-        os.unlink(temporary)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
         raise
+    _sync_directory(directory)
+
+
+def _temporary_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def _remove_leftovers(directory: Path, prefix: str) -> None:
+    """Remove temporary files of ``prefix`` whose writing process is gone (a killed run)."""
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            name = entry.name
+            if not (name.startswith(prefix) and name.endswith(_TEMPORARY_SUFFIX)):
+                continue
+            # PID.RANDOM.tmp exactly (mkstemp's RANDOM has no dot): not another file's temporary
+            writer, *rest = name[len(prefix) : -len(_TEMPORARY_SUFFIX)].split(".")
+            if len(rest) == 1 and writer.isdigit() and not _process_exists(int(writer)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # another user's process (or a number that is not a PID): leave its file
+    return True
+
+
+def _sync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def read_profile(path: Path) -> HostProfile:

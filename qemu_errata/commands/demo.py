@@ -10,7 +10,6 @@ after itself either way.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -24,6 +23,7 @@ from qemu_errata.core.pool import PoolModel, baseline, check
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.readable import plural
 from qemu_errata.errors import ExitStatus, IncompatiblePoolError
+from qemu_errata.processes import temporary_directory
 from qemu_errata.vmm.dialects import Dialect, vmm_config
 
 # Pool hosts A and B, and host C outside the pool: QEMU CPU models.
@@ -179,10 +179,10 @@ def _on_test_bed(demo: Demo, pool: PoolModel, profiles: list[HostProfile]) -> No
     # The test bed needs libvirt and lxml: imported here, not at CLI start.
     from qemu_errata.testbed.bed import TestBed  # noqa: PLC0415
 
-    with tempfile.TemporaryDirectory(prefix="qemu-errata-demo-") as scratch, TestBed() as bed:
+    with temporary_directory("qemu-errata-demo-") as scratch, TestBed() as bed:
         hosts = demo.step(
             "Start the test bed: three libvirt hosts with the hook installed",
-            lambda: _start_hosts(demo, bed, profiles, Path(scratch)),
+            lambda: _start_hosts(demo, bed, profiles, scratch),
         )
         domain = demo.step(
             "Start a pool VM on host-a with the model applied",

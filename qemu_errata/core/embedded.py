@@ -11,10 +11,10 @@ model (``qemu-errata nested``): they carry the kernel's real writable masks.
 
 from __future__ import annotations
 
-import json
 from importlib import resources
 from importlib.abc import Traversable
 
+from qemu_errata.core.document import parse_json
 from qemu_errata.core.profile import HostProfile, profile_from_json
 from qemu_errata.errors import InputError
 
@@ -42,4 +42,5 @@ def load_embedded_profile(name: str) -> HostProfile:
     if name not in names:
         raise InputError(f"embedded profile {name!r}: unknown (known: {', '.join(names)})")
     text = _directory().joinpath(name + _SUFFIX).read_text("utf-8")
-    return profile_from_json(json.loads(text), f"embedded profile {name}")
+    origin = f"embedded profile {name}"
+    return profile_from_json(parse_json(text, origin), origin)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qemu_errata.core.document import DocumentReader, parse_register
+from qemu_errata.core.document import CPU_NUMBER_MAX, DocumentReader, parse_register
 
 
 @dataclass(frozen=True, order=True)
@@ -96,14 +96,23 @@ def read_implementations(reader: DocumentReader, key: str) -> tuple[Implementati
     cpus_seen: set[int] = set()
     for index, item in enumerate(reader.items(key)):
         where = f"{key}[{index}]"
+        reader.check_keys(item, where, (*_IDENTITY, "cpus"))
         midr, revidr, aidr = (_identity(item, where, name, reader) for name in _IDENTITY)
         cpus = item.get("cpus")
         if (
             not isinstance(cpus, list)
             or not cpus
-            or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in cpus)
+            or not all(
+                isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= CPU_NUMBER_MAX
+                for c in cpus
+            )
         ):
-            raise reader.fail(f"{where}.cpus", "missing or not a non-empty list of CPU numbers")
+            raise reader.fail(
+                f"{where}.cpus",
+                f"missing or not a non-empty list of CPU numbers 0-{CPU_NUMBER_MAX}",
+            )
+        if len(set(cpus)) != len(cpus):
+            raise reader.fail(f"{where}.cpus", "a CPU is listed twice")
         if cpus_seen & set(cpus):
             raise reader.fail(f"{where}.cpus", "a CPU is listed under two implementations")
         cpus_seen.update(cpus)
@@ -120,6 +129,7 @@ def read_targets(reader: DocumentReader, key: str) -> TargetImplementations:
     entries = []
     for index, item in enumerate(reader.items(key)):
         where = f"{key}[{index}]"
+        reader.check_keys(item, where, _IDENTITY)
         midr = _identity(item, where, "midr", reader)
         if midr is None:
             raise reader.fail(f"{where}.midr", "missing")

@@ -35,6 +35,21 @@ from qemu_errata.errors import IncompatiblePoolError, InputError
 MODEL_FORMAT = "qemu-errata/pool-model/1"
 # The register maps a profile and a model carry, in the order they are reported.
 REGISTER_GROUPS = ("id_registers", "firmware_registers", "gic_registers")
+MODEL_KEYS = frozenset(
+    {
+        "format",
+        "hosts",
+        "target_implementations",
+        "timer_frequency_hz",
+        *REGISTER_GROUPS,
+        "host_types",
+        "host_writes",  # models written before host types
+        "losses",
+        "notes",
+        "errata_cost",  # in baseline --json output, which may be saved as the model
+    }
+)
+LOSS_KEYS = frozenset({"register", "field", "pool_value", "host_values", "explanation"})
 TIMER_REGISTER = "CNTFRQ_EL0"
 # What check() names as the register of a host CPU outside the target list.
 IDENTITY_REGISTER = "MIDR_EL1"
@@ -163,7 +178,7 @@ class PoolModel:
 
 def model_from_json(data: object, origin: str, catalogue: Catalogue | None = None) -> PoolModel:
     """Read a model file; only format, id_registers and target_implementations are required."""
-    reader = DocumentReader(data, origin, MODEL_FORMAT)
+    reader = DocumentReader(data, origin, MODEL_FORMAT, MODEL_KEYS)
     return PoolModel(
         id_registers=reader.registers("id_registers", required=True),
         target_implementations=read_targets(reader, "target_implementations"),
@@ -207,6 +222,7 @@ def _read_losses(reader: DocumentReader, catalogue: Catalogue) -> tuple[Loss, ..
     losses = []
     for index, item in enumerate(reader.items("losses")):
         where = f"losses[{index}]"
+        reader.check_keys(item, where, LOSS_KEYS)
         register = catalogue.get(str(item.get("register")))
         names = [f.name for f in register.fields] if register else []
         if register is None or item.get("field") not in names:

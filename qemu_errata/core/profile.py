@@ -15,6 +15,20 @@ from qemu_errata.core.document import DocumentReader, hex_registers
 from qemu_errata.core.implementations import Implementation, read_implementations
 
 PROFILE_FORMAT = "qemu-errata/host-profile/1"
+PROFILE_KEYS = frozenset(
+    {
+        "format",
+        "host",
+        "implementations",
+        "id_registers",
+        "writable_masks",
+        "timer_frequency_hz",
+        "firmware_registers",
+        "gic_registers",
+        "capabilities",
+        "provenance",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -65,7 +79,7 @@ class HostProfile:
 
 def profile_from_json(data: object, origin: str) -> HostProfile:
     """Validate a decoded JSON document; errors name ``origin`` and the key."""
-    reader = DocumentReader(data, origin, PROFILE_FORMAT)
+    reader = DocumentReader(data, origin, PROFILE_FORMAT, PROFILE_KEYS)
     capabilities = reader.mapping("capabilities")
     if not all(isinstance(v, bool) for v in capabilities.values()):
         raise reader.fail("capabilities", "values must be true or false")

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from qemu_errata import processes
 from qemu_errata.errors import ImageBuildError
 
 ARCHITECTURE = "arm64"
@@ -163,7 +164,7 @@ def parse_download_line(line: str) -> DebFile:
 
 def _run(command: Sequence[str], what: str, cwd: Path | None = None) -> str:
     try:
-        completed = subprocess.run(
+        completed = processes.run(
             command,
             cwd=cwd,
             capture_output=True,
@@ -180,4 +181,5 @@ def _run(command: Sequence[str], what: str, cwd: Path | None = None) -> str:
         errors = [line for line in lines if line.startswith("E:")] or lines
         detail = errors[-1] if errors else f"exit status {completed.returncode}"
         raise ImageBuildError(f"apt: cannot {what}: {detail}")
-    return completed.stdout
+    output: str = completed.stdout
+    return output

@@ -18,7 +18,6 @@ import importlib.util
 import json
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,10 +25,12 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import qemu_errata
+from qemu_errata import processes
 from qemu_errata.errors import BootError, InputError
 from qemu_errata.nested.cpio import CpioWriter
 from qemu_errata.nested.guest import REQUEST, RESULT_FORMAT, RESULT_PORT
 from qemu_errata.nested.image import NestedImage, compile_python
+from qemu_errata.processes import temporary_directory
 
 QEMU = "qemu-system-aarch64"
 DEFAULT_MEMORY_MIB = 1024
@@ -79,8 +80,7 @@ def run_nested(
     ``inputs`` maps inside paths to files or directories to carry in;
     ``outputs`` are inside paths whose files come back in the result.
     """
-    with tempfile.TemporaryDirectory(prefix="qemu-errata-nested-") as temporary:
-        work = Path(temporary)
+    with temporary_directory("qemu-errata-nested-") as work:
         initrd = work / "initrd.cpio"
         shutil.copyfile(image.initramfs, initrd)
         request = {
@@ -107,7 +107,7 @@ def host_name(cpu: str, image: NestedImage) -> str:
 def check_cpu_model(cpu: str) -> None:
     """InputError unless QEMU knows the CPU model ``cpu``."""
     try:
-        listing = subprocess.run(
+        listing = processes.run(
             [QEMU, "-cpu", "help"], capture_output=True, text=True, timeout=30, check=True
         ).stdout
     except FileNotFoundError:
@@ -209,12 +209,8 @@ def _run_qemu(command: list[str], cpu: str, work: Path, timeout: float) -> None:
     console = work / "console.log"
     with errors.open("wb") as error_stream:
         try:
-            process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=error_stream,
-                stderr=error_stream,
-                start_new_session=True,
+            process = processes.start(
+                command, stdin=subprocess.DEVNULL, stdout=error_stream, stderr=error_stream
             )
         except FileNotFoundError:
             raise BootError(f"{QEMU}: not installed (Debian package qemu-system-arm)") from None

@@ -29,16 +29,17 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qemu_errata import processes
 from qemu_errata.errors import ImageBuildError, InputError
 from qemu_errata.nested.apt import AptRoot, DebFile, debian_repositories
 from qemu_errata.nested.cpio import CpioWriter
+from qemu_errata.processes import temporary_directory
 
 MANIFEST_FORMAT = "qemu-errata/nested-image/1"
 CACHE_ENVIRONMENT = "QEMU_ERRATA_NESTED_CACHE"
@@ -219,8 +220,7 @@ def _build(series: KernelSeries, images: Path) -> NestedImage:
     (kernel_deb,) = kernels.resolve([kernel_package])
     userland_debs = userland.resolve(USERLAND_PACKAGES)
     key = _cache_key(series, [kernel_deb, *userland_debs])
-    with tempfile.TemporaryDirectory(prefix=".build-", dir=images) as temporary:
-        work = Path(temporary)
+    with temporary_directory(".build-", images) as work:
         (work / "debs").mkdir()
         for deb in [kernel_deb, *userland_debs]:
             _progress(f"downloading {deb.package} {deb.version} ({deb.size / 1e6:.1f} MB)")
@@ -280,7 +280,7 @@ def _cache_key(series: KernelSeries, debs: Sequence[DebFile]) -> str:
 def _extract_kernel(deb: Path, member: str, destination: Path) -> None:
     """Copy the raw Image out of the kernel package without unpacking the modules."""
     command = ["dpkg-deb", "--fsys-tarfile", str(deb)]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    process = processes.start(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
     found = False
     try:
@@ -307,7 +307,7 @@ def _extract_kernel(deb: Path, member: str, destination: Path) -> None:
 def _write_initramfs(debs: Sequence[Path], root: Path, destination: Path) -> None:
     root.mkdir()
     for deb in debs:
-        completed = subprocess.run(
+        completed = processes.run(
             ["dpkg-deb", "-x", str(deb), str(root)], capture_output=True, text=True, check=False
         )
         if completed.returncode != 0:

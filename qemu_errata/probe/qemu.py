@@ -23,7 +23,6 @@ import contextlib
 import shutil
 import signal
 import socket
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from qemu_errata.errors import InputError, ProbeError
 from qemu_errata.probe import a64
 from qemu_errata.probe.gdbstub import GdbError, GdbRemote
 from qemu_errata.probe.sysreg_program import SysregProgram, build_program
+from qemu_errata.processes import start_async, temporary_directory
 from qemu_errata.vmm.xml_parser import parse_xml
 
 QEMU_BINARY = "qemu-system-aarch64"
@@ -195,8 +195,7 @@ async def _read_qemu(model: str, registers: Sequence[Register], timeout: float) 
     encodings = [r.encoding for r in registers if r.encoding] + [a64.CNTFRQ_EL0]
     program = build_program(encodings)
     what = f"QEMU CPU model {model!r}"
-    with tempfile.TemporaryDirectory(prefix="qemu-errata-probe-") as temporary:
-        directory = Path(temporary)
+    with temporary_directory("qemu-errata-probe-") as directory:
         (directory / _PROGRAM).write_bytes(program.code)
         async with _listening(directory, what) as (qmp, gdb_listener):
             process = await _start(binary, qemu_arguments(model, program, directory), directory)
@@ -235,7 +234,7 @@ async def _listening(directory: Path, what: str) -> AsyncIterator[tuple[QMPClien
 async def _start(binary: str, arguments: list[str], directory: Path) -> asyncio.subprocess.Process:
     with open(directory / _STDERR, "wb") as stderr:
         try:
-            return await asyncio.create_subprocess_exec(
+            return await start_async(
                 binary,
                 *arguments,
                 stdin=asyncio.subprocess.DEVNULL,

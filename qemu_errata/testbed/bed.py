@@ -98,6 +98,7 @@ from urllib.parse import quote
 import libvirt
 from lxml import etree
 
+from qemu_errata import processes
 from qemu_errata.core.cpulist import format_cpus
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import TestBedError
@@ -163,6 +164,7 @@ class Host:
         self.uuid = str(uuid.uuid4())
         self.directory = directory
         self._daemon: subprocess.Popen[bytes] | None = None
+        self._guardian: processes.Guardian | None = None
         self._connection: Any = None
 
     @property
@@ -646,7 +648,7 @@ def _launch(host: Host) -> None:
         "XDG_DATA_HOME": str(host.data_dir),
     }
     with host.log_path.open("ab") as log:
-        host._daemon = subprocess.Popen(
+        host._daemon = processes.start(
             ["libvirtd"],
             executable=shutil.which("libvirtd", path=_DAEMON_PATH),
             user=host.uid,
@@ -657,8 +659,13 @@ def _launch(host: Host) -> None:
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
-            start_new_session=True,
             umask=0o077,
+        )
+    # libvirtd's QEMUs leave its process tree: on our death, kill all that the user runs.
+    # One guardian per host: a restarted daemon keeps the first (it guards the user).
+    if host._guardian is None:
+        host._guardian = processes.Guardian(
+            "exec kill -9 -1", user=host.uid, group=host.gid, extra_groups=[]
         )
     reap_orphans_of(host.uid, spare=host._daemon.pid)
     deadline = time.monotonic() + _START_TIMEOUT_S
@@ -688,6 +695,9 @@ def _listening(path: Path) -> bool:
 def _stop(host: Host) -> None:
     """Kill the host's daemon, QEMUs and virtlogd, and reap them."""
     kill_user_processes(host.uid)
+    if host._guardian is not None:
+        host._guardian.release()
+        host._guardian = None
     if host._daemon is not None:
         host._daemon.wait(timeout=_START_TIMEOUT_S)
         stop_reaping(host.uid)

@@ -118,9 +118,10 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     assert not picture.exists()
     zero = run("kvm-6.12-neoverse-n1", "--pools", "0")
     assert (zero.returncode, zero.stderr) == (2, "qemu-errata: --pools 0: needs at least 1 pool\n")
-    unwritable = run("kvm-6.12-neoverse-n1", "--picture", tmp_path / "no" / "dir" / "p.svg")
+    (tmp_path / "a-file").write_text("")
+    unwritable = run("kvm-6.12-neoverse-n1", "--picture", tmp_path / "a-file" / "p.svg")
     assert unwritable.returncode == 2
-    assert unwritable.stderr.endswith("p.svg: cannot write: No such file or directory\n")
+    assert "p.svg: cannot write" in unwritable.stderr
 
 
 def fleet_files(tmp_path: Path) -> list[Path]:

@@ -22,6 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
 
+import libvirt_hooks.guard as guard_module
 from libvirt_hooks import domain as fast_domain
 from libvirt_hooks import qemu as hook_entry
 from libvirt_hooks.config import read_flat_toml
@@ -577,19 +578,37 @@ def test_without_configuration_the_hook_reads_the_real_sysfs(hook: Path, tmp_pat
         assert_refused(result, "/sys/devices/system/cpu/cpu0/regs/identification/midr_el1")
 
 
-def test_the_hook_bounds_its_own_time(hook: Path, host: Host) -> None:
-    """A sysfs read that never returns (a FIFO nobody writes) ends in a refusal."""
+def test_a_register_file_that_is_no_file_is_refused_at_once(hook: Path, host: Host) -> None:
+    """A FIFO planted as a register file is refused, never waited on."""
     midr = host.sysfs / "devices/system/cpu/cpu2/regs/identification/midr_el1"
     midr.unlink()
     os.mkfifo(midr)
-    host.configure(timeout_seconds=1)
+    host.configure(timeout_seconds=30)
     started = time.monotonic()
     assert_refused(
-        run_hook(hook, host, domain_xml(pool=model((N1, None)))),
-        "did not finish within 1 s",
-        "timeout_seconds",
+        run_hook(hook, host, domain_xml(pool=model((N1, None)))), f"{midr}: not a regular file"
     )
+    assert time.monotonic() - started < 10
+
+
+def test_the_hook_bounds_its_own_time(
+    host: Host, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Whatever hangs (every read is non-blocking now: a stalled file system, say) ends in a
+    refusal at timeout_seconds; the stall is a sysfs read that sleeps, in-process."""
+
+    def stalled(sysfs_root: str, cpus: object) -> None:
+        time.sleep(10)
+
+    monkeypatch.setattr(guard_module, "read_host_implementations", stalled)
+    monkeypatch.setenv("HOME", str(host.home))
+    host.configure(timeout_seconds=1)
+    started = time.monotonic()
+    xml = domain_xml(pool=model((N1, None)))
+    assert guard_module.guard("vm1", "migrate", "incoming migration", xml) == 1
     assert time.monotonic() - started < 5
+    line = capsys.readouterr().err
+    assert "the check did not finish within 1 s (timeout_seconds" in line
 
 
 # --- install and uninstall ---------------------------------------------------------------
