@@ -13,7 +13,17 @@ import sys
 from collections.abc import Callable, Sequence
 
 from qemu_errata import __version__
-from qemu_errata.commands import demo, hook, kvm_validate, nested, pool, probe, show, vmm
+from qemu_errata.commands import (
+    demo,
+    guest_view,
+    hook,
+    kvm_validate,
+    nested,
+    pool,
+    probe,
+    show,
+    vmm,
+)
 from qemu_errata.errors import QemuErrataError
 
 Command = Callable[[argparse.Namespace], int]
@@ -26,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parser.add_argument("--version", action="version", version=f"qemu-errata {__version__}")
-    for module in (pool, show, vmm, nested, hook, probe, demo, kvm_validate):
+    for module in (pool, show, vmm, nested, hook, probe, demo, kvm_validate, guest_view):
         module.register(commands)
     return parser
 
