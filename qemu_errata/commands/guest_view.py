@@ -30,7 +30,13 @@ from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel, check
 from qemu_errata.errors import ExitStatus, InputError
 from qemu_errata.files import read_model
-from qemu_errata.probe.guest_boot import DEFAULT_SECONDS, GuestBoot, GuestBootTimeout, boot_guest
+from qemu_errata.probe.guest_boot import (
+    DEFAULT_SECONDS,
+    IDENTITY,
+    GuestBoot,
+    GuestBootError,
+    boot_guest,
+)
 from qemu_errata.probe.kernel_image import read_image
 from qemu_errata.probe.kvm import probe_kvm
 
@@ -71,8 +77,8 @@ def run_guest_view(args: argparse.Namespace) -> int:
         reasons = "; ".join(problem.message for problem in result.problems)
         raise InputError(f"{args.model}: host {result.host} cannot present it: {reasons}")
     try:
-        boot = boot_guest(model, image, load_catalogue(), args.timeout)
-    except GuestBootTimeout as error:
+        boot = boot_guest(model, image, load_catalogue(), seconds=args.timeout)
+    except GuestBootError as error:
         print(f"qemu-errata: guest-view: {error}", file=sys.stderr)
         for line in error.console.splitlines()[-_TAIL_LINES:]:
             print(f"  console: {line}", file=sys.stderr)
@@ -103,6 +109,7 @@ def guest_view_json(name: str, model: PoolModel, boot: GuestBoot, log: GuestLog)
             ],
             "guest_log": list(log.target_lines),
         },
+        "differing_registers": differing(model, boot),
         "id_registers": {
             name: {
                 "guest": read.describe(),
@@ -115,53 +122,55 @@ def guest_view_json(name: str, model: PoolModel, boot: GuestBoot, log: GuestLog)
     }
 
 
+def differing(model: PoolModel, boot: GuestBoot) -> list[str]:
+    """The model's registers the guest read otherwise (an UNDEFINED MRS reads as zero, as a
+    register KVM does not offer: kvm-validate's rule)."""
+    return [
+        name
+        for name, read in boot.reads.items()
+        if name in model.id_registers and (read.value or 0) != model.id_registers[name]
+    ]
+
+
 def describe(name: str, model: PoolModel, boot: GuestBoot, log: GuestLog) -> str:
+    differ = differing(model, boot)
     lines = [
         f"{name}: a guest on this host's KVM (Linux {platform.release()}) booted to {boot.ended}"
-        f" in {boot.seconds:.1f} s."
-    ]
-    differ = [
-        n
-        for n, read in boot.reads.items()
-        if n in model.id_registers and read.value != model.id_registers[n]
-    ]
-    lines.append(
-        f"ID registers its code read with MRS: {len(boot.reads)}"
+        f" in {boot.seconds:.1f} s.",
+        f"ID registers its code read with MRS: {len(boot.reads)}; "
         + (
-            f"; differing from the model: {', '.join(differ)}"
+            f"differing from the model: {', '.join(differ)}"
             if differ
-            else "; all as the model has them"
-        )
-    )
-    for register, read in boot.reads.items():
-        if register in ("MIDR_EL1", "REVIDR_EL1", "AIDR_EL1"):
-            shown = (
-                Midr(read.value).describe()
-                if register == "MIDR_EL1" and read.value is not None
-                else read.describe()
-            )
+            else "all as the model has them"
+        ),
+    ]
+    for register in IDENTITY:
+        read = boot.reads.get(register)
+        if read is not None and read.value is not None:
+            shown = Midr(read.value).describe() if register == "MIDR_EL1" else f"{read.value:#x}"
             lines.append(f"  {register}: {shown}")
-    if not boot.list_offered:
-        lines.append(
-            "Target implementation list: not offered (this kernel has no BMAP_2 or SMCCC filter)"
-        )
-    else:
-        lines.append(
-            f"Target implementation list: {len(boot.answers)} of {len(model.target_implementations)} entries asked for"
-        )
-        for answer in boot.answers:
-            entry = answer.entry
-            lines.append(
-                f"  {answer.index}: "
-                + (
-                    "INVALID_PARAMETER"
-                    if entry is None
-                    else f"{Midr(entry.midr).describe()}, {entry.revidr_aidr()}"
-                )
-            )
-    lines.extend(f"  guest: {line}" for line in log.target_lines)
+    lines.extend(_target_lines(model, boot, log))
     lines.append(f"Errata workarounds it enabled ({len(log.errata)}):")
     lines.extend(f"  {description}" for description in log.errata)
     others = [d for d in log.detected if d not in log.errata]
     lines.append(f"Other CPU features it detected ({len(others)}): {', '.join(others)}")
     return "\n".join(lines)
+
+
+def _target_lines(model: PoolModel, boot: GuestBoot, log: GuestLog) -> list[str]:
+    if not boot.list_offered:
+        lines = ["Target implementation list: not offered (this kernel has no BMAP_2)"]
+    else:
+        lines = [
+            f"Target implementation list: the guest asked for {len(boot.answers)} of "
+            f"{len(model.target_implementations)} entries"
+        ]
+    for answer in boot.answers:
+        entry = answer.entry
+        shown = (
+            "INVALID_PARAMETER"
+            if entry is None
+            else f"{Midr(entry.midr).describe()}, {entry.revidr_aidr()}"
+        )
+        lines.append(f"  {answer.index}: {shown}")
+    return lines + [f"  guest: {line}" for line in log.target_lines]

@@ -22,7 +22,7 @@ through /dev/kvm, with the standard library only (it runs on the nested host):
 
 It runs until the guest logs that its system-wide CPU capability detection
 is done (core.guest_log.DETECTION_DONE), or stops itself (PSCI SYSTEM_OFF or
-RESET: ``panic=-1``), within a deadline (GuestBootTimeout, with the console).
+RESET: ``panic=-1``), within a deadline (GuestBootError, with the console).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ BMAP_2_DISCOVER_IMPL = 0b11
 IDENTITY = ("MIDR_EL1", "REVIDR_EL1", "AIDR_EL1")
 
 
-class GuestBootTimeout(RefusalError):
+class GuestBootError(RefusalError):
     """The guest did not finish its CPU capability detection in time."""
 
     def __init__(self, message: str, console: str) -> None:
@@ -129,11 +129,13 @@ def boot_guest(
     model: PoolModel,
     image: KernelImage,
     catalogue: Catalogue,
+    *,
     seconds: float = DEFAULT_SECONDS,
     calls: RunCalls | None = None,
     device: str = KVM_DEVICE,
 ) -> GuestBoot:
-    """Boot ``image`` on a vCPU presenting ``model``; GuestBootTimeout after ``seconds``."""
+    """Boot ``image`` on a vCPU presenting ``model``; GuestBootError when the guest does not
+    finish its detection within ``seconds`` or does what this VM cannot serve."""
     calls = calls or LinuxRunCalls()
     kernel = Kernel(calls, device)
     boot = GuestBoot()
@@ -188,15 +190,15 @@ def boot_guest(
         started = time.monotonic()
         try:
             with deadline(seconds):
-                _run(kernel, scratch.vcpu, run, model, report, boot)
+                _run(_Exits(kernel, scratch.vcpu, run, model=model, report=report, boot=boot))
         except DeadlineError:
             boot.seconds = time.monotonic() - started
-            raise GuestBootTimeout(
+            raise GuestBootError(
                 f"the guest did not finish its CPU feature detection within {seconds:g} s",
                 boot.console_text,
             ) from None
         except GuestError as error:
-            raise GuestBootTimeout(f"the guest stopped: {error}", boot.console_text) from None
+            raise GuestBootError(f"the guest stopped: {error}", boot.console_text) from None
         boot.seconds = time.monotonic() - started
         boot.reads = {registers[i].name: read for i, read in report.reads.items()}
     return boot
@@ -331,52 +333,71 @@ def _offer_target_list(kernel: Kernel, scratch: ScratchVm, catalogue: Catalogue)
     return True
 
 
-def _run(
-    kernel: Kernel,
-    vcpu: int,
-    run: mmap.mmap,
-    model: PoolModel,
-    report: GuestReport,
-    boot: GuestBoot,
-) -> None:
+class _Exits:
+    """Serves the exits of one boot: the UART, the register window, the list calls."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        vcpu: int,
+        run: mmap.mmap,
+        *,
+        model: PoolModel,
+        report: GuestReport,
+        boot: GuestBoot,
+    ) -> None:
+        self.kernel, self.vcpu, self.run, self.model = kernel, vcpu, run, model
+        self.report, self.boot = report, boot
+        self._line = bytearray()
+
+    def mmio(self) -> bool:
+        """Serve a KVM_EXIT_MMIO; whether the guest has now logged that detection is done."""
+        address, data, is_write = abi.mmio_exit(self.run)
+        offset = address - UART_BASE
+        if 0 <= offset < UART_SIZE:
+            if not is_write:
+                status = UART_TRANSMITTER_EMPTY if offset == UART_LINE_STATUS else 0
+                start = abi.RUN_MMIO_DATA_OFFSET
+                self.run[start : start + len(data)] = status.to_bytes(len(data), "little")
+            elif offset == UART_TRANSMIT:
+                return self._console(data[0])
+        elif is_write and len(data) == 8 and not self.report.done:
+            self.report.store(address, int.from_bytes(data, "little"))
+        else:
+            raise GuestError(
+                f"a {len(data)}-byte MMIO {'store' if is_write else 'load'} at "
+                f"{address:#x}, outside the console and the register window"
+            )
+        return False
+
+    def _console(self, byte: int) -> bool:
+        self.boot.console.append(byte)
+        if byte != ord("\n"):
+            self._line.append(byte)
+            return False
+        done = detection_done(self._line.decode("utf-8", errors="replace"))
+        self._line.clear()
+        return done
+
+    def hypercall(self) -> None:
+        _answer(self.kernel, self.vcpu, abi.hypercall_function(self.run), self.model, self.boot)
+
+
+def _run(exits: _Exits) -> None:
     """Run until the detection is done or the guest stops; GuestError for an exit we do not
     serve."""
-    line = bytearray()
     while True:
-        kernel.ioctl(vcpu, abi.KVM_RUN, 0, "KVM_RUN")
-        reason = abi.exit_reason(run)
+        exits.kernel.ioctl(exits.vcpu, abi.KVM_RUN, 0, "KVM_RUN")
+        reason = abi.exit_reason(exits.run)
         if reason == abi.KVM_EXIT_MMIO:
-            address, data, is_write = abi.mmio_exit(run)
-            if UART_BASE <= address < UART_BASE + UART_SIZE:
-                if not is_write:
-                    status = (
-                        UART_TRANSMITTER_EMPTY if address - UART_BASE == UART_LINE_STATUS else 0
-                    )
-                    run[abi.RUN_MMIO_DATA_OFFSET : abi.RUN_MMIO_DATA_OFFSET + len(data)] = (
-                        status.to_bytes(len(data), "little")
-                    )
-                elif address - UART_BASE == UART_TRANSMIT:
-                    byte = data[0]
-                    boot.console.append(byte)
-                    if byte == 0x0A:
-                        if detection_done(line.decode("utf-8", errors="replace")):
-                            boot.ended = "its CPU capability detection done"
-                            return
-                        line.clear()
-                    else:
-                        line.append(byte)
-            elif is_write and len(data) == 8 and not report.done:
-                report.store(address, int.from_bytes(data, "little"))
-            else:
-                raise GuestError(
-                    f"a {len(data)}-byte MMIO {'store' if is_write else 'load'} at "
-                    f"{address:#x}, outside the console and the register window"
-                )
+            if exits.mmio():
+                exits.boot.ended = "its CPU capability detection done"
+                return
         elif reason == abi.KVM_EXIT_HYPERCALL:
-            _answer(kernel, vcpu, abi.hypercall_function(run), model, boot)
+            exits.hypercall()
         elif reason == abi.KVM_EXIT_SYSTEM_EVENT:
-            kind = abi.system_event_type(run)
-            boot.ended = f"PSCI {abi.SYSTEM_EVENT_NAMES.get(kind, f'system event {kind}')}"
+            kind = abi.system_event_type(exits.run)
+            exits.boot.ended = f"PSCI {abi.SYSTEM_EVENT_NAMES.get(kind, f'system event {kind}')}"
             return
         else:
             raise GuestError(f"KVM_RUN exit reason {reason}")

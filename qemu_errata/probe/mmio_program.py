@@ -109,7 +109,7 @@ def _assemble(
     literals: bytes = b"",
 ) -> MmioProgram:
     """Vector table, prologue, one MRS and store per register, the store ending the reads,
-    then ``ending`` and ``literals``, 8-byte aligned (with the MMU off, as here, an
+    then ``ending`` and its ``literals``, 8-byte aligned (with the MMU off, as here, an
     unaligned load faults)."""
     body: list[int] = []
     for index, encoding in enumerate(encodings):
@@ -119,7 +119,7 @@ def _assemble(
         ]
     code = bytearray(a64.vector_table(_REPORT_AND_SKIP))
     code += a64.little_endian([*_PROLOGUE, *body, a64.str_unsigned_offset(_VALUE, _MMIO, DONE)])
-    if len(code) % 8:
+    if literals and len(code) % 8:
         code += a64.little_endian([a64.NOP])
     code += a64.little_endian(ending) + literals
     if len(code) > RAM_SIZE:
