@@ -135,7 +135,7 @@ def differing(model: PoolModel, boot: GuestBoot) -> list[str]:
 def describe(name: str, model: PoolModel, boot: GuestBoot, log: GuestLog) -> str:
     differ = differing(model, boot)
     lines = [
-        f"{name}: a guest on this host's KVM (Linux {platform.release()}) booted to {boot.ended}"
+        f"{name}: a guest on this host's KVM (Linux {platform.release()}) ran to {boot.ended}"
         f" in {boot.seconds:.1f} s.",
         f"ID registers its code read with MRS: {len(boot.reads)}; "
         + (

@@ -391,7 +391,7 @@ def _run(exits: _Exits) -> None:
         reason = abi.exit_reason(exits.run)
         if reason == abi.KVM_EXIT_MMIO:
             if exits.mmio():
-                exits.boot.ended = "its CPU capability detection done"
+                exits.boot.ended = "the end of its CPU capability detection"
                 return
         elif reason == abi.KVM_EXIT_HYPERCALL:
             exits.hypercall()

@@ -65,3 +65,14 @@ def test_guest_view_refuses_a_kernel_that_is_not_an_image_with_one_line(tmp_path
 def test_an_unreadable_kernel_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot read the kernel"):
         read_image(tmp_path / "missing")
+
+
+def test_guest_view_on_a_host_without_arm64_kvm_is_one_line_of_bad_input(tmp_path: Path) -> None:
+    model = tmp_path / "model.json"
+    assert run_cli("baseline", "kvm-7.2-neoverse-n1", "-o", model).returncode == 0
+    kernel = tmp_path / "vmlinuz"
+    kernel.write_bytes(gzip.compress(image()))
+    completed = run_cli("guest-view", model, "--kernel", kernel)
+    assert completed.returncode == 2
+    assert completed.stderr.count("\n") == 1
+    assert "/dev/kvm: " in completed.stderr
