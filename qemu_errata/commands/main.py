@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from qemu_errata import __version__
 from qemu_errata.commands import (
     demo,
+    errata,
     guest_view,
     hook,
     kvm_validate,
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parser.add_argument("--version", action="version", version=f"qemu-errata {__version__}")
-    for module in (pool, show, vmm, nested, hook, probe, demo, kvm_validate, guest_view):
+    for module in (pool, errata, show, vmm, nested, hook, probe, demo, kvm_validate, guest_view):
         module.register(commands)
     return parser
 

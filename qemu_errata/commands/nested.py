@@ -32,7 +32,7 @@ from qemu_errata.nested.image import (
 
 # The commands that need nothing beyond Python's standard library, so they run inside.
 RUNS_INSIDE = frozenset(
-    {"baseline", "check", "guest-view", "kvm-validate", "probe", "profiles", "show"}
+    {"baseline", "check", "errata", "guest-view", "kvm-validate", "probe", "profiles", "show"}
 )
 # The commands that boot the nested host's own kernel as their guest: it is carried in.
 BOOTS_A_GUEST = frozenset({"guest-view"})

@@ -10,6 +10,8 @@ from typing import Any
 
 from qemu_errata.commands import Subcommands
 from qemu_errata.commands.arguments import read_profile_argument
+from qemu_errata.core.errata import Workaround, added_by, load_errata_table
+from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import (
     MAX_HOSTS_FOR_SUBSETS,
@@ -71,10 +73,11 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
         return ExitStatus.NO
     if args.output:
         write_json(args.output, model.to_json())
+    cost = _errata_cost(model)
     if args.json:
-        _print_json(model.to_json())
+        _print_json({**model.to_json(), "errata_cost": _cost_json(cost)})
     else:
-        print(_describe_model(model, args.output))
+        print(_describe_model(model, args.output, cost))
     return ExitStatus.OK
 
 
@@ -103,11 +106,44 @@ def _what_to_do(profiles: Sequence[HostProfile]) -> str:
     return f"The largest pools these hosts form ({len(pools[0])} hosts each): {subsets}"
 
 
-def _describe_model(model: PoolModel, output: Path | None) -> str:
+Cost = list[tuple[TargetImplementation, tuple[Workaround, ...]]]
+
+
+def _errata_cost(model: PoolModel) -> Cost:
+    """What each target implementation alone makes every (Linux >= 6.15) guest work around."""
+    targets = list(model.target_implementations)
+    registers = {**model.id_registers, **model.firmware_registers}
+    return [(t, added_by(load_errata_table(), targets, t, registers)) for t in targets]
+
+
+def _cost_json(cost: Cost) -> list[dict[str, Any]]:
+    return [
+        {
+            **target.to_json(),
+            "name": Midr(target.midr).describe(),
+            "adds": [i for ids in workarounds for i in ids],
+            "workarounds": [list(ids) for ids in workarounds],
+        }
+        for target, workarounds in cost
+    ]
+
+
+def _cost_lines(cost: Cost) -> list[str]:
+    return [
+        f"  {Midr(target.midr).describe()}, {target.revidr_aidr()}: adds {len(workarounds)}"
+        for target, workarounds in cost
+    ]
+
+
+def _describe_model(model: PoolModel, output: Path | None, cost: Cost) -> str:
     lines = _hosts_lines(model)
     lines.append("Target implementations (guests apply the errata workarounds of each):")
     for target in model.target_implementations:
         lines.append(f"  {Midr(target.midr).describe()}, {target.revidr_aidr()}")
+    lines.append(
+        "Errata workarounds each host type alone adds to every guest (`errata MODEL` names them):"
+    )
+    lines.extend(_cost_lines(cost))
     frequency = model.timer_frequency_hz
     lines.append(f"Timer frequency: {'unknown' if frequency is None else f'{frequency} Hz'}")
     lines.append(f"What the pool loses ({plural(len(model.losses), 'field')}):")
@@ -135,10 +171,16 @@ def _hosts_lines(model: PoolModel) -> list[str]:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    profile = read_profile_argument(args.profile)
+    model, profile = read_model(args.model), read_profile_argument(args.profile)
     if not args.json:
         _say_unknown_masks([profile])
-    result = check(read_model(args.model), profile)
+    result = check(model, profile)
+    targets = list(model.target_implementations)
+    table = load_errata_table()
+    registers = {**model.id_registers, **model.firmware_registers}
+    cost = [
+        (i.target, added_by(table, targets, i.target, registers)) for i in profile.implementations
+    ]
     if args.json:
         _print_json(
             {
@@ -147,16 +189,19 @@ def _cmd_check(args: argparse.Namespace) -> int:
                 "ok": result.ok,
                 "problems": [p.to_json() for p in result.problems],
                 "notes": list(result.notes),
+                "errata_cost": _cost_json(cost),
             }
         )
     else:
-        print(_describe_check(result))
+        print(_describe_check(result, cost))
     return ExitStatus.OK if result.ok else ExitStatus.NO
 
 
-def _describe_check(result: CheckResult) -> str:
+def _describe_check(result: CheckResult, cost: Cost) -> str:
     verdict = "can" if result.ok else "cannot"
     lines = [f"Host {result.host} {verdict} present the pool model."]
     lines.extend(f"  {problem.message}" for problem in result.problems)
+    lines.append("Errata workarounds each of its CPU types adds to every guest of the pool:")
+    lines.extend(_cost_lines(cost))
     lines.extend(f"Note: {note}" for note in result.notes)
     return "\n".join(lines)

@@ -111,22 +111,12 @@ def _restore_cpu(domain: etree._Element, saved: str, origin: str, layout: _Layou
             layout.remove(cpu)
         return
     user = parse_xml(saved.encode("utf-8"), f"{origin}: the saved <cpu>", remove_blank_text=True)
-    if cpu is None:
-        domain.insert(_index_before(domain, _AFTER_CPU), user)
-        layout.settle(user)
-        return
-    if _not_ours(cpu) == _not_ours(user):  # the rest is as it was: all of it back, in order
-        user.tail = cpu.tail
+    if cpu is not None and _not_ours(cpu) == _not_ours(user):
+        user.tail = cpu.tail  # the rest is as it was: all of it back, in its order
         domain.replace(cpu, user)
         layout.settle(user)
         return
-    cpu.attrib.clear()
-    cpu.attrib.update(user.attrib)
-    for child in [c for c in cpu if c.tag in _CPU_MODEL_CHILDREN]:
-        layout.remove(child)
-    for index, child in enumerate([c for c in user if c.tag in _CPU_MODEL_CHILDREN]):
-        cpu.insert(index, child)
-        layout.settle(child)
+    _set_cpu(domain, user, layout)
 
 
 def _not_ours(cpu: etree._Element) -> list[bytes]:
@@ -196,17 +186,18 @@ def _template(dialect: Dialect) -> etree._Element:
     return parse_xml(data, f"xml_templates/{name}", remove_blank_text=True)
 
 
-def _set_cpu(domain: etree._Element, template: etree._Element, layout: _Layout) -> None:
+def _set_cpu(domain: etree._Element, source: etree._Element, layout: _Layout) -> None:
+    """``source``'s attributes and model children into the domain's ``<cpu>``; the rest stays."""
     cpu = domain.find("cpu")
     if cpu is None:
-        domain.insert(_index_before(domain, _AFTER_CPU), template)
-        layout.settle(template)
+        domain.insert(_index_before(domain, _AFTER_CPU), source)
+        layout.settle(source)
         return
     cpu.attrib.clear()
-    cpu.attrib.update(template.attrib)
+    cpu.attrib.update(source.attrib)
     for child in [c for c in cpu if c.tag in _CPU_MODEL_CHILDREN]:
         layout.remove(child)
-    for index, child in enumerate(list(template)):
+    for index, child in enumerate([c for c in source if c.tag in _CPU_MODEL_CHILDREN]):
         cpu.insert(index, child)
         layout.settle(child)
 

@@ -12,34 +12,18 @@ from pathlib import Path
 import libvirt
 import pytest
 from support.cli import run_cli
-from support.hosts import NEOVERSE_N1_MIDR
 from support.vmm_pool import three_host_pool
 
-from qemu_errata.core.implementations import Implementation
-from qemu_errata.core.profile import HostProfile
 from qemu_errata.files import write_json
-from qemu_errata.testbed.bed import Host, TestBed, guest_xml
+from qemu_errata.testbed.bed import Host, guest_xml
 
 pytestmark = pytest.mark.root
 DOMAIN = "tainted-vm"
 
 
-@pytest.fixture(scope="module")
-def host(module_testbed: TestBed) -> Host:
-    profile = HostProfile(
-        host="n1",
-        implementations=(Implementation(int(NEOVERSE_N1_MIDR, 16), 0, None, (0, 1)),),
-        id_registers={},
-        writable_masks=None,
-        timer_frequency_hz=None,
-    )
-    (started,) = module_testbed.start_hosts([profile])
-    return started
-
-
-def taints(host: Host) -> set[str]:
+def taints(n1_host: Host) -> set[str]:
     """The taint flags libvirt logged for the domain (its per-domain QEMU log)."""
-    log = host.cache_dir / "libvirt" / "qemu" / "log" / f"{DOMAIN}.log"
+    log = n1_host.cache_dir / "libvirt" / "qemu" / "log" / f"{DOMAIN}.log"
     return {
         line.rsplit(": ", 1)[1].strip()
         for line in log.read_text().splitlines()
@@ -48,20 +32,20 @@ def taints(host: Host) -> set[str]:
 
 
 def test_a_pool_vm_is_tainted_custom_argv_and_verify_adds_custom_monitor(
-    host: Host, tmp_path: Path
+    n1_host: Host, tmp_path: Path
 ) -> None:
     pool = tmp_path / "pool.json"
     write_json(pool, three_host_pool().to_json())
-    domain = host.define_guest(guest_xml(DOMAIN, "cortex-a57"))
+    domain = n1_host.define_guest(guest_xml(DOMAIN, "cortex-a57"))
     try:
         applied = run_cli(
-            "apply", pool, "--connect", host.uri, "--domain", DOMAIN, "--qemu-cpu", "neoverse-n1"
+            "apply", pool, "--connect", n1_host.uri, "--domain", DOMAIN, "--qemu-cpu", "neoverse-n1"
         )
         assert applied.returncode == 0, applied.stderr
         domain.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
-        assert taints(host) == {"custom-argv"}
-        run_cli("verify", pool, "--connect", host.uri, "--domain", DOMAIN)
-        assert taints(host) == {"custom-argv", "custom-monitor"}
+        assert taints(n1_host) == {"custom-argv"}
+        run_cli("verify", pool, "--connect", n1_host.uri, "--domain", DOMAIN)
+        assert taints(n1_host) == {"custom-argv", "custom-monitor"}
     finally:
         if domain.isActive():
             domain.destroy()

@@ -20,33 +20,17 @@ import libvirt
 import pytest
 from lxml import etree
 from support.cli import run_cli
-from support.hosts import NEOVERSE_N1_MIDR
 from support.vmm_pool import hand_written_model, three_host_pool
 
-from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.pool_namespace import POOL_NAMESPACE as NAMESPACE
-from qemu_errata.core.profile import HostProfile
 from qemu_errata.files import write_json
-from qemu_errata.testbed.bed import Host, TestBed, guest_xml
+from qemu_errata.testbed.bed import Host, guest_xml
 from qemu_errata.vmm.pool_element import find_pool_element, model_from_pool_element
 
 DOMAIN_NAME = "pool-vm"
-N1_HOST = HostProfile(
-    host="n1",
-    implementations=(Implementation(int(NEOVERSE_N1_MIDR, 16), 0, None, (0, 1)),),
-    id_registers={},
-    writable_masks=None,
-    timer_frequency_hz=None,
-)
 
 # The test bed creates system users.
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture(scope="module")
-def host(module_testbed: TestBed) -> Host:
-    (started,) = module_testbed.start_hosts([N1_HOST])
-    return started
 
 
 def pool_vm_xml(extra_qmp: Path) -> etree._Element:
@@ -60,9 +44,9 @@ def pool_vm_xml(extra_qmp: Path) -> etree._Element:
     return domain
 
 
-def qemu_command_line(host: Host) -> list[str]:
+def qemu_command_line(n1_host: Host) -> list[str]:
     """The running guest's QEMU command line, from its pid file and /proc."""
-    pid_file = next((host.runtime_dir / "libvirt" / "qemu").rglob(f"{DOMAIN_NAME}.pid"))
+    pid_file = next((n1_host.runtime_dir / "libvirt" / "qemu").rglob(f"{DOMAIN_NAME}.pid"))
     pid = int(pid_file.read_text())
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
 
@@ -75,17 +59,17 @@ def model_files(tmp_path: Path) -> tuple[Path, Path]:
     return pool, other
 
 
-def test_apply_start_and_verify_a_pool_vm(host: Host, model_files: tuple[Path, Path]) -> None:
+def test_apply_start_and_verify_a_pool_vm(n1_host: Host, model_files: tuple[Path, Path]) -> None:
     pool, other = model_files
-    extra_qmp = host.home / "extra-qmp.sock"
-    domain = host.define_guest(pool_vm_xml(extra_qmp))
+    extra_qmp = n1_host.home / "extra-qmp.sock"
+    domain = n1_host.define_guest(pool_vm_xml(extra_qmp))
     try:
         devices_before = etree.fromstring(domain.XMLDesc(0)).find("devices")
         applied = run_cli(
             "apply",
             pool,
             "--connect",
-            host.uri,
+            n1_host.uri,
             "--domain",
             DOMAIN_NAME,
             "--qemu-cpu",
@@ -97,7 +81,7 @@ def test_apply_start_and_verify_a_pool_vm(host: Host, model_files: tuple[Path, P
             "apply",
             pool,
             "--connect",
-            host.uri,
+            n1_host.uri,
             "--domain",
             DOMAIN_NAME,
             "--qemu-cpu",
@@ -108,7 +92,7 @@ def test_apply_start_and_verify_a_pool_vm(host: Host, model_files: tuple[Path, P
         assert etree.tostring(devices_after) == etree.tostring(devices_before)
 
         domain.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)
-        command_line = qemu_command_line(host)
+        command_line = qemu_command_line(n1_host)
         assert "neoverse-n1-arm-cpu.midr=0x411fd070" in command_line
         assert command_line[command_line.index("-cpu") + 1] == "neoverse-n1"
 
@@ -121,7 +105,7 @@ def test_apply_start_and_verify_a_pool_vm(host: Host, model_files: tuple[Path, P
         metadata = domain.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, NAMESPACE)
         assert etree.QName(etree.fromstring(metadata)).localname == "pool"
 
-        by_libvirt = run_cli("verify", pool, "--connect", host.uri, "--domain", DOMAIN_NAME)
+        by_libvirt = run_cli("verify", pool, "--connect", n1_host.uri, "--domain", DOMAIN_NAME)
         assert by_libvirt.returncode == 0, by_libvirt.stdout + by_libvirt.stderr
         by_socket = run_cli("verify", pool, "--qmp", extra_qmp)
         assert by_socket.returncode == 0, by_socket.stdout + by_socket.stderr
@@ -131,7 +115,7 @@ def test_apply_start_and_verify_a_pool_vm(host: Host, model_files: tuple[Path, P
             "apply",
             other,
             "--connect",
-            host.uri,
+            n1_host.uri,
             "--domain",
             DOMAIN_NAME,
             "--qemu-cpu",
@@ -139,14 +123,14 @@ def test_apply_start_and_verify_a_pool_vm(host: Host, model_files: tuple[Path, P
         )
         assert refused.returncode == 1
         assert refused.stderr == (
-            f"qemu-errata: {host.uri}: domain {DOMAIN_NAME} is running: a new definition "
+            f"qemu-errata: {n1_host.uri}: domain {DOMAIN_NAME} is running: a new definition "
             f"takes effect at its next boot; give --next-boot to stage it\n"
         )
         staged = run_cli(
             "apply",
             other,
             "--connect",
-            host.uri,
+            n1_host.uri,
             "--domain",
             DOMAIN_NAME,
             "--qemu-cpu",
@@ -165,32 +149,32 @@ def test_apply_start_and_verify_a_pool_vm(host: Host, model_files: tuple[Path, P
 
 
 def test_apply_to_an_unknown_domain_is_bad_input(
-    host: Host, model_files: tuple[Path, Path]
+    n1_host: Host, model_files: tuple[Path, Path]
 ) -> None:
     result = run_cli(
         "apply",
         model_files[0],
         "--connect",
-        host.uri,
+        n1_host.uri,
         "--domain",
         "nosuch",
         "--qemu-cpu",
         "cortex-a57",
     )
     assert result.returncode == 2
-    assert result.stderr.startswith(f"qemu-errata: {host.uri}: domain nosuch: ")
+    assert result.stderr.startswith(f"qemu-errata: {n1_host.uri}: domain nosuch: ")
     assert result.stderr.count("\n") == 1
 
 
-def test_a_transient_domain_is_not_redefined(host: Host, model_files: tuple[Path, Path]) -> None:
+def test_a_transient_domain_is_not_redefined(n1_host: Host, model_files: tuple[Path, Path]) -> None:
     xml = etree.tostring(guest_xml("transient-vm"), encoding="unicode")
-    domain = host.connection.createXML(xml, libvirt.VIR_DOMAIN_START_PAUSED)
+    domain = n1_host.connection.createXML(xml, libvirt.VIR_DOMAIN_START_PAUSED)
     try:
         result = run_cli(
             "apply",
             model_files[0],
             "--connect",
-            host.uri,
+            n1_host.uri,
             "--domain",
             "transient-vm",
             "--qemu-cpu",
@@ -199,7 +183,7 @@ def test_a_transient_domain_is_not_redefined(host: Host, model_files: tuple[Path
         )
         assert result.returncode == 2
         assert result.stderr == (
-            f"qemu-errata: {host.uri}: domain transient-vm is transient: only a defined domain "
+            f"qemu-errata: {n1_host.uri}: domain transient-vm is transient: only a defined domain "
             f"can change\n"
         )
         assert not domain.isPersistent()

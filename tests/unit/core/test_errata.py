@@ -1,0 +1,399 @@
+"""The errata table (data/errata.toml) and the kernel's matching rules (core/errata.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qemu_errata.core.errata import (
+    ErrataTable,
+    KernelView,
+    added_by,
+    kernel_view,
+    load_errata_table,
+    load_table_capabilities,
+    parse_errata_table,
+    pool_errata,
+)
+from qemu_errata.core.implementations import TargetImplementation
+from qemu_errata.core.midr import load_cpu_names
+from qemu_errata.errors import CatalogueError
+
+TABLE = load_errata_table()
+
+
+def cpu(midr: int, revidr: int | None = 0) -> TargetImplementation:
+    return TargetImplementation(midr, revidr, 0)
+
+
+def midr(implementer: int, variant: int, part: int, revision: int) -> int:
+    return implementer << 24 | variant << 20 | 0xF << 16 | part << 4 | revision
+
+
+def enabled(
+    cpus: Sequence[TargetImplementation], registers: dict[str, int] | None = None, **kw: object
+) -> set[str]:
+    view = kernel_view(TABLE, cpus, registers or {}, **kw)  # type: ignore[arg-type]
+    return {e.erratum.id for e in view.errata}
+
+
+def affected(erratum_id: str, midr_value: int, revidr: int | None = 0) -> bool:
+    (erratum,) = [e for e in TABLE.errata if e.id == erratum_id]
+    return any(r.affects(midr_value, revidr) for r in erratum.affects)
+
+
+# ---------------------------------------------------------------- the table against its sources
+
+
+def test_every_capability_the_table_was_built_from_has_a_row_and_no_other() -> None:
+    listed = load_table_capabilities()
+    assert len(listed) == len(set(listed)) == 46
+    assert TABLE.capabilities == set(listed)
+
+
+def test_every_implementation_the_table_names_has_a_name_in_cpus_json() -> None:
+    names = load_cpu_names()
+    ranges = [r for e in TABLE.errata for r in e.affects]
+    ranges += [r for m in TABLE.mitigations for r in (*m.safe, *m.affected)]
+    unnamed = {(r.implementer, r.part) for r in ranges if r.part_mask == 0xFFF} - set(names.parts)
+    assert unnamed == set()
+
+
+def test_a_guest_log_line_maps_back_to_the_rows_that_share_it() -> None:
+    tlbi = {r.id for r in TABLE.by_log("Broken broadcast TLBI completion")}
+    assert tlbi == {
+        "Qualcomm Technologies Falkor/Kryo erratum 1009",
+        "ARM erratum 1286807",
+        "ARM erratum 2441007",
+        "ARM erratum 2441009",
+        "ARM erratum 4118414",
+    }
+    assert [r.id for r in TABLE.by_log("SSBS not fully self-synchronizing")] == [
+        "ARM erratum 3194386"
+    ]
+    older = {r.id for r in TABLE.by_log("Qualcomm erratum 1009, or ARM erratum 1286807, 2441009")}
+    assert "ARM erratum 2441009" in older and "ARM erratum 4118414" not in older
+    assert [r.id for r in TABLE.by_log("Spectre-BHB")] == ["Spectre-BHB"]
+
+
+def test_rows_of_one_capability_share_its_log_line() -> None:
+    by_capability: dict[str, set[str]] = {}
+    for erratum in TABLE.errata:
+        if erratum.capability:
+            by_capability.setdefault(erratum.capability, set()).add(erratum.log)
+    assert {c: logs for c, logs in by_capability.items() if len(logs) > 1} == {}
+
+
+def test_the_vendors_the_issue_names_are_all_covered() -> None:
+    vendors = {e.vendor for e in TABLE.errata}
+    assert {
+        "Arm",
+        "Cavium",
+        "Marvell",
+        "HiSilicon",
+        "Qualcomm",
+        "Fujitsu",
+        "NVIDIA",
+        "Ampere",
+    } <= vendors
+
+
+# ---------------------------------------------------------------- entries pinned to public ranges
+
+
+def test_1418040_affects_cortex_a76_and_neoverse_n1_up_to_r3p1_only() -> None:
+    assert affected("ARM erratum 1418040", midr(0x41, 3, 0xD0B, 1))
+    assert not affected("ARM erratum 1418040", midr(0x41, 4, 0xD0B, 0))
+    assert affected("ARM erratum 1418040", midr(0x41, 0, 0xD0C, 0))
+    assert not affected("ARM erratum 1418040", 0x414FD0C1)  # Neoverse-N1 r4p1
+    assert affected("ARM erratum 1418040", midr(0x51, 0xC, 0x804, 0xE))  # Kryo4xx Gold rcpe
+
+
+def test_832075_affects_cortex_a57_r0p0_to_r1p2() -> None:
+    assert affected("ARM erratum 832075", midr(0x41, 1, 0xD07, 2))
+    assert not affected("ARM erratum 832075", midr(0x41, 1, 0xD07, 3))
+
+
+def test_843419_is_fixed_on_cortex_a53_r0p4_by_revidr_bit_8_only() -> None:
+    assert affected("ARM erratum 843419", midr(0x41, 0, 0xD03, 4), revidr=0)
+    assert not affected("ARM erratum 843419", midr(0x41, 0, 0xD03, 4), revidr=0x100)
+    assert affected("ARM erratum 843419", midr(0x41, 0, 0xD03, 3), revidr=0x100)
+    assert affected(
+        "ARM erratum 843419", midr(0x41, 0, 0xD03, 4), revidr=None
+    )  # unknown: not fixed
+
+
+def test_2658417_is_fixed_on_cortex_a510_r1p1_by_revidr_bit_25() -> None:
+    assert affected("ARM erratum 2658417", midr(0x41, 1, 0xD46, 1), revidr=0)
+    assert not affected("ARM erratum 2658417", midr(0x41, 1, 0xD46, 1), revidr=1 << 25)
+    assert not affected("ARM erratum 2658417", midr(0x41, 1, 0xD46, 2))
+
+
+def test_3194386_affects_every_version_of_neoverse_n1() -> None:
+    assert affected("ARM erratum 3194386", midr(0x41, 0, 0xD0C, 0))
+    assert affected("ARM erratum 3194386", midr(0x41, 0xF, 0xD0C, 0xF))
+    assert not affected("ARM erratum 3194386", midr(0x41, 0, 0xD03, 0))  # Cortex-A53
+
+
+def test_cavium_27456_affects_thunderx_pass_1_to_2_1_and_t81_pass_1_0() -> None:
+    assert affected("Cavium erratum 27456", midr(0x43, 1, 0x0A1, 1))
+    assert not affected("Cavium erratum 27456", midr(0x43, 1, 0x0A1, 2))
+    assert affected("Cavium erratum 27456", midr(0x43, 0, 0x0A2, 0))
+    assert not affected("Cavium erratum 27456", midr(0x43, 0, 0x0A2, 1))
+
+
+def test_cavium_30115_reaches_thunderx_pass_2_2_and_t83_pass_1_0() -> None:
+    assert affected("Cavium erratum 30115", midr(0x43, 1, 0x0A1, 2))
+    assert affected("Cavium erratum 30115", midr(0x43, 0, 0x0A3, 0))
+    assert not affected("Cavium erratum 30115", midr(0x43, 0, 0x0A3, 1))
+
+
+def test_ampereone_ac03_cpu_38_affects_both_ampereone_parts_in_every_version() -> None:
+    assert affected("AmpereOne AC03_CPU_38", midr(0xC0, 0, 0xAC3, 0))
+    assert affected("AmpereOne AC03_CPU_38", midr(0xC0, 1, 0xAC4, 2))
+    assert not affected("AmpereOne AC04_CPU_23", midr(0xC0, 0, 0xAC3, 0))
+
+
+def test_1286807_stops_at_kryo4xx_gold_rfpe() -> None:
+    assert affected("ARM erratum 1286807", midr(0x51, 0xF, 0x804, 0xE))
+    assert not affected("ARM erratum 1286807", midr(0x51, 0xF, 0x804, 0xF))
+    assert affected("ARM erratum 1286807", midr(0x41, 3, 0xD0B, 0))
+    assert not affected("ARM erratum 1286807", midr(0x41, 3, 0xD0B, 1))
+
+
+def test_c1_pro_4193714_fixed_by_revidr_bit_0_and_needs_sme() -> None:
+    c1_pro = midr(0x41, 1, 0xD8B, 2)
+    assert affected("ARM erratum 4193714", c1_pro, revidr=0)
+    assert not affected("ARM erratum 4193714", c1_pro, revidr=1)
+    with_sme = {"ID_AA64PFR1_EL1": 1 << 24}
+    assert "ARM erratum 4193714" in enabled([cpu(c1_pro)], with_sme)
+    view = kernel_view(TABLE, [cpu(c1_pro)], {"ID_AA64PFR1_EL1": 0})
+    assert [s.erratum.id for s in view.suppressed] == ["ARM erratum 4193714"]
+
+
+def test_fujitsu_010001_matches_a64fx_r0p0_and_r1p0_by_the_midr_it_reads() -> None:
+    assert affected("Fujitsu erratum 010001", 0x460F0010)
+    assert affected("Fujitsu erratum 010001", 0x461F0010)
+    assert not affected("Fujitsu erratum 010001", 0x461F0011)
+    pool = [cpu(0x461F0010), cpu(0x414FD0C1)]
+    (fujitsu,) = [
+        e for e in kernel_view(TABLE, pool, {}).errata if e.erratum.id == "Fujitsu erratum 010001"
+    ]
+    assert fujitsu.own_hosts_only and fujitsu.implementations == (cpu(0x461F0010),)
+
+
+def test_kryo_matches_by_part_family_only_on_its_own_hosts() -> None:
+    kryo = cpu(midr(0x51, 0xA, 0x211, 1))
+    pool = kernel_view(TABLE, [kryo, cpu(0x414FD0C1)], {})
+    e1003 = [
+        e for e in pool.errata if e.erratum.id == "Qualcomm Technologies Falkor/Kryo erratum 1003"
+    ]
+    assert e1003 and e1003[0].own_hosts_only
+    falkor_v1 = kernel_view(TABLE, [cpu(midr(0x51, 0, 0x800, 0)), cpu(0x414FD0C1)], {})
+    assert not next(e for e in falkor_v1.errata if e.erratum.id.endswith("1003")).own_hosts_only
+
+
+# ---------------------------------------------------------------- guest rules
+
+
+def test_a_guest_enables_an_erratum_when_any_target_is_affected() -> None:
+    a57, n1 = cpu(0x411FD070), cpu(0x414FD0C1)
+    assert "ARM erratum 832075" in enabled([n1, a57])
+    assert "ARM erratum 832075" not in enabled([n1])
+
+
+def test_hyp_only_errata_are_never_a_guests_but_are_a_hosts() -> None:
+    a76 = cpu(midr(0x41, 3, 0xD0B, 0))
+    assert "ARM erratum 1463225" not in enabled([a76])
+    assert "ARM erratum 1463225" in enabled([a76], at_el2=True)
+
+
+def test_an_id_field_the_model_lowers_decides_relevance() -> None:
+    n1 = cpu(0x414FD0C1)
+    assert "ARM erratum 1542419" in enabled([n1], {"CTR_EL0": 1 << 29})
+    assert "ARM erratum 1542419" not in enabled([n1], {"CTR_EL0": 0})
+    a510 = cpu(midr(0x41, 0, 0xD46, 0))
+    (amu,) = [
+        e
+        for e in kernel_view(TABLE, [a510], {"ID_AA64PFR0_EL1": 0}).errata
+        if e.erratum.id.endswith("2457168")
+    ]
+    assert amu.no_effect is not None and "AMU" in amu.no_effect
+
+
+def test_guest_kernel_limits_to_the_workarounds_it_carries() -> None:
+    n1 = cpu(0x414FD0C1)
+    assert "ARM erratum 4118414" in enabled([n1])
+    assert "ARM erratum 4118414" not in enabled([n1], kernel=(6, 12))
+    assert "ARM erratum 3194386" in enabled([n1], kernel=(6, 12))
+    assert "ARM erratum 3194386" not in enabled([n1], kernel=(6, 10))
+
+
+def test_spectre_bhb_loop_count_is_the_largest_a_target_needs_and_a_safe_target_wins() -> None:
+    n1, v2, a53 = cpu(0x414FD0C1), cpu(0x410FD4F0), cpu(0x410FD034)
+
+    def bhb(cpus: list[TargetImplementation]) -> tuple[str, int | None]:
+        (verdict,) = [
+            v for v in kernel_view(TABLE, cpus, {}).mitigations if v.mitigation.id == "Spectre-BHB"
+        ]
+        return verdict.state, verdict.loop
+
+    assert bhb([n1]) == ("enabled", 24)
+    assert bhb([n1, v2]) == ("enabled", 132)
+    assert bhb([n1, a53]) == ("not needed", None)
+    csv2_3 = {"ID_AA64PFR0_EL1": 3 << 56}
+    (verdict,) = [
+        v for v in kernel_view(TABLE, [n1], csv2_3).mitigations if v.mitigation.id == "Spectre-BHB"
+    ]
+    assert verdict.state == "not needed"
+
+
+def test_pool_marginal_cost_and_older_guests() -> None:
+    n1, a57 = cpu(0x414FD0C1), cpu(0x411FD070)
+    pool = pool_errata(TABLE, [a57, n1], {})
+    marginal = dict(pool.marginal)
+    assert ("ARM erratum 832075",) in marginal[a57] and ("Spectre-v3a",) in marginal[a57]
+    assert ("ARM erratum 3194386",) in marginal[n1]
+    older = dict(pool.older_guests)
+    assert _ids(older[n1]) >= {"ARM erratum 3194386"} and "ARM erratum 832075" not in _ids(
+        older[n1]
+    )
+
+
+def test_a_guest_older_than_6_15_gets_no_target_list_answer() -> None:
+    pool = pool_errata(TABLE, [cpu(0x414FD0C1)], {}, kernel=(6, 12))
+    assert pool.guest is None and pool.marginal == ()
+    assert len(pool.older_guests) == 1
+
+
+def test_an_older_guest_reads_the_models_pinned_midr_on_every_host() -> None:
+    n1, a57 = cpu(0x414FD0C1), cpu(0x411FD070)
+    pool = pool_errata(TABLE, [a57, n1], {"MIDR_EL1": 0x414FD0C1, "REVIDR_EL1": 0})
+    assert all("ARM erratum 832075" not in _ids(view) for _, view in pool.older_guests)
+
+
+def _ids(view: KernelView) -> set[str]:
+    return {e.erratum.id for e in view.errata}
+
+
+# ---------------------------------------------------------------- property
+
+
+def _table_midrs(table: ErrataTable) -> list[int]:
+    ranges = [r for e in table.errata for r in e.affects]
+    return sorted({midr(r.implementer, r.rv_min >> 20, r.part, r.rv_min & 0xF) for r in ranges})
+
+
+MIDRS = _table_midrs(TABLE)
+CPUS = st.builds(
+    lambda m, v, r, revidr: cpu(m & ~0x00F0000F | v << 20 | r, revidr),
+    st.sampled_from(MIDRS),
+    st.integers(0, 4),
+    st.integers(0, 4),
+    st.sampled_from([0, 1, 0x100, 1 << 25, None]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(CPUS, max_size=6), CPUS)
+def test_adding_a_target_never_removes_an_erratum(
+    targets: list[TargetImplementation], extra: TargetImplementation
+) -> None:
+    registers = {"CTR_EL0": 1 << 29, "ID_AA64PFR1_EL1": 1 << 24}
+    assert enabled(targets, registers) <= enabled([*targets, extra], registers)
+
+
+# ---------------------------------------------------------------- bad data
+
+
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        ('affects = [{ implementer = 0x41, part = 0xd0b, from = "3p1" }]', "not a revision"),
+        (
+            'affects = []\nrequires = [{ register = "NOPE_EL1", field = "X", min = 1 }]',
+            "not catalogued",
+        ),
+        ('affects = []\napplies = "sometimes"', "not known"),
+    ],
+)
+def test_a_malformed_row_is_refused_naming_it(row: str, problem: str) -> None:
+    base = {
+        "id": '"X erratum 1"',
+        "vendor": '"X"',
+        "capability": '""',
+        "kconfig": '""',
+        "since": '"6.1"',
+        "log": '""',
+        "applies": '"guest"',
+        "matched_by": '"midr"',
+        "effect": '"e"',
+        "source": '"s"',
+    }
+    overridden = {line.split(" = ")[0] for line in row.splitlines()}
+    fields = "\n".join(f"{k} = {v}" for k, v in base.items() if k not in overridden)
+    text = f'[table]\nformat = "qemu-errata/errata-table/1"\n[[erratum]]\n{fields}\n{row}\n'
+    with pytest.raises(CatalogueError, match=f"test.toml: X erratum 1: .*{problem}"):
+        parse_errata_table(text, "test.toml")
+
+
+def test_spectre_v2_and_v4_follow_the_models_firmware_answer_when_no_list_decides() -> None:
+    a76 = cpu(midr(0x41, 3, 0xD0B, 0))
+
+    def state(registers: dict[str, int], mitigation: str) -> str:
+        view = kernel_view(TABLE, [a76], registers)
+        return next(v.state for v in view.mitigations if v.mitigation.id == mitigation)
+
+    assert state({}, "Spectre-v2") == "firmware"
+    assert state({"KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1": 2}, "Spectre-v2") == "not needed"
+    assert state({"KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1": 0}, "Spectre-v2") == "enabled"
+    assert state({"KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2": 3}, "Spectre-v4") == "not needed"
+    with_ssbs = {"ID_AA64PFR1_EL1": 1 << 4, "KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2": 3}
+    assert state(with_ssbs, "Spectre-v4") == "enabled"  # SSBS mitigates before firmware is asked
+    assert state(
+        {"ID_AA64PFR0_EL1": 1 << 56, "KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1": 0}, "Spectre-v2"
+    ) == ("not needed")
+
+
+def test_errata_sharing_a_capability_are_one_workaround_and_cost_nothing_when_kept() -> None:
+    a76_r3p0, n1 = cpu(midr(0x41, 3, 0xD0B, 0)), cpu(0x414FD0C1)
+    pool = dict(pool_errata(TABLE, [a76_r3p0, n1], {}).marginal)
+    # 1286807 is A76's alone, but N1's 4118414 already repeats every TLBI (same capability).
+    assert pool[a76_r3p0] == (("ARM erratum 1418040",),)
+    a53_r0p0 = cpu(midr(0x41, 0, 0xD03, 0))
+    (clean_cache,) = [w for w in added_by(TABLE, [n1], a53_r0p0, {}) if "ARM erratum 826319" in w]
+    assert clean_cache == (
+        "ARM erratum 826319",
+        "ARM erratum 827319",
+        "ARM erratum 824069",
+        "ARM erratum 819472",
+    )
+
+
+def test_the_expected_log_of_a_7_2_guest_on_neoverse_n1_names_the_shared_descriptions() -> None:
+    # A Linux 7.2 guest on QEMU's neoverse-n1 logs these (the project's facts file, section 5).
+    n1_registers = {"ID_AA64PFR0_EL1": 0x1100000011110112, "ID_AA64PFR1_EL1": 0x20}
+    certain, possible = kernel_view(TABLE, [cpu(0x414FD0C1)], n1_registers).expected_log()
+    assert "Broken broadcast TLBI completion" in certain
+    assert "SSBS not fully self-synchronizing" in certain
+    assert "Spectre-BHB" in certain and "Spectre-v4" in certain
+    assert "Spectre-v2" not in certain + possible  # CSV2 says unaffected
+    assert all(TABLE.by_log(line) for line in certain)
+
+
+def test_a_host_view_lists_documented_errata_without_a_workaround() -> None:
+    view = kernel_view(TABLE, [cpu(0x414FD0C1)], {}, at_el2=True)
+    (documented,) = [e for e in view.errata if e.erratum.id == "ARM erratum 1349291"]
+    assert documented.no_effect == "no kernel workaround exists"
+    assert "ARM erratum 1349291" not in enabled([cpu(0x414FD0C1)])
+
+
+def test_errata_matched_on_their_own_hosts_are_logged_only_by_some_guests() -> None:
+    pool = [cpu(midr(0x51, 0xA, 0x211, 1)), cpu(0x414FD0C1)]
+    certain, some = kernel_view(TABLE, pool, {}).expected_log()
+    assert "Qualcomm Technologies Falkor/Kryo erratum 1003" in some
+    assert "Qualcomm Technologies Falkor/Kryo erratum 1003" not in certain
+    assert "Broken broadcast TLBI completion" in certain  # Neoverse-N1 brings it to every guest
