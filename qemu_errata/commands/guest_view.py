@@ -25,7 +25,9 @@ from typing import Any
 
 from qemu_errata.commands import Subcommands
 from qemu_errata.core.catalogue import load_catalogue
-from qemu_errata.core.guest_log import GuestLog, read_guest_log
+from qemu_errata.core.errata import load_errata_table
+from qemu_errata.core.guest_log import GuestErratum, GuestLog, read_guest_log
+from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel, check
 from qemu_errata.errors import ExitStatus, InputError
@@ -83,12 +85,22 @@ def run_guest_view(args: argparse.Namespace) -> int:
         for line in error.console.splitlines()[-_TAIL_LINES:]:
             print(f"  console: {line}", file=sys.stderr)
         return ExitStatus.NO
-    log = read_guest_log(boot.console_text.splitlines())
+    log = read_guest_log(boot.console_text.splitlines(), load_errata_table(), known_to(boot))
     if args.json:
         print(json.dumps(guest_view_json(str(args.model), model, boot, log), indent=2))
     else:
         print(describe(str(args.model), model, boot, log))
     return ExitStatus.OK
+
+
+def known_to(boot: GuestBoot) -> list[TargetImplementation]:
+    """The implementations the guest was told of: the list it received, else the MIDR and
+    REVIDR its code read."""
+    received = [answer.entry for answer in boot.answers if answer.entry is not None]
+    midr, revidr = boot.reads.get("MIDR_EL1"), boot.reads.get("REVIDR_EL1")
+    if received or midr is None or midr.value is None:
+        return received
+    return [TargetImplementation(midr.value, None if revidr is None else revidr.value, None)]
 
 
 def guest_view_json(name: str, model: PoolModel, boot: GuestBoot, log: GuestLog) -> dict[str, Any]:
@@ -98,7 +110,9 @@ def guest_view_json(name: str, model: PoolModel, boot: GuestBoot, log: GuestLog)
         "host_kernel": platform.release(),
         "boot_seconds": round(boot.seconds, 1),
         "ended": boot.ended,
-        "errata": [{"id": None, "description": description} for description in log.errata],
+        "errata": [
+            {"description": erratum.description, "ids": list(erratum.ids)} for erratum in log.errata
+        ],
         "features": list(log.detected),
         "target_implementations": {
             "offered": boot.list_offered,
@@ -151,10 +165,19 @@ def describe(name: str, model: PoolModel, boot: GuestBoot, log: GuestLog) -> str
             lines.append(f"  {register}: {shown}")
     lines.extend(_target_lines(model, boot, log))
     lines.append(f"Errata workarounds it enabled ({len(log.errata)}):")
-    lines.extend(f"  {description}" for description in log.errata)
-    others = [d for d in log.detected if d not in log.errata]
+    lines.extend(f"  {_named(erratum)}" for erratum in log.errata)
+    named = {erratum.description for erratum in log.errata}
+    others = [d for d in log.detected if d not in named]
     lines.append(f"Other CPU features it detected ({len(others)}): {', '.join(others)}")
     return "\n".join(lines)
+
+
+def _named(erratum: GuestErratum) -> str:
+    """The kernel's description, and the table's ids where they say more."""
+    if erratum.ids == (erratum.description,):
+        return erratum.description
+    ids = ", ".join(erratum.ids) or "not in the errata table"
+    return f"{erratum.description} ({ids})"
 
 
 def _target_lines(model: PoolModel, boot: GuestBoot, log: GuestLog) -> list[str]:

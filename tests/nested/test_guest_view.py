@@ -100,7 +100,9 @@ def test_the_guest_enables_an_erratum_only_a_listed_implementation_has(
     view: dict[str, Any],
 ) -> None:
     assert view["ended"] == "the end of its CPU capability detection"
-    assert ERRATUM_OF_THE_LISTED_A76 in [erratum["description"] for erratum in view["errata"]]
+    assert {"description": ERRATUM_OF_THE_LISTED_A76, "ids": [ERRATUM_OF_THE_LISTED_A76]} in view[
+        "errata"
+    ]
     assert f"CPU features: detected: {ERRATUM_OF_THE_LISTED_A76}" in view["log"]
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from support.schemas import validate
 
-from qemu_errata.commands.guest_view import describe, differing, guest_view_json
+from qemu_errata.commands.guest_view import describe, differing, guest_view_json, known_to
+from qemu_errata.core.errata import load_errata_table
 from qemu_errata.core.guest_log import read_guest_log
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
 from qemu_errata.core.pool import PoolModel
@@ -44,9 +45,16 @@ def boot() -> GuestBoot:
 
 
 def test_the_json_report_has_the_keys_and_validates() -> None:
-    document = guest_view_json("m.json", MODEL, boot(), read_guest_log(CONSOLE.splitlines()))
+    document = guest_view_json(
+        "m.json",
+        MODEL,
+        boot(),
+        read_guest_log(CONSOLE.splitlines(), load_errata_table(), known_to(boot())),
+    )
     validate(document, "guest-view")
-    assert document["errata"] == [{"id": None, "description": "ARM erratum 1418040"}]
+    assert document["errata"] == [
+        {"description": "ARM erratum 1418040", "ids": ["ARM erratum 1418040"]}
+    ]
     assert document["features"] == ["GICv3 CPU interface", "ARM erratum 1418040"]
     assert document["target_implementations"]["received"] == [
         {"index": 0, "midr": "0x413fd0b0", "revidr": "0x0", "aidr": "0x0"},
@@ -61,12 +69,23 @@ def test_the_json_report_has_the_keys_and_validates() -> None:
     assert document["log"] == CONSOLE
 
 
+def test_the_guest_knows_the_list_it_received_else_the_midr_it_read() -> None:
+    assert known_to(boot()) == [A76_R3P0, N1_R4P1]
+    alone = GuestBoot(reads={"MIDR_EL1": GuestRead(0x414FD0C1), "REVIDR_EL1": GuestRead(0)})
+    assert known_to(alone) == [TargetImplementation(0x414FD0C1, 0, None)]
+
+
 def test_a_register_the_guest_reads_otherwise_differs_an_undefined_one_reads_zero() -> None:
     assert differing(MODEL, boot()) == ["CTR_EL0"]
 
 
 def test_the_text_report_names_what_the_guest_read_received_and_enabled() -> None:
-    text = describe("m.json", MODEL, boot(), read_guest_log(CONSOLE.splitlines()))
+    text = describe(
+        "m.json",
+        MODEL,
+        boot(),
+        read_guest_log(CONSOLE.splitlines(), load_errata_table(), known_to(boot())),
+    )
     assert "ran to the end of its CPU capability detection in 20.2 s" in text
     assert "ID registers its code read with MRS: 4; differing from the model: CTR_EL0" in text
     assert "  MIDR_EL1: Arm Neoverse-N1 r4p1 (MIDR 0x414fd0c1)" in text

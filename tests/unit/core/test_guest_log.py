@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from qemu_errata.core.guest_log import detection_done, is_erratum, read_guest_log
+from qemu_errata.core.errata import load_errata_table
+from qemu_errata.core.guest_log import GuestErratum, detection_done, erratum_of, read_guest_log
+from qemu_errata.core.implementations import TargetImplementation
 
 # From a Debian 7.2 guest on a nested neoverse-n1 host, given a two-entry list.
 SERVICES = "hypervisor services detected (0x00000000 0x00000003 0x00000000 0x00000003)"
@@ -22,8 +24,13 @@ CONSOLE = f"""\
 """
 
 
+TABLE = load_errata_table()
+NEOVERSE_N1_R4P1 = TargetImplementation(0x414FD0C1, 0, 0)
+CORTEX_A76_R3P0 = TargetImplementation(0x413FD0B0, 0, 0)
+
+
 def test_every_capability_once_in_the_order_logged_and_the_errata_among_them() -> None:
-    log = read_guest_log(CONSOLE.splitlines())
+    log = read_guest_log(CONSOLE.splitlines(), TABLE, [NEOVERSE_N1_R4P1, CORTEX_A76_R3P0])
     assert log.detected == (
         "GICv3 CPU interface",
         "Spectre-v4",
@@ -32,23 +39,36 @@ def test_every_capability_once_in_the_order_logged_and_the_errata_among_them() -
         "LSE atomic instructions",
         "Hardware dirty bit management on CPU0",
     )
-    assert log.errata == ("Spectre-v4", "Broken broadcast TLBI completion", "ARM erratum 1418040")
+    assert [erratum.description for erratum in log.errata] == [
+        "Spectre-v4",
+        "Broken broadcast TLBI completion",
+        "ARM erratum 1418040",
+    ]
+
+
+def test_a_log_line_errata_share_is_narrowed_to_the_errata_of_known_implementations() -> None:
+    shared = "Broken broadcast TLBI completion"
+    everyone = erratum_of(shared, TABLE, [])
+    assert everyone is not None and "ARM erratum 1286807" in everyone.ids
+    assert len(everyone.ids) > 1
+    a76 = erratum_of(shared, TABLE, [CORTEX_A76_R3P0])
+    assert a76 is not None and "ARM erratum 1286807" in a76.ids
+    assert "Qualcomm Technologies Falkor/Kryo erratum 1009" not in a76.ids
+
+
+def test_an_erratum_the_table_lacks_is_reported_without_ids_a_feature_not_at_all() -> None:
+    assert erratum_of("Frobnicator erratum 42", TABLE, []) == GuestErratum(
+        "Frobnicator erratum 42", ()
+    )
+    assert erratum_of("LSE atomic instructions", TABLE, []) is None
+    assert erratum_of("Spectre-BHB", TABLE, []) == GuestErratum("Spectre-BHB", ("Spectre-BHB",))
 
 
 def test_the_target_list_lines_without_their_prefix() -> None:
-    assert read_guest_log(CONSOLE.splitlines()).target_lines == (
+    assert read_guest_log(CONSOLE.splitlines(), TABLE, []).target_lines == (
         SERVICES,
         "Number of target implementation CPUs is 2",
     )
-
-
-def test_errata_by_name_and_by_the_kernel_wording_that_does_not_say_so() -> None:
-    assert is_erratum("ARM errata 1165522, 1319367, or 1530923")
-    assert is_erratum("Cavium ThunderX2 erratum 219 (PRFM removal)")
-    assert is_erratum("Spectre-BHB")
-    assert is_erratum("SSBS not fully self-synchronizing")
-    assert not is_erratum("Speculative Store Bypassing Safe (SSBS)")
-    assert not is_erratum("Kernel page table isolation (KPTI)")
 
 
 def test_detection_is_done_at_the_system_wide_alternatives_not_the_boot_ones() -> None:
