@@ -109,7 +109,6 @@ def guest_view_json(name: str, model: PoolModel, boot: GuestBoot, log: GuestLog)
         "model": name,
         "host_kernel": platform.release(),
         "boot_seconds": round(boot.seconds, 1),
-        "ended": boot.ended,
         "errata": [
             {"description": erratum.description, "ids": list(erratum.ids)} for erratum in log.errata
         ],
@@ -149,7 +148,8 @@ def differing(model: PoolModel, boot: GuestBoot) -> list[str]:
 def describe(name: str, model: PoolModel, boot: GuestBoot, log: GuestLog) -> str:
     differ = differing(model, boot)
     lines = [
-        f"{name}: a guest on this host's KVM (Linux {platform.release()}) ran to {boot.ended}"
+        f"{name}: a guest on this host's KVM (Linux {platform.release()}) ran to the end of its"
+        " CPU capability detection"
         f" in {boot.seconds:.1f} s.",
         f"ID registers its code read with MRS: {len(boot.reads)}; "
         + (

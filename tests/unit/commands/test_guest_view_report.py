@@ -39,7 +39,6 @@ def boot() -> GuestBoot:
         list_offered=True,
         version_calls=1,
         answers=[TargetAnswer(0, A76_R3P0), TargetAnswer(1, N1_R4P1), TargetAnswer(2, None)],
-        ended="the end of its CPU capability detection",
         seconds=20.25,
     )
 
