@@ -60,6 +60,7 @@ KVM_SET_DEVICE_ATTR = _ioc(_IOC_WRITE, 0xE1, DEVICE_ATTR.size)
 KVM_GET_DEVICE_ATTR = _ioc(_IOC_WRITE, 0xE2, DEVICE_ATTR.size)
 
 # KVM_CHECK_EXTENSION capabilities
+KVM_CAP_READONLY_MEM = 81
 KVM_CAP_ARM_PSCI_0_2 = 102
 KVM_CAP_ARM_PMU_V3 = 126
 KVM_CAP_ARM_SVE = 170
@@ -79,6 +80,9 @@ KVM_ARM_VCPU_PTRAUTH_GENERIC = 6
 # range 0 of KVM_ARM_GET_REG_WRITABLE_MASKS, an array of this many u64 masks.
 FEATURE_ID_RANGE = 0
 WRITABLE_MASKS_COUNT = 192
+
+# struct kvm_userspace_memory_region flags: the guest reads the slot, its writes exit as MMIO.
+KVM_MEM_READONLY = 1 << 1
 
 # The in-kernel GICv3 device
 KVM_DEV_TYPE_ARM_VGIC_V3 = 7
@@ -158,8 +162,10 @@ def vcpu_init(target: int, feature_bits: Iterable[int]) -> bytearray:
     return bytearray(VCPU_INIT.pack(target, *words))
 
 
-def user_memory_region(slot: int, guest_address: int, size: int, address: int) -> bytearray:
-    return bytearray(USER_MEMORY_REGION.pack(slot, 0, guest_address, size, address))
+def user_memory_region(
+    slot: int, guest_address: int, size: int, address: int, flags: int = 0
+) -> bytearray:
+    return bytearray(USER_MEMORY_REGION.pack(slot, flags, guest_address, size, address))
 
 
 def exit_reason(run: ReadableBuffer) -> int:
