@@ -1,15 +1,21 @@
 """The hook's settings, from ``$HOME/.config/qemu-errata/hook.toml``, else from ``SYSTEM_CONFIG``.
 
 libvirt passes hooks only ``LC_ALL PATH HOME USER LOGNAME TMPDIR``, so ``HOME``
-is how a host (or a test) gives its hook its own file. Neither file: defaults.
-Unknown keys and values of the wrong kind are errors, so a typo never silently
-weakens the guard.
+is how a host (or a test) gives its hook its own file; the system daemon passes
+``HOME=/root``, so root's file, when it exists, wins over ``SYSTEM_CONFIG``, which
+is then ignored entirely (no merging). Every decision's log line and
+``qemu-errata hook check`` name the file used and the one ignored. Neither
+file: defaults. Unknown keys, values of the wrong kind or out of range, and a
+file or directory other users could write (``libvirt_hooks.trust``) are errors,
+so neither a typo nor another user silently weakens the guard.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 
+from libvirt_hooks import trust
 from qemu_errata.errors import ConfigError
 
 USER_CONFIG = os.path.join(".config", "qemu-errata", "hook.toml")
@@ -18,6 +24,9 @@ START_POLICIES = ("enforce", "warn", "ignore")
 SYSLOG = "syslog"
 DEFAULT_SYSFS_ROOT = "/sys"
 DEFAULT_TIMEOUT_SECONDS = 10
+MAX_TIMEOUT_SECONDS = 3600  # libvirt waits for the hook: an hour is already no guard
+MAX_TIMER_FREQUENCY_HZ = (1 << 32) - 1  # CNTFRQ_EL0 holds 32 bits
+MAX_CONFIG_BYTES = 64 << 10
 KEYS = (
     "sysfs_root",
     "start_policy",
@@ -33,6 +42,8 @@ class HookConfig:
 
     __slots__ = (
         "host_profile",
+        "ignored",
+        "keys",
         "log",
         "path",
         "start_policy",
@@ -45,6 +56,8 @@ class HookConfig:
         self,
         *,
         path: str | None = None,
+        ignored: str | None = None,
+        keys: frozenset[str] = frozenset(),
         sysfs_root: str = DEFAULT_SYSFS_ROOT,
         start_policy: str = START_POLICIES[0],
         host_profile: str | None = None,
@@ -53,6 +66,8 @@ class HookConfig:
         timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
     ) -> None:
         self.path = path
+        self.ignored = ignored
+        self.keys = keys  # the ones the file sets; the others have their default
         self.sysfs_root = sysfs_root
         self.start_policy = start_policy
         self.host_profile = host_profile
@@ -61,28 +76,43 @@ class HookConfig:
         self.timeout_seconds = timeout_seconds
 
     @property
-    def where(self) -> str:
-        """The file to edit to change a setting."""
+    def editable(self) -> str:
+        """The file to edit to change a setting: the one read, else the one to create."""
         return self.path or SYSTEM_CONFIG
 
+    def describe(self, key: str) -> str:
+        """``key``'s value and where it comes from, for a message saying how to change it."""
+        value = getattr(self, key)
+        if self.path is not None:
+            return f"{key} = {value!r} in {self.path}"
+        return (
+            f"{key} is the default {value!r}: no hook configuration file, set it in {SYSTEM_CONFIG}"
+        )
 
-def config_path(home: str | None) -> str | None:
-    """The file that configures the hook, or None when there is none."""
+    @property
+    def source(self) -> str:
+        """The file the settings came from, and the one ignored, for the log and `hook check`."""
+        used = self.path or f"defaults (no {USER_CONFIG} in HOME, no {SYSTEM_CONFIG})"
+        return used + ("" if self.ignored is None else f"; {self.ignored} ignored")
+
+
+def config_files(home: str | None) -> tuple[str | None, str | None]:
+    """The file that configures the hook (None: none), and the one it shadows (None: none)."""
     candidates = [os.path.join(home, USER_CONFIG)] if home else []
     candidates.append(SYSTEM_CONFIG)
-    return next((path for path in candidates if os.path.lexists(path)), None)
+    present: list[str | None] = [path for path in candidates if os.path.lexists(path)]
+    used, ignored, *_ = [*present, None, None]
+    return used, ignored
 
 
 def load_config(home: str | None) -> HookConfig:
     """The configuration for a hook run with ``HOME=home``; ConfigError naming the problem."""
-    path = config_path(home)
+    path, ignored = config_files(home)
     if path is None:
         return HookConfig()
+    content = trust.read_trusted(path, "hook configuration", MAX_CONFIG_BYTES)
     try:
-        with open(path, "rb") as stream:
-            text = stream.read().decode("utf-8")
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+        text = content.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     document = read_flat_toml(text)
@@ -91,20 +121,26 @@ def load_config(home: str | None) -> HookConfig:
 
         try:
             document = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{path}: not valid TOML: {error}") from None
+        except (tomllib.TOMLDecodeError, ValueError, RecursionError) as error:
+            reason = error if isinstance(error, tomllib.TOMLDecodeError) else "too deep or too long"
+            raise ConfigError(f"{path}: not valid TOML: {reason}") from None
     unknown = sorted(set(document) - set(KEYS))
-    if unknown:
-        raise ConfigError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(KEYS)})")
+    if unknown:  # named only when it looks like a mistyped key: messages never quote a file
+        key = unknown[0]
+        shown = repr(key) if key.isascii() and key.isidentifier() and len(key) <= 32 else "a key"
+        raise ConfigError(f"{path}: unknown key {shown} (known: {', '.join(KEYS)})")
     reader = _Reader(document, path)
     return HookConfig(
         path=path,
-        sysfs_root=reader.absolute_path("sysfs_root") or DEFAULT_SYSFS_ROOT,
+        ignored=ignored,
+        keys=frozenset(document),
+        sysfs_root=reader.sysfs_root(),
         start_policy=reader.choice("start_policy", START_POLICIES) or START_POLICIES[0],
         host_profile=reader.absolute_path("host_profile"),
         log=reader.log(),
-        timer_frequency_hz=reader.positive_int("timer_frequency_hz"),
-        timeout_seconds=reader.positive_int("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS,
+        timer_frequency_hz=reader.whole_number("timer_frequency_hz", MAX_TIMER_FREQUENCY_HZ),
+        timeout_seconds=reader.whole_number("timeout_seconds", MAX_TIMEOUT_SECONDS)
+        or DEFAULT_TIMEOUT_SECONDS,
     )
 
 
@@ -129,11 +165,21 @@ def read_flat_toml(text: str) -> dict[str, object] | None:
             return None
         if len(value) > 1 and value[0] == value[-1] == '"' and not set('"\\') & set(value[1:-1]):
             document[key] = value[1:-1]
-        elif value.isascii() and value.isdigit() and (value == "0" or value[0] != "0"):
+        elif _is_small_decimal(value):
             document[key] = int(value)
         else:
             return None
     return document
+
+
+def _is_small_decimal(value: str) -> bool:
+    """A TOML decimal integer short enough that no reader's digit limit applies."""
+    return (
+        value.isascii()
+        and value.isdigit()
+        and len(value) <= 18
+        and (value == "0" or value[0] != "0")
+    )
 
 
 class _Reader:
@@ -155,13 +201,18 @@ class _Reader:
     def absolute_path(self, key: str) -> str | None:
         value = self.string(key)
         if value is not None and not os.path.isabs(value):
-            raise self.fail(key, f"must be an absolute path, not {value!r}")
+            raise self.fail(key, "must be an absolute path")
+        return value
+
+    def sysfs_root(self) -> str:
+        value = self.absolute_path("sysfs_root") or DEFAULT_SYSFS_ROOT
+        trust.check_path(value, "sysfs_root")
         return value
 
     def choice(self, key: str, choices: tuple[str, ...]) -> str | None:
         value = self.string(key)
         if value is not None and value not in choices:
-            raise self.fail(key, f"must be one of {', '.join(choices)}, not {value!r}")
+            raise self.fail(key, f"must be one of {', '.join(choices)}")
         return value
 
     def log(self) -> str:
@@ -169,13 +220,33 @@ class _Reader:
         if value is None or value == SYSLOG:
             return SYSLOG
         if not os.path.isabs(value):
-            raise self.fail("log", f'must be "{SYSLOG}" or an absolute file path, not {value!r}')
+            raise self.fail("log", f'must be "{SYSLOG}" or an absolute file path')
+        check_log_path(value)
         return value
 
-    def positive_int(self, key: str) -> int | None:
+    def whole_number(self, key: str, largest: int) -> int | None:
         value = self.document.get(key)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise self.fail(key, f"must be a positive whole number, not {value!r}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= largest:
+            raise self.fail(key, f"must be a whole number from 1 to {largest}")
         return value
+
+
+def check_log_path(path: str) -> None:
+    """The log and its directories must be trusted; a link there is never followed.
+
+    ConfigError if not: a log others can write or replace is no record.
+    """
+    trust.check_path(os.path.dirname(path), "log directory")
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise ConfigError(f"log {path}: cannot check: {error.strerror}") from None
+    if not stat.S_ISREG(status.st_mode):
+        raise ConfigError(f"log {path}: not a regular file (a link is never followed)")
+    reason = trust.problem(status)
+    if reason is not None:
+        raise ConfigError(f"log {path} {reason}")

@@ -3,9 +3,11 @@
 Every CPU the VM may run on must be one of its target implementations, the
 host's timer frequency must be the pool's, and, when the configuration names a
 cached host profile, the host must be able to present the VM's register values.
-Anything that stops the check (malformed XML or metadata, a bad configuration,
-unreadable sysfs, a timeout, a bug) refuses the VM: fail closed, one line on
-stderr, never a traceback. Every decision is logged.
+Anything that stops the check (malformed XML or metadata, a bad or untrusted
+configuration, unreadable sysfs, a timeout, a bug) refuses the VM: fail closed,
+one bounded line on stderr (never stdout: libvirt reads a new domain XML there),
+never a traceback. Every decision is logged with the configuration file it
+used; failing to log is reported but never changes the decision.
 
 Kept light (``os``, ``_signal``, ``syslog``; see bench/hook_startup.py): the
 CPU names for a refusal and the host-profile check load the core library only
@@ -15,10 +17,12 @@ when needed.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import syslog
 import time
 
+from libvirt_hooks import trust
 from libvirt_hooks.config import (
     DEFAULT_TIMEOUT_SECONDS,
     SYSLOG,
@@ -41,6 +45,8 @@ else:  # signal's enums import enum/functools/collections: ~3.5 ms per pool deci
     import _signal as signal
 
 LOG_IDENT = "qemu-errata-hook"
+MAX_LINE = 4000  # characters of a refusal or log line; the rest is counted, not shown
+MAX_ERROR = 300  # characters of an internal error's text
 
 
 class HookTimeoutError(Exception):
@@ -54,20 +60,52 @@ def guard(domain_name: str, op: str, what: str, xml: bytes) -> int:
     its name in messages; ``xml`` is longer than MAX_XML_BYTES when it was too
     large to read whole.
     """
+    _open_standard_descriptors()
     try:
         return _guard(domain_name, op, what, xml)
     except Exception as error:  # e.g. the timeout firing while logging: still one line
-        print(
+        say(
             f"qemu-errata: refused the {what} of VM {domain_name!r}: "
-            f"internal error in the hook: {type(error).__name__}: {error}",
-            file=sys.stderr,
+            f"internal error in the hook: {_internal(error)}"
         )
         return 1
 
 
+def say(line: str) -> None:
+    """``line`` (bounded) on stderr, if there is one: never on stdout, libvirt's XML channel."""
+    stream = sys.stderr
+    if stream is None:  # closed by the caller: print() would fall back to stdout
+        return
+    try:
+        stream.write(bounded(line) + "\n")
+        stream.flush()
+    except (OSError, ValueError):  # a closed or broken stderr: syslog has the decision
+        pass
+
+
+def bounded(text: str) -> str:
+    """``text`` on one line, at most MAX_LINE characters, saying how much was left out."""
+    line = " ".join(text.splitlines())
+    if len(line) <= MAX_LINE:
+        return line
+    return f"{line[:MAX_LINE]}... ({len(line) - MAX_LINE} more characters left out)"
+
+
+def _open_standard_descriptors() -> None:
+    """/dev/null on any of fds 0-2 the caller closed, so no file the hook opens lands there."""
+    for descriptor in (0, 1, 2):
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            opened = os.open(os.devnull, os.O_RDWR)
+            if opened != descriptor:
+                os.dup2(opened, descriptor)
+                os.close(opened)
+
+
 def _guard(domain_name: str, op: str, what: str, xml: bytes) -> int:
     _set_timeout(DEFAULT_TIMEOUT_SECONDS)
-    log = DecisionLog(SYSLOG)
+    log = DecisionLog(SYSLOG, "not read")
     config: HookConfig | None = None
     host = "not read"
     notes: list[str] = []
@@ -87,61 +125,85 @@ def _guard(domain_name: str, op: str, what: str, xml: bytes) -> int:
             return 0
         implementations = read_host_implementations(config.sysfs_root, domain.cpus)
         host = "; ".join(str(i) for i in implementations)
-        problems, notes = _problems(domain, domain.pool, implementations, config, xml)
+        problems, notes = _problems(domain, domain.pool, implementations, config)
     except HookTimeoutError:
         seconds = config.timeout_seconds if config else DEFAULT_TIMEOUT_SECONDS
-        where = config.where if config else "the hook configuration"
-        problems = [f"the check did not finish within {seconds} s (timeout_seconds in {where})"]
+        where = config.describe("timeout_seconds") if config else "timeout_seconds"
+        problems = [f"the check did not finish within {seconds} s ({where})"]
     except InputError as error:
         problems = [_explain(error, config)]
     except Exception as error:  # fail closed on a bug too, with one line
-        problems = [f"internal error in the hook: {type(error).__name__}: {error}"]
+        problems = [f"internal error in the hook: {_internal(error)}"]
     _set_timeout(0)
     if not problems:
         log.record(domain_name, op, host, "allowed", notes)
         return 0
-    line = _one_line(
-        f"qemu-errata: refused the {what} of VM {domain_name!r}: {'; '.join(problems)}"
-    )
+    line = f"qemu-errata: refused the {what} of VM {domain_name!r}: {'; '.join(problems)}"
     if op == "prepare" and config is not None:
-        if config.start_policy == "warn":
-            log.record(domain_name, op, host, "allowed (start_policy warn)", [line])
+        if config.start_policy != "enforce":  # warn, ignore: a start is never blocked
+            log.record(
+                domain_name, op, host, f"allowed (start_policy {config.start_policy})", [line]
+            )
             return 0
-        line += f'; or set start_policy = "warn" in {config.where} to start it anyway'
+        line += f'; or set start_policy = "warn" in {config.editable} to start it anyway'
     log.record(domain_name, op, host, "refused", [line])
-    print(line, file=sys.stderr)
+    say(line)
     return 1
 
 
 class DecisionLog:
-    """Where decisions go: syslog, or a file (opened at once, so a bad path is a config error)."""
+    """Where decisions go: syslog, or a file; ``source`` says which configuration was used.
 
-    def __init__(self, target: str, origin: str = "") -> None:
+    A decision that cannot be recorded is reported on stderr and to syslog, and
+    stands: a full disk or a removed log directory never refuses a VM.
+    """
+
+    def __init__(self, target: str, source: str) -> None:
         self.path = None if target == SYSLOG else target
-        if self.path is not None:
-            try:
-                with open(self.path, "a", encoding="utf-8"):
-                    pass
-            except OSError as error:
-                raise ConfigError(
-                    f"{origin}: log file {self.path}: cannot open: {error.strerror}"
-                ) from None
+        self.source = source
 
     def record(
         self, domain: str, op: str, host: str, outcome: str, details: list[str] | None = None
     ) -> None:
-        line = _one_line(
-            f"domain={domain!r} op={op} host=[{host}] outcome={outcome}"
+        line = bounded(
+            f"config={self.source} domain={domain!r} op={op} host=[{host}] outcome={outcome}"
             + "".join(f" | {detail}" for detail in details or [])
         )
         if self.path is None:
-            syslog.openlog(LOG_IDENT, syslog.LOG_PID, syslog.LOG_DAEMON)
             priority = syslog.LOG_INFO if outcome.startswith("allowed") else syslog.LOG_WARNING
-            syslog.syslog(priority, line)
+            _syslog(priority, line)
             return
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        with open(self.path, "a", encoding="utf-8") as stream:
-            stream.write(f"{stamp} {LOG_IDENT}[{os.getpid()}]: {line}\n")
+        try:
+            append_to_log(self.path, f"{stamp} {LOG_IDENT}[{os.getpid()}]: {line}\n".encode())
+        except OSError as error:
+            failure = (
+                f"qemu-errata: could not record the decision ({outcome}) for VM {domain!r} "
+                f"in {self.path}: {error.strerror or error}; the decision stands"
+            )
+            say(failure)
+            _syslog(syslog.LOG_ERR, failure)
+            _syslog(syslog.LOG_WARNING, line)
+
+
+def append_to_log(path: str, data: bytes) -> None:
+    """Append ``data`` to the log without following a link or writing a file others own."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    descriptor = os.open(path, flags | os.O_NOCTTY, 0o640)
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode) or trust.problem(status) is not None:
+            raise OSError(
+                f"not a regular file of root or the hook's user (mode {status.st_mode:o})"
+            )
+        os.write(descriptor, data)
+    finally:
+        os.close(descriptor)
+
+
+def _syslog(priority: int, line: str) -> None:
+    syslog.openlog(LOG_IDENT, syslog.LOG_PID, syslog.LOG_DAEMON)
+    syslog.syslog(priority, line)
 
 
 def _load_config() -> tuple[HookConfig, DecisionLog] | ConfigError:
@@ -152,7 +214,7 @@ def _load_config() -> tuple[HookConfig, DecisionLog] | ConfigError:
     """
     try:
         config = load_config(os.environ.get("HOME"))
-        return config, DecisionLog(config.log, config.where)
+        return config, DecisionLog(config.log, config.source)
     except ConfigError as error:
         return error
 
@@ -168,7 +230,6 @@ def _problems(
     pool: Pool,
     host: list[HostImplementation],
     config: HookConfig,
-    xml: bytes,
 ) -> tuple[list[str], list[str]]:
     """Every reason this host cannot run the VM (none: it can), and notes for the log."""
     problems: list[str] = []
@@ -179,7 +240,7 @@ def _problems(
     wanted, local = pool.timer_frequency_hz, config.timer_frequency_hz
     if wanted is not None and local is not None and wanted != local:
         problems.append(
-            f"this host's timer runs at {local} Hz (timer_frequency_hz in {config.where}), "
+            f"this host's timer runs at {local} Hz ({config.describe('timer_frequency_hz')}), "
             f"the VM's pool at {wanted} Hz, and a guest's timer frequency cannot change: "
             f"run it on a host at {wanted} Hz"
         )
@@ -190,7 +251,7 @@ def _problems(
     elif wanted is not None and local is None:
         notes.append(
             f"the pool's timer frequency is {wanted} Hz and this host's is unknown "
-            f"(set timer_frequency_hz or host_profile in {config.where})"
+            f"(set timer_frequency_hz or host_profile in {config.editable})"
         )
     return problems, notes
 
@@ -199,7 +260,7 @@ def _not_in_list(
     outside: list[HostImplementation],
     host: list[HostImplementation],
     pool: Pool,
-    cpuset: frozenset[int] | None,
+    cpuset: int | None,
 ) -> str:
     from qemu_errata.core.midr import Midr  # noqa: PLC0415 (CPU names cost a JSON read: refusals only)
 
@@ -217,21 +278,26 @@ def _not_in_list(
     pin = f", pin its vCPUs to CPUs {format_cpus(inside)} (cpuset)" if inside else ""
     return (
         f"this host's {found}, not in the VM's target implementation list [{targets}]; "
-        f"run it on a host whose CPUs are in that list{pin}, or add this host to its pool: "
-        "`qemu-errata probe` here, `qemu-errata baseline` with the pool's host profiles and "
-        "this one, then `qemu-errata apply` the new model to the VM"
+        f"run it on a host whose CPUs are in that list{pin}; a pool that takes this host in "
+        "needs a new pool model (`qemu-errata baseline` of the pool's host profiles and this "
+        "host's, from `qemu-errata probe`)"
     )
 
 
 def _explain(error: InputError, config: HookConfig | None) -> str:
     """An error that stopped the check, with what fixes it."""
     if isinstance(error, DomainXmlError):
-        return f"{error} (apply the pool model to the VM again with `qemu-errata apply`)"
+        return f"{error} (see the VM's definition: `virsh dumpxml`)"
     if isinstance(error, ConfigError):
-        return f"bad hook configuration: {error}"
+        return f"bad hook configuration: {error} (`qemu-errata hook check` shows it all)"
     if isinstance(error, SysfsError) and config is not None:
-        return f"{error} (sysfs_root = {config.sysfs_root!r} in {config.where})"
+        return f"{error} ({config.describe('sysfs_root')})"
     return str(error)
+
+
+def _internal(error: Exception) -> str:
+    text = f"{type(error).__name__}: {error}"
+    return text if len(text) <= MAX_ERROR else f"{text[:MAX_ERROR]}..."
 
 
 def _set_timeout(seconds: int) -> None:
@@ -242,7 +308,3 @@ def _set_timeout(seconds: int) -> None:
 
 def _timed_out(_signal: int, _frame: object) -> None:
     raise HookTimeoutError("the hook's time bound ran out")
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.splitlines())

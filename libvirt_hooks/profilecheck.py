@@ -9,15 +9,17 @@ describe the CPUs that check saw, or it is stale.
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 
+from libvirt_hooks import trust
 from libvirt_hooks.domain import Pool
 from libvirt_hooks.hostcpus import HostImplementation
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
 from qemu_errata.core.pool import IDENTITY_REGISTER, PoolModel, check
-from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.profile import HostProfile, profile_from_json
 from qemu_errata.errors import InputError
-from qemu_errata.files import read_profile
+
+MAX_PROFILE_BYTES = 4 << 20
 
 
 def profile_problems(
@@ -25,12 +27,12 @@ def profile_problems(
 ) -> list[str]:
     """Why this host cannot present the VM's model per its cached profile (empty: it can)."""
     model = _pool_model(pool)
-    remedy = f"probe this host again with `qemu-errata probe -o {profile_path}`"
-    try:
-        profile = read_profile(Path(profile_path))
-    except InputError as error:
-        raise InputError(f"host_profile {error} ({remedy})") from None
-    stale = [i for i in host if not _describes(profile, i)]
+    remedy = (
+        "probe this host again (`qemu-errata probe -o FILE`) and set host_profile to FILE; "
+        "`qemu-errata hook check` shows the details"
+    )
+    profile = read_host_profile(profile_path, remedy)
+    stale = [i for i in host if not describes(profile, i)]
     if stale:
         return [
             f"host_profile {profile_path} does not describe this host's "
@@ -43,9 +45,29 @@ def profile_problems(
         return []
     return [
         f"this host cannot present the VM's CPU model (host_profile {profile_path}): "
-        f"{'; '.join(problems)}; run it on another host of its pool, or compute the pool "
-        "model again with this host's profile (`qemu-errata baseline`, `qemu-errata apply`)"
+        f"{'; '.join(problems)}; run it on another host of its pool"
     ]
+
+
+def read_host_profile(path: str, remedy: str, *, details: bool = False) -> HostProfile:
+    """The cached host profile at ``path``, read as the hook reads its own files.
+
+    A file others could write is refused (``trust``). The problem with a bad
+    profile is named only with ``details`` (``hook check``, run by root on this
+    host): a refusal goes to whoever started the VM and never quotes a file.
+    (``qemu_errata.files`` reads the CLI's files; the lead may unify the two.)
+    """
+    try:
+        content = trust.read_trusted(path, "host_profile", MAX_PROFILE_BYTES)
+    except InputError as error:
+        raise InputError(f"{error} ({remedy})") from None
+    try:
+        return profile_from_json(json.loads(content), path)
+    except (ValueError, RecursionError, InputError) as error:
+        why = f": {str(error)[:500]}" if details else ""
+        raise InputError(
+            f"host_profile {path} is not a valid host profile{why} ({remedy})"
+        ) from None
 
 
 def _pool_model(pool: Pool) -> PoolModel:
@@ -60,5 +82,6 @@ def _pool_model(pool: Pool) -> PoolModel:
     )
 
 
-def _describes(profile: HostProfile, cpu: HostImplementation) -> bool:
+def describes(profile: HostProfile, cpu: HostImplementation) -> bool:
+    """Whether the profile lists this CPU type of the host."""
     return any(i.target.matches(cpu.midr, cpu.revidr, None) for i in profile.implementations)

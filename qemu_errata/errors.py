@@ -15,6 +15,7 @@ The tree (exit status of the ``qemu-errata`` command in brackets)::
     │   └── DomainXmlError                a domain XML or its pool metadata is malformed
     ├── RefusalError               [1]  the answer is "no"; the message says why
     │   ├── IncompatiblePoolError         no model is presentable on every host
+    │   ├── NoPartitionError              no partition of the hosts into N pools exists
     │   ├── UnsupportedDialectError       a QEMU lacks what a dialect needs
     │   └── DomainRunningError            a running domain, and no --next-boot
     ├── NestedError                [125]  the nested host could not run the command
@@ -123,12 +124,27 @@ class IncompatiblePoolError(RefusalError):
         self.blockers = tuple(blockers)
 
 
+class NoPartitionError(RefusalError):
+    """No partition of the hosts into the pools asked for exists (``plan --pools N``)."""
+
+
 class UnsupportedDialectError(RefusalError):
     """A QEMU lacks what a dialect needs; ``missing`` names each thing."""
 
     def __init__(self, dialect: str, missing: Sequence[str]) -> None:
         super().__init__(f"{dialect} is not supported by this QEMU; missing: {'; '.join(missing)}")
         self.missing = tuple(missing)
+
+
+class UnsettableFieldsError(RefusalError):
+    """A model gives ID register fields that no property of the VMM sets; ``fields`` names each."""
+
+    def __init__(self, dialect: str, fields: Sequence[str], names: str) -> None:
+        super().__init__(
+            f"{dialect} cannot present this model: no property sets {', '.join(fields)} "
+            f"(looked for {names})"
+        )
+        self.fields = tuple(fields)
 
 
 class DomainRunningError(RefusalError):

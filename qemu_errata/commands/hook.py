@@ -1,4 +1,8 @@
-"""``qemu-errata hook install|uninstall``: our script in libvirt's hook directory, or not.
+"""``qemu-errata hook install|uninstall|check``: our script in libvirt's hook directory, or not.
+
+``check`` loads the hook's configuration exactly as the hook does (same HOME
+precedence, same ownership rules, same limits), reads this host's CPUs and the
+cached host profile, and prints the effective settings and where each comes from.
 
 The script runs this interpreter with ``-I`` (no environment, no user site)
 and ``-S`` (no site-packages scan, which costs a quarter of Python's start-up:
@@ -16,6 +20,10 @@ import sysconfig
 from pathlib import Path
 
 import libvirt_hooks
+from libvirt_hooks.config import KEYS, SYSLOG, SYSTEM_CONFIG, USER_CONFIG, HookConfig, load_config
+from libvirt_hooks.guard import append_to_log
+from libvirt_hooks.hostcpus import read_host_implementations
+from libvirt_hooks.profilecheck import describes, read_host_profile
 from qemu_errata.commands import Subcommands
 from qemu_errata.errors import ExitStatus, InputError
 from qemu_errata.files import write_atomically
@@ -31,8 +39,10 @@ RESTART = (
 
 def register(commands: Subcommands) -> None:
     """Register ``hook install|uninstall`` on the ``qemu-errata`` subcommands."""
-    sub = commands.add_parser("hook", help="install or remove the libvirt hook script")
-    sub.add_argument("action", choices=("install", "uninstall"))
+    sub = commands.add_parser(
+        "hook", help="install, remove or check the libvirt hook script and its configuration"
+    )
+    sub.add_argument("action", choices=("install", "uninstall", "check"))
     sub.add_argument(
         "--hooks-dir",
         type=Path,
@@ -40,13 +50,70 @@ def register(commands: Subcommands) -> None:
         metavar="DIR",
         help=f"libvirt's qemu hook directory (default {DEFAULT_HOOKS_DIR})",
     )
+    sub.add_argument(
+        "--home",
+        metavar="DIR",
+        default=os.environ.get("HOME"),
+        help="check: the HOME the hook runs with (libvirt's system daemon: /root; default $HOME)",
+    )
     sub.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.action == "check":
+        lines, problems = check(args.home)
+        print("\n".join(lines + [f"problem: {problem}" for problem in problems]))
+        return ExitStatus.BAD_INPUT if problems else ExitStatus.OK
     action = install if args.action == "install" else uninstall
     print(action(args.hooks_dir))
     return ExitStatus.OK
+
+
+def check(home: str | None) -> tuple[list[str], list[str]]:
+    """What the hook run with ``HOME=home`` would use, for people; and every problem found."""
+    user = os.path.join(home, USER_CONFIG) if home else f"$HOME/{USER_CONFIG} (no HOME)"
+    lines = [f"precedence: {user}, else {SYSTEM_CONFIG}, else the defaults (never merged)"]
+    try:
+        config = load_config(home)
+    except InputError as error:
+        return lines, [str(error)]
+    lines.append(f"configuration: {config.source}")
+    for key in KEYS:
+        value = getattr(config, key)
+        origin = "set" if key in config.keys else "default"
+        lines.append(f"  {key} = {'(none)' if value is None else repr(value)}  ({origin})")
+    problems: list[str] = []
+    for step in (_check_log, _check_host):
+        try:
+            lines += step(config)
+        except InputError as error:
+            problems.append(str(error))
+    return lines, problems
+
+
+def _check_log(config: HookConfig) -> list[str]:
+    if config.log == SYSLOG:
+        return ["log: syslog"]
+    try:
+        append_to_log(config.log, b"")
+    except OSError as error:
+        raise InputError(f"log {config.log}: cannot open for appending: {error}") from None
+    return [f"log: {config.log} (opened for appending)"]
+
+
+def _check_host(config: HookConfig) -> list[str]:
+    host = read_host_implementations(config.sysfs_root, None)
+    lines = [f"this host: {implementation}" for implementation in host]
+    if config.host_profile is not None:
+        profile = read_host_profile(config.host_profile, "probe this host again", details=True)
+        stale = [str(i) for i in host if not describes(profile, i)]
+        if stale:
+            raise InputError(
+                f"host_profile {config.host_profile} does not describe this host's "
+                f"{'; '.join(stale)}: probe this host again"
+            )
+        lines.append(f"host_profile: {config.host_profile} describes this host's CPUs")
+    return lines
 
 
 def install(hooks_dir: Path) -> str:

@@ -20,6 +20,7 @@ from qemu_errata.commands import (
     hook,
     kvm_validate,
     nested,
+    plan,
     pool,
     probe,
     show,
@@ -37,7 +38,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parser.add_argument("--version", action="version", version=f"qemu-errata {__version__}")
-    for module in (pool, errata, show, vmm, nested, hook, probe, demo, kvm_validate, guest_view):
+    for module in (
+        pool,
+        errata,
+        plan,
+        show,
+        vmm,
+        nested,
+        hook,
+        probe,
+        demo,
+        kvm_validate,
+        guest_view,
+    ):
         module.register(commands)
     return parser
 

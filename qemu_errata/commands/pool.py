@@ -20,10 +20,11 @@ from qemu_errata.core.pool import (
     baseline,
     check,
     largest_pools,
+    pin_midr,
 )
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.readable import plural
-from qemu_errata.errors import ExitStatus, IncompatiblePoolError
+from qemu_errata.errors import ExitStatus, IncompatiblePoolError, InputError
 from qemu_errata.files import read_model, write_json
 
 
@@ -33,6 +34,14 @@ def register(commands: Subcommands) -> None:
     sub.add_argument("profiles", nargs="+", type=Path, metavar="PROFILE")
     sub.add_argument("-o", "--output", type=Path, metavar="MODEL", help="write the model here")
     sub.add_argument("--json", action="store_true", help="print the model (or refusal) as JSON")
+    sub.add_argument(
+        "--pin-midr",
+        nargs="?",
+        const="first",
+        metavar="MIDR",
+        help="every guest sees this MIDR on every host (default: the first target's); "
+        "needs KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (Linux >= 6.15) on every host",
+    )
     sub.set_defaults(run=_cmd_baseline)
 
     sub = commands.add_parser("check", help="can this host present this pool model")
@@ -52,25 +61,18 @@ def _print_json(data: Any) -> None:
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
     profiles = [read_profile_argument(path) for path in args.profiles]
+    pinned = None if args.pin_midr is None else _midr_argument(args.pin_midr)
     if not args.json:
-        _say_unknown_masks(profiles)
+        say_unknown_masks(profiles)
     try:
         model = baseline(profiles)
     except IncompatiblePoolError as refused:
-        if args.json:
-            _print_json(
-                {
-                    "format": REFUSAL_FORMAT,
-                    "hosts": [p.host for p in profiles],
-                    "blockers": [b.to_json() for b in refused.blockers],
-                }
-            )
-        else:
-            print(f"The pool of {', '.join(p.host for p in profiles)} is refused:")
-            for blocker in refused.blockers:
-                print(f"  {blocker.message}")
-            print(_what_to_do(profiles))
-        return ExitStatus.NO
+        return _refused(args, profiles, refused, _what_to_do(profiles))
+    if args.pin_midr is not None:
+        try:
+            model = pin_midr(model, profiles, pinned)
+        except IncompatiblePoolError as refused:
+            return _refused(args, profiles, refused, "Pin no MIDR, or leave those hosts out.")
     if args.output:
         write_json(args.output, model.to_json())
     cost = _errata_cost(model)
@@ -81,7 +83,38 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
-def _say_unknown_masks(profiles: Sequence[HostProfile]) -> None:
+def _refused(
+    args: argparse.Namespace,
+    profiles: Sequence[HostProfile],
+    refused: IncompatiblePoolError,
+    what_to_do: str,
+) -> int:
+    if args.json:
+        _print_json(
+            {
+                "format": REFUSAL_FORMAT,
+                "hosts": [p.host for p in profiles],
+                "blockers": [b.to_json() for b in refused.blockers],
+            }
+        )
+    else:
+        print(f"The pool of {', '.join(p.host for p in profiles)} is refused:")
+        for blocker in refused.blockers:
+            print(f"  {blocker.message}")
+        print(what_to_do)
+    return ExitStatus.NO
+
+
+def _midr_argument(text: str) -> int | None:
+    if text == "first":
+        return None
+    try:
+        return int(text, 16)
+    except ValueError:
+        raise InputError(f"--pin-midr {text}: not a hexadecimal MIDR") from None
+
+
+def say_unknown_masks(profiles: Sequence[HostProfile]) -> None:
     """One line up front for profiles without writable masks, not one per field."""
     unknown = [p.host for p in profiles if p.writable_masks is None and p.id_registers]
     if unknown:
@@ -173,7 +206,7 @@ def _hosts_lines(model: PoolModel) -> list[str]:
 def _cmd_check(args: argparse.Namespace) -> int:
     model, profile = read_model(args.model), read_profile_argument(args.profile)
     if not args.json:
-        _say_unknown_masks([profile])
+        say_unknown_masks([profile])
     result = check(model, profile)
     targets = list(model.target_implementations)
     table = load_errata_table()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from qemu_errata.commands import Subcommands
 from qemu_errata.vmm.dialects import Dialect
+from qemu_errata.vmm.names import DEFAULT_SERIES, QemuSeries
 
 _DIALECTS = [d.value for d in Dialect]
 
@@ -23,12 +24,36 @@ def register(commands: Subcommands) -> None:
     _dialect_options(
         sub, "the domain's type (kvm: qemu-kvm, qemu: qemu-tcg); required without --domain"
     )
-    sub.add_argument("--as", dest="form", choices=["args", "domain-xml"], default="args")
-    sub.add_argument("--domain", type=Path, metavar="FILE", help="domain XML to apply the model to")
     sub.add_argument(
+        "--as",
+        dest="form",
+        choices=["args", "domain-xml"],
+        help="what to print (default: domain-xml with --domain, else args)",
+    )
+    sub.add_argument("--domain", type=Path, metavar="FILE", help="domain XML to apply the model to")
+    asked = sub.add_mutually_exclusive_group()
+    asked.add_argument(
         "--qmp",
         metavar="SOCKET",
-        help="first check that the QEMU on this QMP socket supports the dialect",
+        help="ask the QEMU on this QMP socket for its property names and check it supports "
+        "the dialect",
+    )
+    asked.add_argument(
+        "--qemu-binary",
+        metavar="PATH",
+        help="the same, of this QEMU binary (started with -machine none -S, asked, stopped)",
+    )
+    sub.add_argument(
+        "--qemu-series",
+        choices=[s.value for s in QemuSeries],
+        default=DEFAULT_SERIES.value,
+        help="qemu-kvm without --qmp/--qemu-binary: the SYSREG property names of this version "
+        "of the QEMU series (default: %(default)s)",
+    )
+    sub.add_argument(
+        "--host-profile",
+        metavar="PROFILE",
+        help="qemu-kvm: set only the fields where the model differs from this host",
     )
     sub.add_argument("--json", action="store_true", help="print the result and notes as JSON")
     sub.set_defaults(run=_render)

@@ -14,23 +14,41 @@ import difflib
 import json
 import shlex
 import sys
+from pathlib import Path
 from typing import Any
 
+from qemu_errata.commands.arguments import read_profile_argument
+from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.errors import DomainRunningError, ExitStatus, InputError, UnsupportedDialectError
 from qemu_errata.files import read_bytes, read_model
 from qemu_errata.vmm.args import qemu_arguments
-from qemu_errata.vmm.dialects import Dialect, VmmConfig, check_supported, vmm_config
+from qemu_errata.vmm.dialects import (
+    Dialect,
+    VmmCapabilities,
+    VmmConfig,
+    check_supported,
+    require_settable,
+    vmm_config,
+)
 from qemu_errata.vmm.domain_xml import owned_parts
 from qemu_errata.vmm.libvirt_domain import (
     LibvirtMonitor,
     Redefinition,
     apply_to_domain_xml,
     apply_to_libvirt,
+    domain_dialect,
     libvirt_domain,
     unapply_from_libvirt,
 )
-from qemu_errata.vmm.qmp import Monitor, qmp_socket, read_capabilities, read_guest
+from qemu_errata.vmm.names import (
+    KVM_CPU_MODEL,
+    VIRT_MACHINE_TYPE,
+    QemuSeries,
+    SysregNames,
+    discovered_names,
+)
+from qemu_errata.vmm.qmp import Monitor, qmp_socket, read_capabilities, read_guest, started_qemu
 from qemu_errata.vmm.verify import VerifyReport, compare
 
 RENDER_FORMAT = "qemu-errata/render/1"
@@ -47,41 +65,71 @@ def _print_notes(config: VmmConfig) -> None:
 
 def render(args: argparse.Namespace) -> int:
     model = read_model(args.model)
-    if args.domain is not None and args.form != "domain-xml":
+    form = args.form or ("domain-xml" if args.domain is not None else "args")
+    if args.domain is not None and form != "domain-xml":
         raise InputError(f"--domain {args.domain}: only with --as domain-xml")
-    if args.domain is not None:
+    host = None if args.host_profile is None else read_profile_argument(Path(args.host_profile))
+    data = None if args.domain is None else read_bytes(args.domain)
+    dialect = _dialect(args)
+    if dialect is None and data is None:
+        raise InputError("render: --vmm is required without --domain")
+    names = SysregNames(QemuSeries(args.qemu_series))
+    capabilities = None
+    kvm = (dialect or domain_dialect(data or b"", str(args.domain))) is Dialect.QEMU_KVM
+    if kvm and _asks_qemu(args):
+        # The names this QEMU gives its SYSREG properties, whatever series it carries.
+        capabilities = asyncio.run(_capabilities(args, KVM_CPU_MODEL))
+        offered = capabilities.cpu_properties or frozenset()
+        names = SysregNames(names.series, discovered_names(offered, load_catalogue()))
+    if data is not None:
         domain_xml, config = apply_to_domain_xml(
-            read_bytes(args.domain), model, str(args.domain), _dialect(args), args.qemu_cpu
+            data,
+            model,
+            str(args.domain),
+            dialect,
+            args.qemu_cpu,
+            names=names,
+            host=host,
+            qemu_checks_cpu=_asks_qemu(args),
         )
     else:
-        dialect = _dialect(args)
-        if dialect is None:
-            raise InputError("render: --vmm is required without --domain")
-        config = vmm_config(model, dialect, args.qemu_cpu)
-        domain_xml = owned_parts(model, config) if args.form == "domain-xml" else ""
-    if args.qmp is not None:
+        assert dialect is not None
+        config = vmm_config(
+            model, dialect, args.qemu_cpu, names=names, host=host, qemu_checks_cpu=_asks_qemu(args)
+        )
+        domain_xml = owned_parts(model, config) if form == "domain-xml" else ""
+    if _asks_qemu(args):
+        if capabilities is None:
+            capabilities = asyncio.run(_capabilities(args, config.cpu_model))
         try:
-            asyncio.run(_check_qmp(args.qmp, config))
+            check_supported(config, capabilities)
         except UnsupportedDialectError as refused:
-            print(f"qemu-errata: {args.qmp}: {refused}", file=sys.stderr)
+            print(f"qemu-errata: {args.qmp or args.qemu_binary}: {refused}", file=sys.stderr)
             return ExitStatus.NO
+    require_settable(config)
     if args.json:
         result: dict[str, Any] = (
-            {"arguments": qemu_arguments(config)}
-            if args.form == "args"
-            else {"domain_xml": domain_xml}
+            {"arguments": qemu_arguments(config)} if form == "args" else {"domain_xml": domain_xml}
         )
         document = {"format": RENDER_FORMAT, **result, "notes": list(config.notes)}
         print(json.dumps(document, indent=2))
     else:
         _print_notes(config)
-        print(shlex.join(qemu_arguments(config)) if args.form == "args" else domain_xml)
+        print(shlex.join(qemu_arguments(config)) if form == "args" else domain_xml)
     return ExitStatus.OK
 
 
-async def _check_qmp(socket: str, config: VmmConfig) -> None:
-    async with qmp_socket(socket) as monitor:
-        check_supported(config, await read_capabilities(monitor, config.cpu_model))
+def _asks_qemu(args: argparse.Namespace) -> bool:
+    return args.qmp is not None or args.qemu_binary is not None
+
+
+async def _capabilities(args: argparse.Namespace, cpu_model: str) -> VmmCapabilities:
+    """What the QEMU of --qmp or --qemu-binary offers for ``cpu_model``."""
+    if args.qmp is not None:
+        async with qmp_socket(args.qmp) as monitor:
+            return await read_capabilities(monitor, cpu_model)
+    async with started_qemu(args.qemu_binary) as monitor:
+        return await read_capabilities(monitor, cpu_model, VIRT_MACHINE_TYPE)
 
 
 def apply(args: argparse.Namespace) -> int:
@@ -169,15 +217,26 @@ async def _verify_socket(socket: str, model: PoolModel) -> VerifyReport:
 
 
 async def _verify(monitor: Monitor, model: PoolModel) -> VerifyReport:
-    return compare(model, await read_guest(monitor))
+    catalogue = load_catalogue()
+    return compare(model, await read_guest(monitor, catalogue), catalogue)
 
 
 def _describe_report(report: VerifyReport) -> str:
-    lines = [
-        "The guest presents the pool model."
-        if report.ok
-        else "The guest differs from the pool model:"
-    ]
+    if report.ok:
+        lines = [
+            f"The guest presents the pool model ({report.compared_fields} register fields, "
+            f"the MIDR of each vCPU and the target list compared)."
+        ]
+    elif report.differences:
+        lines = ["The guest differs from the pool model:"]
+    else:
+        lines = [
+            f"The guest could not be compared with the pool model in full: "
+            f"{report.compared_fields} register fields compared equal, the rest not checked."
+        ]
     lines.extend(f"  {difference}" for difference in report.differences)
+    if report.not_checked:
+        lines.append("Not checked:")
+        lines.extend(f"  {item}" for item in report.not_checked)
     lines.extend(f"Note: {note}" for note in report.notes)
     return "\n".join(lines)

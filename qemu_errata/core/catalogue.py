@@ -59,6 +59,16 @@ class Kind(enum.Enum):
         return self in (Kind.FIRMWARE, Kind.GIC)
 
     @property
+    def set_by_vmm(self) -> bool:
+        """Whether a VMM can give a new guest a value other than its host's own.
+
+        No VMM dialect has a property for the firmware pseudo-registers or the GIC
+        CPU interface: a guest keeps the values of the host it starts on and
+        carries them in migration, where the destination's KVM judges them.
+        """
+        return not self.writable_by_rule
+
+    @property
     def absent_reads_zero(self) -> bool:
         """Whether a host that lacks the register offers nothing (value 0), not an unknown."""
         return self is Kind.FIRMWARE
@@ -133,10 +143,17 @@ class Field:
     refused_after: tuple[int, int] | None = None
     # Why KVM refuses those values, in words (shown when a pool needs one of them).
     refused_because: str | None = dataclass_field(default=None, compare=False, hash=False)
+    # Arm's spelling (AARCHMRS) where it differs from ``name`` (Linux's arch/arm64/tools/sysreg).
+    arm_name: str | None = dataclass_field(default=None, compare=False, hash=False)
 
     @property
     def qualified_name(self) -> str:
         return f"{self.register}.{self.name}"
+
+    @property
+    def arm_spelling(self) -> str:
+        """The field's name as Arm's register data spells it."""
+        return self.arm_name or self.name
 
     @property
     def width(self) -> int:
@@ -337,6 +354,7 @@ def _field(register: str, entry: dict[str, Any], where: str) -> Field:
         frozenset(int(value) for value in later.get("values", [])),
         parse_kernel_version(later["version"]) if later else None,
         entry.get("refused_because"),
+        entry.get("arm_name"),
     )
 
 

@@ -459,6 +459,13 @@ def added_by(
     return tuple(ids for key, ids in after.items() if key not in before)
 
 
+def guest_workarounds(
+    table: ErrataTable, targets: Sequence[TargetImplementation], registers: Mapping[str, int]
+) -> tuple[Workaround, ...]:
+    """The workarounds every Linux >= 6.15 guest of a pool with ``targets`` enables."""
+    return tuple(_workarounds(kernel_view(table, targets, registers)).values())
+
+
 def _every_guest(view: KernelView) -> list[Enabled]:
     return [e for e in view.errata if e.no_effect is None and not e.own_hosts_only]
 

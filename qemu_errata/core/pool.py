@@ -8,6 +8,7 @@ judges a userspace write of it.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -76,6 +77,8 @@ REASONS = (
     "must-be-equal",  # bits outside every field differ
     "timer-differs",  # timer frequencies differ
     "not-in-target-list",  # a host CPU is not in the model's target implementation list
+    "not-settable",  # no VMM sets the register, and a host refuses another's own value
+    "cannot-pin-midr",  # the model pins the guest's MIDR, and a host cannot set it
 )
 
 
@@ -237,7 +240,7 @@ def baseline(profiles: Sequence[HostProfile], catalogue: Catalogue | None = None
 
     Computed once per host type: messages name a type by its label.
     """
-    _check_hosts(profiles)
+    check_host_names(profiles)
     return baseline_of_types(group_hosts(profiles), catalogue)
 
 
@@ -262,6 +265,55 @@ def baseline_of_types(types: Sequence[HostType], catalogue: Catalogue | None = N
     writes = model.host_writes
     groups = tuple(HostGroup(t.describe(), t.hosts, writes[t.label]) for t in types)
     return replace(model, host_groups=groups)
+
+
+WRITABLE_IDENTITY_CAPABILITY = "writable_imp_id_regs"
+
+
+def pin_midr(
+    model: PoolModel, profiles: Sequence[HostProfile], midr: int | None = None
+) -> PoolModel:
+    """``model`` with the MIDR every guest sees pinned to ``midr`` (default: the first
+    target's), so that it does not change across migrations.
+
+    Only kernels with KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (Linux >= 6.15) let a VMM set
+    it; IncompatiblePoolError names the hosts that do not. The pinned value is one
+    of the target list's MIDRs, whose errata guests apply anyway. REVIDR and AIDR
+    are not pinned (no QEMU property is known to set them; /proc/cpuinfo shows neither).
+    """
+    pinned = model.target_implementations[0].midr if midr is None else midr
+    blockers = [
+        Blocker(
+            IDENTITY_REGISTER,
+            None,
+            f"{p.host}: its KVM cannot set the guest's MIDR (no KVM_CAP_ARM_WRITABLE_IMP_ID_REGS)",
+            "cannot-pin-midr",
+            {p.host: "MIDR not writable"},
+        )
+        for p in profiles
+        if not p.capabilities.get(WRITABLE_IDENTITY_CAPABILITY)
+    ]
+    if all(target.midr != pinned for target in model.target_implementations):
+        blockers.append(
+            Blocker(
+                IDENTITY_REGISTER,
+                None,
+                f"{Midr(pinned).describe()} is not a target implementation of the pool",
+                "cannot-pin-midr",
+                {"model": f"{pinned:#x}"},
+            )
+        )
+    if blockers:
+        raise IncompatiblePoolError(blockers)
+    note = (
+        f"every guest sees {Midr(pinned).describe()} on every host (MIDR_EL1 pinned; "
+        f"REVIDR and AIDR are each host's)"
+    )
+    return dataclasses.replace(
+        model,
+        id_registers={IDENTITY_REGISTER: pinned, **model.id_registers},
+        notes=(*model.notes, note),
+    )
 
 
 def largest_pools(
@@ -296,13 +348,14 @@ def _forms_pool(profiles: Sequence[HostProfile], catalogue: Catalogue) -> bool:
     return True
 
 
-def _check_hosts(profiles: Sequence[HostProfile]) -> None:
+def check_host_names(profiles: Sequence[HostProfile], command: str = "baseline") -> None:
+    """InputError unless there are profiles, each with a host name of its own."""
     if not profiles:
-        raise InputError("baseline: no host profiles given")
+        raise InputError(f"{command}: no host profiles given")
     counts = collections.Counter(p.host for p in profiles)
     twice = sorted(name for name, count in counts.items() if count > 1)
     if twice:
-        raise InputError(f"baseline: host name {twice[0]!r} is given by two profiles")
+        raise InputError(f"{command}: host name {twice[0]!r} is given by two profiles")
 
 
 class _Baseline:
@@ -318,12 +371,21 @@ class _Baseline:
         self.unknown_masks = {p.host for p in profiles if p.writable_masks is None}
         # Per host, the registers whose pool value differs from its own: the VMM writes them.
         self.writes: dict[str, list[str]] = {p.host: [] for p in profiles}
+        # Registers no VMM sets, which every host must already agree on.
+        self.requirements: list[str] = []
 
     def model(self) -> PoolModel:
         groups = {group: self._group(group) for group in REGISTER_GROUPS}
         frequency, notes = self._timer()
         if self.blockers:
             raise IncompatiblePoolError(self.blockers)
+        if self.requirements:
+            notes = (
+                *notes,
+                f"no VMM sets {', '.join(self.requirements)}: they are requirements, not "
+                f"writes (every host's values are ones every other host's KVM accepts; "
+                f"`check` and the hook hold a new host to them)",
+            )
         return PoolModel(
             id_registers=groups["id_registers"],
             firmware_registers=groups["firmware_registers"],
@@ -377,6 +439,8 @@ class _Baseline:
             )
             return None
         result = self._undescribed(name, register, values)
+        if register is not None and not register.kind.set_by_vmm:
+            return self._requirement(register, values, result)
         masks = {p.host: writable_bits(p, name, register) for p in self.profiles}
         for fld in register.fields if register else ():
             writable = {host: mask & fld.mask == fld.mask for host, mask in masks.items()}
@@ -388,6 +452,39 @@ class _Baseline:
         for host, value in values.items():
             if value != result:
                 self.writes[host].append(name)
+        return result
+
+    def _requirement(self, register: Register, values: Mapping[str, int], result: int) -> int:
+        """A register no VMM sets: each guest carries its first host's value to every other.
+
+        So every host's value must be one every other host's KVM accepts; the
+        model records the value they share (they all must share it under KVM's
+        rules for these registers).
+        """
+        for fld in register.fields:
+            raws = {h: fld.raw(v) for h, v in values.items()}
+            refusals = [
+                f"{dest} refuses {src}'s {fld.describe(raw)} (its own is "
+                f"{fld.describe(raws[dest])})"
+                for src, raw in raws.items()
+                for dest in raws
+                if not accepts(fld, raw, raws[dest], True, self.kernels[dest])
+            ]
+            if refusals:
+                self.blockers.append(
+                    Blocker(
+                        register.name,
+                        fld.name,
+                        (
+                            f"{fld.qualified_name}: no VMM sets it, so a guest keeps the value "
+                            f"of the host it starts on, and {'; '.join(refusals)}"
+                        ),
+                        "not-settable",
+                        {h: f"{r:#x}" for h, r in raws.items()},
+                    )
+                )
+            result = fld.with_raw(result, combine(fld, raws.values()))
+        self.requirements.append(register.name)
         return result
 
     def _register_check(self, group: str, register: Register, value: int) -> None:
@@ -556,6 +653,20 @@ def check(
                     {"host": f"{implementation.midr:#x}"},
                 )
             )
+    pinned = model.id_registers.get(IDENTITY_REGISTER)
+    if pinned is not None and not profile.capabilities.get(WRITABLE_IDENTITY_CAPABILITY):
+        problems.append(
+            Blocker(
+                IDENTITY_REGISTER,
+                None,
+                (
+                    f"the model pins the guest's MIDR to {Midr(pinned).describe()}, and this "
+                    f"host's KVM cannot set it (no KVM_CAP_ARM_WRITABLE_IMP_ID_REGS)"
+                ),
+                "cannot-pin-midr",
+                {"model": f"{pinned:#x}", "host": "MIDR not writable"},
+            )
+        )
     for group in REGISTER_GROUPS:
         for name, wanted in getattr(model, group).items():
             register = catalogue.get(name)
@@ -615,6 +726,8 @@ def _check_register(
     for fld in register.fields if register else ():
         field_writable = writable & fld.mask == fld.mask
         requested = fld.raw(wanted)
+        if register is not None and not register.kind.set_by_vmm:
+            problems.extend(_check_carried(fld, requested, fld.raw(host)))
         if accepts(fld, requested, fld.raw(host), field_writable, kernel):
             continue
         if not field_writable:
@@ -636,6 +749,25 @@ def _check_register(
             )
         )
     return problems
+
+
+def _check_carried(fld: Field, model: int, host: int) -> list[Blocker]:
+    """No VMM sets ``fld``: this host's guests carry its own value to the pool's hosts."""
+    if accepts(fld, host, model, True):
+        return []
+    return [
+        Blocker(
+            fld.register,
+            fld.name,
+            (
+                f"{fld.qualified_name}: no VMM sets it, so a guest started on this host keeps "
+                f"its {fld.describe(host)}, which a host of the pool (with "
+                f"{fld.describe(model)}) refuses"
+            ),
+            "not-settable",
+            {"model": f"{model:#x}", "host": f"{host:#x}"},
+        )
+    ]
 
 
 def _check_timer(

@@ -34,12 +34,15 @@ session daemons too, and finds them when a daemon starts. ``install_hook``
 for this test bed's users, so other daemons on the machine never see it.
 
 Guests are small aarch64 TCG domains (``guest_xml``) whose firmware is a WFI
-loop: they need no OS and use no CPU. A root client drives each host through
-``Host.connection`` (libvirt-python) at
+loop: they need no OS and use no CPU (``BUSY_FIRMWARE`` instead keeps a host
+CPU busy and gives a migration 4 MiB to copy). A root client drives each
+host through ``Host.connection`` (libvirt-python) at
 ``qemu+unix:///session?socket=<XDG_RUNTIME_DIR>/libvirt/libvirt-sock``;
 ``migrate`` moves a running guest in well under a second (this process
 reaps the test bed's exited QEMUs at once, see ``testbed_users``), and
 ``Host.save``/``Host.restore`` move it through a save image.
+``Host.restart`` starts a host's daemon again after a test killed it, as
+systemd restarts a libvirtd that died.
 
 Timings here (2 cores): the first host of a process takes about 1.8 s (its
 daemon probes QEMU; later hosts reuse the probe), each further host 0.1 s,
@@ -49,9 +52,10 @@ teardown 0.1 s.
 Teardown (``TestBed.close``, run by ``with``, at interpreter exit, and on
 SIGINT or SIGTERM, which raise KeyboardInterrupt while a test bed is open)
 kills every process of the test bed's users, removes their directories,
-sockets and save images, and the hook files. A user's leftovers from a
-test bed that was killed outright (SIGKILL) are removed when the user is next
-taken.
+sockets and save images, and the hook files (a wrapper in qemu.d stays,
+retired to ``exit 0``, until no test bed is live: see HOOKS_LOCK). A user's
+leftovers from a test bed that was killed outright (SIGKILL) are removed when
+the user is next taken.
 
 Usage (as root)::
 
@@ -67,8 +71,10 @@ Usage (as root)::
 from __future__ import annotations
 
 import atexit
+import contextlib
 import copy
 import errno
+import fcntl
 import json
 import os
 import re
@@ -112,6 +118,25 @@ DEFAULT_CPU_MODEL = "cortex-a57"
 # An 8-byte ROM: "wfi; b .-4" (0xd503207f, 0x17ffffff), so a guest without
 # an OS sleeps instead of spinning TCG through an empty flash.
 IDLE_FIRMWARE = Path(__file__).parent.parent / "data" / "testbed-idle.rom"
+# A 32-byte ROM that fills the first 4 MiB of RAM with ones, then counts in
+# x0 forever: the vCPU keeps a host CPU busy under TCG, and a migration has
+# 4 MiB to copy, so a bandwidth limit holds it in its copy phase for a while.
+#   movz x1, #0x4000, lsl #16; movz x2, #0x4040, lsl #16; movn x3, #0
+#   1: str x3, [x1], #8; cmp x1, x2; b.lo 1b
+#   2: add x0, x0, #1; b 2b
+BUSY_FIRMWARE = Path(__file__).parent.parent / "data" / "testbed-busy.rom"
+
+# libvirt runs every executable of qemu.d, so the daemons of every live test
+# bed run every test bed's wrappers, and a wrapper unlinked between libvirt's
+# readdir and its exec fails their hook call ("cannot execute binary"). So a
+# test bed holds a shared lock on HOOKS_LOCK while its daemons live; at
+# teardown it retires its wrappers (rewrites them, atomically, to exit 0), and
+# the retired wrappers are unlinked only by a test bed that then gets the lock
+# exclusively, that is when no other test bed is live.
+HOOKS_LOCK = Path("/run/lock/qemu-errata-testbed.hooks")
+RETIRED_WRAPPER = (
+    "#!/bin/sh\n# A closed qemu-errata test bed's hook (removed when none is live).\nexit 0\n"
+)
 
 _DAEMON_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 _START_TIMEOUT_S = 20.0
@@ -242,6 +267,21 @@ class Host:
         name = parse_xml(description.encode(), str(image)).findtext("name")
         return self.connection.lookupByName(name)
 
+    def restart(self) -> None:
+        """Start the daemon again (killing it first if it runs) and reconnect.
+
+        As when systemd restarts a libvirtd that died: the new daemon takes
+        over the QEMUs the old one left and cleans up its interrupted jobs.
+        """
+        if self._connection is not None:
+            with contextlib.suppress(libvirt.libvirtError):
+                self._connection.close()
+            self._connection = None
+        if self._daemon is not None:
+            self._daemon.kill()
+            self._daemon.wait(timeout=_START_TIMEOUT_S)
+        _launch(self)
+
 
 def guest_xml(
     name: str,
@@ -249,11 +289,13 @@ def guest_xml(
     *,
     metadata: Iterable[etree._Element] = (),
     qemu_args: Sequence[str] = (),
+    firmware: Path = IDLE_FIRMWARE,
 ) -> etree._Element:
     """Domain XML of a small aarch64 TCG guest: virt machine, 128 MiB, no disk, no OS.
 
     ``metadata`` elements (each in its own namespace) go under ``<metadata>``;
-    ``qemu_args`` become ``<qemu:commandline>`` arguments.
+    ``qemu_args`` become ``<qemu:commandline>`` arguments; ``firmware`` is the
+    ROM the vCPU runs (IDLE_FIRMWARE sleeps, BUSY_FIRMWARE spins).
     """
     emulator = shutil.which("qemu-system-aarch64")
     if emulator is None:
@@ -262,7 +304,7 @@ def guest_xml(
     domain = parse_xml(template.read_bytes(), "xml_templates/testbed-guest.xml")
     _child(domain, "name").text = name
     _child(domain, "cpu/model").text = cpu_model
-    _child(domain, "os/loader").text = str(IDLE_FIRMWARE)
+    _child(domain, "os/loader").text = str(firmware)
     _child(domain, "devices/emulator").text = emulator
     elements = list(metadata)
     if elements:
@@ -325,6 +367,7 @@ class TestBed:
         self._hook_files: list[Path] = []
         self._created_dirs: list[Path] = []
         self._locks: list[socket.socket] = []
+        self._hooks_lock: int | None = None  # our share of HOOKS_LOCK, while daemons live
         self._closed = False
 
     def __enter__(self) -> TestBed:
@@ -340,7 +383,11 @@ class TestBed:
 
     @property
     def hook_files(self) -> list[Path]:
-        """The files ``install_hook`` put on the machine (wrappers and script copies)."""
+        """The files ``install_hook`` put on the machine (wrappers and script copies).
+
+        After ``close`` a wrapper may stay, retired (RETIRED_WRAPPER), while
+        another test bed is live.
+        """
         return list(self._hook_files)
 
     def install_hook(self, script: Path) -> None:
@@ -366,6 +413,8 @@ class TestBed:
             raise TestBedError("this test bed is closed")
         _check_requirements()
         _track(self)
+        if self._hooks_lock is None:
+            self._hooks_lock = _share_hooks_lock()
         started = []
         for profile in profiles:
             user = self._take_user()
@@ -402,15 +451,34 @@ class TestBed:
         for host in self.hosts:
             _attempt(problems, _stop, host)
         for path in reversed(self._hook_files):
-            _attempt(problems, _remove, path)
-        for directory in reversed(self._created_dirs):
-            _attempt(problems, _remove_if_empty, directory)
+            _attempt(problems, _retire if path.parent == HOOKS_DIR else _remove, path)
+        if self._hooks_lock is not None:
+            _attempt(problems, self._release_hooks_lock)
         for host in self.hosts:
             _attempt(problems, _remove, host.directory)
         for lock in self._locks:
             lock.close()
         _attempt(problems, _remove_if_empty, self.base_dir)
         return problems
+
+    def _release_hooks_lock(self) -> None:
+        """Drop our share of HOOKS_LOCK; if no other test bed is live, unlink retired wrappers."""
+        descriptor, self._hooks_lock = self._hooks_lock, None
+        if descriptor is None:
+            return
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(descriptor)  # another test bed is live: the last one to close unlinks them
+            return
+        try:
+            for wrapper in HOOKS_DIR.glob(f"{_HOOK_WRAPPER_PREFIX}*"):
+                if _is_retired(wrapper):
+                    _remove(wrapper)
+            for directory in reversed(self._created_dirs):
+                _remove_if_empty(directory)
+        finally:
+            os.close(descriptor)
 
     def _take_user(self) -> HostUser:
         """A free test-bed user, cleared of what an earlier test bed left."""
@@ -446,10 +514,31 @@ class TestBed:
 def _hook_wrapper(users: str, script: Path) -> str:
     return (
         "#!/bin/sh\n"
-        "# Installed by the qemu-errata test bed; removed at its teardown.\n"
+        "# Installed by the qemu-errata test bed; retired at its teardown.\n"
         "# Runs the hook only for the daemons of the test bed's users.\n"
         f'case "$USER" in\n{users}) exec {shlex.quote(str(script))} "$@" ;;\nesac\nexit 0\n'
     )
+
+
+def _share_hooks_lock() -> int:
+    """A descriptor holding HOOKS_LOCK shared (waits while a closing test bed unlinks)."""
+    flags = os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+    descriptor = os.open(HOOKS_LOCK, flags, 0o644)
+    fcntl.flock(descriptor, fcntl.LOCK_SH)
+    return descriptor
+
+
+def _retire(wrapper: Path) -> None:
+    """Make a wrapper exit 0, in place: libvirt may be about to run it for another test bed."""
+    if wrapper.exists():
+        write_atomically(wrapper, RETIRED_WRAPPER.encode(), 0o755)
+
+
+def _is_retired(wrapper: Path) -> bool:
+    try:
+        return wrapper.read_text() == RETIRED_WRAPPER
+    except (OSError, UnicodeDecodeError):
+        return False
 
 
 def _check_requirements() -> None:
@@ -487,12 +576,10 @@ def _make_host_dir(base: Path, directory: Path) -> None:
 def _clear_leftovers(user: HostUser, base: Path) -> None:
     """What a test bed killed outright (SIGKILL) left behind for this user."""
     kill_user_processes(user.uid)
-    for path in (
-        base / user.name,
-        base / f"{user.name}.hooks",
-        *HOOKS_DIR.glob(f"{_HOOK_WRAPPER_PREFIX}{user.name}.*"),
-    ):
+    for path in (base / user.name, base / f"{user.name}.hooks"):
         _remove(path)
+    for wrapper in HOOKS_DIR.glob(f"{_HOOK_WRAPPER_PREFIX}{user.name}.*"):
+        _retire(wrapper)
 
 
 def _prepare_host(host: Host, hook_config: dict[str, HookValue]) -> None:

@@ -1,12 +1,10 @@
 """What a VMM is given to present a pool model, by dialect (pure: no I/O).
 
 ``qemu-kvm`` (a KVM host with the out-of-tree QEMU series): ``-cpu host``, one
-``SYSREG_<REG>_<FIELD>`` property per ID register field the model changes, and
-the target implementation list as ``-machine impl-cpu.N.*``. The fields the
-model changes are its losses: the fields whose pool value differs from some
-host's own. A hand-written model records no losses, so it sets no field, only
-the target list: every host then presents its own values, which is right only
-where ``check`` found them equal to the model's.
+``SYSREG_<REG>_<FIELD>`` property per ID register field the model sets
+(fields_to_set), and the target implementation list as
+``-machine impl-cpu.N.*``. A field no property sets is refused, never
+silently left to the host.
 
 ``qemu-tcg`` (test beds and nested hosts on released QEMU): a named CPU model
 presenting one MIDR, the model's first target implementation; every host
@@ -24,12 +22,15 @@ import enum
 import re
 from dataclasses import dataclass
 
-from qemu_errata.core.catalogue import Catalogue, Kind, load_catalogue
+from qemu_errata.core.catalogue import Catalogue, Field, Kind, load_catalogue
+from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
 from qemu_errata.core.midr import Midr
-from qemu_errata.core.pool import Loss, PoolModel
-from qemu_errata.errors import InputError, UnsupportedDialectError
+from qemu_errata.core.pool import IDENTITY_REGISTER, PoolModel, writable_bits
+from qemu_errata.core.profile import HostProfile
+from qemu_errata.errors import InputError, UnsettableFieldsError, UnsupportedDialectError
 from qemu_errata.vmm import names as vmm_names
 
+_PROBED_PREFIX = "qemu-"
 # A -cpu model name that cannot break the option syntax it is embedded in.
 _CPU_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -50,6 +51,10 @@ class VmmConfig:
     cpu_properties: tuple[tuple[str, str], ...]
     machine_properties: tuple[tuple[str, str], ...]
     notes: tuple[str, ...]
+    # Fields the model sets that no property sets (require_settable refuses them), and
+    # where the property names were looked for.
+    unsettable: tuple[str, ...] = ()
+    names_source: str = ""
 
     @property
     def cpu_type(self) -> str:
@@ -60,44 +65,118 @@ def vmm_config(
     model: PoolModel,
     dialect: Dialect,
     qemu_cpu: str | None = None,
+    *,
+    names: vmm_names.SysregNames | None = None,
+    host: HostProfile | None = None,
+    qemu_checks_cpu: bool = False,
 ) -> VmmConfig:
-    """How ``dialect`` presents ``model``; ``qemu_cpu`` names the qemu-tcg CPU model."""
+    """How ``dialect`` presents ``model``.
+
+    ``qemu_cpu`` names the qemu-tcg CPU model, one we have a probe of unless
+    ``qemu_checks_cpu`` (the caller asks a QEMU whether it has that CPU type);
+    ``names`` how the QEMU names its SYSREG properties (default: the newest
+    series); ``host`` the profile of the host the configuration is for, so
+    that only the fields it differs in are set.
+    """
     if dialect is Dialect.QEMU_TCG:
         if qemu_cpu is None:
             raise InputError("qemu-tcg needs a named CPU model (--qemu-cpu MODEL)")
-        return _tcg_config(model, _checked_cpu_model(qemu_cpu))
+        known = probed_cpu_models()
+        if checked_cpu_model(qemu_cpu) not in known and not qemu_checks_cpu:
+            raise InputError(
+                f"CPU model {qemu_cpu!r}: unknown (known: {', '.join(sorted(known))}; "
+                f"--qmp or --qemu-binary asks a QEMU for its own)"
+            )
+        return _tcg_config(model, qemu_cpu)
     if qemu_cpu is not None:
         raise InputError(f"--qemu-cpu {qemu_cpu}: qemu-kvm always uses the host CPU model")
-    return _kvm_config(model, load_catalogue())
+    return _kvm_config(
+        model, load_catalogue(), names or vmm_names.SysregNames(vmm_names.DEFAULT_SERIES), host
+    )
 
 
-def _checked_cpu_model(name: str) -> str:
+def probed_cpu_models() -> frozenset[str]:
+    """The QEMU CPU models an embedded ``qemu-<model>`` profile describes."""
+    return frozenset(
+        name.removeprefix(_PROBED_PREFIX)
+        for name in embedded_profile_names()
+        if name.startswith(_PROBED_PREFIX)
+    )
+
+
+def checked_cpu_model(name: str) -> str:
+    """``name`` if it can be a QEMU CPU model name; InputError otherwise."""
     if not _CPU_MODEL_NAME.fullmatch(name):
         raise InputError(f"--qemu-cpu {name!r}: not a QEMU CPU model name")
     return name
 
 
-def _kvm_config(model: PoolModel, catalogue: Catalogue) -> VmmConfig:
-    settable: list[Loss] = []
-    unsettable: list[Loss] = []
-    for loss in model.losses:
-        (settable if _settable(loss, catalogue) else unsettable).append(loss)
+def fields_to_set(
+    model: PoolModel, catalogue: Catalogue, host: HostProfile | None
+) -> tuple[list[tuple[Field, int]], list[str]]:
+    """The ID register fields a VMM must set with the raw value of each, and what no
+    VMM can set (uncatalogued registers; fields the host's KVM does not let userspace write).
+
+    For one host: each field where the model differs from that host's own value.
+    Otherwise, for a model from ``baseline``: its losses, the fields where it
+    differs from some host of the pool (every other field is each host's own).
+    For a hand-written model, which records no losses: every field it gives.
+    The MIDR is set only where the model pins it (pool.pin_midr); REVIDR and AIDR never.
+    """
+    if host is None and model.losses:
+        pinned = [
+            (field, field.raw(model.id_registers[IDENTITY_REGISTER]))
+            for field in catalogue[IDENTITY_REGISTER].fields
+            if IDENTITY_REGISTER in model.id_registers
+        ]
+        return [*pinned, *((loss.field, loss.pool_value) for loss in model.losses)], []
+    wanted: list[tuple[Field, int]] = []
+    refused: list[str] = []
+    for name, value in model.id_registers.items():
+        register = catalogue.get(name)
+        if register is None:
+            refused.append(f"{name} (not catalogued)")
+            continue
+        if register.kind is Kind.IDENTITY and name != IDENTITY_REGISTER:
+            continue
+        own = None if host is None else host.id_registers.get(name)
+        writable = None if host is None else writable_bits(host, name, register)
+        for field in register.fields:
+            if own is not None and field.raw(own) == field.raw(value):
+                continue
+            if host is not None and writable is not None and field.mask & ~writable:
+                refused.append(
+                    f"{field.qualified_name} (KVM of {host.host} does not let it be set)"
+                )
+            else:
+                wanted.append((field, field.raw(value)))
+    return wanted, refused
+
+
+def _kvm_config(
+    model: PoolModel,
+    catalogue: Catalogue,
+    names: vmm_names.SysregNames,
+    host: HostProfile | None,
+) -> VmmConfig:
+    properties = []
+    wanted, unsettable = fields_to_set(model, catalogue, host)
+    for field, value in wanted:
+        name = names.property_of(field, catalogue)
+        if name is None:
+            unsettable.append(field.qualified_name)
+        else:
+            properties.append((name, f"{value:#x}"))
     notes = []
-    if not model.losses:
-        notes.append(
-            "the model records no lost fields (hand-written models carry none), so no ID "
-            "register field is set: each host presents its own values, and only the target "
-            "implementation list is given"
-        )
-    if unsettable:
-        names = ", ".join(loss.field.qualified_name for loss in unsettable)
-        notes.append(f"no QEMU property sets {names}: each host presents its own value")
+    if not properties:
+        where = f"host {host.host}" if host is not None else "every host"
+        notes.append(f"the model sets no ID register field: {where} presents its own values")
     machine = []
     for index, target in enumerate(model.target_implementations):
         values = (target.midr, target.revidr, target.aidr)
-        for key, value in zip(vmm_names.IMPL_CPU_KEYS, values, strict=True):
-            if value is not None:
-                machine.append((vmm_names.impl_cpu_property(index, key), f"{value:#x}"))
+        for key, known in zip(vmm_names.IMPL_CPU_KEYS, values, strict=True):
+            if known is not None:
+                machine.append((vmm_names.impl_cpu_property(index, key), f"{known:#x}"))
             else:
                 notes.append(
                     f"{key.upper()} of {Midr(target.midr).describe()} is unknown: "
@@ -106,22 +185,18 @@ def _kvm_config(model: PoolModel, catalogue: Catalogue) -> VmmConfig:
     return VmmConfig(
         dialect=Dialect.QEMU_KVM,
         cpu_model=vmm_names.KVM_CPU_MODEL,
-        cpu_properties=tuple(
-            (vmm_names.sysreg_property(loss.field), f"{loss.pool_value:#x}") for loss in settable
-        ),
+        cpu_properties=tuple(properties),
         machine_properties=tuple(machine),
         notes=tuple(notes),
+        unsettable=tuple(unsettable),
+        names_source=names.describe(),
     )
 
 
-def _settable(loss: Loss, catalogue: Catalogue) -> bool:
-    """Only ID registers of KVM's writable range have SYSREG_ properties."""
-    register = catalogue.get(loss.field.register)
-    return (
-        register is not None
-        and register.kind is not Kind.IDENTITY
-        and register.kvm_mask_index is not None
-    )
+def require_settable(config: VmmConfig) -> None:
+    """Refuse a configuration that would leave some field of the model unset."""
+    if config.unsettable:
+        raise UnsettableFieldsError(config.dialect.value, config.unsettable, config.names_source)
 
 
 def _tcg_config(model: PoolModel, cpu_model: str) -> VmmConfig:
@@ -131,11 +206,7 @@ def _tcg_config(model: PoolModel, cpu_model: str) -> VmmConfig:
         f"it sees only {Midr(presented.midr).describe()}, the model's first target "
         f"implementation, and applies that implementation's errata workarounds only"
     ]
-    if model.losses:
-        notes.append(
-            f"qemu-tcg sets no ID register field: the guest sees CPU model {cpu_model}'s own "
-            f"values, not the {len(model.losses)} fields the model lowers"
-        )
+    notes.append(_tcg_field_note(model, cpu_model))
     return VmmConfig(
         dialect=Dialect.QEMU_TCG,
         cpu_model=cpu_model,
@@ -143,6 +214,26 @@ def _tcg_config(model: PoolModel, cpu_model: str) -> VmmConfig:
         machine_properties=(),
         notes=tuple(notes),
     )
+
+
+def _tcg_field_note(model: PoolModel, cpu_model: str) -> str:
+    """What the guest sees instead of the model's fields: qemu-tcg sets none of them."""
+    said = f"qemu-tcg sets no ID register field: the guest sees CPU model {cpu_model}'s own"
+    name = f"{_PROBED_PREFIX}{cpu_model}"
+    if name not in embedded_profile_names():
+        return f"{said} values (no probe of it is embedded to compare with the model's)"
+    probed = load_embedded_profile(name).id_registers
+    catalogue = load_catalogue()
+    differing = [
+        f"{field.register}.{field.arm_spelling}"
+        for register_name, value in model.id_registers.items()
+        if (register := catalogue.get(register_name)) is not None and register_name in probed
+        for field in register.fields
+        if field.raw(value) != field.raw(probed[register_name])
+    ]
+    if not differing:
+        return f"{said} values, which equal the model's where our probe of it read them"
+    return f"{said} values, which differ from the model's in {', '.join(differing)}"
 
 
 @dataclass(frozen=True)
@@ -180,6 +271,7 @@ def missing_capabilities(config: VmmConfig, capabilities: VmmCapabilities) -> li
         for name, _ in config.cpu_properties
         if offered is None or name not in offered
     )
+    missing.extend(f"a CPU property setting {field}" for field in config.unsettable)
     return missing
 
 

@@ -19,10 +19,12 @@ from importlib import resources
 
 from lxml import etree
 
+from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.errors import InputError
 from qemu_errata.vmm.args import commandline_arguments, is_our_argument
 from qemu_errata.vmm.dialects import Dialect, VmmConfig
+from qemu_errata.vmm.names import CPU_FEATURE_FIELDS
 from qemu_errata.vmm.pool_element import find_pool_element, pool_element, saved_user_cpu
 from qemu_errata.vmm.xml_parser import parse_xml
 
@@ -32,8 +34,11 @@ ARG_TAG = f"{{{QEMU_NAMESPACE}}}arg"
 
 _DOMAIN_TYPE = {Dialect.QEMU_KVM: "kvm", Dialect.QEMU_TCG: "qemu"}
 _ARCH = "aarch64"
-# <cpu> children that choose the CPU model or its features: the template's replace them.
-_CPU_MODEL_CHILDREN = ("model", "vendor", "feature")
+# <cpu> children that choose the CPU model: the template's replace them. The user's
+# <feature> elements stay where they agree with the model (check_cpu_features).
+_CPU_MODEL_CHILDREN = ("model", "vendor")
+_REQUIRING_POLICIES = ("require", "force")
+_REFUSING_POLICIES = ("disable", "forbid")
 # Where a new element goes, in libvirt's own element order (libvirt itself accepts any).
 _AFTER_METADATA = ("name", "uuid", "genid", "title", "description")
 _AFTER_CPU = ("clock", "on_poweroff", "on_reboot", "on_crash", "on_lockfailure", "pm", "devices")
@@ -54,16 +59,71 @@ def dialect_of(domain: etree._Element, origin: str) -> Dialect:
     for dialect, domain_type in _DOMAIN_TYPE.items():
         if domain.get("type") == domain_type:
             return dialect
-    raise InputError(
-        f"{origin}: a domain of type {domain.get('type')!r} runs neither qemu-kvm (type 'kvm') "
-        f"nor qemu-tcg (type 'qemu')"
-    )
+    kind = domain.get("type")
+    said = "has no type attribute" if kind is None else f"is of type {kind!r}"
+    raise InputError(f"{origin}: the domain {said}; qemu-kvm runs type 'kvm', qemu-tcg type 'qemu'")
 
 
 def apply_model(domain: etree._Element, model: PoolModel, config: VmmConfig, origin: str) -> None:
     """Set our ``<cpu>``, qemu:commandline arguments and metadata in ``domain``."""
     _check_domain(domain, config.dialect, origin)
+    check_cpu_features(domain, model, origin)
     _apply(domain, model, config, _user_cpu(domain))
+
+
+def domain_cpu_model(domain: etree._Element) -> str | None:
+    """The CPU model a domain names (``<cpu mode='custom'><model>``), if it names one."""
+    cpu = domain.find("cpu")
+    if cpu is None or cpu.get("mode", "custom") != "custom":
+        return None
+    return (cpu.findtext("model") or "").strip() or None
+
+
+def describe_cpu(domain: etree._Element) -> str | None:
+    """How a domain chooses its CPU, in words; None without a ``<cpu>`` that chooses one."""
+    cpu = domain.find("cpu")
+    if cpu is None:
+        return None
+    mode = cpu.get("mode", "custom")
+    named = domain_cpu_model(domain)
+    if mode == "custom" and named is None:
+        return None
+    return f"CPU model {named} (mode custom)" if named else f"mode {mode}"
+
+
+def check_cpu_features(domain: etree._Element, model: PoolModel, origin: str) -> None:
+    """InputError for a ``<cpu><feature>`` the model contradicts or that we cannot judge."""
+    catalogue = load_catalogue()
+    for feature in domain.iterfind("cpu/feature"):
+        name, policy = feature.get("name", ""), feature.get("policy", "require")
+        if policy not in _REQUIRING_POLICIES + _REFUSING_POLICIES:
+            continue
+        shown = f"{origin}: <feature policy='{policy}' name='{name}'/>"
+        fields = CPU_FEATURE_FIELDS.get(_feature_family(name))
+        if fields is None:
+            raise InputError(
+                f"{shown}: qemu-errata cannot tell which ID register fields it changes"
+            )
+        # A register the model does not give is each host's own: the domain may choose.
+        values = [
+            (field, field.raw(model.id_registers[register]))
+            for register, field_name in fields
+            if register in model.id_registers
+            for field in (catalogue[register].field(field_name),)
+        ]
+        if not values:
+            continue
+        present = any(raw for _, raw in values)
+        if present != (policy in _REQUIRING_POLICIES):
+            said = ", ".join(
+                f"{f.register}.{f.arm_spelling} = {f.describe(raw)}" for f, raw in values
+            )
+            raise InputError(f"{shown} contradicts the model, which has {said}")
+
+
+def _feature_family(name: str) -> str:
+    """``sve128`` is a vector length of ``sve``."""
+    return "sve" if name.startswith("sve") and name[3:].isdigit() else name
 
 
 def owned_parts(model: PoolModel, config: VmmConfig) -> str:

@@ -12,6 +12,7 @@ CPU.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -19,23 +20,26 @@ from typing import Any
 
 import libvirt
 import libvirt_qemu
-from lxml import etree
 
 from qemu_errata.core.pool import PoolModel
+from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import (
     DomainRunningError,
     LibvirtError,
     QmpCommandError,
     QmpError,
 )
-from qemu_errata.vmm.dialects import Dialect, VmmConfig, vmm_config
+from qemu_errata.vmm.dialects import Dialect, VmmConfig, require_settable, vmm_config
 from qemu_errata.vmm.domain_xml import (
     apply_model,
+    describe_cpu,
     dialect_of,
+    domain_cpu_model,
     parse_domain,
     remove_model,
     serialise,
 )
+from qemu_errata.vmm.names import SysregNames
 
 
 @dataclass(frozen=True)
@@ -60,17 +64,42 @@ class ApplyResult:
     config: VmmConfig
 
 
+def domain_dialect(data: bytes, origin: str) -> Dialect:
+    """The dialect the domain XML ``data`` runs, by its type."""
+    return dialect_of(parse_domain(data, origin).getroot(), origin)
+
+
 def apply_to_domain_xml(
-    data: bytes, model: PoolModel, origin: str, dialect: Dialect | None, qemu_cpu: str | None
+    data: bytes,
+    model: PoolModel,
+    origin: str,
+    dialect: Dialect | None,
+    qemu_cpu: str | None,
+    *,
+    names: SysregNames | None = None,
+    host: HostProfile | None = None,
+    qemu_checks_cpu: bool = False,
 ) -> tuple[str, VmmConfig]:
     """The domain XML ``data`` with ``model`` applied, and how it was rendered.
 
     Without ``dialect``, the domain's type says it: ``kvm`` is qemu-kvm, ``qemu`` qemu-tcg.
+    Without ``qemu_cpu``, a qemu-tcg domain keeps the CPU model it names. Replacing
+    how the domain chose its CPU is said in the configuration's notes.
     """
     tree = parse_domain(data, origin)
     domain = tree.getroot()
-    config = vmm_config(model, dialect or dialect_of(domain, origin), qemu_cpu)
+    dialect = dialect or dialect_of(domain, origin)
+    if dialect is Dialect.QEMU_TCG and qemu_cpu is None:
+        qemu_cpu = domain_cpu_model(domain)
+    config = vmm_config(
+        model, dialect, qemu_cpu, names=names, host=host, qemu_checks_cpu=qemu_checks_cpu
+    )
+    before = describe_cpu(domain)
     apply_model(domain, model, config, origin)
+    after = describe_cpu(domain)
+    if before is not None and before != after:
+        notes = (*config.notes, f"the domain's {before} is replaced by {after}")
+        config = dataclasses.replace(config, notes=notes)
     return serialise(tree), config
 
 
@@ -113,10 +142,11 @@ def apply_to_libvirt(
     """
     configs: list[VmmConfig] = []
 
-    def change(domain: etree._Element, where: str) -> None:
-        config = vmm_config(model, dialect or dialect_of(domain, where), qemu_cpu)
-        apply_model(domain, model, config, where)
+    def change(data: bytes, where: str) -> str:
+        new, config = apply_to_domain_xml(data, model, where, dialect, qemu_cpu)
+        require_settable(config)
         configs.append(config)
+        return new
 
     redefinition = _redefine(uri, name, change, next_boot=next_boot, dry_run=dry_run)
     return ApplyResult(redefinition, configs[0])
@@ -124,13 +154,19 @@ def apply_to_libvirt(
 
 def unapply_from_libvirt(*, uri: str, name: str, next_boot: bool, dry_run: bool) -> Redefinition:
     """Redefine domain ``name`` without the pool model and with its own ``<cpu>`` back."""
-    return _redefine(uri, name, remove_model, next_boot=next_boot, dry_run=dry_run)
+
+    def change(data: bytes, where: str) -> str:
+        tree = parse_domain(data, where)
+        remove_model(tree.getroot(), where)
+        return serialise(tree)
+
+    return _redefine(uri, name, change, next_boot=next_boot, dry_run=dry_run)
 
 
 def _redefine(
     uri: str,
     name: str,
-    change: Callable[[etree._Element, str], None],
+    change: Callable[[bytes, str], str],
     *,
     next_boot: bool,
     dry_run: bool,
@@ -148,10 +184,8 @@ def _redefine(
                     f"give --next-boot to stage it"
                 )
             old = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-            tree = parse_domain(old.encode("utf-8"), where)
-            before = serialise(tree)
-            change(tree.getroot(), where)
-            redefinition = Redefinition(before, serialise(tree), running)
+            before = serialise(parse_domain(old.encode("utf-8"), where))
+            redefinition = Redefinition(before, change(old.encode("utf-8"), where), running)
             if redefinition.changed and not dry_run:
                 domain.connect().defineXML(redefinition.new_xml)
         except libvirt.libvirtError as error:

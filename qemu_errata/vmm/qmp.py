@@ -9,15 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 from qemu.qmp import ExecuteError, QMPClient, QMPError
 
+from qemu_errata.core.catalogue import Catalogue
+from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
 from qemu_errata.errors import QmpCommandError, QmpError
 from qemu_errata.vmm import names as vmm_names
 from qemu_errata.vmm.dialects import VmmCapabilities
-from qemu_errata.vmm.verify import GuestCpu, GuestState
+from qemu_errata.vmm.verify import (
+    GuestCpu,
+    GuestRegisters,
+    GuestState,
+    condition_differences,
+    registers_from_profile,
+)
 
 TIMEOUT_SECONDS = 10.0
 _HOST_MODEL = vmm_names.KVM_CPU_MODEL
@@ -44,6 +54,54 @@ class _SocketMonitor:
 
 
 @contextlib.asynccontextmanager
+async def started_qemu(binary: str) -> AsyncIterator[Monitor]:
+    """A monitor on ``binary`` started for questions only, stopped and reaped on exit.
+
+    ``-machine none -S``: no guest, no vCPU runs; ``-accel kvm`` (else tcg) so that the
+    ``host`` CPU model exists wherever KVM does. QEMU connects to our socket.
+    """
+    with tempfile.TemporaryDirectory(prefix="qemu-errata-ask-") as directory:
+        path = str(Path(directory) / "qmp.sock")
+        client = QMPClient("qemu-errata")
+        try:
+            await client.start_server(path)
+            process = await asyncio.create_subprocess_exec(
+                binary,
+                *("-machine", "none", "-accel", "kvm", "-accel", "tcg", "-S", "-nodefaults"),
+                *("-display", "none", "-qmp", f"unix:{path}"),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except (QMPError, OSError) as error:
+            raise QmpError(f"{binary}: cannot start it to ask over QMP: {error}") from None
+        try:
+            try:
+                await asyncio.wait_for(client.accept(), TIMEOUT_SECONDS)
+            except (QMPError, OSError, TimeoutError):
+                await _stop(process)
+                assert process.stderr is not None
+                said = (await process.stderr.read()).decode(errors="replace").strip()
+                raise QmpError(f"{binary}: did not answer over QMP: {said}") from None
+            yield _SocketMonitor(client, binary)
+            with contextlib.suppress(QMPError, OSError, EOFError):
+                await client.execute("quit")
+        finally:
+            with contextlib.suppress(QMPError, OSError, EOFError):
+                await client.disconnect()
+            await _stop(process)
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(process.wait(), 2.0)
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+
+
+@contextlib.asynccontextmanager
 async def qmp_socket(path: str) -> AsyncIterator[Monitor]:
     """A monitor on the QMP socket ``path``, disconnected on exit."""
     client = QMPClient("qemu-errata")
@@ -57,11 +115,17 @@ async def qmp_socket(path: str) -> AsyncIterator[Monitor]:
         await client.disconnect()
 
 
-async def read_capabilities(monitor: Monitor, cpu_model: str) -> VmmCapabilities:
-    """KVM, the machine type's properties and ``cpu_model``'s (None if QEMU lacks the type)."""
+async def read_capabilities(
+    monitor: Monitor, cpu_model: str, machine_type: str | None = None
+) -> VmmCapabilities:
+    """KVM, the machine type's properties and ``cpu_model``'s (None if QEMU lacks the type).
+
+    ``machine_type`` defaults to the running machine's.
+    """
     kvm = await monitor.execute("query-kvm")
     kvm_enabled = bool(kvm.get("enabled"))
-    machine_type = await monitor.execute("qom-get", {"path": "/machine", "property": "type"})
+    if machine_type is None:
+        machine_type = await monitor.execute("qom-get", {"path": "/machine", "property": "type"})
     machine = await _type_properties(monitor, machine_type)
     cpu_type = vmm_names.cpu_type(cpu_model)
     cpu = await _type_properties(monitor, cpu_type)
@@ -88,18 +152,93 @@ async def _type_properties(monitor: Monitor, typename: str) -> frozenset[str] | 
     return frozenset(p["name"] for p in properties)
 
 
-async def read_guest(monitor: Monitor) -> GuestState:
-    """Each vCPU's MIDR and the machine's target list where the property exists."""
-    kvm = await monitor.execute("query-kvm")
+async def read_guest(monitor: Monitor, catalogue: Catalogue) -> GuestState:
+    """Each vCPU's MIDR, the guest's ID register fields, and the machine's target list."""
+    kvm = bool((await monitor.execute("query-kvm")).get("enabled"))
     cpus = []
     for cpu in await monitor.execute("query-cpus-fast"):
         path = cpu["qom-path"]
         midr = await monitor.execute("qom-get", {"path": path, "property": vmm_names.MIDR_PROPERTY})
         cpus.append(GuestCpu(cpu["cpu-index"], path, midr))
-    machine = await monitor.execute("qom-list", {"path": "/machine"})
+    machine = await _property_names(monitor, "/machine")
     impl_cpu = None
-    if any(p["name"] == vmm_names.IMPL_CPU_PROPERTY for p in machine):
+    if vmm_names.IMPL_CPU_PROPERTY in machine:
         impl_cpu = await monitor.execute(
             "qom-get", {"path": "/machine", "property": vmm_names.IMPL_CPU_PROPERTY}
         )
-    return GuestState(bool(kvm.get("enabled")), tuple(cpus), impl_cpu)
+    registers: GuestRegisters | str = "this guest has no vCPU"
+    timer = None
+    if cpus:
+        registers = await _read_registers(monitor, cpus[0], kvm, catalogue)
+        if not kvm:
+            timer = await _qom_get(monitor, cpus[0].qom_path, "cntfrq")
+    return GuestState(
+        kvm, tuple(cpus), impl_cpu, registers, timer if isinstance(timer, int) else None
+    )
+
+
+async def _property_names(monitor: Monitor, path: str) -> frozenset[str]:
+    return frozenset(p["name"] for p in await monitor.execute("qom-list", {"path": path}))
+
+
+async def _read_registers(
+    monitor: Monitor, cpu: GuestCpu, kvm: bool, catalogue: Catalogue
+) -> GuestRegisters | str:
+    """The best source of the guest's fields: SYSREG properties, else our probe of its model."""
+    offered = await _property_names(monitor, cpu.qom_path)
+    sysreg = vmm_names.fields_of_properties(offered, catalogue)
+    if sysreg:
+        fields = {}
+        for name, field in sysreg.items():
+            value = await monitor.execute("qom-get", {"path": cpu.qom_path, "property": name})
+            fields[field.qualified_name] = int(value)
+        return GuestRegisters(f"the SYSREG properties of vCPU {cpu.index}", fields, {})
+    if kvm:
+        return (
+            "this QEMU has no SYSREG properties, and under KVM QMP does not show the "
+            "registers the host's kernel gives the guest"
+        )
+    return await _probed_model_registers(monitor, cpu, offered, catalogue)
+
+
+async def _probed_model_registers(
+    monitor: Monitor, cpu: GuestCpu, offered: frozenset[str], catalogue: Catalogue
+) -> GuestRegisters | str:
+    """A TCG guest presents its CPU model: our probe of that model, where it applies."""
+    typename = await monitor.execute("qom-get", {"path": cpu.qom_path, "property": "type"})
+    model = vmm_names.cpu_model_of_type(typename)
+    name = f"qemu-{model}"
+    if model is None or name not in embedded_profile_names():
+        return f"no probe of the guest's CPU type {typename} is embedded"
+    profile = load_embedded_profile(name)
+    version = await monitor.execute("query-version")
+    running = f"{version['qemu']['major']}.{version['qemu']['minor']}"
+    probed = str(profile.provenance.get("qemu", ""))
+    if not probed.startswith(f"{running}."):
+        return (
+            f"the embedded probe of {model} is of QEMU {probed.split(' ', maxsplit=1)[0]}, "
+            f"the guest runs QEMU {running}"
+        )
+    conditions = {
+        "gic-version": await _qom_get(monitor, "/machine", "gic-version"),
+        **{
+            key: await _qom_get(monitor, cpu.qom_path, key) if key in offered else None
+            for key in ("has_el2", "has_el3", "pmu")
+        },
+    }
+    unknown = condition_differences(conditions)
+    registers = registers_from_profile(
+        profile, catalogue, f"embedded profile {name} (our probe of QEMU {probed})", unknown
+    )
+    midr = catalogue["MIDR_EL1"]
+    fields = dict(registers.fields)
+    # The vCPU's own midr property, which -global ...midr= may have changed.
+    fields.update({f.qualified_name: f.raw(cpu.midr) for f in midr.fields})
+    return GuestRegisters(registers.source, fields, unknown)
+
+
+async def _qom_get(monitor: Monitor, path: str, name: str) -> object:
+    try:
+        return await monitor.execute("qom-get", {"path": path, "property": name})
+    except QmpCommandError:
+        return None

@@ -1,22 +1,57 @@
 """Comparing what a running guest got with a pool model (pure: the reading is in qmp.py).
 
+Every field of every register the model sets is compared with the guest's
+value from the best source the VMM offers, or listed as not checked with the
+reason: the vCPU's SYSREG properties (QEMU with the custom host model
+series); for a TCG guest, the values our probe read from the same QEMU CPU
+model (only where the guest runs that QEMU version and the machine options
+the probe used: those decide some fields); nothing else under KVM, where
+QMP does not show the registers. Firmware and GIC registers and the timer
+frequency are never visible over QMP.
+
 Each vCPU must present a MIDR of the model's target list. Where the machine
 has a target implementation list (``impl-cpu``), it must hold exactly the
 model's entries. A guest without a list is a difference only where it could
 have one and needs it: under KVM with more than one target; under TCG no
 hypercall exists to give one.
+
+A report vouches for the guest only when it compared everything and found
+no difference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from qemu_errata.core.catalogue import Catalogue, Register, load_catalogue
 from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel
+from qemu_errata.core.profile import HostProfile
 from qemu_errata.vmm.names import IMPL_CPU_KEYS, IMPL_CPU_PROPERTY
+
+# The conditions under which the embedded qemu-<model> profiles were probed
+# (probe/qemu.py: ``-machine virt,gic-version=3``, EL1 only, PMU on), and the
+# fields each of them decides: a guest under other conditions differs there.
+PROBE_CONDITIONS: Mapping[str, tuple[object, tuple[str, ...]]] = {
+    "gic-version": ("3", ("ID_AA64PFR0_EL1.GIC", "ID_PFR1_EL1.GIC")),
+    "has_el2": (
+        False,
+        ("ID_AA64PFR0_EL1.EL2", "ID_PFR1_EL1.Virtualization", "ID_PFR1_EL1.Virt_frac"),
+    ),
+    "has_el3": (
+        False,
+        (
+            "ID_AA64PFR0_EL1.EL3",
+            "ID_AA64PFR0_EL1.SEL2",
+            "ID_PFR1_EL1.Security",
+            "ID_PFR1_EL1.Sec_frac",
+        ),
+    ),
+    "pmu": (True, ("ID_AA64DFR0_EL1.PMUVer", "ID_DFR0_EL1.PerfMon")),
+}
 
 
 @dataclass(frozen=True)
@@ -29,55 +64,182 @@ class GuestCpu:
 
 
 @dataclass(frozen=True)
+class GuestRegisters:
+    """The guest's ID register fields as one source tells them.
+
+    ``fields`` maps a qualified field name to its raw value; ``unknown`` maps
+    the fields this source cannot vouch for to the reason.
+    """
+
+    source: str
+    fields: Mapping[str, int]
+    unknown: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class GuestState:
-    """What a running QEMU gives its guest; ``impl_cpu`` is None without the property."""
+    """What a running QEMU gives its guest; ``impl_cpu`` is None without the property.
+
+    ``registers`` is the reason no source of register values exists, when none does.
+    """
 
     kvm: bool
     cpus: tuple[GuestCpu, ...]
     impl_cpu: object | None
+    registers: GuestRegisters | str
+    # The vCPU's ``cntfrq`` property under TCG (under KVM the guest sees the host's counter).
+    timer_frequency_hz: int | None = None
 
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """Every difference between a guest and a model, and notes that are not differences."""
+    """Every difference, everything not checked, and notes that are neither."""
 
     differences: tuple[str, ...]
+    not_checked: tuple[str, ...]
     notes: tuple[str, ...]
+    compared_fields: int
 
     @property
     def ok(self) -> bool:
-        return not self.differences
+        return not self.differences and not self.not_checked
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "differences": list(self.differences), "notes": list(self.notes)}
+        return {
+            "ok": self.ok,
+            "differences": list(self.differences),
+            "not_checked": list(self.not_checked),
+            "compared_fields": self.compared_fields,
+            "notes": list(self.notes),
+        }
 
 
-def compare(model: PoolModel, guest: GuestState) -> VerifyReport:
-    """What differs between ``guest`` and ``model``."""
+def registers_from_profile(
+    profile: HostProfile, catalogue: Catalogue, source: str, unknown: Mapping[str, str]
+) -> GuestRegisters:
+    """A probed CPU model's registers as the guest's fields (``unknown``: fields to distrust)."""
+    fields = {
+        field.qualified_name: field.raw(value)
+        for name, value in profile.id_registers.items()
+        if (register := catalogue.get(name)) is not None
+        for field in register.fields
+    }
+    return GuestRegisters(source, fields, unknown)
+
+
+def condition_differences(conditions: Mapping[str, object]) -> dict[str, str]:
+    """The fields the guest's ``conditions`` (machine/vCPU property -> value) make unknown."""
+    unknown = {}
+    for name, (probed, fields) in PROBE_CONDITIONS.items():
+        value = conditions.get(name)
+        if value != probed:
+            reason = f"the guest's {name} is {value!r}, the probe's was {probed!r}"
+            unknown.update(dict.fromkeys(fields, reason))
+    return unknown
+
+
+def compare(
+    model: PoolModel, guest: GuestState, catalogue: Catalogue | None = None
+) -> VerifyReport:
+    """What differs between ``guest`` and ``model``, and what could not be compared."""
+    catalogue = catalogue or load_catalogue()
     differences: list[str] = []
+    unchecked: dict[str, list[str]] = {}
     notes: list[str] = []
+    compared = 0
+    for name, value in model.id_registers.items():
+        register = catalogue.get(name)
+        if register is None:
+            unchecked.setdefault("not catalogued, so its fields are unknown", []).append(name)
+            continue
+        if isinstance(guest.registers, str):
+            unchecked.setdefault(guest.registers, []).append(name)
+            continue
+        found, missing = _compare_register(register, value, guest.registers)
+        differences.extend(found)
+        compared += len(register.fields) - sum(len(names) for names in missing.values())
+        for reason, names in missing.items():
+            unchecked.setdefault(reason, []).extend(names)
+    if not isinstance(guest.registers, str) and model.id_registers:
+        notes.append(f"ID register fields read from {guest.registers.source}")
+    for group in ("firmware_registers", "gic_registers"):
+        names = list(getattr(model, group))
+        if names:
+            unchecked.setdefault("QMP does not show them", []).extend(names)
+    differences.extend(_compare_timer(model, guest, unchecked))
+    differences.extend(_compare_midrs(model, guest, unchecked))
+    differences.extend(_compare_target_list(model, guest, notes))
+    not_checked = tuple(f"{', '.join(names)}: {reason}" for reason, names in unchecked.items())
+    return VerifyReport(tuple(differences), not_checked, tuple(notes), compared)
+
+
+def _compare_register(
+    register: Register, value: int, guest: GuestRegisters
+) -> tuple[list[str], dict[str, list[str]]]:
+    differences = []
+    missing: dict[str, list[str]] = {}
+    for field in register.fields:
+        name = field.qualified_name
+        wanted = field.raw(value)
+        if name in guest.unknown:
+            missing.setdefault(guest.unknown[name], []).append(name)
+        elif name not in guest.fields:
+            missing.setdefault(f"{guest.source} does not give them", []).append(name)
+        elif guest.fields[name] != wanted:
+            differences.append(
+                f"{field.register}.{field.arm_spelling}: the model sets {field.describe(wanted)}, "
+                f"the guest has {field.describe(guest.fields[name])}"
+            )
+    return differences, missing
+
+
+def _compare_timer(
+    model: PoolModel, guest: GuestState, unchecked: dict[str, list[str]]
+) -> list[str]:
+    if model.timer_frequency_hz is None:
+        return []
+    if guest.timer_frequency_hz is None:
+        unchecked.setdefault("QMP does not show them", []).append(
+            f"the timer frequency ({model.timer_frequency_hz} Hz)"
+        )
+        return []
+    if guest.timer_frequency_hz == model.timer_frequency_hz:
+        return []
+    return [
+        f"timer frequency: the model has {model.timer_frequency_hz} Hz, "
+        f"the guest's counter runs at {guest.timer_frequency_hz} Hz"
+    ]
+
+
+def _compare_midrs(
+    model: PoolModel, guest: GuestState, unchecked: dict[str, list[str]]
+) -> list[str]:
+    differences = []
     target_midrs = {target.midr for target in model.target_implementations}
     for cpu in guest.cpus:
         where = f"vCPU {cpu.index} ({cpu.qom_path})"
         if cpu.midr == 0 and guest.kvm:
-            notes.append(f"{where}: MIDR reads 0 under KVM (QEMU does not track it); not compared")
+            reason = "MIDR reads 0 under KVM (QEMU does not track the host's)"
+            unchecked.setdefault(reason, []).append(f"the MIDR of {where}")
         elif cpu.midr not in target_midrs:
             differences.append(
                 f"{where} presents {Midr(cpu.midr).describe()}, "
                 f"which is not a target implementation of the model"
             )
-    if guest.impl_cpu is None:
-        if guest.kvm and len(model.target_implementations) > 1:
-            differences.append(
-                f"the guest gets no target implementation list (this QEMU has no machine "
-                f"property {IMPL_CPU_PROPERTY}), but the model has "
-                f"{len(model.target_implementations)} implementations"
-            )
-        else:
-            notes.append(f"no target implementation list (no machine property {IMPL_CPU_PROPERTY})")
-    else:
-        differences.extend(_compare_list(model, guest.impl_cpu))
-    return VerifyReport(tuple(differences), tuple(notes))
+    return differences
+
+
+def _compare_target_list(model: PoolModel, guest: GuestState, notes: list[str]) -> list[str]:
+    if guest.impl_cpu is not None:
+        return _compare_list(model, guest.impl_cpu)
+    if guest.kvm and len(model.target_implementations) > 1:
+        return [
+            f"the guest gets no target implementation list (this QEMU has no machine "
+            f"property {IMPL_CPU_PROPERTY}), but the model has "
+            f"{len(model.target_implementations)} implementations"
+        ]
+    notes.append(f"no target implementation list (no machine property {IMPL_CPU_PROPERTY})")
+    return []
 
 
 def _compare_list(model: PoolModel, value: object) -> list[str]:

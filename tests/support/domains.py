@@ -18,7 +18,7 @@ DOMAIN = b"""<domain type='kvm' xmlns:qemu='http://libvirt.org/schemas/domain/qe
   <cpu mode='custom' match='exact' check='partial'>
     <model fallback='allow'>cortex-a57</model>
     <topology sockets='1' dies='1' cores='2' threads='1'/>
-    <feature policy='disable' name='pmu'/>
+    <feature policy='disable' name='sve'/>
   </cpu>
   <clock offset='utc'/>
   <devices>

@@ -176,10 +176,13 @@ def test_register_missing_on_a_host_is_refused() -> None:
 def test_firmware_register_a_kernel_lacks_counts_as_offering_nothing() -> None:
     newer = n1().to_json()
     newer["firmware_registers"] = {"KVM_REG_ARM_VENDOR_HYP_BMAP_2": "0x3"}
-    model = baseline([profile_from_json(newer, "new.json"), a57()])
-    assert model.firmware_registers == {"KVM_REG_ARM_VENDOR_HYP_BMAP_2": 0}
-    assert "KVM_REG_ARM_VENDOR_HYP_BMAP_2" in model.host_writes["n1"]
-    assert "KVM_REG_ARM_VENDOR_HYP_BMAP_2" not in model.host_writes["a57"]
+    # No VMM lowers it: guests started on n1 carry 0x3, which a57 (offering nothing) refuses.
+    with pytest.raises(IncompatiblePoolError) as refused:
+        baseline([profile_from_json(newer, "new.json"), a57()])
+    assert str(refused.value.blockers[0]) == (
+        "KVM_REG_ARM_VENDOR_HYP_BMAP_2.DISCOVER_IMPL_CPUS: no VMM sets it, so a guest keeps "
+        "the value of the host it starts on, and a57 refuses n1's IMP (0x1) (its own is NI (0x0))"
+    )
 
 
 def test_mixed_timer_frequencies_are_refused() -> None:

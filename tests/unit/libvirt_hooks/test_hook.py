@@ -25,6 +25,7 @@ from lxml import etree
 from libvirt_hooks import domain as fast_domain
 from libvirt_hooks import qemu as hook_entry
 from libvirt_hooks.config import read_flat_toml
+from libvirt_hooks.constants import POOL_NAMESPACE_PREFIX_BYTES
 from qemu_errata.commands import main as cli
 from qemu_errata.commands.hook import MARKER, SCRIPT_NAME
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
@@ -293,8 +294,8 @@ def test_a_host_outside_the_list_is_refused_with_an_actionable_line(
         f"[Arm Cortex-A76 r4p1 (MIDR {A76:#x}) REVIDR 0x1, Arm Neoverse-N1 r4p1 (MIDR {N1:#x})]",
         "pin its vCPUs to CPUs 0-3",
         "`qemu-errata baseline`",
-        "`qemu-errata apply`",
     )
+    assert "apply" not in line  # never advise overwriting the VM's pool model
     assert "start_policy" not in line  # only starts have a policy
     [logged] = host.log_lines()
     assert "domain='web-7'" in logged
@@ -402,7 +403,7 @@ def test_vcpus_that_may_run_on_unlisted_cpus_are_refused(
 def test_a_cpuset_naming_a_missing_cpu_is_refused(hook: Path, host: Host) -> None:
     assert_refused(
         run_hook(hook, host, domain_xml(pool=model((N1, None)), cpuset="2-9")),
-        "cannot read the identity of CPU 4",
+        "the VM may run on CPUs 4-9, which this host does not have (it has CPUs 0-3)",
         "sysfs_root",
     )
 
@@ -455,7 +456,7 @@ def test_host_profile_that_cannot_present_the_model_is_refused(hook: Path, host:
         run_hook(hook, host, xml),
         "cannot present the VM's CPU model",
         f"{ISAR0}.AES",
-        "`qemu-errata baseline`",
+        "run it on another host of its pool",
     )
 
 
@@ -471,7 +472,7 @@ def test_a_stale_host_profile_is_refused(hook: Path, host: Host) -> None:
     assert_refused(
         run_hook(hook, host, xml),
         f"host_profile {path} does not describe",
-        f"qemu-errata probe -o {path}",
+        "`qemu-errata probe -o FILE`) and set host_profile to FILE",
     )
 
 
@@ -492,7 +493,7 @@ def test_an_unreadable_host_profile_is_refused(hook: Path, host: Host) -> None:
         (
             b'<!DOCTYPE domain [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
             + domain_xml(pool=model((N1, None))).replace(b"vm1", b"&x;"),
-            "DOCTYPE",
+            "external entity",
         ),
         (
             domain_xml(pool=model((N1, None)))
@@ -539,12 +540,11 @@ def test_malformed_pool_vm_xml_is_refused(hook: Path, host: Host, xml: bytes, me
         ("sysfs_root = [not toml\n", "not valid TOML"),
         ('start_policy = "sometimes"\n', "start_policy must be one of enforce, warn, ignore"),
         ('sysfs_root = "relative/sys"\n', "sysfs_root must be an absolute path"),
-        ('timer_frequency_hz = "25MHz"\n', "timer_frequency_hz must be a positive whole number"),
-        ("timeout_seconds = 0\n", "timeout_seconds must be a positive whole number"),
+        ('timer_frequency_hz = "25MHz"\n', "timer_frequency_hz must be a whole number from 1 to"),
+        ("timeout_seconds = 0\n", "timeout_seconds must be a whole number from 1 to 3600"),
         ('log = "hook.log"\n', 'log must be "syslog" or an absolute file path'),
-        ('log = "/nonexistent/hook.log"\n', "log file /nonexistent/hook.log: cannot open"),
     ],
-    ids=["unknown-key", "toml", "policy", "relative", "timer", "timeout", "log", "log-path"],
+    ids=["unknown-key", "toml", "policy", "relative", "timer", "timeout", "log"],
 )
 def test_bad_configuration_refuses_pool_vms(
     hook: Path, host: Host, config: str, message: str
@@ -654,7 +654,7 @@ def test_fast_reader_reads_what_metadata_writes(pool: PoolModel) -> None:
     ]
     assert fast.timer_frequency_hz == full.timer_frequency_hz
     assert (fast_domain.NAMESPACE, fast_domain.VERSION) == (NAMESPACE, VERSION)
-    assert NAMESPACE.encode() == hook_entry.POOL_NAMESPACE
+    assert NAMESPACE.encode().startswith(POOL_NAMESPACE_PREFIX_BYTES)
 
 
 @pytest.mark.parametrize(
@@ -664,11 +664,12 @@ def test_fast_reader_reads_what_metadata_writes(pool: PoolModel) -> None:
         ("0-3", {0, 1, 2, 3}),
         ("0-3,^2", {0, 1, 3}),
         (" 1 , 4-5 ", {1, 4, 5}),
-        ("^0,0-1", {1}),
+        ("^0,0-1", {0, 1}),  # left to right, like libvirt's virBitmapParse
     ],
 )
 def test_parse_cpuset(cpuset: str, cpus: set[int]) -> None:
-    assert fast_domain.parse_cpuset(cpuset) == cpus
+    mask = fast_domain.parse_cpuset(cpuset)
+    assert {cpu for cpu in range(mask.bit_length()) if mask >> cpu & 1} == cpus
 
 
 # --- the flat configuration reader agrees with tomllib ----------------------------------

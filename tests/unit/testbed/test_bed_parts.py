@@ -10,7 +10,13 @@ from pathlib import Path
 from lxml import etree
 from support.hosts import CORTEX_A57_MIDR, host_profile
 
-from qemu_errata.testbed.bed import IDLE_FIRMWARE, QEMU_NAMESPACE, guest_xml, write_sysfs_tree
+from qemu_errata.testbed.bed import (
+    BUSY_FIRMWARE,
+    IDLE_FIRMWARE,
+    QEMU_NAMESPACE,
+    guest_xml,
+    write_sysfs_tree,
+)
 from qemu_errata.testbed.users import lock_user
 
 CORTEX_A53_MIDR = 0x410FD034
@@ -20,6 +26,20 @@ TEST_NAMESPACE = "urn:example:testbed-test"
 def test_idle_firmware_is_a_wait_for_interrupt_loop() -> None:
     wfi, branch_back = 0xD503207F, 0x17FFFFFF  # WFI; B .-4
     assert IDLE_FIRMWARE.read_bytes() == struct.pack("<II", wfi, branch_back)
+
+
+def test_busy_firmware_fills_4_mib_with_ones_then_counts() -> None:
+    words = (
+        0xD2A80001,  # movz x1, #0x4000, lsl #16: RAM base
+        0xD2A80802,  # movz x2, #0x4040, lsl #16: 4 MiB further
+        0x92800003,  # movn x3, #0: all ones
+        0xF8008423,  # str x3, [x1], #8
+        0xEB02003F,  # cmp x1, x2
+        0x54FFFFC3,  # b.lo .-8
+        0x91000400,  # add x0, x0, #1
+        0x17FFFFFF,  # b .-4
+    )
+    assert BUSY_FIRMWARE.read_bytes() == struct.pack("<8I", *words)
 
 
 def test_sysfs_tree_has_the_kernel_files_of_each_cpu(tmp_path: Path) -> None:

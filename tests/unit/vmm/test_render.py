@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from support.vmm_pool import KVM_GOLDEN, TCG_GOLDEN, hand_written_model, three_host_pool
 
+from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.errors import InputError, UnsupportedDialectError
 from qemu_errata.vmm.args import commandline_arguments, is_our_argument, qemu_arguments
 from qemu_errata.vmm.dialects import Dialect, VmmCapabilities, check_supported, vmm_config
@@ -20,7 +21,7 @@ def test_every_lost_field_is_set_to_the_pool_value() -> None:
     model = three_host_pool()
     config = vmm_config(model, Dialect.QEMU_KVM)
     assert dict(config.cpu_properties) == {
-        f"SYSREG_{loss.field.register}_{loss.field.name}": f"{loss.pool_value:#x}"
+        f"SYSREG_{loss.field.register}_{loss.field.arm_spelling}": f"{loss.pool_value:#x}"
         for loss in model.losses
     }
 
@@ -34,10 +35,13 @@ def test_qemu_tcg_presents_the_first_target_and_says_there_is_no_list() -> None:
     assert "qemu-tcg sets no ID register field" in config.notes[1]
 
 
-def test_hand_written_model_sets_only_the_target_list() -> None:
+def test_hand_written_model_sets_every_field_it_gives() -> None:
     config = vmm_config(hand_written_model(0x414FD0C1), Dialect.QEMU_KVM)
-    assert qemu_arguments(config) == ["-cpu", "host", "-machine", "impl-cpu.0.midr=0x414fd0c1"]
-    assert any("no ID register field is set" in note for note in config.notes)
+    register = load_catalogue()["ID_AA64ISAR0_EL1"]
+    assert dict(config.cpu_properties) == {
+        f"SYSREG_ID_AA64ISAR0_EL1_{f.arm_spelling}": f"{f.raw(0x11120):#x}" for f in register.fields
+    }
+    assert qemu_arguments(config)[-2:] == ["-machine", "impl-cpu.0.midr=0x414fd0c1"]
     assert any("REVIDR of Arm Neoverse-N1" in note for note in config.notes)
 
 

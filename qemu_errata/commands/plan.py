@@ -1,0 +1,73 @@
+"""The ``plan`` command: which host types can share a pool, proposed pools, scheduler hints."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from qemu_errata.commands import Subcommands
+from qemu_errata.commands.arguments import read_profile_argument
+from qemu_errata.commands.pool import say_unknown_masks
+from qemu_errata.core.plan import PLAN_REFUSAL_FORMAT, plan, pools_served
+from qemu_errata.core.plan_picture import plan_svg
+from qemu_errata.core.plan_report import kubernetes_labels, nova_provider_config, plan_lines
+from qemu_errata.errors import ExitStatus, IncompatiblePoolError, InputError, NoPartitionError
+from qemu_errata.files import write_atomically
+
+HOST_LABELS = {"kubernetes": kubernetes_labels, "nova": nova_provider_config}
+
+
+def register(commands: Subcommands) -> None:
+    """Add ``plan``."""
+    sub = commands.add_parser(
+        "plan", help="which host types can share a pool, and the pools to form"
+    )
+    sub.add_argument("profiles", nargs="+", type=Path, metavar="PROFILE")
+    sub.add_argument(
+        "--pools", type=int, metavar="N", help="at most N pools (default: the fewest possible)"
+    )
+    output = sub.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the plan as JSON")
+    output.add_argument(
+        "--host-labels",
+        choices=sorted(HOST_LABELS),
+        help="print, per host, the pools it can serve: Kubernetes node labels or a Nova "
+        "provider config file",
+    )
+    sub.add_argument("--picture", type=Path, metavar="FILE.svg", help="draw the matrix here")
+    sub.set_defaults(run=_cmd_plan)
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    profiles = [read_profile_argument(path) for path in args.profiles]
+    if not (args.json or args.host_labels):
+        say_unknown_masks(profiles)
+    try:
+        proposal = plan(profiles, args.pools)
+    except (IncompatiblePoolError, NoPartitionError) as refused:
+        if not args.json:
+            raise
+        blockers = refused.blockers if isinstance(refused, IncompatiblePoolError) else ()
+        refusal = {
+            "format": PLAN_REFUSAL_FORMAT,
+            "hosts": [p.host for p in profiles],
+            "message": str(refused),
+            "blockers": [b.to_json() for b in blockers],
+        }
+        print(json.dumps(refusal, indent=2))
+        return ExitStatus.NO
+    if args.picture:
+        try:
+            write_atomically(args.picture, plan_svg(proposal).encode("utf-8"))
+        except OSError as error:
+            raise InputError(f"{args.picture}: cannot write: {error.strerror}") from None
+    if args.host_labels:
+        print(HOST_LABELS[args.host_labels](pools_served(proposal, profiles)), end="")
+    elif args.json:
+        print(json.dumps(proposal.to_json(), indent=2))
+    else:
+        print("\n".join(plan_lines(proposal)))
+        if args.picture:
+            print(f"Picture written to {args.picture}")
+    return ExitStatus.OK

@@ -1,0 +1,85 @@
+"""verify against a real QEMU 7.2 TCG guest compares its registers (issue 13 item 2).
+
+Guests stay paused (-S): verify reads them over QMP and never resumes or pauses them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.cli import run_cli
+
+
+@contextlib.contextmanager
+def paused_guest(directory: Path, machine: str, cpu: str) -> Iterator[Path]:
+    """A paused QEMU TCG guest; yields its QMP socket, then kills it."""
+    socket = directory / "qmp.sock"
+    process = subprocess.Popen(
+        [
+            *("qemu-system-aarch64", "-machine", machine, "-cpu", cpu, "-m", "128"),
+            *("-nodefaults", "-display", "none", "-S", "-qmp", f"unix:{socket},server=on,wait=off"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not socket.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"QEMU did not start: {process.communicate()[1]}")
+            time.sleep(0.05)
+        yield socket
+    finally:
+        process.kill()
+        process.wait()
+
+
+def model(directory: Path, *profiles: str) -> Path:
+    path = directory / "model.json"
+    made = run_cli("baseline", *profiles, "-o", path)
+    assert made.returncode == 0, made.stderr
+    return path
+
+
+def test_plain_n1_guest_is_not_vouched_for_against_an_n1_a76_model(tmp_path: Path) -> None:
+    n1_a76 = model(tmp_path, "kvm-7.2-neoverse-n1", "kvm-7.2-cortex-a76")
+    with paused_guest(tmp_path, "virt", "neoverse-n1") as socket:
+        text = run_cli("verify", n1_a76, "--qmp", socket)
+        as_json = run_cli("verify", n1_a76, "--qmp", socket, "--json")
+    assert text.returncode == 1, text.stderr
+    lines = text.stdout.splitlines()
+    assert lines[0] == "The guest differs from the pool model:"
+    assert "  ID_AA64PFR1_EL1.SSBS: the model sets IMP (0x1), the guest has SSBS2 (0x2)" in lines
+    assert (
+        "  ID_AA64MMFR0_EL1.PARange: the model sets '40' (0x2), the guest has '48' (0x5)" in lines
+    )
+    assert "Not checked:" in lines
+    report = json.loads(as_json.stdout)
+    assert as_json.returncode == 1
+    assert report["ok"] is False
+    assert any("KVM_REG_ARM_PSCI_VERSION" in item for item in report["not_checked"])
+
+
+def test_a_guest_equal_where_compared_is_still_not_vouched_for_when_some_is_unchecked(
+    tmp_path: Path,
+) -> None:
+    n1 = model(tmp_path, "qemu-neoverse-n1")
+    with paused_guest(tmp_path, "virt", "neoverse-n1") as socket:
+        result = run_cli("verify", n1, "--qmp", socket)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("The guest could not be compared with the pool model in full: ")
+    # -M virt gives GICv2; the probe ran with GICv3, so the GIC fields are not vouched for.
+    assert (
+        "  ID_PFR1_EL1.GIC, ID_AA64PFR0_EL1.GIC: the guest's gic-version is '2', "
+        "the probe's was '3'"
+    ) in lines
+    assert "  ICC_CTLR_EL1: QMP does not show them" in lines

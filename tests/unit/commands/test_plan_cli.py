@@ -1,0 +1,192 @@
+"""``qemu-errata plan`` as an operator runs it: report, JSON, refusals, scheduler hints."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import yaml
+from support.cli import run_cli
+from support.schemas import validate
+
+from qemu_errata.core.embedded import load_embedded_profile
+from qemu_errata.files import write_json
+
+SIX = [
+    "kvm-6.12-neoverse-n1",
+    "kvm-6.12-cortex-a76",
+    "kvm-6.12-cortex-a72",
+    "kvm-6.12-cortex-a57",
+    "kvm-7.2-neoverse-n1",
+    "kvm-6.12-a64fx",
+]
+
+
+def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return run_cli("plan", *args)
+
+
+def test_the_report_names_types_matrix_pools_and_deciding_fields() -> None:
+    done = run(*SIX)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "6 hosts of 6 types:"
+    assert "  T1: 1 host neoverse-n1-linux-6.12: Arm Neoverse-N1 r4p1, Linux 6.12" in lines
+    assert "      T1 T2 T3 T4 T5 T6" in lines
+    assert "  T3   x  x  -  1  x  x" in lines
+    assert "Proposed: 4 pools (the fewest possible; exact search over 6 types):" in lines
+    assert "  pool 4: T6 (1 host); loses nothing" in lines
+    assert any(
+        line.startswith(
+            "  T1 + T3: cannot share a pool: ID_AA64PFR0_EL1.RAS, AdvSIMD, FP, "
+            "ID_AA64MMFR1_EL1.XNX, VH, VMIDBits differ and are not writable on Linux 6.12; "
+        )
+        for line in lines
+    )
+    assert (
+        "    every guest works around: Fujitsu erratum 010001, Spectre-v2, Spectre-v4,"
+        " Spectre-BHB, Kernel page table isolation (KPTI)"
+    ) in lines
+
+
+def test_json_puts_every_host_in_exactly_one_pool() -> None:
+    done = run(*SIX, "--json")
+    assert done.returncode == 0, done.stderr
+    plan = json.loads(done.stdout)
+    validate(plan, "plan")
+    assert plan["format"] == "qemu-errata/plan/1"
+    assert [t["id"] for t in plan["types"]] == ["T1", "T2", "T3", "T4", "T5", "T6"]
+    assert len(plan["matrix"]) == 15
+    first = plan["matrix"][0]
+    assert first["types"] == ["T1", "T2"] and first["compatible"] and first["errata"] == []
+    assert {loss["field"] for loss in first["loses"]} == {"SSBS", "PARANGE"}
+    hosts = [host for pool in plan["pools"] for host in pool["hosts"]]
+    assert sorted(hosts) == sorted(t["hosts"][0] for t in plan["types"])
+    assert [pool["types"] for pool in plan["pools"]] == [["T1", "T2"], ["T3", "T4"], ["T5"], ["T6"]]
+    assert "Fujitsu erratum 010001" in plan["pools"][3]["errata"]
+    assert "Fujitsu erratum 010001" not in plan["pools"][0]["errata"]
+    a72_a57 = next(p for p in plan["matrix"] if p["types"] == ["T3", "T4"])
+    assert a72_a57["errata"] == ["ARM erratum 832075", "ARM erratum 834220"]
+    assert plan["pools"][0]["model"]["format"] == "qemu-errata/pool-model/1"
+
+
+def test_a_pool_model_from_the_plan_is_a_model_file_check_accepts(tmp_path: Path) -> None:
+    plan = json.loads(run(*SIX, "--json").stdout)
+    model = tmp_path / "pool-2.json"
+    write_json(model, plan["pools"][1]["model"])
+    done = run_cli("check", model, "kvm-6.12-cortex-a57")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_no_partition_into_n_pools_is_a_clear_refusal(tmp_path: Path) -> None:
+    picture = tmp_path / "plan.svg"
+    done = run(*SIX, "--pools", "2", "--picture", picture)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (
+        "qemu-errata: no partition into 2 pools exists (exact search);"
+        " T1, T3, T5, T6 cannot share a pool pairwise\n"
+    )
+    assert not picture.exists()
+    as_json = run(*SIX, "--pools", "2", "--json")
+    assert as_json.returncode == 1
+    refusal = json.loads(as_json.stdout)
+    validate(refusal, "plan-refusal")
+    assert refusal["message"].startswith("no partition into 2 pools exists")
+
+
+def test_a_matrix_blocker_is_an_object_like_baseline_s() -> None:
+    plan = json.loads(run("kvm-6.12-neoverse-n1", "kvm-6.12-cortex-a72", "--json").stdout)
+    ras = [b for b in plan["matrix"][0]["blockers"] if b["field"] == "RAS"]
+    assert ras[0]["register"] == "ID_AA64PFR0_EL1"
+    assert ras[0]["reason"] == "not-presentable"
+    assert ras[0]["values"] == {"neoverse-n1-linux-6.12": "0x1", "cortex-a72-linux-6.12": "0x0"}
+    assert [len(pool["hosts"]) for pool in plan["pools"]] == [1, 1]
+
+
+def test_bad_input_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    picture = tmp_path / "plan.svg"
+    missing = run("kvm-6.12-neoverse-n1", tmp_path / "nosuch.json", "--picture", picture)
+    assert missing.returncode == 2
+    assert (
+        missing.stderr
+        == f"qemu-errata: {tmp_path}/nosuch.json: cannot read: No such file or directory\n"
+    )
+    assert not picture.exists()
+    zero = run("kvm-6.12-neoverse-n1", "--pools", "0")
+    assert (zero.returncode, zero.stderr) == (2, "qemu-errata: --pools 0: needs at least 1 pool\n")
+    unwritable = run("kvm-6.12-neoverse-n1", "--picture", tmp_path / "no" / "dir" / "p.svg")
+    assert unwritable.returncode == 2
+    assert unwritable.stderr.endswith("p.svg: cannot write: No such file or directory\n")
+
+
+def fleet_files(tmp_path: Path) -> list[Path]:
+    """N1 and A76 on Linux 6.12 and three N1 on Linux 7.2, one with a quote in its name."""
+    n1_72 = load_embedded_profile("kvm-7.2-neoverse-n1")
+    profiles = [
+        load_embedded_profile("kvm-6.12-neoverse-n1"),
+        load_embedded_profile("kvm-6.12-cortex-a76"),
+        *(dataclasses.replace(n1_72, host=name) for name in ("r1-h1", "r1-h2", "o'brien: #3")),
+    ]
+    paths = []
+    for number, profile in enumerate(profiles):
+        path = tmp_path / f"host{number}.json"
+        write_json(path, profile.to_json())
+        paths.append(path)
+    return paths
+
+
+def test_kubernetes_labels_name_every_pool_a_host_can_serve(tmp_path: Path) -> None:
+    done = run(*fleet_files(tmp_path), "--pools", "2", "--host-labels", "kubernetes")
+    assert done.returncode == 0, done.stderr
+    # The Linux 7.2 hosts cannot serve pool 1: their guests' PSCI 1.3, which no VMM lowers,
+    # would not restore on the 6.12 hosts (and the 6.12 model's PSCI 1.1 is not theirs).
+    assert done.stdout.splitlines() == [
+        "neoverse-n1-linux-6.12 qemu-errata.io/pool-1=true",
+        "cortex-a76-linux-6.12 qemu-errata.io/pool-1=true",
+        "r1-h1 qemu-errata.io/pool-2=true",
+        "r1-h2 qemu-errata.io/pool-2=true",
+        "o'brien: #3 qemu-errata.io/pool-2=true",
+    ]
+
+
+def test_the_nova_provider_config_parses_and_has_the_schema_shape(tmp_path: Path) -> None:
+    done = run(*fleet_files(tmp_path), "--pools", "2", "--host-labels", "nova")
+    assert done.returncode == 0, done.stderr
+    config = yaml.safe_load(done.stdout)
+    # Nova's provider config schema 1.0 (nova/compute/provider_config.py): meta.schema_version
+    # matching ^1.([0-9]|[1-9][0-9]+)$, providers with exactly one identification key (a name
+    # of 1-200 characters) and custom traits matching ^[A-Z0-9_]{1,255}$.
+    assert set(config) == {"meta", "providers"}
+    assert config["meta"] == {"schema_version": "1.0"}
+    assert re.fullmatch(r"1.([0-9]|[1-9][0-9]+)", config["meta"]["schema_version"])
+    for provider in config["providers"]:
+        assert set(provider) == {"identification", "traits"}
+        assert list(provider["identification"]) == ["name"]
+        assert 1 <= len(provider["identification"]["name"]) <= 200
+        assert set(provider["traits"]) == {"additional"}
+        for trait in provider["traits"]["additional"]:
+            assert re.fullmatch(r"CUSTOM_[A-Z0-9_]{1,248}", trait)
+    traits = {p["identification"]["name"]: p["traits"]["additional"] for p in config["providers"]}
+    assert traits == {
+        "neoverse-n1-linux-6.12": ["CUSTOM_QEMU_ERRATA_POOL_1"],
+        "cortex-a76-linux-6.12": ["CUSTOM_QEMU_ERRATA_POOL_1"],
+        "r1-h1": ["CUSTOM_QEMU_ERRATA_POOL_2"],
+        "r1-h2": ["CUSTOM_QEMU_ERRATA_POOL_2"],
+        "o'brien: #3": ["CUSTOM_QEMU_ERRATA_POOL_2"],
+    }
+
+
+def test_profiles_without_masks_get_the_one_note_up_front() -> None:
+    done = run("qemu-neoverse-n1", "qemu-cortex-a76")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Note: qemu-neoverse-n1, qemu-cortex-a76 were probed without KVM")
+    assert (
+        "  T1 + T2: cannot share a pool: ID_AA64PFR1_EL1.SSBS, ID_AA64MMFR0_EL1.PARANGE differ"
+        " and are not writable on hosts probed without KVM"
+    ) in lines
+    assert "Note:" not in run("qemu-neoverse-n1", "--json").stdout

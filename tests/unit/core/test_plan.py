@@ -1,0 +1,228 @@
+"""Planning pools: the matrix, the exact partition, the heuristic, the explanations (issue 15)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from qemu_errata.core import plan as plan_module
+from qemu_errata.core.embedded import load_embedded_profile
+from qemu_errata.core.implementations import Implementation
+from qemu_errata.core.plan import plan, plan_types, pools_served
+from qemu_errata.core.pool import baseline, check
+from qemu_errata.core.profile import HostProfile
+from qemu_errata.errors import IncompatiblePoolError, InputError, NoPartitionError
+from qemu_errata.testbed.fleet import synthetic_fleet
+
+ISAR0 = "ID_AA64ISAR0_EL1"
+TLB, TS, FHM = 56, 52, 48  # the lsb of three "lower" fields of ID_AA64ISAR0_EL1
+
+
+def crafted(host: str, values: dict[int, int], writable: tuple[int, ...]) -> HostProfile:
+    """A host whose ISAR0 has ``values`` (by field lsb), only the ``writable`` fields writable."""
+    return HostProfile(
+        host=host,
+        implementations=(Implementation(0x414FD0C1, 0, 0, (0, 1)),),
+        id_registers={ISAR0: sum(v << lsb for lsb, v in values.items())},
+        writable_masks={ISAR0: sum(0xF << lsb for lsb in writable)},
+        timer_frequency_hz=25_000_000,
+    )
+
+
+# A+B, A+C and B+D can share a pool, A+D, B+C and C+D cannot (a field that differs and is
+# writable on neither host); A+B is the cheapest pair. Merging the cheapest pair first
+# leaves C and D alone: 3 pools. The fewest is 2: A+C and B+D.
+A = crafted("a", {TLB: 0, TS: 2, FHM: 2}, (TS, FHM))
+B = crafted("b", {TLB: 2, TS: 0, FHM: 2}, (TLB, FHM))
+C = crafted("c", {TLB: 2, TS: 1, FHM: 0}, (TLB,))
+D = crafted("d", {TLB: 1, TS: 2, FHM: 1}, (TS,))
+
+N1 = load_embedded_profile("kvm-6.12-neoverse-n1")
+A76 = load_embedded_profile("kvm-6.12-cortex-a76")
+A72 = load_embedded_profile("kvm-6.12-cortex-a72")
+A57 = load_embedded_profile("kvm-6.12-cortex-a57")
+N1_72 = load_embedded_profile("kvm-7.2-neoverse-n1")
+A64FX = load_embedded_profile("kvm-6.12-a64fx")
+
+
+def pools_of(proposal: plan_module.Plan) -> list[set[str]]:
+    return [set(pool.hosts) for pool in proposal.pools]
+
+
+def test_the_exact_search_finds_the_fewest_pools_where_merging_the_cheapest_pair_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    exact = plan([A, B, C, D])
+    assert exact.exact
+    assert pools_of(exact) == [{"a", "c"}, {"b", "d"}]
+    assert [pool.cost for pool in exact.pools] == [3, 3]
+    monkeypatch.setattr(plan_module, "EXACT_TYPES", 0)
+    merged = plan([A, B, C, D])
+    assert not merged.exact
+    assert pools_of(merged) == [{"a", "b"}, {"c"}, {"d"}]
+    with pytest.raises(NoPartitionError, match="no partition into 2 pools exists"):
+        plan([A, B, C, D], limit=2)
+
+
+def test_the_matrix_says_which_pairs_can_share_a_pool() -> None:
+    proposal = plan([A, B, C, D])
+    compatible = {(p.first.label, p.second.label): p.compatible for p in proposal.pairings}
+    assert compatible == {
+        ("a", "b"): True,
+        ("a", "c"): True,
+        ("a", "d"): False,
+        ("b", "c"): False,
+        ("b", "d"): True,
+        ("c", "d"): False,
+    }
+    apart = proposal.pairing(proposal.types[0], proposal.types[3])
+    assert apart.deciding == f"{ISAR0}.TLB differs and is not writable on an unknown kernel"
+    assert apart.errata == ()
+
+
+def test_a_pair_names_the_errata_sharing_a_pool_adds_to_its_guests() -> None:
+    # A Cortex-A72 guest pooled with a Cortex-A57 (r1p0) enables the A57's errata too.
+    proposal = plan([A72, A57])
+    assert proposal.pairings[0].errata == ("ARM erratum 832075", "ARM erratum 834220")
+    assert {"ARM erratum 832075", "ARM erratum 834220"} <= set(proposal.pools[0].errata)
+    alone = set(plan([A72]).pools[0].errata)
+    assert "ARM erratum 1319367" in alone and "ARM erratum 832075" not in alone
+
+
+def test_lost_fields_are_weighted_by_hosts() -> None:
+    # Every field writable everywhere, so any two pool. X+Y loses TLB on X; X+Z loses TS
+    # and FHM on X; Y+Z loses TS and FHM on Y and TLB on Z. With one host each, the
+    # cheapest two pools keep X with Y; with ten hosts like X, they keep Y with Z.
+    every = (TLB, TS, FHM)
+    x = crafted("x", {TLB: 2, TS: 2, FHM: 2}, every)
+    y = crafted("y", {TLB: 1, TS: 2, FHM: 2}, every)
+    z = crafted("z", {TLB: 2, TS: 1, FHM: 1}, every)
+    one_each = plan([x, y, z], limit=2)
+    assert pools_of(one_each) == [{"x", "y"}, {"z"}]
+    many = [dataclasses.replace(x, host=f"x{n}") for n in range(10)]
+    weighted = plan([*many, y, z], limit=2)
+    assert pools_of(weighted) == [{h.host for h in many}, {"y", "z"}]
+    assert [pool.cost for pool in weighted.pools] == [0, 3]
+
+
+def test_the_default_is_the_fewest_pools_and_each_explains_the_deciding_fields() -> None:
+    profiles = [N1, A76, A72, A57, N1_72, A64FX]
+    proposal = plan(profiles)
+    # Linux 7.2 offers PSCI 1.3 and 6.12 PSCI 1.1, and no VMM sets the PSCI version: a
+    # guest started on the 7.2 N1 could not move to a 6.12 host, so it pools alone.
+    assert [[t.label for t in pool.types] for pool in proposal.pools] == [
+        ["neoverse-n1-linux-6.12", "cortex-a76-linux-6.12"],
+        ["cortex-a72-linux-6.12", "cortex-a57-linux-6.12"],
+        ["neoverse-n1-linux-7.2"],
+        ["a64fx-linux-6.12"],
+    ]
+    reasons = [r.split(" and are ")[0] for r in proposal.reasons]
+    assert (
+        "T3 (cortex-a72-linux-6.12) cannot join pool 1 (with T1): ID_AA64PFR0_EL1.RAS, AdvSIMD,"
+        " FP, ID_AA64MMFR1_EL1.XNX, VH, VMIDBits differ"
+    ) in reasons
+    assert (
+        "T5 (neoverse-n1-linux-7.2) cannot join pool 1 (with T1): KVM_REG_ARM_PSCI_VERSION.Version"
+        " differs and is set by no VMM, and one host's KVM refuses another's value"
+    ) in proposal.reasons
+    with pytest.raises(NoPartitionError) as refused:
+        plan(profiles, limit=2)
+    assert str(refused.value) == (
+        "no partition into 2 pools exists (exact search); T1, T3, T5, T6 cannot share a pool "
+        "pairwise"
+    )
+
+
+def test_every_host_is_in_one_pool_whose_model_baseline_gives_and_check_passes() -> None:
+    profiles = [N1, A76, A72, A57, N1_72, A64FX]
+    proposal = plan(profiles)
+    placed = [host for pool in proposal.pools for host in pool.hosts]
+    assert sorted(placed) == sorted(p.host for p in profiles)
+    by_host = {p.host: p for p in profiles}
+    for pool in proposal.pools:
+        members = [by_host[h] for h in pool.hosts]
+        assert baseline(members).id_registers == pool.model.id_registers
+        assert all(check(pool.model, member).ok for member in members)
+
+
+def test_types_that_differ_only_in_implementations_plan_as_one() -> None:
+    fleet = synthetic_fleet(hosts=120, types=6)  # N1 and A76, three REVIDRs each
+    types = plan_types(fleet)
+    assert [len(t.host_types) for t in types] == [3, 3]
+    proposal = plan(fleet)
+    assert len(proposal.pools) == 1
+    pool = proposal.pools[0]
+    assert len(pool.model.target_implementations) == 6
+    assert [len(g.hosts) for g in pool.model.host_groups] == [20] * 6
+    assert pool.model.id_registers == baseline(fleet).id_registers
+
+
+def test_the_heuristic_plans_a_mixed_fleet_of_many_types() -> None:
+    models = (
+        "kvm-6.12-neoverse-n1",
+        "kvm-6.12-cortex-a72",
+        "kvm-7.2-cortex-a76",
+        "kvm-6.12-cortex-a57",
+        "kvm-6.12-a64fx",
+        "kvm-7.2-max",
+        "kvm-6.12-cortex-a76",
+        "kvm-7.2-neoverse-n1",
+        "kvm-7.2-cortex-a72",
+        "kvm-7.2-a64fx",
+        "kvm-6.12-max",
+    )
+    fleet = synthetic_fleet(hosts=1000, types=30, models=models)
+    proposal = plan(fleet)
+    assert not proposal.exact and len(proposal.types) == 11
+    placed = sorted(host for pool in proposal.pools for host in pool.hosts)
+    assert placed == sorted(p.host for p in fleet)
+    # One pool per family and kernel (no VMM sets the PSCI version, which 6.12 and 7.2
+    # differ in): N1 + A76, A72 (+ A57), A64FX, max (part 0x051), each on 6.12 and on 7.2.
+    families = sorted(
+        (
+            min(t.host_types[0].profile.kernel_version or (0, 0) for t in pool.types),
+            sorted(
+                {t.host_types[0].profile.implementations[0].midr >> 4 & 0xFFF for t in pool.types}
+            ),
+        )
+        for pool in proposal.pools
+    )
+    assert families == [
+        ((6, 12), [0x001]),
+        ((6, 12), [0x051]),
+        ((6, 12), [0xD07, 0xD08]),
+        ((6, 12), [0xD0B, 0xD0C]),
+        ((7, 2), [0x001]),
+        ((7, 2), [0x051]),
+        ((7, 2), [0xD08]),  # no Cortex-A57 on Linux 7.2 in this fleet
+        ((7, 2), [0xD0B, 0xD0C]),
+    ]
+    assert all(
+        len({t.host_types[0].profile.kernel_version for t in pool.types}) == 1
+        for pool in proposal.pools
+    )
+
+
+def test_hosts_serve_every_pool_whose_model_they_can_present() -> None:
+    # Two pools lose nothing: x alone and z alone. x (same MIDR, every field writable) can
+    # lower its TS and FHM to z's model; z cannot raise its own to x's.
+    every = (TLB, TS, FHM)
+    x = crafted("x", {TLB: 2, TS: 2, FHM: 2}, every)
+    z = crafted("z", {TLB: 2, TS: 1, FHM: 1}, every)
+    proposal = plan([x, z], limit=2)
+    assert pools_of(proposal) == [{"x"}, {"z"}]
+    served = pools_served(proposal, [x, z])
+    assert served == {"x": ("1", "2"), "z": ("2",)}
+
+
+def test_bad_requests() -> None:
+    with pytest.raises(InputError, match="--pools 0: needs at least 1 pool"):
+        plan([N1], limit=0)
+    with pytest.raises(
+        InputError, match=r"plan: host name 'neoverse-n1-linux-6\.12' is given by two"
+    ):
+        plan([N1, N1])
+    sysfs_only = dataclasses.replace(N1, host="sysfs", id_registers={})
+    with pytest.raises(IncompatiblePoolError, match="CPU types only"):
+        plan([N1, sysfs_only])

@@ -1,0 +1,83 @@
+"""verify compares every field the model sets, or says it did not (issue 13 item 2)."""
+
+from __future__ import annotations
+
+from qemu_errata.core.catalogue import load_catalogue
+from qemu_errata.core.embedded import load_embedded_profile
+from qemu_errata.core.pool import PoolModel, baseline
+from qemu_errata.vmm.verify import (
+    GuestCpu,
+    GuestRegisters,
+    GuestState,
+    compare,
+    condition_differences,
+    registers_from_profile,
+)
+
+N1 = 0x414FD0C1
+CPU0 = (GuestCpu(0, "/machine/unattached/device[0]", N1),)
+
+
+def n1_a76_model() -> PoolModel:
+    return baseline([load_embedded_profile(f"kvm-7.2-{m}") for m in ("neoverse-n1", "cortex-a76")])
+
+
+def kvm_n1_registers() -> GuestRegisters:
+    catalogue = load_catalogue()
+    return registers_from_profile(load_embedded_profile("kvm-7.2-neoverse-n1"), catalogue, "n1", {})
+
+
+def test_a_plain_n1_differs_from_the_n1_a76_model_in_ssbs_and_parange_by_name() -> None:
+    guest = GuestState(False, CPU0, None, kvm_n1_registers(), 62_500_000)
+    report = compare(n1_a76_model(), guest)
+    assert report.differences == (
+        "ID_AA64PFR1_EL1.SSBS: the model sets IMP (0x1), the guest has SSBS2 (0x2)",
+        "ID_AA64MMFR0_EL1.PARange: the model sets '40' (0x2), the guest has '48' (0x5)",
+    )
+    assert not report.ok
+
+
+def test_firmware_and_gic_registers_are_listed_as_not_checked_and_nothing_is_vouched_for() -> None:
+    model = n1_a76_model()
+    guest_fields = dict(kvm_n1_registers().fields)
+    for loss in model.losses:
+        guest_fields[loss.field.qualified_name] = loss.pool_value
+    guest = GuestState(False, CPU0, None, GuestRegisters("test", guest_fields, {}), 62_500_000)
+    report = compare(model, guest)
+    assert report.differences == ()
+    assert not report.ok
+    assert report.not_checked == (
+        ", ".join([*model.firmware_registers, *model.gic_registers]) + ": QMP does not show them",
+    )
+    assert report.to_json()["not_checked"] == list(report.not_checked)
+
+
+def test_a_kvm_guest_without_sysreg_properties_has_every_register_unchecked() -> None:
+    model = n1_a76_model()
+    reason = "no SYSREG properties"
+    report = compare(model, GuestState(True, CPU0, None, reason))
+    assert report.compared_fields == 0
+    assert report.not_checked[0] == f"{', '.join(model.id_registers)}: {reason}"
+
+
+def test_fields_a_source_cannot_vouch_for_are_unchecked_not_equal() -> None:
+    model = n1_a76_model()
+    registers = kvm_n1_registers()
+    unknown = condition_differences(
+        {"gic-version": "2", "has_el2": False, "has_el3": False, "pmu": True}
+    )
+    guest = GuestState(False, CPU0, None, GuestRegisters("n1", registers.fields, unknown))
+    report = compare(model, guest)
+    assert (
+        "ID_PFR1_EL1.GIC, ID_AA64PFR0_EL1.GIC: the guest's gic-version is '2', the probe's was '3'"
+        in report.not_checked
+    )
+
+
+def test_a_timer_running_at_another_frequency_is_a_difference() -> None:
+    guest = GuestState(False, CPU0, None, kvm_n1_registers(), 1_000_000_000)
+    report = compare(n1_a76_model(), guest)
+    assert (
+        "timer frequency: the model has 62500000 Hz, the guest's counter runs at 1000000000 Hz"
+        in report.differences
+    )
