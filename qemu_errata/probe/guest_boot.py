@@ -164,7 +164,7 @@ def boot_guest(
         _load(ram, DEVICE_TREE_ADDRESS - RAM_BASE, fdt.write_dtb(device_tree(COMMAND_LINE)))
         _map(kernel, scratch.vm, ram, RAM_SLOT, RAM_BASE)
         if capabilities.has(abi.KVM_CAP_READONLY_MEM):
-            uart = calls.map(-1, UART_SIZE)
+            uart = calls.map(-1, max(UART_SIZE, mmap.PAGESIZE))  # a slot is whole host pages
             open_fds.callback(uart.close)
             _load(uart, UART_LINE_STATUS, UART_TRANSMITTER_EMPTY.to_bytes(4, "little"))
             _map(kernel, scratch.vm, uart, UART_SLOT, UART_BASE, flags=abi.KVM_MEM_READONLY)
