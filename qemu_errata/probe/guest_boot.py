@@ -17,11 +17,13 @@ through /dev/kvm, with the standard library only (it runs on the nested host):
   mmio_program that reads every register with MRS and stores each to an
   MMIO address, then jumps to the kernel;
 - an 8250 UART of which the kernel's earlycon writes each byte to the
-  transmit register (a KVM_EXIT_MMIO: the console is collected from the
-  exits) after reading the line status; where KVM has read-only memory, the
-  UART's page is a read-only slot whose line status always says "empty", so
-  that the read does not exit too (it halves the exits of a boot, most of
-  which are the console's).
+  transmit register after reading the line status. Most exits of a boot
+  would be the console's, so, where KVM can: the UART's page is a read-only
+  memory slot whose line status always says "empty" (the read does not
+  exit), and the transmit writes go to KVM's coalesced MMIO ring, which we
+  empty at every exit (a full ring is one); without either, each is a
+  KVM_EXIT_MMIO served here. On the nested 7.2 host this took the guest's
+  boot from some 20 s to 5 s.
 
 It runs until the guest logs that its system-wide CPU capability detection
 is done (core.guest_log.DETECTION_DONE), some 0.4 s of guest time into the
@@ -173,11 +175,21 @@ def boot_guest(
         run = calls.map(scratch.vcpu, size)
         open_fds.callback(run.close)
         report = GuestReport(program)
+        exits = _Exits(
+            kernel,
+            scratch.vcpu,
+            run,
+            model=model,
+            report=report,
+            boot=boot,
+            ring=_coalesce_console(kernel, scratch.vm, capabilities),
+        )
         started = time.monotonic()
         try:
             with deadline(seconds):
-                _run(_Exits(kernel, scratch.vcpu, run, model=model, report=report, boot=boot))
+                _run(exits)
         except DeadlineError:
+            exits.take_coalesced()
             boot.seconds = time.monotonic() - started
             raise GuestBootError(
                 f"the guest did not finish its CPU feature detection within {seconds:g} s",
@@ -338,6 +350,22 @@ def _get_register(kernel: Kernel, vcpu: int, register_id: int, name: str) -> int
     return int(data.value)
 
 
+def _coalesce_console(kernel: Kernel, vm: int, capabilities: Capabilities) -> int | None:
+    """Where KVM can, have it keep the console's transmit writes in its coalesced MMIO ring
+    rather than exit for each (a boot's exits are mostly the console's): the byte offset of
+    the ring in the vCPU's mapping, or None."""
+    page = capabilities.value(abi.KVM_CAP_COALESCED_MMIO)
+    if page <= 0:
+        return None
+    kernel.ioctl(
+        vm,
+        abi.KVM_REGISTER_COALESCED_MMIO,
+        abi.coalesced_mmio_zone(UART_BASE + UART_TRANSMIT, 4),
+        "KVM_REGISTER_COALESCED_MMIO",
+    )
+    return page * mmap.PAGESIZE
+
+
 def _offer_target_list(kernel: Kernel, scratch: ScratchVm, catalogue: Catalogue) -> bool:
     """Forward the two list calls to us and advertise them, where the kernel has both
     (BMAP_2 from Linux 6.15, the SMCCC filter from 6.4); whether it does."""
@@ -376,10 +404,20 @@ class _Exits:
         model: PoolModel,
         report: GuestReport,
         boot: GuestBoot,
+        ring: int | None,
     ) -> None:
         self.kernel, self.vcpu, self.run, self.model = kernel, vcpu, run, model
-        self.report, self.boot = report, boot
+        self.report, self.boot, self.ring = report, boot, ring
         self._line = bytearray()
+        self._done = False
+
+    def take_coalesced(self) -> bool:
+        """Take the console bytes KVM kept in its ring rather than exiting for each; whether
+        the guest has now logged that detection is done (the console stops at that line)."""
+        if self.ring is None:
+            return False
+        writes = abi.take_coalesced(self.run, self.ring, abi.coalesced_capacity(mmap.PAGESIZE))
+        return any(self._console(data[0]) for _, data in writes)
 
     def mmio(self) -> bool:
         """Serve a KVM_EXIT_MMIO; whether the guest has now logged that detection is done."""
@@ -402,13 +440,17 @@ class _Exits:
         return False
 
     def _console(self, byte: int) -> bool:
+        """Take one byte of the console; whether detection is done (bytes after it, which
+        the ring may hold, are dropped)."""
+        if self._done:
+            return True
         self.boot.console.append(byte)
         if byte != ord("\n"):
             self._line.append(byte)
             return False
-        done = detection_done(self._line.decode("utf-8", errors="replace"))
+        self._done = detection_done(self._line.decode("utf-8", errors="replace"))
         self._line.clear()
-        return done
+        return self._done
 
     def hypercall(self) -> None:
         _answer(self.kernel, self.vcpu, abi.hypercall_function(self.run), self.model, self.boot)
@@ -419,6 +461,8 @@ def _run(exits: _Exits) -> None:
     exit we do not serve."""
     while True:
         exits.kernel.ioctl(exits.vcpu, abi.KVM_RUN, 0, "KVM_RUN")
+        if exits.take_coalesced():
+            return
         reason = abi.exit_reason(exits.run)
         if reason == abi.KVM_EXIT_MMIO:
             if exits.mmio():

@@ -8,6 +8,7 @@ Structs are packed in native byte order, as the kernel reads them.
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -37,6 +38,13 @@ DEVICE_ATTR = struct.Struct("=IIQQ")  # struct kvm_device_attr { u32 flags, grou
 USER_MEMORY_REGION = struct.Struct("=IIQQQ")
 # struct kvm_enable_cap { u32 cap, flags; u64 args[4]; u8 pad[64]; }
 ENABLE_CAP = struct.Struct("=II4Q64x")
+# struct kvm_coalesced_mmio_zone { u64 addr; u32 size; u32 pad; }
+COALESCED_MMIO_ZONE = struct.Struct("=QII")
+# struct kvm_coalesced_mmio_ring { u32 first, last; struct kvm_coalesced_mmio entries[]; },
+# at the page the capability names in the vCPU's mapping; each entry
+# { u64 phys_addr; u32 len; u32 pad; u8 data[8]; }. KVM writes last, userspace first.
+COALESCED_RING_HEADER = struct.Struct("=II")
+COALESCED_ENTRY = struct.Struct("=QII8s")
 # struct kvm_smccc_filter { u32 base, nr_functions; u8 action; u8 pad[15]; }
 SMCCC_FILTER = struct.Struct("=IIB15x")
 
@@ -47,6 +55,7 @@ KVM_CHECK_EXTENSION = _ioc(_IOC_NONE, 0x03, 0)
 KVM_GET_VCPU_MMAP_SIZE = _ioc(_IOC_NONE, 0x04, 0)
 KVM_CREATE_VCPU = _ioc(_IOC_NONE, 0x41, 0)
 KVM_SET_USER_MEMORY_REGION = _ioc(_IOC_WRITE, 0x46, USER_MEMORY_REGION.size)
+KVM_REGISTER_COALESCED_MMIO = _ioc(_IOC_WRITE, 0x67, COALESCED_MMIO_ZONE.size)
 KVM_ENABLE_CAP = _ioc(_IOC_WRITE, 0xA3, ENABLE_CAP.size)
 KVM_RUN = _ioc(_IOC_NONE, 0x80, 0)
 KVM_GET_ONE_REG = _ioc(_IOC_WRITE, 0xAB, ONE_REG.size)
@@ -60,6 +69,7 @@ KVM_SET_DEVICE_ATTR = _ioc(_IOC_WRITE, 0xE1, DEVICE_ATTR.size)
 KVM_GET_DEVICE_ATTR = _ioc(_IOC_WRITE, 0xE2, DEVICE_ATTR.size)
 
 # KVM_CHECK_EXTENSION capabilities
+KVM_CAP_COALESCED_MMIO = 15  # its value: the page of the vCPU mapping holding the ring
 KVM_CAP_READONLY_MEM = 81
 KVM_CAP_ARM_PSCI_0_2 = 102
 KVM_CAP_ARM_PMU_V3 = 126
@@ -136,6 +146,30 @@ def core_x_register(number: int) -> int:
 
 def enable_cap(capability: int) -> bytearray:
     return bytearray(ENABLE_CAP.pack(capability, 0, 0, 0, 0, 0))
+
+
+def coalesced_mmio_zone(address: int, size: int) -> bytearray:
+    return bytearray(COALESCED_MMIO_ZONE.pack(address, size, 0))
+
+
+def take_coalesced(run: mmap.mmap, ring: int, capacity: int) -> list[tuple[int, bytes]]:
+    """The writes waiting in the coalesced MMIO ring at byte ``ring`` of a vCPU mapping, as
+    (address, data), oldest first; marks them taken."""
+    first, last = COALESCED_RING_HEADER.unpack_from(run, ring)
+    writes = []
+    while first != last:
+        address, length, _, data = COALESCED_ENTRY.unpack_from(
+            run, ring + COALESCED_RING_HEADER.size + first * COALESCED_ENTRY.size
+        )
+        writes.append((address, data[: min(length, len(data))]))
+        first = (first + 1) % capacity
+    struct.pack_into("=I", run, ring, first)
+    return writes
+
+
+def coalesced_capacity(page_size: int) -> int:
+    """KVM_COALESCED_MMIO_MAX: the entries that fit in one page after the ring's header."""
+    return (page_size - COALESCED_RING_HEADER.size) // COALESCED_ENTRY.size
 
 
 def smccc_filter(base: int, count: int, action: int) -> bytearray:

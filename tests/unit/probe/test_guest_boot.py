@@ -46,6 +46,7 @@ IMAGE = KernelImage(b"\0" * 0x1000, 0, 0x10000, compressed=False)
 LOG = b"[    0.0] smccc: KVM: Number of target implementation CPUs is 2\n"
 DONE_LINE = b"[    0.4] alternatives: applying system-wide alternatives\n"
 Exit = tuple[str, Any]
+RING = mmap.PAGESIZE  # the coalesced MMIO ring: page 1 of the vCPU mapping
 
 
 class ScriptedKvm(FakeKvm):
@@ -60,6 +61,7 @@ class ScriptedKvm(FakeKvm):
         self.x = [0] * 4
         self.script = list(script)
         self.loaded: list[bytes] = []  # the data the VMM gave each MMIO load
+        self.zones: list[tuple[int, int]] = []
         self.slots: dict[int, tuple[int, int, int, bytes]] = {}  # slot -> guest, size, flags, page
         self.vm_attributes: list[tuple[int, int, bytes]] = []
         self.enabled: list[int] = []
@@ -79,6 +81,7 @@ class ScriptedKvm(FakeKvm):
             ("vm", abi.KVM_SET_USER_MEMORY_REGION): self._set_memory,
             ("vm", abi.KVM_ENABLE_CAP): self._enable_cap,
             ("vm", abi.KVM_SET_DEVICE_ATTR): self._vm_attribute,
+            ("vm", abi.KVM_REGISTER_COALESCED_MMIO): self._coalesce,
             ("vcpu", abi.KVM_SET_ONE_REG): self._set_one_reg,
             ("vcpu", abi.KVM_SET_DEVICE_ATTR): lambda _: 0,
             ("vcpu", abi.KVM_ARM_VCPU_FINALIZE): lambda _: 0,
@@ -92,6 +95,11 @@ class ScriptedKvm(FakeKvm):
             self.gic_registers[attribute] = ctypes.c_uint64.from_address(address).value
             return 0
         return 0 if group == abi.KVM_DEV_ARM_VGIC_GRP_ADDR else self._set_device_attr(argument)
+
+    def _coalesce(self, argument: bytearray) -> int:
+        address, size, _ = abi.COALESCED_MMIO_ZONE.unpack(argument)
+        self.zones.append((address, size))
+        return 0
 
     def _set_memory(self, argument: bytearray) -> int:
         slot, flags, guest, size, address = abi.USER_MEMORY_REGION.unpack(argument)
@@ -132,6 +140,8 @@ class ScriptedKvm(FakeKvm):
         assert self._run is not None
         if self._run[52] == 0 and self._run[8] == abi.KVM_EXIT_MMIO:  # is_write 0: a load
             self.loaded.append(bytes(self._run[40:44]))
+        while self.script and self.script[0][0] == "ring":  # writes KVM keeps, no exit
+            self._keep(self.script.pop(0)[1])
         if not self.script:  # a guest that runs on, until the deadline's signal
             time.sleep(60)
         kind, detail = self.script.pop(0)
@@ -149,6 +159,18 @@ class ScriptedKvm(FakeKvm):
         else:
             self._exit(abi.KVM_EXIT_SYSTEM_EVENT, struct.pack("=I", detail))
         return 0
+
+    def _keep(self, console: bytes) -> None:
+        """Put transmit writes in the coalesced MMIO ring at page 1, as KVM does."""
+        assert self._run is not None
+        capacity = abi.coalesced_capacity(mmap.PAGESIZE)
+        first, last = abi.COALESCED_RING_HEADER.unpack_from(self._run, RING)
+        for byte in console:
+            entry = RING + abi.COALESCED_RING_HEADER.size + last * abi.COALESCED_ENTRY.size
+            abi.COALESCED_ENTRY.pack_into(self._run, entry, UART_BASE, 4, 0, bytes([byte]))
+            last = (last + 1) % capacity
+            assert last != first, "the ring is full: KVM would exit"
+        abi.COALESCED_RING_HEADER.pack_into(self._run, RING, first, last)
 
     def _exit(self, reason: int, details: bytes) -> None:
         assert self._run is not None
@@ -222,6 +244,27 @@ def test_without_read_only_memory_the_line_status_is_answered_from_the_exit() ->
     boot_guest(POOL, IMAGE, CATALOGUE, seconds=5, calls=kernel)
     assert 1 not in kernel.slots
     assert kernel.loaded == [bytes([0x60, 0, 0, 0]), bytes(4)]
+
+
+def test_console_bytes_kvm_kept_in_its_ring_are_taken_at_the_next_exit_up_to_the_end() -> None:
+    script = [*guest_script(POOL, b""), ("ring", LOG + DONE_LINE + b"later\n"), ("console", 0x78)]
+    kernel = ScriptedKvm(POOL, script)
+    kernel.capabilities[abi.KVM_CAP_COALESCED_MMIO] = 1
+    boot = boot_guest(POOL, IMAGE, CATALOGUE, seconds=5, calls=kernel)
+    assert kernel.zones == [(UART_BASE, 4)]  # the transmit register only
+    assert boot.console == bytearray(LOG + DONE_LINE)
+
+
+def test_the_ring_is_read_from_first_to_last_around_its_end_and_marked_taken() -> None:
+    run = mmap.mmap(-1, 2 * mmap.PAGESIZE)
+    capacity = abi.coalesced_capacity(mmap.PAGESIZE)
+    for index, byte in ((capacity - 1, b"a"), (0, b"b")):
+        entry = RING + abi.COALESCED_RING_HEADER.size + index * abi.COALESCED_ENTRY.size
+        abi.COALESCED_ENTRY.pack_into(run, entry, UART_BASE, 1, 0, byte)
+    abi.COALESCED_RING_HEADER.pack_into(run, RING, capacity - 1, 1)
+    assert abi.take_coalesced(run, RING, capacity) == [(UART_BASE, b"a"), (UART_BASE, b"b")]
+    assert abi.COALESCED_RING_HEADER.unpack_from(run, RING) == (1, 1)
+    assert capacity == (mmap.PAGESIZE - 8) // 24
 
 
 def test_a_model_pinning_the_midr_turns_on_the_capability_before_the_vcpu() -> None:

@@ -37,6 +37,7 @@ def test_the_boot_program_reads_then_enters_the_kernel_with_the_device_tree_in_x
 
 def test_the_abi_numbers_guest_view_adds() -> None:
     assert abi.KVM_ENABLE_CAP == 0x4068AEA3
+    assert abi.KVM_REGISTER_COALESCED_MMIO == 0x4010AE67
     assert abi.SMCCC_FILTER.size == 24
     assert abi.smccc_filter(0xC6000040, 2, 2)[:9] == bytes.fromhex("400000c6020000000" + "2")
     assert abi.core_x_register(0) == 0x6030000000100000
