@@ -9,7 +9,7 @@ test keeps the two in step).
 It reads what libvirt (libxml2) would: character references and entities of the
 internal DTD subset are expanded by expat like by libxml2; anything it could not
 see (an external DTD or entity) is refused, since libvirt never sends one. Any
-child of ``<metadata>`` in a namespace ``urn:qemu-errata:pool:N`` is our
+child of ``<metadata>`` in a pool namespace of any version (POOL_NAMESPACE_PREFIX) is our
 metadata: of a version other than ours it is refused, never taken for "not a
 pool VM". Everything taken from the XML is bounded (vCPU count, CPU numbers,
 cpuset length, depth followed), so its cost never grows past the XML's size.

@@ -90,7 +90,9 @@ def _all_cpus(base: str) -> list[int]:
 def _read_register(path: str, cpu: int) -> int:
     """One register file's value; its content is never quoted (it may not be what it claims)."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY)
+        # O_NONBLOCK: opening a FIFO planted as a register file must not wait for a writer.
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK
+        descriptor = os.open(path, flags)
     except OSError as error:
         raise SysfsError(
             f"cannot read the identity of CPU {cpu}: {path}: {error.strerror}"

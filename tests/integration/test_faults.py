@@ -354,46 +354,22 @@ def fifo_register(host: Host) -> Path:
     return path
 
 
-def hook_reading(fifo: Path) -> int | None:
-    """A write end of the FIFO once a reader (the hook) has it open."""
-    try:
-        return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError:
-        return None
-
-
-def test_sysfs_made_unreadable_while_the_hook_reads_it(hosts: list[Host]) -> None:
+def test_a_register_file_that_is_no_file_is_refused_at_once(hosts: list[Host]) -> None:
+    # A FIFO in place of CPU 0's MIDR: a reader would wait for ever, so the hook reads
+    # regular files only and refuses at once, naming the file (it no longer waits).
     a, b, _ = hosts
-    domain = a.start_guest(pool_guest("vm-during"))
+    b.write_hook_config(hook_config(b, timeout_seconds=30))
+    domain = a.start_guest(pool_guest("vm-fifo"))
     before_xml, before = migratable_xml(domain), programs(hosts)
-    midr = register_file(b, 0).read_bytes()
     fifo = fifo_register(b)
-    migration = in_background(migrate, domain, b)
-    writer = wait_for(lambda: hook_reading(fifo), migration, "hook reading CPU 0's MIDR")
-    reason = unreadable_register(b)  # CPU 1's, while the hook waits on CPU 0's
-    os.write(writer, midr)
-    os.close(writer)
-    with pytest.raises(libvirt.libvirtError) as error:
-        migration.result(timeout=MIGRATION_TIMEOUT_S)
-    assert_refusal(str(error.value), "vm-during", reason)
+    started = time.monotonic()
+    message = refused(domain, b)
+    assert time.monotonic() - started < 10
+    assert_refusal(message, "vm-fifo", f"{fifo}: not a regular file", str(b.hook_config_path))
     assert_unchanged_on_source(domain, a, before_xml)
     assert programs(hosts) == before
     rebuild_sysfs(b)
     assert migrate(domain, b).state()[0] == libvirt.VIR_DOMAIN_RUNNING
-
-
-def test_sysfs_read_that_never_returns_is_refused_at_the_hook_time_bound(
-    hosts: list[Host],
-) -> None:
-    a, b, _ = hosts
-    b.write_hook_config(hook_config(b, timeout_seconds=1))
-    domain = a.start_guest(pool_guest("vm-hung"))
-    before_xml, before = migratable_xml(domain), programs(hosts)
-    fifo_register(b)  # nothing ever writes to it
-    message = refused(domain, b)
-    assert_refusal(message, "vm-hung", "did not finish within 1 s", str(b.hook_config_path))
-    assert_unchanged_on_source(domain, a, before_xml)
-    assert programs(hosts) == before
 
 
 # The destination's hook configuration corrupted between two migrations.
@@ -412,12 +388,12 @@ def not_utf8(path: Path) -> str:
 
 def misspelt_key(path: Path) -> str:
     path.write_bytes(path.read_bytes() + b'start_polcy = "warn"\n')
-    return "unknown key 'start_polcy'"
+    return "unknown key 'start_polcy'"  # the hook names a key that looks like one
 
 
 def zero_timeout(path: Path) -> str:
     path.write_bytes(path.read_bytes() + b"timeout_seconds = 0\n")
-    return "timeout_seconds must be a positive whole number, not 0"
+    return "timeout_seconds must be a whole number from 1 to 3600"
 
 
 def huge_timeout(path: Path) -> str:
@@ -437,14 +413,7 @@ def unreadable(path: Path) -> str:
         not_utf8,
         misspelt_key,
         zero_timeout,
-        pytest.param(
-            huge_timeout,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="issue 11 item 3: libvirt_hooks/guard.py passes timeout_seconds to "
-                "signal.alarm unchecked: 'internal error in the hook: OverflowError'",
-            ),
-        ),
+        huge_timeout,
         unreadable,
     ],
     ids=lambda corrupt: corrupt.__name__,

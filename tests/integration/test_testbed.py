@@ -23,9 +23,10 @@ from typing import Any
 
 import pytest
 from lxml import etree
+from support.cli import QEMU_ERRATA
 from support.hosts import CORTEX_A57_MIDR, CORTEX_A76_MIDR, NEOVERSE_N1_MIDR, host_profile
 
-from libvirt_hooks.config import DEFAULT_TIMEOUT_SECONDS, load_config
+from libvirt_hooks.config import DEFAULT_TIMEOUT_SECONDS
 from qemu_errata.errors import TestBedError
 from qemu_errata.testbed.bed import (
     HOOKS_DIR,
@@ -145,16 +146,29 @@ def test_host_has_its_cpus_in_sysfs_and_its_hook_configuration(hosts: list[Host]
     assert (identification / "midr_el1").read_text() == "0x00000000410fd034\n"
     config = tomllib.loads(big_little.hook_config_path.read_text())
     assert config == {"sysfs_root": str(big_little.sysfs_root), "start_policy": "warn"}
-    # The hook, run by this host's daemon (HOME is the host's), reads what was written.
-    read = load_config(str(big_little.home))
-    assert (read.path, read.sysfs_root) == (
-        str(big_little.hook_config_path),
-        str(big_little.sysfs_root),
-    )
-    assert (read.start_policy, read.timeout_seconds) == ("warn", DEFAULT_TIMEOUT_SECONDS)
+
+    # The hook, run by this host's daemon (its user, HOME the host's), reads what was written:
+    # `hook check` loads the configuration exactly as the hook does, as that user.
+    def hook_check() -> list[str]:
+        command = ["runuser", "-u", big_little.user, "--", QEMU_ERRATA, "hook", "check"]
+        done = subprocess.run(
+            [*command, "--home", str(big_little.home)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout.splitlines()
+
+    lines = hook_check()
+    assert f"configuration: {big_little.hook_config_path}" in lines
+    assert f"  sysfs_root = {str(big_little.sysfs_root)!r}  (set)" in lines
+    assert "  start_policy = 'warn'  (set)" in lines
+    assert f"  timeout_seconds = {DEFAULT_TIMEOUT_SECONDS}  (default)" in lines
     big_little.write_hook_config({"start_policy": "ignore", "timeout_seconds": 5})
-    read = load_config(str(big_little.home))
-    assert (read.start_policy, read.timeout_seconds) == ("ignore", 5)
+    lines = hook_check()
+    assert "  start_policy = 'ignore'  (set)" in lines
+    assert "  timeout_seconds = 5  (set)" in lines
     assert json.loads(big_little.profile_path.read_text()) == BIG_LITTLE.to_json()
 
 

@@ -25,8 +25,9 @@ from qemu_errata.commands import main as cli
 from qemu_errata.commands.hook import SCRIPT_NAME
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
 from qemu_errata.core.pool import PoolModel
+from qemu_errata.core.pool_namespace import POOL_NAMESPACE as NAMESPACE
 from qemu_errata.errors import DomainXmlError
-from qemu_errata.vmm.pool_element import NAMESPACE, pool_element
+from qemu_errata.vmm.pool_element import pool_element
 
 N1 = 0x414FD0C1
 A64FX = 0x461F0010
