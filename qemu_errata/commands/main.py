@@ -26,6 +26,7 @@ from qemu_errata import __version__
 from qemu_errata.commands import (
     demo,
     errata,
+    guest_view,
     hook,
     kvm_validate,
     nested,
@@ -63,7 +64,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parser.add_argument("--version", action="version", version=f"qemu-errata {__version__}")
-    for module in (pool, errata, plan, show, vmm, nested, hook, probe, demo, kvm_validate):
+    for module in (
+        pool,
+        errata,
+        plan,
+        show,
+        vmm,
+        nested,
+        hook,
+        probe,
+        demo,
+        kvm_validate,
+        guest_view,
+    ):
         module.register(commands)
     return parser
 

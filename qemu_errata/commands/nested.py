@@ -32,8 +32,10 @@ from qemu_errata.nested.image import (
 
 # The commands that need nothing beyond Python's standard library, so they run inside.
 RUNS_INSIDE = frozenset(
-    {"baseline", "check", "errata", "kvm-validate", "probe", "profiles", "show"}
+    {"baseline", "check", "errata", "guest-view", "kvm-validate", "probe", "profiles", "show"}
 )
+# The commands that boot the nested host's own kernel as their guest: it is carried in.
+BOOTS_A_GUEST = frozenset({"guest-view"})
 # Shown by --help: plain text, as a terminal shows it.
 DESCRIPTION = """\
 qemu-errata nested --cpu MODEL [--kernel 6.12|7.2] -- ARGS boots a nested arm64
@@ -138,6 +140,7 @@ def _run(image: NestedImage, cpu: str, transfer: Transfer, timeout: float) -> in
         inputs=transfer.inputs,
         outputs=list(transfer.outputs),
         timeout=timeout,
+        carry_kernel=transfer.argv[0] in BOOTS_A_GUEST,
     )
     for inside, data in result.files.items():
         write_atomically(transfer.outputs[inside], data)

@@ -19,7 +19,9 @@ lets the kernel judge a pool model). A boot and a probe take about 5 s.
   (probe, baseline, check, ...) can run inside; the qemu-errata packages in
   use on the outer machine are copied in on every run.
 - Files: arguments naming existing files or directories are carried in,
-  ``-o``/``--output`` files are carried back out (:mod:`.carry`).
+  ``-o``/``--output`` files are carried back out (:mod:`.carry`). For
+  ``guest-view``, which boots a guest kernel, the host's own Image is
+  carried to ``/boot/vmlinuz-RELEASE``, its default kernel.
 - Output: the command's stdout and stderr are passed through; one more line
   on stderr names the CPU model, the kernel release and every package
   version of the image. The nested host's name, which probes put in

@@ -74,11 +74,15 @@ def run_nested(
     outputs: Sequence[str] = (),
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     memory_mib: int = DEFAULT_MEMORY_MIB,
+    carry_kernel: bool = False,
 ) -> NestedResult:
     """Boot ``image`` on CPU model ``cpu`` and run ``qemu-errata ARGV`` there.
 
     ``inputs`` maps inside paths to files or directories to carry in;
     ``outputs`` are inside paths whose files come back in the result.
+    ``carry_kernel`` puts the host's own kernel Image where its /boot has it
+    (``/boot/vmlinuz-RELEASE``), for a command that boots it as a guest
+    (guest-view): it costs the boot the Image's tens of MB.
     """
     with temporary_directory("qemu-errata-nested-") as work:
         initrd = work / "initrd.cpio"
@@ -88,8 +92,11 @@ def run_nested(
             "outputs": list(outputs),
             "hostname": host_name(cpu, image),
         }
+        carried = dict(inputs or {})
+        if carry_kernel:
+            carried[f"/boot/vmlinuz-{image.kernel_release}"] = image.kernel
         with initrd.open("ab") as stream:
-            _write_run_archive(stream, work / "stage", request, inputs or {})
+            _write_run_archive(stream, work / "stage", request, carried)
         started = time.monotonic()
         console = work / "console.log"
         result_file = work / "result.json"

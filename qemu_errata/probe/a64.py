@@ -21,6 +21,7 @@ ELR_EL1 = Encoding(3, 0, 4, 0, 1)
 ESR_EL1 = Encoding(3, 0, 5, 2, 0)
 
 ISB = 0xD5033FDF
+NOP = 0xD503201F
 ERET = 0xD69F03E0
 RET = 0xD65F03C0  # ret x30
 
@@ -111,6 +112,18 @@ def branch(offset: int) -> int:
     if offset % 4 or not -(1 << 27) <= offset < 1 << 27:
         raise ValueError(f"{offset} is not a word offset within 128 MiB")
     return 0x14000000 | (offset // 4 & 0x3FFFFFF)
+
+
+def ldr_literal(rt: int, offset: int) -> int:
+    """``ldr x<rt>, .+offset``: load the u64 at a PC-relative address within 1 MiB."""
+    if offset % 4 or not -(1 << 20) <= offset < 1 << 20:
+        raise ValueError(f"{offset} is not a word offset within 1 MiB")
+    return 0x58000000 | (offset // 4 & 0x7FFFF) << 5 | _check_register(rt)
+
+
+def br(rn: int) -> int:
+    """``br x<rn>``: jump to the address in x<rn>."""
+    return 0xD61F0000 | _check_register(rn) << 5
 
 
 def little_endian(words: Sequence[int]) -> bytes:

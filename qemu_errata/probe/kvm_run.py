@@ -40,8 +40,8 @@ from qemu_errata.probe.mmio_program import (
 
 RUN_SECONDS = 20.0  # a few dozen exits take well under a second even on a TCG-emulated host
 # QEMU's virt machine layout: clear of the program's RAM and MMIO window.
-_GIC_DISTRIBUTOR = 0x08000000
-_GIC_REDISTRIBUTOR = 0x080A0000
+GIC_DISTRIBUTOR = 0x08000000
+GIC_REDISTRIBUTOR = 0x080A0000
 _PMU_INTERRUPT = 23  # PPI 7, as on QEMU's virt machine
 
 
@@ -68,7 +68,7 @@ class GuestRun:
     error: str
 
 
-class _DeadlineError(Exception):
+class DeadlineError(Exception):
     """The deadline passed during KVM_RUN."""
 
 
@@ -82,7 +82,7 @@ def run_guest(
     )
     report = GuestReport(program)
     try:
-        _prepare(kernel, target)
+        prepare_vcpu(kernel, target)
         size = kernel.ioctl(target.system, abi.KVM_GET_VCPU_MMAP_SIZE, 0, "KVM_GET_VCPU_MMAP_SIZE")
         with contextlib.ExitStack() as mappings:
             ram = calls.map(-1, RAM_SIZE)
@@ -111,14 +111,14 @@ def run_guest(
     return GuestRun({readable[index].name: read for index, read in report.reads.items()}, error)
 
 
-def _prepare(kernel: Kernel, target: ScratchVm) -> None:
+def prepare_vcpu(kernel: Kernel, target: ScratchVm) -> None:
     """What KVM wants before a vCPU's first run, as a VMM does it."""
     if target.gic is not None:
         for kind, address in (
-            (abi.KVM_VGIC_V3_ADDR_TYPE_DIST, _GIC_DISTRIBUTOR),
-            (abi.KVM_VGIC_V3_ADDR_TYPE_REDIST, _GIC_REDISTRIBUTOR),
+            (abi.KVM_VGIC_V3_ADDR_TYPE_DIST, GIC_DISTRIBUTOR),
+            (abi.KVM_VGIC_V3_ADDR_TYPE_REDIST, GIC_REDISTRIBUTOR),
         ):
-            _set_attribute(
+            set_attribute(
                 kernel,
                 target.gic,
                 (abi.KVM_DEV_ARM_VGIC_GRP_ADDR, kind),
@@ -127,14 +127,14 @@ def _prepare(kernel: Kernel, target: ScratchVm) -> None:
             )
     if "pmu-v3" in target.features:
         if target.gic is not None:  # without an in-kernel GIC the PMU has no interrupt
-            _set_attribute(
+            set_attribute(
                 kernel,
                 target.vcpu,
                 (abi.KVM_ARM_VCPU_PMU_V3_CTRL, abi.KVM_ARM_VCPU_PMU_V3_IRQ),
                 ctypes.c_int(_PMU_INTERRUPT),
                 "PMU interrupt",
             )
-        _set_attribute(
+        set_attribute(
             kernel,
             target.vcpu,
             (abi.KVM_ARM_VCPU_PMU_V3_CTRL, abi.KVM_ARM_VCPU_PMU_V3_INIT),
@@ -150,7 +150,7 @@ def _prepare(kernel: Kernel, target: ScratchVm) -> None:
         )
 
 
-def _set_attribute(
+def set_attribute(
     kernel: Kernel,
     fd: int,
     attribute: tuple[int, int],
@@ -170,7 +170,7 @@ def _set_attribute(
 def _run(kernel: Kernel, vcpu: int, run: mmap.mmap, report: GuestReport) -> None:
     """Run until the program's last store; GuestError for anything else."""
     try:
-        with _deadline(RUN_SECONDS):
+        with deadline(RUN_SECONDS):
             for _ in range(report.program.max_stores):
                 kernel.ioctl(vcpu, abi.KVM_RUN, 0, "KVM_RUN")
                 reason = abi.exit_reason(run)
@@ -185,17 +185,17 @@ def _run(kernel: Kernel, vcpu: int, run: mmap.mmap, report: GuestReport) -> None
                 report.store(address, int.from_bytes(data, "little"))
                 if report.done:
                     return
-    except _DeadlineError:
+    except DeadlineError:
         raise GuestError(f"no end within {RUN_SECONDS:g} s") from None
     raise GuestError(f"no end after {report.program.max_stores} MMIO stores")
 
 
 @contextlib.contextmanager
-def _deadline(seconds: float) -> Iterator[None]:
-    """Raise _DeadlineError in this (main) thread after ``seconds``; KVM_RUN returns on it."""
+def deadline(seconds: float) -> Iterator[None]:
+    """Raise DeadlineError in this (main) thread after ``seconds``; KVM_RUN returns on it."""
 
     def expire(signal_number: int, frame: FrameType | None) -> None:
-        raise _DeadlineError
+        raise DeadlineError
 
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)

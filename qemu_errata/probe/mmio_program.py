@@ -79,7 +79,38 @@ class MmioProgram:
 
 
 def build_program(encodings: Sequence[Encoding]) -> MmioProgram:
-    """The program reading ``encodings`` in order."""
+    """The program reading ``encodings`` in order, then waiting in a loop."""
+    return _assemble(encodings, RAM_BASE, [a64.branch(0)])
+
+
+def build_boot_program(
+    encodings: Sequence[Encoding], base: int, kernel_entry: int, device_tree: int
+) -> MmioProgram:
+    """The program reading ``encodings`` in order, loaded at ``base``, that then boots an arm64
+    Linux Image as booting.rst asks: x0 = the device tree's address, x1-x3 = 0, MMU off."""
+    # The two literals follow these six words: ldr x0 reads the first 24 bytes on, ldr x4
+    # (the fifth word) the second, 16 bytes on.
+    boot = [
+        a64.ldr_literal(_VALUE, 24),
+        a64.movz(1, 0),
+        a64.movz(2, 0),
+        a64.movz(3, 0),
+        a64.ldr_literal(4, 16),
+        a64.br(4),
+    ]
+    literals = device_tree.to_bytes(8, "little") + kernel_entry.to_bytes(8, "little")
+    return _assemble(encodings, base, boot, literals)
+
+
+def _assemble(
+    encodings: Sequence[Encoding],
+    base: int,
+    ending: Sequence[int],
+    literals: bytes = b"",
+) -> MmioProgram:
+    """Vector table, prologue, one MRS and store per register, the store ending the reads,
+    then ``ending`` and its ``literals``, 8-byte aligned (with the MMU off, as here, an
+    unaligned load faults)."""
     body: list[int] = []
     for index, encoding in enumerate(encodings):
         body += [
@@ -87,17 +118,13 @@ def build_program(encodings: Sequence[Encoding]) -> MmioProgram:
             a64.str_unsigned_offset(_VALUE, _MMIO, FIRST_REGISTER + 8 * index),
         ]
     code = bytearray(a64.vector_table(_REPORT_AND_SKIP))
-    code += a64.little_endian(
-        [
-            *_PROLOGUE,
-            *body,
-            a64.str_unsigned_offset(_VALUE, _MMIO, DONE),
-            a64.branch(0),
-        ]
-    )
+    code += a64.little_endian([*_PROLOGUE, *body, a64.str_unsigned_offset(_VALUE, _MMIO, DONE)])
+    if literals and len(code) % 8:
+        code += a64.little_endian([a64.NOP])
+    code += a64.little_endian(ending) + literals
     if len(code) > RAM_SIZE:
         raise ValueError(f"{len(encodings)} registers do not fit in {RAM_SIZE:#x} bytes")
-    return MmioProgram(tuple(encodings), bytes(code), RAM_BASE + a64.VECTOR_TABLE_SIZE)
+    return MmioProgram(tuple(encodings), bytes(code), base + a64.VECTOR_TABLE_SIZE)
 
 
 # x1 <- the MMIO window; VBAR_EL1 <- the vector table, just below the entry address

@@ -44,7 +44,7 @@ from qemu_errata.core.catalogue import Catalogue, Kind, Register, load_catalogue
 from qemu_errata.core.pool import REGISTER_GROUPS, PoolModel
 from qemu_errata.probe import kvm_abi as abi
 from qemu_errata.probe.el0 import untrapped_value
-from qemu_errata.probe.kvm import KVM_DEVICE, Capabilities, Kernel, new_vcpu
+from qemu_errata.probe.kvm import KVM_DEVICE, Capabilities, Kernel, ScratchVm, new_vcpu
 from qemu_errata.probe.kvm_run import GuestRun, LinuxRunCalls, RunCalls, run_guest
 from qemu_errata.probe.mmio_program import GuestRead
 
@@ -134,18 +134,7 @@ def _validate(
     with contextlib.ExitStack() as open_fds:
         vm = kernel.new_fd(open_fds, system, abi.KVM_CREATE_VM, 0, "KVM_CREATE_VM")
         scratch = new_vcpu(kernel, system, vm, Capabilities(kernel, vm), open_fds)
-        verdicts = []
-        for group in REGISTER_GROUPS:
-            for register_name, value in getattr(model, group).items():
-                register = catalogue.get(register_name)
-                if register is None:
-                    verdicts.append(
-                        RegisterVerdict(register_name, value, None, False, "not catalogued")
-                    )
-                elif register.kind is Kind.GIC:
-                    verdicts.append(_write_gic(kernel, scratch.gic, register, value))
-                else:
-                    verdicts.append(_write_one_reg(kernel, scratch.vcpu, register, value))
+        verdicts = write_model(kernel, scratch, model, catalogue)
         if run is None:
             return ModelValidation(name, platform.release(), tuple(verdicts))
         guest = run_guest(
@@ -160,6 +149,26 @@ def _validate(
             ],
         )
     return ModelValidation(name, platform.release(), _judge_guest(verdicts, guest), guest.error)
+
+
+def write_model(
+    kernel: Kernel, scratch: ScratchVm, model: PoolModel, catalogue: Catalogue
+) -> list[RegisterVerdict]:
+    """Write every register of ``model`` to the scratch VM, in the model's order, as a VMM
+    restoring them would; the kernel's verdict on each (guest-view writes a model this way too)."""
+    verdicts = []
+    for group in REGISTER_GROUPS:
+        for register_name, value in getattr(model, group).items():
+            register = catalogue.get(register_name)
+            if register is None:
+                verdicts.append(
+                    RegisterVerdict(register_name, value, None, False, "not catalogued")
+                )
+            elif register.kind is Kind.GIC:
+                verdicts.append(_write_gic(kernel, scratch.gic, register, value))
+            else:
+                verdicts.append(_write_one_reg(kernel, scratch.vcpu, register, value))
+    return verdicts
 
 
 def _judge_guest(

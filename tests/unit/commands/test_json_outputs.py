@@ -71,7 +71,7 @@ def test_the_schemas_refuse_what_is_wrong() -> None:
 
 def test_every_format_the_commands_print_has_a_schema() -> None:
     assert {"host-profile", "pool-model", "baseline-refusal", "check", "render"} <= set(SCHEMAS)
-    assert {"kvm-validation", "errata"} <= set(SCHEMAS)
+    assert {"kvm-validation", "errata", "guest-view"} <= set(SCHEMAS)
 
 
 def test_errata(pool: Path) -> None:
