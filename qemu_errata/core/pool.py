@@ -479,12 +479,15 @@ class _Baseline:
         """
         for fld in register.fields:
             raws = {h: fld.raw(v) for h, v in values.items()}
+            # Judged once per distinct value and kernel (the first host of each names it):
+            # a fleet has few of them, and every pair of hosts would be quadratic.
+            sources = {raw: host for host, raw in reversed(raws.items())}
+            destinations = {(r, self.kernels[h]): h for h, r in reversed(raws.items())}
             refusals = [
-                f"{dest} refuses {src}'s {fld.describe(raw)} (its own is "
-                f"{fld.describe(raws[dest])})"
-                for src, raw in raws.items()
-                for dest in raws
-                if not accepts(fld, raw, raws[dest], True, self.kernels[dest])
+                f"{dest} refuses {src}'s {fld.describe(raw)} (its own is {fld.describe(own)})"
+                for raw, src in sources.items()
+                for (own, kernel), dest in destinations.items()
+                if not accepts(fld, raw, own, True, kernel)
             ]
             if refusals:
                 self.blockers.append(
