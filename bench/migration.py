@@ -27,13 +27,11 @@ from table import Row, format_table
 
 from qemu_errata.commands.hook import SCRIPT_NAME, install
 from qemu_errata.core.implementations import (
-    Implementation,
     TargetImplementation,
     TargetImplementations,
 )
 from qemu_errata.core.pool import PoolModel
-from qemu_errata.core.profile import HostProfile
-from qemu_errata.testbed.bed import Host, TestBed, guest_xml, migrate
+from qemu_errata.testbed.bed import Host, TestBed, cpu_host, guest_xml, migrate
 from qemu_errata.vmm.pool_element import pool_element
 
 N1 = 0x414FD0C1
@@ -48,22 +46,12 @@ WITH_HOOK = "migrate3 with the hook"
 WITHOUT_HOOK = "migrate3 without the hook"
 
 
-def profile(name: str, midr: int) -> HostProfile:
-    return HostProfile(
-        host=name,
-        implementations=(Implementation(midr, 0, None, (0, 1)),),
-        id_registers={},
-        writable_masks=None,
-        timer_frequency_hz=None,
-    )
-
-
 @contextlib.contextmanager
 def two_hosts(hook: Path | None) -> Iterator[tuple[TestBed, list[Host]]]:
     with TestBed() as bed:
         if hook is not None:
             bed.install_hook(hook)
-        yield bed, bed.start_hosts([profile("n1", N1), profile("a76", A76)])
+        yield bed, bed.start_hosts([cpu_host("n1", N1), cpu_host("a76", A76)])
 
 
 def measure(runs: int) -> list[Row]:

@@ -100,6 +100,7 @@ from lxml import etree
 
 from qemu_errata import processes
 from qemu_errata.core.cpulist import format_cpus
+from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import TestBedError
 from qemu_errata.files import write_atomically, write_json
@@ -330,6 +331,17 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def cpu_host(name: str, midr: int, cpus: tuple[int, ...] = (0, 1)) -> HostProfile:
+    """A host profile of CPUs of one MIDR and nothing else: all the hook reads of a host."""
+    return HostProfile(
+        host=name,
+        implementations=(Implementation(midr, 0, None, cpus),),
+        id_registers={},
+        writable_masks=None,
+        timer_frequency_hz=None,
+    )
 
 
 def write_sysfs_tree(profile: HostProfile, root: Path) -> None:

@@ -5,18 +5,10 @@ from __future__ import annotations
 import pytest
 from support.hosts import NEOVERSE_N1_MIDR
 
-from qemu_errata.core.implementations import Implementation
-from qemu_errata.core.profile import HostProfile
-from qemu_errata.testbed.bed import Host, TestBed
+from qemu_errata.testbed.bed import Host, TestBed, cpu_host
 
 # A host whose physical CPUs are two Neoverse-N1 r4p1 (its sysfs tree is all the hook reads).
-N1_HOST = HostProfile(
-    host="n1",
-    implementations=(Implementation(int(NEOVERSE_N1_MIDR, 16), 0, None, (0, 1)),),
-    id_registers={},
-    writable_masks=None,
-    timer_frequency_hz=None,
-)
+N1_HOST = cpu_host("n1", int(NEOVERSE_N1_MIDR, 16))
 
 
 @pytest.fixture(scope="module")

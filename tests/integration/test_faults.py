@@ -36,17 +36,16 @@ from lxml import etree
 
 from qemu_errata.commands.hook import SCRIPT_NAME, install
 from qemu_errata.core.implementations import (
-    Implementation,
     TargetImplementation,
     TargetImplementations,
 )
 from qemu_errata.core.pool import PoolModel
-from qemu_errata.core.profile import HostProfile
 from qemu_errata.testbed.bed import (
     BUSY_FIRMWARE,
     IDLE_FIRMWARE,
     Host,
     TestBed,
+    cpu_host,
     free_port,
     guest_xml,
     migrate,
@@ -97,16 +96,6 @@ pytestmark = pytest.mark.root
 T = TypeVar("T")
 
 
-def profile(name: str, midr: int) -> HostProfile:
-    return HostProfile(
-        host=name,
-        implementations=(Implementation(midr, 0, None, (0, 1)),),
-        id_registers={},
-        writable_masks=None,
-        timer_frequency_hz=None,
-    )
-
-
 @pytest.fixture(scope="module")
 def hosts(module_testbed: TestBed, tmp_path_factory: pytest.TempPathFactory) -> list[Host]:
     hooks_dir = tmp_path_factory.mktemp("hooks")
@@ -116,7 +105,7 @@ def hosts(module_testbed: TestBed, tmp_path_factory: pytest.TempPathFactory) -> 
     hold.chmod(0o755)
     module_testbed.install_hook(hooks_dir / SCRIPT_NAME)
     module_testbed.install_hook(hold)
-    return module_testbed.start_hosts([profile("a", N1), profile("b", A76), profile("c", A64FX)])
+    return module_testbed.start_hosts([cpu_host("a", N1), cpu_host("b", A76), cpu_host("c", A64FX)])
 
 
 @pytest.fixture(autouse=True)

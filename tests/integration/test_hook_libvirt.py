@@ -19,14 +19,12 @@ from lxml import etree
 
 from qemu_errata.commands.hook import SCRIPT_NAME, install
 from qemu_errata.core.implementations import (
-    Implementation,
     TargetImplementation,
     TargetImplementations,
 )
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.pool_namespace import POOL_NAMESPACE as NAMESPACE
-from qemu_errata.core.profile import HostProfile
-from qemu_errata.testbed.bed import Host, TestBed, guest_xml, migrate
+from qemu_errata.testbed.bed import Host, TestBed, cpu_host, guest_xml, migrate
 from qemu_errata.vmm.pool_element import pool_element
 
 # The test bed creates system users.
@@ -43,23 +41,15 @@ POOL = PoolModel(
 )
 
 
-def profile(name: str, midr: int) -> HostProfile:
-    return HostProfile(
-        host=name,
-        implementations=(Implementation(midr, 0, None, (0, 1)),),
-        id_registers={},
-        writable_masks=None,
-        timer_frequency_hz=None,
-    )
-
-
 @pytest.fixture(scope="module")
 def hosts(module_testbed: TestBed, tmp_path_factory: pytest.TempPathFactory) -> list[Host]:
     """A, B and C, each running the hook as `qemu-errata hook install` writes it."""
     hooks_dir = tmp_path_factory.mktemp("hooks")
     install(hooks_dir)
     module_testbed.install_hook(hooks_dir / SCRIPT_NAME)
-    started = module_testbed.start_hosts([profile("a", N1), profile("b", A76), profile("c", A64FX)])
+    started = module_testbed.start_hosts(
+        [cpu_host("a", N1), cpu_host("b", A76), cpu_host("c", A64FX)]
+    )
     for host in started:
         host.write_hook_config({"log": str(hook_log(host))})
     return started

@@ -5,41 +5,11 @@ Guests stay paused (-S): verify reads them over QMP and never resumes or pauses 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import subprocess
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from support.cli import run_cli
-
-
-@contextlib.contextmanager
-def paused_guest(directory: Path, machine: str, cpu: str) -> Iterator[Path]:
-    """A paused QEMU TCG guest; yields its QMP socket, then kills it."""
-    socket = directory / "qmp.sock"
-    process = subprocess.Popen(
-        [
-            *("qemu-system-aarch64", "-machine", machine, "-cpu", cpu, "-m", "128"),
-            *("-nodefaults", "-display", "none", "-S", "-qmp", f"unix:{socket},server=on,wait=off"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while not socket.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"QEMU did not start: {process.communicate()[1]}")
-            time.sleep(0.05)
-        yield socket
-    finally:
-        process.kill()
-        process.wait()
+from support.qemu import paused_qemu
 
 
 def model(directory: Path, *profiles: str) -> Path:
@@ -51,7 +21,7 @@ def model(directory: Path, *profiles: str) -> Path:
 
 def test_plain_n1_guest_is_not_vouched_for_against_an_n1_a76_model(tmp_path: Path) -> None:
     n1_a76 = model(tmp_path, "kvm-7.2-neoverse-n1", "kvm-7.2-cortex-a76")
-    with paused_guest(tmp_path, "virt", "neoverse-n1") as socket:
+    with paused_qemu(tmp_path, ["-cpu", "neoverse-n1"]) as socket:
         text = run_cli("verify", n1_a76, "--qmp", socket)
         as_json = run_cli("verify", n1_a76, "--qmp", socket, "--json")
     assert text.returncode == 1, text.stderr
@@ -72,7 +42,7 @@ def test_a_guest_equal_where_compared_is_still_not_vouched_for_when_some_is_unch
     tmp_path: Path,
 ) -> None:
     n1 = model(tmp_path, "qemu-neoverse-n1")
-    with paused_guest(tmp_path, "virt", "neoverse-n1") as socket:
+    with paused_qemu(tmp_path, ["-cpu", "neoverse-n1"]) as socket:
         result = run_cli("verify", n1, "--qmp", socket)
     assert result.returncode == 1
     lines = result.stdout.splitlines()

@@ -6,15 +6,13 @@ Guests stay paused (-S): QMP answers all we ask, and no vCPU burns a core.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shlex
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.cli import run_cli
+from support.qemu import paused_qemu
 from support.vmm_pool import three_host_pool
 
 from qemu_errata.files import write_json
@@ -22,44 +20,6 @@ from qemu_errata.vmm.dialects import Dialect, VmmCapabilities, missing_capabilit
 from qemu_errata.vmm.qmp import qmp_socket, read_capabilities
 
 QEMU = "qemu-system-aarch64"
-
-
-@contextlib.contextmanager
-def paused_qemu(directory: Path, arguments: list[str]) -> Iterator[Path]:
-    """A paused 2-vCPU virt guest with ``arguments``; yields its QMP socket, then kills it."""
-    socket = directory / "qmp.sock"
-    process = subprocess.Popen(
-        [
-            QEMU,
-            "-machine",
-            "virt",
-            "-m",
-            "128",
-            "-smp",
-            "2",
-            "-nodefaults",
-            "-display",
-            "none",
-            "-S",
-            *arguments,
-            "-qmp",
-            f"unix:{socket},server=on,wait=off",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while not socket.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"QEMU did not start: {process.communicate()[1]}")
-            time.sleep(0.05)
-        yield socket
-    finally:
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +35,8 @@ def rendered_guest(model_file: Path, tmp_path_factory: pytest.TempPathFactory) -
     rendered = run_cli("render", model_file, "--vmm", "qemu-tcg", "--qemu-cpu", "neoverse-n1")
     assert rendered.returncode == 0, rendered.stderr
     assert "a TCG guest gets no target implementation list" in rendered.stderr
-    with paused_qemu(tmp_path_factory.mktemp("guest"), shlex.split(rendered.stdout)) as socket:
+    guest = ["-smp", "2", *shlex.split(rendered.stdout)]
+    with paused_qemu(tmp_path_factory.mktemp("guest"), guest) as socket:
         yield socket
 
 
@@ -93,7 +54,7 @@ def test_rendered_tcg_guest_presents_the_midr_but_not_the_lowered_fields(
 
 def test_guest_with_a_wrong_midr_is_reported(model_file: Path, tmp_path: Path) -> None:
     wrong = ["-cpu", "neoverse-n1", "-global", "neoverse-n1-arm-cpu.midr=0x410fd034"]
-    with paused_qemu(tmp_path, wrong) as socket:
+    with paused_qemu(tmp_path, ["-smp", "2", *wrong]) as socket:
         result = run_cli("verify", model_file, "--qmp", socket)
     assert result.returncode == 1
     assert {
