@@ -93,7 +93,9 @@ def describe(data: dict[str, Any]) -> str:
         f"SYSREG properties: offers {len(sysreg['offered'])} of the {total} ID register "
         f"fields a QEMU series can set."
     )
-    if sysreg["lacking"]:
+    if sysreg["lacking"] and not sysreg["offered"]:
+        lines.append(f"  lacks all {total} (--json lists them by name)")
+    elif sysreg["lacking"]:
         lines.append(f"  lacks: {', '.join(sysreg['lacking'])}")
     has = "has" if data["impl_cpu"] else "lacks"
     lines.append(f"Target implementation list: the virt machine {has} impl-cpu.")

@@ -130,11 +130,7 @@ class AptRoot:
             f"resolve the dependencies of {' '.join(packages)}",
         )
         # Those lines carry MD5 sums only: ask again for exactly these versions, with SHA256.
-        pinned = [
-            "=".join(urllib.parse.unquote(line.split()[1]).split("_")[:2])
-            for line in output.splitlines()
-            if line.startswith("'")
-        ]
+        pinned = [pinned_spec(line) for line in output.splitlines() if line.startswith("'")]
         output = self._apt("apt-get", ["download", "--print-uris", *pinned], "resolve versions")
         return [parse_download_line(line) for line in output.splitlines() if line.startswith("'")]
 
@@ -165,6 +161,15 @@ class AptRoot:
         for key, value in options.items():
             command += ["-o", f"{key}={value}"]
         return _run([*command, *arguments], what, cwd)
+
+
+def pinned_spec(line: str) -> str:
+    """``NAME=VERSION`` of a line of "apt-get install --print-uris": 'URI' FILE SIZE HASH."""
+    fields = line.split()
+    if len(fields) != 4 or fields[1].count("_") != 2:
+        raise ImageBuildError(f"apt: unexpected install line: {line.strip()}")
+    package, version, _ = urllib.parse.unquote(fields[1]).split("_")
+    return f"{package}={version}"
 
 
 def parse_download_line(line: str) -> DebFile:
