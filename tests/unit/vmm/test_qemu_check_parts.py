@@ -18,11 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from qemu_errata.commands.qemu_check import describe
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.errors import QmpCommandError, QmpError
 from qemu_errata.vmm.names import QemuSeries
-from qemu_errata.vmm.qemu_check import console_midr, sysreg_offer
+from qemu_errata.vmm.qemu_check import CheckReport, SysregOffer, console_midr, sysreg_offer
 from qemu_errata.vmm.qmp_wire import QmpConnection, listen
+from qemu_errata.vmm.verify import VerifyReport
 
 
 def test_a_qemu_without_sysreg_properties_lacks_every_field_by_its_newest_name() -> None:
@@ -109,3 +111,31 @@ def test_the_qmp_readers_import_without_qemu_qmp() -> None:
         [sys.executable, "-c", blocker], capture_output=True, text=True, check=False
     )
     assert completed.returncode == 0, completed.stderr
+
+
+def test_the_text_report_names_each_step_and_every_item() -> None:
+    lacking = sysreg_offer(frozenset(), load_catalogue()).lacking
+    report = CheckReport(
+        qemu="11.1.3 (Debian 1:11.1.3+ds-1)",
+        kvm=True,
+        sysreg=SysregOffer((), lacking),
+        impl_cpu=False,
+        needs=(),
+        arguments=("-machine", "virt,gic-version=3", "-cpu", "host"),
+        vm_console="[    0.000000] Booting Linux on physical CPU 0x0 [0x414fd0c1]",
+        verify=VerifyReport((), ("ID_AA64PFR0_EL1: no SYSREG properties",), ("no list",), 0),
+    )
+    assert describe(report.to_json()).splitlines() == [
+        "QEMU 11.1.3 (Debian 1:11.1.3+ds-1), KVM enabled.",
+        f"SYSREG properties: offers 0 of the {len(lacking)} ID register fields a QEMU series "
+        "can set.",
+        f"  lacks all {len(lacking)} (--json lists them by name)",
+        "Target implementation list: the virt machine lacks impl-cpu.",
+        "VM: -machine virt,gic-version=3 -cpu host",
+        "  runs; its console: [    0.000000] Booting Linux on physical CPU 0x0 [0x414fd0c1]",
+        "  its kernel names MIDR 0x414fd0c1",
+        "verify: 0 register fields compared, 0 differences.",
+        "  not checked: ID_AA64PFR0_EL1: no SYSREG properties",
+        "  note: no list",
+    ]
+    assert report.ok is False
