@@ -33,6 +33,7 @@ from qemu_errata.commands import (
     plan,
     pool,
     probe,
+    qemu_check,
     show,
     vmm,
 )
@@ -76,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         demo,
         kvm_validate,
         guest_view,
+        qemu_check,
     ):
         module.register(commands)
     return parser

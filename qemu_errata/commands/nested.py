@@ -11,6 +11,7 @@ from qemu_errata.core.embedded import embedded_profile_names
 from qemu_errata.errors import ExitStatus, InputError, NestedError
 from qemu_errata.files import write_atomically
 from qemu_errata.nested.boot import (
+    DEFAULT_MEMORY_MIB,
     DEFAULT_TIMEOUT_SECONDS,
     NestedBootError,
     check_cpu_model,
@@ -25,6 +26,7 @@ from qemu_errata.nested.image import (
     load_image,
     rebuild_image,
 )
+from qemu_errata.nested.qemu_layer import QemuLayer, load_layer, rebuild_layer
 
 # The nested host itself failed (not the command run in it), as env(1) and
 # timeout(1) report their own failures; 0, 1 and 2 belong to the command.
@@ -32,10 +34,23 @@ from qemu_errata.nested.image import (
 
 # The commands that need nothing beyond Python's standard library, so they run inside.
 RUNS_INSIDE = frozenset(
-    {"baseline", "check", "errata", "guest-view", "kvm-validate", "probe", "profiles", "show"}
+    {
+        "baseline",
+        "check",
+        "errata",
+        "guest-view",
+        "kvm-validate",
+        "probe",
+        "profiles",
+        "qemu-check",
+        "show",
+    }
 )
 # The commands that boot the nested host's own kernel as their guest: it is carried in.
-BOOTS_A_GUEST = frozenset({"guest-view"})
+BOOTS_A_GUEST = frozenset({"guest-view", "qemu-check"})
+# The commands that run Debian's QEMU inside: the QEMU layer is added, and memory for its VM.
+NEEDS_QEMU = frozenset({"qemu-check"})
+_MEMORY_WITH_QEMU_MIB = 2048
 # Shown by --help: plain text, as a terminal shows it.
 DESCRIPTION = """\
 qemu-errata nested --cpu MODEL [--kernel 6.12|7.2] -- ARGS boots a nested arm64
@@ -43,7 +58,8 @@ KVM host and exits with the status of 'qemu-errata ARGS' run there. Its output
 streams are passed through, files named in ARGS are carried in and -o files come
 back out, and one line on stderr names the CPU model, the kernel and the package
 versions of the image. --rebuild resolves the newest packages and builds the image
-anew first; alone, it only builds."""
+anew first; alone, it only builds. --with-qemu adds Debian's arm64 QEMU (a pinned
+version, cached apart; qemu-check always has it)."""
 
 
 def register(commands: Subcommands) -> None:
@@ -72,6 +88,12 @@ def register(commands: Subcommands) -> None:
         "--rebuild", action="store_true", help="resolve the newest packages and rebuild the image"
     )
     sub.add_argument(
+        "--with-qemu",
+        action="store_true",
+        help="add Debian's arm64 qemu-system-aarch64 to the nested host (with --rebuild: "
+        "rebuild that layer too)",
+    )
+    sub.add_argument(
         "arguments", nargs=argparse.REMAINDER, metavar="-- ARGS", help="the qemu-errata command"
     )
     sub.set_defaults(run=run_nested_command, subcommands=commands)
@@ -94,10 +116,15 @@ def run_nested_command(args: argparse.Namespace) -> int:
         if arguments:
             check_cpu_model(args.cpu)
         image = _image(args.kernel, args.rebuild)
+        with_qemu = args.with_qemu or arguments[:1] in [[name] for name in NEEDS_QEMU]
+        layer = None
+        if with_qemu:
+            layer = rebuild_layer() if args.rebuild else load_layer()
         if not arguments:
-            print(f"qemu-errata nested: built {image.describe()}")
+            built = image.describe() + ("" if layer is None else f", {layer.describe()}")
+            print(f"qemu-errata nested: built {built}")
             return ExitStatus.OK
-        return _run(image, args.cpu, transfer, args.timeout)
+        return _run(image, layer, args.cpu, transfer, args.timeout)
     except NestedBootError as error:
         print(f"qemu-errata nested: {error}", file=sys.stderr)
         for line in error.console_tail():
@@ -132,7 +159,10 @@ def _image(kernel: str, rebuild: bool) -> NestedImage:
     return rebuild_image(series) if rebuild else load_image(series)
 
 
-def _run(image: NestedImage, cpu: str, transfer: Transfer, timeout: float) -> int:
+def _run(
+    image: NestedImage, layer: QemuLayer | None, cpu: str, transfer: Transfer, timeout: float
+) -> int:
+    layers = [] if layer is None else [layer.archive]
     result = run_nested(
         image,
         cpu,
@@ -141,14 +171,17 @@ def _run(image: NestedImage, cpu: str, transfer: Transfer, timeout: float) -> in
         outputs=list(transfer.outputs),
         timeout=timeout,
         carry_kernel=transfer.argv[0] in BOOTS_A_GUEST,
+        layers=layers,
+        memory_mib=DEFAULT_MEMORY_MIB if layer is None else _MEMORY_WITH_QEMU_MIB,
     )
     for inside, data in result.files.items():
         write_atomically(transfer.outputs[inside], data)
     sys.stdout.buffer.write(_outside_names(transfer, result.stdout))
     sys.stdout.flush()
     sys.stderr.buffer.write(_outside_names(transfer, result.stderr))
+    described = image.describe() + ("" if layer is None else f", {layer.describe()}")
     print(
-        f"qemu-errata nested: ran on a {cpu} host, {image.describe()}, in {result.seconds:.1f} s",
+        f"qemu-errata nested: ran on a {cpu} host, {described}, in {result.seconds:.1f} s",
         file=sys.stderr,
     )
     return result.exit_status

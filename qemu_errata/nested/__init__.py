@@ -43,8 +43,14 @@ lets the kernel judge a pool model). A boot and a probe take about 5 s.
   ``qemu-errata nested --rebuild [--kernel K]`` resolves the newest versions
   (Debian replaces security and unstable versions) and rebuilds.
 
+- QEMU: ``qemu-check`` (or ``--with-qemu``) appends a layer with Debian's
+  arm64 QEMU at a pinned version and the libraries it loads
+  (:mod:`.qemu_layer`), cached apart from the kernel images, and gives the
+  host 2 GiB for the VM it starts.
+
 Modules: :mod:`.apt` fetches packages, :mod:`.image` builds and caches the
-boot files, :mod:`.cpio` writes initramfs archives, :mod:`.carry` plans the
+boot files, :mod:`.qemu_layer` the QEMU layer (:mod:`.elf` finds its
+libraries), :mod:`.cpio` writes initramfs archives, :mod:`.carry` plans the
 file transfer, :mod:`.boot` runs QEMU, :mod:`.guest` runs inside,
 :mod:`.command` is the CLI. This ``__init__`` imports nothing, so that
 :mod:`.guest` starts fast inside.

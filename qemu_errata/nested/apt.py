@@ -117,6 +117,23 @@ class AptRoot:
             raise ImageBuildError(f"apt: no {ARCHITECTURE} package named {', '.join(missing)}")
         return files
 
+    def resolve_with_dependencies(self, packages: Sequence[str]) -> list[DebFile]:
+        """``packages`` (``name=version`` pins them) and everything they depend on, as apt
+        would install them on an empty system (no recommends)."""
+        output = self._apt(
+            "apt-get",
+            # It installs nothing: the system's dpkg lock is not its to take.
+            [
+                *("install", "--print-uris", "--yes", "--no-install-recommends"),
+                *("-o", "Debug::NoLocking=1", *packages),
+            ],
+            f"resolve the dependencies of {' '.join(packages)}",
+        )
+        # Those lines carry MD5 sums only: ask again for exactly these versions, with SHA256.
+        pinned = [pinned_spec(line) for line in output.splitlines() if line.startswith("'")]
+        output = self._apt("apt-get", ["download", "--print-uris", *pinned], "resolve versions")
+        return [parse_download_line(line) for line in output.splitlines() if line.startswith("'")]
+
     def download(self, files: Sequence[DebFile], destination: Path) -> list[Path]:
         """Download exactly these versions into ``destination`` (apt checks the hashes)."""
         specs = [f"{f.package}={f.version}" for f in files]
@@ -144,6 +161,15 @@ class AptRoot:
         for key, value in options.items():
             command += ["-o", f"{key}={value}"]
         return _run([*command, *arguments], what, cwd)
+
+
+def pinned_spec(line: str) -> str:
+    """``NAME=VERSION`` of a line of "apt-get install --print-uris": 'URI' FILE SIZE HASH."""
+    fields = line.split()
+    if len(fields) != 4 or fields[1].count("_") != 2:
+        raise ImageBuildError(f"apt: unexpected install line: {line.strip()}")
+    package, version, _ = urllib.parse.unquote(fields[1]).split("_")
+    return f"{package}={version}"
 
 
 def parse_download_line(line: str) -> DebFile:

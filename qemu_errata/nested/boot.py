@@ -75,6 +75,7 @@ def run_nested(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     memory_mib: int = DEFAULT_MEMORY_MIB,
     carry_kernel: bool = False,
+    layers: Sequence[Path] = (),
 ) -> NestedResult:
     """Boot ``image`` on CPU model ``cpu`` and run ``qemu-errata ARGV`` there.
 
@@ -82,11 +83,16 @@ def run_nested(
     ``outputs`` are inside paths whose files come back in the result.
     ``carry_kernel`` puts the host's own kernel Image where its /boot has it
     (``/boot/vmlinuz-RELEASE``), for a command that boots it as a guest
-    (guest-view): it costs the boot the Image's tens of MB.
+    (guest-view): it costs the boot the Image's tens of MB. ``layers`` are
+    cpio archives appended to the base initramfs (the QEMU layer).
     """
     with temporary_directory("qemu-errata-nested-") as work:
         initrd = work / "initrd.cpio"
         shutil.copyfile(image.initramfs, initrd)
+        with initrd.open("ab") as stream:
+            for layer in layers:
+                with layer.open("rb") as source:
+                    shutil.copyfileobj(source, stream)
         request = {
             "argv": list(argv),
             "outputs": list(outputs),

@@ -160,14 +160,14 @@ def load_image(series: KernelSeries, root: Path | None = None) -> NestedImage:
     image = _current(images)
     if image is not None:
         return image
-    with _locked(images):
+    with locked(images):
         return _current(images) or _build(series, images)
 
 
 def rebuild_image(series: KernelSeries, root: Path | None = None) -> NestedImage:
     """Resolve the newest packages again and build the image from scratch."""
     images = (root or cache_root()) / "images" / series.name
-    with _locked(images):
+    with locked(images):
         return _build(series, images)
 
 
@@ -185,7 +185,7 @@ def _current(images: Path) -> NestedImage | None:
 
 
 @contextlib.contextmanager
-def _locked(images: Path) -> Iterator[None]:
+def locked(images: Path) -> Iterator[None]:
     """One build at a time per series, across processes."""
     try:
         images.mkdir(parents=True, exist_ok=True)
@@ -199,22 +199,22 @@ def _locked(images: Path) -> Iterator[None]:
         yield
 
 
-def _progress(message: str) -> None:
+def progress(message: str) -> None:
     """A step of a build, on stderr: a cold build takes tens of seconds."""
     print(f"qemu-errata nested: {message}", file=sys.stderr, flush=True)
 
 
 def _build(series: KernelSeries, images: Path) -> NestedImage:
     started = time.monotonic()
-    _progress(f"building the Linux {series.name} host image in {images} (once per version)")
+    progress(f"building the Linux {series.name} host image in {images} (once per version)")
     apt_roots = images.parent.parent / "apt"
     userland = AptRoot(apt_roots / "bookworm", debian_repositories(USERLAND_SUITES, _ARCHIVE_OF))
-    _progress(f"updating the arm64 package lists of {', '.join(USERLAND_SUITES)}")
+    progress(f"updating the arm64 package lists of {', '.join(USERLAND_SUITES)}")
     userland.update()
     kernels = userland
     if any(suite not in USERLAND_SUITES for suite in series.suites):
         kernels = AptRoot(apt_roots / series.name, debian_repositories(series.suites, _ARCHIVE_OF))
-        _progress(f"updating the arm64 package lists of {', '.join(series.suites)}")
+        progress(f"updating the arm64 package lists of {', '.join(series.suites)}")
         kernels.update()
     kernel_package, release = newest_kernel(series, kernels.package_names())
     (kernel_deb,) = kernels.resolve([kernel_package])
@@ -223,12 +223,12 @@ def _build(series: KernelSeries, images: Path) -> NestedImage:
     with temporary_directory(".build-", images) as work:
         (work / "debs").mkdir()
         for deb in [kernel_deb, *userland_debs]:
-            _progress(f"downloading {deb.package} {deb.version} ({deb.size / 1e6:.1f} MB)")
+            progress(f"downloading {deb.package} {deb.version} ({deb.size / 1e6:.1f} MB)")
         (kernel_path,) = kernels.download([kernel_deb], work / "debs")
         userland_paths = userland.download(userland_debs, work / "debs")
         image = work / "image"
         image.mkdir()
-        _progress(f"unpacking the kernel {release} and writing the initramfs")
+        progress(f"unpacking the kernel {release} and writing the initramfs")
         _extract_kernel(kernel_path, series.image_path.format(release=release), image / "Image")
         _write_initramfs(userland_paths, work / "root", image / "initramfs.cpio")
         manifest = {
@@ -242,11 +242,11 @@ def _build(series: KernelSeries, images: Path) -> NestedImage:
             "build_seconds": round(time.monotonic() - started, 1),
         }
         (image / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        _install(image, images, key)
+        install(image, images, key)
     result = _current(images)
     if result is None:
         raise ImageBuildError(f"{images}: the image just built is not readable")
-    _progress(f"built in {time.monotonic() - started:.0f} s")
+    progress(f"built in {time.monotonic() - started:.0f} s")
     return result
 
 
@@ -346,7 +346,7 @@ def compile_python(directory: Path, guest_directory: str) -> None:
     )
 
 
-def _install(image: Path, images: Path, key: str) -> None:
+def install(image: Path, images: Path, key: str) -> None:
     """Move the built image into place, point ``current`` at it, drop older ones."""
     final = images / key
     shutil.rmtree(final, ignore_errors=True)

@@ -3,7 +3,8 @@
 ``qemu-kvm`` (a KVM host with the out-of-tree QEMU series): ``-cpu host``, one
 ``SYSREG_<REG>_<FIELD>`` property per ID register field the model sets
 (fields_to_set), and the target implementation list as
-``-machine impl-cpu.N.*``. A field no property sets is refused, never
+``-machine impl-cpu.N.*`` when it has more than one entry (a guest told of
+one implementation learns nothing its MIDR does not say). A field no property sets is refused, never
 silently left to the host.
 
 ``qemu-tcg`` (test beds and nested hosts on released QEMU): a named CPU model
@@ -118,12 +119,13 @@ def fields_to_set(
     VMM can set (uncatalogued registers; fields the host's KVM does not let userspace write).
 
     For one host: each field where the model differs from that host's own value.
-    Otherwise, for a model from ``baseline``: its losses, the fields where it
-    differs from some host of the pool (every other field is each host's own).
-    For a hand-written model, which records no losses: every field it gives.
+    Otherwise, for a model from ``baseline`` (it names its host types): its
+    losses, the fields where it differs from some host of the pool (every
+    other field is each host's own; a pool of one host type has none).
+    For a hand-written model, which names no host types: every field it gives.
     The MIDR is set only where the model pins it (pool.pin_midr); REVIDR and AIDR never.
     """
-    if host is None and model.losses:
+    if host is None and model.host_groups:
         pinned = [
             (field, field.raw(model.id_registers[IDENTITY_REGISTER]))
             for field in catalogue[IDENTITY_REGISTER].fields
@@ -172,7 +174,9 @@ def _kvm_config(
         where = f"host {host.host}" if host is not None else "every host"
         notes.append(f"the model sets no ID register field: {where} presents its own values")
     machine = []
-    for index, target in enumerate(model.target_implementations):
+    # One implementation is the one the guest's MIDR names: the list would say nothing more.
+    listed = model.target_implementations if len(model.target_implementations) > 1 else ()
+    for index, target in enumerate(listed):
         values = (target.midr, target.revidr, target.aidr)
         for key, known in zip(vmm_names.IMPL_CPU_KEYS, values, strict=True):
             if known is not None:

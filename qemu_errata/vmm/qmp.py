@@ -1,7 +1,9 @@
 """Reading a running QEMU over QMP (shell): what it supports and what its guest got.
 
 Any QMP transport will do (a ``Monitor``): a QMP socket through ``qemu.qmp``,
-or a libvirt domain's own monitor (libvirt_domain.LibvirtMonitor). Every
+a libvirt domain's own monitor (libvirt_domain.LibvirtMonitor), or the
+standard library's (qmp_wire), so the readers import without ``qemu.qmp``
+(the nested host has none): its transports import it where they start. Every
 command is bounded in time, so a stuck QEMU cannot hang the tool.
 """
 
@@ -12,9 +14,7 @@ import contextlib
 import tempfile
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any, Protocol
-
-from qemu.qmp import ExecuteError, QMPClient, QMPError
+from typing import TYPE_CHECKING, Any, Protocol
 
 from qemu_errata.core.catalogue import Catalogue
 from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
@@ -28,6 +28,9 @@ from qemu_errata.vmm.verify import (
     condition_differences,
     registers_from_profile,
 )
+
+if TYPE_CHECKING:
+    from qemu.qmp import QMPClient
 
 TIMEOUT_SECONDS = 10.0
 _HOST_MODEL = vmm_names.KVM_CPU_MODEL
@@ -45,6 +48,8 @@ class _SocketMonitor:
         self._path = path
 
     async def execute(self, command: str, arguments: Mapping[str, Any] | None = None) -> Any:
+        from qemu.qmp import ExecuteError, QMPError  # noqa: PLC0415 - see the module docstring
+
         try:
             return await asyncio.wait_for(self._client.execute(command, arguments), TIMEOUT_SECONDS)
         except ExecuteError as error:
@@ -60,6 +65,8 @@ async def started_qemu(binary: str) -> AsyncIterator[Monitor]:
     ``-machine none -S``: no guest, no vCPU runs; ``-accel kvm`` (else tcg) so that the
     ``host`` CPU model exists wherever KVM does. QEMU connects to our socket.
     """
+    from qemu.qmp import QMPClient, QMPError  # noqa: PLC0415 - see the module docstring
+
     with tempfile.TemporaryDirectory(prefix="qemu-errata-ask-") as directory:
         path = str(Path(directory) / "qmp.sock")
         client = QMPClient("qemu-errata")
@@ -104,6 +111,8 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
 @contextlib.asynccontextmanager
 async def qmp_socket(path: str) -> AsyncIterator[Monitor]:
     """A monitor on the QMP socket ``path``, disconnected on exit."""
+    from qemu.qmp import QMPClient, QMPError  # noqa: PLC0415 - see the module docstring
+
     client = QMPClient("qemu-errata")
     try:
         await asyncio.wait_for(client.connect(path), TIMEOUT_SECONDS)

@@ -16,7 +16,7 @@ def test_a_command_that_needs_more_than_the_standard_library_is_refused_at_once(
     assert done.stderr.startswith(
         "qemu-errata: nested: 'render' cannot run in the nested host (it has Python's standard "
         "library only); it runs: baseline, check, errata, guest-view, kvm-validate, probe, "
-        "profiles, show"
+        "profiles, qemu-check, show"
     )
 
 

@@ -33,12 +33,13 @@ def test_render_args_print_shell_words_and_notes_on_stderr(model_file: Path) -> 
 
 def test_render_json_carries_arguments_and_notes(tmp_path: Path) -> None:
     path = tmp_path / "hand.json"
-    write_json(path, hand_written_model(0x414FD0C1).to_json())
+    write_json(path, hand_written_model(0x414FD0C1, 0x413FD0B1).to_json())
     result = run_cli("render", path, "--vmm", "qemu-kvm", "--json")
     assert result.returncode == 0
     data = json.loads(result.stdout)
     assert data["arguments"][:3] == ["-cpu", "host", "-global"]
-    assert data["arguments"][-2:] == ["-machine", "impl-cpu.0.midr=0x414fd0c1"]
+    machine = "impl-cpu.0.midr=0x413fd0b1,impl-cpu.1.midr=0x414fd0c1"
+    assert data["arguments"][-2:] == ["-machine", machine]
     assert any("REVIDR of Arm Neoverse-N1" in note for note in data["notes"])
     assert result.stderr == ""
 

@@ -110,12 +110,13 @@ def test_applying_twice_is_applying_once() -> None:
 
 
 def test_a_new_model_replaces_the_old_one() -> None:
-    other = hand_written_model(0x414FD0C1)
+    other = hand_written_model(0x414FD0C1, 0x413FD0B1)
     replaced = apply(apply(DOMAIN, three_host_pool()).encode(), other)
     assert replaced == apply(DOMAIN, other)
     domain = parse(replaced)
     assert arguments(domain)[:2] == ["-qmp", "unix:/run/extra.sock,server=on,wait=off"]
-    assert arguments(domain)[-2:] == ["-machine", "impl-cpu.0.midr=0x414fd0c1"]
+    machine = "impl-cpu.0.midr=0x413fd0b1,impl-cpu.1.midr=0x414fd0c1"
+    assert arguments(domain)[-2:] == ["-machine", machine]
     assert len(domain.findall(f"metadata/{{{NAMESPACE}}}pool")) == 1
 
 

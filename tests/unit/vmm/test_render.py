@@ -6,6 +6,8 @@ import pytest
 from support.vmm_pool import KVM_GOLDEN, TCG_GOLDEN, hand_written_model, three_host_pool
 
 from qemu_errata.core.catalogue import load_catalogue
+from qemu_errata.core.embedded import load_embedded_profile
+from qemu_errata.core.pool import baseline
 from qemu_errata.errors import InputError, UnsupportedDialectError
 from qemu_errata.vmm.args import commandline_arguments, is_our_argument, qemu_arguments
 from qemu_errata.vmm.dialects import Dialect, VmmCapabilities, check_supported, vmm_config
@@ -36,12 +38,13 @@ def test_qemu_tcg_presents_the_first_target_and_says_there_is_no_list() -> None:
 
 
 def test_hand_written_model_sets_every_field_it_gives() -> None:
-    config = vmm_config(hand_written_model(0x414FD0C1), Dialect.QEMU_KVM)
+    config = vmm_config(hand_written_model(0x414FD0C1, 0x413FD0B1), Dialect.QEMU_KVM)
     register = load_catalogue()["ID_AA64ISAR0_EL1"]
     assert dict(config.cpu_properties) == {
         f"SYSREG_ID_AA64ISAR0_EL1_{f.arm_spelling}": f"{f.raw(0x11120):#x}" for f in register.fields
     }
-    assert qemu_arguments(config)[-2:] == ["-machine", "impl-cpu.0.midr=0x414fd0c1"]
+    machine = "impl-cpu.0.midr=0x413fd0b1,impl-cpu.1.midr=0x414fd0c1"
+    assert qemu_arguments(config)[-2:] == ["-machine", machine]
     assert any("REVIDR of Arm Neoverse-N1" in note for note in config.notes)
 
 
@@ -104,3 +107,20 @@ def test_qemu_kvm_accepted_where_everything_is_offered() -> None:
         check_supported(
             config, capabilities(True, {"impl-cpu"}, offered - {"SYSREG_ID_AA64MMFR2_EL1_CnP"})
         )
+
+
+def test_a_pool_of_one_host_type_needs_no_property() -> None:
+    """One host type: no field differs from any host and one implementation needs no list."""
+    model = baseline([load_embedded_profile("kvm-7.2-neoverse-n1")])
+    config = vmm_config(model, Dialect.QEMU_KVM)
+    assert qemu_arguments(config) == ["-cpu", "host"]
+    assert config.machine_properties == ()
+    assert config.notes == (
+        "the model sets no ID register field: every host presents its own values",
+    )
+
+
+def test_a_hand_written_model_of_one_implementation_gets_no_target_list() -> None:
+    config = vmm_config(hand_written_model(0x414FD0C1), Dialect.QEMU_KVM)
+    assert config.machine_properties == ()
+    assert qemu_arguments(config)[:3] == ["-cpu", "host", "-global"]

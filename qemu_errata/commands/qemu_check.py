@@ -1,0 +1,122 @@
+"""``qemu-errata qemu-check MODEL``: a real QEMU under this host's KVM, checked (vmm.qemu_check).
+
+Made to run on the nested Linux KVM host (``qemu-errata nested --cpu MODEL
+--kernel 7.2 -- qemu-check MODEL``), which then carries Debian's QEMU:
+discovery of the SYSREG and impl-cpu properties that QEMU has and lacks,
+a ``-accel kvm -cpu host`` VM started with the arguments ``render`` gives
+for the model, and ``verify``'s comparison against that VM. Exit status: 0
+when the QEMU had all the model needs, the VM ran and verify vouches for
+it; 1 otherwise (the report says which step and why); 2 for bad input (no
+such QEMU, a QEMU that does not answer, a bad model). Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+from qemu_errata.commands import Subcommands
+from qemu_errata.errors import ExitStatus, InputError
+
+_DEFAULT_TIMEOUT_SECONDS = 120.0
+
+
+def register(commands: Subcommands) -> None:
+    """Register ``qemu-check`` on the ``qemu-errata`` subcommands."""
+    sub = commands.add_parser(
+        "qemu-check",
+        help="start a real QEMU under KVM with what render gives for a model, and verify it",
+    )
+    sub.add_argument("model", type=Path, metavar="MODEL")
+    sub.add_argument(
+        "--host-profile",
+        type=Path,
+        metavar="PROFILE",
+        help="render for this host: set only the fields where the model differs from it",
+    )
+    sub.add_argument(
+        "--qemu-binary",
+        default="qemu-system-aarch64",
+        metavar="PATH",
+        help="the QEMU to check (default: %(default)s)",
+    )
+    sub.add_argument(
+        "--kernel",
+        type=Path,
+        metavar="IMAGE",
+        help="the guest's arm64 kernel (default: /boot/vmlinuz-$(uname -r))",
+    )
+    sub.add_argument(
+        "--timeout",
+        type=float,
+        default=_DEFAULT_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help="give the guest kernel this long to print its first line (default %(default)g)",
+    )
+    sub.add_argument("--json", action="store_true", help="print the report as JSON")
+    sub.set_defaults(run=run_qemu_check)
+
+
+def run_qemu_check(args: argparse.Namespace) -> int:
+    # Loaded here: it starts processes and speaks QMP, which no other command needs.
+    from qemu_errata.commands.arguments import read_profile_argument  # noqa: PLC0415
+    from qemu_errata.core.catalogue import load_catalogue  # noqa: PLC0415
+    from qemu_errata.files import read_model  # noqa: PLC0415
+    from qemu_errata.vmm.qemu_check import check_qemu  # noqa: PLC0415
+
+    if args.timeout <= 0:
+        raise InputError(f"--timeout {args.timeout:g}: not a positive number of seconds")
+    model = read_model(args.model)
+    host = None if args.host_profile is None else read_profile_argument(args.host_profile)
+    kernel = args.kernel or Path(f"/boot/vmlinuz-{platform.release()}")
+    if not kernel.is_file():
+        raise InputError(f"--kernel {kernel}: no such file")
+    report = check_qemu(
+        args.qemu_binary, model, host, kernel, load_catalogue(), timeout=args.timeout
+    )
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(describe(report.to_json()))
+    return ExitStatus.OK if report.ok else ExitStatus.NO
+
+
+def describe(data: dict[str, Any]) -> str:
+    """The report (its JSON form) as text: one paragraph per step, every item named."""
+    sysreg = data["sysreg"]
+    lines = [f"QEMU {data['qemu']}, KVM {'enabled' if data['kvm'] else 'NOT enabled'}."]
+    total = len(sysreg["offered"]) + len(sysreg["lacking"])
+    lines.append(
+        f"SYSREG properties: offers {len(sysreg['offered'])} of the {total} ID register "
+        f"fields a QEMU series can set."
+    )
+    if sysreg["lacking"] and not sysreg["offered"]:
+        lines.append(f"  lacks all {total} (--json lists them by name)")
+    elif sysreg["lacking"]:
+        lines.append(f"  lacks: {', '.join(sysreg['lacking'])}")
+    has = "has" if data["impl_cpu"] else "lacks"
+    lines.append(f"Target implementation list: the virt machine {has} impl-cpu.")
+    if data["model_needs"]:
+        lines.append("The model's configuration needs what this QEMU lacks (no VM started):")
+        lines.extend(f"  {item}" for item in data["model_needs"])
+        return "\n".join(lines)
+    vm = data["vm"]
+    lines.append(f"VM: {' '.join(vm['arguments'])}")
+    if not vm["ran"]:
+        lines.append(f"  did not run: {vm['problem']}")
+        return "\n".join(lines)
+    lines.append(f"  runs; its console: {vm['console']}")
+    if vm["console_midr"] is not None:
+        lines.append(f"  its kernel names MIDR {vm['console_midr']}")
+    verify = data["verify"]
+    lines.append(
+        f"verify: {verify['compared_fields']} register fields compared, "
+        f"{len(verify['differences'])} differences."
+    )
+    lines.extend(f"  differs: {item}" for item in verify["differences"])
+    lines.extend(f"  not checked: {item}" for item in verify["not_checked"])
+    lines.extend(f"  note: {item}" for item in verify["notes"])
+    return "\n".join(lines)

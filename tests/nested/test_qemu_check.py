@@ -1,0 +1,105 @@
+"""Debian's QEMU 11.1.3 under real KVM: the nested Linux 7.2 host runs ``qemu-check`` (issue 13.8).
+
+Two boots of a nested neoverse-n1 host on Linux 7.2 with the QEMU layer
+(about 8 s each once the image and the layer are cached; the layer's first
+build downloads some 38 MB from Debian unstable):
+
+- a pool of one host type (the embedded kvm-7.2-neoverse-n1 profile): the
+  QEMU is found to lack every SYSREG property and impl-cpu, the model needs
+  none of them, a ``-accel kvm -cpu host`` VM starts with exactly the
+  arguments ``render`` gives and its kernel runs on the host's MIDR, and
+  verify lists what it could not compare (the registers: no SYSREG
+  properties; the MIDR: QMP reads 0 under KVM), compares nothing it cannot,
+  and vouches for nothing (exit 1);
+- a pool of two host types (neoverse-n1 and cortex-a76): no VM is started,
+  and the report names exactly what the model needs and this QEMU lacks.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from support.cli import QEMU_ERRATA, run_cli
+
+from qemu_errata.core.catalogue import load_catalogue
+from qemu_errata.vmm.qemu_check import VM_ARGUMENTS, sysreg_offer
+
+NESTED = (QEMU_ERRATA, "nested", "--kernel", "7.2", "--cpu", "neoverse-n1", "--timeout", "600")
+NEOVERSE_N1_R4P1 = "0x414fd0c1"
+
+
+def qemu_check(model: Path) -> tuple[int, dict[str, Any], str]:
+    done = subprocess.run(
+        [*NESTED, "--", "qemu-check", str(model), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+    assert done.stdout, done.stderr
+    return done.returncode, json.loads(done.stdout), done.stderr
+
+
+def model_of(tmp_path: Path, *profiles: str) -> Path:
+    path = tmp_path / "model.json"
+    made = run_cli("baseline", *profiles, "-o", path)
+    assert made.returncode == 0, made.stderr
+    return path
+
+
+def test_a_kvm_vm_runs_with_the_rendered_arguments_and_verify_says_what_it_cannot_compare(
+    tmp_path: Path,
+) -> None:
+    model = model_of(tmp_path, "kvm-7.2-neoverse-n1")
+    rendered = run_cli("render", model, "--vmm", "qemu-kvm")
+    assert rendered.returncode == 0, rendered.stderr
+    status, report, stderr = qemu_check(model)
+    assert status == 1, stderr
+    assert report["qemu"] == "11.1.3 (Debian 1:11.1.3+ds-1)"
+    assert report["kvm"] is True
+    lacking = sysreg_offer(frozenset(), load_catalogue()).lacking
+    assert report["sysreg"] == {"offered": [], "lacking": list(lacking)}
+    assert report["impl_cpu"] is False
+    assert report["model_needs"] == []
+    vm = report["vm"]
+    assert vm["arguments"] == [*VM_ARGUMENTS, *shlex.split(rendered.stdout)]
+    assert vm["arguments"][-2:] == ["-cpu", "host"]
+    assert vm["ran"] is True, vm["problem"]
+    assert vm["console_midr"] == NEOVERSE_N1_R4P1
+    verify = report["verify"]
+    assert verify["ok"] is False
+    assert verify["differences"] == []
+    assert verify["compared_fields"] == 0
+    not_checked = "\n".join(verify["not_checked"])
+    model_registers = json.loads(model.read_text())["id_registers"]
+    registers_line = next(line for line in verify["not_checked"] if "no SYSREG" in line)
+    assert registers_line.split(": ")[0].split(", ") == list(model_registers)
+    assert "MIDR reads 0 under KVM" in not_checked
+    assert "the timer frequency" in not_checked
+    assert "no target implementation list" in verify["notes"][0]
+    assert "QEMU 1:11.1.3+ds-1 (layer " in stderr
+
+
+def test_a_pool_needing_properties_is_not_started_and_what_it_lacks_is_named(
+    tmp_path: Path,
+) -> None:
+    model = model_of(tmp_path, "kvm-7.2-neoverse-n1", "kvm-7.2-cortex-a76")
+    status, report, stderr = qemu_check(model)
+    assert status == 1, stderr
+    assert report["model_needs"] == [
+        "machine property virt-machine.impl-cpu",
+        "a CPU property setting ID_AA64PFR1_EL1.SSBS",
+        "a CPU property setting ID_AA64MMFR0_EL1.PARANGE",
+    ]
+    assert report["vm"] == {
+        "arguments": [],
+        "ran": False,
+        "console": None,
+        "console_midr": None,
+        "problem": None,
+    }
+    assert report["verify"] is None
