@@ -11,7 +11,10 @@ Kryo part-family match, Fujitsu's early-boot check): those only hold on hosts
 of that implementation. Further conditions are ID register fields: ``requires``
 decides whether the kernel enables a workaround at all, ``matters_only_if``
 whether it changes anything; both are judged on the registers the guest sees
-(the pool model's values).
+(the pool model's values). Which kernels carry a workaround: those from its
+mainline ``since`` on, some point releases of the older series it was
+back-ported to (``stable``), and not the builds of distributions that leave it
+out (``left_out_by``), as the nested hosts' Debian kernel Images show.
 """
 
 from __future__ import annotations
@@ -236,9 +239,9 @@ class KernelView:
     def expected_log(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The "CPU features: detected: <description>" lines every such kernel prints, and
         those only some print (a mitigation the hypervisor's firmware answer decides, an
-        erratum matched only on its own hosts or carried only by the later point releases of
-        the guest's series), each once, in table order: what a booted guest's log is compared
-        with, name for name."""
+        erratum matched only on its own hosts, carried only by the later point releases of the
+        guest's series, or that some distributions build without), each once, in table order:
+        what a booted guest's log is compared with, name for name."""
         everywhere = [e for e in self.errata if not _only_some(e)]
         certain = [e.erratum.log for e in everywhere]
         certain += [v.mitigation.log for v in self.mitigations if v.state == "enabled"]
