@@ -168,6 +168,8 @@ def _enabled_line(enabled: Enabled, indent: str) -> str:
         if enabled.own_hosts_only
         else ""
     )
+    if enabled.only_some_kernels:
+        where += f" ({enabled.only_some_kernels})"
     logs = f' [logs "{erratum.log}"]' if erratum.log else " [not logged]"
     acts = " (KVM acts on it)" if erratum.applies == "hypervisor" else ""
     source = f"from {_names(enabled.implementations)}{where}"
@@ -288,6 +290,7 @@ def _enabled_json(enabled: Enabled) -> dict[str, Any]:
         "kconfig": erratum.kconfig or None,
         "since": None if erratum.since is None else f"{erratum.since[0]}.{erratum.since[1]}",
         "own_hosts_only": enabled.own_hosts_only,
+        "only_some_kernels": enabled.only_some_kernels,
         "no_effect": enabled.no_effect,
         "effect": erratum.effect,
     }

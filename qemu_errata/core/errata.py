@@ -11,7 +11,10 @@ Kryo part-family match, Fujitsu's early-boot check): those only hold on hosts
 of that implementation. Further conditions are ID register fields: ``requires``
 decides whether the kernel enables a workaround at all, ``matters_only_if``
 whether it changes anything; both are judged on the registers the guest sees
-(the pool model's values).
+(the pool model's values). Which kernels carry a workaround: those from its
+mainline ``since`` on, some point releases of the older series it was
+back-ported to (``stable``), and not the builds of distributions that leave it
+out (``left_out_by``), as the nested hosts' Debian kernel Images show.
 """
 
 from __future__ import annotations
@@ -132,6 +135,8 @@ class Erratum:
     capability: str
     kconfig: str
     since: tuple[int, int] | None
+    stable: tuple[tuple[int, int], ...]  # older series whose later point releases carry it
+    left_out_by: tuple[str, ...]  # distributions whose kernels are built without it
     log: str
     older_logs: tuple[str, ...]
     applies: str
@@ -197,6 +202,7 @@ class Enabled:
     implementations: tuple[TargetImplementation, ...]
     own_hosts_only: bool  # matched against the MIDR the CPU reads: only on those hosts
     no_effect: str | None  # why it changes nothing under these registers, if it does not
+    only_some_kernels: str | None = None  # why only some kernels of the version carry it
 
 
 @dataclass(frozen=True)
@@ -233,15 +239,20 @@ class KernelView:
     def expected_log(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The "CPU features: detected: <description>" lines every such kernel prints, and
         those only some print (a mitigation the hypervisor's firmware answer decides, an
-        erratum matched only on its own hosts), each once, in table order: what a booted
-        guest's log is compared with, name for name."""
-        everywhere = [e for e in self.errata if not e.own_hosts_only]
+        erratum matched only on its own hosts, carried only by the later point releases of the
+        guest's series, or that some distributions build without), each once, in table order:
+        what a booted guest's log is compared with, name for name."""
+        everywhere = [e for e in self.errata if not _only_some(e)]
         certain = [e.erratum.log for e in everywhere]
         certain += [v.mitigation.log for v in self.mitigations if v.state == "enabled"]
-        possible = [e.erratum.log for e in self.errata if e.own_hosts_only]
+        possible = [e.erratum.log for e in self.errata if _only_some(e)]
         possible += [v.mitigation.log for v in self.mitigations if v.state == "firmware"]
         unique = tuple(dict.fromkeys(line for line in certain if line))
         return unique, tuple(dict.fromkeys(p for p in possible if p and p not in unique))
+
+
+def _only_some(enabled: Enabled) -> bool:
+    return enabled.own_hosts_only or enabled.only_some_kernels is not None
 
 
 def carries(since: tuple[int, int] | None, kernel: tuple[int, int] | None) -> bool:
@@ -275,7 +286,13 @@ def kernel_view(
             suppressed.append(Suppressed(erratum, bringing, refusal.explain(id_registers)))
             continue
         enabled.append(
-            Enabled(erratum, bringing, own_hosts_only, _no_effect(erratum, id_registers))
+            Enabled(
+                erratum,
+                bringing,
+                own_hosts_only,
+                _no_effect(erratum, id_registers),
+                None if at_el2 else _only_some_kernels(erratum, kernel),
+            )
         )
     verdicts = tuple(
         _mitigation_verdict(m, cpus, id_registers)
@@ -286,10 +303,20 @@ def kernel_view(
 
 
 def _considered(erratum: Erratum, kernel: tuple[int, int] | None, at_el2: bool) -> bool:
-    """A host kernel: every CPU erratum (documented ones too); a guest: what it detects."""
+    """A host kernel: every CPU erratum (documented ones too); a guest: what it detects, if
+    its series carries the workaround (from its first release, or back-ported to it)."""
     if at_el2:
         return erratum.matched_by in _FROM_MIDR or erratum.applies == "none"
-    return erratum.guest_detects and carries(erratum.since, kernel)
+    return erratum.guest_detects and (carries(erratum.since, kernel) or kernel in erratum.stable)
+
+
+def _only_some_kernels(erratum: Erratum, kernel: tuple[int, int] | None) -> str | None:
+    """Why not every guest kernel of this version carries the workaround, if not."""
+    if kernel is not None and not carries(erratum.since, kernel):
+        return f"only in the {kernel[0]}.{kernel[1]} point releases that carry the backport"
+    if erratum.left_out_by:
+        return f"{' and '.join(erratum.left_out_by)} kernels are built without {erratum.kconfig}"
+    return None
 
 
 def _bringing(
@@ -467,7 +494,7 @@ def guest_workarounds(
 
 
 def _every_guest(view: KernelView) -> list[Enabled]:
-    return [e for e in view.errata if e.no_effect is None and not e.own_hosts_only]
+    return [e for e in view.errata if e.no_effect is None and not _only_some(e)]
 
 
 def _workarounds(view: KernelView) -> dict[str, Workaround]:
@@ -546,6 +573,8 @@ def _erratum(entry: dict[str, Any], catalogue: Catalogue) -> Erratum:
         capability=str(entry["capability"]),
         kconfig=str(entry["kconfig"]),
         since=_version(entry["since"]),
+        stable=tuple(_series(str(s)) for s in entry.get("stable", [])),
+        left_out_by=tuple(str(s) for s in entry.get("left_out_by", [])),
         log=str(entry["log"]),
         older_logs=tuple(str(s) for s in entry.get("older_logs", [])),
         applies=applies,
@@ -623,6 +652,13 @@ def _version(text: str) -> tuple[int, int] | None:
     version = parse_kernel_version(text)
     if version is None:
         raise ValueError(f"since {text!r} is not a kernel version")
+    return version
+
+
+def _series(text: str) -> tuple[int, int]:
+    version = _version(text)
+    if version is None:
+        raise ValueError("stable: an empty series")
     return version
 
 

@@ -154,6 +154,11 @@ def kernel_series(name: str) -> KernelSeries:
         raise InputError(f"--kernel {name}: unknown kernel series (known: {known})") from None
 
 
+def cached_image(series: KernelSeries, root: Path | None = None) -> NestedImage | None:
+    """The cached image of ``series``, or None when loading it would need a build."""
+    return _current((root or cache_root()) / "images" / series.name)
+
+
 def load_image(series: KernelSeries, root: Path | None = None) -> NestedImage:
     """The cached image of ``series``, built first when there is none."""
     images = (root or cache_root()) / "images" / series.name

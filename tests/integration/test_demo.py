@@ -2,26 +2,40 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+from pathlib import Path
 
 import pytest
 from support.cli import QEMU_ERRATA
 
+from qemu_errata.nested.image import CACHE_ENVIRONMENT, KERNELS, cached_image
+
 # The test bed creates system users.
 pytestmark = pytest.mark.root
+GUEST_STEP = "[4/7] Boot a Linux 7.2 guest of the pool under real KVM: what does it enable"
+
+
+def run_demo(**environment: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [QEMU_ERRATA, "demo"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, **environment},
+    )
 
 
 def test_demo_runs_every_step_and_leaves_nothing_behind() -> None:
-    result = subprocess.run(
-        [QEMU_ERRATA, "demo"], capture_output=True, text=True, timeout=300, check=False
-    )
+    result = run_demo()
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     # It says what it does not show, and that it leaves its system users behind.
     assert "a TCG\nguest cannot be given the lowered fields nor the target list" in out
     assert "system user qe-tb-N, created on first use and left in place" in out
     assert "the pool loses 2 fields:" in out
-    assert "[6/6] Migrate the VM host-a -> host-b (in the pool), then to host-c (outside)" in out
+    assert "[7/7] Migrate the VM host-a -> host-b (in the pool), then to host-c (outside)" in out
     assert "FAILED" not in out
     assert "ok: host-a -> host-b succeeded: the VM runs on host-b" in out
     assert (
@@ -35,3 +49,30 @@ def test_demo_runs_every_step_and_leaves_nothing_behind() -> None:
         ["pgrep", "-u", "qe-tb-0,qe-tb-1,qe-tb-2"], capture_output=True, text=True, check=False
     )
     assert leftovers.stdout == ""
+    if cached_image(KERNELS["7.2"]) is None:
+        assert f"{GUEST_STEP}: skipped: no nested Linux 7.2 KVM host image is cached" in out
+        return
+    # A real Linux 7.2 guest of the pool, under real KVM on a nested neoverse-n1 host.
+    assert f"{GUEST_STEP} ..." in out
+    assert "guest: smccc: KVM: Number of target implementation CPUs is 2" in out
+    assert "ok: the guest asked for the pool's 2 target implementations and got them" in out
+    assert "ok: the ID registers the guest read are the model's" in out
+    assert "        Broken broadcast TLBI completion (ARM erratum 4118414)\n" in out
+    assert (
+        "ok: what it enabled is what `qemu-errata errata --guest-kernel 7.2` predicts "
+        "(4 workarounds)"
+    ) in out
+
+
+def test_demo_without_a_cached_guest_image_says_why_it_skips_that_step_and_builds_none(
+    tmp_path: Path,
+) -> None:
+    result = run_demo(**{CACHE_ENVIRONMENT: str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        f"{GUEST_STEP}: skipped: no nested Linux 7.2 KVM host image is cached in {tmp_path}, "
+        "and building one takes minutes (qemu-errata nested --rebuild --kernel 7.2)\n"
+    ) in result.stdout
+    assert "[5/7] Start the test bed" in result.stdout
+    assert result.stdout.rstrip().endswith("every expectation held.")
+    assert list(tmp_path.iterdir()) == []

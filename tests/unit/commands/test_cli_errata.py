@@ -113,7 +113,12 @@ def test_guest_kernel_before_6_15_answers_per_host_only(
             if o["implementation"]["midr"] == "0x414fd0c1"
         )
     )
-    assert "ARM erratum 3194386" in on_n1 and "ARM erratum 4118414" not in on_n1
+    assert (
+        "ARM erratum 3194386" in on_n1 and on_n1["ARM erratum 3194386"]["only_some_kernels"] is None
+    )
+    assert on_n1["ARM erratum 4118414"]["only_some_kernels"] == (
+        "only in the 6.12 point releases that carry the backport"
+    )
 
 
 def test_guest_kernel_limits_the_pool_answer(write_json: Callable[[str, Any], Path]) -> None:

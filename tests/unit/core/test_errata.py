@@ -227,7 +227,7 @@ def test_an_id_field_the_model_lowers_decides_relevance() -> None:
 def test_guest_kernel_limits_to_the_workarounds_it_carries() -> None:
     n1 = cpu(0x414FD0C1)
     assert "ARM erratum 4118414" in enabled([n1])
-    assert "ARM erratum 4118414" not in enabled([n1], kernel=(6, 12))
+    assert "ARM erratum 4118414" not in enabled([n1], kernel=(6, 11))  # 6.12 and 6.6: backports
     assert "ARM erratum 3194386" in enabled([n1], kernel=(6, 12))
     assert "ARM erratum 3194386" not in enabled([n1], kernel=(6, 10))
 
@@ -397,3 +397,37 @@ def test_errata_matched_on_their_own_hosts_are_logged_only_by_some_guests() -> N
     assert "Qualcomm Technologies Falkor/Kryo erratum 1003" in some
     assert "Qualcomm Technologies Falkor/Kryo erratum 1003" not in certain
     assert "Broken broadcast TLBI completion" in certain  # Neoverse-N1 brings it to every guest
+
+
+def test_a_stable_backport_is_logged_only_by_the_point_releases_that_carry_it() -> None:
+    # 4118414 came with 7.1; Debian's 6.12.117 guest logs it too (the guest differential).
+    n1 = [cpu(0x414FD0C1)]
+    line = "Broken broadcast TLBI completion"
+    certain, some = kernel_view(TABLE, n1, {}, kernel=(6, 12)).expected_log()
+    assert line in some and line not in certain
+    assert line in kernel_view(TABLE, n1, {}, kernel=(7, 1)).expected_log()[0]
+    assert line not in sum(kernel_view(TABLE, n1, {}, kernel=(6, 11)).expected_log(), ())
+    older = pool_errata(TABLE, n1, {}, kernel=(6, 12)).older_guests[0][1]
+    (backport,) = [e for e in older.errata if e.erratum.id == "ARM erratum 4118414"]
+    assert backport.only_some_kernels == "only in the 6.12 point releases that carry the backport"
+
+
+def test_a_stable_series_must_be_a_kernel_version() -> None:
+    row = 'id = "x"\nvendor = "Arm"\ncapability = ""\nkconfig = ""\nsince = "7.1"\n'
+    row += 'stable = ["six"]\nlog = ""\napplies = "guest"\nmatched_by = "midr"\naffects = []\n'
+    row += 'effect = ""\nsource = ""\n'
+    text = f'[table]\nformat = "qemu-errata/errata-table/1"\n[[erratum]]\n{row}'
+    with pytest.raises(CatalogueError, match="'six' is not a kernel version"):
+        parse_errata_table(text, "t.toml")
+
+
+def test_a_workaround_a_distribution_builds_without_is_logged_only_by_some_guests() -> None:
+    a510_r1p1 = cpu(midr(0x41, 1, 0xD46, 1))
+    certain, some = kernel_view(TABLE, [a510_r1p1], {}, kernel=(7, 2)).expected_log()
+    assert "ARM erratum 2457168" in some and "ARM erratum 2457168" not in certain
+    (left_out,) = [
+        e
+        for e in kernel_view(TABLE, [a510_r1p1], {}).errata
+        if e.erratum.id == "ARM erratum 2457168"
+    ]
+    assert left_out.only_some_kernels == "Debian kernels are built without ARM64_ERRATUM_2457168"
