@@ -1,7 +1,9 @@
-"""Reading the documents named on the command line: files, or embedded profiles by name."""
+"""Arguments several commands share: documents (files or embedded profiles), time, kernels."""
 
 from __future__ import annotations
 
+import argparse
+import platform
 from pathlib import Path
 
 from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
@@ -37,3 +39,26 @@ def _names_embedded(argument: Path) -> bool:
     """A bare name (no directory) that is no file here but a shipped profile's name."""
     text = str(argument)
     return "/" not in text and not argument.exists() and text in embedded_profile_names()
+
+
+def add_timeout_option(parser: argparse.ArgumentParser, default: float, what: str) -> None:
+    """``--timeout SECONDS``: how long ``what`` may take (checked by positive_timeout)."""
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=default,
+        metavar="SECONDS",
+        help=f"{what} (default {default:g})",
+    )
+
+
+def positive_timeout(seconds: float) -> float:
+    """``seconds`` if it is a time bound at all; InputError otherwise."""
+    if not seconds > 0:
+        raise InputError(f"--timeout {seconds:g}: not a positive number of seconds")
+    return seconds
+
+
+def running_kernel() -> Path:
+    """This host's own kernel Image: the default guest kernel."""
+    return Path(f"/boot/vmlinuz-{platform.release()}")

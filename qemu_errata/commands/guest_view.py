@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from qemu_errata.commands import Subcommands
+from qemu_errata.commands.arguments import add_timeout_option, positive_timeout, running_kernel
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.errata import load_errata_table
 from qemu_errata.core.guest_log import GuestErratum, GuestLog, read_guest_log
@@ -58,22 +59,15 @@ def register(commands: Subcommands) -> None:
         metavar="IMAGE",
         help="arm64 kernel Image, raw or gzip (default: /boot/vmlinuz-$(uname -r))",
     )
-    sub.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_SECONDS,
-        metavar="SECONDS",
-        help=f"give the guest this long to detect its CPU (default {DEFAULT_SECONDS:g})",
-    )
+    add_timeout_option(sub, DEFAULT_SECONDS, "give the guest this long to detect its CPU")
     sub.add_argument("--json", action="store_true", help="print the report as JSON")
     sub.set_defaults(run=run_guest_view)
 
 
 def run_guest_view(args: argparse.Namespace) -> int:
-    if args.timeout <= 0:
-        raise InputError(f"--timeout {args.timeout:g}: not a positive number of seconds")
+    positive_timeout(args.timeout)
     model = read_model(args.model)
-    image = read_image(args.kernel or Path(f"/boot/vmlinuz-{platform.release()}"))
+    image = read_image(args.kernel or running_kernel())
     result = check(model, probe_kvm())
     if not result.ok:
         reasons = "; ".join(problem.message for problem in result.problems)

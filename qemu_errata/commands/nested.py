@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from qemu_errata.commands import Subcommands
+from qemu_errata.commands.arguments import add_timeout_option, positive_timeout
 from qemu_errata.core.embedded import embedded_profile_names
 from qemu_errata.errors import ExitStatus, InputError, NestedError
 from qemu_errata.files import write_atomically
@@ -77,13 +78,7 @@ def register(commands: Subcommands) -> None:
     sub.add_argument(
         "--kernel", choices=sorted(KERNELS), default=DEFAULT_KERNEL, help="Linux series to boot"
     )
-    sub.add_argument(
-        "--timeout",
-        type=float,
-        default=DEFAULT_TIMEOUT_SECONDS,
-        metavar="SECONDS",
-        help="give up (and stop QEMU) after this long",
-    )
+    add_timeout_option(sub, DEFAULT_TIMEOUT_SECONDS, "give up (and stop QEMU) after this long")
     sub.add_argument(
         "--rebuild", action="store_true", help="resolve the newest packages and rebuild the image"
     )
@@ -107,8 +102,7 @@ def run_nested_command(args: argparse.Namespace) -> int:
         raise InputError("nested: give the qemu-errata command after --, or --rebuild")
     if arguments and not args.cpu:
         raise InputError("nested: --cpu MODEL: missing")
-    if args.timeout <= 0:
-        raise InputError(f"nested: --timeout {args.timeout:g}: not a positive number of seconds")
+    positive_timeout(args.timeout)
     if arguments:
         _check_command(args.subcommands, arguments)
     transfer = plan_transfer(arguments) if arguments else Transfer()

@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 from pathlib import Path
 from typing import Any
 
 from qemu_errata.commands import Subcommands
+from qemu_errata.commands.arguments import (
+    add_timeout_option,
+    positive_timeout,
+    read_profile_argument,
+    running_kernel,
+)
 from qemu_errata.errors import ExitStatus, InputError
 
 _DEFAULT_TIMEOUT_SECONDS = 120.0
@@ -49,12 +54,8 @@ def register(commands: Subcommands) -> None:
         metavar="IMAGE",
         help="the guest's arm64 kernel (default: /boot/vmlinuz-$(uname -r))",
     )
-    sub.add_argument(
-        "--timeout",
-        type=float,
-        default=_DEFAULT_TIMEOUT_SECONDS,
-        metavar="SECONDS",
-        help="give the guest kernel this long to print its first line (default %(default)g)",
+    add_timeout_option(
+        sub, _DEFAULT_TIMEOUT_SECONDS, "give the guest kernel this long to print its first line"
     )
     sub.add_argument("--json", action="store_true", help="print the report as JSON")
     sub.set_defaults(run=run_qemu_check)
@@ -62,16 +63,14 @@ def register(commands: Subcommands) -> None:
 
 def run_qemu_check(args: argparse.Namespace) -> int:
     # Loaded here: it starts processes and speaks QMP, which no other command needs.
-    from qemu_errata.commands.arguments import read_profile_argument  # noqa: PLC0415
     from qemu_errata.core.catalogue import load_catalogue  # noqa: PLC0415
     from qemu_errata.files import read_model  # noqa: PLC0415
     from qemu_errata.vmm.qemu_check import check_qemu  # noqa: PLC0415
 
-    if args.timeout <= 0:
-        raise InputError(f"--timeout {args.timeout:g}: not a positive number of seconds")
+    positive_timeout(args.timeout)
     model = read_model(args.model)
     host = None if args.host_profile is None else read_profile_argument(args.host_profile)
-    kernel = args.kernel or Path(f"/boot/vmlinuz-{platform.release()}")
+    kernel = args.kernel or running_kernel()
     if not kernel.is_file():
         raise InputError(f"--kernel {kernel}: no such file")
     report = check_qemu(
