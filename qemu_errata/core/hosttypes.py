@@ -3,9 +3,9 @@
 A fleet has thousands of hosts but few kinds of them. Two profiles are of one
 type when their CPU implementations (MIDR, REVIDR, AIDR; not which CPU
 numbers), ID registers, writable masks, kernel version, timer frequency,
-firmware and GIC registers are equal: every decision (baseline, check, what
-the VMM writes, errata) is then the same for both, so it is taken once per
-type and reported per type.
+firmware and GIC registers and KVM capabilities (a writable MIDR, for one) are
+equal: every decision (baseline, check, what the VMM writes, errata) is then
+the same for both, so it is taken once per type and reported per type.
 """
 
 from __future__ import annotations
@@ -59,15 +59,22 @@ def group_hosts(profiles: Sequence[HostProfile]) -> list[HostType]:
 
 
 def _deciding_facts(profile: HostProfile) -> Hashable:
+    implementations = frozenset((i.midr, i.revidr, i.aidr) for i in profile.implementations)
+    return implementations, register_facts(profile)
+
+
+def register_facts(profile: HostProfile) -> Hashable:
+    """Everything that decides a pool but the CPU implementations: registers, masks, kernel,
+    timer and what the kernel can do (plan puts hosts alike in these in one row)."""
     masks = profile.writable_masks
     return (
-        frozenset((i.midr, i.revidr, i.aidr) for i in profile.implementations),
         frozenset(profile.id_registers.items()),
         None if masks is None else frozenset(masks.items()),
         profile.kernel_version,
         profile.timer_frequency_hz,
         frozenset(profile.firmware_registers.items()),
         frozenset(profile.gic_registers.items()),
+        frozenset(profile.capabilities.items()),
     )
 
 

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from qemu_errata.core.catalogue import Catalogue, Field, Register, load_catalogue
 from qemu_errata.core.errata import ErrataTable, guest_workarounds, load_errata_table
-from qemu_errata.core.hosttypes import HostType, group_hosts, label_of
+from qemu_errata.core.hosttypes import HostType, group_hosts, label_of, register_facts
 from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.pool import (
     Blocker,
@@ -188,22 +188,10 @@ class Plan:
 
 def plan_types(profiles: Sequence[HostProfile]) -> tuple[PlanType, ...]:
     """The plan types of ``profiles``, in the order their first hosts come."""
-    groups: dict[Any, list[HostType]] = {}
+    groups: dict[Hashable, list[HostType]] = {}
     for host_type in group_hosts(profiles):
-        groups.setdefault(_registers_alike(host_type.profile), []).append(host_type)
+        groups.setdefault(register_facts(host_type.profile), []).append(host_type)
     return tuple(PlanType(f"T{n}", tuple(g)) for n, g in enumerate(groups.values(), 1))
-
-
-def _registers_alike(profile: HostProfile) -> Any:
-    masks = profile.writable_masks
-    return (
-        frozenset(profile.id_registers.items()),
-        None if masks is None else frozenset(masks.items()),
-        profile.kernel_version,
-        profile.timer_frequency_hz,
-        frozenset(profile.firmware_registers.items()),
-        frozenset(profile.gic_registers.items()),
-    )
 
 
 def plan(
