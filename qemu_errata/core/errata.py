@@ -144,7 +144,6 @@ class Erratum:
     affects: tuple[CpuRange, ...]
     requires: tuple[FieldTest, ...]
     matters_only_if: FieldTest | None
-    hyp_only: bool
     effect: str
     source: str
 
@@ -582,7 +581,6 @@ def _erratum(entry: dict[str, Any], catalogue: Catalogue) -> Erratum:
         affects=tuple(_range(r) for r in entry["affects"]),
         requires=tuple(_field_test(t, catalogue) for t in entry.get("requires", [])),
         matters_only_if=None if only_if is None else _field_test(only_if, catalogue),
-        hyp_only=bool(entry.get("hyp_only", False)),
         effect=str(entry["effect"]),
         source=str(entry["source"]),
     )

@@ -11,6 +11,7 @@ from support.cli import run_cli
 from support.schemas import SCHEMAS, validate
 
 from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
+from qemu_errata.core.pool import REASONS
 
 N1, A76, A72 = "kvm-6.12-neoverse-n1", "kvm-6.12-cortex-a76", "kvm-6.12-cortex-a72"
 
@@ -77,3 +78,8 @@ def test_every_format_the_commands_print_has_a_schema() -> None:
 def test_errata(pool: Path) -> None:
     validate(output("errata", pool, "--json"), "errata")
     validate(output("errata", N1, A72, "--json"), "errata")
+
+
+def test_the_schema_knows_every_blocker_reason_and_no_other() -> None:
+    common = SCHEMAS["common"]["$defs"]["blocker"]["properties"]["reason"]["enum"]
+    assert sorted(common) == sorted(REASONS)
