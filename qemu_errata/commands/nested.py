@@ -54,7 +54,7 @@ NEEDS_QEMU = frozenset({"qemu-check"})
 _MEMORY_WITH_QEMU_MIB = 2048
 # Shown by --help: plain text, as a terminal shows it.
 DESCRIPTION = """\
-qemu-errata nested --cpu MODEL [--kernel 6.12|7.2] -- ARGS boots a nested arm64
+qemu-errata nested --cpu MODEL [--kernel 6.12|7.2|7.3] -- ARGS boots a nested arm64
 KVM host and exits with the status of 'qemu-errata ARGS' run there. Its output
 streams are passed through, files named in ARGS are carried in and -o files come
 back out, and one line on stderr names the CPU model, the kernel and the package

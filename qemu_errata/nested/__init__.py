@@ -1,6 +1,6 @@
 """A real arm64 KVM host on an x86 machine: Debian's arm64 kernel under QEMU TCG.
 
-``qemu-errata nested --cpu MODEL [--kernel 6.12|7.2] -- ARGS`` boots
+``qemu-errata nested --cpu MODEL [--kernel 6.12|7.2|7.3] -- ARGS`` boots
 ``qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu MODEL``
 with Debian's arm64 kernel (started at EL2, so KVM runs inside and
 ``/dev/kvm`` exists), runs ``qemu-errata ARGS`` there and exits with its

@@ -108,11 +108,17 @@ KERNELS = {
         package=re.compile(r"linux-binary-unsigned-(?P<release>7\.2\.\d+\+deb\d+-arm64)"),
         image_path="usr/lib/modules/{release}/vmlinuz.unsigned",
     ),
+    "7.3": KernelSeries(
+        name="7.3",
+        suites=("trixie-backports",),
+        package=re.compile(r"linux-binary-unsigned-(?P<release>7\.3\.\d+\+deb\d+-arm64)"),
+        image_path="usr/lib/modules/{release}/vmlinuz.unsigned",
+    ),
 }
 DEFAULT_KERNEL = "6.12"
-# The unstable suite is not configured on a Debian 12 machine; it lives in
-# the same archive as bookworm.
-_ARCHIVE_OF = {"sid": "bookworm"}
+# The unstable suite and trixie-backports are not configured on a Debian 12
+# machine; they live in the same archive as bookworm.
+_ARCHIVE_OF = {"sid": "bookworm", "trixie-backports": "bookworm"}
 
 
 @dataclass(frozen=True)

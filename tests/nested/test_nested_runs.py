@@ -135,6 +135,30 @@ def test_nested_run_names_cpu_kernel_and_package_versions(
     assert nested_qemu_processes() == []
 
 
+def test_linux_7_3_host_boots_debian_trixie_backports_kernel(tmp_path: Path) -> None:
+    """Debian's 7.3 kernel (trixie-backports) runs KVM: probe reads its vCPU registers."""
+    completed = run_nested(
+        tmp_path,
+        "--cpu",
+        "neoverse-n1",
+        "--kernel",
+        "7.3",
+        "--timeout",
+        BOOT_TIMEOUT,
+        "--",
+        "probe",
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    profile = json.loads(completed.stdout)
+    assert profile["host"] == "neoverse-n1-linux-7.3"
+    assert profile["implementations"][0]["midr"] == NEOVERSE_N1_MIDR
+    last = completed.stderr.strip().splitlines()[-1]
+    assert last.startswith("qemu-errata nested: ran on a neoverse-n1 host, Linux 7.3.")
+    assert "linux-binary-unsigned-7.3." in last
+    assert nested_qemu_processes() == []
+
+
 def test_nested_command_exit_status_and_errors_come_back_on_linux_7_2(pool_files: Path) -> None:
     (pool_files / "broken-model.json").write_text("{not json")
     completed = run_nested(

@@ -125,6 +125,24 @@ def test_newest_kernel_compares_release_numbers_and_skips_flavours() -> None:
     )
 
 
+def test_linux_7_3_comes_from_trixie_backports_unsigned_generic_flavour() -> None:
+    """Debian ships 7.3 in trixie-backports as linux-binary-unsigned-7.3.N+deb13-arm64."""
+    names = [
+        "linux-binary-unsigned-7.3.4+deb13-arm64",
+        "linux-binary-unsigned-7.3.4+deb13-cloud-arm64",
+        "linux-binary-unsigned-7.3.4+deb13-rt-arm64",
+        "linux-binary-unsigned-7.3.4+deb13-arm64-16k",
+        "linux-image-7.3.4+deb13-arm64",
+        "linux-binary-unsigned-7.2.13+deb14-arm64",
+    ]
+    series = KERNELS["7.3"]
+    assert series.suites == ("trixie-backports",)
+    assert newest_kernel(series, names) == (
+        "linux-binary-unsigned-7.3.4+deb13-arm64",
+        "7.3.4+deb13-arm64",
+    )
+
+
 def test_cli_imports_with_the_standard_library_only() -> None:
     """The nested host has no lxml, libvirt or qemu.qmp: the CLI must load without them."""
     blocker = (
