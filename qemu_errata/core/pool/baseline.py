@@ -59,7 +59,7 @@ def baseline_of_types(types: Sequence[HostType], catalogue: Catalogue | None = N
                     "",
                     None,
                     f"{', '.join(types_only)}: CPU types only (a sysfs profile has no ID "
-                    "registers): probe with --backend kvm on the host",
+                    "registers): probe it with its KVM on the host",
                     Reason.TYPES_ONLY,
                     {host: "no ID registers" for host in types_only},
                 )
