@@ -33,16 +33,22 @@ from __future__ import annotations
 # timed path, where typing alone would cost 6 ms and enum 2 ms.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from typing import ClassVar, Final, Protocol
 
-    class Reason(Protocol):
-        """One reason for a negative answer, in words."""
+    class Blocking(Protocol):
+        """One reason for a negative answer: where, which key, each value, in words."""
 
         @property
+        def register(self) -> str: ...
+        @property
+        def field(self) -> str | None: ...
+        @property
+        def reason(self) -> str: ...
+        @property
+        def values(self) -> Mapping[str, str]: ...
+        @property
         def message(self) -> str: ...
-
-        def to_json(self) -> dict[str, object]: ...
 
 
 class ExitStatus:
@@ -123,7 +129,7 @@ class RefusalError(QemuErrataError):
 class IncompatiblePoolError(RefusalError):
     """No model is presentable on every host; ``blockers`` says every reason."""
 
-    def __init__(self, blockers: Sequence[Reason]) -> None:
+    def __init__(self, blockers: Sequence[Blocking]) -> None:
         super().__init__("; ".join(b.message for b in blockers))
         self.blockers = tuple(blockers)
 

@@ -27,7 +27,7 @@ from qemu_errata.core.errata import kernel_view, load_errata_table
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel, baseline, check
 from qemu_errata.core.profile import HostProfile
-from qemu_errata.core.readable import plural
+from qemu_errata.core.words import plural
 from qemu_errata.errors import ExitStatus, IncompatiblePoolError
 from qemu_errata.nested.boot import run_nested
 from qemu_errata.nested.carry import plan_transfer

@@ -11,8 +11,8 @@ from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.profile import HostProfile
-from qemu_errata.core.readable import model_lines, profile_lines
 from qemu_errata.errors import ExitStatus
+from qemu_errata.reports.show import model_lines, profile_lines
 
 
 def register(commands: Subcommands) -> None:
