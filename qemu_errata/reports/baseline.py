@@ -1,7 +1,8 @@
 """The ``baseline`` report: the pool model in words, or its refusal (baseline-refusal/1).
 
-``baseline --json`` prints the pool model document (pool-model/1) with the
-errata cost beside it; a refusal is its own format.
+``baseline --json`` prints baseline/1: the pool model document, exactly as
+``-o`` writes it (pool-model/1), and the errata cost beside it; a refusal is
+baseline-refusal/1.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from qemu_errata.errors import IncompatiblePoolError
 from qemu_errata.reports.blockers import blocker_json
 from qemu_errata.reports.errata_cost import Cost, cost_json, cost_lines
 
+BASELINE_FORMAT = "qemu-errata/baseline/1"
 REFUSAL_FORMAT = "qemu-errata/baseline-refusal/1"
 
 
 def baseline_json(model: PoolModel, cost: Cost) -> dict[str, Any]:
     """The model's document and what each target alone adds to every guest."""
-    return {**model.to_json(), "errata_cost": cost_json(cost)}
+    return {"format": BASELINE_FORMAT, "model": model.to_json(), "errata_cost": cost_json(cost)}
 
 
 def refusal_json(profiles: Sequence[HostProfile], refused: IncompatiblePoolError) -> dict[str, Any]:
