@@ -17,14 +17,19 @@ The tree (exit status of the ``qemu-errata`` command in brackets)::
     │   ├── IncompatiblePoolError         no model is presentable on every host
     │   ├── NoPartitionError              no partition of the hosts into N pools exists
     │   ├── UnsupportedDialectError       a QEMU lacks what a dialect needs
-    │   └── DomainRunningError            a running domain, and no --next-boot
+    │   ├── UnsettableFieldsError         no property of the VMM sets some of a model's fields
+    │   ├── DomainRunningError            a running domain, and no --next-boot
+    │   └── GuestBootError                (probe.guest_boot) a guest did not detect its CPU in time
     ├── NestedError                [125]  the nested host could not run the command
     │   ├── ImageBuildError               fetching or unpacking its Debian packages failed
     │   └── BootError                     QEMU or the kernel did not get there in time
+    │       └── NestedBootError           (nested.boot) a boot that gave no result, with its console
     └── TestBedError                 [3]  the test bed cannot be set up or torn down
 
-Private protocol errors of one module (a gdbstub reply, a guest's MMIO exit)
-never leave their module: they become one of these first.
+Classes defined elsewhere name their module in brackets; a test compares this
+drawing with the subclasses the package defines. Private protocol errors of
+one module (a gdbstub reply, a guest's MMIO exit) never leave their module:
+they become one of these first.
 """
 
 from __future__ import annotations
