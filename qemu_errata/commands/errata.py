@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import read_document_argument
 from qemu_errata.core.catalogue import parse_kernel_version
 from qemu_errata.core.errata import (
@@ -23,9 +23,9 @@ from qemu_errata.reports.errata import ModelErrata, ProfileErrata, errata_json, 
 
 def register(commands: Subcommands) -> None:
     """Add ``errata``."""
-    sub = commands.add_parser(
+    sub = add_command(
+        commands,
         "errata",
-        help="the errata workarounds a pool's guests enable, and what each host type adds",
     )
     sub.add_argument(
         "inputs",

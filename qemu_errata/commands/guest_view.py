@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import add_timeout_option, positive_timeout, running_kernel
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.errata import load_errata_table
@@ -45,9 +45,7 @@ _TAIL_LINES = 15
 
 def register(commands: Subcommands) -> None:
     """Register ``guest-view`` on the ``qemu-errata`` subcommands."""
-    sub = commands.add_parser(
-        "guest-view", help="boot a Linux guest presenting a pool model: what does it enable"
-    )
+    sub = add_command(commands, "guest-view")
     sub.add_argument("model", type=Path, metavar="MODEL")
     sub.add_argument(
         "--kernel",

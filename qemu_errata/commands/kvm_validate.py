@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.errors import ExitStatus
 from qemu_errata.files import read_model
 from qemu_errata.probe.validate import validate_models
@@ -15,9 +15,7 @@ from qemu_errata.reports.kvm_validation import describe_validation, validation_j
 
 def register(commands: Subcommands) -> None:
     """Register ``kvm-validate`` on the ``qemu-errata`` subcommands."""
-    sub = commands.add_parser(
-        "kvm-validate", help="let this host's KVM judge whether it can present pool models"
-    )
+    sub = add_command(commands, "kvm-validate")
     sub.add_argument("models", nargs="+", type=Path, metavar="MODEL")
     sub.add_argument("--json", action="store_true", help="print every register verdict as JSON")
     sub.add_argument(

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import read_profile_argument
 from qemu_errata.commands.pool import say_unknown_masks
 from qemu_errata.core.plan import plan, pools_served
@@ -26,9 +26,7 @@ HOST_LABELS = {"kubernetes": kubernetes_labels, "nova": nova_provider_config}
 
 def register(commands: Subcommands) -> None:
     """Add ``plan``."""
-    sub = commands.add_parser(
-        "plan", help="which host types can share a pool, and the pools to form"
-    )
+    sub = add_command(commands, "plan")
     sub.add_argument("profiles", nargs="+", type=Path, metavar="PROFILE")
     sub.add_argument(
         "--pools", type=int, metavar="N", help="at most N pools (default: the fewest possible)"

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import read_profile_argument
 from qemu_errata.core.errata import added_by, load_errata_table
 from qemu_errata.core.pool import (
@@ -29,7 +29,7 @@ from qemu_errata.reports.errata_cost import Cost
 
 def register(commands: Subcommands) -> None:
     """Add ``baseline`` and ``check``."""
-    sub = commands.add_parser("baseline", help="compute the pool model of host profiles")
+    sub = add_command(commands, "baseline")
     sub.add_argument("profiles", nargs="+", type=Path, metavar="PROFILE")
     sub.add_argument("-o", "--output", type=Path, metavar="MODEL", help="write the model here")
     sub.add_argument("--json", action="store_true", help="print the model (or refusal) as JSON")
@@ -43,7 +43,7 @@ def register(commands: Subcommands) -> None:
     )
     sub.set_defaults(run=_cmd_baseline)
 
-    sub = commands.add_parser("check", help="can this host present this pool model")
+    sub = add_command(commands, "check")
     sub.add_argument("model", type=Path, metavar="MODEL")
     sub.add_argument("profile", type=Path, metavar="PROFILE")
     sub.add_argument("--json", action="store_true", help="print the verdict as JSON")

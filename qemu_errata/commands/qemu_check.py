@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import (
     add_timeout_option,
     positive_timeout,
@@ -31,9 +31,9 @@ _DEFAULT_TIMEOUT_SECONDS = 120.0
 
 def register(commands: Subcommands) -> None:
     """Register ``qemu-check`` on the ``qemu-errata`` subcommands."""
-    sub = commands.add_parser(
+    sub = add_command(
+        commands,
         "qemu-check",
-        help="start a real QEMU under KVM with what render gives for a model, and verify it",
     )
     sub.add_argument("model", type=Path, metavar="MODEL")
     sub.add_argument(
