@@ -2,9 +2,10 @@
 
 Implementer and part names come from the data file ``data/cpus.json``. The
 libvirt hook decodes MIDRs in every refusal, so this module imports only
-``json`` and ``os`` and reads JSON rather than TOML: it stays a few
-milliseconds. The field layout is MIDR_EL1's in ``registers.toml``, repeated
-here for the same reason; a test pins the two together.
+``json``, ``os`` and the table reader (itself standard library only) and
+reads JSON rather than TOML: it stays a few milliseconds. The field layout is
+MIDR_EL1's in ``registers.toml``, repeated here for the same reason; a test
+pins the two together.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 
+from qemu_errata.core import tables
 from qemu_errata.errors import CatalogueError
 
 CPU_NAMES_FORMAT = "qemu-errata/cpu-names/1"
@@ -72,17 +74,36 @@ def load_cpu_names() -> CpuNames:
     return _loaded
 
 
+# The shape of cpus.json: implementer codes (8 bits) and part numbers (12 bits) as hex keys.
+_IMPLEMENTER = tables.Row(
+    {
+        "name": tables.Value(str),
+        "parts": tables.Value(dict, keys_bits=12, items=tables.Value(str)),
+    },
+    required=["name"],
+)
+CPU_NAMES_FILE = tables.Row(
+    {
+        "format": tables.Value(str),
+        "source": tables.Value(str),
+        "implementers": tables.Value(dict, keys_bits=8, items=tables.Value(dict, row=_IMPLEMENTER)),
+    },
+    required=["format", "implementers"],
+)
+
+
 def parse_cpu_names(text: str, origin: str) -> CpuNames:
     try:
         document = json.loads(text)
-        if document.get("format") != CPU_NAMES_FORMAT:
-            raise CatalogueError(f"{origin}: format is not {CPU_NAMES_FORMAT!r}")
-        implementers: dict[int, str] = {}
-        parts: dict[tuple[int, int], str] = {}
-        for code, entry in document["implementers"].items():
-            implementers[int(code, 16)] = str(entry["name"])
-            for number, name in entry.get("parts", {}).items():
-                parts[(int(code, 16), int(number, 16))] = str(name)
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise CatalogueError(f"{origin}: not a CPU names file: {error}") from None
+    except ValueError as error:
+        raise CatalogueError(f"{origin}: not JSON: {error}") from None
+    tables.check(document, CPU_NAMES_FILE, origin)
+    if document["format"] != CPU_NAMES_FORMAT:
+        raise CatalogueError(f"{origin}: format is not {CPU_NAMES_FORMAT!r}")
+    implementers: dict[int, str] = {}
+    parts: dict[tuple[int, int], str] = {}
+    for code, entry in document["implementers"].items():
+        implementers[int(code, 16)] = entry["name"]
+        for number, name in entry.get("parts", {}).items():
+            parts[(int(code, 16), int(number, 16))] = name
     return CpuNames(implementers, parts)

@@ -7,13 +7,13 @@ docstring (``qemu_errata.core.errata``).
 from __future__ import annotations
 
 import functools
-import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
+from qemu_errata.core import tables
 from qemu_errata.core.catalogue import Catalogue, Field, load_catalogue, parse_kernel_version
+from qemu_errata.core.data_files import parse_toml, read_package_text, read_package_toml
 from qemu_errata.core.midr import CpuNames, load_cpu_names
 from qemu_errata.errors import CatalogueError
 
@@ -179,26 +179,27 @@ class ErrataTable:
 @functools.cache
 def load_errata_table() -> ErrataTable:
     """The table shipped with the package (parsed once per process)."""
-    text = resources.files("qemu_errata").joinpath("data/errata.toml").read_text("utf-8")
-    return parse_errata_table(text, "errata.toml")
+    return errata_table_from_document(read_package_toml("errata.toml"), "errata.toml")
 
 
 def load_table_capabilities() -> tuple[str, ...]:
     """The kernel capability names the table was built from (data/errata-capabilities.txt)."""
-    text = (
-        resources.files("qemu_errata").joinpath("data/errata-capabilities.txt").read_text("utf-8")
-    )
+    text = read_package_text("errata-capabilities.txt")
     lines = (line.strip() for line in text.splitlines())
     return tuple(line for line in lines if line and not line.startswith("#"))
 
 
 def parse_errata_table(text: str, origin: str, catalogue: Catalogue | None = None) -> ErrataTable:
     """Build the table from the TOML text of ``origin``; CatalogueError naming a bad row."""
+    return errata_table_from_document(parse_toml(text, origin), origin, catalogue)
+
+
+def errata_table_from_document(
+    document: dict[str, Any], origin: str, catalogue: Catalogue | None = None
+) -> ErrataTable:
+    """The table of a parsed errata.toml: its shape first (ERRATA_FILE), then its rows."""
     catalogue = catalogue or load_catalogue()
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise CatalogueError(f"{origin}: not valid TOML: {error}") from None
+    tables.check(document, ERRATA_FILE, origin)
     header = document.get("table", {})
     if header.get("format") != ERRATA_TABLE_FORMAT:
         raise CatalogueError(f"{origin}: [table].format is not {ERRATA_TABLE_FORMAT!r}")
@@ -210,8 +211,6 @@ def parse_errata_table(text: str, origin: str, catalogue: Catalogue | None = Non
         _row(origin, f"mitigation[{i}]", entry, lambda e: _mitigation(e, catalogue))
         for i, entry in enumerate(document.get("mitigation", []))
     )
-    _check_unique((e.id for e in errata), origin)
-    _check_unique((m.id for m in mitigations), origin)
     return ErrataTable(errata, mitigations, str(header.get("linux", "")))
 
 
@@ -323,9 +322,136 @@ def _series(text: str) -> tuple[int, int]:
     return version
 
 
-def _check_unique(ids: Iterable[str], origin: str) -> None:
-    seen: set[str] = set()
-    for name in ids:
-        if name in seen:
-            raise CatalogueError(f"{origin}: {name!r} appears twice")
-        seen.add(name)
+# The shape of errata.toml (see its header): every key a row may have, and its type.
+def _revision_problem(name: object) -> str | None:
+    try:
+        _rv(str(name))
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def _revision_order(name: object) -> int:
+    return _rv(str(name))
+
+
+def _version_problem(text: object) -> str | None:
+    if text == "" or parse_kernel_version(str(text)) is not None:
+        return None
+    return f"{text!r} is not a kernel version such as 6.12"
+
+
+_REVISION = tables.Value(str, check=_revision_problem)
+_VERSION = tables.Value(str, check=_version_problem)
+_STRINGS = tables.Value(list, items=tables.Value(str))
+_RANGE_ROW = tables.Row(
+    {
+        "implementer": tables.Value(int, bits=8),
+        "part": tables.Value(int, bits=12),
+        "part_mask": tables.Value(int, bits=12),
+        "from": _REVISION,
+        "to": _REVISION,
+        "fixed": tables.Value(
+            dict,
+            row=tables.Row(
+                {"revision": _REVISION, "revidr_mask": tables.Value(int, bits=32)},
+                required=["revision", "revidr_mask"],
+            ),
+        ),
+        "seen_midr_only": tables.Value(bool),
+        "loop": tables.Value(int, bits=8),
+    },
+    required=["implementer", "part"],
+    ranges=[("from", "to", _revision_order)],
+)
+_RANGES = tables.Value(list, row=_RANGE_ROW)
+_FIELD_TEST = tables.Value(
+    dict,
+    row=tables.Row(
+        {
+            "register": tables.Value(str),
+            "field": tables.Value(str),
+            "min": tables.Value(int, bits=4),
+        },
+        required=["register", "field", "min"],
+    ),
+)
+_ERRATUM_ROW = tables.Row(
+    {
+        "id": tables.Value(str),
+        "vendor": tables.Value(str),
+        "numbers": tables.Value(list, items=tables.Value(int)),
+        "capability": tables.Value(str),
+        "kconfig": tables.Value(str),
+        "since": _VERSION,
+        "stable": tables.Value(list, items=_VERSION),
+        "left_out_by": _STRINGS,
+        "log": tables.Value(str),
+        "older_logs": _STRINGS,
+        "applies": tables.Value(str, words=APPLIES),
+        "matched_by": tables.Value(str, words=MATCHED_BY),
+        "affects": _RANGES,
+        "requires": tables.Value(list, items=_FIELD_TEST),
+        "matters_only_if": _FIELD_TEST,
+        "effect": tables.Value(str),
+        "source": tables.Value(str),
+    },
+    required=[
+        "id",
+        "vendor",
+        "capability",
+        "kconfig",
+        "since",
+        "log",
+        "applies",
+        "matched_by",
+        "affects",
+        "effect",
+        "source",
+    ],
+    name="id",
+    unique=["id"],
+)
+_MITIGATION_ROW = tables.Row(
+    {
+        "id": tables.Value(str),
+        "capability": tables.Value(str),
+        "since": _VERSION,
+        "log": tables.Value(str),
+        "older_logs": _STRINGS,
+        "unaffected_if": _FIELD_TEST,
+        "enabled_if": _FIELD_TEST,
+        "firmware_unaffected_if": _FIELD_TEST,
+        "safe": _RANGES,
+        "affected": _RANGES,
+        "otherwise": tables.Value(str, words=OTHERWISE),
+        "effect": tables.Value(str),
+        "source": tables.Value(str),
+    },
+    required=[
+        "id",
+        "capability",
+        "since",
+        "log",
+        "safe",
+        "affected",
+        "otherwise",
+        "effect",
+        "source",
+    ],
+    name="id",
+    unique=["id"],
+)
+ERRATA_FILE = tables.Row(
+    {
+        "table": tables.Value(
+            dict,
+            row=tables.Row(
+                {"format": tables.Value(str), "linux": tables.Value(str)}, required=["format"]
+            ),
+        ),
+        "erratum": tables.Value(list, row=_ERRATUM_ROW),
+        "mitigation": tables.Value(list, row=_MITIGATION_ROW),
+    },
+    required=["table"],
+)

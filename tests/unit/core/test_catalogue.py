@@ -185,7 +185,7 @@ HEADER = 'format = "qemu-errata/register-catalogue/2"\n'
         ),
         (
             HEADER + '[[register]]\nname = "X"\nkind = "odd"\nencoding = [3,0,0,1,0]\n',
-            "kind missing or unknown",
+            "key 'kind': 'odd' is not one of feature, identity",
         ),
         (
             HEADER + '[[register]]\nname = "X"\nkind = "feature"\nencoding = [3,0,0,1,0]\n'
@@ -201,14 +201,14 @@ HEADER = 'format = "qemu-errata/register-catalogue/2"\n'
         (
             HEADER + '[[register]]\nname = "X"\nkind = "feature"\nencoding = [3,0,0,1,0]\n'
             '[[register.field]]\nname = "A"\nbits = [64, 4]\nrule = "lower"\n',
-            "are not inside 63..0",
+            "does not fit in 6 bits",
         ),
         (
             HEADER + '[[register]]\nname = "X"\nkind = "feature"\nencoding = [3,0,0,1,0]\n'
             "res0 = [[63, 0]]\n"
             '[[register]]\nname = "X"\nkind = "feature"\nencoding = [3,0,0,1,1]\n'
             "res0 = [[63, 0]]\n",
-            "X is catalogued twice",
+            "key 'name': 'X' again (first in test.toml: register[0] X)",
         ),
     ],
 )

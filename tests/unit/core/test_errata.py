@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import pytest
@@ -312,12 +313,15 @@ def test_adding_a_target_never_removes_an_erratum(
 @pytest.mark.parametrize(
     ("row", "problem"),
     [
-        ('affects = [{ implementer = 0x41, part = 0xd0b, from = "3p1" }]', "not a revision"),
+        (
+            'affects = [{ implementer = 0x41, part = 0xd0b, from = "3p1" }]',
+            "key 'from': '3p1' is not a revision",
+        ),
         (
             'affects = []\nrequires = [{ register = "NOPE_EL1", field = "X", min = 1 }]',
             "not catalogued",
         ),
-        ('affects = []\napplies = "sometimes"', "not known"),
+        ('affects = []\napplies = "sometimes"', "key 'applies': 'sometimes' is not one of"),
     ],
 )
 def test_a_malformed_row_is_refused_naming_it(row: str, problem: str) -> None:
@@ -336,7 +340,9 @@ def test_a_malformed_row_is_refused_naming_it(row: str, problem: str) -> None:
     overridden = {line.split(" = ")[0] for line in row.splitlines()}
     fields = "\n".join(f"{k} = {v}" for k, v in base.items() if k not in overridden)
     text = f'[table]\nformat = "qemu-errata/errata-table/1"\n[[erratum]]\n{fields}\n{row}\n'
-    with pytest.raises(CatalogueError, match=f"test.toml: X erratum 1: .*{problem}"):
+    with pytest.raises(
+        CatalogueError, match=f"test.toml: .*X erratum 1[:,] .*{re.escape(problem)}"
+    ):
         parse_errata_table(text, "test.toml")
 
 
