@@ -28,11 +28,11 @@ _TYPE_NAMES = {str: "a string", int: "an integer", bool: "true or false", float:
 
 class Value:
     """What one key holds: a scalar of ``kind`` (an int at most ``bits`` wide, a str one of
-    ``words``), a list of ``items``, a table of ``row``, or a map from hex ``keys_bits``-wide
-    numbers (JSON object keys such as "0x41") to ``items``; ``check`` judges it further
-    (returns a problem, or None)."""
+    ``words``), a list of ``items``, a table of ``row``, or a map whose keys ``key_check``
+    judges (JSON object keys such as "0x41") to ``items``; ``check`` judges the value
+    further. A check returns a problem in words, or None."""
 
-    __slots__ = ("bits", "check", "items", "keys_bits", "kind", "length", "row", "words")
+    __slots__ = ("bits", "check", "items", "key_check", "kind", "length", "row", "words")
 
     def __init__(
         self,
@@ -43,7 +43,7 @@ class Value:
         items: Value | None = None,
         row: Row | None = None,
         length: int | None = None,
-        keys_bits: int | None = None,
+        key_check: Callable[[str], str | None] | None = None,
         check: Callable[[object], str | None] | None = None,
     ) -> None:
         self.kind = kind
@@ -52,7 +52,7 @@ class Value:
         self.items = items
         self.row = row
         self.length = length
-        self.keys_bits = keys_bits
+        self.key_check = key_check
         self.check = check
 
 
@@ -168,21 +168,23 @@ def _mapping(value: object, declared: Value, where: str, key: str) -> None:
         _row(value, declared.row, f"{where} {key},", key)
         return
     for name, item in value.items():
-        if declared.keys_bits is not None:
-            number = _hex(name)
-            if number is None or not 0 <= number < 1 << declared.keys_bits:
-                raise CatalogueError(
-                    f"{where} key {key!r}: {name!r} is not a hex number of "
-                    f"{declared.keys_bits} bits"
-                )
+        problem = declared.key_check(name) if declared.key_check else None
+        if problem:
+            raise CatalogueError(f"{where} key {key!r}: {problem}")
         if declared.items is not None:
             _value(item, declared.items, where, f"{key}.{name}")
 
 
-def _hex(text: str) -> int | None:
-    if not text.startswith("0x"):
+def hex_key(bits: Callable[[], int]) -> Callable[[str], str | None]:
+    """A key check: the key is a hex number ("0x41") of at most ``bits()`` bits."""
+
+    def check(key: str) -> str | None:
+        try:
+            number = int(key, 16) if key.startswith("0x") else -1
+        except ValueError:
+            number = -1
+        if not 0 <= number < 1 << bits():
+            return f"{key!r} is not a hex number of {bits()} bits"
         return None
-    try:
-        return int(text, 16)
-    except ValueError:
-        return None
+
+    return check

@@ -29,7 +29,7 @@ ROW = tables.Row(
         "applies": tables.Value(str, words=["guest", "host"]),
         "affects": tables.Value(list, row=RANGE),
         "bits": tables.Value(list, length=2, items=tables.Value(int, bits=6)),
-        "names": tables.Value(dict, keys_bits=8, items=tables.Value(str)),
+        "names": tables.Value(dict, key_check=tables.hex_key(lambda: 8), items=tables.Value(str)),
     },
     required=["id"],
     name="id",
