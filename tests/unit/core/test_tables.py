@@ -21,7 +21,7 @@ RANGE = tables.Row(
         "seen_midr_only": tables.Value(bool),
     },
     required=["implementer"],
-    ranges=[("from", "to", int)],
+    ranges=[("from", "to", lambda value: int(str(value)))],
 )
 ROW = tables.Row(
     {
@@ -70,7 +70,10 @@ def test_a_missing_key() -> None:
 
 
 def test_the_string_false_is_not_a_boolean() -> None:
-    row = {"id": "a", "affects": [{"implementer": 0x41, "seen_midr_only": "false"}]}
+    row: dict[str, object] = {
+        "id": "a",
+        "affects": [{"implementer": 0x41, "seen_midr_only": "false"}],
+    }
     assert refusal(row) == (
         "t.toml: row[0] a, affects[0], key 'seen_midr_only': 'false' is not true or false"
     )

@@ -362,7 +362,7 @@ def oracle(case: Case, host: FakeHost) -> str:  # noqa: PLR0911 (one return per 
     if root is None or root.tag != "domain":
         return "any"
     docinfo = root.getroottree().docinfo
-    if docinfo.system_url is not None or docinfo.public_id is not None:
+    if docinfo.system_url is not None or docinfo.public_id is not None:  # type: ignore[union-attr]
         return "any"  # an external DTD: libvirt never sends one, the hook refuses it
     ours = [
         child
@@ -407,7 +407,7 @@ def _pool_verdict(  # noqa: PLR0911, PLR0912 (one return per rule of the pool ch
     if not targets:
         return "refuse"
     cpus = _allowed_cpus(root)
-    if cpus == "invalid":
+    if isinstance(cpus, str):  # "invalid"
         return "refuse"
     if cpus is None:
         cpus = set(host.cpus)
@@ -501,7 +501,7 @@ def _captured(
         for index in range(3):
             os.dup2(files[index], index)
         sys.stdout = out
-        sys.stderr = None if close_stderr else err  # type: ignore[assignment]
+        sys.stderr = None if close_stderr else err
         if close_stderr:
             os.close(2)
         yield out, err, raw

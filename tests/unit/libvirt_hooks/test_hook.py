@@ -24,9 +24,8 @@ from lxml import etree
 
 import libvirt_hooks.guard as guard_module
 from libvirt_hooks import domain as fast_domain
-from libvirt_hooks import qemu as hook_entry
 from libvirt_hooks.config import read_flat_toml
-from libvirt_hooks.constants import POOL_NAMESPACE_PREFIX_BYTES
+from libvirt_hooks.constants import MAX_XML_BYTES, POOL_NAMESPACE_PREFIX_BYTES
 from qemu_errata.commands import main as cli
 from qemu_errata.commands.hook import MARKER, SCRIPT_NAME
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
@@ -105,7 +104,8 @@ def pool_xml_with(change: str, value: str | None) -> bytes:
     assert pool is not None
     target = pool.find(f"{{{NAMESPACE}}}targets/{{{NAMESPACE}}}implementation")
     timer = pool.find(f"{{{NAMESPACE}}}timer")
-    assert target is not None and timer is not None
+    assert target is not None
+    assert timer is not None
     if change == "version":
         pool.set("version", value or "")
     elif change == "midr":
@@ -262,7 +262,7 @@ def test_a_large_non_pool_xml_passes_and_a_large_pool_xml_is_refused(
     hook: Path, host: Host
 ) -> None:
     root = etree.fromstring(domain_xml(pool=None))
-    etree.SubElement(root, "description").text = "x" * (hook_entry.MAX_XML_BYTES + 1)
+    etree.SubElement(root, "description").text = "x" * (MAX_XML_BYTES + 1)
     assert_allowed(run_hook(hook, host, etree.tostring(root)))
     root.find("metadata").append(pool_element(model((N1, None))))  # type: ignore[union-attr]
     assert_refused(run_hook(hook, host, etree.tostring(root)), "larger than")
@@ -623,7 +623,8 @@ def test_install_is_idempotent_and_uninstall_removes_only_ours(
         assert expected in capsys.readouterr().out
     script = hooks_dir / SCRIPT_NAME
     assert os.access(script, os.X_OK)
-    assert script.read_text().startswith("#!/") and MARKER in script.read_text()
+    assert script.read_text().startswith("#!/")
+    assert MARKER in script.read_text()
     assert sorted(p.name for p in hooks_dir.iterdir()) == [SCRIPT_NAME]  # no temporary left
     for expected in ("removed", "not installed, nothing to remove"):
         assert cli.main(["hook", "uninstall", "--hooks-dir", str(hooks_dir)]) == 0

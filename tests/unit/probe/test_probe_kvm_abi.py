@@ -81,7 +81,8 @@ def test_packed_requests() -> None:
 
 def test_icc_ctlr_el1_attribute_of_vcpu_0() -> None:
     icc_ctlr = load_catalogue()["ICC_CTLR_EL1"]
-    assert icc_ctlr.kind is Kind.GIC and icc_ctlr.encoding is not None
+    assert icc_ctlr.kind is Kind.GIC
+    assert icc_ctlr.encoding is not None
     assert abi.vgic_sysreg_attr(icc_ctlr.encoding) == 0xC664  # S3_0_C12_C12_4
     assert abi.vgic_sysreg_attr(icc_ctlr.encoding, mpidr=0x0100) == 0x0100_0000_C664
 

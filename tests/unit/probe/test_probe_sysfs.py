@@ -150,7 +150,8 @@ def test_probe_command_error_is_one_line_and_writes_nothing(tmp_path: Path) -> N
         check=False,
     )
     assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "nowhere/devices/system/cpu" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "nowhere/devices/system/cpu" in result.stderr
     assert not output.exists()
 
 
