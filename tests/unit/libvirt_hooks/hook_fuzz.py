@@ -43,6 +43,7 @@ from libvirt_hooks import qemu as hook
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.pool_namespace import POOL_NAMESPACE, POOL_NAMESPACE_PREFIX
+from qemu_errata.testbed.sysfs_tree import write_cpu_identity
 from qemu_errata.vmm.pool_element import pool_element
 
 N1, A76, A64FX = 0x414FD0C1, 0x414FD0B1, 0x461F0010
@@ -82,14 +83,10 @@ def make_hosts(base: Path) -> list[FakeHost]:
     for index, (cpus, policy, timer) in enumerate(HOST_SHAPES):
         home = base / f"host{index}"
         for cpu, identity in cpus.items():
-            regs = home / f"sys/devices/system/cpu/cpu{cpu}/regs/identification"
-            regs.mkdir(parents=True)
-            if identity is None:
+            regs = write_cpu_identity(home / "sys", cpu, *(identity or (0, 0)))
+            if identity is None:  # files the hook must not disclose when it cannot parse them
                 (regs / "midr_el1").write_text(SECRET + "\n")
                 (regs / "revidr_el1").write_text(SECRET + "\n")
-            else:
-                (regs / "midr_el1").write_text(f"0x{identity[0]:016x}\n")
-                (regs / "revidr_el1").write_text(f"0x{identity[1]:016x}\n")
         settings_ = {"sysfs_root": str(home / "sys"), "log": str(home / "hook.log")}
         settings_["start_policy"] = policy
         if timer is not None:

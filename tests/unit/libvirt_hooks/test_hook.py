@@ -31,6 +31,7 @@ from qemu_errata.commands.hook import MARKER, SCRIPT_NAME
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.pool_namespace import POOL_NAMESPACE as NAMESPACE
+from qemu_errata.testbed.sysfs_tree import write_cpu_identity
 from qemu_errata.vmm.pool_element import VERSION, model_from_pool_element, pool_element
 
 N1 = 0x414FD0C1  # Arm Neoverse-N1 r4p1
@@ -122,10 +123,7 @@ def pool_xml_with(change: str, value: str | None) -> bytes:
 def write_sysfs(root: Path, cpus: Mapping[int, tuple[int, int]]) -> Path:
     """A sysfs tree as arm64 Linux shows it: cpuN/regs/identification/{midr,revidr}_el1."""
     for cpu, (midr, revidr) in cpus.items():
-        identification = root / f"devices/system/cpu/cpu{cpu}/regs/identification"
-        identification.mkdir(parents=True)
-        (identification / "midr_el1").write_text(f"0x{midr:016x}\n")
-        (identification / "revidr_el1").write_text(f"0x{revidr:016x}\n")
+        write_cpu_identity(root, cpu, midr, revidr)
     (root / "devices" / "system" / "cpu" / "online").write_text(f"0-{max(cpus)}\n")
     return root
 

@@ -23,6 +23,7 @@ from qemu_errata.errors import ProbeError
 from qemu_errata.probe import el0, timer
 from qemu_errata.probe import kvm_abi as abi
 from qemu_errata.probe.kvm import probe_kvm, read_kvm
+from qemu_errata.testbed.sysfs_tree import write_cpu_identity
 
 
 @pytest.fixture
@@ -142,10 +143,7 @@ def test_host_without_vgic_v3(kernel: FakeKvm, failure: str) -> None:
 
 def _sysfs(root: Path, midrs: Mapping[int, int]) -> Path:
     for number, midr in midrs.items():
-        identification = root / f"devices/system/cpu/cpu{number}/regs/identification"
-        identification.mkdir(parents=True)
-        (identification / "midr_el1").write_text(f"0x{midr:016x}\n")
-        (identification / "revidr_el1").write_text("0x0000000000000000\n")
+        write_cpu_identity(root, number, midr)
     return root
 
 
