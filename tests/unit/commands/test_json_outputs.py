@@ -1,4 +1,4 @@
-"""Every JSON output has a format key and validates against its shipped schema (issue 16)."""
+"""Every JSON output has a format key and validates against its shipped schema."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The command line as a first-time operator meets it (issue 16)."""
+"""The command line as a first-time operator meets it."""
 
 from __future__ import annotations
 

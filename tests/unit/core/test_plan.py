@@ -1,4 +1,4 @@
-"""Planning pools: the matrix, the exact partition, the heuristic, the explanations (issue 15)."""
+"""Planning pools: the matrix, the exact partition, the heuristic, the explanations."""
 
 from __future__ import annotations
 

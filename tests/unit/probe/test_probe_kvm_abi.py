@@ -1,8 +1,7 @@
 """Every ioctl number, struct layout and register id the kvm probe uses, pinned.
 
-Numbers quoted from ../shared/reference/arm64-kvm-facts.md (sections 1, 2, 5)
-where it has them, else from the Linux UAPI headers (include/uapi/linux/kvm.h,
-arch/arm64/include/uapi/asm/kvm.h).
+Numbers from the Linux UAPI headers (include/uapi/linux/kvm.h,
+arch/arm64/include/uapi/asm/kvm.h), as Linux 6.12 defines them.
 """
 
 from __future__ import annotations
