@@ -1,6 +1,6 @@
 """How long the errata answer for a large pool takes: ``pool_errata`` on 64 target implementations.
 
-Target (issue 12): under 50 ms for a 64-entry target list. The list is 64
+Target: under 50 ms for a 64-entry target list. The list is 64
 distinct real implementations taken from the errata table's own ranges
 (varied revisions and REVIDRs), so most errata and mitigation lists are hit.
 The table is loaded once before timing (as a long-running caller would);

@@ -1,6 +1,6 @@
 """How much the installed libvirt hook costs libvirt, next to a bare ``python3 -I -c pass``.
 
-libvirt waits for the hook on every lifecycle op of every VM. Budget (issue 5):
+libvirt waits for the hook on every lifecycle op of every VM. Budget:
 ops and VMs the hook ignores at most 1.3x the bare interpreter, a pool decision
 at most 2.5x; the host-profile check (which loads the register catalogue) has
 no budget and is shown for information. Each case runs ``--runs`` times,
@@ -88,7 +88,7 @@ def make_host(home: Path, midr: int, profile: bool) -> dict[str, str]:
     return {"HOME": str(home), "PATH": "/usr/bin:/bin", "LC_ALL": "C"}
 
 
-# Budgets (issue 5), by case: at most this many times the bare interpreter.
+# Budgets, by case: at most this many times the bare interpreter.
 BUDGETS = {
     "ignored op (started begin)": "<= 1.3x",
     "non-pool VM (migrate begin)": "<= 1.3x",

@@ -6,7 +6,7 @@ Two test beds side by side (qemu_errata.testbed.bed), each two hosts
 same domain XML, pool metadata naming both CPUs), migrated back and forth;
 the runs alternate between the two beds so that machine load hits both
 alike. The hook's cost is on the destination (``migrate begin``): a pool
-decision. Target (issue 15): with / without <= 1.05. Needs root, QEMU and
+decision. Target: with / without <= 1.05. Needs root, QEMU and
 libvirt (scripts/install).
 
 Usage: python bench/migration.py [--runs 10]

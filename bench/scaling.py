@@ -7,7 +7,7 @@ catalogue loaded once before timing. Series:
 - baseline, all distinct: every host its own type (a REVIDR of its own);
 - plan, 4 types and all distinct: the same fleets planned;
 - plan, 30 types of 11 models: real-kernel profiles of 11 CPU/kernel pairs that do
-  not all pool (target of issue 15: 10,000 hosts in under 5 s).
+  not all pool (target: 10,000 hosts in under 5 s).
 
 Ratios are to the 10-host row of the same series: linear growth shows as x1000
 at 10,000 hosts, grouping by type keeps it near x1.

@@ -9,6 +9,7 @@ of the command it runs, and lists the others from here.
 from __future__ import annotations
 
 import argparse
+import importlib
 
 # typing is not imported at run time: --version would pay for it (see bench/cli_startup.py).
 TYPE_CHECKING = False
@@ -55,3 +56,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def add_command(commands: Subcommands, name: str, **options: Any) -> argparse.ArgumentParser:
     """Add the parser of command ``name`` with its help from COMMANDS."""
     return commands.add_parser(name, help=COMMANDS[name][1], **options)
+
+
+def command_parser(name: str) -> argparse.ArgumentParser:
+    """Command ``name``'s own parser, complete (its module imported now): for a command
+    that checks another's arguments, as ``nested`` does before it boots."""
+    commands = argparse.ArgumentParser(prog="qemu-errata").add_subparsers()
+    importlib.import_module(f"qemu_errata.commands.{COMMANDS[name][0]}").register(commands)
+    return commands.choices[name]

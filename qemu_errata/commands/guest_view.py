@@ -27,6 +27,7 @@ from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.errata import load_errata_table
 from qemu_errata.core.guest_log import read_guest_log
 from qemu_errata.core.implementations import TargetImplementation
+from qemu_errata.core.midr import MIDR_REGISTER, REVIDR_REGISTER
 from qemu_errata.core.pool import check
 from qemu_errata.errors import ExitStatus, InputError
 from qemu_errata.files import read_model
@@ -85,7 +86,7 @@ def known_to(boot: GuestBoot) -> list[TargetImplementation]:
     """The implementations the guest was told of: the list it received, else the MIDR and
     REVIDR its code read."""
     received = [answer.entry for answer in boot.answers if answer.entry is not None]
-    midr, revidr = boot.reads.get("MIDR_EL1"), boot.reads.get("REVIDR_EL1")
+    midr, revidr = boot.reads.get(MIDR_REGISTER), boot.reads.get(REVIDR_REGISTER)
     if received or midr is None or midr.value is None:
         return received
     return [TargetImplementation(midr.value, None if revidr is None else revidr.value, None)]

@@ -13,13 +13,13 @@ from __future__ import annotations
 import enum
 import functools
 import itertools
-import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from importlib import resources
 from typing import Any
 
+from qemu_errata.core import tables
+from qemu_errata.core.data_files import parse_toml, read_package_toml
 from qemu_errata.errors import CatalogueError
 
 CATALOGUE_FORMAT = "qemu-errata/register-catalogue/2"
@@ -276,19 +276,91 @@ class Catalogue(Mapping[str, Register]):
         return tuple(r for r in self._registers.values() if r.kind in kinds)
 
 
+def _msb_first(pair: object) -> str | None:
+    return "msb below lsb" if isinstance(pair, list) and pair[0] < pair[1] else None
+
+
+def _value_names(names: object) -> str | None:
+    """Value names are keyed by the field's value: "1", "0x1", "0b0001"."""
+    for key in names if isinstance(names, dict) else ():
+        try:
+            int(key, 0)
+        except ValueError:
+            return f"{key!r} is not a number"
+    return None
+
+
+def _encoding(encoding: object) -> str | None:
+    values = encoding if isinstance(encoding, list) else []
+    for value, bits, part in zip(
+        values, _ENCODING_BITS, ("op0", "op1", "CRn", "CRm", "op2"), strict=False
+    ):
+        if value >= 1 << bits:
+            return f"{part} {value} does not fit in {bits} bits"
+    return None
+
+
+# The shape of registers.toml (see its header): every key a row may have, and its type.
+_TEXT, _VALUE = tables.Value(str), tables.Value(int, bits=REGISTER_BITS)
+_BIT_RANGE = tables.Value(list, length=2, items=tables.Value(int, bits=6), check=_msb_first)
+# op0, op1, CRn, CRm, op2 of an MRS/MSR encoding, by their widths in the instruction.
+_ENCODING_BITS = (2, 3, 4, 4, 3)
+_REFUSED_AFTER = tables.Row(
+    {"version": _TEXT, "values": tables.Value(list, items=_VALUE)}, required=["version", "values"]
+)
+_FIELD_ROW = tables.Row(
+    {
+        "name": _TEXT,
+        "bits": _BIT_RANGE,
+        "rule": tables.Value(str, words=[rule.value for rule in Rule]),
+        "signed": tables.Value(bool),
+        "safe": _VALUE,
+        "values": tables.Value(dict, items=_TEXT, check=_value_names),
+        "refused": tables.Value(list, items=_VALUE),
+        "refused_after_linux": tables.Value(dict, row=_REFUSED_AFTER),
+        "refused_because": _TEXT,
+        "arm_name": _TEXT,
+    },
+    required=["name", "bits", "rule"],
+    name="name",
+    unique=["name"],
+)
+_REGISTER_ROW = tables.Row(
+    {
+        "name": _TEXT,
+        "title": _TEXT,
+        "kind": tables.Value(str, words=[kind.value for kind in Kind]),
+        "encoding": tables.Value(list, length=5, items=tables.Value(int, bits=4), check=_encoding),
+        "kvm_id": _VALUE,
+        "kvm_check": _TEXT,
+        **{reason.value: tables.Value(list, items=_BIT_RANGE) for reason in Reserved},
+        "field": tables.Value(list, row=_FIELD_ROW),
+    },
+    required=["name", "kind"],
+    name="name",
+    unique=["name"],
+)
+CATALOGUE_FILE = tables.Row(
+    {"format": _TEXT, "source": _TEXT, "register": tables.Value(list, row=_REGISTER_ROW)},
+    required=["format"],
+)
+
+
 @functools.cache
 def load_catalogue() -> Catalogue:
     """The catalogue shipped with the package (parsed once per process)."""
-    text = resources.files("qemu_errata").joinpath("data/registers.toml").read_text("utf-8")
-    return parse_catalogue(text, "registers.toml")
+    return catalogue_from_document(read_package_toml("registers.toml"), "registers.toml")
 
 
 def parse_catalogue(text: str, origin: str) -> Catalogue:
     """Build a catalogue from the TOML text of ``origin``, checking its consistency."""
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise CatalogueError(f"{origin}: not valid TOML: {error}") from None
+    return catalogue_from_document(parse_toml(text, origin), origin)
+
+
+def catalogue_from_document(document: dict[str, Any], origin: str) -> Catalogue:
+    """The catalogue of a parsed registers.toml: its shape first (CATALOGUE_FILE), then
+    what the shape cannot say (every bit covered once, no register twice)."""
+    tables.check(document, CATALOGUE_FILE, origin)
     if document.get("format") != CATALOGUE_FORMAT:
         raise CatalogueError(f"{origin}: format is not {CATALOGUE_FORMAT!r}")
     registers = tuple(_register(entry, origin) for entry in document.get("register", []))
@@ -297,20 +369,15 @@ def parse_catalogue(text: str, origin: str) -> Catalogue:
 
 
 def _register(entry: dict[str, Any], origin: str) -> Register:
-    name = entry.get("name")
-    if not isinstance(name, str):
-        raise CatalogueError(f"{origin}: a register has no name")
+    name = entry["name"]  # CATALOGUE_FILE checked every key's presence and type
     where = f"{origin}: {name}"
-    try:
-        kind = Kind(entry["kind"])
-    except (KeyError, ValueError):
-        raise CatalogueError(f"{where}: kind missing or unknown") from None
+    kind = Kind(entry["kind"])
     encoding = Encoding(*entry["encoding"]) if "encoding" in entry else None
     explicit_id = entry.get("kvm_id")
     if encoding is None and explicit_id is None:
         raise CatalogueError(f"{where}: needs an encoding or a kvm_id")
     fields = tuple(_field(name, f, where) for f in entry.get("field", []))
-    reserved = tuple(_reserved(entry, where))
+    reserved = tuple(_reserved(entry))
     _check_cover(fields, reserved, where)
     return Register(
         name=name,
@@ -325,14 +392,7 @@ def _register(entry: dict[str, Any], origin: str) -> Register:
 
 
 def _field(register: str, entry: dict[str, Any], where: str) -> Field:
-    try:
-        name = entry["name"]
-        msb, lsb = entry["bits"]
-        rule = Rule(entry["rule"])
-    except (KeyError, ValueError, TypeError) as error:
-        raise CatalogueError(f"{where}: field {entry.get('name')!r}: bad entry ({error})") from None
-    if not 0 <= lsb <= msb < REGISTER_BITS:
-        raise CatalogueError(f"{where}.{name}: bits [{msb}:{lsb}] are not inside 63..0")
+    name, (msb, lsb), rule = entry["name"], entry["bits"], Rule(entry["rule"])
     safe = entry.get("safe")
     if (rule is Rule.EXACT) != (safe is not None):
         raise CatalogueError(f"{where}.{name}: 'safe' belongs with rule 'exact' and only there")
@@ -367,19 +427,9 @@ def parse_kernel_version(release: str) -> tuple[int, int] | None:
     return (int(parts[0]), int(minor)) if minor else None
 
 
-def _reserved(entry: dict[str, Any], where: str) -> Iterator[ReservedBits]:
+def _reserved(entry: dict[str, Any]) -> Iterator[ReservedBits]:
     for reason in Reserved:
-        for pair in entry.get(reason.value, []):
-            try:
-                msb, lsb = (int(bit) for bit in pair)
-            except (TypeError, ValueError):
-                raise CatalogueError(
-                    f"{where}: {reason.value} {pair!r} is not [msb, lsb]"
-                ) from None
-            if not 0 <= lsb <= msb < REGISTER_BITS:
-                raise CatalogueError(
-                    f"{where}: {reason.value} bits [{msb}:{lsb}] are not inside 63..0"
-                )
+        for msb, lsb in entry.get(reason.value, []):  # [msb, lsb] pairs (CATALOGUE_FILE)
             yield ReservedBits(msb, lsb, reason)
 
 

@@ -11,9 +11,9 @@ model (``qemu-errata nested``): they carry the kernel's real writable masks.
 
 from __future__ import annotations
 
-from importlib import resources
-from importlib.abc import Traversable
+from pathlib import Path
 
+from qemu_errata.core.data_files import DATA_DIRECTORY
 from qemu_errata.core.document import parse_json
 from qemu_errata.core.profile import HostProfile, profile_from_json
 from qemu_errata.errors import InputError
@@ -21,8 +21,8 @@ from qemu_errata.errors import InputError
 _SUFFIX = ".json"
 
 
-def _directory() -> Traversable:
-    return resources.files("qemu_errata").joinpath("data/profiles")
+def _directory() -> Path:
+    return Path(DATA_DIRECTORY, "profiles")
 
 
 def embedded_profile_names() -> tuple[str, ...]:

@@ -79,5 +79,5 @@ def register_facts(profile: HostProfile) -> Hashable:
 
 
 def _cpu_name(midr: int) -> str:
-    """``Arm Neoverse-N1 r4p1``: the MIDR's description without the number."""
-    return Midr(midr).describe().split(" (MIDR", 1)[0]
+    """``Arm Neoverse-N1 r4p1``."""
+    return Midr(midr).name()

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from qemu_errata.core.catalogue import Catalogue, Register
 from qemu_errata.core.guest_log import detection_done
 from qemu_errata.core.implementations import TargetImplementation
+from qemu_errata.core.midr import MIDR_REGISTER, REVIDR_REGISTER
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.errors import InputError, RefusalError
 from qemu_errata.probe import fdt
@@ -96,7 +97,7 @@ SMCCC_SUCCESS = 0
 SMCCC_INVALID_PARAMETER = (1 << 64) - 3
 BMAP_2 = "KVM_REG_ARM_VENDOR_HYP_BMAP_2"
 BMAP_2_DISCOVER_IMPL = 0b11
-IDENTITY = ("MIDR_EL1", "REVIDR_EL1", "AIDR_EL1")
+IDENTITY = (MIDR_REGISTER, REVIDR_REGISTER, "AIDR_EL1")
 
 
 class GuestBootError(RefusalError):

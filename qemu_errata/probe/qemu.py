@@ -32,6 +32,7 @@ from qemu.qmp import QMPClient, QMPError
 
 from qemu_errata.core.catalogue import ID_REGISTER_KINDS, Catalogue, Kind, Register, load_catalogue
 from qemu_errata.core.implementations import Implementation
+from qemu_errata.core.midr import MIDR_REGISTER
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import InputError, ProbeError
 from qemu_errata.probe import a64
@@ -85,7 +86,7 @@ def profile_from_reading(
 ) -> HostProfile:
     """Turn one QEMU run into a profile; ProbeError when its two MIDR readings disagree."""
     values = reading.values
-    midr = values.get("MIDR_EL1")
+    midr = values.get(MIDR_REGISTER)
     if midr != reading.midr_property:
         read = "nothing" if midr is None else f"{midr:#x}"
         raise ProbeError(

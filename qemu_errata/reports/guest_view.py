@@ -9,7 +9,7 @@ import platform
 from typing import Any
 
 from qemu_errata.core.guest_log import GuestErratum, GuestLog
-from qemu_errata.core.midr import Midr
+from qemu_errata.core.midr import MIDR_REGISTER, Midr
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.probe.guest_boot import (
     IDENTITY,
@@ -77,7 +77,7 @@ def describe(name: str, model: PoolModel, boot: GuestBoot, log: GuestLog) -> str
     for register in IDENTITY:
         read = boot.reads.get(register)
         if read is not None and read.value is not None:
-            shown = Midr(read.value).describe() if register == "MIDR_EL1" else f"{read.value:#x}"
+            shown = Midr(read.value).describe() if register == MIDR_REGISTER else f"{read.value:#x}"
             lines.append(f"  {register}: {shown}")
     lines.extend(_target_lines(model, boot, log))
     lines.append(f"Errata workarounds it enabled ({len(log.errata)}):")

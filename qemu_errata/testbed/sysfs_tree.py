@@ -23,23 +23,35 @@ def cpu_host(name: str, midr: int, cpus: tuple[int, ...] = (0, 1)) -> HostProfil
 def write_sysfs_tree(profile: HostProfile, root: Path) -> None:
     """The sysfs files the arm64 kernel shows for ``profile``'s CPUs, under ``root``.
 
-    Per CPU ``devices/system/cpu/cpuN/regs/identification/{midr_el1,revidr_el1}``
-    (an unknown REVIDR is written as 0), and the ``possible``, ``present`` and
-    ``online`` CPU lists.
+    Each CPU's identification (write_cpu_identity; an unknown REVIDR is written
+    as 0), and the ``possible``, ``present`` and ``online`` CPU lists.
     """
-    cpu_dir = root / "devices" / "system" / "cpu"
     cpus: list[int] = []
     for implementation in profile.implementations:
         for cpu in implementation.cpus:
-            identification = cpu_dir / f"cpu{cpu}" / "regs" / "identification"
-            identification.mkdir(parents=True)
-            (identification / "midr_el1").write_text(sysfs_register(implementation.midr))
-            revidr = implementation.revidr or 0
-            (identification / "revidr_el1").write_text(sysfs_register(revidr))
+            write_cpu_identity(root, cpu, implementation.midr, implementation.revidr or 0)
             cpus.append(cpu)
     for name in ("possible", "present", "online"):
-        (cpu_dir / name).write_text(format_cpus(cpus) + "\n")
+        (root / "devices" / "system" / "cpu" / name).write_text(format_cpus(cpus) + "\n")
 
 
-def sysfs_register(value: int) -> str:
+def write_cpu_identity(root: Path, cpu: int, midr: int | None, revidr: int = 0) -> Path:
+    """CPU ``cpu``'s directory under the sysfs root ``root``, as the arm64 kernel shows it.
+
+    ``regs/identification/{midr_el1,revidr_el1}`` hold the values as the kernel
+    prints them (``"0x%016llx\n"``); ``midr`` None is an offline CPU, whose
+    directory has no ``regs``. The one helper for fake sysfs trees: tests and
+    benchmarks use it too. Returns the identification directory.
+    """
+    directory = root / "devices" / "system" / "cpu" / f"cpu{cpu}"
+    identification = directory / "regs" / "identification"
+    directory.mkdir(parents=True, exist_ok=True)
+    if midr is not None:
+        identification.mkdir(parents=True)
+        (identification / "midr_el1").write_text(_sysfs_register(midr))
+        (identification / "revidr_el1").write_text(_sysfs_register(revidr))
+    return identification
+
+
+def _sysfs_register(value: int) -> str:
     return f"0x{value:016x}\n"  # the kernel's "0x%016llx\n"

@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from qemu_errata.core.catalogue import Catalogue, Field, Kind
+from qemu_errata.core.midr import MIDR_REGISTER
 
 KVM_CPU_MODEL = "host"
 MIDR_PROPERTY = "midr"
@@ -63,7 +64,7 @@ class QemuSeries(enum.Enum):
         if register is None or register.kvm_mask_index is None:
             return False
         if register.kind is Kind.IDENTITY:
-            return self is QemuSeries.V10 and register.name == "MIDR_EL1"
+            return self is QemuSeries.V10 and register.name == MIDR_REGISTER
         return register.kind in (Kind.FEATURE, Kind.CACHE)
 
 

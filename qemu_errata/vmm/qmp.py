@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from qemu_errata.core.catalogue import Catalogue
 from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
+from qemu_errata.core.midr import MIDR_REGISTER
 from qemu_errata.errors import QmpCommandError, QmpError
 from qemu_errata.vmm import names as vmm_names
 from qemu_errata.vmm.dialects import VmmCapabilities
@@ -239,7 +240,7 @@ async def _probed_model_registers(
     registers = registers_from_profile(
         profile, catalogue, f"embedded profile {name} (our probe of QEMU {probed})", unknown
     )
-    midr = catalogue["MIDR_EL1"]
+    midr = catalogue[MIDR_REGISTER]
     fields = dict(registers.fields)
     # The vCPU's own midr property, which -global ...midr= may have changed.
     fields.update({f.qualified_name: f.raw(cpu.midr) for f in midr.fields})

@@ -1,4 +1,4 @@
-"""apply --dry-run and unapply against a real libvirt session daemon (issue 16)."""
+"""apply --dry-run and unapply against a real libvirt session daemon."""
 
 from __future__ import annotations
 

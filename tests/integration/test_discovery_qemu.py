@@ -1,4 +1,4 @@
-"""render asks a real QEMU (7.2) for its property names (issue 13 item 1).
+"""render asks a real QEMU (7.2) for its property names.
 
 QEMU 7.2 has neither series: every field the model sets and the target list
 are reported missing, by name, and the QEMU we started is gone afterwards.

@@ -150,7 +150,8 @@ def _kill_demo(tmp_path: Path) -> None:
     )
     deadline = time.monotonic() + 240
     while not _processes_naming(str(tmp_path), b"guest="):  # libvirt's, not a probe's
-        assert demo.poll() is None and time.monotonic() < deadline, "the demo started no VM"
+        assert demo.poll() is None, "the demo ended without starting a VM"
+        assert time.monotonic() < deadline, "the demo started no VM"
         time.sleep(0.1)
     demo.kill()
     demo.wait()

@@ -1,4 +1,4 @@
-"""The taints libvirt records for a pool VM, as the README documents them (issue 16).
+"""The taints libvirt records for a pool VM, as the README documents them.
 
 libvirt marks a domain "tainted" in its log when it runs with something it does
 not manage: our qemu:commandline arguments (custom-argv) and, once `verify

@@ -183,7 +183,8 @@ def test_guest_migrates_with_its_metadata_and_qemu_arguments(hosts: list[Host]) 
     moved = migrate(domain, destination)
     print(f"migration took {time.monotonic() - started:.1f} s")
     assert moved.state()[0] == 1  # VIR_DOMAIN_RUNNING
-    assert active_on(destination, "vm-migrate") and not active_on(source, "vm-migrate")
+    assert active_on(destination, "vm-migrate")
+    assert not active_on(source, "vm-migrate")
     description = etree.fromstring(moved.XMLDesc().encode())
     assert description.find(f"metadata/{{{TEST_NAMESPACE}}}mark").get("id") == "42"  # type: ignore[union-attr]
     qemu = [
@@ -242,7 +243,8 @@ def test_close_leaves_no_process_file_socket_or_hook(argv_hook: Path) -> None:
         host.save(host.start_guest(guest_xml("vm-close")))
         host.start_guest(guest_xml("vm-close-2"))
         found = footprint(bed)
-        assert len(found["paths"]) == 5 and all(os.path.lexists(p) for p in found["paths"])
+        assert len(found["paths"]) == 5
+        assert all(os.path.lexists(p) for p in found["paths"])
     with holding(found["users"]):
         assert leftovers(found) == []
 
@@ -263,7 +265,7 @@ def test_a_closing_test_bed_retires_its_wrappers_while_another_is_live(argv_hook
 
 
 def test_close_runs_when_the_test_bed_block_raises() -> None:
-    with pytest.raises(RuntimeError), TestBed() as bed:
+    with pytest.raises(RuntimeError), TestBed() as bed:  # noqa: PT012 - the block is the test
         (host,) = bed.start_hosts([N1])
         host.start_guest(guest_xml("vm-raise"))
         found = footprint(bed)
@@ -351,7 +353,8 @@ def test_signal_to_a_test_bed_script_tears_it_down(
     assert all(os.path.lexists(p) for p in found["paths"])
     process.send_signal(signum)
     output = process.communicate(timeout=60)[0]
-    assert process.returncode != 0 and "KeyboardInterrupt" in output
+    assert process.returncode != 0
+    assert "KeyboardInterrupt" in output
     with holding(found["users"]):
         assert leftovers(found) == []
 

@@ -1,4 +1,4 @@
-"""verify against a real QEMU 7.2 TCG guest compares its registers (issue 13 item 2).
+"""verify against a real QEMU 7.2 TCG guest compares its registers.
 
 Guests stay paused (-S): verify reads them over QMP and never resumes or pauses them.
 """

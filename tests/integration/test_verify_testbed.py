@@ -1,4 +1,4 @@
-"""The issue 13 acceptance on the test bed: verify never vouches for a guest it did not compare.
+"""On the test bed: verify never vouches for a guest it did not compare.
 
 A plain ``-cpu neoverse-n1`` libvirt guest (started paused) that never got
 the n1+a76 model must be reported as differing in SSBS and PARange.

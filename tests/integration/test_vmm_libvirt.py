@@ -65,6 +65,7 @@ def test_apply_start_and_verify_a_pool_vm(n1_host: Host, model_files: tuple[Path
     domain = n1_host.define_guest(pool_vm_xml(extra_qmp))
     try:
         devices_before = etree.fromstring(domain.XMLDesc(0)).find("devices")
+        assert devices_before is not None
         applied = run_cli(
             "apply",
             pool,
@@ -89,6 +90,7 @@ def test_apply_start_and_verify_a_pool_vm(n1_host: Host, model_files: tuple[Path
         )
         assert again.stdout.endswith("definition unchanged.\n"), again.stderr
         devices_after = etree.fromstring(domain.XMLDesc(0)).find("devices")
+        assert devices_after is not None
         assert etree.tostring(devices_after) == etree.tostring(devices_before)
 
         domain.createWithFlags(libvirt.VIR_DOMAIN_START_PAUSED)

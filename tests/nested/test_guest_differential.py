@@ -222,7 +222,8 @@ def test_the_guest_reads_the_model_registers(judged: Judged) -> None:
 def test_the_guest_receives_and_logs_the_model_target_list(judged: Judged) -> None:
     targets = judged.view["target_implementations"]
     if not judged.prediction["guest_reads_target_list"]:
-        assert not targets["offered"] and targets["received"] == []
+        assert not targets["offered"]
+        assert targets["received"] == []
         return
     received = [{k: v for k, v in entry.items() if k != "index"} for entry in targets["received"]]
     # Whatever the order in the file: a model is read sorted by MIDR, then REVIDR.

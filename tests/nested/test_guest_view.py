@@ -88,7 +88,8 @@ def test_the_guest_asked_for_and_logged_the_whole_target_list(
     model: tuple[Path, dict[str, Any]], view: dict[str, Any]
 ) -> None:
     targets = view["target_implementations"]
-    assert targets["offered"] and targets["version_calls"] == 1
+    assert targets["offered"]
+    assert targets["version_calls"] == 1
     received = [{k: v for k, v in entry.items() if k != "index"} for entry in targets["received"]]
     assert sorted(received, key=lambda e: e["midr"]) == sorted(
         model[1]["target_implementations"], key=lambda e: e["midr"]

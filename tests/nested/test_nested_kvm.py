@@ -242,7 +242,7 @@ def test_check_agrees_with_the_kernel_on_every_register(
 
 
 @pytest.mark.skipif(not MATRIX, reason=f"full matrix only ({MATRIX_ENVIRONMENT}=1)")
-@pytest.mark.parametrize("kernel", ("6.12", "7.2"))
+@pytest.mark.parametrize("kernel", ["6.12", "7.2"])
 def test_pool_of_neoverse_n1_and_cortex_a76_is_accepted_on_both(
     nested_hosts: dict[tuple[str, str], NestedHost], kernel: str
 ) -> None:

@@ -1,4 +1,4 @@
-"""Debian's QEMU 11.1.3 under real KVM: the nested Linux 7.2 host runs ``qemu-check`` (issue 13.8).
+"""Debian's QEMU 11.1.3 under real KVM: the nested Linux 7.2 host runs ``qemu-check``.
 
 Two boots of a nested neoverse-n1 host on Linux 7.2 with the QEMU layer
 (about 8 s each once the image and the layer are cached; the layer's first

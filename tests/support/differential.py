@@ -25,7 +25,7 @@ RANDOM_FLIPS = 3  # per register, inside the mask and outside it
 def candidates(profile: HostProfile, catalogue: Catalogue, seed: int) -> list[tuple[str, int]]:
     """(register, value) pairs, each differing from the host's value, in a fixed order."""
     rng = random.Random(seed)
-    found = []
+    found: list[tuple[str, int]] = []
     for name, host in profile.id_registers.items():
         register = catalogue.get(name)
         if register is None or register.kind not in (Kind.FEATURE, Kind.CACHE):

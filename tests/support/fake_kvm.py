@@ -10,7 +10,8 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
@@ -56,7 +57,9 @@ class FakeKvm:
             **ID_REGISTERS,
             **{CATALOGUE[name].one_reg_id: value for name, value in FIRMWARE.items()},
         }
-        self.masks = {CATALOGUE["ID_AA64ISAR0_EL1"].kvm_mask_index: ISAR0_MASK}
+        isar0 = CATALOGUE["ID_AA64ISAR0_EL1"].kvm_mask_index
+        assert isar0 is not None  # a feature register: KVM has a mask for it
+        self.masks = {isar0: ISAR0_MASK}
         self.vgic = True
         self.gic_registers = {abi.vgic_sysreg_attr(_encoding("ICC_CTLR_EL1")): ICC_CTLR_EL1}
         self.failures: dict[int, int] = {}  # request -> errno
@@ -85,7 +88,7 @@ class FakeKvm:
             raise OSError(errno.ENOTTY, os.strerror(errno.ENOTTY))
         return handler(argument)
 
-    def _handlers(self) -> Mapping[tuple[str, int], object]:
+    def _handlers(self) -> Mapping[tuple[str, int], Callable[[Any], int]]:
         return {
             ("system", abi.KVM_GET_API_VERSION): lambda _: abi.KVM_API_VERSION,
             ("system", abi.KVM_CREATE_VM): lambda _: self._new("vm"),

@@ -155,11 +155,11 @@ PROFILES, MODELS = _real_documents()
 def one_parser() -> Iterator[None]:
     """One parser for all cases: building it is most of the time of a case."""
     build = command_line.build_parser
-    command_line.build_parser = functools.cache(build)  # type: ignore[method-assign]
+    command_line.build_parser = functools.cache(build)
     try:
         yield
     finally:
-        command_line.build_parser = build  # type: ignore[method-assign]
+        command_line.build_parser = build
 
 
 # --- mutations ---------------------------------------------------------------------

@@ -52,7 +52,8 @@ def test_the_child_and_the_directory_do_not_outlive_the_parent(
     )
     assert parent.stdout is not None
     pid, directory = parent.stdout.readline().split()
-    assert Path(directory).is_dir() and not _gone(int(pid))
+    assert Path(directory).is_dir()
+    assert not _gone(int(pid))
     parent.send_signal(number)
     parent.wait(10)
     try:

@@ -14,6 +14,7 @@ from qemu_errata.core.errata.table import (
     Mitigation,
 )
 from qemu_errata.core.implementations import TargetImplementation
+from qemu_errata.core.midr import MIDR_REGISTER, REVIDR_REGISTER
 
 
 @dataclass(frozen=True)
@@ -256,12 +257,12 @@ def pool_errata(
     reads_list = kernel is None or kernel >= TARGET_LIST_KERNEL
     guest = kernel_view(table, targets, id_registers, kernel) if reads_list else None
     marginal = tuple((t, brought_only_by(guest, t)) for t in targets) if guest else ()
-    pinned = id_registers.get("MIDR_EL1")
+    pinned = id_registers.get(MIDR_REGISTER)
     older: list[tuple[TargetImplementation, KernelView]] = []
     for target in targets:
         seen = target
         if pinned is not None:
-            seen = TargetImplementation(pinned, id_registers.get("REVIDR_EL1"), target.aidr)
+            seen = TargetImplementation(pinned, id_registers.get(REVIDR_REGISTER), target.aidr)
         older.append((target, kernel_view(table, [seen], id_registers, kernel)))
     return PoolErrata(targets, guest, marginal, tuple(older))
 

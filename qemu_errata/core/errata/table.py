@@ -7,23 +7,21 @@ docstring (``qemu_errata.core.errata``).
 from __future__ import annotations
 
 import functools
-import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
+from qemu_errata.core import tables
 from qemu_errata.core.catalogue import Catalogue, Field, load_catalogue, parse_kernel_version
-from qemu_errata.core.midr import CpuNames, load_cpu_names
+from qemu_errata.core.data_files import parse_toml, read_package_text, read_package_toml
+from qemu_errata.core.midr import CpuNames, load_cpu_names, midr_fits, midr_layout
 from qemu_errata.errors import CatalogueError
 
 ERRATA_TABLE_FORMAT = "qemu-errata/errata-table/1"
 # The first Linux whose guests match errata against the target implementation list.
 TARGET_LIST_KERNEL = (6, 15)
 
-_IMPLEMENTER_ARCHITECTURE = 0xFF0F0000
-_ARCHITECTURE_ARMV8 = 0xF << 16  # every real MIDR; the kernel's model values include it
-_VARIANT_REVISION = 0x00F0000F
+_ARMV8 = 0xF  # MIDR_EL1.Architecture of every real CPU; the kernel's model values include it
 
 # Who acts on an erratum: a guest kernel ("guest"), KVM although a guest detects it too
 # ("hypervisor"), a kernel at EL2 only ("host"), a device, or nobody ("none").
@@ -40,9 +38,9 @@ class CpuRange:
 
     implementer: int
     part: int
-    part_mask: int = 0xFFF
+    part_mask: int | None = None  # None: the whole part number
     rv_min: int = 0
-    rv_max: int = _VARIANT_REVISION
+    rv_max: int | None = None  # None: every variant and revision
     fixed_rv: int | None = None
     fixed_revidr_mask: int = 0
     seen_midr_only: bool = False
@@ -50,18 +48,27 @@ class CpuRange:
 
     def in_range(self, midr: int) -> bool:
         """Same model (implementer, architecture, part bits) and variant/revision in range."""
-        mask = _IMPLEMENTER_ARCHITECTURE | self.part_mask << 4
-        model = self.implementer << 24 | _ARCHITECTURE_ARMV8 | self.part << 4
-        return (
-            midr & mask == model & mask and self.rv_min <= midr & _VARIANT_REVISION <= self.rv_max
+        layout = midr_layout()
+        part_bits = -1 if self.part_mask is None else self.part_mask
+        mask = layout.mask("Implementer", "Architecture") | layout.place("PartNum", part_bits)
+        model = (
+            layout.place("Implementer", self.implementer)
+            | layout.place("Architecture", _ARMV8)
+            | layout.place("PartNum", self.part)
         )
+        return midr & mask == model & mask and self.rv_min <= _rv_bits(midr) <= self.rv_top
+
+    @property
+    def rv_top(self) -> int:
+        """The highest variant/revision in range."""
+        return midr_layout().mask("Variant", "Revision") if self.rv_max is None else self.rv_max
 
     def affects(self, midr: int, revidr: int | None) -> bool:
         """In range and not fixed by a REVIDR bit (an unknown REVIDR fixes nothing)."""
         if not self.in_range(midr):
             return False
         fixed = (
-            self.fixed_rv == midr & _VARIANT_REVISION
+            self.fixed_rv == _rv_bits(midr)
             and revidr is not None
             and revidr & self.fixed_revidr_mask != 0
         )
@@ -69,20 +76,20 @@ class CpuRange:
 
     @property
     def all_versions(self) -> bool:
-        return self.rv_min == 0 and self.rv_max == _VARIANT_REVISION
+        return self.rv_min == 0 and self.rv_top == midr_layout().mask("Variant", "Revision")
 
     def describe(self, names: CpuNames | None = None) -> str:
         """E.g. ``Arm Cortex-A76 r0p0-r3p1`` or ``Arm Neoverse-N1 all versions``."""
         names = names or load_cpu_names()
         implementer = names.implementers.get(self.implementer, f"implementer {self.implementer:#x}")
-        if self.part_mask != 0xFFF:
+        if self.part_mask is not None:
             part = f"parts {self.part:#05x} (mask {self.part_mask:#05x})"
         else:
             part = names.parts.get((self.implementer, self.part), f"part {self.part:#05x}")
         if self.all_versions:
             versions = "all versions"
         else:
-            versions = f"{_rv_name(self.rv_min)}-{_rv_name(self.rv_max)}"
+            versions = f"{_rv_name(self.rv_min)}-{_rv_name(self.rv_top)}"
             if self.rv_min == self.rv_max:
                 versions = _rv_name(self.rv_min)
         fixed = ""
@@ -179,26 +186,27 @@ class ErrataTable:
 @functools.cache
 def load_errata_table() -> ErrataTable:
     """The table shipped with the package (parsed once per process)."""
-    text = resources.files("qemu_errata").joinpath("data/errata.toml").read_text("utf-8")
-    return parse_errata_table(text, "errata.toml")
+    return errata_table_from_document(read_package_toml("errata.toml"), "errata.toml")
 
 
 def load_table_capabilities() -> tuple[str, ...]:
     """The kernel capability names the table was built from (data/errata-capabilities.txt)."""
-    text = (
-        resources.files("qemu_errata").joinpath("data/errata-capabilities.txt").read_text("utf-8")
-    )
+    text = read_package_text("errata-capabilities.txt")
     lines = (line.strip() for line in text.splitlines())
     return tuple(line for line in lines if line and not line.startswith("#"))
 
 
 def parse_errata_table(text: str, origin: str, catalogue: Catalogue | None = None) -> ErrataTable:
     """Build the table from the TOML text of ``origin``; CatalogueError naming a bad row."""
+    return errata_table_from_document(parse_toml(text, origin), origin, catalogue)
+
+
+def errata_table_from_document(
+    document: dict[str, Any], origin: str, catalogue: Catalogue | None = None
+) -> ErrataTable:
+    """The table of a parsed errata.toml: its shape first (ERRATA_FILE), then its rows."""
     catalogue = catalogue or load_catalogue()
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise CatalogueError(f"{origin}: not valid TOML: {error}") from None
+    tables.check(document, ERRATA_FILE, origin)
     header = document.get("table", {})
     if header.get("format") != ERRATA_TABLE_FORMAT:
         raise CatalogueError(f"{origin}: [table].format is not {ERRATA_TABLE_FORMAT!r}")
@@ -210,8 +218,6 @@ def parse_errata_table(text: str, origin: str, catalogue: Catalogue | None = Non
         _row(origin, f"mitigation[{i}]", entry, lambda e: _mitigation(e, catalogue))
         for i, entry in enumerate(document.get("mitigation", []))
     )
-    _check_unique((e.id for e in errata), origin)
-    _check_unique((m.id for m in mitigations), origin)
     return ErrataTable(errata, mitigations, str(header.get("linux", "")))
 
 
@@ -277,9 +283,9 @@ def _range(entry: dict[str, Any]) -> CpuRange:
     return CpuRange(
         implementer=int(entry["implementer"]),
         part=int(entry["part"]),
-        part_mask=int(entry.get("part_mask", 0xFFF)),
+        part_mask=entry.get("part_mask"),
         rv_min=_rv(entry["from"]) if "from" in entry else 0,
-        rv_max=_rv(entry["to"]) if "to" in entry else _VARIANT_REVISION,
+        rv_max=_rv(entry["to"]) if "to" in entry else None,
         fixed_rv=None if fixed is None else _rv(fixed["revision"]),
         fixed_revidr_mask=0 if fixed is None else int(fixed["revidr_mask"]),
         seen_midr_only=bool(entry.get("seen_midr_only", False)),
@@ -295,16 +301,24 @@ def _field_test(entry: dict[str, Any], catalogue: Catalogue) -> FieldTest:
 
 
 def _rv(name: str) -> int:
-    """``r3p1`` as the kernel's variant/revision bits (variant [23:20], revision [3:0])."""
+    """``r3p1`` as the kernel's variant/revision bits (MIDR_EL1's Variant and Revision)."""
+    layout = midr_layout()
     variant, _, revision = name.removeprefix("r").partition("p")
     v, r = int(variant), int(revision)
-    if not (0 <= v <= 0xF and 0 <= r <= 0xF) or not name.startswith("r"):
-        raise ValueError(f"{name!r} is not a revision rNpM with N, M in 0..15")
-    return v << 20 | r
+    top_v, top_r = (1 << layout.width("Variant")) - 1, (1 << layout.width("Revision")) - 1
+    if not (0 <= v <= top_v and 0 <= r <= top_r) or not name.startswith("r"):
+        raise ValueError(f"{name!r} is not a revision rNpM with N in 0..{top_v}, M in 0..{top_r}")
+    return layout.place("Variant", v) | layout.place("Revision", r)
+
+
+def _rv_bits(midr: int) -> int:
+    """The variant/revision bits of a MIDR, as _rv gives them."""
+    return midr & midr_layout().mask("Variant", "Revision")
 
 
 def _rv_name(rv: int) -> str:
-    return f"r{rv >> 20 & 0xF}p{rv & 0xF}"
+    layout = midr_layout()
+    return f"r{layout.take(rv, 'Variant')}p{layout.take(rv, 'Revision')}"
 
 
 def _version(text: str) -> tuple[int, int] | None:
@@ -323,9 +337,136 @@ def _series(text: str) -> tuple[int, int]:
     return version
 
 
-def _check_unique(ids: Iterable[str], origin: str) -> None:
-    seen: set[str] = set()
-    for name in ids:
-        if name in seen:
-            raise CatalogueError(f"{origin}: {name!r} appears twice")
-        seen.add(name)
+# The shape of errata.toml (see its header): every key a row may have, and its type.
+def _revision_problem(name: object) -> str | None:
+    try:
+        _rv(str(name))
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def _revision_order(name: object) -> int:
+    return _rv(str(name))
+
+
+def _version_problem(text: object) -> str | None:
+    if text == "" or parse_kernel_version(str(text)) is not None:
+        return None
+    return f"{text!r} is not a kernel version such as 6.12"
+
+
+_REVISION = tables.Value(str, check=_revision_problem)
+_VERSION = tables.Value(str, check=_version_problem)
+_STRINGS = tables.Value(list, items=tables.Value(str))
+_RANGE_ROW = tables.Row(
+    {
+        "implementer": tables.Value(int, check=midr_fits("Implementer")),
+        "part": tables.Value(int, check=midr_fits("PartNum")),
+        "part_mask": tables.Value(int, check=midr_fits("PartNum")),
+        "from": _REVISION,
+        "to": _REVISION,
+        "fixed": tables.Value(
+            dict,
+            row=tables.Row(
+                {"revision": _REVISION, "revidr_mask": tables.Value(int, bits=32)},
+                required=["revision", "revidr_mask"],
+            ),
+        ),
+        "seen_midr_only": tables.Value(bool),
+        "loop": tables.Value(int, bits=8),
+    },
+    required=["implementer", "part"],
+    ranges=[("from", "to", _revision_order)],
+)
+_RANGES = tables.Value(list, row=_RANGE_ROW)
+_FIELD_TEST = tables.Value(
+    dict,
+    row=tables.Row(
+        {
+            "register": tables.Value(str),
+            "field": tables.Value(str),
+            "min": tables.Value(int, bits=4),
+        },
+        required=["register", "field", "min"],
+    ),
+)
+_ERRATUM_ROW = tables.Row(
+    {
+        "id": tables.Value(str),
+        "vendor": tables.Value(str),
+        "numbers": tables.Value(list, items=tables.Value(int)),
+        "capability": tables.Value(str),
+        "kconfig": tables.Value(str),
+        "since": _VERSION,
+        "stable": tables.Value(list, items=_VERSION),
+        "left_out_by": _STRINGS,
+        "log": tables.Value(str),
+        "older_logs": _STRINGS,
+        "applies": tables.Value(str, words=APPLIES),
+        "matched_by": tables.Value(str, words=MATCHED_BY),
+        "affects": _RANGES,
+        "requires": tables.Value(list, items=_FIELD_TEST),
+        "matters_only_if": _FIELD_TEST,
+        "effect": tables.Value(str),
+        "source": tables.Value(str),
+    },
+    required=[
+        "id",
+        "vendor",
+        "capability",
+        "kconfig",
+        "since",
+        "log",
+        "applies",
+        "matched_by",
+        "affects",
+        "effect",
+        "source",
+    ],
+    name="id",
+    unique=["id"],
+)
+_MITIGATION_ROW = tables.Row(
+    {
+        "id": tables.Value(str),
+        "capability": tables.Value(str),
+        "since": _VERSION,
+        "log": tables.Value(str),
+        "older_logs": _STRINGS,
+        "unaffected_if": _FIELD_TEST,
+        "enabled_if": _FIELD_TEST,
+        "firmware_unaffected_if": _FIELD_TEST,
+        "safe": _RANGES,
+        "affected": _RANGES,
+        "otherwise": tables.Value(str, words=OTHERWISE),
+        "effect": tables.Value(str),
+        "source": tables.Value(str),
+    },
+    required=[
+        "id",
+        "capability",
+        "since",
+        "log",
+        "safe",
+        "affected",
+        "otherwise",
+        "effect",
+        "source",
+    ],
+    name="id",
+    unique=["id"],
+)
+ERRATA_FILE = tables.Row(
+    {
+        "table": tables.Value(
+            dict,
+            row=tables.Row(
+                {"format": tables.Value(str), "linux": tables.Value(str)}, required=["format"]
+            ),
+        ),
+        "erratum": tables.Value(list, row=_ERRATUM_ROW),
+        "mitigation": tables.Value(list, row=_MITIGATION_ROW),
+    },
+    required=["table"],
+)

@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from qemu_errata.core.catalogue import (
     Register,
 )
+from qemu_errata.core.midr import MIDR_REGISTER
 from qemu_errata.core.profile import HostProfile
 
 TIMER_REGISTER = "CNTFRQ_EL0"
 # What check() names as the register of a host CPU outside the target list.
-IDENTITY_REGISTER = "MIDR_EL1"
+IDENTITY_REGISTER = MIDR_REGISTER
 WRITABLE_IDENTITY_CAPABILITY = "writable_imp_id_regs"
 
 

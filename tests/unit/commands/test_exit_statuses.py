@@ -1,4 +1,4 @@
-"""Every command's exit statuses, as the README's table says them (issue 16).
+"""Every command's exit statuses, as the README's table says them.
 
 0 success or allowed, 1 a negative answer, 2 bad input or usage (one line
 naming the input), 125 from `nested` when the nested host itself failed.

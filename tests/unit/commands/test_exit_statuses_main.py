@@ -48,14 +48,15 @@ def run_into_closed_pipe(*args: str | Path) -> subprocess.CompletedProcess[str]:
 def test_a_closed_output_pipe_is_not_a_verdict(two_profiles: list[Path], tmp_path: Path) -> None:
     model = tmp_path / "model.json"
     assert run_cli("baseline", *two_profiles, "-o", model).returncode == 0
-    for args in [
+    cases: list[tuple[str | Path, ...]] = [
         ("baseline", *two_profiles),
         ("baseline", "--json", *two_profiles),
         ("check", model, two_profiles[0]),
         ("check", "--json", model, two_profiles[0]),
         ("render", "--vmm", "qemu-kvm", model),
         ("render", "--json", "--vmm", "qemu-kvm", model),
-    ]:
+    ]
+    for args in cases:
         result = run_into_closed_pipe(*args)
         assert (result.returncode, result.stderr) == (ExitStatus.OUTPUT_CLOSED, ""), args
 
@@ -85,21 +86,24 @@ def test_malformed_profiles_are_one_line_and_status_2(
     bad.write_text(content)
     result = run_cli("baseline", two_profiles[0], bad)
     assert result.returncode == ExitStatus.BAD_INPUT
-    assert result.stderr.startswith(f"qemu-errata: {bad}: ") and problem in result.stderr
+    assert result.stderr.startswith(f"qemu-errata: {bad}: ")
+    assert problem in result.stderr
     assert len(result.stderr.splitlines()) == 1
 
 
 def test_special_files_are_refused_at_once(two_profiles: list[Path], tmp_path: Path) -> None:
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    for special, kind in [("/dev/zero", "a character device"), (fifo, "a FIFO")]:
+    specials: list[tuple[str | Path, str]] = [("/dev/zero", "a character device"), (fifo, "a FIFO")]
+    for special, kind in specials:
         result = run_cli("baseline", two_profiles[0], special, timeout=20)
         assert result.returncode == ExitStatus.BAD_INPUT
         assert result.stderr == f"qemu-errata: {special}: not a regular file ({kind})\n"
 
 
 def _bug(args: argparse.Namespace) -> int:
-    return {}["no such key"]  # type: ignore[no-any-return]
+    empty: dict[str, int] = {}
+    return empty["no such key"]
 
 
 def test_an_internal_error_is_status_3_and_one_line(
@@ -113,7 +117,8 @@ def test_an_internal_error_is_status_3_and_one_line(
     )
     assert command_line.main(["--debug", "baseline", str(two_profiles[0])]) == ExitStatus.INTERNAL
     shown = capsys.readouterr().err
-    assert shown.startswith("Traceback (most recent call last):") and "in _bug" in shown
+    assert shown.startswith("Traceback (most recent call last):")
+    assert "in _bug" in shown
 
 
 def test_main_leaves_the_signal_handlers_as_it_found_them(two_profiles: list[Path]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 
@@ -48,5 +49,6 @@ def test_the_table_lists_every_command_in_the_order_help_shows() -> None:
     full = build_parser()
     (subcommands,) = [a for a in full._actions if a.dest == "command"]
     assert list(subcommands.choices or {}) == list(COMMANDS)
+    assert isinstance(subcommands, argparse._SubParsersAction)
     helps = {action.dest: action.help for action in subcommands._choices_actions}
     assert helps == {name: help_text for name, (_, help_text) in COMMANDS.items()}

@@ -1,4 +1,4 @@
-"""`nested` refuses, before it boots anything, what the nested host could not run (issue 16)."""
+"""`nested` refuses, before it boots anything, what the nested host could not run."""
 
 from __future__ import annotations
 

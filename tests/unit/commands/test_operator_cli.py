@@ -1,4 +1,4 @@
-"""The command line as a first-time operator meets it (issue 16)."""
+"""The command line as a first-time operator meets it."""
 
 from __future__ import annotations
 
@@ -56,8 +56,10 @@ def test_profiles_lists_every_embedded_profile_with_what_it_is() -> None:
     assert lines[0].startswith("Embedded host profiles")
     kvm = [line for line in lines if line.startswith("  kvm-")]
     qemu = [line for line in lines if line.startswith("  qemu-")]
-    assert len(kvm) == 12 and all("real writable masks" in line for line in kvm)
-    assert len(qemu) == 6 and all("writable masks unknown" in line for line in qemu)
+    assert len(kvm) == 12
+    assert all("real writable masks" in line for line in kvm)
+    assert len(qemu) == 6
+    assert all("writable masks unknown" in line for line in qemu)
 
 
 def test_show_a_model_file(write_json: Callable[[str, Any], Path]) -> None:
@@ -105,12 +107,14 @@ def test_one_host_is_not_hosts() -> None:
 
 def test_nested_help_is_plain_text_and_says_cpu_is_required() -> None:
     text = " ".join(run_cli("nested", "--help").stdout.split())
-    assert "``" not in text and ":mod:" not in text
+    assert "``" not in text
+    assert ":mod:" not in text
     assert "QEMU CPU model of the nested host (required, except with --rebuild alone)" in text
 
 
 def test_the_command_is_on_path() -> None:
     link = Path("/usr/local/bin/qemu-errata")
-    assert link.resolve().name == "qemu-errata" and link.resolve().parent.name == "bin"
+    assert link.resolve().name == "qemu-errata"
+    assert link.resolve().parent.name == "bin"
     done = subprocess.run([str(link), "--version"], capture_output=True, text=True, check=False)
     assert done.stdout.startswith("qemu-errata ")

@@ -61,7 +61,9 @@ def test_json_puts_every_host_in_exactly_one_pool() -> None:
     assert [t["id"] for t in plan["types"]] == ["T1", "T2", "T3", "T4", "T5", "T6"]
     assert len(plan["matrix"]) == 15
     first = plan["matrix"][0]
-    assert first["types"] == ["T1", "T2"] and first["compatible"] and first["errata"] == []
+    assert first["types"] == ["T1", "T2"]
+    assert first["compatible"]
+    assert first["errata"] == []
     assert {loss["field"] for loss in first["loses"]} == {"SSBS", "PARANGE"}
     hosts = [host for pool in plan["pools"] for host in pool["hosts"]]
     assert sorted(hosts) == sorted(t["hosts"][0] for t in plan["types"])

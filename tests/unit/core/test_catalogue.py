@@ -135,7 +135,8 @@ def test_field_facts(qualified: str, msb: int, lsb: int, rule: Rule, signed: boo
 def test_exact_fields_carry_their_safe_value() -> None:
     catalogue = load_catalogue()
     exact = [f for r in catalogue.values() for f in r.fields if f.rule is Rule.EXACT]
-    assert exact and all(f.safe is not None for f in exact)
+    assert exact
+    assert all(f.safe is not None for f in exact)
     assert catalogue["CTR_EL0"].field("RES1").safe == 1
 
 
@@ -167,7 +168,8 @@ def test_identity_and_rule_writable_kinds() -> None:
         "REVIDR_EL1",
         "AIDR_EL1",
     }
-    assert Kind.FIRMWARE.writable_by_rule and Kind.GIC.writable_by_rule
+    assert Kind.FIRMWARE.writable_by_rule
+    assert Kind.GIC.writable_by_rule
     assert not Kind.FEATURE.writable_by_rule
 
 
@@ -185,7 +187,7 @@ HEADER = 'format = "qemu-errata/register-catalogue/2"\n'
         ),
         (
             HEADER + '[[register]]\nname = "X"\nkind = "odd"\nencoding = [3,0,0,1,0]\n',
-            "kind missing or unknown",
+            "key 'kind': 'odd' is not one of feature, identity",
         ),
         (
             HEADER + '[[register]]\nname = "X"\nkind = "feature"\nencoding = [3,0,0,1,0]\n'
@@ -201,14 +203,14 @@ HEADER = 'format = "qemu-errata/register-catalogue/2"\n'
         (
             HEADER + '[[register]]\nname = "X"\nkind = "feature"\nencoding = [3,0,0,1,0]\n'
             '[[register.field]]\nname = "A"\nbits = [64, 4]\nrule = "lower"\n',
-            "are not inside 63..0",
+            "does not fit in 6 bits",
         ),
         (
             HEADER + '[[register]]\nname = "X"\nkind = "feature"\nencoding = [3,0,0,1,0]\n'
             "res0 = [[63, 0]]\n"
             '[[register]]\nname = "X"\nkind = "feature"\nencoding = [3,0,0,1,1]\n'
             "res0 = [[63, 0]]\n",
-            "X is catalogued twice",
+            "key 'name': 'X' again (first in test.toml: register[0] X)",
         ),
     ],
 )

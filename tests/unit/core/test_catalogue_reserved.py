@@ -100,9 +100,9 @@ def test_a_reserved_range_over_a_field_is_an_error() -> None:
             "X: bits [9:8] are in both res0 [63:8] and state [9:0]",
         ),
         ("res0 = [[63, 8], [8, 0]]\n", "X: bits [8:8] are in both res0 [63:8] and res0 [8:0]"),
-        ("res0 = [[64, 0]]\n", "X: res0 bits [64:0] are not inside 63..0"),
-        ("res0 = [[3, 4]]\n", "X: res0 bits [3:4] are not inside 63..0"),
-        ('unreported = ["63:0"]\n', "X: unreported '63:0' is not [msb, lsb]"),
+        ("res0 = [[64, 0]]\n", "register[0] X, key 'res0[0][0]': 64 does not fit in 6 bits"),
+        ("res0 = [[3, 4]]\n", "register[0] X, key 'res0[0]': msb below lsb"),
+        ('unreported = ["63:0"]\n', "register[0] X, key 'unreported[0]': not a list"),
         ("res0 = [[63, 33]]\n", "X: bits [32:0] are in no field"),
     ],
 )

@@ -36,8 +36,10 @@ def test_malformed_json_is_one_line_naming_the_input(text: str, problem: str) ->
     with pytest.raises(InputError) as refused:
         parse_json(text, "in.json")
     message = str(refused.value)
-    assert message.startswith("in.json: ") and problem in message
-    assert "\n" not in message and len(message) < 300
+    assert message.startswith("in.json: ")
+    assert problem in message
+    assert "\n" not in message
+    assert len(message) < 300
 
 
 def test_well_formed_json_decodes_as_json_does() -> None:
@@ -86,7 +88,8 @@ def test_messages_quoting_the_input_are_bounded() -> None:
     document["k" * 100_000] = 1
     with pytest.raises(ProfileError) as refused:
         profile_from_json(document, "p.json")
-    assert len(str(refused.value)) < 500 and "more characters)" in str(refused.value)
+    assert len(str(refused.value)) < 500
+    assert "more characters)" in str(refused.value)
 
 
 def test_model_readers_refuse_unknown_keys() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import pytest
@@ -58,7 +59,7 @@ def test_every_implementation_the_table_names_has_a_name_in_cpus_json() -> None:
     names = load_cpu_names()
     ranges = [r for e in TABLE.errata for r in e.affects]
     ranges += [r for m in TABLE.mitigations for r in (*m.safe, *m.affected)]
-    unnamed = {(r.implementer, r.part) for r in ranges if r.part_mask == 0xFFF} - set(names.parts)
+    unnamed = {(r.implementer, r.part) for r in ranges if r.part_mask is None} - set(names.parts)
     assert unnamed == set()
 
 
@@ -75,7 +76,8 @@ def test_a_guest_log_line_maps_back_to_the_rows_that_share_it() -> None:
         "ARM erratum 3194386"
     ]
     older = {r.id for r in TABLE.by_log("Qualcomm erratum 1009, or ARM erratum 1286807, 2441009")}
-    assert "ARM erratum 2441009" in older and "ARM erratum 4118414" not in older
+    assert "ARM erratum 2441009" in older
+    assert "ARM erratum 4118414" not in older
     assert [r.id for r in TABLE.by_log("Spectre-BHB")] == ["Spectre-BHB"]
 
 
@@ -182,7 +184,8 @@ def test_fujitsu_010001_matches_a64fx_r0p0_and_r1p0_by_the_midr_it_reads() -> No
     (fujitsu,) = [
         e for e in kernel_view(TABLE, pool, {}).errata if e.erratum.id == "Fujitsu erratum 010001"
     ]
-    assert fujitsu.own_hosts_only and fujitsu.implementations == (cpu(0x461F0010),)
+    assert fujitsu.own_hosts_only
+    assert fujitsu.implementations == (cpu(0x461F0010),)
 
 
 def test_kryo_matches_by_part_family_only_on_its_own_hosts() -> None:
@@ -191,7 +194,8 @@ def test_kryo_matches_by_part_family_only_on_its_own_hosts() -> None:
     e1003 = [
         e for e in pool.errata if e.erratum.id == "Qualcomm Technologies Falkor/Kryo erratum 1003"
     ]
-    assert e1003 and e1003[0].own_hosts_only
+    assert e1003
+    assert e1003[0].own_hosts_only
     falkor_v1 = kernel_view(TABLE, [cpu(midr(0x51, 0, 0x800, 0)), cpu(0x414FD0C1)], {})
     assert not next(e for e in falkor_v1.errata if e.erratum.id.endswith("1003")).own_hosts_only
 
@@ -221,7 +225,8 @@ def test_an_id_field_the_model_lowers_decides_relevance() -> None:
         for e in kernel_view(TABLE, [a510], {"ID_AA64PFR0_EL1": 0}).errata
         if e.erratum.id.endswith("2457168")
     ]
-    assert amu.no_effect is not None and "AMU" in amu.no_effect
+    assert amu.no_effect is not None
+    assert "AMU" in amu.no_effect
 
 
 def test_guest_kernel_limits_to_the_workarounds_it_carries() -> None:
@@ -255,17 +260,18 @@ def test_pool_marginal_cost_and_older_guests() -> None:
     n1, a57 = cpu(0x414FD0C1), cpu(0x411FD070)
     pool = pool_errata(TABLE, [a57, n1], {})
     marginal = dict(pool.marginal)
-    assert ("ARM erratum 832075",) in marginal[a57] and ("Spectre-v3a",) in marginal[a57]
+    assert ("ARM erratum 832075",) in marginal[a57]
+    assert ("Spectre-v3a",) in marginal[a57]
     assert ("ARM erratum 3194386",) in marginal[n1]
     older = dict(pool.older_guests)
-    assert _ids(older[n1]) >= {"ARM erratum 3194386"} and "ARM erratum 832075" not in _ids(
-        older[n1]
-    )
+    assert _ids(older[n1]) >= {"ARM erratum 3194386"}
+    assert "ARM erratum 832075" not in _ids(older[n1])
 
 
 def test_a_guest_older_than_6_15_gets_no_target_list_answer() -> None:
     pool = pool_errata(TABLE, [cpu(0x414FD0C1)], {}, kernel=(6, 12))
-    assert pool.guest is None and pool.marginal == ()
+    assert pool.guest is None
+    assert pool.marginal == ()
     assert len(pool.older_guests) == 1
 
 
@@ -312,12 +318,15 @@ def test_adding_a_target_never_removes_an_erratum(
 @pytest.mark.parametrize(
     ("row", "problem"),
     [
-        ('affects = [{ implementer = 0x41, part = 0xd0b, from = "3p1" }]', "not a revision"),
+        (
+            'affects = [{ implementer = 0x41, part = 0xd0b, from = "3p1" }]',
+            "key 'from': '3p1' is not a revision",
+        ),
         (
             'affects = []\nrequires = [{ register = "NOPE_EL1", field = "X", min = 1 }]',
             "not catalogued",
         ),
-        ('affects = []\napplies = "sometimes"', "not known"),
+        ('affects = []\napplies = "sometimes"', "key 'applies': 'sometimes' is not one of"),
     ],
 )
 def test_a_malformed_row_is_refused_naming_it(row: str, problem: str) -> None:
@@ -336,7 +345,9 @@ def test_a_malformed_row_is_refused_naming_it(row: str, problem: str) -> None:
     overridden = {line.split(" = ")[0] for line in row.splitlines()}
     fields = "\n".join(f"{k} = {v}" for k, v in base.items() if k not in overridden)
     text = f'[table]\nformat = "qemu-errata/errata-table/1"\n[[erratum]]\n{fields}\n{row}\n'
-    with pytest.raises(CatalogueError, match=f"test.toml: X erratum 1: .*{problem}"):
+    with pytest.raises(
+        CatalogueError, match=f"test.toml: .*X erratum 1[:,] .*{re.escape(problem)}"
+    ):
         parse_errata_table(text, "test.toml")
 
 
@@ -379,7 +390,8 @@ def test_the_expected_log_of_a_7_2_guest_on_neoverse_n1_names_the_shared_descrip
     certain, possible = kernel_view(TABLE, [cpu(0x414FD0C1)], n1_registers).expected_log()
     assert "Broken broadcast TLBI completion" in certain
     assert "SSBS not fully self-synchronizing" in certain
-    assert "Spectre-BHB" in certain and "Spectre-v4" in certain
+    assert "Spectre-BHB" in certain
+    assert "Spectre-v4" in certain
     assert "Spectre-v2" not in certain + possible  # CSV2 says unaffected
     assert all(TABLE.by_log(line) for line in certain)
 
@@ -404,7 +416,8 @@ def test_a_stable_backport_is_logged_only_by_the_point_releases_that_carry_it() 
     n1 = [cpu(0x414FD0C1)]
     line = "Broken broadcast TLBI completion"
     certain, some = kernel_view(TABLE, n1, {}, kernel=(6, 12)).expected_log()
-    assert line in some and line not in certain
+    assert line in some
+    assert line not in certain
     assert line in kernel_view(TABLE, n1, {}, kernel=(7, 1)).expected_log()[0]
     assert line not in sum(kernel_view(TABLE, n1, {}, kernel=(6, 11)).expected_log(), ())
     older = pool_errata(TABLE, n1, {}, kernel=(6, 12)).older_guests[0][1]
@@ -424,7 +437,8 @@ def test_a_stable_series_must_be_a_kernel_version() -> None:
 def test_a_workaround_a_distribution_builds_without_is_logged_only_by_some_guests() -> None:
     a510_r1p1 = cpu(midr(0x41, 1, 0xD46, 1))
     certain, some = kernel_view(TABLE, [a510_r1p1], {}, kernel=(7, 2)).expected_log()
-    assert "ARM erratum 2457168" in some and "ARM erratum 2457168" not in certain
+    assert "ARM erratum 2457168" in some
+    assert "ARM erratum 2457168" not in certain
     (left_out,) = [
         e
         for e in kernel_view(TABLE, [a510_r1p1], {}).errata

@@ -49,10 +49,12 @@ def test_every_capability_once_in_the_order_logged_and_the_errata_among_them() -
 def test_a_log_line_errata_share_is_narrowed_to_the_errata_of_known_implementations() -> None:
     shared = "Broken broadcast TLBI completion"
     everyone = erratum_of(shared, TABLE, [])
-    assert everyone is not None and "ARM erratum 1286807" in everyone.ids
+    assert everyone is not None
+    assert "ARM erratum 1286807" in everyone.ids
     assert len(everyone.ids) > 1
     a76 = erratum_of(shared, TABLE, [CORTEX_A76_R3P0])
-    assert a76 is not None and "ARM erratum 1286807" in a76.ids
+    assert a76 is not None
+    assert "ARM erratum 1286807" in a76.ids
     assert "Qualcomm Technologies Falkor/Kryo erratum 1009" not in a76.ids
 
 

@@ -1,4 +1,4 @@
-"""Host types: identical hosts are decided once and reported together (issue 15)."""
+"""Host types: identical hosts are decided once and reported together."""
 
 from __future__ import annotations
 

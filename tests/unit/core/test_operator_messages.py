@@ -1,4 +1,4 @@
-"""What baseline says when a pool is refused, and how values and models read (issue 16)."""
+"""What baseline says when a pool is refused, and how values and models read."""
 
 from __future__ import annotations
 

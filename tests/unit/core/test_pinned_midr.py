@@ -1,4 +1,4 @@
-"""A stable guest MIDR: baseline --pin-midr, check, render (issue 13 item 7)."""
+"""A stable guest MIDR: baseline --pin-midr, check, render."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Registers no VMM sets (firmware pseudo-registers, the GIC CPU interface) are requirements,
-not writes (issue 13 items 5 and 6): a guest keeps its first host's values and carries them to
+not writes: a guest keeps its first host's values and carries them to
 every other host, whose KVM judges them (ICC_CTLR_EL1: PRIbits/IDbits not above the
 destination's, SEIS and A3V equal, as vgic-sys-reg-v3.c checks)."""
 

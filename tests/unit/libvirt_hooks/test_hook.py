@@ -24,14 +24,14 @@ from lxml import etree
 
 import libvirt_hooks.guard as guard_module
 from libvirt_hooks import domain as fast_domain
-from libvirt_hooks import qemu as hook_entry
 from libvirt_hooks.config import read_flat_toml
-from libvirt_hooks.constants import POOL_NAMESPACE_PREFIX_BYTES
+from libvirt_hooks.constants import MAX_XML_BYTES, POOL_NAMESPACE_PREFIX_BYTES
 from qemu_errata.commands import main as cli
 from qemu_errata.commands.hook import MARKER, SCRIPT_NAME
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.pool_namespace import POOL_NAMESPACE as NAMESPACE
+from qemu_errata.testbed.sysfs_tree import write_cpu_identity
 from qemu_errata.vmm.pool_element import VERSION, model_from_pool_element, pool_element
 
 N1 = 0x414FD0C1  # Arm Neoverse-N1 r4p1
@@ -105,7 +105,8 @@ def pool_xml_with(change: str, value: str | None) -> bytes:
     assert pool is not None
     target = pool.find(f"{{{NAMESPACE}}}targets/{{{NAMESPACE}}}implementation")
     timer = pool.find(f"{{{NAMESPACE}}}timer")
-    assert target is not None and timer is not None
+    assert target is not None
+    assert timer is not None
     if change == "version":
         pool.set("version", value or "")
     elif change == "midr":
@@ -122,10 +123,7 @@ def pool_xml_with(change: str, value: str | None) -> bytes:
 def write_sysfs(root: Path, cpus: Mapping[int, tuple[int, int]]) -> Path:
     """A sysfs tree as arm64 Linux shows it: cpuN/regs/identification/{midr,revidr}_el1."""
     for cpu, (midr, revidr) in cpus.items():
-        identification = root / f"devices/system/cpu/cpu{cpu}/regs/identification"
-        identification.mkdir(parents=True)
-        (identification / "midr_el1").write_text(f"0x{midr:016x}\n")
-        (identification / "revidr_el1").write_text(f"0x{revidr:016x}\n")
+        write_cpu_identity(root, cpu, midr, revidr)
     (root / "devices" / "system" / "cpu" / "online").write_text(f"0-{max(cpus)}\n")
     return root
 
@@ -262,7 +260,7 @@ def test_a_large_non_pool_xml_passes_and_a_large_pool_xml_is_refused(
     hook: Path, host: Host
 ) -> None:
     root = etree.fromstring(domain_xml(pool=None))
-    etree.SubElement(root, "description").text = "x" * (hook_entry.MAX_XML_BYTES + 1)
+    etree.SubElement(root, "description").text = "x" * (MAX_XML_BYTES + 1)
     assert_allowed(run_hook(hook, host, etree.tostring(root)))
     root.find("metadata").append(pool_element(model((N1, None))))  # type: ignore[union-attr]
     assert_refused(run_hook(hook, host, etree.tostring(root)), "larger than")
@@ -623,7 +621,8 @@ def test_install_is_idempotent_and_uninstall_removes_only_ours(
         assert expected in capsys.readouterr().out
     script = hooks_dir / SCRIPT_NAME
     assert os.access(script, os.X_OK)
-    assert script.read_text().startswith("#!/") and MARKER in script.read_text()
+    assert script.read_text().startswith("#!/")
+    assert MARKER in script.read_text()
     assert sorted(p.name for p in hooks_dir.iterdir()) == [SCRIPT_NAME]  # no temporary left
     for expected in ("removed", "not installed, nothing to remove"):
         assert cli.main(["hook", "uninstall", "--hooks-dir", str(hooks_dir)]) == 0

@@ -27,6 +27,7 @@ from qemu_errata.core.implementations import TargetImplementation, TargetImpleme
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.pool_namespace import POOL_NAMESPACE as NAMESPACE
 from qemu_errata.errors import DomainXmlError
+from qemu_errata.testbed.sysfs_tree import write_cpu_identity
 from qemu_errata.vmm.pool_element import pool_element
 
 N1 = 0x414FD0C1
@@ -66,10 +67,7 @@ class Host:
         self.log = home / "hook.log"
         self.config = home / ".config/qemu-errata/hook.toml"
         for cpu in range(4):
-            regs = self.sysfs / f"devices/system/cpu/cpu{cpu}/regs/identification"
-            regs.mkdir(parents=True)
-            (regs / "midr_el1").write_text(f"0x{N1:016x}\n")
-            (regs / "revidr_el1").write_text("0x0\n")
+            write_cpu_identity(self.sysfs, cpu, N1)
         self.configure()
 
     def configure(self, **settings: Any) -> None:

@@ -1,4 +1,4 @@
-"""The hook's host-profile check applies KVM's ICC_CTLR_EL1 rules (issue 13 item 6)."""
+"""The hook's host-profile check applies KVM's ICC_CTLR_EL1 rules."""
 
 from __future__ import annotations
 

@@ -19,7 +19,8 @@ from qemu_errata.nested.image import KERNELS, newest_kernel
 
 def read_newc(data: bytes) -> list[tuple[str, int, bytes]]:
     """(name, mode, data) of each entry of a newc archive, up to the trailer."""
-    entries, offset = [], 0
+    entries: list[tuple[str, int, bytes]] = []
+    offset = 0
     while True:
         assert data[offset : offset + 6] == b"070701"
         fields = [int(data[offset + 6 + 8 * i : offset + 14 + 8 * i], 16) for i in range(13)]

@@ -66,4 +66,5 @@ def test_the_guest_view_tree_describes_the_vm_the_kernel_boots_on() -> None:
     assert read.get_property("enable-method", "/cpus/cpu@0").value == "psci"
     # Every timer interrupt a level-high PPI.
     interrupts = read.get_property("interrupts", "/timer").data
-    assert interrupts[0::3] == [1, 1, 1, 1] and interrupts[2::3] == [4, 4, 4, 4]
+    assert interrupts[0::3] == [1, 1, 1, 1]
+    assert interrupts[2::3] == [4, 4, 4, 4]

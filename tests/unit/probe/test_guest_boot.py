@@ -208,7 +208,8 @@ def test_the_guest_is_given_the_model_the_list_and_a_console_and_read() -> None:
         n: 0x1000 + i for i, n in enumerate(names)
     }
     assert boot.console == bytearray(LOG + DONE_LINE)
-    assert boot.list_offered and boot.version_calls == 1
+    assert boot.list_offered
+    assert boot.version_calls == 1
     assert [a.index for a in boot.answers] == [0, 1, 2]
     assert [a.entry for a in boot.answers[:2]] == list(POOL.target_implementations)
     assert boot.answers[2].entry is None

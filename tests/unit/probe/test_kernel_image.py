@@ -31,7 +31,8 @@ def test_the_header_says_where_the_kernel_goes() -> None:
 def test_a_gzip_compressed_image_is_decompressed() -> None:
     raw = image()
     parsed = parse_image(gzip.compress(raw), "vmlinuz")
-    assert parsed.compressed and parsed.data == raw
+    assert parsed.compressed
+    assert parsed.data == raw
 
 
 @pytest.mark.parametrize(

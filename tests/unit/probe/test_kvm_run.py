@@ -176,7 +176,7 @@ def test_report_refuses_stores_the_program_does_not_make(
     stores: list[tuple[int, int]], error: str
 ) -> None:
     report = GuestReport(build_program([ID_AA64PFR1_EL1]))
-    with pytest.raises(GuestError, match=error):
+    with pytest.raises(GuestError, match=error):  # noqa: PT012 - the last store raises
         for address, value in stores:
             report.store(address, value)
 

@@ -23,6 +23,7 @@ from qemu_errata.errors import ProbeError
 from qemu_errata.probe import el0, timer
 from qemu_errata.probe import kvm_abi as abi
 from qemu_errata.probe.kvm import probe_kvm, read_kvm
+from qemu_errata.testbed.sysfs_tree import write_cpu_identity
 
 
 @pytest.fixture
@@ -142,10 +143,7 @@ def test_host_without_vgic_v3(kernel: FakeKvm, failure: str) -> None:
 
 def _sysfs(root: Path, midrs: Mapping[int, int]) -> Path:
     for number, midr in midrs.items():
-        identification = root / f"devices/system/cpu/cpu{number}/regs/identification"
-        identification.mkdir(parents=True)
-        (identification / "midr_el1").write_text(f"0x{midr:016x}\n")
-        (identification / "revidr_el1").write_text("0x0000000000000000\n")
+        write_cpu_identity(root, number, midr)
     return root
 
 
@@ -158,7 +156,7 @@ def test_profile_of_a_host(
     (device_tree / "timer").mkdir(parents=True)
     (device_tree / "timer/compatible").write_bytes(b"arm,armv8-timer\0")
     (device_tree / "timer/clock-frequency").write_bytes((25_000_000).to_bytes(4, "big"))
-    monkeypatch.setattr(el0.platform, "machine", lambda: "x86_64")  # use the device tree
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")  # use the device tree
     data = probe_kvm("n1-rack3-07", sysfs, device_tree, kernel).to_json()
     assert data["host"] == "n1-rack3-07"
     # One implementation: KVM's AIDR (the boot CPU's) is every CPU's.
@@ -179,7 +177,7 @@ def test_register_kvm_does_not_offer_but_a_guest_reads_at_el0_is_read_here(
     """DCZID_EL0: KVM neither reads nor writes it, the guest reads the hardware's value."""
     dczid = CATALOGUE["DCZID_EL0"]
     del kernel.registers[dczid.one_reg_id]
-    monkeypatch.setattr(el0.platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr("platform.machine", lambda: "aarch64")
     read_here: list[object] = []
 
     def hardware(encoding: object) -> int:  # stands in for the mrs this process would run
@@ -203,7 +201,7 @@ def test_big_little_host_leaves_aidr_unknown(kernel: FakeKvm, tmp_path: Path) ->
 def test_timer_frequency_from_the_device_tree_or_unknown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(el0.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
     assert timer.read_timer_frequency(tmp_path / "none") == (None, "unknown")
     node = tmp_path / "arch-timer"
     node.mkdir()

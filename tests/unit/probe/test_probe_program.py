@@ -61,7 +61,8 @@ def test_program_layout_for_the_whole_catalogue() -> None:
     stop = (program.stop_address - LOAD_ADDRESS) // 4
     assert words[stop] == a64.branch(0)  # ends in "b ." where the breakpoint goes
     vectors = (program.results_address - LOAD_ADDRESS) - 0x800
-    assert vectors % 0x800 == 0 and vectors > stop * 4
+    assert vectors % 0x800 == 0
+    assert vectors > stop * 4
     assert words[0] == a64.adr(9, vectors)  # VBAR_EL1 <- the vector table
     for offset in (0x000, 0x200):  # synchronous exception, current EL, SP0 and SPx
         assert words[(vectors + offset) // 4] == a64.movz(2, 1)  # flags "undefined"

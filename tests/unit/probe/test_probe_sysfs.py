@@ -12,19 +12,15 @@ import pytest
 from qemu_errata.commands.probe import probe
 from qemu_errata.errors import InputError, ProbeError
 from qemu_errata.probe.sysfs import probe_sysfs, read_implementations
+from qemu_errata.testbed.sysfs_tree import write_cpu_identity
 
 A55 = 0x412FD050  # Cortex-A55 r2p0, the LITTLE cores
 A76 = 0x414FD0B1  # Cortex-A76 r4p1, the big cores
 
 
 def write_cpu(root: Path, number: int, midr: int | None, revidr: int = 0) -> None:
-    cpu = root / f"devices/system/cpu/cpu{number}"
-    cpu.mkdir(parents=True)
-    if midr is not None:  # an offline CPU has no regs/identification
-        identification = cpu / "regs/identification"
-        identification.mkdir(parents=True)
-        (identification / "midr_el1").write_text(f"0x{midr:016x}\n")
-        (identification / "revidr_el1").write_text(f"0x{revidr:016x}\n")
+    """An online CPU of ``midr``, or (None) an offline one: it has no regs/identification."""
+    write_cpu_identity(root, number, midr, revidr)
 
 
 @pytest.fixture
@@ -150,7 +146,8 @@ def test_probe_command_error_is_one_line_and_writes_nothing(tmp_path: Path) -> N
         check=False,
     )
     assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and "nowhere/devices/system/cpu" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "nowhere/devices/system/cpu" in result.stderr
     assert not output.exists()
 
 

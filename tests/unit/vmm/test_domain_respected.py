@@ -1,5 +1,4 @@
-"""The user's domain is respected: its features, its CPU model, and what we replace
-(issue 13 item 4, issue 16 item 10)."""
+"""The user's domain is respected: its features, its CPU model, and what we replace."""
 
 from __future__ import annotations
 

@@ -49,7 +49,7 @@ def test_applied_domain_has_our_cpu_arguments_and_metadata() -> None:
     domain = parse(apply(DOMAIN, model))
     cpu = domain.find("cpu")
     assert cpu is not None
-    assert dict(cpu.attrib) == {"mode": "host-passthrough", "check": "none"}
+    assert dict(cpu.attrib) == {"mode": "host-passthrough", "check": "none"}  # type: ignore[misc]
     assert [child.tag for child in cpu] == ["topology", "feature"]
     assert arguments(domain) == ["-qmp", "unix:/run/extra.sock,server=on,wait=off", *KVM_GOLDEN[2:]]
     pool = find_pool_element(domain)
@@ -89,7 +89,8 @@ def test_untouched_parts_are_byte_for_byte_the_same() -> None:
 def test_the_secret_and_the_order_of_elements_are_kept() -> None:
     domain = parse(apply(DOMAIN, three_host_pool()))
     graphics = domain.find("devices/graphics")
-    assert graphics is not None and graphics.get("passwd") == "secret"
+    assert graphics is not None
+    assert graphics.get("passwd") == "secret"
     assert [etree.QName(c).localname for c in domain] == [
         "name",
         "uuid",
@@ -125,12 +126,15 @@ def test_tcg_domain_gets_a_named_model_and_the_presented_midr() -> None:
     domain = parse(applied)
     cpu = domain.find("cpu")
     assert cpu is not None
-    assert dict(cpu.attrib) == {"mode": "custom", "match": "exact", "check": "none"}
+    assert dict(cpu.attrib) == {"mode": "custom", "match": "exact", "check": "none"}  # type: ignore[misc]
     model = cpu.find("model")
-    assert model is not None and model.text == "neoverse-n1" and model.get("fallback") == "forbid"
+    assert model is not None
+    assert model.text == "neoverse-n1"
+    assert model.get("fallback") == "forbid"
     assert arguments(domain) == TCG_GOLDEN[2:]
     commandline = domain.find(COMMANDLINE_TAG)
-    assert commandline is not None and commandline.nsmap["qemu"] == QEMU_NAMESPACE
+    assert commandline is not None
+    assert commandline.nsmap["qemu"] == QEMU_NAMESPACE
     switched = apply(applied.encode(), three_host_pool(), qemu_cpu="cortex-a57")
     assert switched == apply(BARE_TCG_DOMAIN, three_host_pool(), qemu_cpu="cortex-a57")
 
@@ -193,5 +197,6 @@ def test_entities_are_not_expanded() -> None:
     applied = apply(hostile, three_host_pool(), qemu_cpu="cortex-a57")
     assert "root:x:0:0" not in applied
     name = etree.fromstring(applied.encode(), etree.XMLParser(resolve_entities=False)).find("name")
-    assert name is not None and name.text is None
-    assert [entity.name for entity in name] == ["leak"]
+    assert name is not None
+    assert name.text is None
+    assert [entity.name for entity in name] == ["leak"]  # type: ignore[union-attr]  # _Entity

@@ -1,5 +1,4 @@
-"""SYSREG property names per QEMU series or discovered, and the fields a model sets
-(issue 13 items 1 and 3)."""
+"""SYSREG property names per QEMU series or discovered, and the fields a model sets."""
 
 from __future__ import annotations
 

@@ -69,6 +69,6 @@ def test_only_pool_element_builds_the_pool_element() -> None:
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and node.func.attr in {"Element", "SubElement"}
-        and "POOL" in ast.unparse(node.args[:1]) + ast.unparse(node.args[1:2])
+        and "POOL" in "".join(ast.unparse(argument) for argument in node.args[:2])
     }
     assert builders <= {"pool_element.py"}

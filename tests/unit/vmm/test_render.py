@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from support.vmm_pool import KVM_GOLDEN, TCG_GOLDEN, hand_written_model, three_host_pool
+from support.golden import assert_golden
+from support.vmm_pool import TCG_GOLDEN, hand_written_model, three_host_pool
 
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
@@ -13,9 +14,9 @@ from qemu_errata.vmm.args import commandline_arguments, is_our_argument, qemu_ar
 from qemu_errata.vmm.dialects import Dialect, VmmCapabilities, check_supported, vmm_config
 
 
-def test_qemu_kvm_arguments_of_the_three_host_pool() -> None:
+def test_qemu_kvm_arguments_of_the_three_host_pool_golden() -> None:
     config = vmm_config(three_host_pool(), Dialect.QEMU_KVM)
-    assert qemu_arguments(config) == KVM_GOLDEN
+    assert_golden("render-qemu-kvm.args", "\n".join(qemu_arguments(config)))
     assert config.notes == ()
 
 
@@ -28,9 +29,9 @@ def test_every_lost_field_is_set_to_the_pool_value() -> None:
     }
 
 
-def test_qemu_tcg_presents_the_first_target_and_says_there_is_no_list() -> None:
+def test_qemu_tcg_presents_the_first_target_and_says_there_is_no_list_golden() -> None:
     config = vmm_config(three_host_pool(), Dialect.QEMU_TCG, qemu_cpu="neoverse-n1")
-    assert qemu_arguments(config) == TCG_GOLDEN
+    assert_golden("render-qemu-tcg.args", "\n".join(qemu_arguments(config)))
     assert commandline_arguments(config) == TCG_GOLDEN[2:]
     assert "a TCG guest gets no target implementation list" in config.notes[0]
     assert "Arm Cortex-A57 r1p0 (MIDR 0x411fd070)" in config.notes[0]

@@ -1,4 +1,4 @@
-"""Taking a pool model off a domain gives the user's own <cpu> back (issue 16)."""
+"""Taking a pool model off a domain gives the user's own <cpu> back."""
 
 from __future__ import annotations
 

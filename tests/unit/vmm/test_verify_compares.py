@@ -1,4 +1,4 @@
-"""verify compares every field the model sets, or says it did not (issue 13 item 2)."""
+"""verify compares every field the model sets, or says it did not."""
 
 from __future__ import annotations
 
