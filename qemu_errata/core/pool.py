@@ -28,13 +28,12 @@ from qemu_errata.core.document import DocumentReader, hex_registers, is_string_l
 from qemu_errata.core.hosttypes import HostType, group_hosts, label_of
 from qemu_errata.core.implementations import TargetImplementations, read_targets
 from qemu_errata.core.midr import Midr
+from qemu_errata.core.pool_namespace import REGISTER_GROUPS
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.rules import accepts, combine, register_refusal
 from qemu_errata.errors import IncompatiblePoolError, InputError
 
 MODEL_FORMAT = "qemu-errata/pool-model/1"
-# The register maps a profile and a model carry, in the order they are reported.
-REGISTER_GROUPS = ("id_registers", "firmware_registers", "gic_registers")
 MODEL_KEYS = frozenset(
     {
         "format",

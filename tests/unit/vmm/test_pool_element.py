@@ -6,13 +6,14 @@ import ast
 from pathlib import Path
 
 from lxml import etree
+from support.pool_oracle import model_from_pool_element
 
 import libvirt_hooks
 import qemu_errata
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.pool_namespace import POOL_METADATA_VERSION, POOL_NAMESPACE
-from qemu_errata.vmm.pool_element import model_from_pool_element, pool_element
+from qemu_errata.vmm.pool_element import pool_element
 
 SMALL_MODEL = PoolModel(
     id_registers={"ID_AA64ISAR0_EL1": 0x11120},
