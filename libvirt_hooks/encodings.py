@@ -17,9 +17,25 @@ from qemu_errata.core.pool_namespace import POOL_NAMESPACE_PREFIX
 
 _MARKERS = (POOL_NAMESPACE_PREFIX, "&")
 _RAW_MARKERS = tuple(marker.encode() for marker in _MARKERS)
-# Readings that are not byte-for-byte ASCII (EBCDIC code pages agree on every
-# character of the markers, so cp037 stands for them all).
-_READINGS = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "cp037")
+# Readings that are not byte-for-byte ASCII, and the first bytes that make a parser
+# choose them without a declaration: a NUL or a byte-order mark (UTF-16/32), or "<?xm"
+# in EBCDIC. EBCDIC code pages agree on every character of the markers, so cp037
+# stands for them all (and for the IBM1047 that Python lacks).
+_WIDE_READINGS = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+_EBCDIC_READING = "cp037"
+_EBCDIC_SIGNATURE = b"\x4c\x6f\xa7\x94"
+_ALIASES = {  # libxml2's names for encodings Python knows by others
+    "ucs-2": "utf-16-be",
+    "ucs2": "utf-16-be",
+    "iso-10646-ucs-2": "utf-16-be",
+    "ucs-4": "utf-32-be",
+    "ucs4": "utf-32-be",
+    "iso-10646-ucs-4": "utf-32-be",
+    "ibm1047": _EBCDIC_READING,
+    "cp1047": _EBCDIC_READING,
+    "ebcdic": _EBCDIC_READING,
+}
+_READINGS = (*_WIDE_READINGS, _EBCDIC_READING)
 _HEAD = 1024  # bytes in which an XML declaration (and its encoding) can be
 _NAME_CHARS = 64  # longer than any encoding name
 _CHUNK = 1 << 20
@@ -34,7 +50,7 @@ _UNREAD_SIGNATURES = {
     b"\x00<\x00\x00": "UCS-4 (3412)",
     b"\x00\x00\xfe\xff": "UTF-32 (big-endian)",
     b"\xff\xfe\x00\x00": "UTF-32 (little-endian)",
-    b"\x4c\x6f\xa7\x94": "EBCDIC",
+    _EBCDIC_SIGNATURE: "EBCDIC",
 }
 
 
@@ -42,15 +58,22 @@ def may_name_the_pool(xml: bytes) -> bool:
     """False only if no reading of ``xml`` holds the pool namespace's prefix or a reference."""
     if any(marker in xml for marker in _RAW_MARKERS):
         return True
-    readings = [*_READINGS, *declared_encodings(xml)]
+    readings = [*_implied_readings(xml[:4]), *declared_encodings(xml)]
     for reading in readings:
         try:
-            decoder = codecs.getincrementaldecoder(reading)(errors="replace")
-        except LookupError:  # a name only libxml2's iconv may know: it may be ours
-            return True
-        if _decoded_holds_a_marker(xml, decoder):
+            codec = _ALIASES.get(reading.lower(), reading)
+            decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+            if _decoded_holds_a_marker(xml, decoder):
+                return True
+        except (LookupError, UnicodeError):  # a name only iconv knows, or no BOM: may be ours
             return True
     return False
+
+
+def _implied_readings(start: bytes) -> tuple[str, ...]:
+    if b"\0" in start or start[:2] in (b"\xfe\xff", b"\xff\xfe"):
+        return _WIDE_READINGS
+    return (_EBCDIC_READING,) if start == _EBCDIC_SIGNATURE else ()
 
 
 def declared_encodings(xml: bytes) -> set[str]:

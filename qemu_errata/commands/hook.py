@@ -23,7 +23,7 @@ from pathlib import Path
 import libvirt_hooks
 from libvirt_hooks.config import KEYS, SYSLOG, SYSTEM_CONFIG, USER_CONFIG, HookConfig, load_config
 from libvirt_hooks.constants import GUARDED
-from libvirt_hooks.guard import append_to_log
+from libvirt_hooks.decisionlog import append_to_log
 from libvirt_hooks.hostcpus import read_host_implementations
 from libvirt_hooks.profilecheck import describes, read_host_profile
 from qemu_errata.commands import Subcommands

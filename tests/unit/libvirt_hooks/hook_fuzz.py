@@ -315,7 +315,7 @@ def _pe_then_fixed_xmlns(xml: bytes, _seed: int) -> bytes:
 def _entity_markup_target(xml: bytes, seed: int) -> bytes:
     """A target only expat sees: libvirt keeps the entity reference, its XPath never enters."""
     midr = MIDRS[seed % len(MIDRS)]
-    entity = f"<qemu-errata:implementation midr='{midr:#x}'/>".encode()
+    entity = f"<implementation xmlns='{POOL_NAMESPACE}' midr='{midr:#x}'/>".encode()
     body = xml.replace(b"<qemu-errata:targets>", b"<qemu-errata:targets>&t;", 1)
     return b'<!DOCTYPE domain [<!ENTITY t "' + entity + b'">]>\n' + body
 
