@@ -39,6 +39,9 @@ MAX_CPUS = 8192  # Linux's largest NR_CPUS: no host has a CPU numbered past it
 MAX_VCPUS = 4096  # far past what KVM on arm64 runs (512)
 MAX_CPUSET_CHARS = 64 << 10
 MAX_QUOTED = 64  # characters of a value from the XML a message shows
+# Bytes without '<' the hook reads: an attribute value costs expat and Python up to 5x
+# its size, so a longer one would take the hook past a small multiple of MAX_XML_BYTES.
+MAX_RUN = 1 << 20
 MAX_DEPTH = 256  # libxml2's nesting limit (without XML_PARSE_HUGE): libvirt reads no deeper
 _READ_ENCODINGS = frozenset(name.lower() for name in READ_BY_THE_HOOK)
 
@@ -52,7 +55,12 @@ _REGISTERS = (*_POOL, (NAMESPACE, vocabulary.REGISTERS))
 _REGISTER = (*_REGISTERS, (NAMESPACE, vocabulary.REGISTER))
 _VCPU = (_DOMAIN, ("", "vcpu"))
 _VCPUPIN = (_DOMAIN, ("", "cputune"), ("", "vcpupin"))
-_DEEPEST = len(_REGISTER)  # no path of interest is deeper
+# expat's names of the children of <domain> that matter (none of them in a namespace).
+_DOMAIN_CHILDREN = frozenset(
+    local for path in (_METADATA, _VCPU, _VCPUPIN) for namespace, local in path[1:2]
+)
+# The elements whose children matter; below any other, the reader only counts depth.
+_FOLLOWED = frozenset({(_DOMAIN,), _METADATA, _POOL, _TARGET[:-1], _REGISTERS, _VCPUPIN[:-1]})
 _SEPARATOR = " "  # expat names a namespaced element "<namespace URI> <local name>"
 
 
@@ -117,13 +125,18 @@ class Domain:
         self.cpus = cpus
 
 
-def read_domain(xml: bytes) -> Domain:
+def read_domain(xml: bytes | bytearray) -> Domain:
     """The facts the hook checks; DomainXmlError naming the problem otherwise."""
     if not may_name_the_pool(xml):
         return Domain(None, None)
     encoding = unread_encoding(xml)
     if encoding is not None:
         raise _unread(encoding)
+    if _has_a_long_run(xml):
+        raise DomainXmlError(
+            f"the domain XML holds {MAX_RUN // 2} bytes or more without markup: the hook "
+            f"reads no text or attribute value longer than {MAX_RUN} bytes (libvirt writes none)"
+        )
     reader = _Reader()
     parser = expat.ParserCreate(namespace_separator=_SEPARATOR)
     parser.XmlDeclHandler = _refuse_unread_encoding
@@ -136,6 +149,15 @@ def read_domain(xml: bytes) -> Domain:
     except expat.ExpatError as error:
         raise DomainXmlError(f"the domain XML is not well-formed: {error}") from None
     return reader.domain()
+
+
+def _has_a_long_run(xml: bytes | bytearray) -> bool:
+    """Whether some run of MAX_RUN bytes without '<' may be in ``xml`` (every such run holds
+    an aligned block of MAX_RUN / 2 bytes, and only such blocks are checked)."""
+    block = MAX_RUN // 2
+    return any(
+        xml.find(b"<", start, start + block) < 0 for start in range(0, len(xml) - block + 1, block)
+    )
 
 
 def parse_cpuset(text: str) -> int:
@@ -198,10 +220,10 @@ def _unread(encoding: str) -> DomainXmlError:
 
 
 class _Reader:
-    """expat callbacks collecting the facts by element path (followed to _DEEPEST only)."""
+    """expat callbacks collecting the facts by element path (followed into _FOLLOWED only)."""
 
     def __init__(self) -> None:
-        self.path: list[Name] = []
+        self.path: list[Name] = []  # of the innermost followed element
         self.depth = 0
         self.vcpu_text = ""  # all text inside the first <vcpu>, like libvirt's string(vcpu[1])
         self.vcpu_text_too_long = False
@@ -221,17 +243,24 @@ class _Reader:
 
     def start(self, name: str, attributes: dict[str, str]) -> None:
         self.depth += 1
-        if self.depth > _DEEPEST:
+        if self.depth > len(self.path) + 1:  # inside an element of no interest
             if self.depth > MAX_DEPTH:  # expat's own stack would grow with the input
                 raise DomainXmlError(f"the domain XML nests elements deeper than {MAX_DEPTH}")
+            return
+        if self.depth == 2 and name not in _DOMAIN_CHILDREN:  # most elements: return at once
             return
         pair = name_pair(name)
         if not self.path and pair != _DOMAIN:
             raise DomainXmlError(f"the root element is <{quoted(name)[1:-1]}>, not <domain>")
-        self.path.append(pair)
-        where = tuple(self.path)
+        where = (*self.path, pair)
+        if where in _FOLLOWED:
+            self.path.append(pair)
+        self.fact(where, attributes)
+
+    def fact(self, where: tuple[Name, ...], attributes: dict[str, str]) -> None:
+        """Keep what the element at ``where`` says, if the hook needs it."""
         if where[:2] == _METADATA and len(where) == len(_POOL):
-            self.metadata(pair, attributes)
+            self.metadata(where[-1], attributes)
         elif where == _TARGET:
             self.targets.append(
                 Target(
@@ -287,7 +316,7 @@ class _Reader:
         self.version = attributes.get(vocabulary.VERSION_ATTRIBUTE)
 
     def end(self, _name: str) -> None:
-        if self.depth <= _DEEPEST:
+        if self.depth == len(self.path):
             self.path.pop()
         self.in_vcpu &= self.depth != 2
         self.depth -= 1

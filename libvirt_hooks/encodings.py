@@ -36,12 +36,14 @@ _ALIASES = {  # libxml2's names for encodings Python knows by others
     "ebcdic": _EBCDIC_READING,
 }
 _READINGS = (*_WIDE_READINGS, _EBCDIC_READING)
+_BOTH_ENDIANS = {"utf-16": _WIDE_READINGS[:2], "utf-32": _WIDE_READINGS[2:]}
 _HEAD = 1024  # bytes in which an XML declaration (and its encoding) can be
 _NAME_CHARS = 64  # longer than any encoding name
 _CHUNK = 1 << 20
 _OVERLAP = max(len(marker) for marker in _MARKERS) - 1
-# Encodings expat reads natively and as libxml2 does; the hook reads pool VMs in these only.
-READ_BY_THE_HOOK = ("UTF-8", "UTF-16", "UTF-16LE", "UTF-16BE", "ISO-8859-1", "US-ASCII")
+# Encodings expat reads natively and as libxml2 does, in which every byte '<' is the
+# character '<' (so markup can be bounded by bytes); the hook reads pool VMs in these only.
+READ_BY_THE_HOOK = ("UTF-8", "US-ASCII", "ISO-8859-1")
 # The first bytes by which libxml2 recognises an encoding expat has no reader for.
 _UNREAD_SIGNATURES = {
     b"\x00\x00\x00<": "UCS-4 (big-endian)",
@@ -54,20 +56,30 @@ _UNREAD_SIGNATURES = {
 }
 
 
-def may_name_the_pool(xml: bytes) -> bool:
+def may_name_the_pool(xml: bytes | bytearray) -> bool:
     """False only if no reading of ``xml`` holds the pool namespace's prefix or a reference."""
     if any(marker in xml for marker in _RAW_MARKERS):
         return True
-    readings = [*_implied_readings(xml[:4]), *declared_encodings(xml)]
+    readings = [*_implied_readings(bytes(xml[:4])), *declared_encodings(xml)]
     for reading in readings:
         try:
-            codec = _ALIASES.get(reading.lower(), reading)
-            decoder = codecs.getincrementaldecoder(codec)(errors="replace")
-            if _decoded_holds_a_marker(xml, decoder):
+            codec = codecs.lookup(_ALIASES.get(reading.lower(), reading)).name
+            if _holds_a_marker(xml, codec):
                 return True
         except (LookupError, UnicodeError):  # a name only iconv knows, or no BOM: may be ours
             return True
     return False
+
+
+def _holds_a_marker(xml: bytes | bytearray, codec: str) -> bool:
+    """Whether ``xml`` read in ``codec`` holds a marker; fixed-width readings are searched as
+    bytes (a match out of step with the characters only makes the answer cautious)."""
+    if codec in _BOTH_ENDIANS:
+        return any(_holds_a_marker(xml, order) for order in _BOTH_ENDIANS[codec])
+    if codec in _READINGS:
+        return any(marker.encode(codec) in xml for marker in _MARKERS)
+    decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+    return _decoded_holds_a_marker(xml, decoder)
 
 
 def _implied_readings(start: bytes) -> tuple[str, ...]:
@@ -76,7 +88,7 @@ def _implied_readings(start: bytes) -> tuple[str, ...]:
     return (_EBCDIC_READING,) if start == _EBCDIC_SIGNATURE else ()
 
 
-def declared_encodings(xml: bytes) -> set[str]:
+def declared_encodings(xml: bytes | bytearray) -> set[str]:
     """Every encoding name an XML declaration could give, whatever the document's encoding."""
     head = xml[:_HEAD]
     texts = [head.decode("latin-1")]
@@ -99,12 +111,17 @@ def _names_after_encoding(text: str) -> list[str]:
     return names
 
 
-def unread_encoding(xml: bytes) -> str | None:
-    """The encoding libxml2 would read ``xml`` in when expat cannot read it at all; else None."""
-    return _UNREAD_SIGNATURES.get(xml[:4])
+def unread_encoding(xml: bytes | bytearray) -> str | None:
+    """The encoding a parser would read ``xml`` in when it is not ASCII-compatible; else None."""
+    start = bytes(xml[:4])
+    if start in _UNREAD_SIGNATURES:
+        return _UNREAD_SIGNATURES[start]
+    if start[:2] in (b"\xfe\xff", b"\xff\xfe") or b"\0" in start:
+        return "UTF-16"
+    return None
 
 
-def _decoded_holds_a_marker(xml: bytes, decoder: codecs.IncrementalDecoder) -> bool:
+def _decoded_holds_a_marker(xml: bytes | bytearray, decoder: codecs.IncrementalDecoder) -> bool:
     tail = ""
     for start in range(0, len(xml), _CHUNK):
         text = tail + decoder.decode(xml[start : start + _CHUNK], start + _CHUNK >= len(xml))

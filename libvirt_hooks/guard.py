@@ -63,7 +63,7 @@ class HookTimeoutError(Exception):
     """The hook's own time bound ran out."""
 
 
-def guard(domain_name: str, op: str, what: str, xml: bytes) -> int:
+def guard(domain_name: str, op: str, what: str, xml: bytes | bytearray) -> int:
     """0 to let libvirt go on, 1 to refuse (after printing why on stderr).
 
     ``op`` is libvirt's op (``migrate``, ``restore``, ``prepare``) and ``what``
@@ -116,7 +116,7 @@ def _open_standard_descriptors() -> None:
                 os.close(opened)
 
 
-def _guard(domain_name: str, op: str, what: str, xml: bytes) -> int:
+def _guard(domain_name: str, op: str, what: str, xml: bytes | bytearray) -> int:
     _set_timeout(DEFAULT_TIMEOUT_SECONDS)
     log = DecisionLog(SYSLOG, "not read")
     config: HookConfig | None = None
@@ -232,7 +232,7 @@ def _load_config() -> tuple[HookConfig, DecisionLog] | ConfigError:
         return error
 
 
-def _read_domain(xml: bytes) -> Domain:
+def _read_domain(xml: bytes | bytearray) -> Domain:
     if len(xml) > MAX_XML_BYTES:
         raise DomainXmlError(f"the domain XML is larger than {MAX_XML_BYTES} bytes")
     return read_domain(xml)

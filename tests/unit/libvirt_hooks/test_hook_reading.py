@@ -31,7 +31,8 @@ from qemu_errata.vmm.pool_element import pool_element
 
 NS = POOL_NAMESPACE
 MIDRS = (0x414FD0C1, 0x414FD0B1, 0x461F0010)
-# (declared name or None, Python codec): what libxml2 reads; the hook reads the first six.
+# (declared name or None, Python codec): what libxml2 reads; the hook reads the first four
+# (ASCII-compatible: every byte "<" is the character).
 ENCODINGS = [
     (None, "utf-8"),
     ("UTF-8", "utf-8"),
@@ -217,6 +218,7 @@ def test_a_namespace_holding_a_slash_is_not_the_pool() -> None:
         ("ISO-10646-UCS-2", "utf-16-be"),
         ("UCS-4", "utf-32-be"),
         ("IBM037", "cp037"),
+        ("UTF-16", "utf-16"),
     ],
 )
 def test_legal_encodings_the_hook_does_not_read_are_refused_as_such(
