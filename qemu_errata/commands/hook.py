@@ -28,10 +28,11 @@ from libvirt_hooks.hostcpus import read_host_implementations
 from libvirt_hooks.profilecheck import describes, read_host_profile
 from qemu_errata.commands import Subcommands
 from qemu_errata.errors import ExitStatus, InputError
-from qemu_errata.files import write_atomically
+from qemu_errata.files import read_bytes, write_atomically
 
 DEFAULT_HOOKS_DIR = Path("/etc/libvirt/hooks/qemu.d")
 SCRIPT_NAME = "qemu-errata"
+MAX_SCRIPT_BYTES = 64 << 10  # ours is a few hundred bytes
 MARKER = "# Installed by `qemu-errata hook install`; `qemu-errata hook uninstall` removes it."
 RESTART = (
     "libvirt daemons (libvirtd, virtqemud) find hook scripts when they start: restart the "
@@ -186,11 +187,11 @@ def hook_script(python: str) -> str:
 
 def _read_ours(path: Path) -> str | None:
     """Our script's text at ``path``; None if there is none; InputError if the file is not ours."""
-    try:
-        text = path.read_text("utf-8")
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return None
-    except (OSError, UnicodeDecodeError) as error:
+    try:
+        text = read_bytes(path, MAX_SCRIPT_BYTES).decode("utf-8")
+    except UnicodeDecodeError as error:
         raise InputError(f"{path}: cannot read: {error}") from None
     if MARKER not in text:
         raise InputError(f"{path}: exists and was not installed by qemu-errata; move it away first")
