@@ -29,7 +29,7 @@ def encoded(line: str) -> bytes:
     return line.encode("utf-8", "backslashreplace")
 
 
-def send_to_syslog(priority: int, line: str, socket_path: str = SYSLOG_SOCKET) -> None:
+def send_to_syslog(priority: int, line: str) -> None:
     """One message to the local syslog as libc formats it; OSError (a timeout too) if not sent."""
     stamp = time.strftime("%b %e %H:%M:%S")
     message = encoded(f"<{LOG_DAEMON | priority}>{stamp} {LOG_IDENT}[{os.getpid()}]: {line}")
@@ -38,7 +38,7 @@ def send_to_syslog(priority: int, line: str, socket_path: str = SYSLOG_SOCKET) -
         try:
             sender.settimeout(SEND_SECONDS)
             try:
-                sender.connect(socket_path)
+                sender.connect(SYSLOG_SOCKET)
             except OSError as error:
                 if error.errno == errno.EPROTOTYPE:  # a stream socket: send as libc does
                     continue
