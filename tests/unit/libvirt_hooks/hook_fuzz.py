@@ -7,13 +7,20 @@ encodings, prefixes, comments, cpusets and vcpupins, truncation), with libvirt's
 argv and one of a few fake hosts (sysfs trees, some broken). ``libvirt_hooks.qemu.main``
 runs in this process with the XML on fd 0 and its stdout and stderr captured.
 
-The oracle parses the same bytes with lxml (libxml2, libvirt's parser) and
+The oracle parses the same bytes with lxml configured as libvirt configures
+libxml2 (``support.pool_oracle``: no entity substitution, no DTD loading) and
 applies libvirt's semantics: a pool VM has a child of ``domain/metadata`` in a
 namespace ``urn:qemu-errata:pool:N``; a valid one of version 1 is allowed only
 when every CPU its cpuset and vcputune allow is a host CPU admitted by its
-targets. Counted: fail-open (the oracle refuses, the hook allows), pool VMs
-refused although valid and admitted, non-pool VMs refused, tracebacks, output
-on stdout, disclosure (a planted file's content in a message) and slow cases.
+targets; and, by the hook's reading rule, a pool VM with a DOCTYPE or in an
+encoding other than UTF-8, US-ASCII or ISO-8859-1 is refused. Counted: fail-open
+(the oracle refuses, the hook allows), pool VMs refused although valid and
+admitted, refusals by the reading rule, non-pool VMs refused, tracebacks, output
+on stdout, disclosure (a planted file's content in a message) and slow cases; and
+the cases and failures of each mutation class (the round-3 classes: declarations
+after a parameter entity, entities holding markup, namespace URIs holding '/',
+declared encodings expat cannot read, unknown register groups, entity
+amplification).
 
 Run: ``scripts/fuzz hook --cases 100000`` (or ``python hook_fuzz.py --cases N``);
 the default suite runs a short one (test_hook_fuzz.py).
