@@ -606,8 +606,26 @@ POOL_METADATA = etree.tostring(etree.fromstring(pool_xml(N1)).find("metadata")) 
         filled(b"<domain>" + POOL_METADATA, b"<a/>", b"</domain>"),
         filled(b"<?xml version='1.0' encoding='UTF-7'?><domain><name>", b"a", b"</name></domain>"),
         filled(b"<domain><name>", b"a", b"</name></domain>") + b"a" * (4 << 20),
+        # 4096 distinct cpusets of 1,000 CPUs each, all kept until the check.
+        b"<domain><vcpu>4096</vcpu><cputune>"
+        + b"".join(
+            f"<vcpupin vcpu='{v}' cpuset='{','.join(map(str, range(1000)))},{1400 + v}'/>".encode()
+            for v in range(4096)
+        )
+        + b"</cputune>"
+        + POOL_METADATA
+        + b"</domain>",
     ],
-    ids=["entities", "predefined", "astral-attribute", "astral-text", "elements", "utf-7", "over"],
+    ids=[
+        "entities",
+        "predefined",
+        "astral-attribute",
+        "astral-text",
+        "elements",
+        "utf-7",
+        "over",
+        "vcpupins",
+    ],
 )
 def test_the_hook_peak_memory_stays_within_4x_the_input_cap(
     hook: Path, host: Host, xml: bytes
