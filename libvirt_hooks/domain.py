@@ -11,8 +11,10 @@ does. A document that could not name the pool namespace in any encoding
 (``libvirt_hooks.encodings``) is no pool VM and is not parsed. Any other document
 is refused, with one line saying why, when it has a DOCTYPE (libvirt never writes
 one; expat and libxml2 differ on entities holding markup and on declarations after a
-parameter-entity reference, so no entity or attribute default is trusted) or is in
-an encoding outside ``READ_BY_THE_HOOK``. Elements are matched by (namespace, local
+parameter-entity reference, so no entity or attribute default is trusted), is in
+an encoding outside ``READ_BY_THE_HOOK``, or holds MAX_RUN bytes in a row without
+markup (an attribute value that long would cost memory past a small multiple of
+the input, whatever expat then does with it). Elements are matched by (namespace, local
 name) pairs, never by joined strings: a namespace URI may hold any character. Any
 child of ``<metadata>`` in a pool namespace of any version (POOL_NAMESPACE_PREFIX)
 is our metadata: of a version other than ours it is refused, never taken for "not
@@ -39,8 +41,9 @@ MAX_CPUS = 8192  # Linux's largest NR_CPUS: no host has a CPU numbered past it
 MAX_VCPUS = 4096  # far past what KVM on arm64 runs (512)
 MAX_CPUSET_CHARS = 64 << 10
 MAX_QUOTED = 64  # characters of a value from the XML a message shows
-# Bytes without '<' the hook reads: an attribute value costs expat and Python up to 5x
-# its size, so a longer one would take the hook past a small multiple of MAX_XML_BYTES.
+# Bytes in a row without '<' that refuse a document: an attribute value costs expat and
+# Python up to 6x its size, so none may come near MAX_XML_BYTES (no run of 2 * MAX_RUN
+# passes, see _has_a_long_run).
 MAX_RUN = 1 << 20
 MAX_DEPTH = 256  # libxml2's nesting limit (without XML_PARSE_HUGE): libvirt reads no deeper
 _READ_ENCODINGS = frozenset(name.lower() for name in READ_BY_THE_HOOK)
@@ -134,8 +137,8 @@ def read_domain(xml: bytes | bytearray) -> Domain:
         raise _unread(encoding)
     if _has_a_long_run(xml):
         raise DomainXmlError(
-            f"the domain XML holds {MAX_RUN // 2} bytes or more without markup: the hook "
-            f"reads no text or attribute value longer than {MAX_RUN} bytes (libvirt writes none)"
+            f"the domain XML has {MAX_RUN} bytes in a row without markup: the hook reads no "
+            "text or attribute value that long (libvirt writes none)"
         )
     reader = _Reader()
     parser = expat.ParserCreate(namespace_separator=_SEPARATOR)
@@ -152,11 +155,11 @@ def read_domain(xml: bytes | bytearray) -> Domain:
 
 
 def _has_a_long_run(xml: bytes | bytearray) -> bool:
-    """Whether some run of MAX_RUN bytes without '<' may be in ``xml`` (every such run holds
-    an aligned block of MAX_RUN / 2 bytes, and only such blocks are checked)."""
-    block = MAX_RUN // 2
+    """Whether a block of MAX_RUN bytes at a multiple of MAX_RUN holds no '<' (so every run
+    of 2 * MAX_RUN is found; in the encodings the hook reads, a byte '<' is a '<')."""
     return any(
-        xml.find(b"<", start, start + block) < 0 for start in range(0, len(xml) - block + 1, block)
+        xml.find(b"<", start, start + MAX_RUN) < 0
+        for start in range(0, len(xml) - MAX_RUN + 1, MAX_RUN)
     )
 
 

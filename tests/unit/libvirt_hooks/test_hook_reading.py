@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from lxml import etree
 from support.pool_oracle import LibvirtView, PoolFacts, libvirt_view
 
-from libvirt_hooks.domain import Domain, read_domain
+from libvirt_hooks.domain import MAX_RUN, Domain, read_domain
 from libvirt_hooks.encodings import may_name_the_pool
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
 from qemu_errata.core.pool import PoolModel
@@ -304,3 +304,15 @@ def test_both_readers_refuse_an_unknown_register_group() -> None:
         read_domain(xml)
     view = libvirt_view(xml)
     assert view is not None and view.pool == "invalid"
+
+
+def test_a_pool_document_with_a_mebibyte_without_markup_is_refused_before_parsing() -> None:
+    pool = (
+        f"<metadata><q:pool xmlns:q='{NS}' version='1'><q:targets>"
+        "<q:implementation midr='0x414fd0c1'/></q:targets></q:pool></metadata>"
+    )
+    short = f"<domain><description>{'x' * 100_000}</description>{pool}</domain>"
+    assert read_domain(short.encode()).pool is not None
+    long = f"<domain><description a='{'x' * (MAX_RUN * 2)}'/>{pool}</domain>"
+    with pytest.raises(DomainXmlError, match="bytes in a row without markup"):
+        read_domain(long.encode())
