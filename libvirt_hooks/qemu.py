@@ -6,7 +6,8 @@ does not guard exits at once without reading stdin (libvirt ignores the EPIPE),
 and a guarded op reads the domain XML and exits when it can prove that the
 document carries no pool metadata of any version (``provably_plain``). Any
 other document, pool VM or not, goes to ``libvirt_hooks.guard``, which parses
-it as libvirt would.
+it as libvirt would. Reading stdin is bounded too (STDIN_SECONDS): a caller that
+never closes it is refused, not waited for.
 """
 
 from __future__ import annotations
@@ -17,7 +18,14 @@ import os
 
 from libvirt_hooks.constants import GUARDED, MAX_XML_BYTES, POOL_NAMESPACE_PREFIX_BYTES
 
+TYPE_CHECKING = False  # typing and signal's enums cost start-up time on every hook run
+if TYPE_CHECKING:
+    import signal
+else:
+    import _signal as signal
+
 _CHUNK = 1 << 16
+STDIN_SECONDS = 10  # libvirt writes the XML at once: reading it never takes this long
 _HEAD = 4096  # bytes in which a document's first markup (a BOM, a declaration) must start
 _STDIN = 0
 # Bytes that could make a parser see a namespace not written out literally:
@@ -31,6 +39,8 @@ def main(argv: list[str]) -> int:
     if len(argv) < 4 or (argv[2], argv[3]) not in GUARDED:
         return 0
     domain, what = argv[1], GUARDED[argv[2], argv[3]]
+    signal.signal(signal.SIGALRM, _stdin_timed_out)
+    signal.alarm(STDIN_SECONDS)  # a writer that never closes stdin must not hold libvirt
     try:
         xml = _read_pool_candidate()
     except OSError as error:  # cannot tell whether it is a pool VM: fail closed
@@ -41,11 +51,17 @@ def main(argv: list[str]) -> int:
             f"cannot read the domain XML on stdin: {error.strerror}"
         )
         return 1
+    finally:
+        signal.alarm(0)
     if xml is None:
         return 0
     from libvirt_hooks.guard import guard  # noqa: PLC0415 (heavy imports when it may be ours)
 
     return guard(domain, argv[2], what, xml)
+
+
+def _stdin_timed_out(_number: int, _frame: object) -> None:
+    raise TimeoutError(errno.ETIMEDOUT, f"it did not end within {STDIN_SECONDS} s")
 
 
 def provably_plain(xml: bytes | bytearray) -> bool:

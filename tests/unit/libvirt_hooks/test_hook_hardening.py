@@ -23,6 +23,7 @@ from lxml import etree
 
 from libvirt_hooks import decisionlog
 from libvirt_hooks import domain as hook_domain
+from libvirt_hooks import qemu as hook_qemu
 from libvirt_hooks.constants import MAX_XML_BYTES
 from libvirt_hooks.guard import guard
 from libvirt_hooks.qemu import provably_plain
@@ -633,3 +634,27 @@ def test_the_hook_peak_memory_stays_within_4x_the_input_cap(
     status, peak_kib = peak_rss_kib(hook, host, xml)
     assert status in (0, 1)
     assert peak_kib * 1024 < 4 * MAX_XML_BYTES
+
+
+def test_a_stdin_that_never_ends_is_refused_within_the_bound(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """libvirt closes stdin after the XML; a caller that does not must not hold the hook."""
+    monkeypatch.setattr(hook_qemu, "STDIN_SECONDS", 1)
+    reader, writer = os.pipe()
+    os.write(writer, b"<domain>")
+    saved = os.dup(0)
+    os.dup2(reader, 0)
+    try:
+        started = time.monotonic()
+        status = hook_qemu.main(run_args(Path("hook")))
+        elapsed = time.monotonic() - started
+    finally:
+        os.dup2(saved, 0)
+        for descriptor in (saved, reader, writer):
+            os.close(descriptor)
+    assert status == 1
+    assert elapsed < 3
+    assert (
+        "cannot read the domain XML on stdin: it did not end within 1 s" in capsys.readouterr().err
+    )
