@@ -109,8 +109,11 @@ def _open_checked(
     try:
         descriptor = os.open(name or path, flags, dir_fd=parent)
     except OSError as error:
-        which = "list CPUs" if cpu is None else f"read the identity of CPU {cpu}"
-        raise SysfsError(f"cannot {which}: {wanted or path}: {error.strerror}") from None
+        if cpu is None:
+            raise SysfsError(f"{path}: cannot list CPUs: {error.strerror}") from None
+        raise SysfsError(
+            f"cannot read the identity of CPU {cpu}: {wanted or path}: {error.strerror}"
+        ) from None
     reason = trust.problem(os.fstat(descriptor))
     if reason is not None:
         os.close(descriptor)
