@@ -3,15 +3,22 @@
 libvirt waits for the hook on every start, restore and incoming migration, so this
 reads the XML with expat (a C module that imports in microseconds) instead of lxml
 (which costs twice Python's own start-up). It reads the target list, timer frequency
-and register values of the pool element (``qemu_errata.vmm.pool_element`` writes it; a
-test keeps the two in step).
+and register values of the pool element (``qemu_errata.vmm.pool_element`` writes it;
+both spell it from ``core.pool_namespace``).
 
-It reads what libvirt (libxml2) would: character references and entities of the
-internal DTD subset are expanded by expat like by libxml2; anything it could not
-see (an external DTD or entity) is refused, since libvirt never sends one. Any
-child of ``<metadata>`` in a pool namespace of any version (POOL_NAMESPACE_PREFIX) is our
-metadata: of a version other than ours it is refused, never taken for "not a
-pool VM". Everything taken from the XML is bounded (vCPU count, CPU numbers,
+The reading rule: the hook decides only on documents it reads exactly as libvirt
+does. A document that could not name the pool namespace in any encoding
+(``libvirt_hooks.encodings``) is no pool VM and is not parsed. Any other document
+is refused, with one line saying why, when it has a DOCTYPE (libvirt never writes
+one; expat and libxml2 differ on entities holding markup and on declarations after a
+parameter-entity reference, so no entity or attribute default is trusted), is in
+an encoding outside ``READ_BY_THE_HOOK``, or holds MAX_RUN bytes in a row without
+markup (an attribute value that long would cost memory past a small multiple of
+the input, whatever expat then does with it). Elements are matched by (namespace, local
+name) pairs, never by joined strings: a namespace URI may hold any character. Any
+child of ``<metadata>`` in a pool namespace of any version (POOL_NAMESPACE_PREFIX)
+is our metadata: of a version other than ours it is refused, never taken for "not
+a pool VM". Everything taken from the XML is bounded (vCPU count, CPU numbers,
 cpuset length, depth followed), so its cost never grows past the XML's size.
 """
 
@@ -19,27 +26,51 @@ from __future__ import annotations
 
 from xml.parsers import expat
 
-from qemu_errata.core.pool_namespace import POOL_NAMESPACE, POOL_NAMESPACE_PREFIX
+from libvirt_hooks.encodings import READ_BY_THE_HOOK, may_name_the_pool, unread_encoding
+from qemu_errata.core import pool_namespace as vocabulary
+from qemu_errata.core.pool_namespace import (
+    POOL_NAMESPACE,
+    POOL_NAMESPACE_PREFIX,
+    REGISTER_GROUPS,
+    VERSION,
+)
 from qemu_errata.errors import DomainXmlError
 
 NAMESPACE = POOL_NAMESPACE
-VERSION = "1"
 MAX_CPUS = 8192  # Linux's largest NR_CPUS: no host has a CPU numbered past it
 MAX_VCPUS = 4096  # far past what KVM on arm64 runs (512)
 MAX_CPUSET_CHARS = 64 << 10
 MAX_QUOTED = 64  # characters of a value from the XML a message shows
+# Bytes in a row without '<' that refuse a document: an attribute value costs expat and
+# Python up to 6x its size, so none may come near MAX_XML_BYTES (no run of 2 * MAX_RUN
+# passes, see _has_a_long_run).
+MAX_RUN = 1 << 20
 MAX_DEPTH = 256  # libxml2's nesting limit (without XML_PARSE_HUGE): libvirt reads no deeper
+_READ_ENCODINGS = frozenset(name.lower() for name in READ_BY_THE_HOOK)
 
-# expat names a namespaced element "<namespace URI> <local name>".
-_METADATA = "domain/metadata"
-_POOL = f"{_METADATA}/{NAMESPACE} pool"
-_TARGET = f"{_POOL}/{NAMESPACE} targets/{NAMESPACE} implementation"
-_TIMER = f"{_POOL}/{NAMESPACE} timer"
-_REGISTERS = f"{_POOL}/{NAMESPACE} registers"
-_REGISTER = f"{_REGISTERS}/{NAMESPACE} register"
-_VCPU = "domain/vcpu"
-_VCPUPIN = "domain/cputune/vcpupin"
-_DEEPEST = _REGISTER.count("/") + 1  # no path of interest is deeper
+Name = tuple[str, str]  # (namespace URI, "" for none; local name)
+_DOMAIN: Name = ("", "domain")
+_METADATA = (_DOMAIN, ("", "metadata"))
+_POOL = (*_METADATA, (NAMESPACE, vocabulary.POOL))
+_TARGET = (*_POOL, (NAMESPACE, vocabulary.TARGETS), (NAMESPACE, vocabulary.IMPLEMENTATION))
+_TIMER = (*_POOL, (NAMESPACE, vocabulary.TIMER))
+_REGISTERS = (*_POOL, (NAMESPACE, vocabulary.REGISTERS))
+_REGISTER = (*_REGISTERS, (NAMESPACE, vocabulary.REGISTER))
+_VCPU = (_DOMAIN, ("", "vcpu"))
+_VCPUPIN = (_DOMAIN, ("", "cputune"), ("", "vcpupin"))
+# expat's names of the children of <domain> that matter (none of them in a namespace).
+_DOMAIN_CHILDREN = frozenset(
+    local for path in (_METADATA, _VCPU, _VCPUPIN) for namespace, local in path[1:2]
+)
+# The elements whose children matter; below any other, the reader only counts depth.
+_FOLLOWED = frozenset({(_DOMAIN,), _METADATA, _POOL, _TARGET[:-1], _REGISTERS, _VCPUPIN[:-1]})
+_SEPARATOR = " "  # expat names a namespaced element "<namespace URI> <local name>"
+
+
+def name_pair(name: str) -> Name:
+    """expat's element name as (namespace, local name): a local name holds no separator."""
+    namespace, _, local = name.rpartition(_SEPARATOR)
+    return namespace, local
 
 
 def quoted(text: str) -> str:
@@ -97,13 +128,22 @@ class Domain:
         self.cpus = cpus
 
 
-def read_domain(xml: bytes) -> Domain:
+def read_domain(xml: bytes | bytearray) -> Domain:
     """The facts the hook checks; DomainXmlError naming the problem otherwise."""
+    if not may_name_the_pool(xml):
+        return Domain(None, None)
+    encoding = unread_encoding(xml)
+    if encoding is not None:
+        raise _unread(encoding)
+    if _has_a_long_run(xml):
+        raise DomainXmlError(
+            f"the domain XML has {MAX_RUN} bytes in a row without markup: the hook reads no "
+            "text or attribute value that long (libvirt writes none)"
+        )
     reader = _Reader()
-    parser = expat.ParserCreate(namespace_separator=" ")
-    parser.StartDoctypeDeclHandler = _refuse_external_dtd
-    parser.ExternalEntityRefHandler = _refuse_external_entity
-    parser.SkippedEntityHandler = _refuse_skipped_entity
+    parser = expat.ParserCreate(namespace_separator=_SEPARATOR)
+    parser.XmlDeclHandler = _refuse_unread_encoding
+    parser.StartDoctypeDeclHandler = _refuse_doctype
     parser.StartElementHandler = reader.start
     parser.EndElementHandler = reader.end
     parser.CharacterDataHandler = reader.characters
@@ -112,6 +152,15 @@ def read_domain(xml: bytes) -> Domain:
     except expat.ExpatError as error:
         raise DomainXmlError(f"the domain XML is not well-formed: {error}") from None
     return reader.domain()
+
+
+def _has_a_long_run(xml: bytes | bytearray) -> bool:
+    """Whether a block of MAX_RUN bytes at a multiple of MAX_RUN holds no '<' (so every run
+    of 2 * MAX_RUN is found; in the encodings the hook reads, a byte '<' is a '<')."""
+    return any(
+        xml.find(b"<", start, start + MAX_RUN) < 0
+        for start in range(0, len(xml) - MAX_RUN + 1, MAX_RUN)
+    )
 
 
 def parse_cpuset(text: str) -> int:
@@ -154,29 +203,30 @@ def _cpu_number(text: str, cpuset: str) -> int:
     return int(digits)
 
 
-def _refuse_external_dtd(name: str, system_id: str | None, public_id: str | None, _: int) -> None:
-    if system_id is not None or public_id is not None:
-        raise DomainXmlError(
-            f"the domain XML refers to an external DTD (<!DOCTYPE {quoted(name)} ...>); "
-            "libvirt never sends one"
-        )
-
-
-def _refuse_external_entity(*_: object) -> int:
-    raise DomainXmlError("the domain XML refers to an external entity; libvirt never sends one")
-
-
-def _refuse_skipped_entity(name: str, _is_parameter_entity: int) -> None:
+def _refuse_doctype(name: str, *_: object) -> None:
     raise DomainXmlError(
-        f"the domain XML refers to entity {quoted(name)}, which it does not define"
+        f"the domain XML has a DOCTYPE (<!DOCTYPE {quoted(name)[1:-1]} ...>), which libvirt "
+        "never writes: the hook decides only on documents it reads exactly as libvirt does"
+    )
+
+
+def _refuse_unread_encoding(_version: str, encoding: str | None, _standalone: int) -> None:
+    if encoding is not None and encoding.lower() not in _READ_ENCODINGS:
+        raise _unread(quoted(encoding))
+
+
+def _unread(encoding: str) -> DomainXmlError:
+    return DomainXmlError(
+        f"the domain XML is encoded in {encoding}, which the hook does not read "
+        f"(it reads {', '.join(READ_BY_THE_HOOK)}; libvirt writes UTF-8)"
     )
 
 
 class _Reader:
-    """expat callbacks collecting the facts by element path (followed to _DEEPEST only)."""
+    """expat callbacks collecting the facts by element path (followed into _FOLLOWED only)."""
 
     def __init__(self) -> None:
-        self.path: list[str] = []
+        self.path: list[Name] = []  # of the innermost followed element
         self.depth = 0
         self.vcpu_text = ""  # all text inside the first <vcpu>, like libvirt's string(vcpu[1])
         self.vcpu_text_too_long = False
@@ -187,6 +237,7 @@ class _Reader:
         self.version: str | None = None
         self.targets: list[Target] = []
         self.timer: int | None = None
+        self.timers = 0
         self.group = ""
         self.registers: dict[str, dict[str, int]] = {}
         self.vcpu: dict[str, str] = {}
@@ -195,32 +246,49 @@ class _Reader:
 
     def start(self, name: str, attributes: dict[str, str]) -> None:
         self.depth += 1
-        if self.depth > _DEEPEST:
+        if self.depth > len(self.path) + 1:  # inside an element of no interest
             if self.depth > MAX_DEPTH:  # expat's own stack would grow with the input
                 raise DomainXmlError(f"the domain XML nests elements deeper than {MAX_DEPTH}")
             return
-        if not self.path and name != "domain":
+        if self.depth == 2 and name not in _DOMAIN_CHILDREN:  # most elements: return at once
+            return
+        pair = name_pair(name)
+        if not self.path and pair != _DOMAIN:
             raise DomainXmlError(f"the root element is <{quoted(name)[1:-1]}>, not <domain>")
-        self.path.append(name)
-        where = "/".join(self.path)
-        if len(self.path) == 3 and self.path[1] == "metadata":
-            self.metadata(name, attributes)
+        where = (*self.path, pair)
+        if where in _FOLLOWED:
+            self.path.append(pair)
+        self.fact(where, attributes)
+
+    def fact(self, where: tuple[Name, ...], attributes: dict[str, str]) -> None:
+        """Keep what the element at ``where`` says, if the hook needs it."""
+        if where[:2] == _METADATA and len(where) == len(_POOL):
+            self.metadata(where[-1], attributes)
         elif where == _TARGET:
             self.targets.append(
                 Target(
-                    _number(attributes, "implementation", "midr"),
-                    _optional_number(attributes, "implementation", "revidr"),
-                    _optional_number(attributes, "implementation", "aidr"),
+                    _number(attributes, vocabulary.IMPLEMENTATION, vocabulary.MIDR),
+                    _optional_number(attributes, vocabulary.IMPLEMENTATION, vocabulary.REVIDR),
+                    _optional_number(attributes, vocabulary.IMPLEMENTATION, vocabulary.AIDR),
                 )
             )
         elif where == _TIMER:
-            self.timer = _number(attributes, "timer", "frequency", 10)
+            self.timers += 1
+            self.timer = _number(
+                attributes, vocabulary.TIMER, vocabulary.FREQUENCY, vocabulary.DECIMAL
+            )
         elif where == _REGISTERS:
-            self.group = attributes.get("group", "")
+            self.group = attributes.get(vocabulary.GROUP, "")
+            if self.group not in REGISTER_GROUPS:
+                raise DomainXmlError(
+                    f"pool metadata has unknown register group {quoted(self.group)} "
+                    f"(known: {', '.join(REGISTER_GROUPS)})"
+                )
             self.registers.setdefault(self.group, {})
         elif where == _REGISTER:
-            name = attributes.get("name", "")
-            self.registers[self.group][name] = _number(attributes, "register", "value")
+            register = attributes.get(vocabulary.NAME, "")
+            value = _number(attributes, vocabulary.REGISTER, vocabulary.VALUE)
+            self.registers[self.group][register] = value
         elif where == _VCPU and not self.vcpu_seen:  # libvirt reads the first one
             self.vcpu, self.vcpu_seen, self.in_vcpu = attributes, True, True
         elif where == _VCPUPIN:
@@ -234,9 +302,9 @@ class _Reader:
             self.pinned_twice.add(int(vcpu))
         self.pins[int(vcpu)] = cpuset
 
-    def metadata(self, name: str, attributes: dict[str, str]) -> None:
+    def metadata(self, name: Name, attributes: dict[str, str]) -> None:
         """A child of ``<metadata>``: ours (any version), or another application's."""
-        namespace, _, local = name.rpartition(" ")
+        namespace, local = name
         if not namespace.startswith(POOL_NAMESPACE_PREFIX):
             return
         self.pools += 1
@@ -246,12 +314,12 @@ class _Reader:
                 f"(namespace {quoted(namespace)}): this hook reads version {VERSION} only; "
                 "install the qemu-errata release that wrote it on this host"
             )
-        elif local != "pool":
+        elif local != vocabulary.POOL:
             self.foreign = f"unknown element <{quoted(local)[1:-1]}> in the pool namespace"
-        self.version = attributes.get("version")
+        self.version = attributes.get(vocabulary.VERSION_ATTRIBUTE)
 
     def end(self, _name: str) -> None:
-        if self.depth <= _DEEPEST:
+        if self.depth == len(self.path):
             self.path.pop()
         self.in_vcpu &= self.depth != 2
         self.depth -= 1
@@ -280,6 +348,8 @@ class _Reader:
             )
         if not self.targets:
             raise DomainXmlError("pool metadata lists no target implementation")
+        if self.timers > 1:
+            raise DomainXmlError("pool metadata has two <timer> elements")
         return Pool(self.targets, self.timer, self.registers)
 
     def allowed_cpus(self) -> int | None:
@@ -313,7 +383,7 @@ def _optional_number(attributes: dict[str, str], tag: str, name: str) -> int | N
     return None if name not in attributes else _number(attributes, tag, name)
 
 
-def _number(attributes: dict[str, str], tag: str, name: str, base: int = 16) -> int:
+def _number(attributes: dict[str, str], tag: str, name: str, base: int = vocabulary.HEX) -> int:
     text = attributes.get(name)
     try:
         return int(text or "", base)

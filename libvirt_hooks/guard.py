@@ -9,20 +9,20 @@ one bounded line on stderr (never stdout: libvirt reads a new domain XML there),
 never a traceback. Every decision is logged with the configuration file it
 used; failing to log is reported but never changes the decision.
 
-Kept light (``os``, ``_signal``, ``syslog``; see bench/hook_startup.py): the
+The time bound covers everything, the log write included (``decisionlog``): a
+decision reached late still gets LOG_SECONDS to be recorded. Kept light (``os``,
+``_signal``, ``_socket``; see bench/hook_startup.py): the
 CPU names for a refusal and the host-profile check load the core library only
 when needed.
 """
 
 from __future__ import annotations
 
+import errno
 import os
-import stat
 import sys
-import syslog
 import time
 
-from libvirt_hooks import trust
 from libvirt_hooks.config import (
     DEFAULT_TIMEOUT_SECONDS,
     SYSLOG,
@@ -30,6 +30,15 @@ from libvirt_hooks.config import (
     load_config,
 )
 from libvirt_hooks.constants import MAX_XML_BYTES
+from libvirt_hooks.decisionlog import (
+    LOG_ERR,
+    LOG_IDENT,
+    LOG_INFO,
+    LOG_WARNING,
+    append_to_log,
+    encoded,
+    send_to_syslog,
+)
 from libvirt_hooks.domain import Domain, Pool, read_domain
 from libvirt_hooks.hostcpus import (
     HostImplementation,
@@ -44,7 +53,8 @@ if TYPE_CHECKING:
 else:  # signal's enums import enum/functools/collections: ~3.5 ms per pool decision
     import _signal as signal
 
-LOG_IDENT = "qemu-errata-hook"
+_NO_SYSLOG = (errno.ENOENT, errno.ECONNREFUSED)
+LOG_SECONDS = 1  # what a decision reached at the deadline still gets to be recorded
 MAX_LINE = 4000  # characters of a refusal or log line; the rest is counted, not shown
 MAX_ERROR = 300  # characters of an internal error's text
 
@@ -53,7 +63,7 @@ class HookTimeoutError(Exception):
     """The hook's own time bound ran out."""
 
 
-def guard(domain_name: str, op: str, what: str, xml: bytes) -> int:
+def guard(domain_name: str, op: str, what: str, xml: bytes | bytearray) -> int:
     """0 to let libvirt go on, 1 to refuse (after printing why on stderr).
 
     ``op`` is libvirt's op (``migrate``, ``restore``, ``prepare``) and ``what``
@@ -63,12 +73,15 @@ def guard(domain_name: str, op: str, what: str, xml: bytes) -> int:
     _open_standard_descriptors()
     try:
         return _guard(domain_name, op, what, xml)
-    except Exception as error:  # e.g. the timeout firing while logging: still one line
+    except Exception as error:  # a bug, or the timeout firing between two steps: one line
+        signal.alarm(0)
         say(
             f"qemu-errata: refused the {what} of VM {domain_name!r}: "
             f"internal error in the hook: {_internal(error)}"
         )
         return 1
+    finally:
+        signal.alarm(0)
 
 
 def say(line: str) -> None:
@@ -79,8 +92,8 @@ def say(line: str) -> None:
     try:
         stream.write(bounded(line) + "\n")
         stream.flush()
-    except (OSError, ValueError):  # a closed or broken stderr: syslog has the decision
-        pass
+    except (OSError, ValueError):  # a closed, broken or full stderr: the log has the decision
+        sys.stderr = None  # nor may exit flush it again (status 120)
 
 
 def bounded(text: str) -> str:
@@ -103,7 +116,7 @@ def _open_standard_descriptors() -> None:
                 os.close(opened)
 
 
-def _guard(domain_name: str, op: str, what: str, xml: bytes) -> int:
+def _guard(domain_name: str, op: str, what: str, xml: bytes | bytearray) -> int:
     _set_timeout(DEFAULT_TIMEOUT_SECONDS)
     log = DecisionLog(SYSLOG, "not read")
     config: HookConfig | None = None
@@ -121,7 +134,8 @@ def _guard(domain_name: str, op: str, what: str, xml: bytes) -> int:
             raise loaded
         config, log = loaded
         if op == "prepare" and config.start_policy == "ignore":
-            log.record(domain_name, op, host, "allowed (start_policy ignore)")
+            outcome = "allowed (start_policy ignore)"
+            _say_unrecorded(domain_name, log.record(domain_name, op, host, outcome))
             return 0
         implementations = read_host_implementations(config.sysfs_root, domain.cpus)
         host = "; ".join(str(i) for i in implementations)
@@ -134,28 +148,36 @@ def _guard(domain_name: str, op: str, what: str, xml: bytes) -> int:
         problems = [_explain(error, config)]
     except Exception as error:  # fail closed on a bug too, with one line
         problems = [f"internal error in the hook: {_internal(error)}"]
-    _set_timeout(0)
+    signal.alarm(signal.alarm(0) or LOG_SECONDS)  # the deadline covers the log write
     if not problems:
-        log.record(domain_name, op, host, "allowed", notes)
+        _say_unrecorded(domain_name, log.record(domain_name, op, host, "allowed", notes))
         return 0
     line = f"qemu-errata: refused the {what} of VM {domain_name!r}: {'; '.join(problems)}"
     if op == "prepare" and config is not None:
         if config.start_policy != "enforce":  # warn, ignore: a start is never blocked
-            log.record(
-                domain_name, op, host, f"allowed (start_policy {config.start_policy})", [line]
-            )
+            outcome = f"allowed (start_policy {config.start_policy})"
+            _say_unrecorded(domain_name, log.record(domain_name, op, host, outcome, [line]))
             return 0
         line += f'; or set start_policy = "warn" in {config.editable} to start it anyway'
-    log.record(domain_name, op, host, "refused", [line])
-    say(line)
+    unrecorded = log.record(domain_name, op, host, "refused", [line])
+    signal.alarm(0)
+    say(line if unrecorded is None else f"{line}; {unrecorded}")
     return 1
+
+
+def _say_unrecorded(domain_name: str, unrecorded: str | None) -> None:
+    """An allowed decision stands unrecorded: say so (libvirt shows stderr only on errors)."""
+    if unrecorded is not None:
+        signal.alarm(0)
+        say(f"qemu-errata: allowed VM {domain_name!r}, but {unrecorded}")
 
 
 class DecisionLog:
     """Where decisions go: syslog, or a file; ``source`` says which configuration was used.
 
-    A decision that cannot be recorded is reported on stderr and to syslog, and
-    stands: a full disk or a removed log directory never refuses a VM.
+    A decision that cannot be recorded is reported on stderr (in the refusal's one
+    line) and to syslog, and stands: a full disk, a removed log directory or a stuck
+    syslog never refuses a VM.
     """
 
     def __init__(self, target: str, source: str) -> None:
@@ -164,46 +186,37 @@ class DecisionLog:
 
     def record(
         self, domain: str, op: str, host: str, outcome: str, details: list[str] | None = None
-    ) -> None:
+    ) -> str | None:
+        """Record one decision; None, or why it could not be (for the caller to say)."""
         line = bounded(
             f"config={self.source} domain={domain!r} op={op} host=[{host}] outcome={outcome}"
             + "".join(f" | {detail}" for detail in details or [])
         )
-        if self.path is None:
-            priority = syslog.LOG_INFO if outcome.startswith("allowed") else syslog.LOG_WARNING
-            _syslog(priority, line)
-            return
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         try:
-            append_to_log(self.path, f"{stamp} {LOG_IDENT}[{os.getpid()}]: {line}\n".encode())
-        except OSError as error:
-            failure = (
-                f"qemu-errata: could not record the decision ({outcome}) for VM {domain!r} "
-                f"in {self.path}: {error.strerror or error}; the decision stands"
+            if self.path is None:
+                send_to_syslog(LOG_INFO if outcome.startswith("allowed") else LOG_WARNING, line)
+            else:
+                stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+                append_to_log(self.path, encoded(f"{stamp} {LOG_IDENT}[{os.getpid()}]: {line}\n"))
+        except (OSError, HookTimeoutError) as error:
+            if self.path is None and getattr(error, "errno", None) in _NO_SYSLOG:
+                return None  # no syslog daemon on this host: dropped, as libc's syslog() does
+            why = (
+                "the write did not finish in time"
+                if isinstance(error, (HookTimeoutError, TimeoutError))
+                else (getattr(error, "strerror", None) or str(error))
             )
-            say(failure)
-            _syslog(syslog.LOG_ERR, failure)
-            _syslog(syslog.LOG_WARNING, line)
+            if self.path is not None:
+                self._to_syslog_instead(line, why)
+            return f"the decision was not recorded in {self.path or 'syslog'} ({why})"
+        return None
 
-
-def append_to_log(path: str, data: bytes) -> None:
-    """Append ``data`` to the log without following a link or writing a file others own."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-    descriptor = os.open(path, flags | os.O_NOCTTY, 0o640)
-    try:
-        status = os.fstat(descriptor)
-        if not stat.S_ISREG(status.st_mode) or trust.problem(status) is not None:
-            raise OSError(
-                f"not a regular file of root or the hook's user (mode {status.st_mode:o})"
-            )
-        os.write(descriptor, data)
-    finally:
-        os.close(descriptor)
-
-
-def _syslog(priority: int, line: str) -> None:
-    syslog.openlog(LOG_IDENT, syslog.LOG_PID, syslog.LOG_DAEMON)
-    syslog.syslog(priority, line)
+    def _to_syslog_instead(self, line: str, why: str) -> None:
+        try:
+            send_to_syslog(LOG_ERR, f"could not record a decision in {self.path}: {why}")
+            send_to_syslog(LOG_WARNING, line)
+        except (OSError, HookTimeoutError):
+            pass  # stderr has it
 
 
 def _load_config() -> tuple[HookConfig, DecisionLog] | ConfigError:
@@ -219,7 +232,7 @@ def _load_config() -> tuple[HookConfig, DecisionLog] | ConfigError:
         return error
 
 
-def _read_domain(xml: bytes) -> Domain:
+def _read_domain(xml: bytes | bytearray) -> Domain:
     if len(xml) > MAX_XML_BYTES:
         raise DomainXmlError(f"the domain XML is larger than {MAX_XML_BYTES} bytes")
     return read_domain(xml)

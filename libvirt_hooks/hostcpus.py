@@ -3,7 +3,11 @@
 Linux publishes each online CPU's MIDR_EL1 and REVIDR_EL1 under
 ``devices/system/cpu/cpuN/regs/identification/``. A CPU whose files cannot be
 read (offline, or missing from the tree) is an error, never skipped: the VM's
-vCPUs could later run there. Plain ``os`` calls only: this runs on every start,
+vCPUs could later run there. The tree is held to the hook's rule for every input
+(``trust``): the way to ``devices/system/cpu`` is checked like a configuration
+path, and below it every directory and file is opened relative to its checked
+parent, never through a link, and must belong to root or the hook's user and be
+writable by no one else. Plain ``os`` calls only: this runs on every start,
 restore and incoming migration of a pool VM.
 """
 
@@ -43,7 +47,15 @@ def read_host_implementations(sysfs_root: str, cpus: int | None) -> list[HostImp
     past MAX_CPUS.
     """
     base = os.path.join(sysfs_root, "devices", "system", "cpu")
-    host = _all_cpus(base)
+    directory = _open_checked(trust.check_path(base, "sysfs CPU directory"), None)
+    try:
+        return _read_cpus(base, directory, cpus)
+    finally:
+        os.close(directory)
+
+
+def _read_cpus(base: str, directory: int, cpus: int | None) -> list[HostImplementation]:
+    host = _all_cpus(base, directory)
     if cpus is None:
         numbers = host
     else:
@@ -57,22 +69,65 @@ def read_host_implementations(sysfs_root: str, cpus: int | None) -> list[HostImp
         numbers = _bits(cpus)
     groups: dict[tuple[int, int], list[int]] = {}
     for cpu in numbers:
-        identification = os.path.join(base, f"cpu{cpu}", "regs", "identification")
-        identity = (
-            _read_register(os.path.join(identification, "midr_el1"), cpu),
-            _read_register(os.path.join(identification, "revidr_el1"), cpu),
-        )
+        identity = _read_identity(base, directory, cpu)
         groups.setdefault(identity, []).append(cpu)
     return [HostImplementation(midr, revidr, tuple(c)) for (midr, revidr), c in groups.items()]
+
+
+def _read_identity(base: str, cpu_directory: int, cpu: int) -> tuple[int, int]:
+    """(MIDR, REVIDR) of one CPU, through directories each checked on its open descriptor."""
+    path = base
+    midr = os.path.join(base, f"cpu{cpu}", "regs", "identification", "midr_el1")
+    opened: list[int] = []
+    try:
+        directory = cpu_directory
+        for name in (f"cpu{cpu}", "regs", "identification"):
+            path = os.path.join(path, name)
+            directory = _open_checked(path, directory, name, cpu, midr)
+            opened.append(directory)
+        return (
+            _read_register(os.path.join(path, "midr_el1"), directory, cpu),
+            _read_register(os.path.join(path, "revidr_el1"), directory, cpu),
+        )
+    finally:
+        for descriptor in opened:
+            os.close(descriptor)
+
+
+def _open_checked(
+    path: str,
+    parent: int | None,
+    name: str | None = None,
+    cpu: int | None = None,
+    wanted: str | None = None,
+) -> int:
+    """A descriptor of the directory ``path`` (``name`` in ``parent``), not through a link.
+
+    ``wanted`` is the file the caller is after, named when the directory cannot be opened.
+    """
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        descriptor = os.open(name or path, flags, dir_fd=parent)
+    except OSError as error:
+        if cpu is None:
+            raise SysfsError(f"{path}: cannot list CPUs: {error.strerror}") from None
+        raise SysfsError(
+            f"cannot read the identity of CPU {cpu}: {wanted or path}: {error.strerror}"
+        ) from None
+    reason = trust.problem(os.fstat(descriptor))
+    if reason is not None:
+        os.close(descriptor)
+        raise SysfsError(f"{path} {reason}")
+    return descriptor
 
 
 def _bits(mask: int) -> list[int]:
     return [number for number in range(mask.bit_length()) if mask >> number & 1]
 
 
-def _all_cpus(base: str) -> list[int]:
+def _all_cpus(base: str, directory: int) -> list[int]:
     try:
-        names = os.listdir(base)
+        names = os.listdir(directory)
     except OSError as error:
         raise SysfsError(f"{base}: cannot list CPUs: {error.strerror}") from None
     numbers = sorted(
@@ -87,12 +142,12 @@ def _all_cpus(base: str) -> list[int]:
     return numbers
 
 
-def _read_register(path: str, cpu: int) -> int:
+def _read_register(path: str, directory: int, cpu: int) -> int:
     """One register file's value; its content is never quoted (it may not be what it claims)."""
     try:
         # O_NONBLOCK: opening a FIFO planted as a register file must not wait for a writer.
         flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY | os.O_NONBLOCK
-        descriptor = os.open(path, flags)
+        descriptor = os.open(os.path.basename(path), flags, dir_fd=directory)
     except OSError as error:
         raise SysfsError(
             f"cannot read the identity of CPU {cpu}: {path}: {error.strerror}"

@@ -6,17 +6,27 @@ does not guard exits at once without reading stdin (libvirt ignores the EPIPE),
 and a guarded op reads the domain XML and exits when it can prove that the
 document carries no pool metadata of any version (``provably_plain``). Any
 other document, pool VM or not, goes to ``libvirt_hooks.guard``, which parses
-it as libvirt would.
+it as libvirt would. Reading stdin is bounded too (STDIN_SECONDS): a caller that
+never closes it is refused, not waited for.
 """
 
 from __future__ import annotations
 
+import codecs
 import errno
 import os
 
 from libvirt_hooks.constants import GUARDED, MAX_XML_BYTES, POOL_NAMESPACE_PREFIX_BYTES
 
+TYPE_CHECKING = False  # typing and signal's enums cost start-up time on every hook run
+if TYPE_CHECKING:
+    import signal
+else:
+    import _signal as signal
+
 _CHUNK = 1 << 16
+STDIN_SECONDS = 10  # libvirt writes the XML at once: reading it never takes this long
+_HEAD = 4096  # bytes in which a document's first markup (a BOM, a declaration) must start
 _STDIN = 0
 # Bytes that could make a parser see a namespace not written out literally:
 # references (&#58; &x;), a DOCTYPE (entities, default attributes), NUL (UTF-16/32).
@@ -29,6 +39,8 @@ def main(argv: list[str]) -> int:
     if len(argv) < 4 or (argv[2], argv[3]) not in GUARDED:
         return 0
     domain, what = argv[1], GUARDED[argv[2], argv[3]]
+    signal.signal(signal.SIGALRM, _stdin_timed_out)
+    signal.alarm(STDIN_SECONDS)  # a writer that never closes stdin must not hold libvirt
     try:
         xml = _read_pool_candidate()
     except OSError as error:  # cannot tell whether it is a pool VM: fail closed
@@ -39,6 +51,8 @@ def main(argv: list[str]) -> int:
             f"cannot read the domain XML on stdin: {error.strerror}"
         )
         return 1
+    finally:
+        signal.alarm(0)
     if xml is None:
         return 0
     from libvirt_hooks.guard import guard  # noqa: PLC0415 (heavy imports when it may be ours)
@@ -46,7 +60,11 @@ def main(argv: list[str]) -> int:
     return guard(domain, argv[2], what, xml)
 
 
-def provably_plain(xml: bytes) -> bool:
+def _stdin_timed_out(_number: int, _frame: object) -> None:
+    raise TimeoutError(errno.ETIMEDOUT, f"it did not end within {STDIN_SECONDS} s")
+
+
+def provably_plain(xml: bytes | bytearray) -> bool:
     """True only if no XML parser can read pool metadata (any version) in ``xml``.
 
     Such a document is UTF-8 (no BOM, no other declared encoding, so every
@@ -57,18 +75,21 @@ def provably_plain(xml: bytes) -> bool:
     """
     if any(marker in xml for marker in _SPELLINGS):
         return False
-    if not xml.isascii():
-        try:
-            xml.decode("utf-8")
-        except UnicodeDecodeError:
-            return False
-    head = xml.lstrip(b" \t\r\n")
+    return (xml.isascii() or _is_utf8(xml)) and _plain_start(xml)
+
+
+def _plain_start(xml: bytes | bytearray) -> bool:
+    """Whether the document starts as plain UTF-8 markup: no BOM, no other declared encoding."""
+    head = xml[:_HEAD].lstrip(b" \t\r\n")  # a slice: no copy of a large document
     if not head:
-        return True  # no document at all
+        return len(xml) <= _HEAD  # no document at all; past _HEAD, parse it
     if not head.startswith(b"<"):
         return False  # a BOM, or anything a parser might decode otherwise
     if head.startswith(b"<?"):
-        declaration = b"".join(head[: head.find(b"?>")].lower().split())
+        end = head.find(b"?>")
+        if end < 0:
+            return False  # a declaration longer than _HEAD: parse it
+        declaration = b"".join(head[:end].lower().split())
         if b"encoding" in declaration and not (
             b'encoding="utf-8"' in declaration or b"encoding='utf-8'" in declaration
         ):
@@ -76,7 +97,18 @@ def provably_plain(xml: bytes) -> bool:
     return True
 
 
-def _read_pool_candidate() -> bytes | None:
+def _is_utf8(xml: bytes | bytearray) -> bool:
+    """Whether ``xml`` is UTF-8, checked by chunks: a whole decode would cost up to 4x its size."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for start in range(0, len(xml), _CHUNK):
+            decoder.decode(xml[start : start + _CHUNK], start + _CHUNK >= len(xml))
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _read_pool_candidate() -> bytearray | None:
     """The domain XML on stdin unless it is provably plain (then None).
 
     Past MAX_XML_BYTES the rest is only scanned, chunk by chunk, for what
@@ -87,14 +119,14 @@ def _read_pool_candidate() -> bytes | None:
     while len(kept) <= MAX_XML_BYTES:
         chunk = _read_chunk()
         if chunk is None:
-            return None if provably_plain(bytes(kept)) else bytes(kept)
+            return None if provably_plain(kept) else kept  # kept, not a copy: memory is bounded
         kept += chunk
-    if not provably_plain(bytes(kept)):
-        return bytes(kept)
+    if not provably_plain(kept):
+        return kept
     tail = bytes(kept[-_OVERLAP:])
     while (chunk := _read_chunk()) is not None:
         if not chunk.isascii() or any(marker in tail + chunk for marker in _SPELLINGS):
-            return bytes(kept)
+            return kept
         tail = chunk[-_OVERLAP:]
     return None
 

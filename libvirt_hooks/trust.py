@@ -7,7 +7,10 @@ directory on the way to it (symbolic links resolved one by one, each link's
 directory checked too), must belong to root or to the hook's own user and be
 writable by no one else. A directory that others may write is accepted only
 with the sticky bit (``/tmp``): there, no one can rename or replace an entry
-they do not own, and the entry itself is checked.
+they do not own, and the entry itself is checked. A symbolic link is checked like
+the file it names: once any directory on the way is writable by others, a link
+must belong to root or the hook's user too (another user's link in ``/tmp`` could
+point anywhere, and Linux's protected_symlinks is a setting, not a promise).
 """
 
 from __future__ import annotations
@@ -42,9 +45,10 @@ def check_path(path: str, what: str) -> str:
 
 
 def _walk(path: str, what: str, links: int) -> tuple[str, int]:
+    """The path with its links resolved, and how many more links may be followed."""
     parts = [name for name in path.split("/") if name not in ("", ".")]
     current = "/"
-    _check(current, what, path)
+    shared = _check(current, what, path)  # some directory on the way is writable by others
     for index, name in enumerate(parts):
         if name == "..":
             current = os.path.dirname(current)
@@ -59,21 +63,30 @@ def _walk(path: str, what: str, links: int) -> tuple[str, int]:
                 f"{what} {path}: cannot check {candidate}: {error.strerror}"
             ) from None
         if stat.S_ISLNK(status.st_mode):  # its directory was checked: resolve and check on
+            if shared and status.st_uid not in (0, os.geteuid()):
+                raise ConfigError(
+                    f"{what} {path}: {candidate} is a symbolic link owned by uid "
+                    f"{status.st_uid} in a directory other users can write"
+                )
             if links == 0:
                 raise ConfigError(f"{what} {path}: too many symbolic links")
             current, links = _walk(os.path.join(current, os.readlink(candidate)), what, links - 1)
+            shared = True  # the link's own walk checked its way; stay strict after it
             continue
         _refuse_if(problem(status), candidate, what, path)
+        shared |= bool(status.st_mode & _OTHERS_WRITE)
         current = candidate
     return current, links
 
 
-def _check(directory: str, what: str, path: str) -> None:
+def _check(directory: str, what: str, path: str) -> bool:
+    """Refuse an untrusted ``directory``; whether others may write it (sticky)."""
     try:
         status = os.lstat(directory)
     except OSError as error:
         raise ConfigError(f"{what} {path}: cannot check {directory}: {error.strerror}") from None
     _refuse_if(problem(status), directory, what, path)
+    return bool(status.st_mode & _OTHERS_WRITE)
 
 
 def _refuse_if(reason: str | None, culprit: str, what: str, path: str) -> None:

@@ -32,31 +32,34 @@ MAX_FILE_BYTES = 4 << 20
 _TEMPORARY_SUFFIX = ".tmp"
 
 
-def read_bytes(path: Path) -> bytes:
-    """The bytes of the regular file ``path``; InputError naming the file otherwise."""
+def read_bytes(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file ``path`` (at most ``limit``); InputError naming it otherwise.
+
+    Every reader of a file or a sysfs attribute in the command line goes through here.
+    """
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer.
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as error:
         raise InputError(f"{path}: cannot read: {error.strerror}") from None
     try:
-        return _read_regular(path, descriptor)
+        return _read_regular(path, descriptor, limit)
     except OSError as error:
         raise InputError(f"{path}: cannot read: {error.strerror}") from None
     finally:
         os.close(descriptor)
 
 
-def _read_regular(path: Path, descriptor: int) -> bytes:
+def _read_regular(path: Path, descriptor: int, limit: int) -> bytes:
     info = os.fstat(descriptor)
     if not stat.S_ISREG(info.st_mode):
         raise InputError(f"{path}: not a regular file ({_file_kind(info.st_mode)})")
     chunks = []
     size = 0
-    while chunk := os.read(descriptor, 1 << 20):
+    while chunk := os.read(descriptor, min(limit + 1 - size, 1 << 20)):
         size += len(chunk)
-        if size > MAX_FILE_BYTES:
-            raise InputError(f"{path}: larger than {MAX_FILE_BYTES} bytes")
+        if size > limit:
+            raise InputError(f"{path}: larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -23,15 +23,16 @@ from pathlib import Path
 import libvirt_hooks
 from libvirt_hooks.config import KEYS, SYSLOG, SYSTEM_CONFIG, USER_CONFIG, HookConfig, load_config
 from libvirt_hooks.constants import GUARDED
-from libvirt_hooks.guard import append_to_log
+from libvirt_hooks.decisionlog import append_to_log
 from libvirt_hooks.hostcpus import read_host_implementations
 from libvirt_hooks.profilecheck import describes, read_host_profile
 from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.errors import ExitStatus, InputError
-from qemu_errata.files import write_atomically
+from qemu_errata.files import read_bytes, write_atomically
 
 DEFAULT_HOOKS_DIR = Path("/etc/libvirt/hooks/qemu.d")
 SCRIPT_NAME = "qemu-errata"
+MAX_SCRIPT_BYTES = 64 << 10  # ours is a few hundred bytes
 MARKER = "# Installed by `qemu-errata hook install`; `qemu-errata hook uninstall` removes it."
 RESTART = (
     "libvirt daemons (libvirtd, virtqemud) find hook scripts when they start: restart the "
@@ -184,11 +185,11 @@ def hook_script(python: str) -> str:
 
 def _read_ours(path: Path) -> str | None:
     """Our script's text at ``path``; None if there is none; InputError if the file is not ours."""
-    try:
-        text = path.read_text("utf-8")
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return None
-    except (OSError, UnicodeDecodeError) as error:
+    try:
+        text = read_bytes(path, MAX_SCRIPT_BYTES).decode("utf-8")
+    except UnicodeDecodeError as error:
         raise InputError(f"{path}: cannot read: {error}") from None
     if MARKER not in text:
         raise InputError(f"{path}: exists and was not installed by qemu-errata; move it away first")

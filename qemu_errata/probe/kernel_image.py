@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qemu_errata.errors import InputError
+from qemu_errata.files import read_bytes
 
 HEADER = struct.Struct(
     "<IIQQQQQQ4sI"
@@ -71,8 +72,4 @@ def _gunzip(data: bytes, origin: str) -> bytes:
 
 def read_image(path: Path) -> KernelImage:
     """The kernel Image in the file at ``path``."""
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise InputError(f"{path}: cannot read the kernel: {error.strerror}") from None
-    return parse_image(data, str(path))
+    return parse_image(read_bytes(path, MAX_IMAGE_BYTES), str(path))

@@ -14,10 +14,12 @@ from pathlib import Path
 
 from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.profile import HostProfile
-from qemu_errata.errors import ProbeError
+from qemu_errata.errors import InputError, ProbeError
+from qemu_errata.files import read_bytes
 
 DEFAULT_SYSFS_ROOT = Path("/sys")
 _CPU_DIRECTORY = re.compile(r"cpu(\d+)")
+MAX_ATTRIBUTE_BYTES = 4096  # a sysfs attribute is at most a page
 
 
 def read_implementations(sysfs_root: Path) -> tuple[tuple[Implementation, ...], tuple[int, ...]]:
@@ -70,10 +72,11 @@ def probe_sysfs(sysfs_root: Path = DEFAULT_SYSFS_ROOT, host: str | None = None) 
 
 def _read_hex(path: Path) -> int:
     try:
-        text = path.read_text("ascii").strip()
-    except (OSError, UnicodeDecodeError) as error:
-        problem = error.strerror if isinstance(error, OSError) else "not ASCII text"
-        raise ProbeError(f"{path}: cannot read: {problem}") from None
+        text = read_bytes(path, MAX_ATTRIBUTE_BYTES).decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise ProbeError(f"{path}: cannot read: not ASCII text") from None
+    except InputError as error:  # a FIFO or a device planted in the tree: never read it
+        raise ProbeError(str(error)) from None
     try:
         value = int(text, 16)
     except ValueError:

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from qemu_errata.errors import InputError
+from qemu_errata.files import read_bytes
 from qemu_errata.probe import a64
 from qemu_errata.probe.el0 import untrapped_value
 
 DEFAULT_DEVICE_TREE = Path("/proc/device-tree")
+MAX_PROPERTY_BYTES = 4096  # far past a timer node's compatible list
 _TIMER_COMPATIBLE = (b"arm,armv8-timer", b"arm,armv7-timer")
 
 
@@ -42,14 +45,14 @@ def _timer_nodes(device_tree: Path) -> list[Path]:
 
 def _compatible(node: Path) -> set[bytes]:
     try:
-        return set((node / "compatible").read_bytes().split(b"\0"))
-    except OSError:
+        return set(read_bytes(node / "compatible", MAX_PROPERTY_BYTES).split(b"\0"))
+    except InputError:
         return set()
 
 
 def _big_endian_u32(path: Path) -> int | None:
     try:
-        data = path.read_bytes()
-    except OSError:
+        data = read_bytes(path, MAX_PROPERTY_BYTES)
+    except InputError:
         return None
     return int.from_bytes(data, "big") if len(data) == 4 else None

@@ -30,5 +30,5 @@ def parse_xml(data: bytes, origin: str, *, remove_blank_text: bool = False) -> e
     )
     try:
         return etree.fromstring(data, parser)
-    except etree.XMLSyntaxError as error:
-        raise InputError(f"{origin}: not well-formed XML: {error}") from None
+    except etree.XMLSyntaxError as error:  # libxml2's message may span lines: one line here
+        raise InputError(f"{origin}: not well-formed XML: {' '.join(str(error).split())}") from None

@@ -20,12 +20,13 @@ import libvirt
 import pytest
 from lxml import etree
 from support.cli import run_cli
+from support.pool_oracle import model_from_pool_element
 from support.vmm_pool import hand_written_model, three_host_pool
 
 from qemu_errata.core.pool_namespace import POOL_NAMESPACE as NAMESPACE
 from qemu_errata.files import write_json
 from qemu_errata.testbed.bed import Host, guest_xml
-from qemu_errata.vmm.pool_element import find_pool_element, model_from_pool_element
+from qemu_errata.vmm.pool_element import find_pool_element
 
 DOMAIN_NAME = "pool-vm"
 

@@ -3,8 +3,10 @@
 Each case takes a real document (a shipped host profile, or the pool model of
 two of them), applies one mutation to its JSON tree or its bytes, writes it
 to a file and runs ``qemu-errata check`` or ``baseline`` on it through the
-command line's own ``main()``. The oracle: the exit status is 0, 1 or 2,
-never an internal error; no traceback; a refusal (2) is exactly one line
+command line's own ``main()``; other cases give ``render --domain`` a domain XML
+re-encoded, with a DTD or damaged, and ``probe --backend sysfs`` a tree whose
+register file is a FIFO, a link to /dev/zero, huge or binary. The oracle: the exit
+status is 0, 1 or 2, never an internal error; no traceback; a refusal (2) is exactly one line
 naming the file; stdout is encodable UTF-8; and mutations that make a
 document invalid in every reading (duplicate keys, NaN, a number past our
 bound, nesting past our depth, a lone surrogate, an unknown key in an object
@@ -24,6 +26,8 @@ import functools
 import io
 import itertools
 import json
+import os
+import shutil
 import sys
 import tempfile
 import time
@@ -34,6 +38,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from support.domains import DOMAIN
 
 from qemu_errata.commands import main as command_line
 from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
@@ -317,6 +322,77 @@ def _mutate_bytes(draw: st.DrawFn, text: bytes) -> bytes:
     return b"\xef\xbb\xbf" + text
 
 
+# --- domain XML for render --domain, and sysfs trees for probe --backend sysfs -----------
+
+# Encodings libxml2 reads; EBCDIC makes its message span two lines.
+DOMAIN_ENCODINGS = [
+    ("IBM037", "cp037"),
+    ("UTF-16", "utf-16"),
+    ("Shift_JIS", "shift_jis"),
+    ("UTF-7", "utf-7"),
+    ("UCS-4", "utf-32-be"),
+    ("ISO-8859-1", "latin-1"),
+]
+
+
+@st.composite
+def domain_cases(draw: st.DrawFn) -> Case:
+    """The test domain, re-encoded, given a DTD, or damaged byte by byte."""
+    name = draw(st.text(alphabet="abcxyz-\u00e9\u65e5", min_size=1, max_size=8))
+    text = DOMAIN.decode().replace("<name>pool-vm<", f"<name>{name}<", 1)
+    kind = ["domain_encoding", "domain_dtd", "domain_bytes"][draw(st.integers(0, 2))]
+    if kind == "domain_encoding":
+        declared, codec = draw(st.sampled_from(DOMAIN_ENCODINGS))
+        data = f'<?xml version="1.0" encoding="{declared}"?>\n{text}'.encode(codec, "replace")
+    elif kind == "domain_dtd":
+        dtd = draw(
+            st.sampled_from(
+                [
+                    '<!DOCTYPE domain [<!ENTITY % pe "<!-- -->"> %pe; '
+                    '<!ATTLIST vcpu placement CDATA #FIXED "auto">]>',
+                    '<!DOCTYPE domain [<!ENTITY x SYSTEM "/etc/shadow">]>',
+                    "<!DOCTYPE domain ["
+                    + "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 9))
+                    + '<!ENTITY l0 "lol">]>',
+                ]
+            )
+        )
+        reference = draw(st.sampled_from(["&x;", "&l8;", ""]))
+        data = (dtd + text.replace("</name>", reference + "</name>", 1)).encode()
+    else:
+        data = _mutate_bytes(draw, text.encode())
+    return Case(kind, data, must_refuse=False)
+
+
+def _plant_sysfs(root: Path, how: str, cpus: int, at: int, register: str) -> tuple[Path, bool]:
+    """A sysfs tree of ``cpus`` CPUs where CPU ``at``'s ``register`` file is ``how``;
+    the file, and whether the probe must refuse the tree."""
+    if root.exists():
+        shutil.rmtree(root)
+    for cpu in range(cpus):
+        identification = root / f"devices/system/cpu/cpu{cpu}/regs/identification"
+        identification.mkdir(parents=True)
+        (identification / "midr_el1").write_text("0x00000000414fd0c1\n")
+        (identification / "revidr_el1").write_text("0x0\n")
+    planted = root / f"devices/system/cpu/cpu{at}/regs/identification/{register}"
+    planted.unlink()
+    if how == "fifo":
+        os.mkfifo(planted)
+    elif how == "dev-zero":
+        planted.symlink_to("/dev/zero")
+    elif how == "huge":
+        planted.write_bytes(b"0" * 100_000)
+    elif how == "binary":
+        planted.write_bytes(bytes(range(256)))
+    else:
+        planted.write_text("0x1\n")
+    return planted, how != "plain"
+
+
+SYSFS_PLANTS = ["fifo", "dev-zero", "huge", "binary", "plain"]
+TARGETS = ["profile", "model", "profile", "model", "domain", "sysfs"]
+
+
 # --- running one case through the command line --------------------------------------
 
 
@@ -393,6 +469,7 @@ def judge(case: Case, argv: list[str], path: Path, tally: Tally) -> None:
 def fuzz(count: int, tally: Tally, directory: Path) -> Callable[[], None]:
     """A hypothesis test of ``count`` cases counting into ``tally``."""
     profile_path, model_path = directory / "profile.json", directory / "model.json"
+    domain_path = directory / "domain.xml"
     good_profile, good_model = directory / "good-profile.json", directory / "good-model.json"
     # Renamed: baseline refuses two profiles of one host name, whatever else they say.
     good_profile.write_text(json.dumps({**PROFILES[0], "host": "fuzz-reference-host"}))
@@ -408,8 +485,22 @@ def fuzz(count: int, tally: Tally, directory: Path) -> Callable[[], None]:
     )
     @given(st.data())
     def campaign(data: st.DataObject) -> None:
-        target = data.draw(st.sampled_from(["profile", "model"]))
-        if target == "profile":
+        target = TARGETS[data.draw(st.integers(0, len(TARGETS) - 1))]
+        if target == "domain":
+            case = data.draw(domain_cases())
+            domain_path.write_bytes(case.text)
+            argv = ["render", str(good_model), "--domain", str(domain_path)]
+            judge(case, argv, domain_path, tally)
+        elif target == "sysfs":
+            how = SYSFS_PLANTS[data.draw(st.integers(0, len(SYSFS_PLANTS) - 1))]
+            cpus = data.draw(st.integers(1, 8))
+            at = data.draw(st.integers(0, cpus - 1))
+            register = data.draw(st.sampled_from(["midr_el1", "revidr_el1"]))
+            planted, must_refuse = _plant_sysfs(directory / "sys", how, cpus, at, register)
+            case = Case(f"sysfs_{how}", b"", must_refuse)
+            argv = ["probe", "--backend", "sysfs", "--sysfs-root", str(directory / "sys")]
+            judge(case, [*argv, "-o", str(directory / "probed.json")], planted, tally)
+        elif target == "profile":
             case = data.draw(cases(PROFILES))
             profile_path.write_bytes(case.text)
             argv = data.draw(

@@ -25,12 +25,12 @@ from qemu_errata.core.pool.host import (
 )
 from qemu_errata.core.pool.model import (
     MODEL_FORMAT,
-    REGISTER_GROUPS,
     HostGroup,
     Loss,
     PoolModel,
     model_from_json,
 )
+from qemu_errata.core.pool_namespace import REGISTER_GROUPS
 
 __all__ = [
     "IDENTITY_REGISTER",

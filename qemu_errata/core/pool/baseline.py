@@ -33,7 +33,8 @@ from qemu_errata.core.pool.host import (
     undescribed_bits,
     writable_bits,
 )
-from qemu_errata.core.pool.model import REGISTER_GROUPS, HostGroup, Loss, PoolModel
+from qemu_errata.core.pool.model import HostGroup, Loss, PoolModel
+from qemu_errata.core.pool_namespace import REGISTER_GROUPS
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.rules import accepts, combine, register_refusal
 from qemu_errata.errors import IncompatiblePoolError, InputError

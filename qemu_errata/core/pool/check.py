@@ -23,7 +23,8 @@ from qemu_errata.core.pool.host import (
     undescribed_bits,
     writable_bits,
 )
-from qemu_errata.core.pool.model import REGISTER_GROUPS, PoolModel
+from qemu_errata.core.pool.model import PoolModel
+from qemu_errata.core.pool_namespace import REGISTER_GROUPS
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.rules import accepts, register_refusal
 

@@ -14,10 +14,9 @@ from qemu_errata.core.catalogue import (
 from qemu_errata.core.document import DocumentReader, hex_registers, is_string_list, parse_register
 from qemu_errata.core.hosttypes import label_of
 from qemu_errata.core.implementations import TargetImplementations, read_targets
+from qemu_errata.core.pool_namespace import REGISTER_GROUPS
 
 MODEL_FORMAT = "qemu-errata/pool-model/1"
-# The register maps a profile and a model carry, in the order they are reported.
-REGISTER_GROUPS = ("id_registers", "firmware_registers", "gic_registers")
 MODEL_KEYS = frozenset(
     {
         "format",

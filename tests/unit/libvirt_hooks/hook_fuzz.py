@@ -7,13 +7,20 @@ encodings, prefixes, comments, cpusets and vcpupins, truncation), with libvirt's
 argv and one of a few fake hosts (sysfs trees, some broken). ``libvirt_hooks.qemu.main``
 runs in this process with the XML on fd 0 and its stdout and stderr captured.
 
-The oracle parses the same bytes with lxml (libxml2, libvirt's parser) and
+The oracle parses the same bytes with lxml configured as libvirt configures
+libxml2 (``support.pool_oracle``: no entity substitution, no DTD loading) and
 applies libvirt's semantics: a pool VM has a child of ``domain/metadata`` in a
 namespace ``urn:qemu-errata:pool:N``; a valid one of version 1 is allowed only
 when every CPU its cpuset and vcputune allow is a host CPU admitted by its
-targets. Counted: fail-open (the oracle refuses, the hook allows), pool VMs
-refused although valid and admitted, non-pool VMs refused, tracebacks, output
-on stdout, disclosure (a planted file's content in a message) and slow cases.
+targets; and, by the hook's reading rule, a pool VM with a DOCTYPE or in an
+encoding other than UTF-8, US-ASCII or ISO-8859-1 is refused. Counted: fail-open
+(the oracle refuses, the hook allows), pool VMs refused although valid and
+admitted, refusals by the reading rule, non-pool VMs refused, tracebacks, output
+on stdout, disclosure (a planted file's content in a message) and slow cases; and
+the cases and failures of each mutation class (the round-3 classes: declarations
+after a parameter entity, entities holding markup, namespace URIs holding '/',
+declared encodings expat cannot read, unknown register groups, entity
+amplification).
 
 Run: ``scripts/fuzz hook --cases 100000`` (or ``python hook_fuzz.py --cases N``);
 the default suite runs a short one (test_hook_fuzz.py).
@@ -25,6 +32,7 @@ import argparse
 import collections
 import contextlib
 import io
+import itertools
 import json
 import os
 import sys
@@ -38,6 +46,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from support.pool_oracle import PoolFacts, libvirt_parser, libvirt_view
 
 from libvirt_hooks import qemu as hook
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
@@ -176,10 +185,33 @@ MUTATIONS = [
     "external-dtd",
     "namespace-in-description",
     "billion-laughs",
+    # the round-3 classes: readings where expat and libxml2 differ, and encodings
+    "pe-then-fixed-xmlns",
+    "entity-markup-target",
+    "entity-markup-cputune",
+    "slash-namespace",
+    "declared-encoding",
+    "unknown-register-group",
+    "entity-amplification",
 ]
+# Encodings libxml2 reads (through iconv) and expat does not: (declared name, Python codec).
+DECLARED_ENCODINGS = [
+    ("Shift_JIS", "shift_jis"),
+    ("GB18030", "gb18030"),
+    ("EUC-JP", "euc_jp"),
+    ("UTF-7", "utf-7"),
+    ("ISO-10646-UCS-2", "utf-16-be"),
+    ("UCS-4", "utf-32-be"),
+    ("IBM1047", "cp037"),
+    ("windows-1252", "cp1252"),
+    ("UTF-32", "utf-32"),
+]
+_POOL_NAMES = (b"pool", b"targets", b"implementation", b"timer", b"registers", b"register")
 
 
 def mutate(xml: bytes, mutation: str, seed: int) -> bytes:  # noqa: PLR0911, PLR0912 (one branch per mutation)
+    if mutation in _READING_MUTATIONS:
+        return _READING_MUTATIONS[mutation](xml, seed)
     if mutation == "charref-namespace":
         return xml.replace(NS, _spell(NS, seed), 1)
     if mutation == "entity-namespace":
@@ -270,6 +302,80 @@ def mutate(xml: bytes, mutation: str, seed: int) -> bytes:  # noqa: PLR0911, PLR
     return xml
 
 
+def _pe_then_fixed_xmlns(xml: bytes, _seed: int) -> bytes:
+    """Unprefixed pool elements put in the namespace by #FIXED defaults after a %pe; (expat
+    ignores every declaration after it, libxml2 applies them)."""
+    plain = (
+        xml.replace(b' xmlns:qemu-errata="' + NS + b'"', b"")
+        .replace(b"<qemu-errata:", b"<")
+        .replace(b"</qemu-errata:", b"</")
+    )
+    defaults = b"".join(
+        b"<!ATTLIST " + name + b' xmlns CDATA #FIXED "' + NS + b'">' for name in _POOL_NAMES
+    )
+    return b'<!DOCTYPE domain [<!ENTITY % pe "<!-- -->"> %pe; ' + defaults + b"]>\n" + plain
+
+
+def _entity_markup_target(xml: bytes, seed: int) -> bytes:
+    """A target only expat sees: libvirt keeps the entity reference, its XPath never enters."""
+    midr = MIDRS[seed % len(MIDRS)]
+    entity = f"<implementation xmlns='{POOL_NAMESPACE}' midr='{midr:#x}'/>".encode()
+    body = xml.replace(b"<qemu-errata:targets>", b"<qemu-errata:targets>&t;", 1)
+    return b'<!DOCTYPE domain [<!ENTITY t "' + entity + b'">]>\n' + body
+
+
+def _entity_markup_cputune(xml: bytes, seed: int) -> bytes:
+    """A pinning only expat sees."""
+    cpu = seed % 4
+    entity = f"<cputune><vcpupin vcpu='0' cpuset='{cpu}'/></cputune>".encode()
+    body = xml.replace(b"<metadata>", b"&p;<metadata>", 1)
+    return b'<!DOCTYPE domain [<!ENTITY p "' + entity + b'">]>\n' + body
+
+
+def _slash_namespace(xml: bytes, seed: int) -> bytes:
+    """A child of <domain> whose namespace URI holds a '/': once read as the pool."""
+    midr = MIDRS[seed % len(MIDRS)]
+    element = (
+        f'<x:pool xmlns:x="metadata/{POOL_NAMESPACE}" xmlns:qemu-errata="{POOL_NAMESPACE}" '
+        f'version="1"><qemu-errata:targets><qemu-errata:implementation midr="{midr:#x}"/>'
+        "</qemu-errata:targets></x:pool>"
+    ).encode()
+    return xml.replace(b"</domain>", element + b"</domain>")
+
+
+def _declared_encoding(xml: bytes, seed: int) -> bytes:
+    name, codec = DECLARED_ENCODINGS[seed % len(DECLARED_ENCODINGS)]
+    text = f'<?xml version="1.0" encoding="{name}"?>\n' + xml.decode(errors="replace")
+    return text.encode(codec, errors="replace")
+
+
+def _unknown_register_group(xml: bytes, seed: int) -> bytes:
+    group = [b"cpu_registers", b"", b"ID_REGISTERS"][seed % 3]
+    element = (
+        b'<qemu-errata:registers group="' + group + b'">'
+        b'<qemu-errata:register name="MIDR_EL1" value="0x1"/></qemu-errata:registers>'
+    )
+    return xml.replace(b"</qemu-errata:pool>", element + b"</qemu-errata:pool>", 1)
+
+
+def _entity_amplification(xml: bytes, seed: int) -> bytes:
+    """An attribute built from entity references (small here: a test measures the real size)."""
+    references = b"&a;" * (100 + seed % 100)
+    body = xml.replace(b'type="kvm"', b'type="kvm" note="' + references + b'"', 1)
+    return b'<!DOCTYPE domain [<!ENTITY a "' + b"a" * 1000 + b'">]>\n' + body
+
+
+_READING_MUTATIONS = {
+    "pe-then-fixed-xmlns": _pe_then_fixed_xmlns,
+    "entity-markup-target": _entity_markup_target,
+    "entity-markup-cputune": _entity_markup_cputune,
+    "slash-namespace": _slash_namespace,
+    "declared-encoding": _declared_encoding,
+    "unknown-register-group": _unknown_register_group,
+    "entity-amplification": _entity_amplification,
+}
+
+
 def effective_mutations() -> list[str]:
     """The mutations that change a pool domain XML (a test checks that all do)."""
     xml = domain_xml(
@@ -290,6 +396,9 @@ _ITEM = st.one_of(
 CPUSET = st.lists(_ITEM, min_size=1, max_size=5).map(",".join)
 
 
+_ROUND_ROBIN = itertools.count()
+
+
 @dataclass
 class Case:
     host: int
@@ -298,6 +407,7 @@ class Case:
     name: str
     xml: bytes
     close_stderr: bool
+    mutations: tuple[str, ...] = ()
 
 
 @st.composite
@@ -330,10 +440,11 @@ def cases(draw: st.DrawFn) -> Case:
     xml = domain_xml(
         targets=targets, vcpus=vcpus, cpuset=cpuset, pins=pins, placement=placement, timer=timer
     )
-    mutation = draw(st.sampled_from(MUTATIONS))
-    xml = mutate(xml, mutation, draw(st.integers(0, 10_000)))
+    mutations = [MUTATIONS[next(_ROUND_ROBIN) % len(MUTATIONS)]]  # every class as often
     if draw(st.integers(0, 9)) == 0:  # a second mutation now and then
-        xml = mutate(xml, draw(st.sampled_from(MUTATIONS)), draw(st.integers(0, 10_000)))
+        mutations.append(draw(st.sampled_from(MUTATIONS)))
+    for mutation in mutations:
+        xml = mutate(xml, mutation, draw(st.integers(0, 10_000)))
     return Case(
         host=draw(st.integers(0, len(HOST_SHAPES) - 1)),
         op=draw(st.sampled_from(OPS)),
@@ -341,73 +452,49 @@ def cases(draw: st.DrawFn) -> Case:
         name=draw(st.sampled_from(["fuzz-vm", "vm\nwith newline", "ü" * 3, "x" * 5000])),
         xml=xml,
         close_stderr=draw(st.integers(0, 19)) == 0,
+        mutations=tuple(mutations),
     )
 
 
 # --- the oracle ------------------------------------------------------------------------
 
+# What the hook reads pool VMs in (its stated rule), checked against lxml's docinfo.
+READ_ENCODINGS = {"utf-8", "iso-8859-1", "us-ascii"}
 
-def oracle(case: Case, host: FakeHost) -> str:  # noqa: PLR0911 (one return per libvirt rule)
+
+def oracle(case: Case, host: FakeHost) -> str:
     """``allow``, ``refuse`` or ``any`` (libvirt would never send it: not a domain)."""
     if case.op not in GUARDED:
         return "allow"
-    parser = etree.XMLParser(resolve_entities=True, no_network=True, load_dtd=False)
-    try:
-        root = etree.fromstring(case.xml, parser)
-    except (etree.XMLSyntaxError, ValueError):
-        return "any"
-    if root is None or root.tag != "domain":
-        return "any"
-    docinfo = root.getroottree().docinfo
-    if docinfo.system_url is not None or docinfo.public_id is not None:  # type: ignore[union-attr]
-        return "any"  # an external DTD: libvirt never sends one, the hook refuses it
-    ours = [
-        child
-        for metadata in root.findall("metadata")
-        for child in metadata
-        if isinstance(child.tag, str) and child.tag.startswith("{" + POOL_NAMESPACE_PREFIX)
-    ]
-    if not ours:
+    view = libvirt_view(case.xml)
+    if view is None:
+        return "any"  # libxml2 refuses it, or it is no domain: libvirt never sends it
+    if view.pool is None:
         return "allow"
     if case.op == ("prepare", "begin") and host.policy != "enforce":
         return "allow"
-    verdict = _pool_verdict(root, ours, host)
-    return verdict
+    if outside_reading_rule(case.xml):
+        return "refuse"  # the reading rule: a pool VM is read exactly as libvirt does, or refused
+    return _pool_verdict(view.pool, view.cpus, host)
 
 
-def _pool_verdict(  # noqa: PLR0911, PLR0912 (one return per rule of the pool check)
-    root: etree._Element, ours: list[etree._Element], host: FakeHost
-) -> str:
-    if len(ours) != 1 or ours[0].tag != f"{{{POOL_NAMESPACE}}}pool":
-        return "refuse"
-    pool = ours[0]
-    if pool.get("version") != "1":
-        return "refuse"
-    ns = f"{{{POOL_NAMESPACE}}}"
+def outside_reading_rule(xml: bytes) -> bool:
+    """A DOCTYPE, or an encoding the hook does not read: refused whenever it may be a pool VM."""
+    if b"\0" in xml[:4] or xml[:2] in (b"\xfe\xff", b"\xff\xfe"):
+        return True  # UTF-16 or UCS-4, declared or not
     try:
-        targets = [
-            (
-                int(t.get("midr", ""), 16),
-                None if t.get("revidr") is None else int(t.get("revidr", ""), 16),
-            )
-            for t in pool.findall(f"{ns}targets/{ns}implementation")
-        ]
-        timers = pool.findall(f"{ns}timer")
-        timer = int(timers[-1].get("frequency", ""), 10) if timers else None
-        for register in pool.findall(f"{ns}registers/{ns}register"):
-            int(register.get("value", ""), 16)
-        for implementation in pool.findall(f"{ns}targets/{ns}implementation"):
-            if implementation.get("aidr") is not None:
-                int(implementation.get("aidr", ""), 16)
-    except ValueError:
+        docinfo = etree.fromstring(xml, libvirt_parser()).getroottree().docinfo
+    except (etree.XMLSyntaxError, ValueError):
+        return True
+    return bool(docinfo.doctype) or (docinfo.encoding or "").lower() not in READ_ENCODINGS
+
+
+def _pool_verdict(
+    pool: PoolFacts | str, allowed: frozenset[int] | str | None, host: FakeHost
+) -> str:
+    if isinstance(pool, str) or isinstance(allowed, str):
         return "refuse"
-    if not targets:
-        return "refuse"
-    cpus = _allowed_cpus(root)
-    if isinstance(cpus, str):  # "invalid"
-        return "refuse"
-    if cpus is None:
-        cpus = set(host.cpus)
+    cpus = set(host.cpus) if allowed is None else set(allowed)
     if not cpus <= set(host.cpus):
         return "refuse"
     for cpu in cpus:
@@ -415,68 +502,12 @@ def _pool_verdict(  # noqa: PLR0911, PLR0912 (one return per rule of the pool ch
         if identity is None:
             return "refuse"
         midr, revidr = identity
-        if not any(midr == m and r in (None, revidr) for m, r in targets):
+        if not any(midr == m and r in (None, revidr) for m, r, _ in pool.targets):
             return "refuse"
+    timer = pool.timer_frequency_hz
     if timer is not None and host.timer is not None and timer != host.timer:
         return "refuse"
     return "allow"
-
-
-def _libvirt_cpuset(text: str | None) -> set[int] | str:
-    """libvirt's virBitmapParse, left to right; "invalid" where the hook refuses it."""
-    if text is None:
-        return "invalid"
-    cpus: set[int] = set()
-    for raw in text.split(","):
-        item = raw.strip()
-        negative = item.startswith("^")
-        first, _, last = (item[1:] if negative else item).partition("-")
-        numbers = [first.strip(), last.strip()] if last else [first.strip()]
-        if not all(n.isascii() and n.isdigit() for n in numbers):
-            return "invalid"
-        values = [int(n) for n in numbers]
-        if any(v >= MAX_CPUS for v in values) or (negative and last):
-            return "invalid"
-        if negative:
-            cpus.discard(values[0])
-        elif len(values) == 2:
-            if values[1] < values[0]:
-                return "invalid"
-            cpus.update(range(values[0], values[1] + 1))
-        else:
-            cpus.add(values[0])
-    return cpus or "invalid"
-
-
-def _allowed_cpus(root: etree._Element) -> set[int] | str | None:  # noqa: PLR0911 (libvirt's rules)
-    vcpu = root.find("vcpu")
-    if vcpu is not None and vcpu.get("placement") == "auto":
-        return None
-    count = str(root.xpath("string(vcpu[1])")).strip() or "1"
-    if not (len(count) <= 6 and count.isascii() and count.isdigit() and 0 < int(count) <= 4096):
-        return "invalid"
-    pins: dict[int, str | None] = {}
-    for pin in root.findall("cputune/vcpupin"):
-        number = pin.get("vcpu", "")
-        if len(number) <= 6 and number.isascii() and number.isdigit() and int(number) < int(count):
-            if int(number) in pins:
-                return "invalid"
-            pins[int(number)] = pin.get("cpuset")
-    allowed: set[int] = set()
-    for cpuset in pins.values():
-        parsed = _libvirt_cpuset(cpuset if cpuset is not None else "")
-        if isinstance(parsed, str):
-            return "invalid"
-        allowed |= parsed
-    if len(pins) < int(count):
-        default = vcpu.get("cpuset") if vcpu is not None else None
-        if default is None:
-            return None
-        parsed = _libvirt_cpuset(default)
-        if isinstance(parsed, str):
-            return "invalid"
-        allowed |= parsed
-    return allowed
 
 
 # --- running the hook in this process --------------------------------------------------
@@ -520,12 +551,15 @@ class Counts:
     fail_open: int = 0
     pool_refused_wrongly: int = 0
     non_pool_refused: int = 0
+    reading_rule: int = 0  # refused by the reading rule (a DOCTYPE, an encoding): may be ours
     tracebacks: int = 0
     stdout: int = 0
     disclosure: int = 0
     slow: int = 0
     max_seconds: float = 0.0
     outcomes: collections.Counter[str] = field(default_factory=collections.Counter)
+    classes: collections.Counter[str] = field(default_factory=collections.Counter)
+    bad_classes: collections.Counter[str] = field(default_factory=collections.Counter)
     examples: dict[str, bytes] = field(default_factory=dict)
 
     def bad(self) -> int:
@@ -536,8 +570,11 @@ class Counts:
             f"cases={self.cases} fail_open={self.fail_open} tracebacks={self.tracebacks} "
             f"stdout={self.stdout} disclosure={self.disclosure} "
             f"pool_refused_wrongly={self.pool_refused_wrongly} "
-            f"non_pool_refused={self.non_pool_refused} slow(>{SLOW_SECONDS}s)={self.slow} "
-            f"max_seconds={self.max_seconds:.3f} outcomes={dict(self.outcomes)}"
+            f"non_pool_refused={self.non_pool_refused} reading_rule={self.reading_rule} "
+            f"slow(>{SLOW_SECONDS}s)={self.slow} "
+            f"max_seconds={self.max_seconds:.3f} outcomes={dict(self.outcomes)}\n"
+            f"cases per class: {dict(sorted(self.classes.items()))}\n"
+            f"failures per class: {dict(sorted(self.bad_classes.items()))}"
         )
 
 
@@ -556,6 +593,8 @@ def run_case(case: Case, hosts: list[FakeHost], counts: Counts) -> None:
             crashed = traceback.format_exc()
     elapsed = time.perf_counter() - started
     counts.cases += 1
+    counts.classes.update(set(case.mutations))
+    bad_before = counts.bad()
     counts.max_seconds = max(counts.max_seconds, elapsed)
     counts.slow += elapsed > SLOW_SECONDS
     text = err.getvalue() + raw[1].decode(errors="replace")
@@ -574,12 +613,16 @@ def run_case(case: Case, hosts: list[FakeHost], counts: Counts) -> None:
         counts.fail_open += 1
         counts.examples.setdefault("fail_open", case.xml)
     elif expected == "allow" and outcome == "refuse":
-        if _is_pool(case.xml):
+        if outside_reading_rule(case.xml):
+            counts.reading_rule += 1
+        elif _is_pool(case.xml):
             counts.pool_refused_wrongly += 1
             counts.examples.setdefault("pool_refused_wrongly", case.xml + text.encode())
         else:
             counts.non_pool_refused += 1
             counts.examples.setdefault("non_pool_refused", case.xml + text.encode())
+    if counts.bad() > bad_before:
+        counts.bad_classes.update(set(case.mutations))
 
 
 def _is_pool(xml: bytes) -> bool:

@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
+from support.pool_oracle import model_from_pool_element
 
 import libvirt_hooks.guard as guard_module
 from libvirt_hooks import domain as fast_domain
@@ -31,8 +32,9 @@ from qemu_errata.commands.hook import MARKER, SCRIPT_NAME
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.pool_namespace import POOL_NAMESPACE as NAMESPACE
+from qemu_errata.core.pool_namespace import VERSION
 from qemu_errata.testbed.sysfs_tree import write_cpu_identity
-from qemu_errata.vmm.pool_element import VERSION, model_from_pool_element, pool_element
+from qemu_errata.vmm.pool_element import pool_element
 
 N1 = 0x414FD0C1  # Arm Neoverse-N1 r4p1
 A76 = 0x414FD0B1  # Arm Cortex-A76 r4p1
@@ -117,6 +119,11 @@ def pool_xml_with(change: str, value: str | None) -> bytes:
         target.getparent().remove(target)  # type: ignore[union-attr]
     elif change == "two pools":
         pool.getparent().append(pool_element(model((A64FX, None))))  # type: ignore[union-attr]
+    elif change == "group":
+        registers = etree.SubElement(pool, f"{{{NAMESPACE}}}registers", group=value or "")
+        etree.SubElement(registers, f"{{{NAMESPACE}}}register", name="MIDR_EL1", value="0x1")
+    elif change == "two timers":
+        pool.append(etree.fromstring(etree.tostring(timer)))
     return etree.tostring(root)
 
 
@@ -492,7 +499,7 @@ def test_an_unreadable_host_profile_is_refused(hook: Path, host: Host) -> None:
         (
             b'<!DOCTYPE domain [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
             + domain_xml(pool=model((N1, None))).replace(b"vm1", b"&x;"),
-            "external entity",
+            "has a DOCTYPE",
         ),
         (
             domain_xml(pool=model((N1, None)))
@@ -509,6 +516,8 @@ def test_an_unreadable_host_profile_is_refused(hook: Path, host: Host) -> None:
         (domain_xml(pool=model((N1, None)), cpuset="3-1"), "range '3-1' is empty"),
         (domain_xml(pool=model((N1, None)), pins={0: "^1"}), "names no CPU"),
         (domain_xml(pool=model((N1, None)), vcpus=0), "<vcpu> '0' is not a number of vCPUs"),
+        (pool_xml_with("group", "cpu_registers"), "unknown register group 'cpu_registers'"),
+        (pool_xml_with("two timers", None), "two <timer> elements"),
     ],
     ids=[
         "truncated",
@@ -523,6 +532,8 @@ def test_an_unreadable_host_profile_is_refused(hook: Path, host: Host) -> None:
         "range",
         "empty-cpuset",
         "no-vcpus",
+        "register-group",
+        "two-timers",
     ],
 )
 def test_malformed_pool_vm_xml_is_refused(hook: Path, host: Host, xml: bytes, message: str) -> None:

@@ -7,8 +7,10 @@ Most tests run the installed script as libvirt does (argv, XML on stdin, HOME);
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -19,7 +21,11 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from libvirt_hooks import decisionlog
 from libvirt_hooks import domain as hook_domain
+from libvirt_hooks import qemu as hook_qemu
+from libvirt_hooks.constants import MAX_XML_BYTES
+from libvirt_hooks.guard import guard
 from libvirt_hooks.qemu import provably_plain
 from qemu_errata.commands import main as cli
 from qemu_errata.commands.hook import SCRIPT_NAME
@@ -356,8 +362,14 @@ def test_a_log_that_cannot_be_opened_does_not_refuse_an_allowed_vm(hook: Path, h
     host.configure(log=str(host.home / "no-such-dir" / "hook.log"))
     result = run(hook, host, pool_xml(N1))
     assert (result.returncode, result.stdout) == (0, b"")
-    assert b"could not record the decision (allowed)" in result.stderr
-    assert b"the decision stands" in result.stderr
+    [line] = result.stderr.decode().splitlines()
+    assert line.startswith("qemu-errata: allowed VM 'vm1', but the decision was not recorded in")
+
+
+def test_a_refusal_that_cannot_be_logged_is_still_one_line(hook: Path, host: Host) -> None:
+    host.configure(log=str(host.home / "no-such-dir" / "hook.log"))
+    line = refused(run(hook, host, pool_xml()), "not in the VM's target implementation list")
+    assert line.endswith("hook.log (No such file or directory)")
 
 
 def test_warn_never_blocks_a_start(hook: Path, host: Host) -> None:
@@ -426,3 +438,221 @@ def test_without_a_configuration_file_the_refusal_says_there_is_none(
     )
     line = refused(result, "sysfs_root is the default '/sys': no hook configuration file")
     assert "'/sys' in /etc/qemu-errata/hook.toml" not in line
+
+
+# --- 7. round 3: links, the sysfs tree, logging, memory ---------------------------------------
+
+
+def shared_directory(host: Host) -> Path:
+    shared = host.home / "shared"
+    shared.mkdir(mode=0o1777)
+    shared.chmod(0o1777)  # like /tmp: others may add entries, not replace ours
+    return shared
+
+
+def test_another_users_link_in_a_sticky_directory_is_not_followed(hook: Path, host: Host) -> None:
+    profile = host.home / "profile.json"
+    profile.write_text("{}")
+    link = shared_directory(host) / "profile.json"
+    link.symlink_to(profile)
+    os.chown(link, NOBODY, NOBODY, follow_symlinks=False)
+    host.configure(host_profile=str(link))
+    refused(
+        run(hook, host, pool_xml(N1)),
+        f"{link} is a symbolic link owned by uid {NOBODY} in a directory other users can write",
+    )
+
+
+def test_roots_link_in_a_sticky_directory_is_followed(hook: Path, host: Host) -> None:
+    profile = host.home / "profile.json"
+    profile.write_text("{}")
+    link = shared_directory(host) / "profile.json"
+    link.symlink_to(profile)
+    host.configure(host_profile=str(link))
+    line = refused(run(hook, host, pool_xml(N1)), "is not a valid host profile")  # read it
+    assert "symbolic link" not in line
+
+
+def cpu_directory(host: Host, cpu: int) -> Path:
+    return host.sysfs / f"devices/system/cpu/cpu{cpu}"
+
+
+@pytest.mark.parametrize(
+    ("plant", "problem"),
+    [
+        (lambda h: os.chown(cpu_directory(h, 1) / "regs", NOBODY, NOBODY), "owned by uid 65534"),
+        (lambda h: (cpu_directory(h, 2) / "regs").chmod(0o777), "writable by other users"),
+        (lambda h: (h.sysfs / "devices/system").chmod(0o777), "writable by other users"),
+        (lambda h: os.chown(h.sysfs / "devices/system/cpu", NOBODY, NOBODY), "owned by uid"),
+    ],
+    ids=["regs-of-another-user", "regs-writable", "system-writable", "cpu-of-another-user"],
+)
+def test_the_sysfs_cpu_tree_is_held_to_the_trust_rule(
+    hook: Path, host: Host, plant: Callable[[Host], None], problem: str
+) -> None:
+    plant(host)
+    refused(run(hook, host, pool_xml(N1)), problem)
+
+
+def test_a_cpu_directory_that_is_a_link_is_not_followed(hook: Path, host: Host) -> None:
+    """Another tree's CPU 1 (here one of the hook's own files) is never read through a link."""
+    elsewhere = host.home / "elsewhere"
+    cpu_directory(host, 1).rename(elsewhere)
+    cpu_directory(host, 1).symlink_to(elsewhere)
+    refused(run(hook, host, pool_xml(N1)), "cannot read the identity of CPU 1")
+
+
+def test_a_stuck_syslog_never_holds_the_hook(
+    host: Host, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A /dev/log whose reader is stuck: libc's syslog() would block forever; ours gives up."""
+    path = str(host.home / "log.sock")
+    reader = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    reader.bind(path)
+    filler = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    filler.setblocking(False)
+    with contextlib.suppress(BlockingIOError):
+        while True:  # the reader's queue fills: the next send would block
+            filler.sendto(b"x" * 1024, path)
+    monkeypatch.setattr(decisionlog, "SYSLOG_SOCKET", path)
+    monkeypatch.setenv("HOME", str(host.home))
+    host.configure(log="syslog")
+    started = time.monotonic()
+    status = guard("vm1", "migrate", "incoming migration", pool_xml(N1))
+    elapsed = time.monotonic() - started
+    reader.close()
+    filler.close()
+    assert status == 0  # allowed: the decision stands unrecorded
+    assert elapsed < decisionlog.SEND_SECONDS + 2
+    assert "not recorded in syslog (the write did not finish in time)" in capsys.readouterr().err
+
+
+def test_an_undecodable_home_still_logs_an_allowed_vm(hook: Path, host: Host) -> None:
+    """libvirt passes HOME as bytes; one that is not UTF-8 reaches the log escaped."""
+    home = os.fsencode(host.home) + b"/h\xffme"
+    config = home + b"/.config/qemu-errata"
+    os.makedirs(config)
+    with open(config + b"/hook.toml", "wb") as stream:
+        stream.write(host.config.read_bytes())
+    result = subprocess.run(
+        run_args(hook),
+        input=pool_xml(N1),
+        capture_output=True,
+        env={b"HOME": home, b"PATH": os.environb[b"PATH"]},
+        timeout=60,
+        check=False,
+    )
+    allowed(result)
+    assert result.stderr == b""
+    assert "h\\udcffme" in host.log.read_text()  # the byte, escaped: the line stays UTF-8
+
+
+def test_a_refusal_with_stderr_on_a_full_device_exits_1(hook: Path, host: Host) -> None:
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run(
+            run_args(hook),
+            input=pool_xml(),
+            stdout=subprocess.PIPE,
+            stderr=full,
+            env={"HOME": str(host.home), "PATH": os.environ["PATH"]},
+            timeout=60,
+            check=False,
+        )
+    assert (result.returncode, result.stdout) == (1, b"")
+    assert "outcome=refused" in host.log.read_text()
+
+
+def peak_rss_kib(hook: Path, host: Host, xml: bytes) -> tuple[int, int]:
+    """The hook's exit status and peak RSS on ``xml`` (a launcher measures its only child)."""
+    document = host.home / "input.xml"
+    document.write_bytes(xml)
+    launcher = (
+        "import resource, subprocess, sys; "
+        "r = subprocess.run(sys.argv[2:], stdin=open(sys.argv[1], 'rb'), capture_output=True); "
+        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    result = subprocess.run(
+        ["/usr/bin/python3", "-I", "-S", "-c", launcher, str(document), *run_args(hook)],
+        capture_output=True,
+        text=True,
+        env={"HOME": str(host.home), "PATH": os.environ["PATH"]},
+        timeout=120,
+        check=True,
+    )
+    status, peak = map(int, result.stdout.split())
+    return status, peak
+
+
+def filled(head: bytes, unit: bytes, tail: bytes) -> bytes:
+    """``head``, ``unit`` repeated and ``tail``, MAX_XML_BYTES in all."""
+    return head + unit * ((MAX_XML_BYTES - len(head) - len(tail)) // len(unit)) + tail
+
+
+POOL_METADATA = etree.tostring(etree.fromstring(pool_xml(N1)).find("metadata"))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "xml",
+    [
+        # Entity amplification: once 11 MB of XML took 2 GB.
+        filled(
+            b'<!DOCTYPE domain [<!ENTITY a "' + b"a" * 4000 + b'">]><domain a="', b"&a;", b'"/>'
+        ),
+        filled(b'<domain a="', b"&amp;", b'"/>'),
+        # One character past U+FFFF makes Python hold a whole decoded string at 4 bytes a character.
+        filled("<domain a='\U0001f600".encode(), b"a", b"'>" + POOL_METADATA + b"</domain>"),
+        filled("<domain><name>\U0001f600".encode(), b"a", b"</name></domain>"),
+        filled(b"<domain>" + POOL_METADATA, b"<a/>", b"</domain>"),
+        filled(b"<?xml version='1.0' encoding='UTF-7'?><domain><name>", b"a", b"</name></domain>"),
+        filled(b"<domain><name>", b"a", b"</name></domain>") + b"a" * (4 << 20),
+        # 4096 distinct cpusets of 1,000 CPUs each, all kept until the check.
+        b"<domain><vcpu>4096</vcpu><cputune>"
+        + b"".join(
+            f"<vcpupin vcpu='{v}' cpuset='{','.join(map(str, range(1000)))},{1400 + v}'/>".encode()
+            for v in range(4096)
+        )
+        + b"</cputune>"
+        + POOL_METADATA
+        + b"</domain>",
+    ],
+    ids=[
+        "entities",
+        "predefined",
+        "astral-attribute",
+        "astral-text",
+        "elements",
+        "utf-7",
+        "over",
+        "vcpupins",
+    ],
+)
+def test_the_hook_peak_memory_stays_within_4x_the_input_cap(
+    hook: Path, host: Host, xml: bytes
+) -> None:
+    status, peak_kib = peak_rss_kib(hook, host, xml)
+    assert status in (0, 1)
+    assert peak_kib * 1024 < 4 * MAX_XML_BYTES
+
+
+def test_a_stdin_that_never_ends_is_refused_within_the_bound(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """libvirt closes stdin after the XML; a caller that does not must not hold the hook."""
+    monkeypatch.setattr(hook_qemu, "STDIN_SECONDS", 1)
+    reader, writer = os.pipe()
+    os.write(writer, b"<domain>")
+    saved = os.dup(0)
+    os.dup2(reader, 0)
+    try:
+        started = time.monotonic()
+        status = hook_qemu.main(run_args(Path("hook")))
+        elapsed = time.monotonic() - started
+    finally:
+        os.dup2(saved, 0)
+        for descriptor in (saved, reader, writer):
+            os.close(descriptor)
+    assert status == 1
+    assert elapsed < 3
+    assert (
+        "cannot read the domain XML on stdin: it did not end within 1 s" in capsys.readouterr().err
+    )

@@ -64,7 +64,7 @@ def test_guest_view_refuses_a_kernel_that_is_not_an_image_with_one_line(tmp_path
 
 
 def test_an_unreadable_kernel_is_bad_input(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="cannot read the kernel"):
+    with pytest.raises(InputError, match="missing: cannot read: No such file"):
         read_image(tmp_path / "missing")
 
 

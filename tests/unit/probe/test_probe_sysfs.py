@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -165,3 +169,26 @@ def test_probe_options_that_do_not_go_together(
 ) -> None:
     with pytest.raises(InputError, match=problem):
         probe(backend, qemu_cpu, sysfs_root, None)
+
+
+@pytest.mark.parametrize(
+    ("plant", "problem"),
+    [
+        (os.mkfifo, "not a regular file (a FIFO)"),
+        (lambda path: path.symlink_to("/dev/zero"), "not a regular file (a character device)"),
+        (lambda path: path.write_bytes(b"0" * 100_000), "larger than 4096 bytes"),
+    ],
+    ids=["fifo", "dev-zero", "huge"],
+)
+def test_a_register_file_that_is_no_sysfs_attribute_is_refused_at_once(
+    tmp_path: Path, plant: Callable[[Path], None], problem: str
+) -> None:
+    """A FIFO would hang a plain read, /dev/zero would fill memory: the reader is bounded."""
+    write_cpu(tmp_path, 0, A55)
+    midr = tmp_path / "devices/system/cpu/cpu0/regs/identification/midr_el1"
+    midr.unlink()
+    plant(midr)
+    started = time.monotonic()
+    with pytest.raises(ProbeError, match=re.escape(problem)):
+        read_implementations(tmp_path)
+    assert time.monotonic() - started < 5

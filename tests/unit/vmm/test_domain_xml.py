@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 from support.domains import DOMAIN
+from support.pool_oracle import model_from_pool_element
 from support.vmm_pool import KVM_GOLDEN, TCG_GOLDEN, hand_written_model, three_host_pool
 
 from qemu_errata.core.pool import PoolModel
@@ -18,7 +19,7 @@ from qemu_errata.vmm.domain_xml import (
     owned_parts,
 )
 from qemu_errata.vmm.libvirt_domain import apply_to_domain_xml
-from qemu_errata.vmm.pool_element import find_pool_element, model_from_pool_element
+from qemu_errata.vmm.pool_element import find_pool_element
 
 OTHER_NAMESPACE = "urn:example:other"
 

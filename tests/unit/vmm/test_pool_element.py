@@ -6,13 +6,17 @@ import ast
 from pathlib import Path
 
 from lxml import etree
+from support.pool_oracle import model_from_pool_element
 
 import libvirt_hooks
 import qemu_errata
+from libvirt_hooks import domain as hook_domain
+from qemu_errata.core import pool_namespace
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.pool_namespace import POOL_METADATA_VERSION, POOL_NAMESPACE
-from qemu_errata.vmm.pool_element import model_from_pool_element, pool_element
+from qemu_errata.vmm import pool_element as pool_element_module
+from qemu_errata.vmm.pool_element import pool_element
 
 SMALL_MODEL = PoolModel(
     id_registers={"ID_AA64ISAR0_EL1": 0x11120},
@@ -72,3 +76,29 @@ def test_only_pool_element_builds_the_pool_element() -> None:
         and "POOL" in "".join(ast.unparse(argument) for argument in node.args[:2])
     }
     assert builders <= {"pool_element.py"}
+
+
+def test_the_writer_and_the_hook_reader_spell_no_name_of_the_vocabulary() -> None:
+    """Element, attribute and group names come from core.pool_namespace (the version "1"
+    is left out: the hook also defaults a vCPU count to "1"; __slots__ name attributes)."""
+    vocabulary = {
+        value
+        for name, value in vars(pool_namespace).items()
+        if name.isupper() and isinstance(value, str) and name not in {"PREFIX", "VERSION"}
+    } | set(pool_namespace.REGISTER_GROUPS)
+    readers = [Path(pool_element_module.__file__), Path(hook_domain.__file__)]
+    spelled = set()
+    for path in readers:
+        tree = ast.parse(path.read_text())
+        slots = {
+            id(constant)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "__slots__"
+            for constant in ast.walk(node.value)
+        }
+        spelled |= {
+            (path.name, node.value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and node.value in vocabulary and id(node) not in slots
+        }
+    assert spelled == set()

@@ -92,3 +92,11 @@ def test_no_other_module_of_the_package_parses_xml() -> None:
         and node.value.id == "etree"
     )
     assert set(parsers) == {"vmm/xml_parser.py"}
+
+
+def test_libxml2_messages_that_span_lines_are_one_line() -> None:
+    """libxml2 ends some messages with a newline ("Unsupported encoding: detecting EBCDIC\\n")."""
+    document = '<?xml version="1.0" encoding="IBM037"?><domain/>'.encode("cp037")
+    with pytest.raises(InputError, match=r"^domain\.xml: not well-formed XML") as raised:
+        parse_xml(document, "domain.xml")
+    assert "\n" not in str(raised.value)
