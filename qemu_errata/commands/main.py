@@ -24,6 +24,7 @@ from types import FrameType
 
 from qemu_errata import __version__
 from qemu_errata.commands import (
+    can_migrate,
     demo,
     errata,
     guest_view,
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"qemu-errata {__version__}")
     for module in (
         pool,
+        can_migrate,
         errata,
         plan,
         show,

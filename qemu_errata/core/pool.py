@@ -94,6 +94,10 @@ REASONS = (
     "not-in-target-list",  # a host CPU is not in the model's target implementation list
     "not-settable",  # no VMM sets the register, and a host refuses another's own value
     "cannot-pin-midr",  # the model pins the guest's MIDR, and a host cannot set it
+    "vmm-cannot-set",  # the pool needs a write the deciding VMM cannot make
+    "refused-on-arrival",  # a migrating VM carries a value the destination's KVM refuses
+    "register-list",  # a migrating VM's register list has one the destination kernel lacks
+    "rewritten-at-first-run",  # KVM accepts the value, then rewrites it at the first run
 )
 
 
