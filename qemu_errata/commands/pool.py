@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from qemu_errata.commands import Subcommands
-from qemu_errata.commands.arguments import read_profile_argument
+from qemu_errata.commands.arguments import add_vmm_option, read_profile_argument
+from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.errata import Workaround, added_by, load_errata_table
 from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import Midr
@@ -17,15 +18,15 @@ from qemu_errata.core.pool import (
     MAX_HOSTS_FOR_SUBSETS,
     CheckResult,
     PoolModel,
-    baseline,
-    check,
     largest_pools,
     pin_midr,
 )
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.readable import plural
+from qemu_errata.core.vmm_fit import baseline_with, check_with, pool_refusals
 from qemu_errata.errors import ExitStatus, IncompatiblePoolError, InputError
 from qemu_errata.files import read_model, write_json
+from qemu_errata.vmm.discovery import deciding_vmm
 
 
 def register(commands: Subcommands) -> None:
@@ -42,12 +43,14 @@ def register(commands: Subcommands) -> None:
         help="every guest sees this MIDR on every host (default: the first target's); "
         "needs KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (Linux >= 6.15) on every host",
     )
+    add_vmm_option(sub)
     sub.set_defaults(run=_cmd_baseline)
 
     sub = commands.add_parser("check", help="can this host present this pool model")
     sub.add_argument("model", type=Path, metavar="MODEL")
     sub.add_argument("profile", type=Path, metavar="PROFILE")
     sub.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    add_vmm_option(sub)
     sub.set_defaults(run=_cmd_check)
 
 
@@ -62,15 +65,19 @@ def _print_json(data: Any) -> None:
 def _cmd_baseline(args: argparse.Namespace) -> int:
     profiles = [read_profile_argument(path) for path in args.profiles]
     pinned = None if args.pin_midr is None else _midr_argument(args.pin_midr)
+    vmm = deciding_vmm(args.vmm)
     if not args.json:
         say_unknown_masks(profiles)
     try:
-        model = baseline(profiles)
+        model = baseline_with(profiles, vmm)
     except IncompatiblePoolError as refused:
         return _refused(args, profiles, refused, _what_to_do(profiles))
     if args.pin_midr is not None:
         try:
             model = pin_midr(model, profiles, pinned)
+            refusals = pool_refusals(model, vmm, load_catalogue())
+            if refusals:
+                raise IncompatiblePoolError(refusals)
         except IncompatiblePoolError as refused:
             return _refused(args, profiles, refused, "Pin no MIDR, or leave those hosts out.")
     if args.output:
@@ -79,7 +86,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({**model.to_json(), "errata_cost": _cost_json(cost)})
     else:
-        print(_describe_model(model, args.output, cost))
+        print(_describe_model(model, args.output, cost, vmm.describe()))
     return ExitStatus.OK
 
 
@@ -168,7 +175,7 @@ def _cost_lines(cost: Cost) -> list[str]:
     ]
 
 
-def _describe_model(model: PoolModel, output: Path | None, cost: Cost) -> str:
+def _describe_model(model: PoolModel, output: Path | None, cost: Cost, vmm: str) -> str:
     lines = _hosts_lines(model)
     lines.append("Target implementations (guests apply the errata workarounds of each):")
     for target in model.target_implementations:
@@ -185,6 +192,7 @@ def _describe_model(model: PoolModel, output: Path | None, cost: Cost) -> str:
     for group in model.host_groups:
         lines.append(f"  {group.label}: {', '.join(group.writes) or 'none'}")
     lines.extend(f"Note: {note}" for note in model.notes)
+    lines.append(f"Decided for the VMM {vmm}")
     if output:
         lines.append(f"Pool model written to {output}")
     return "\n".join(lines)
@@ -207,7 +215,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     model, profile = read_model(args.model), read_profile_argument(args.profile)
     if not args.json:
         say_unknown_masks([profile])
-    result = check(model, profile)
+    result = check_with(model, profile, deciding_vmm(args.vmm))
     targets = list(model.target_implementations)
     table = load_errata_table()
     registers = {**model.id_registers, **model.firmware_registers}

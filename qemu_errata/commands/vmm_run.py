@@ -31,6 +31,7 @@ from qemu_errata.vmm.dialects import (
     require_settable,
     vmm_config,
 )
+from qemu_errata.vmm.discovery import deciding_vmm
 from qemu_errata.vmm.domain_xml import owned_parts
 from qemu_errata.vmm.libvirt_domain import (
     LibvirtMonitor,
@@ -55,7 +56,10 @@ RENDER_FORMAT = "qemu-errata/render/1"
 
 
 def _dialect(args: argparse.Namespace) -> Dialect | None:
-    return None if args.vmm is None else Dialect(args.vmm)
+    """--vmm's dialect: qemu-tcg, or qemu-kvm (named, or a KVM VMM of the table)."""
+    if args.vmm is None:
+        return None
+    return Dialect.QEMU_TCG if args.vmm == Dialect.QEMU_TCG.value else Dialect.QEMU_KVM
 
 
 def _print_notes(config: VmmConfig) -> None:
@@ -76,6 +80,7 @@ def render(args: argparse.Namespace) -> int:
     names = SysregNames(QemuSeries(args.qemu_series))
     capabilities = None
     kvm = (dialect or domain_dialect(data or b"", str(args.domain))) is Dialect.QEMU_KVM
+    vmm = deciding_vmm(args.vmm) if kvm else None
     if kvm and _asks_qemu(args):
         # The names this QEMU gives its SYSREG properties, whatever series it carries.
         capabilities = asyncio.run(_capabilities(args, KVM_CPU_MODEL))
@@ -91,11 +96,18 @@ def render(args: argparse.Namespace) -> int:
             names=names,
             host=host,
             qemu_checks_cpu=_asks_qemu(args),
+            vmm=vmm,
         )
     else:
         assert dialect is not None
         config = vmm_config(
-            model, dialect, args.qemu_cpu, names=names, host=host, qemu_checks_cpu=_asks_qemu(args)
+            model,
+            dialect,
+            args.qemu_cpu,
+            names=names,
+            host=host,
+            qemu_checks_cpu=_asks_qemu(args),
+            vmm=vmm,
         )
         domain_xml = owned_parts(model, config) if form == "domain-xml" else ""
     if _asks_qemu(args):

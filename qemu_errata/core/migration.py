@@ -20,8 +20,9 @@ from typing import Any
 
 from qemu_errata.core.catalogue import Catalogue, load_catalogue
 from qemu_errata.core.kernel_changes import KernelChanges, load_kernel_changes
-from qemu_errata.core.pool import REGISTER_GROUPS, Blocker, PoolModel, check
+from qemu_errata.core.pool import REGISTER_GROUPS, Blocker, PoolModel
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.vmm_fit import check_with
 from qemu_errata.core.vmms import Vmm
 
 # Problems of check() that concern starting a VM on the host, not one arriving there.
@@ -104,13 +105,12 @@ def arrival(
     changes = changes or load_kernel_changes()
     carried = carried_values(model, vmm, start, catalogue)
     origin = _origin(start)
-    result = check(carried, destination, catalogue)
+    result = check_with(carried, destination, vmm, catalogue, changes.first_run_rewrites)
     problems = [
         _one_way(problem, carried, destination, vmm, start=start, catalogue=catalogue)
         for problem in result.problems
         if problem.reason not in _START_ONLY
     ]
-    problems += first_run_problems(carried.id_registers, destination, changes)
     list_problems, notes = _register_lists(carried, destination, vmm, start, changes)
     return Arrival(
         destination.host,
@@ -119,37 +119,6 @@ def arrival(
         tuple(problems + list_problems),
         (*result.notes, *notes),
     )
-
-
-def first_run_problems(
-    values: Mapping[str, int], host: HostProfile, changes: KernelChanges
-) -> list[Blocker]:
-    """Fields ``host``'s KVM accepts in ``values`` but rewrites at the first run."""
-    problems = []
-    for rewrite in changes.first_run_rewrites:
-        becomes = rewrite.result(host.kernel_version, values)
-        if becomes is None:
-            continue
-        fld = rewrite.field
-        written = fld.raw(values[fld.register])
-        result = fld.with_raw(values[fld.register], becomes)
-        problems.append(
-            Blocker(
-                fld.register,
-                fld.name,
-                (
-                    f"{fld.qualified_name}: Linux {_kernel(host)} accepts "
-                    f"{fld.describe(written)} but rewrites it at the vCPU's first run to "
-                    f"{fld.describe(becomes)} ({fld.register} = {result:#x}) because "
-                    f"{', '.join(rewrite.missing(values))} "
-                    f"{'is' if len(rewrite.missing(values)) == 1 else 'are'} 0: the guest would "
-                    f"not see the model's value"
-                ),
-                "rewritten-at-first-run",
-                {"model": f"{written:#x}", "host": f"{becomes:#x}"},
-            )
-        )
-    return problems
 
 
 def _one_way(

@@ -30,6 +30,7 @@ from qemu_errata.core.implementations import TargetImplementations, read_targets
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.rules import accepts, combine, register_refusal
+from qemu_errata.core.vmms import Vmm
 from qemu_errata.errors import IncompatiblePoolError, InputError
 
 MODEL_FORMAT = "qemu-errata/pool-model/1"
@@ -255,16 +256,22 @@ def writable_bits(profile: HostProfile, name: str, register: Register | None) ->
     return profile.writable_mask(name)
 
 
-def baseline(profiles: Sequence[HostProfile], catalogue: Catalogue | None = None) -> PoolModel:
+def baseline(
+    profiles: Sequence[HostProfile], catalogue: Catalogue | None = None, vmm: Vmm | None = None
+) -> PoolModel:
     """The pool model of ``profiles``, or IncompatiblePoolError naming every blocking reason.
 
-    Computed once per host type: messages name a type by its label.
+    Computed once per host type: messages name a type by its label. ``vmm`` decides which
+    firmware and GIC registers are set (pinned) rather than carried from the start host
+    (None: none is); vmm_fit refuses what it cannot write.
     """
     check_host_names(profiles)
-    return baseline_of_types(group_hosts(profiles), catalogue)
+    return baseline_of_types(group_hosts(profiles), catalogue, vmm)
 
 
-def baseline_of_types(types: Sequence[HostType], catalogue: Catalogue | None = None) -> PoolModel:
+def baseline_of_types(
+    types: Sequence[HostType], catalogue: Catalogue | None = None, vmm: Vmm | None = None
+) -> PoolModel:
     """The pool model of hosts already grouped into types (see baseline)."""
     profiles = [replace(t.profile, host=t.label) for t in types]
     types_only = [p.host for p in profiles if not p.id_registers]
@@ -281,7 +288,7 @@ def baseline_of_types(types: Sequence[HostType], catalogue: Catalogue | None = N
                 )
             ]
         )
-    model = _Baseline(profiles, catalogue or load_catalogue()).model()
+    model = _Baseline(profiles, catalogue or load_catalogue(), vmm).model()
     writes = model.host_writes
     groups = tuple(HostGroup(t.describe(), t.hosts, writes[t.label]) for t in types)
     return replace(model, host_groups=groups)
@@ -381,9 +388,12 @@ def check_host_names(profiles: Sequence[HostProfile], command: str = "baseline")
 class _Baseline:
     """One baseline computation: collects blockers and losses register by register."""
 
-    def __init__(self, profiles: Sequence[HostProfile], catalogue: Catalogue) -> None:
+    def __init__(
+        self, profiles: Sequence[HostProfile], catalogue: Catalogue, vmm: Vmm | None
+    ) -> None:
         self.profiles = profiles
         self.catalogue = catalogue
+        self.vmm = vmm
         self.blockers: list[Blocker] = []
         self.losses: list[Loss] = []
         self.kernels = {p.host: p.kernel_version for p in profiles}
@@ -400,9 +410,10 @@ class _Baseline:
         if self.blockers:
             raise IncompatiblePoolError(self.blockers)
         if self.requirements:
+            who = "no VMM sets" if self.vmm is None else f"{self.vmm.name} does not set"
             notes = (
                 *notes,
-                f"no VMM sets {', '.join(self.requirements)}: they are requirements, not "
+                f"{who} {', '.join(self.requirements)}: they are requirements, not "
                 f"writes (every host's values are ones every other host's KVM accepts; "
                 f"`check` and the hook hold a new host to them)",
             )
@@ -459,7 +470,7 @@ class _Baseline:
             )
             return None
         result = self._undescribed(name, register, values)
-        if register is not None and not register.kind.set_by_vmm:
+        if register is not None and not set_by(self.vmm, register):
             return self._requirement(register, values, result)
         masks = {p.host: writable_bits(p, name, register) for p in self.profiles}
         for fld in register.fields if register else ():
@@ -499,8 +510,9 @@ class _Baseline:
                         register.name,
                         fld.name,
                         (
-                            f"{fld.qualified_name}: no VMM sets it, so a guest keeps the value "
-                            f"of the host it starts on, and {'; '.join(refusals)}"
+                            f"{fld.qualified_name}: {_no_vmm_sets(self.vmm, register)}, so a "
+                            f"guest keeps the value of the host it starts on, and "
+                            f"{'; '.join(refusals)}"
                         ),
                         "not-settable",
                         {h: f"{r:#x}" for h, r in raws.items()},
@@ -651,9 +663,16 @@ class CheckResult:
 
 
 def check(
-    model: PoolModel, profile: HostProfile, catalogue: Catalogue | None = None
+    model: PoolModel,
+    profile: HostProfile,
+    catalogue: Catalogue | None = None,
+    vmm: Vmm | None = None,
 ) -> CheckResult:
-    """Can ``profile``'s host present ``model``, with KVM's rules for userspace writes?"""
+    """Can ``profile``'s host present ``model``, with KVM's rules for userspace writes?
+
+    ``vmm`` decides which firmware and GIC registers a guest started here carries from
+    this host (None: all of them); vmm_fit judges what it cannot write.
+    """
     catalogue = catalogue or load_catalogue()
     problems: list[Blocker] = []
     for implementation in profile.implementations:
@@ -707,7 +726,7 @@ def check(
                     )
                 )
                 continue
-            problems.extend(_check_register(name, register, wanted, host, profile))
+            problems.extend(_check_register(name, register, wanted, host, profile, vmm=vmm))
             refusal = register and register_refusal(
                 register, wanted, getattr(profile, group), catalogue
             )
@@ -726,7 +745,13 @@ def check(
 
 
 def _check_register(
-    name: str, register: Register | None, wanted: int, host: int, profile: HostProfile
+    name: str,
+    register: Register | None,
+    wanted: int,
+    host: int,
+    profile: HostProfile,
+    *,
+    vmm: Vmm | None,
 ) -> list[Blocker]:
     problems = []
     bits = reserved_bits(register)
@@ -749,8 +774,8 @@ def _check_register(
     for fld in register.fields if register else ():
         field_writable = writable & fld.mask == fld.mask
         requested = fld.raw(wanted)
-        if register is not None and not register.kind.set_by_vmm:
-            problems.extend(_check_carried(fld, requested, fld.raw(host)))
+        if register is not None and not set_by(vmm, register):
+            problems.extend(_check_carried(fld, requested, fld.raw(host), vmm))
         if accepts(fld, requested, fld.raw(host), field_writable, kernel):
             continue
         if not field_writable:
@@ -774,16 +799,17 @@ def _check_register(
     return problems
 
 
-def _check_carried(fld: Field, model: int, host: int) -> list[Blocker]:
+def _check_carried(fld: Field, model: int, host: int, vmm: Vmm | None) -> list[Blocker]:
     """No VMM sets ``fld``: this host's guests carry its own value to the pool's hosts."""
     if accepts(fld, host, model, True):
         return []
+    who = "no VMM sets it" if vmm is None else f"{vmm.name} cannot set it"
     return [
         Blocker(
             fld.register,
             fld.name,
             (
-                f"{fld.qualified_name}: no VMM sets it, so a guest started on this host keeps "
+                f"{fld.qualified_name}: {who}, so a guest started on this host keeps "
                 f"its {fld.describe(host)}, which a host of the pool (with "
                 f"{fld.describe(model)}) refuses"
             ),
@@ -812,6 +838,23 @@ def _check_timer(
             )
         )
     return ()
+
+
+def set_by(vmm: Vmm | None, register: Register) -> bool:
+    """Whether the VMM gives guests the pool's value of ``register`` (not their host's).
+
+    ID registers are written where the pool needs it (vmm_fit refuses a VMM that cannot);
+    firmware and GIC registers only where the VMM has a property for them.
+    """
+    if register.kind.set_by_vmm:
+        return True
+    return vmm is not None and vmm.sets(register)
+
+
+def _no_vmm_sets(vmm: Vmm | None, register: Register) -> str:
+    if vmm is None:
+        return "no VMM sets it"
+    return f"{vmm.name} cannot set it ({vmm.lacks(register)})"
 
 
 def _hex_or_unknown(value: int | None) -> str:

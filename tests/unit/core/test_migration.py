@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
-from qemu_errata.core.kernel_changes import load_kernel_changes
-from qemu_errata.core.migration import arrival, carried_values, first_run_problems
+from qemu_errata.core.migration import arrival, carried_values
 from qemu_errata.core.pool import PoolModel, baseline
+from qemu_errata.core.vmm_fit import first_run_problems
 from qemu_errata.core.vmms import vmm_named
 
 PSCI = "KVM_REG_ARM_PSCI_VERSION"
@@ -68,8 +68,11 @@ def test_7_3_rewrites_s1pie_at_first_run_when_its_prerequisites_are_missing() ->
     mmfr3 = catalogue["ID_AA64MMFR3_EL1"]
     values = dict(profile.id_registers)
     values["ID_AA64MMFR3_EL1"] = mmfr3.field("S1PIE").with_raw(0, 1)  # S1PIE without TCRX
-    [problem] = first_run_problems(values, profile, load_kernel_changes())
-    on_7_2 = first_run_problems(values, host("7.2"), load_kernel_changes())
+    model = PoolModel(
+        id_registers=values, target_implementations=own_pool("7.3").target_implementations
+    )
+    [problem] = first_run_problems(model, profile)
+    on_7_2 = first_run_problems(model, host("7.2"))
 
     assert (problem.field, problem.reason) == ("S1PIE", "rewritten-at-first-run")
     assert "ID_AA64MMFR3_EL1 = 0x0" in problem.message
