@@ -22,7 +22,7 @@ from libvirt_hooks.domain import Pool
 from libvirt_hooks.hostcpus import HostImplementation
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
 from qemu_errata.core.migration import arrival
-from qemu_errata.core.pool import IDENTITY_REGISTER, PoolModel, check
+from qemu_errata.core.pool import IDENTITY_REGISTER, PoolModel, Reason, check
 from qemu_errata.core.profile import HostProfile, profile_from_json
 from qemu_errata.core.vmms import newest_known
 from qemu_errata.errors import InputError
@@ -51,7 +51,9 @@ def profile_problems(
         ]
     result = arrival(model, profile, newest_known())
     notes.extend(result.notes)
-    notes.extend(p.message for p in check(model, profile).problems if p.reason == "not-settable")
+    notes.extend(
+        p.message for p in check(model, profile).problems if p.reason is Reason.NOT_SETTABLE
+    )
     problems = [p.message for p in result.problems if p.register != IDENTITY_REGISTER]
     if not problems:
         return []

@@ -66,11 +66,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if not (args.json or args.host_labels):
         say_unknown_masks(profiles)
     try:
+        limit = _pool_limit(args.pools)
         if args.kernel_upgrade is not None:
             version = _version(args.kernel_upgrade)
-            previous = previous or _as_previous(plan(profiles, args.pools, vmm=vmm))
+            previous = previous or _as_previous(plan(profiles, limit, vmm=vmm))
             profiles = _upgraded(profiles, version)
-        proposal = plan(profiles, args.pools, vmm=vmm, previous=previous)
+        proposal = plan(profiles, limit, vmm=vmm, previous=previous)
     except (IncompatiblePoolError, NoPartitionError) as refused:
         if not args.json:
             raise
@@ -103,6 +104,13 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         if args.picture:
             print(f"Picture written to {args.picture}")
     return ExitStatus.OK
+
+
+def _pool_limit(limit: int | None) -> int | None:
+    """``--pools N`` if it asks for any pool at all; InputError otherwise."""
+    if limit is not None and limit < 1:
+        raise InputError(f"--pools {limit}: needs at least 1 pool")
+    return limit
 
 
 def _read_previous(path: Path) -> PreviousPlan:

@@ -20,21 +20,27 @@ from typing import Any
 
 from qemu_errata.core.catalogue import Catalogue, load_catalogue
 from qemu_errata.core.kernel_changes import KernelChanges, load_kernel_changes
-from qemu_errata.core.pool import REGISTER_GROUPS, Blocker, PoolModel
+from qemu_errata.core.pool import REGISTER_GROUPS, Blocker, PoolModel, Reason
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.vmm_fit import check_with
 from qemu_errata.core.vmms import Vmm
 
 # Problems of check() that concern starting a VM on the host, not one arriving there.
-_START_ONLY = frozenset({"not-settable"})
+_START_ONLY = frozenset({Reason.NOT_SETTABLE})
 # Every rule below is stated as unverified until a real migration (nested-migrate) backs it.
 RULES = {
-    "refused-on-arrival": "the destination's KVM refuses a carried value as a userspace write "
-    "(KVM_SET_ONE_REG rules; unverified by a real migration)",
-    "register-list": "a register the start kernel lists and the destination's lacks fails the "
-    "incoming migration unless the VMM tolerates it (unverified by a real migration)",
-    "rewritten-at-first-run": "the destination's KVM rewrites a carried field at its first run "
-    "(Linux 7.3 source; unverified)",
+    Reason.REFUSED_ON_ARRIVAL: (
+        "the destination's KVM refuses a carried value as a userspace write "
+        "(KVM_SET_ONE_REG rules; unverified by a real migration)"
+    ),
+    Reason.REGISTER_LIST: (
+        "a register the start kernel lists and the destination's lacks fails the incoming "
+        "migration unless the VMM tolerates it (unverified by a real migration)"
+    ),
+    Reason.REWRITTEN_AT_FIRST_RUN: (
+        "the destination's KVM rewrites a carried field at its first run "
+        "(Linux 7.3 source; unverified)"
+    ),
 }
 
 
@@ -61,7 +67,7 @@ class Arrival:
             "problems": [p.to_json() for p in self.problems],
             "notes": list(self.notes),
             "rules": {
-                reason: RULES[reason]
+                reason.value: RULES[reason]
                 for reason in sorted({p.reason for p in self.problems} & set(RULES))
             },
         }
@@ -132,7 +138,7 @@ def _one_way(
 ) -> Blocker:
     """A refused carried value, named with both kernels and the remedy."""
     register = catalogue.get(problem.register)
-    if register is None or problem.field is None or problem.reason not in ("not-safe",):
+    if register is None or problem.field is None or problem.reason is not Reason.NOT_SAFE:
         return problem
     fld = register.field(problem.field)
     value = next(
@@ -168,7 +174,7 @@ def _one_way(
             f"Linux {_kernel(destination)} on {destination.host} refuses it (its own is "
             f"{fld.describe(fld.raw(own))}): {remedy}"
         ),
-        "refused-on-arrival",
+        Reason.REFUSED_ON_ARRIVAL,
         {"carried": f"{fld.raw(value):#x}", "host": f"{fld.raw(own):#x}"},
     )
 
@@ -210,7 +216,7 @@ def _register_lists(
                         f"{listed.since[0]}.{listed.since[1]} or newer, or use a QEMU that "
                         f"tolerates them (qemu-11.1)"
                     ),
-                    "register-list",
+                    Reason.REGISTER_LIST,
                     {"carried": "listed", "host": "not listed"},
                 )
             )

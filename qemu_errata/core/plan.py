@@ -45,7 +45,7 @@ from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.readable import plural
 from qemu_errata.core.vmm_fit import check_with, pool_refusals
 from qemu_errata.core.vmms import Vmm
-from qemu_errata.errors import IncompatiblePoolError, InputError, NoPartitionError
+from qemu_errata.errors import IncompatiblePoolError, NoPartitionError
 
 PLAN_FORMAT = "qemu-errata/plan/1"
 PLAN_REFUSAL_FORMAT = "qemu-errata/plan-refusal/1"
@@ -210,14 +210,14 @@ def plan(
 ) -> Plan:
     """The matrix and proposed pools of ``profiles``: at most ``limit`` pools, or the fewest.
 
-    ``vmm`` decides what a pool can present (None: every write, no firmware pin); each
-    pool's id derives from its model (pool_ids), or is ``previous``'s for the pool that
-    took over most of its hosts. IncompatiblePoolError when a type cannot form a pool
-    even alone; NoPartitionError when no partition into ``limit`` pools exists (or the
-    heuristic finds none).
+    ``limit`` is at least 1 (the command line checks it). ``vmm`` decides what a pool
+    can present (None: every write, no firmware pin); each pool's id derives from its
+    model (pool_ids), or is ``previous``'s for the pool that took over most of its hosts.
+    IncompatiblePoolError when a type cannot form a pool even alone; NoPartitionError
+    when no partition into ``limit`` pools exists (or the heuristic finds none).
     """
     if limit is not None and limit < 1:
-        raise InputError(f"--pools {limit}: needs at least 1 pool")
+        raise ValueError(f"plan: at most {limit} pools asked for, needs at least 1")
     check_host_names(profiles, "plan")
     types = plan_types(profiles)
     blocks = _Blocks(types, catalogue or load_catalogue(), load_errata_table(), vmm)

@@ -21,6 +21,7 @@ from qemu_errata.core.pool import (
     Blocker,
     CheckResult,
     PoolModel,
+    Reason,
     baseline,
     check,
 )
@@ -59,7 +60,7 @@ def pool_refusals(model: PoolModel, vmm: Vmm, catalogue: Catalogue) -> list[Bloc
                             f"pool's values, and {vmm.describe()} has no SYSREG_* CPU "
                             f"properties (custom host model series): it cannot write them"
                         ),
-                        "vmm-cannot-set",
+                        Reason.VMM_CANNOT_SET,
                         {group.label: ", ".join(written)},
                     )
                 )
@@ -107,7 +108,7 @@ def first_run_problems(
                     f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} 0: the guest "
                     f"would not see the model's value"
                 ),
-                "rewritten-at-first-run",
+                Reason.REWRITTEN_AT_FIRST_RUN,
                 {"model": f"{written:#x}", "host": f"{becomes:#x}"},
             )
         )
@@ -134,7 +135,7 @@ def _host_refusals(
                         f"{vmm.describe()} has no SYSREG_* CPU properties (custom host model "
                         f"series): it cannot write them"
                     ),
-                    "vmm-cannot-set",
+                    Reason.VMM_CANNOT_SET,
                     {"host": ", ".join(differing)},
                 )
             )
@@ -161,7 +162,7 @@ def _identity_refusals(model: PoolModel, vmm: Vmm) -> list[Blocker]:
                     f"{vmm.describe()} cannot set it ({'; '.join(lacks)}), whatever KVM's "
                     f"writable masks say"
                 ),
-                "vmm-cannot-set",
+                Reason.VMM_CANNOT_SET,
                 {"model": f"{pinned:#x}"},
             )
         )
@@ -176,7 +177,7 @@ def _identity_refusals(model: PoolModel, vmm: Vmm) -> list[Blocker]:
                     f"cannot give guests the list (no -machine impl-cpu): a guest would apply "
                     f"only the errata workarounds of the implementation it starts on"
                 ),
-                "vmm-cannot-set",
+                Reason.VMM_CANNOT_SET,
                 {"model": ", ".join(f"{t.midr:#x}" for t in targets)},
             )
         )
