@@ -8,11 +8,13 @@ incoming migration whose register list has a register the destination lacks.
 
 from __future__ import annotations
 
+import dataclasses
+
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.migration import arrival, carried_values
-from qemu_errata.core.pool import PoolModel, baseline
-from qemu_errata.core.vmm_fit import first_run_problems
+from qemu_errata.core.pool import PoolModel, Reason, baseline
+from qemu_errata.core.vmm_fit import check_with, first_run_problems
 from qemu_errata.core.vmms import vmm_named
 
 PSCI = "KVM_REG_ARM_PSCI_VERSION"
@@ -78,3 +80,17 @@ def test_7_3_rewrites_s1pie_at_first_run_when_its_prerequisites_are_missing() ->
     assert "ID_AA64MMFR3_EL1 = 0x0" in problem.message
     assert "ID_AA64MMFR3_EL1.TCRX" in problem.message
     assert on_7_2 == []
+
+
+def test_check_says_what_7_3_rewrites_at_the_first_run_with_the_resulting_value() -> None:
+    # Linux 7.3 accepts ID_AA64MMFR3_EL1.S1PIE = 1 without TCRX, then clears it at KVM_RUN.
+    mmfr3 = load_catalogue()["ID_AA64MMFR3_EL1"]
+    model = own_pool("7.3")
+    written = mmfr3.field("S1PIE").with_raw(model.id_registers["ID_AA64MMFR3_EL1"], 1)
+    crafted = dataclasses.replace(
+        model, id_registers={**model.id_registers, "ID_AA64MMFR3_EL1": written}
+    )
+    result = check_with(crafted, host("7.3"), vmm_named("qemu-kvm"))
+    rewritten = [p for p in result.problems if p.reason is Reason.REWRITTEN_AT_FIRST_RUN]
+    assert [p.field for p in rewritten] == ["S1PIE"]
+    assert "rewrites it at the vCPU's first run to NI (0x0)" in rewritten[0].message
