@@ -28,6 +28,7 @@ from qemu_errata.vmm.dialects import (
     VmmCapabilities,
     VmmConfig,
     check_supported,
+    lacking_in,
     require_settable,
     vmm_config,
 )
@@ -118,6 +119,10 @@ def render(args: argparse.Namespace) -> int:
         except UnsupportedDialectError as refused:
             print(f"qemu-errata: {args.qmp or args.qemu_binary}: {refused}", file=sys.stderr)
             return ExitStatus.NO
+    elif vmm is not None and (lacking := lacking_in(config, vmm)):
+        lacks = UnsupportedDialectError(config.dialect.value, lacking)
+        print(f"qemu-errata: {vmm.describe()}: {lacks}", file=sys.stderr)
+        return ExitStatus.NO
     require_settable(config)
     if args.json:
         result: dict[str, Any] = (

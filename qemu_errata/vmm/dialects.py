@@ -194,9 +194,6 @@ def _kvm_config(
     machine = []
     # One implementation is the one the guest's MIDR names: the list would say nothing more.
     listed = model.target_implementations if len(model.target_implementations) > 1 else ()
-    if listed and vmm is not None and not vmm.impl_cpu:
-        unsettable.append(f"the target implementation list (no impl-cpu in {vmm.name})")
-        listed = ()
     for index, target in enumerate(listed):
         values = (target.midr, target.revidr, target.aidr)
         for key, known in zip(vmm_names.IMPL_CPU_KEYS, values, strict=True):
@@ -317,6 +314,14 @@ def missing_capabilities(config: VmmConfig, capabilities: VmmCapabilities) -> li
     )
     missing.extend(f"a CPU property setting {field}" for field in config.unsettable)
     return missing
+
+
+def lacking_in(config: VmmConfig, vmm: Vmm) -> list[str]:
+    """What ``config`` needs that the capability table says ``vmm`` lacks (the properties
+    of a QEMU asked over QMP are judged by missing_capabilities instead)."""
+    if config.machine_properties and not vmm.impl_cpu:
+        return [f"machine property {vmm_names.VIRT_MACHINE_TYPE}.{vmm_names.IMPL_CPU_PROPERTY}"]
+    return []
 
 
 def check_supported(config: VmmConfig, capabilities: VmmCapabilities) -> None:

@@ -50,7 +50,12 @@ def local_vmm() -> Vmm | None:
 
 def vmm_of_binary(path: Path) -> Vmm:
     """What the QEMU binary at ``path`` can set: its release's row, and what it names."""
-    version = _release(path)
+    return vmm_of_release(_release(path), _named_in(path), str(path))
+
+
+def vmm_of_release(version: tuple[int, int], offered: frozenset[str], found_at: str) -> Vmm:
+    """QEMU ``version``'s row (a blank one if the table lacks it), corrected by the names
+    that QEMU was seen to offer (its binary's strings, or its properties over QMP)."""
     row = of_release(version)
     if row is None:
         row = Vmm(
@@ -63,9 +68,9 @@ def vmm_of_binary(path: Path) -> Vmm:
             impl_cpu=False,
             writable_imp_id_regs=False,
             tolerates_missing_registers=False,
-            evidence="only the property names its binary carries",
+            evidence="only the names it offers",
         )
-    return with_offered(row, _named_in(path), str(path))
+    return with_offered(row, offered, found_at)
 
 
 def _release(path: Path) -> tuple[int, int]:
