@@ -6,21 +6,20 @@ import argparse
 import json
 from pathlib import Path
 
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import add_vmm_option, read_profile_argument
 from qemu_errata.core.migration import arrival
 from qemu_errata.errors import ExitStatus
 from qemu_errata.files import read_model
+from qemu_errata.reports.can_migrate import arrival_json, arrival_lines
 from qemu_errata.vmm.discovery import deciding_vmm
-
-CAN_MIGRATE_FORMAT = "qemu-errata/can-migrate/1"
 
 
 def register(commands: Subcommands) -> None:
     """Add ``can-migrate``."""
-    sub = commands.add_parser(
+    sub = add_command(
+        commands,
         "can-migrate",
-        help="would the hook on a host let a pool VM migrate in (no libvirt needed)",
         description="The decision the libvirt hook takes on the destination host: can a VM of "
         "MODEL, started on the --from host (default: one presenting the model's values), run "
         "on the --to host. Exit 0 yes, 1 no with every reason.",
@@ -40,14 +39,7 @@ def _cmd_can_migrate(args: argparse.Namespace) -> int:
     vmm = deciding_vmm(args.vmm)
     decision = arrival(model, destination, vmm, start)
     if args.json:
-        print(json.dumps({"format": CAN_MIGRATE_FORMAT, **decision.to_json()}, indent=2))
+        print(json.dumps(arrival_json(decision), indent=2))
     else:
-        print(f"Deciding with {vmm.describe()}; the VM carries {decision.carried_from}.")
-        print("\n".join(f"Note: {note}" for note in decision.notes) or "", end="")
-        if decision.notes:
-            print()
-        for problem in decision.problems:
-            print(f"  {problem.message}")
-        verdict = "can" if decision.allowed else "cannot"
-        print(f"The VM {verdict} migrate to {destination.host}.")
+        print("\n".join(arrival_lines(decision)))
     return ExitStatus.OK if decision.allowed else ExitStatus.NO

@@ -7,19 +7,26 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import add_vmm_option, read_profile_argument
 from qemu_errata.commands.pool import say_unknown_masks
 from qemu_errata.core.catalogue import parse_kernel_version
 from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
-from qemu_errata.core.plan import PLAN_FORMAT, PLAN_REFUSAL_FORMAT, Plan, plan, pools_served
-from qemu_errata.core.plan_picture import plan_svg
-from qemu_errata.core.plan_report import kubernetes_labels, nova_provider_config, plan_lines
+from qemu_errata.core.plan import Plan, plan, pools_served
 from qemu_errata.core.pool_ids import PreviousPlan, previous_from_json
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.upgrade import upgraded
 from qemu_errata.errors import ExitStatus, IncompatiblePoolError, InputError, NoPartitionError
 from qemu_errata.files import read_json, write_atomically
+from qemu_errata.reports.plan import (
+    PLAN_FORMAT,
+    kubernetes_labels,
+    nova_provider_config,
+    plan_json,
+    plan_lines,
+    plan_refusal_json,
+)
+from qemu_errata.reports.plan_picture import plan_svg
 from qemu_errata.vmm.discovery import deciding_vmm
 
 HOST_LABELS = ("kubernetes", "nova")
@@ -27,9 +34,7 @@ HOST_LABELS = ("kubernetes", "nova")
 
 def register(commands: Subcommands) -> None:
     """Add ``plan``."""
-    sub = commands.add_parser(
-        "plan", help="which host types can share a pool, and the pools to form"
-    )
+    sub = add_command(commands, "plan")
     sub.add_argument("profiles", nargs="+", type=Path, metavar="PROFILE")
     sub.add_argument(
         "--pools", type=int, metavar="N", help="at most N pools (default: the fewest possible)"
@@ -75,14 +80,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     except (IncompatiblePoolError, NoPartitionError) as refused:
         if not args.json:
             raise
-        blockers = refused.blockers if isinstance(refused, IncompatiblePoolError) else ()
-        refusal = {
-            "format": PLAN_REFUSAL_FORMAT,
-            "hosts": [p.host for p in profiles],
-            "message": str(refused),
-            "blockers": [b.to_json() for b in blockers],
-        }
-        print(json.dumps(refusal, indent=2))
+        print(json.dumps(plan_refusal_json(profiles, refused), indent=2))
         return ExitStatus.NO
     if args.picture:
         try:
@@ -96,7 +94,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     elif served is not None:
         print(nova_provider_config(served), end="")
     elif args.json:
-        print(json.dumps(proposal.to_json(), indent=2))
+        print(json.dumps(plan_json(proposal), indent=2))
     else:
         print("\n".join(plan_lines(proposal)))
         if args.kernel_upgrade is not None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from qemu_errata.core.catalogue import Catalogue, load_catalogue
 from qemu_errata.core.kernel_changes import KernelChanges, load_kernel_changes
@@ -57,20 +56,6 @@ class Arrival:
     @property
     def allowed(self) -> bool:
         return not self.problems
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "allowed": self.allowed,
-            "destination": self.destination,
-            "vmm": self.vmm.to_json(),
-            "carried_from": self.carried_from,
-            "problems": [p.to_json() for p in self.problems],
-            "notes": list(self.notes),
-            "rules": {
-                reason.value: RULES[reason]
-                for reason in sorted({p.reason for p in self.problems} & set(RULES))
-            },
-        }
 
 
 def carried_values(

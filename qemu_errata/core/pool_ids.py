@@ -50,9 +50,6 @@ class Move:
     before: str | None
     after: str | None
 
-    def to_json(self) -> dict[str, Any]:
-        return {"host": self.host, "from": self.before, "to": self.after}
-
     def describe(self) -> str:
         before = "new" if self.before is None else f"pool {self.before}"
         after = "gone" if self.after is None else f"pool {self.after}"

@@ -76,20 +76,6 @@ class Vmm:
             return "no CPU property setting MIDR_EL1"
         return f"no CPU property setting {register.name}"
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "title": self.title,
-            "found_at": self.found_at,
-            "qemu_version": self.qemu_version or None,
-            "firmware_properties": dict(self.firmware_properties),
-            "sysreg_series": self.sysreg_series or None,
-            "sets_midr": self.sets_midr,
-            "impl_cpu": self.impl_cpu,
-            "writable_imp_id_regs": self.writable_imp_id_regs,
-            "tolerates_missing_registers": self.tolerates_missing_registers,
-        }
-
 
 @functools.cache
 def load_vmm_table() -> tuple[Vmm, ...]:
