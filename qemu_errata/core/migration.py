@@ -21,7 +21,7 @@ from qemu_errata.core.catalogue import Catalogue, load_catalogue
 from qemu_errata.core.kernel_changes import KernelChanges, load_kernel_changes
 from qemu_errata.core.pool import REGISTER_GROUPS, Blocker, PoolModel, Reason
 from qemu_errata.core.profile import HostProfile
-from qemu_errata.core.vmm_fit import check_with
+from qemu_errata.core.vmm_fit import check_with, kernel_name
 from qemu_errata.core.vmms import Vmm
 
 # Problems of check() that concern starting a VM on the host, not one arriving there.
@@ -126,20 +126,10 @@ def _one_way(
     if register is None or problem.field is None or problem.reason is not Reason.NOT_SAFE:
         return problem
     fld = register.field(problem.field)
-    value = next(
-        getattr(carried, g)[register.name]
-        for g in REGISTER_GROUPS
-        if register.name in getattr(carried, g)
-    )
-    own = next(
-        (
-            getattr(destination, g)[register.name]
-            for g in REGISTER_GROUPS
-            if register.name in getattr(destination, g)
-        ),
-        0,
-    )
-    started = "" if start is None else f" (its start host {start.host}, Linux {_kernel(start)})"
+    # check()'s not-safe blocker names the two raw values: the model's (here what the VM
+    # carries) and the host's.
+    value, own = (int(problem.values[key], 16) for key in ("model", "host"))
+    started = "" if start is None else f" (its start host {start.host}, Linux {kernel_name(start)})"
     if vmm.sets(register):
         remedy = (
             f"pin it in the pool model to a value every host accepts (`baseline --vmm {vmm.name}` "
@@ -148,19 +138,19 @@ def _one_way(
     else:
         remedy = (
             f"{vmm.name} cannot pin it ({vmm.lacks(register)}): migrate the VM to a host that "
-            f"accepts it{'' if start is None else f' (Linux {_kernel(start)} or newer)'}, or "
+            f"accepts it{'' if start is None else f' (Linux {kernel_name(start)} or newer)'}, or "
             f"restart it on {destination.host}"
         )
     return Blocker(
         problem.register,
         problem.field,
         (
-            f"{fld.qualified_name}: the VM carries {fld.describe(fld.raw(value))}{started}, and "
-            f"Linux {_kernel(destination)} on {destination.host} refuses it (its own is "
-            f"{fld.describe(fld.raw(own))}): {remedy}"
+            f"{fld.qualified_name}: the VM carries {fld.describe(value)}{started}, and "
+            f"Linux {kernel_name(destination)} on {destination.host} refuses it (its own is "
+            f"{fld.describe(own)}): {remedy}"
         ),
         Reason.REFUSED_ON_ARRIVAL,
-        {"carried": f"{fld.raw(value):#x}", "host": f"{fld.raw(own):#x}"},
+        {"carried": f"{value:#x}", "host": f"{own:#x}"},
     )
 
 
@@ -180,7 +170,7 @@ def _register_lists(
         needs = "" if listed.needs is None else f" for a vCPU with {listed.needs.qualified_name}"
         what = (
             f"{listed.register}: Linux {listed.since[0]}.{listed.since[1]} and later list it"
-            f"{needs}, and Linux {_kernel(destination)} on {destination.host} does not"
+            f"{needs}, and Linux {kernel_name(destination)} on {destination.host} does not"
         )
         here = None if start is None else listed.listed(start.kernel_version, carried.id_registers)
         if vmm.tolerates_missing_registers:
@@ -189,15 +179,15 @@ def _register_lists(
                     f"{what}: {vmm.name} tolerates it in an incoming migration (unverified)"
                 )
             continue
-        if here:
+        if here and start is not None:
             problems.append(
                 Blocker(
                     listed.register,
                     None,
                     (
-                        f"{what}; the VM started on {start.host if start else '?'} (Linux "
-                        f"{_kernel(start) if start else '?'}) carries it and {vmm.name} does not "
-                        f"tolerate registers the destination lacks: migrate it to a host of Linux "
+                        f"{what}; the VM started on {start.host} (Linux {kernel_name(start)}) "
+                        f"carries it and {vmm.name} does not tolerate registers the destination "
+                        f"lacks: migrate it to a host of Linux "
                         f"{listed.since[0]}.{listed.since[1]} or newer, or use a QEMU that "
                         f"tolerates them (qemu-11.1)"
                     ),
@@ -217,10 +207,6 @@ def _origin(start: HostProfile | None) -> str:
     if start is None:
         return "the model's values (the start host is not known)"
     return (
-        f"the VMM's pins, else the values of its start host {start.host} (Linux {_kernel(start)})"
+        f"the VMM's pins, else the values of its start host {start.host} "
+        f"(Linux {kernel_name(start)})"
     )
-
-
-def _kernel(profile: HostProfile) -> str:
-    version = profile.kernel_version
-    return "unknown" if version is None else f"{version[0]}.{version[1]}"

@@ -101,7 +101,7 @@ def first_run_problems(
                 fld.register,
                 fld.name,
                 (
-                    f"{fld.qualified_name}: Linux {_kernel(host)} accepts "
+                    f"{fld.qualified_name}: Linux {kernel_name(host)} accepts "
                     f"{fld.describe(written)} but rewrites it at the vCPU's first run to "
                     f"{fld.describe(becomes)} ({fld.register} = "
                     f"{fld.with_raw(values[fld.register], becomes):#x}) because "
@@ -189,6 +189,7 @@ def _is_id_register(name: str, catalogue: Catalogue) -> bool:
     return register is not None and register.kind in _ID_KINDS
 
 
-def _kernel(profile: HostProfile) -> str:
+def kernel_name(profile: HostProfile) -> str:
+    """``7.3`` of a profile probed on Linux 7.3 (``unknown`` when it does not say)."""
     version = profile.kernel_version
     return "unknown" if version is None else f"{version[0]}.{version[1]}"
