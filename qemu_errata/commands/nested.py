@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
-from qemu_errata.commands import Subcommands, add_command
+from qemu_errata.commands import COMMANDS, Subcommands, add_command
 from qemu_errata.commands.arguments import add_timeout_option, positive_timeout
 from qemu_errata.core.embedded import embedded_profile_names
 from qemu_errata.errors import ExitStatus, InputError, NestedError
@@ -91,7 +92,7 @@ def register(commands: Subcommands) -> None:
     sub.add_argument(
         "arguments", nargs=argparse.REMAINDER, metavar="-- ARGS", help="the qemu-errata command"
     )
-    sub.set_defaults(run=run_nested_command, subcommands=commands)
+    sub.set_defaults(run=run_nested_command)
 
 
 def run_nested_command(args: argparse.Namespace) -> int:
@@ -104,7 +105,7 @@ def run_nested_command(args: argparse.Namespace) -> int:
         raise InputError("nested: --cpu MODEL: missing")
     positive_timeout(args.timeout)
     if arguments:
-        _check_command(args.subcommands, arguments)
+        _check_command(arguments)
     transfer = plan_transfer(arguments) if arguments else Transfer()
     try:
         if arguments:
@@ -129,7 +130,7 @@ def run_nested_command(args: argparse.Namespace) -> int:
         return error.exit_status
 
 
-def _check_command(commands: Subcommands, arguments: list[str]) -> None:
+def _check_command(arguments: list[str]) -> None:
     """Refuse, before a boot, a command the nested host cannot run or whose files are missing."""
     name = arguments[0]
     if name not in RUNS_INSIDE:
@@ -137,11 +138,20 @@ def _check_command(commands: Subcommands, arguments: list[str]) -> None:
             f"nested: {name!r} cannot run in the nested host (it has Python's standard library "
             f"only); it runs: {', '.join(sorted(RUNS_INSIDE))}"
         )
-    parsed = commands.choices[name].parse_args(arguments[1:])
+    parsed = _command_parser(name).parse_args(arguments[1:])
     for key, value in vars(parsed).items():
         for path in value if isinstance(value, list) else [value]:
             if key != "output" and isinstance(path, Path) and not _readable_argument(path):
                 raise InputError(f"nested: {name} {path}: no such file")
+
+
+def _command_parser(name: str) -> argparse.ArgumentParser:
+    """The parser of command ``name``: the command line registered only nested's own module
+    (the others are listed without their arguments), so register the inner command's."""
+    commands = argparse.ArgumentParser(prog="qemu-errata").add_subparsers()
+    importlib.import_module(f"qemu_errata.commands.{COMMANDS[name][0]}").register(commands)
+    parser: argparse.ArgumentParser = commands.choices[name]
+    return parser
 
 
 def _readable_argument(path: Path) -> bool:
