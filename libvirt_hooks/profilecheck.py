@@ -2,9 +2,15 @@
 
 Only run when the hook configuration names ``host_profile`` (a file written by ``qemu-
 errata probe`` on this host): it judges the pool model the hook read from the metadata
-with ``pool.check``, which loads the register catalogue. Target implementations are
-judged by the live sysfs check instead (it knows the VM's cpuset); the profile must
-describe the CPUs that check saw, or it is stale.
+with ``migration.arrival``, the decision ``qemu-errata can-migrate`` takes too, loading
+the register catalogue. A VM carries its VMM's pins, else the values of the host it
+started on; that host is unknown here, so the VM is taken to carry the model's values.
+libvirt runs ``prepare`` for an incoming migration as for a start, so a start is judged
+the same way: what a VM started here would carry that older hosts of its pool refuse
+(PSCI 1.3 of Linux 7.2 on a 6.12 host) is a note, not a refusal, and that older host's
+hook refuses the migration. The VMM is the newest known: the hook runs no program to find
+the local QEMU. Target implementations are judged by the live sysfs check instead (it
+knows the VM's cpuset); the profile must describe the CPUs that check saw, or it is stale.
 """
 
 from __future__ import annotations
@@ -15,15 +21,20 @@ from libvirt_hooks import trust
 from libvirt_hooks.domain import Pool
 from libvirt_hooks.hostcpus import HostImplementation
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
-from qemu_errata.core.pool import IDENTITY_REGISTER, PoolModel, check
+from qemu_errata.core.migration import arrival
+from qemu_errata.core.pool import IDENTITY_REGISTER, PoolModel, Reason, check
 from qemu_errata.core.profile import HostProfile, profile_from_json
+from qemu_errata.core.vmms import newest_known
 from qemu_errata.errors import InputError
 
 MAX_PROFILE_BYTES = 4 << 20
 
 
 def profile_problems(
-    pool: Pool, profile_path: str, host: list[HostImplementation], notes: list[str]
+    pool: Pool,
+    profile_path: str,
+    host: list[HostImplementation],
+    notes: list[str],
 ) -> list[str]:
     """Why this host cannot present the VM's model per its cached profile (empty: it can)."""
     model = _pool_model(pool)
@@ -38,8 +49,11 @@ def profile_problems(
             f"host_profile {profile_path} does not describe this host's "
             f"{'; '.join(str(i) for i in stale)}: {remedy}"
         ]
-    result = check(model, profile)
+    result = arrival(model, profile, newest_known())
     notes.extend(result.notes)
+    notes.extend(
+        p.message for p in check(model, profile).problems if p.reason is Reason.NOT_SETTABLE
+    )
     problems = [p.message for p in result.problems if p.register != IDENTITY_REGISTER]
     if not problems:
         return []

@@ -23,6 +23,10 @@ else:
 COMMANDS: dict[str, tuple[str, str]] = {
     "baseline": ("pool", "compute the pool model of host profiles"),
     "check": ("pool", "can this host present this pool model"),
+    "can-migrate": (
+        "can_migrate",
+        "would the hook on a host let a pool VM migrate in (no libvirt needed)",
+    ),
     "errata": (
         "errata",
         "the errata workarounds a pool's guests enable, and what each host type adds",

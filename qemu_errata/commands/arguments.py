@@ -9,6 +9,7 @@ from pathlib import Path
 from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
 from qemu_errata.core.pool import MODEL_FORMAT, PoolModel, model_from_json
 from qemu_errata.core.profile import PROFILE_FORMAT, HostProfile, profile_from_json
+from qemu_errata.core.vmms import load_vmm_table
 from qemu_errata.errors import InputError
 from qemu_errata.files import read_json, read_profile
 
@@ -62,3 +63,14 @@ def positive_timeout(seconds: float) -> float:
 def running_kernel() -> Path:
     """This host's own kernel Image: the default guest kernel."""
     return Path(f"/boot/vmlinuz-{platform.release()}")
+
+
+def add_vmm_option(parser: argparse.ArgumentParser) -> None:
+    """``--vmm NAME``: whose capabilities decide (deciding_vmm reads it)."""
+    names = ", ".join(vmm.name for vmm in load_vmm_table())
+    parser.add_argument(
+        "--vmm",
+        metavar="NAME",
+        help=f"the VMM whose capabilities decide ({names}; default: the arm64 QEMU of this "
+        "machine, else the newest known)",
+    )

@@ -9,22 +9,23 @@ from pathlib import Path
 from typing import Any
 
 from qemu_errata.commands import Subcommands, add_command
-from qemu_errata.commands.arguments import read_profile_argument
+from qemu_errata.commands.arguments import add_vmm_option, read_profile_argument
+from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.errata import added_by, load_errata_table
 from qemu_errata.core.pool import (
     MAX_HOSTS_FOR_SUBSETS,
     PoolModel,
-    baseline,
-    check,
     largest_pools,
     pin_midr,
 )
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.vmm_fit import baseline_with, check_with, pool_refusals
 from qemu_errata.errors import ExitStatus, IncompatiblePoolError, InputError
 from qemu_errata.files import read_model, write_json
 from qemu_errata.reports.baseline import baseline_json, describe_model, refusal_json, refusal_lines
 from qemu_errata.reports.check import check_json, describe_check
 from qemu_errata.reports.errata_cost import Cost
+from qemu_errata.vmm.discovery import deciding_vmm
 
 
 def register(commands: Subcommands) -> None:
@@ -41,12 +42,14 @@ def register(commands: Subcommands) -> None:
         help="every guest sees this MIDR on every host (default: the first target's); "
         "needs KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (Linux >= 6.15) on every host",
     )
+    add_vmm_option(sub)
     sub.set_defaults(run=_cmd_baseline)
 
     sub = add_command(commands, "check")
     sub.add_argument("model", type=Path, metavar="MODEL")
     sub.add_argument("profile", type=Path, metavar="PROFILE")
     sub.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    add_vmm_option(sub)
     sub.set_defaults(run=_cmd_check)
 
 
@@ -57,15 +60,19 @@ def _print_json(data: Any) -> None:
 def _cmd_baseline(args: argparse.Namespace) -> int:
     profiles = [read_profile_argument(path) for path in args.profiles]
     pinned = None if args.pin_midr is None else _midr_argument(args.pin_midr)
+    vmm = deciding_vmm(args.vmm)
     if not args.json:
         say_unknown_masks(profiles)
     try:
-        model = baseline(profiles)
+        model = baseline_with(profiles, vmm)
     except IncompatiblePoolError as refused:
         return _refused(args, profiles, refused, _what_to_do(profiles))
     if args.pin_midr is not None:
         try:
             model = pin_midr(model, profiles, pinned)
+            refusals = pool_refusals(model, vmm, load_catalogue())
+            if refusals:
+                raise IncompatiblePoolError(refusals)
         except IncompatiblePoolError as refused:
             return _refused(args, profiles, refused, "Pin no MIDR, or leave those hosts out.")
     if args.output:
@@ -74,7 +81,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(baseline_json(model, cost))
     else:
-        print(describe_model(model, args.output, cost))
+        print(describe_model(model, args.output, cost, vmm.describe()))
     return ExitStatus.OK
 
 
@@ -136,7 +143,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     model, profile = read_model(args.model), read_profile_argument(args.profile)
     if not args.json:
         say_unknown_masks([profile])
-    result = check(model, profile)
+    result = check_with(model, profile, deciding_vmm(args.vmm))
     targets = list(model.target_implementations)
     table = load_errata_table()
     registers = {**model.id_registers, **model.firmware_registers}

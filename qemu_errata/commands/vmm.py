@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from qemu_errata.commands import Subcommands, add_command
+from qemu_errata.core.vmms import load_vmm_table
 from qemu_errata.vmm.dialects import Dialect
 from qemu_errata.vmm.names import DEFAULT_SERIES, QemuSeries
 
@@ -22,7 +23,9 @@ def register(commands: Subcommands) -> None:
     sub = add_command(commands, "render")
     sub.add_argument("model", type=Path, metavar="MODEL")
     _dialect_options(
-        sub, "the domain's type (kvm: qemu-kvm, qemu: qemu-tcg); required without --domain"
+        sub,
+        "the domain's type (kvm: qemu-kvm, qemu: qemu-tcg); required without --domain",
+        vmms=True,
     )
     sub.add_argument(
         "--as",
@@ -85,8 +88,20 @@ def register(commands: Subcommands) -> None:
     sub.set_defaults(run=_verify)
 
 
-def _dialect_options(parser: argparse.ArgumentParser, default: str) -> None:
-    parser.add_argument("--vmm", choices=_DIALECTS, help=f"the VMM dialect (default: {default})")
+def _dialect_options(parser: argparse.ArgumentParser, default: str, *, vmms: bool = False) -> None:
+    if vmms:  # a KVM VMM of the capability table: qemu-kvm with what that VMM can set
+        names = [v.name for v in load_vmm_table() if v.name not in _DIALECTS]
+        parser.add_argument(
+            "--vmm",
+            choices=[*_DIALECTS, *names],
+            help=f"the VMM dialect, or a KVM VMM whose capabilities decide ({', '.join(names)}; "
+            f"qemu-kvm without --vmm: the arm64 QEMU of this machine, else the newest known) "
+            f"(default: {default})",
+        )
+    else:
+        parser.add_argument(
+            "--vmm", choices=_DIALECTS, help=f"the VMM dialect (default: {default})"
+        )
     parser.add_argument(
         "--qemu-cpu", metavar="MODEL", help="qemu-tcg: the emulated CPU model (e.g. neoverse-n1)"
     )

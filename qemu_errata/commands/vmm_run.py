@@ -29,9 +29,11 @@ from qemu_errata.vmm.dialects import (
     VmmCapabilities,
     VmmConfig,
     check_supported,
+    lacking_in,
     require_settable,
     vmm_config,
 )
+from qemu_errata.vmm.discovery import deciding_vmm
 from qemu_errata.vmm.domain_xml import owned_parts
 from qemu_errata.vmm.libvirt_domain import (
     LibvirtMonitor,
@@ -54,7 +56,10 @@ from qemu_errata.vmm.verify import VerifyReport, compare
 
 
 def _dialect(args: argparse.Namespace) -> Dialect | None:
-    return None if args.vmm is None else Dialect(args.vmm)
+    """--vmm's dialect: qemu-tcg, or qemu-kvm (named, or a KVM VMM of the table)."""
+    if args.vmm is None:
+        return None
+    return Dialect.QEMU_TCG if args.vmm == Dialect.QEMU_TCG.value else Dialect.QEMU_KVM
 
 
 def _print_notes(config: VmmConfig) -> None:
@@ -75,6 +80,7 @@ def render(args: argparse.Namespace) -> int:
     names = SysregNames(QemuSeries(args.qemu_series))
     capabilities = None
     kvm = (dialect or domain_dialect(data or b"", str(args.domain))) is Dialect.QEMU_KVM
+    vmm = deciding_vmm(args.vmm) if kvm else None
     if kvm and _asks_qemu(args):
         # The names this QEMU gives its SYSREG properties, whatever series it carries.
         capabilities = asyncio.run(_capabilities(args, KVM_CPU_MODEL))
@@ -90,11 +96,18 @@ def render(args: argparse.Namespace) -> int:
             names=names,
             host=host,
             qemu_checks_cpu=_asks_qemu(args),
+            vmm=vmm,
         )
     else:
         assert dialect is not None
         config = vmm_config(
-            model, dialect, args.qemu_cpu, names=names, host=host, qemu_checks_cpu=_asks_qemu(args)
+            model,
+            dialect,
+            args.qemu_cpu,
+            names=names,
+            host=host,
+            qemu_checks_cpu=_asks_qemu(args),
+            vmm=vmm,
         )
         domain_xml = owned_parts(model, config) if form == "domain-xml" else ""
     if _asks_qemu(args):
@@ -105,6 +118,10 @@ def render(args: argparse.Namespace) -> int:
         except UnsupportedDialectError as refused:
             print(f"qemu-errata: {args.qmp or args.qemu_binary}: {refused}", file=sys.stderr)
             return ExitStatus.NO
+    elif vmm is not None and (lacking := lacking_in(config, vmm)):
+        lacks = UnsupportedDialectError(config.dialect.value, lacking)
+        print(f"qemu-errata: {vmm.describe()}: {lacks}", file=sys.stderr)
+        return ExitStatus.NO
     require_settable(config)
     if args.json:
         print(json.dumps(render_json(config, form, domain_xml), indent=2))

@@ -39,7 +39,10 @@ from qemu_errata.core.pool import (
     check_host_names,
     writable_bits,
 )
+from qemu_errata.core.pool_ids import Move, PreviousPlan, kept_ids, moves, pool_id
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.vmm_fit import check_with, pool_refusals
+from qemu_errata.core.vmms import Vmm
 from qemu_errata.core.words import plural
 from qemu_errata.errors import IncompatiblePoolError, NoPartitionError
 
@@ -125,6 +128,8 @@ class Plan:
     exact: bool
     limit: int | None
     reasons: tuple[str, ...]
+    # Hosts whose pool differs from the previous plan's (plan --previous).
+    moves: tuple[Move, ...] = ()
 
     def pairing(self, first: PlanType, second: PlanType) -> Pairing:
         """The pairing of two different types (pairings run row by row above the diagonal)."""
@@ -151,20 +156,26 @@ def plan_types(profiles: Sequence[HostProfile]) -> tuple[PlanType, ...]:
 
 
 def plan(
-    profiles: Sequence[HostProfile], limit: int | None = None, catalogue: Catalogue | None = None
+    profiles: Sequence[HostProfile],
+    limit: int | None = None,
+    catalogue: Catalogue | None = None,
+    *,
+    vmm: Vmm | None = None,
+    previous: PreviousPlan | None = None,
 ) -> Plan:
     """The matrix and proposed pools of ``profiles``: at most ``limit`` pools, or the fewest.
 
-    ``limit`` is at least 1 (the command line checks it). IncompatiblePoolError
-    when a type cannot form a pool even alone;
-    NoPartitionError when no partition into ``limit`` pools exists (or the
-    heuristic finds none).
+    ``limit`` is at least 1 (the command line checks it). ``vmm`` decides what a pool
+    can present (None: every write, no firmware pin); each pool's id derives from its
+    model (pool_ids), or is ``previous``'s for the pool that took over most of its hosts.
+    IncompatiblePoolError when a type cannot form a pool even alone; NoPartitionError
+    when no partition into ``limit`` pools exists (or the heuristic finds none).
     """
     if limit is not None and limit < 1:
         raise ValueError(f"plan: at most {limit} pools asked for, needs at least 1")
     check_host_names(profiles, "plan")
     types = plan_types(profiles)
-    blocks = _Blocks(types, catalogue or load_catalogue(), load_errata_table())
+    blocks = _Blocks(types, catalogue or load_catalogue(), load_errata_table(), vmm)
     for index in range(len(types)):
         blocks.require_valid(frozenset({index}))
     pairings = tuple(
@@ -174,17 +185,43 @@ def plan(
     chosen = _exact_partition(blocks, limit) if exact else _merged_partition(blocks, limit)
     if chosen is None:
         raise NoPartitionError(_no_partition(blocks, limit, exact))
-    pools = tuple(blocks.proposed(str(n), block) for n, block in enumerate(chosen, 1))
-    return Plan(types, pairings, pools, exact, limit, _reasons(blocks, chosen, pools))
+    ids = _pool_ids(blocks, chosen, previous)
+    pools = tuple(blocks.proposed(pid, block) for pid, block in zip(ids, chosen, strict=True))
+    moved: tuple[Move, ...] = ()
+    if previous is not None:
+        moved = tuple(moves({p.id: frozenset(p.hosts) for p in pools}, previous))
+    return Plan(types, pairings, pools, exact, limit, _reasons(blocks, chosen, pools), moved)
+
+
+def _pool_ids(
+    blocks: _Blocks, chosen: Sequence[frozenset[int]], previous: PreviousPlan | None
+) -> list[str]:
+    """Each pool's id: its model's digest (pool_ids.pool_id), or the previous plan's."""
+    ids: list[str] = []
+    for block in chosen:
+        own = pool_id(blocks.model(block))
+        ids.append(own if own not in ids else f"{own}-{len(ids) + 1}")
+    if previous is None:
+        return ids
+    hosts = [frozenset(h for i in block for h in blocks.types[i].hosts) for block in chosen]
+    kept = kept_ids(list(zip(ids, hosts, strict=True)), previous)
+    return [kept[pid] for pid in ids]
 
 
 class _Blocks:
     """Sets of plan types (by index) and whether each forms a pool: computed once each."""
 
-    def __init__(self, types: Sequence[PlanType], catalogue: Catalogue, table: ErrataTable) -> None:
+    def __init__(
+        self,
+        types: Sequence[PlanType],
+        catalogue: Catalogue,
+        table: ErrataTable,
+        vmm: Vmm | None,
+    ) -> None:
         self.types = types
         self.catalogue = catalogue
         self.table = table
+        self.vmm = vmm
         self.standing = [t.as_host_type() for t in types]
         self.index_of_label = {t.label: n for n, t in enumerate(self.standing)}
         self.outcomes: dict[frozenset[int], PoolModel | IncompatiblePoolError] = {}
@@ -194,7 +231,13 @@ class _Blocks:
         if block not in self.outcomes:
             try:
                 members = [self.standing[i] for i in sorted(block)]
-                self.outcomes[block] = baseline_of_types(members, self.catalogue)
+                model = baseline_of_types(members, self.catalogue, self.vmm)
+                refusals = (
+                    [] if self.vmm is None else pool_refusals(model, self.vmm, self.catalogue)
+                )
+                if refusals:
+                    raise IncompatiblePoolError(refusals)
+                self.outcomes[block] = model
             except IncompatiblePoolError as refused:
                 self.outcomes[block] = refused
         return self.outcomes[block]
@@ -260,7 +303,7 @@ class _Blocks:
                 others.append(blocker.message)
                 continue
             reason = (
-                NOT_SETTABLE
+                NOT_SETTABLE.format(who="no VMM" if self.vmm is None else self.vmm.name)
                 if blocker.reason == "not-settable"
                 else _why_differing(register, register.field(blocker.field), profiles)
             )
@@ -294,7 +337,7 @@ def _why_differing(register: Register, fld: Field, profiles: Sequence[HostProfil
 
 
 # Registers no VMM sets: a guest keeps its first host's value, which another host refuses.
-NOT_SETTABLE = "set by no VMM, and one host's KVM refuses another's value"
+NOT_SETTABLE = "set by {who}, and one host's KVM refuses another's value"
 
 
 def _kernel(profile: HostProfile) -> str:
@@ -466,14 +509,23 @@ def _why_not_in(blocks: _Blocks, block: frozenset[int], index: int, pool_id: str
 
 
 def pools_served(
-    proposal: Plan, profiles: Sequence[HostProfile], catalogue: Catalogue | None = None
+    proposal: Plan,
+    profiles: Sequence[HostProfile],
+    catalogue: Catalogue | None = None,
+    vmm: Vmm | None = None,
 ) -> dict[str, tuple[str, ...]]:
     """Per host, the pools it can serve: those whose model ``check`` passes on it."""
     catalogue = catalogue or load_catalogue()
     served: dict[str, tuple[str, ...]] = {}
     for host_type in group_hosts(profiles):
         pools = tuple(
-            pool.id for pool in proposal.pools if check(pool.model, host_type.profile, catalogue).ok
+            pool.id
+            for pool in proposal.pools
+            if (
+                check(pool.model, host_type.profile, catalogue)
+                if vmm is None
+                else check_with(pool.model, host_type.profile, vmm, catalogue)
+            ).ok
         )
         served.update(dict.fromkeys(host_type.hosts, pools))
     return {p.host: served[p.host] for p in profiles}

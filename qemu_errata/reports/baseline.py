@@ -44,7 +44,7 @@ def refusal_lines(
     return [*lines, what_to_do]
 
 
-def describe_model(model: PoolModel, output: Path | None, cost: Cost) -> str:
+def describe_model(model: PoolModel, output: Path | None, cost: Cost, vmm: str) -> str:
     lines = _hosts_lines(model)
     lines.append("Target implementations (guests apply the errata workarounds of each):")
     for target in model.target_implementations:
@@ -61,6 +61,7 @@ def describe_model(model: PoolModel, output: Path | None, cost: Cost) -> str:
     for group in model.host_groups:
         lines.append(f"  {group.label}: {', '.join(group.writes) or 'none'}")
     lines.extend(f"Note: {note}" for note in model.notes)
+    lines.append(f"Decided for the VMM {vmm}")
     if output:
         lines.append(f"Pool model written to {output}")
     return "\n".join(lines)

@@ -58,6 +58,9 @@ def plan_lines(plan: Plan) -> list[str]:
     if plan.reasons:
         lines.append("Why the pools are not otherwise:")
         lines.extend(f"  {reason}" for reason in plan.reasons)
+    if plan.moves:
+        lines.append(f"Hosts that change pool ({plural(len(plan.moves), 'host')}):")
+        lines.extend(f"  {move.describe()}" for move in plan.moves)
     lines.append(
         "Errata: those a Linux >= 6.15 guest enables for the pool's target list "
         "(`qemu-errata errata MODEL` explains each)"
@@ -90,10 +93,21 @@ def _loss_words(loss: Loss, ids: Mapping[str, str]) -> str:
     return f"{field.qualified_name}: {field.describe(loss.pool_value)}, {hosts}"
 
 
-def kubernetes_labels(served: Mapping[str, Sequence[str]]) -> str:
-    """One line per host: the host name, then its labels (``qemu-errata.io/pool-1=true``)."""
+def kubernetes_labels(served: Mapping[str, Sequence[str]], known: Sequence[str] = ()) -> str:
+    """One line per host: the host name, its labels (``qemu-errata.io/pool-3f9a2c1b=true``),
+    then the removal (``qemu-errata.io/pool-ID-``, kubectl's syntax) of every other pool
+    of the plan or of ``known`` (a previous plan's), so that a node loses labels it no
+    longer has."""
+    every = sorted({p for pools in served.values() for p in pools} | set(known))
     return "".join(
-        " ".join([host, *(f"{KUBERNETES_LABEL.format(id=p)}=true" for p in pools)]) + "\n"
+        " ".join(
+            [
+                host,
+                *(f"{KUBERNETES_LABEL.format(id=p)}=true" for p in pools),
+                *(f"{KUBERNETES_LABEL.format(id=p)}-" for p in every if p not in pools),
+            ]
+        )
+        + "\n"
         for host, pools in served.items()
     )
 
@@ -102,7 +116,9 @@ def nova_provider_config(served: Mapping[str, Sequence[str]]) -> str:
     """A Nova provider config file (schema 1.0): per compute node, the traits of its pools.
 
     Written without a YAML library: every scalar is single-quoted (a quote
-    inside is doubled), which YAML reads as the plain string.
+    inside is doubled), which YAML reads as the plain string. The file replaces the
+    previous one whole, so a pool a node no longer serves needs no removal. Traits are
+    upper case.
     """
     lines = ["meta:", f"  schema_version: {_quoted(NOVA_SCHEMA_VERSION)}", "providers:"]
     for host, pools in served.items():
@@ -111,7 +127,7 @@ def nova_provider_config(served: Mapping[str, Sequence[str]]) -> str:
             f"      name: {_quoted(host)}",
             "    traits:",
             "      additional:",
-            *(f"        - {_quoted(NOVA_TRAIT.format(id=p))}" for p in pools),
+            *(f"        - {_quoted(NOVA_TRAIT.format(id=p.upper()))}" for p in pools),
         ]
     return "\n".join(lines) + "\n"
 
@@ -129,6 +145,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "matrix": [_pairing_json(p) for p in plan.pairings],
         "pools": [_pool_json(p) for p in plan.pools],
         "reasons": list(plan.reasons),
+        "moves": [{"host": m.host, "from": m.before, "to": m.after} for m in plan.moves],
     }
 
 

@@ -23,11 +23,12 @@ import enum
 import re
 from dataclasses import dataclass
 
-from qemu_errata.core.catalogue import Catalogue, Field, Kind, load_catalogue
+from qemu_errata.core.catalogue import ID_REGISTER_KINDS, Catalogue, Field, Kind, load_catalogue
 from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import IDENTITY_REGISTER, PoolModel, writable_bits
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.vmms import Vmm
 from qemu_errata.errors import InputError, UnsettableFieldsError, UnsupportedDialectError
 from qemu_errata.vmm import names as vmm_names
 
@@ -70,6 +71,7 @@ def vmm_config(
     names: vmm_names.SysregNames | None = None,
     host: HostProfile | None = None,
     qemu_checks_cpu: bool = False,
+    vmm: Vmm | None = None,
 ) -> VmmConfig:
     """How ``dialect`` presents ``model``.
 
@@ -77,7 +79,8 @@ def vmm_config(
     ``qemu_checks_cpu`` (the caller asks a QEMU whether it has that CPU type);
     ``names`` how the QEMU names its SYSREG properties (default: the newest
     series); ``host`` the profile of the host the configuration is for, so
-    that only the fields it differs in are set.
+    that only the fields it differs in are set; ``vmm`` the qemu-kvm VMM whose
+    capabilities decide (None: SYSREG and impl-cpu, no firmware property).
     """
     if dialect is Dialect.QEMU_TCG:
         if qemu_cpu is None:
@@ -92,7 +95,11 @@ def vmm_config(
     if qemu_cpu is not None:
         raise InputError(f"--qemu-cpu {qemu_cpu}: qemu-kvm always uses the host CPU model")
     return _kvm_config(
-        model, load_catalogue(), names or vmm_names.SysregNames(vmm_names.DEFAULT_SERIES), host
+        model,
+        load_catalogue(),
+        names or vmm_names.SysregNames(vmm_names.DEFAULT_SERIES),
+        host,
+        vmm,
     )
 
 
@@ -131,7 +138,12 @@ def fields_to_set(
             for field in catalogue[IDENTITY_REGISTER].fields
             if IDENTITY_REGISTER in model.id_registers
         ]
-        return [*pinned, *((loss.field, loss.pool_value) for loss in model.losses)], []
+        written = [
+            (loss.field, loss.pool_value)
+            for loss in model.losses
+            if catalogue[loss.field.register].kind in ID_REGISTER_KINDS
+        ]  # the firmware registers a VMM pins are its own properties (_firmware_pins)
+        return [*pinned, *written], []
     wanted: list[tuple[Field, int]] = []
     refused: list[str] = []
     for name, value in model.id_registers.items():
@@ -160,9 +172,14 @@ def _kvm_config(
     catalogue: Catalogue,
     names: vmm_names.SysregNames,
     host: HostProfile | None,
+    vmm: Vmm | None,
 ) -> VmmConfig:
     properties = []
     wanted, unsettable = fields_to_set(model, catalogue, host)
+    if vmm is not None and not vmm.sysreg_series and names.discovered is None:
+        names = vmm_names.SysregNames(
+            names.series, {}, f"{vmm.describe()}, which has no SYSREG_* properties"
+        )
     for field, value in wanted:
         name = names.property_of(field, catalogue)
         if name is None:
@@ -173,6 +190,7 @@ def _kvm_config(
     if not properties:
         where = f"host {host.host}" if host is not None else "every host"
         notes.append(f"the model sets no ID register field: {where} presents its own values")
+    properties += _firmware_pins(model, vmm)
     machine = []
     # One implementation is the one the guest's MIDR names: the list would say nothing more.
     listed = model.target_implementations if len(model.target_implementations) > 1 else ()
@@ -195,6 +213,25 @@ def _kvm_config(
         unsettable=tuple(unsettable),
         names_source=names.describe(),
     )
+
+
+def _firmware_pins(model: PoolModel, vmm: Vmm | None) -> list[tuple[str, str]]:
+    """The CPU properties pinning the model's firmware registers the VMM can set: the
+    guest then carries the pool's value, not its start host's (see core/migration.py)."""
+    if vmm is None:
+        return []
+    return [
+        (name, _firmware_value(register, model.firmware_registers[register]))
+        for register, name in vmm.firmware_properties.items()
+        if register in model.firmware_registers
+    ]
+
+
+def _firmware_value(register: str, value: int) -> str:
+    """How QEMU takes the value: ``kvm-psci-version=1.1`` (major.minor), else hex."""
+    if register == "KVM_REG_ARM_PSCI_VERSION":
+        return f"{value >> 16}.{value & 0xFFFF}"
+    return f"{value:#x}"
 
 
 def require_settable(config: VmmConfig) -> None:
@@ -277,6 +314,14 @@ def missing_capabilities(config: VmmConfig, capabilities: VmmCapabilities) -> li
     )
     missing.extend(f"a CPU property setting {field}" for field in config.unsettable)
     return missing
+
+
+def lacking_in(config: VmmConfig, vmm: Vmm) -> list[str]:
+    """What ``config`` needs that the capability table says ``vmm`` lacks (the properties
+    of a QEMU asked over QMP are judged by missing_capabilities instead)."""
+    if config.machine_properties and not vmm.impl_cpu:
+        return [f"machine property {vmm_names.VIRT_MACHINE_TYPE}.{vmm_names.IMPL_CPU_PROPERTY}"]
+    return []
 
 
 def check_supported(config: VmmConfig, capabilities: VmmCapabilities) -> None:

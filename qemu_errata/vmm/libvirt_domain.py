@@ -23,6 +23,7 @@ import libvirt_qemu
 
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.vmms import Vmm
 from qemu_errata.errors import (
     DomainRunningError,
     LibvirtError,
@@ -79,6 +80,7 @@ def apply_to_domain_xml(
     names: SysregNames | None = None,
     host: HostProfile | None = None,
     qemu_checks_cpu: bool = False,
+    vmm: Vmm | None = None,
 ) -> tuple[str, VmmConfig]:
     """The domain XML ``data`` with ``model`` applied, and how it was rendered.
 
@@ -92,7 +94,7 @@ def apply_to_domain_xml(
     if dialect is Dialect.QEMU_TCG and qemu_cpu is None:
         qemu_cpu = domain_cpu_model(domain)
     config = vmm_config(
-        model, dialect, qemu_cpu, names=names, host=host, qemu_checks_cpu=qemu_checks_cpu
+        model, dialect, qemu_cpu, names=names, host=host, qemu_checks_cpu=qemu_checks_cpu, vmm=vmm
     )
     before = describe_cpu(domain)
     apply_model(domain, model, config, origin)

@@ -78,6 +78,8 @@ class SysregNames:
     series: QemuSeries
     # Qualified field name -> property, when read from a QEMU (then the only truth).
     discovered: Mapping[str, str] | None = None
+    # Where ``discovered`` comes from, when not a QEMU asked (a VMM known to have none).
+    source: str | None = None
 
     def property_of(self, field: Field, catalogue: Catalogue) -> str | None:
         """The property that sets ``field``, None when this QEMU or series has none."""
@@ -88,6 +90,8 @@ class SysregNames:
         return f"{SYSREG_PREFIX}{field.register}_{self.series.field_name(field)}"
 
     def describe(self) -> str:
+        if self.source is not None:
+            return self.source
         if self.discovered is not None:
             return "the SYSREG properties this QEMU offers"
         return f"the SYSREG property names of QEMU series {self.series.value}"

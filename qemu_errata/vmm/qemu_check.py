@@ -11,7 +11,9 @@ Three steps, each reported as what it checked, with the standard library only
    qemu-kvm configuration needs that this QEMU lacks
    (dialects.missing_capabilities): a model needing it is not started.
 2. The VM: ``-machine virt,gic-version=3 -accel kvm`` with the arguments we
-   render (args.qemu_arguments) boots a kernel; it runs when its console
+   render (args.qemu_arguments) for this QEMU's capabilities (its release's row of
+   data/vmms.toml and the properties it offers: ``kvm-psci-version`` pins the
+   model's PSCI version) boots a kernel; it runs when its console
    (``earlycon``) shows the kernel's first line and QMP says ``running``.
 3. ``verify``'s comparison (qmp.read_guest, verify.compare) against it.
 
@@ -38,6 +40,7 @@ from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import QmpError
 from qemu_errata.vmm.args import qemu_arguments
 from qemu_errata.vmm.dialects import Dialect, missing_capabilities, vmm_config
+from qemu_errata.vmm.discovery import vmm_of_release
 from qemu_errata.vmm.names import (
     IMPL_CPU_PROPERTY,
     KVM_CPU_MODEL,
@@ -126,7 +129,13 @@ def check_qemu(
             capabilities = asyncio.run(read_capabilities(qmp, KVM_CPU_MODEL, VIRT_MACHINE_TYPE))
         offered = capabilities.cpu_properties or frozenset()
         names = SysregNames(QemuSeries.V10, discovered_names(offered, catalogue))
-        config = vmm_config(model, Dialect.QEMU_KVM, names=names, host=host)
+        release = version.get("qemu", {})
+        vmm = vmm_of_release(
+            (int(release.get("major", 0)), int(release.get("minor", 0))),
+            offered | capabilities.machine_properties,
+            binary,
+        )
+        config = vmm_config(model, Dialect.QEMU_KVM, names=names, host=host, vmm=vmm)
         report = CheckReport(
             qemu=_version(version),
             kvm=capabilities.kvm_enabled,

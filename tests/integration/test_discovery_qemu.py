@@ -30,7 +30,8 @@ def test_qemu_binary_lacking_every_property_is_refused_with_the_list(tmp_path: P
     assert result.stderr == (
         "qemu-errata: qemu-system-aarch64: qemu-kvm is not supported by this QEMU; missing: "
         "KVM (this QEMU runs without it); machine property virt-machine.impl-cpu; "
-        "CPU type host-arm-cpu; a CPU property setting ID_AA64PFR1_EL1.SSBS; "
+        "CPU type host-arm-cpu; CPU property host-arm-cpu.kvm-psci-version; "
+        "a CPU property setting ID_AA64PFR1_EL1.SSBS; "
         "a CPU property setting ID_AA64MMFR0_EL1.PARANGE\n"
     )
     assert qemus_asked() == before

@@ -1,6 +1,6 @@
 """Debian's QEMU 11.1.3 under real KVM: the nested Linux 7.2 host runs ``qemu-check``.
 
-Two boots of a nested neoverse-n1 host on Linux 7.2 with the QEMU layer
+Three boots of a nested neoverse-n1 host on Linux 7.2 with the QEMU layer
 (about 8 s each once the image and the layer are cached; the layer's first
 build downloads some 38 MB from Debian unstable):
 
@@ -12,7 +12,9 @@ build downloads some 38 MB from Debian unstable):
   properties; the MIDR: QMP reads 0 under KVM), compares nothing it cannot,
   and vouches for nothing (exit 1);
 - a pool of two host types (neoverse-n1 and cortex-a76): no VM is started,
-  and the report names exactly what the model needs and this QEMU lacks.
+  and the report names exactly what the model needs and this QEMU lacks;
+- a pool of the 6.12 and 7.2 neoverse-n1 made for QEMU 11.1: its PSCI version is
+  pinned to 6.12's 1.1 with kvm-psci-version, and the VM runs on Linux 7.2.
 """
 
 from __future__ import annotations
@@ -67,7 +69,8 @@ def test_a_kvm_vm_runs_with_the_rendered_arguments_and_verify_says_what_it_canno
     assert report["model_needs"] == []
     vm = report["vm"]
     assert vm["arguments"] == [*VM_ARGUMENTS, *shlex.split(rendered.stdout)]
-    assert vm["arguments"][-2:] == ["-cpu", "host"]
+    # QEMU 11.1.3 offers kvm-psci-version: the VM carries the model's PSCI version, 1.3.
+    assert vm["arguments"][-4:] == ["-cpu", "host", "-global", "host-arm-cpu.kvm-psci-version=1.3"]
     assert vm["ran"] is True, vm["problem"]
     assert vm["console_midr"] == NEOVERSE_N1_R4P1
     verify = report["verify"]
@@ -82,6 +85,22 @@ def test_a_kvm_vm_runs_with_the_rendered_arguments_and_verify_says_what_it_canno
     assert "the timer frequency" in not_checked
     assert "no target implementation list" in verify["notes"][0]
     assert "QEMU 1:11.1.3+ds-1 (layer " in stderr
+
+
+def test_a_mixed_kernel_pool_pins_psci_1_1_and_its_vm_runs_on_linux_7_2(tmp_path: Path) -> None:
+    """Linux 7.2 accepts a PSCI version lower than its own 1.3 (KVM_SET_ONE_REG), and Debian's
+    QEMU 11.1.3 sets it from kvm-psci-version: the VM of a 6.12 + 7.2 pool runs there."""
+    model = tmp_path / "model.json"
+    profiles = ("kvm-6.12-neoverse-n1", "kvm-7.2-neoverse-n1")
+    made = run_cli("baseline", *profiles, "--vmm", "qemu-11.1", "-o", model)
+    assert made.returncode == 0, made.stdout
+    status, report, stderr = qemu_check(model)
+    vm = report["vm"]
+    assert report["model_needs"] == [], stderr
+    assert vm["arguments"][-2:] == ["-global", "host-arm-cpu.kvm-psci-version=1.1"]
+    assert vm["ran"] is True, vm["problem"]
+    assert vm["console_midr"] == NEOVERSE_N1_R4P1
+    assert status == 1  # verify still vouches for nothing: no SYSREG properties to read back
 
 
 def test_a_pool_needing_properties_is_not_started_and_what_it_lacks_is_named(

@@ -30,6 +30,8 @@ from qemu_errata.core.pool.host import (
     TIMER_REGISTER,
     WRITABLE_IDENTITY_CAPABILITY,
     host_value,
+    no_vmm_sets,
+    set_by,
     undescribed_bits,
     writable_bits,
 )
@@ -37,19 +39,26 @@ from qemu_errata.core.pool.model import HostGroup, Loss, PoolModel
 from qemu_errata.core.pool_namespace import REGISTER_GROUPS
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.rules import accepts, combine, register_refusal
+from qemu_errata.core.vmms import Vmm
 from qemu_errata.errors import IncompatiblePoolError, InputError
 
 
-def baseline(profiles: Sequence[HostProfile], catalogue: Catalogue | None = None) -> PoolModel:
+def baseline(
+    profiles: Sequence[HostProfile], catalogue: Catalogue | None = None, vmm: Vmm | None = None
+) -> PoolModel:
     """The pool model of ``profiles``, or IncompatiblePoolError naming every blocking reason.
 
-    Computed once per host type: messages name a type by its label.
+    Computed once per host type: messages name a type by its label. ``vmm`` decides which
+    firmware and GIC registers are set (pinned) rather than carried from the start host
+    (None: none is); vmm_fit refuses what it cannot write.
     """
     check_host_names(profiles)
-    return baseline_of_types(group_hosts(profiles), catalogue)
+    return baseline_of_types(group_hosts(profiles), catalogue, vmm)
 
 
-def baseline_of_types(types: Sequence[HostType], catalogue: Catalogue | None = None) -> PoolModel:
+def baseline_of_types(
+    types: Sequence[HostType], catalogue: Catalogue | None = None, vmm: Vmm | None = None
+) -> PoolModel:
     """The pool model of hosts already grouped into types (see baseline)."""
     profiles = [replace(t.profile, host=t.label) for t in types]
     types_only = [p.host for p in profiles if not p.id_registers]
@@ -66,7 +75,7 @@ def baseline_of_types(types: Sequence[HostType], catalogue: Catalogue | None = N
                 )
             ]
         )
-    model = _Baseline(profiles, catalogue or load_catalogue()).model()
+    model = _Baseline(profiles, catalogue or load_catalogue(), vmm).model()
     writes = model.host_writes
     groups = tuple(HostGroup(t.describe(), t.hosts, writes[t.label]) for t in types)
     return replace(model, host_groups=groups)
@@ -163,9 +172,12 @@ def check_host_names(profiles: Sequence[HostProfile], command: str = "baseline")
 class _Baseline:
     """One baseline computation: collects blockers and losses register by register."""
 
-    def __init__(self, profiles: Sequence[HostProfile], catalogue: Catalogue) -> None:
+    def __init__(
+        self, profiles: Sequence[HostProfile], catalogue: Catalogue, vmm: Vmm | None
+    ) -> None:
         self.profiles = profiles
         self.catalogue = catalogue
+        self.vmm = vmm
         self.blockers: list[Blocker] = []
         self.losses: list[Loss] = []
         self.kernels = {p.host: p.kernel_version for p in profiles}
@@ -182,9 +194,10 @@ class _Baseline:
         if self.blockers:
             raise IncompatiblePoolError(self.blockers)
         if self.requirements:
+            who = "no VMM sets" if self.vmm is None else f"{self.vmm.name} does not set"
             notes = (
                 *notes,
-                f"no VMM sets {', '.join(self.requirements)}: they are requirements, not "
+                f"{who} {', '.join(self.requirements)}: they are requirements, not "
                 f"writes (every host's values are ones every other host's KVM accepts; "
                 f"`check` and the hook hold a new host to them)",
             )
@@ -241,7 +254,7 @@ class _Baseline:
             )
             return None
         result = self._undescribed(name, register, values)
-        if register is not None and not register.kind.set_by_vmm:
+        if register is not None and not set_by(self.vmm, register):
             return self._requirement(register, values, result)
         masks = {p.host: writable_bits(p, name, register) for p in self.profiles}
         for fld in register.fields if register else ():
@@ -281,8 +294,9 @@ class _Baseline:
                         register.name,
                         fld.name,
                         (
-                            f"{fld.qualified_name}: no VMM sets it, so a guest keeps the value "
-                            f"of the host it starts on, and {'; '.join(refusals)}"
+                            f"{fld.qualified_name}: {no_vmm_sets(self.vmm, register)}, so a "
+                            f"guest keeps the value of the host it starts on, and "
+                            f"{'; '.join(refusals)}"
                         ),
                         Reason.NOT_SETTABLE,
                         {h: f"{r:#x}" for h, r in raws.items()},

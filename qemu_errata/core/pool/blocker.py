@@ -21,6 +21,10 @@ class Reason(enum.StrEnum):
     NOT_IN_TARGET_LIST = "not-in-target-list"  # a host CPU is not in the model's target list
     NOT_SETTABLE = "not-settable"  # no VMM sets the register, and a host refuses another's value
     CANNOT_PIN_MIDR = "cannot-pin-midr"  # the model pins the guest's MIDR, a host cannot set it
+    VMM_CANNOT_SET = "vmm-cannot-set"  # the pool needs a write the deciding VMM cannot make
+    REFUSED_ON_ARRIVAL = "refused-on-arrival"  # a migrating VM carries a value KVM refuses there
+    REGISTER_LIST = "register-list"  # a migrating VM lists a register the destination lacks
+    REWRITTEN_AT_FIRST_RUN = "rewritten-at-first-run"  # accepted, then rewritten at first run
 
 
 # The reasons as the strings --json output carries, in the order above.

@@ -20,6 +20,7 @@ from qemu_errata.core.pool.host import (
     TIMER_REGISTER,
     WRITABLE_IDENTITY_CAPABILITY,
     host_value,
+    set_by,
     undescribed_bits,
     writable_bits,
 )
@@ -27,6 +28,7 @@ from qemu_errata.core.pool.model import PoolModel
 from qemu_errata.core.pool_namespace import REGISTER_GROUPS
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.rules import accepts, register_refusal
+from qemu_errata.core.vmms import Vmm
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,16 @@ class CheckResult:
 
 
 def check(
-    model: PoolModel, profile: HostProfile, catalogue: Catalogue | None = None
+    model: PoolModel,
+    profile: HostProfile,
+    catalogue: Catalogue | None = None,
+    vmm: Vmm | None = None,
 ) -> CheckResult:
-    """Can ``profile``'s host present ``model``, with KVM's rules for userspace writes?"""
+    """Can ``profile``'s host present ``model``, with KVM's rules for userspace writes?
+
+    ``vmm`` decides which firmware and GIC registers a guest started here carries from
+    this host (None: all of them); vmm_fit judges what it cannot write.
+    """
     catalogue = catalogue or load_catalogue()
     problems: list[Blocker] = []
     for implementation in profile.implementations:
@@ -99,7 +108,7 @@ def check(
                     )
                 )
                 continue
-            problems.extend(_check_register(name, register, wanted, host, profile))
+            problems.extend(_check_register(name, register, wanted, host, profile, vmm=vmm))
             refusal = register and register_refusal(
                 register, wanted, getattr(profile, group), catalogue
             )
@@ -118,7 +127,13 @@ def check(
 
 
 def _check_register(
-    name: str, register: Register | None, wanted: int, host: int, profile: HostProfile
+    name: str,
+    register: Register | None,
+    wanted: int,
+    host: int,
+    profile: HostProfile,
+    *,
+    vmm: Vmm | None,
 ) -> list[Blocker]:
     problems = []
     bits = reserved_bits(register)
@@ -141,8 +156,8 @@ def _check_register(
     for fld in register.fields if register else ():
         field_writable = writable & fld.mask == fld.mask
         requested = fld.raw(wanted)
-        if register is not None and not register.kind.set_by_vmm:
-            problems.extend(_check_carried(fld, requested, fld.raw(host)))
+        if register is not None and not set_by(vmm, register):
+            problems.extend(_check_carried(fld, requested, fld.raw(host), vmm))
         if accepts(fld, requested, fld.raw(host), field_writable, kernel):
             continue
         if not field_writable:
@@ -166,16 +181,17 @@ def _check_register(
     return problems
 
 
-def _check_carried(fld: Field, model: int, host: int) -> list[Blocker]:
+def _check_carried(fld: Field, model: int, host: int, vmm: Vmm | None) -> list[Blocker]:
     """No VMM sets ``fld``: this host's guests carry its own value to the pool's hosts."""
     if accepts(fld, host, model, True):
         return []
+    who = "no VMM sets it" if vmm is None else f"{vmm.name} cannot set it"
     return [
         Blocker(
             fld.register,
             fld.name,
             (
-                f"{fld.qualified_name}: no VMM sets it, so a guest started on this host keeps "
+                f"{fld.qualified_name}: {who}, so a guest started on this host keeps "
                 f"its {fld.describe(host)}, which a host of the pool (with "
                 f"{fld.describe(model)}) refuses"
             ),

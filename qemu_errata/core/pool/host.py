@@ -9,6 +9,7 @@ from qemu_errata.core.catalogue import (
 )
 from qemu_errata.core.midr import MIDR_REGISTER
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.vmms import Vmm
 
 TIMER_REGISTER = "CNTFRQ_EL0"
 # What check() names as the register of a host CPU outside the target list.
@@ -38,3 +39,21 @@ def host_value(
 def undescribed_bits(name: str, register: Register | None, bits: int) -> str:
     """How messages name the bits no field describes (the whole of an uncatalogued register)."""
     return f"bits {bits:#x} of {name}, which no field describes," if register else name
+
+
+def set_by(vmm: Vmm | None, register: Register) -> bool:
+    """Whether the VMM gives guests the pool's value of ``register`` (not their host's).
+
+    ID registers are written where the pool needs it (vmm_fit refuses a VMM that cannot);
+    firmware and GIC registers only where the VMM has a property for them.
+    """
+    if register.kind.set_by_vmm:
+        return True
+    return vmm is not None and vmm.sets(register)
+
+
+def no_vmm_sets(vmm: Vmm | None, register: Register) -> str:
+    """How messages say that a guest keeps its host's value of ``register``."""
+    if vmm is None:
+        return "no VMM sets it"
+    return f"{vmm.name} cannot set it ({vmm.lacks(register)})"

@@ -56,7 +56,7 @@ def test_profiles_lists_every_embedded_profile_with_what_it_is() -> None:
     assert lines[0].startswith("Embedded host profiles")
     kvm = [line for line in lines if line.startswith("  kvm-")]
     qemu = [line for line in lines if line.startswith("  qemu-")]
-    assert len(kvm) == 12
+    assert len(kvm) == 18
     assert all("real writable masks" in line for line in kvm)
     assert len(qemu) == 6
     assert all("writable masks unknown" in line for line in qemu)

@@ -12,6 +12,8 @@ import pytest
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.pool import baseline, check
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.vmm_fit import baseline_with
+from qemu_errata.core.vmms import vmm_named
 from qemu_errata.errors import IncompatiblePoolError
 
 ICC = "ICC_CTLR_EL1"
@@ -49,9 +51,29 @@ def test_psci_versions_that_differ_refuse_the_pool_instead_of_promising_a_write(
         baseline([older, newer])
     assert [str(b) for b in refused.value.blockers] == [
         "KVM_REG_ARM_PSCI_VERSION.Version: no VMM sets it, so a guest keeps the value of the "
-        "host it starts on, and neoverse-n1-linux-6.12 refuses neoverse-n1-linux-7.2's 0x10003 "
-        "(its own is '1.1' (0x10001))"
+        "host it starts on, and neoverse-n1-linux-6.12 refuses neoverse-n1-linux-7.2's '1.3' "
+        "(0x10003) (its own is '1.1' (0x10001))"
     ]
+
+
+def test_qemu_11_1_pins_the_lowest_psci_version_of_a_mixed_kernel_pool() -> None:
+    # QEMU 11.1's kvm-psci-version property sets KVM_REG_ARM_PSCI_VERSION; 7.2 and 7.3
+    # accept 1.1, a lower version than their own 1.3.
+    profiles = [load_embedded_profile(f"kvm-{k}-neoverse-n1") for k in ("6.12", "7.2", "7.3")]
+    model = baseline_with(profiles, vmm_named("qemu-11.1"))
+    assert model.firmware_registers["KVM_REG_ARM_PSCI_VERSION"] == 0x10001
+    assert model.host_writes["neoverse-n1-linux-7.3"] == ("KVM_REG_ARM_PSCI_VERSION",)
+    assert model.host_writes["neoverse-n1-linux-6.12"] == ()
+
+
+def test_qemu_7_2_cannot_pin_it_and_the_refusal_names_it() -> None:
+    older, newer = (load_embedded_profile(f"kvm-{k}-neoverse-n1") for k in ("6.12", "7.3"))
+    with pytest.raises(IncompatiblePoolError) as refused:
+        baseline_with([older, newer], vmm_named("qemu-7.2"))
+    assert str(refused.value.blockers[0]).startswith(
+        "KVM_REG_ARM_PSCI_VERSION.Version: qemu-7.2 cannot set it (no CPU property setting "
+        "KVM_REG_ARM_PSCI_VERSION), so a guest keeps the value of the host it starts on"
+    )
 
 
 def test_more_priority_bits_on_one_host_refuse_the_pool_naming_the_direction() -> None:

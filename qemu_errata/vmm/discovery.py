@@ -1,0 +1,102 @@
+"""Which VMM decides: the one ``--vmm`` names, else the arm64 QEMU of this machine, else the
+newest the table knows.
+
+Only an arm64 machine's ``qemu-system-aarch64`` can run the pool's KVM guests, so only
+there does the local QEMU count. It is recognised by its ``--version`` (the table's
+row of that release) and by the property names its binary carries: a build with a
+property its release lacks (a distribution backport) is believed over the table.
+"""
+
+from __future__ import annotations
+
+import mmap
+import platform
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from qemu_errata import processes
+from qemu_errata.core.vmms import (
+    SEARCHED_NAMES,
+    Vmm,
+    newest_known,
+    of_release,
+    vmm_named,
+    with_offered,
+)
+from qemu_errata.errors import InputError
+
+QEMU_BINARY = "qemu-system-aarch64"
+ARM64_MACHINES = ("aarch64", "arm64")
+_VERSION = re.compile(r"QEMU emulator version (\d+)\.(\d+)")
+_VERSION_TIMEOUT_SECONDS = 10
+
+
+def deciding_vmm(name: str | None) -> Vmm:
+    """``--vmm NAME``'s row; without a name, this machine's QEMU, else the newest known."""
+    if name is not None:
+        return vmm_named(name)
+    return local_vmm() or newest_known()
+
+
+def local_vmm() -> Vmm | None:
+    """The arm64 QEMU of this machine, if it has one that can run KVM guests."""
+    if platform.machine() not in ARM64_MACHINES:
+        return None
+    path = shutil.which(QEMU_BINARY)
+    return None if path is None else vmm_of_binary(Path(path))
+
+
+def vmm_of_binary(path: Path) -> Vmm:
+    """What the QEMU binary at ``path`` can set: its release's row, and what it names."""
+    return vmm_of_release(_release(path), _named_in(path), str(path))
+
+
+def vmm_of_release(version: tuple[int, int], offered: frozenset[str], found_at: str) -> Vmm:
+    """QEMU ``version``'s row (a blank one if the table lacks it), corrected by the names
+    that QEMU was seen to offer (its binary's strings, or its properties over QMP)."""
+    row = of_release(version)
+    if row is None:
+        row = Vmm(
+            name=f"qemu-{version[0]}.{version[1]}",
+            title=f"QEMU {version[0]}.{version[1]}, which the table does not know",
+            qemu_version=f"{version[0]}.{version[1]}",
+            firmware_properties={},
+            sysreg_series="",
+            sets_midr=False,
+            impl_cpu=False,
+            writable_imp_id_regs=False,
+            tolerates_missing_registers=False,
+            evidence="only the names it offers",
+        )
+    return with_offered(row, offered, found_at)
+
+
+def _release(path: Path) -> tuple[int, int]:
+    try:
+        completed = processes.run(
+            [str(path), "--version"],
+            capture_output=True,
+            text=True,
+            timeout=_VERSION_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise InputError(f"{path}: cannot ask its version: {error}") from None
+    match = _VERSION.search(completed.stdout)
+    if match is None:
+        raise InputError(f"{path}: --version does not name a QEMU version")
+    return int(match[1]), int(match[2])
+
+
+def _named_in(path: Path) -> frozenset[str]:
+    """Which of the searched names occur in the binary as C strings (a property's name, the
+    tolerance's trace event)."""
+    try:
+        with path.open("rb") as binary, mmap.mmap(binary.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            return frozenset(
+                name for name in SEARCHED_NAMES if m.find(b"\0" + name.encode() + b"\0") >= 0
+            )
+    except (OSError, ValueError) as error:
+        raise InputError(f"{path}: cannot read: {error}") from None
