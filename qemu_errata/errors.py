@@ -5,6 +5,7 @@ The tree (exit status of the ``qemu-errata`` command in brackets)::
     QemuErrataError                  [3]  internal: a bug, never a verdict
     ├── InputError                   [2]  bad input: one line naming the input and the problem
     │   ├── CatalogueError                our register or CPU data files are inconsistent
+    │   ├── UnknownKernelError            a guest kernel release the errata table does not know
     │   ├── ProfileError                  a host profile or pool model is malformed
     │   ├── ProbeError                    a probe cannot read its host (/dev/kvm, QEMU, sysfs)
     │   ├── LibvirtError                  libvirt cannot do what was asked
@@ -76,6 +77,10 @@ class InputError(QemuErrataError):
 
 class CatalogueError(InputError):
     """The register catalogue or CPU names data file is inconsistent."""
+
+
+class UnknownKernelError(InputError):
+    """A guest kernel release the errata table does not know."""
 
 
 class ProfileError(InputError):

@@ -10,7 +10,6 @@ from typing import Any
 
 from qemu_errata.commands import Subcommands
 from qemu_errata.commands.arguments import read_document_argument
-from qemu_errata.core.catalogue import parse_kernel_version
 from qemu_errata.core.errata import (
     TARGET_LIST_KERNEL,
     Enabled,
@@ -48,30 +47,23 @@ def register(commands: Subcommands) -> None:
     sub.add_argument(
         "--guest-kernel",
         metavar="VERSION",
-        help="only workarounds this guest Linux carries (e.g. 6.12; older than 6.15: no list)",
+        help="the Debian guest kernel release to answer for (e.g. 6.12.117, 7.2.6, 7.3.4;"
+        " default: the newest known; 6.12 guests ignore the target list)",
     )
     sub.set_defaults(run=_cmd_errata)
 
 
 def _cmd_errata(args: argparse.Namespace) -> int:
-    kernel = _guest_kernel(args.guest_kernel)
+    table = load_errata_table(args.guest_kernel)
     documents = [(name, read_document_argument(Path(name))) for name in args.inputs]
-    table = load_errata_table()
-    results = [_analyse(table, name, document, kernel) for name, document in documents]
+    results = [_analyse(table, name, document) for name, document in documents]
     if args.json:
-        print(json.dumps(_json(table, args.guest_kernel, results), indent=2))
+        print(json.dumps(_json(table, args.guest_kernel is None, results), indent=2))
     else:
-        print("\n\n".join(_text(result, kernel) for result in results))
+        default = " (the default: the newest known)" if args.guest_kernel is None else ""
+        print(f"Guest kernel: Debian Linux {table.kernel}{default}\n")
+        print("\n\n".join(_text(result, table.kernel) for result in results))
     return ExitStatus.OK
-
-
-def _guest_kernel(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    version = parse_kernel_version(text)
-    if version is None:
-        raise InputError(f"--guest-kernel {text!r}: not a kernel version such as 6.12")
-    return version
 
 
 # ---------------------------------------------------------------- analysis
@@ -90,12 +82,12 @@ class _ProfileResult:
 
 
 def _analyse(
-    table: ErrataTable, name: str, document: PoolModel | HostProfile, kernel: tuple[int, int] | None
+    table: ErrataTable, name: str, document: PoolModel | HostProfile
 ) -> _ModelResult | _ProfileResult:
     if isinstance(document, PoolModel):
         targets = list(document.target_implementations)
         return _ModelResult(
-            name, document, pool_errata(table, targets, _registers(document), kernel)
+            name, document, pool_errata(table, targets, _registers(document))
         )
     views = [
         (i.target, kernel_view(table, [i.target], _registers(document), at_el2=True))
@@ -112,11 +104,11 @@ def _registers(document: PoolModel | HostProfile) -> dict[str, int]:
 # ---------------------------------------------------------------- text
 
 
-def _text(result: _ModelResult | _ProfileResult, kernel: tuple[int, int] | None) -> str:
+def _text(result: _ModelResult | _ProfileResult, kernel: str) -> str:
     if isinstance(result, _ProfileResult):
         return _profile_text(result)
     pool = result.errata
-    guest = "a guest" if kernel is None else f"a Linux {kernel[0]}.{kernel[1]} guest"
+    guest = f"a Linux {kernel} guest"
     lines = [f"Pool model {result.name}: {len(pool.targets)} target implementations"]
     if pool.guest is not None:
         lines.append(
@@ -211,13 +203,14 @@ def _listing(names: Sequence[str]) -> str:
 
 
 def _json(
-    table: ErrataTable, guest_kernel: str | None, results: list[_ModelResult | _ProfileResult]
+    table: ErrataTable, default_kernel: bool, results: list[_ModelResult | _ProfileResult]
 ) -> dict[str, Any]:
     inputs = [_input_json(r) for r in results]
     return {
         "format": ERRATA_FORMAT,
         "table": table.linux,
-        "guest_kernel": guest_kernel,
+        "guest_kernel": table.kernel,
+        "guest_kernel_is_default": default_kernel,
         "errata": _union(item for document in inputs for item in document["errata"]),
         "inputs": inputs,
     }
@@ -288,7 +281,6 @@ def _enabled_json(enabled: Enabled) -> dict[str, Any]:
         "log": erratum.log or None,
         "capability": erratum.capability or None,
         "kconfig": erratum.kconfig or None,
-        "since": None if erratum.since is None else f"{erratum.since[0]}.{erratum.since[1]}",
         "own_hosts_only": enabled.own_hosts_only,
         "only_some_kernels": enabled.only_some_kernels,
         "no_effect": enabled.no_effect,
@@ -308,9 +300,6 @@ def _mitigation_json(verdict: MitigationVerdict) -> dict[str, Any]:
         "reason": verdict.reason,
         "log": mitigation.log,
         "capability": mitigation.capability,
-        "since": None
-        if mitigation.since is None
-        else f"{mitigation.since[0]}.{mitigation.since[1]}",
         "effect": mitigation.effect,
     }
 

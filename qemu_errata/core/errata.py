@@ -26,14 +26,18 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from qemu_errata.core.catalogue import Catalogue, Field, load_catalogue, parse_kernel_version
+from qemu_errata.core.catalogue import Catalogue, Field, load_catalogue
 from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import CpuNames, load_cpu_names
-from qemu_errata.errors import CatalogueError
+from qemu_errata.errors import CatalogueError, UnknownKernelError
 
-ERRATA_TABLE_FORMAT = "qemu-errata/errata-table/1"
+ERRATA_TABLE_FORMAT = "qemu-errata/errata-table/2"
 # The first Linux whose guests match errata against the target implementation list.
 TARGET_LIST_KERNEL = (6, 15)
+# How a kernel matches listed CPUs (errata.toml [[kernel]].target_list, read from its source).
+RULE_OWN_CPU = "own-cpu"  # no list: the MIDR/REVIDR the CPU reads
+RULE_ANY_IN_RANGE = "any-in-range"  # 6.15 to 7.2.8: any listed part in range, then REVIDR
+# fixes judged on each listed CPU whatever its part (a fixed part beside another still counts)
 
 _IMPLEMENTER_ARCHITECTURE = 0xFF0F0000
 _ARCHITECTURE_ARMV8 = 0xF << 16  # every real MIDR; the kernel's model values include it
@@ -41,8 +45,7 @@ _VARIANT_REVISION = 0x00F0000F
 
 # Who acts on an erratum: a guest kernel ("guest"), KVM although a guest detects it too
 # ("hypervisor"), a kernel at EL2 only ("host"), a device, or nobody ("none").
-APPLIES = ("guest", "hypervisor", "host", "device", "none")
-MATCHED_BY = ("midr", "midr-seen", "cpufeature", "other", "none")
+APPLIES = ("guest", "hypervisor", "host")
 _GUEST_DETECTS = frozenset({"guest", "hypervisor"})
 _FROM_MIDR = frozenset({"midr", "midr-seen", "cpufeature"})
 OTHERWISE = ("firmware", "vulnerable", "unaffected")
@@ -131,21 +134,18 @@ class Erratum:
 
     id: str
     vendor: str
-    numbers: tuple[int, ...]
     capability: str
     kconfig: str
-    since: tuple[int, int] | None
-    stable: tuple[tuple[int, int], ...]  # older series whose later point releases carry it
-    left_out_by: tuple[str, ...]  # distributions whose kernels are built without it
+    left_out_by: tuple[str, ...]  # Debian builds (flavours) of this kernel built without it
     log: str
-    older_logs: tuple[str, ...]
     applies: str
     matched_by: str
     affects: tuple[CpuRange, ...]
     requires: tuple[FieldTest, ...]
     matters_only_if: FieldTest | None
     effect: str
-    source: str
+    matcher: str = ""  # the kernel function that matches it
+    older_logs: tuple[str, ...] = ()
 
     @property
     def guest_detects(self) -> bool:
@@ -159,7 +159,6 @@ class Mitigation:
 
     id: str
     capability: str
-    since: tuple[int, int] | None
     log: str
     older_logs: tuple[str, ...]
     unaffected_if: FieldTest | None
@@ -169,14 +168,17 @@ class Mitigation:
     affected: tuple[CpuRange, ...]
     otherwise: str
     effect: str
-    source: str
 
 
 @dataclass(frozen=True)
 class ErrataTable:
+    """What one guest kernel release carries (see load_errata_table)."""
+
     errata: tuple[Erratum, ...]
     mitigations: tuple[Mitigation, ...]
-    linux: str
+    linux: str  # the Debian packages the facts were derived from
+    kernel: str  # the release: "7.2.13"
+    target_list_rule: str  # RULE_OWN_CPU, RULE_ANY_IN_RANGE or "each-listed"
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -254,16 +256,10 @@ def _only_some(enabled: Enabled) -> bool:
     return enabled.own_hosts_only or enabled.only_some_kernels is not None
 
 
-def carries(since: tuple[int, int] | None, kernel: tuple[int, int] | None) -> bool:
-    """Whether ``kernel`` (None: the newest) carries a workaround that appeared in ``since``."""
-    return since is not None and (kernel is None or since <= kernel)
-
-
 def kernel_view(
     table: ErrataTable,
     cpus: Sequence[TargetImplementation],
     id_registers: Mapping[str, int],
-    kernel: tuple[int, int] | None = None,
     at_el2: bool = False,
 ) -> KernelView:
     """What a kernel matching ``cpus`` enables (a guest unless ``at_el2``).
@@ -275,9 +271,10 @@ def kernel_view(
     enabled: list[Enabled] = []
     suppressed: list[Suppressed] = []
     for erratum in table.errata:
-        if not _considered(erratum, kernel, at_el2):
+        if not _considered(erratum, at_el2):
             continue
-        bringing, own_hosts_only = _bringing(erratum, cpus)
+        rule = RULE_OWN_CPU if at_el2 else table.target_list_rule
+        bringing, own_hosts_only = _bringing(erratum, cpus, rule)
         if not bringing:
             continue
         refusal = next((t for t in erratum.requires if t.holds(id_registers) is False), None)
@@ -290,48 +287,33 @@ def kernel_view(
                 bringing,
                 own_hosts_only,
                 _no_effect(erratum, id_registers),
-                None if at_el2 else _only_some_kernels(erratum, kernel),
+                None if at_el2 else _only_some_builds(erratum, table.kernel),
             )
         )
-    verdicts = tuple(
-        _mitigation_verdict(m, cpus, id_registers)
-        for m in table.mitigations
-        if carries(m.since, kernel)
-    )
+    verdicts = tuple(_mitigation_verdict(m, cpus, id_registers) for m in table.mitigations)
     return KernelView(tuple(enabled), tuple(suppressed), verdicts)
 
 
-def _considered(erratum: Erratum, kernel: tuple[int, int] | None, at_el2: bool) -> bool:
-    """A host kernel: every CPU erratum (documented ones too); a guest: what it detects, if
-    its series carries the workaround (from its first release, or back-ported to it)."""
-    if at_el2:
-        return erratum.matched_by in _FROM_MIDR or erratum.applies == "none"
-    return erratum.guest_detects and (carries(erratum.since, kernel) or kernel in erratum.stable)
+def _considered(erratum: Erratum, at_el2: bool) -> bool:
+    """A host kernel: every CPU erratum; a guest: what it detects."""
+    return erratum.matched_by in _FROM_MIDR if at_el2 else erratum.guest_detects
 
 
-def _only_some_kernels(erratum: Erratum, kernel: tuple[int, int] | None) -> str | None:
-    """Why not every guest kernel of this version carries the workaround, if not."""
-    if kernel is not None and not carries(erratum.since, kernel):
-        return f"only in the {kernel[0]}.{kernel[1]} point releases that carry the backport"
+def _only_some_builds(erratum: Erratum, kernel: str) -> str | None:
+    """Why not every Debian build of this kernel carries the workaround, if not."""
     if erratum.left_out_by:
-        return f"{' and '.join(erratum.left_out_by)} kernels are built without {erratum.kconfig}"
+        builds = ", ".join(erratum.left_out_by)
+        return f"Debian's {kernel} {builds} builds leave out {erratum.kconfig or erratum.id}"
     return None
 
 
 def _bringing(
-    erratum: Erratum, cpus: Sequence[TargetImplementation]
+    erratum: Erratum, cpus: Sequence[TargetImplementation], rule: str
 ) -> tuple[tuple[TargetImplementation, ...], bool]:
     """The cpus that make the kernel enable ``erratum``, and whether only on their own hosts."""
     listed = erratum.matched_by != "midr-seen"
-    everywhere = tuple(
-        cpu
-        for cpu in cpus
-        if any(
-            r.affects(cpu.midr, cpu.revidr)
-            for r in erratum.affects
-            if listed and not r.seen_midr_only
-        )
-    )
+    ranges = [r for r in erratum.affects if listed and not r.seen_midr_only]
+    everywhere = tuple(cpu for cpu in cpus if any(_affected(r, cpu, cpus, rule) for r in ranges))
     if everywhere:
         return everywhere, False
     own = tuple(
@@ -344,6 +326,24 @@ def _bringing(
         )
     )
     return own, len(cpus) > 1 and bool(own)
+
+
+def _affected(
+    r: CpuRange, cpu: TargetImplementation, cpus: Sequence[TargetImplementation], rule: str
+) -> bool:
+    """Whether listed ``cpu`` makes the kernel match range ``r``. Under RULE_ANY_IN_RANGE a
+    range with a REVIDR fix matches for every listed cpu not itself fixed once any listed
+    cpu is in range (the kernel compared the range with the whole list)."""
+    if rule == RULE_ANY_IN_RANGE and r.fixed_rv is not None:
+        if not any(r.in_range(c.midr) for c in cpus):
+            return False
+        fixed = (
+            r.fixed_rv == cpu.midr & _VARIANT_REVISION
+            and cpu.revidr is not None
+            and cpu.revidr & r.fixed_revidr_mask != 0
+        )
+        return not fixed
+    return r.affects(cpu.midr, cpu.revidr)
 
 
 def _no_effect(erratum: Erratum, id_registers: Mapping[str, int]) -> str | None:
@@ -417,21 +417,17 @@ class PoolErrata:
 
 
 def pool_errata(
-    table: ErrataTable,
-    targets: Sequence[TargetImplementation],
-    id_registers: Mapping[str, int],
-    kernel: tuple[int, int] | None = None,
+    table: ErrataTable, targets: Sequence[TargetImplementation], id_registers: Mapping[str, int]
 ) -> PoolErrata:
-    """The errata of a pool model's guests.
+    """The errata of a pool model's guests (of the table's kernel release).
 
     A guest that ignores the target list (older than 6.15) reads its host's
     MIDR/REVIDR, or the model's pinned ``MIDR_EL1``/``REVIDR_EL1`` when the model
-    sets them; with no ``kernel`` given it is judged with every workaround of the
-    table, as stable kernels carry many of them back.
+    sets them.
     """
     targets = tuple(targets)
-    reads_list = kernel is None or kernel >= TARGET_LIST_KERNEL
-    guest = kernel_view(table, targets, id_registers, kernel) if reads_list else None
+    reads_list = table.target_list_rule != RULE_OWN_CPU
+    guest = kernel_view(table, targets, id_registers) if reads_list else None
     marginal = tuple((t, brought_only_by(guest, t)) for t in targets) if guest else ()
     pinned = id_registers.get("MIDR_EL1")
     older: list[tuple[TargetImplementation, KernelView]] = []
@@ -439,7 +435,7 @@ def pool_errata(
         seen = target
         if pinned is not None:
             seen = TargetImplementation(pinned, id_registers.get("REVIDR_EL1"), target.aidr)
-        older.append((target, kernel_view(table, [seen], id_registers, kernel)))
+        older.append((target, kernel_view(table, [seen], id_registers)))
     return PoolErrata(targets, guest, marginal, tuple(older))
 
 
@@ -510,116 +506,204 @@ def _workaround_key(erratum: Erratum) -> str:
     return erratum.capability or erratum.id
 
 
-# ---------------------------------------------------------------- the data file
+# ---------------------------------------------------------------- the data files
 
 
 @functools.cache
-def load_errata_table() -> ErrataTable:
-    """The table shipped with the package (parsed once per process)."""
-    text = resources.files("qemu_errata").joinpath("data/errata.toml").read_text("utf-8")
-    return parse_errata_table(text, "errata.toml")
+def load_errata_table(kernel: str | None = None) -> ErrataTable:
+    """The errata a guest kernel release (``7.2.13``; None: the newest known) carries, from
+    the package's errata.toml (facts) and errata-effects.toml (our words); parsed once per
+    process and release. UnknownKernelError names the known releases."""
+    data = resources.files("qemu_errata").joinpath("data")
+    facts = _toml(data.joinpath("errata.toml").read_text("utf-8"), "errata.toml")
+    words = _toml(data.joinpath("errata-effects.toml").read_text("utf-8"), "errata-effects.toml")
+    return resolve_errata_table(facts, words, kernel)
 
 
-def load_table_capabilities() -> tuple[str, ...]:
-    """The kernel capability names the table was built from (data/errata-capabilities.txt)."""
-    text = (
-        resources.files("qemu_errata").joinpath("data/errata-capabilities.txt").read_text("utf-8")
-    )
-    lines = (line.strip() for line in text.splitlines())
-    return tuple(line for line in lines if line and not line.startswith("#"))
+def release_of(kernel_release: str) -> str:
+    """The upstream release of a Debian kernel's ``uname -r`` (``7.2.13+deb14-arm64`` ->
+    ``7.2.13``)."""
+    return kernel_release.split("+")[0].split("-")[0]
 
 
-def parse_errata_table(text: str, origin: str, catalogue: Catalogue | None = None) -> ErrataTable:
-    """Build the table from the TOML text of ``origin``; CatalogueError naming a bad row."""
-    catalogue = catalogue or load_catalogue()
+def known_kernels() -> tuple[str, ...]:
+    """The guest kernel releases the table answers for, oldest first."""
+    data = resources.files("qemu_errata").joinpath("data")
+    facts = _toml(data.joinpath("errata.toml").read_text("utf-8"), "errata.toml")
+    return tuple(r for k in facts["kernel"] for r in k["releases"])
+
+
+def _toml(text: str, origin: str) -> dict[str, Any]:
     try:
-        document = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise CatalogueError(f"{origin}: not valid TOML: {error}") from None
-    header = document.get("table", {})
-    if header.get("format") != ERRATA_TABLE_FORMAT:
-        raise CatalogueError(f"{origin}: [table].format is not {ERRATA_TABLE_FORMAT!r}")
-    errata = tuple(
-        _row(origin, f"erratum[{i}]", entry, lambda e: _erratum(e, catalogue))
-        for i, entry in enumerate(document.get("erratum", []))
-    )
+
+
+def resolve_errata_table(
+    facts: dict[str, Any],
+    words: dict[str, Any],
+    kernel: str | None,
+    catalogue: Catalogue | None = None,
+) -> ErrataTable:
+    """The rows of ``facts`` that ``kernel`` carries, with its values, joined with ``words``."""
+    catalogue = catalogue or load_catalogue()
+    if facts.get("table", {}).get("format") != ERRATA_TABLE_FORMAT:
+        raise CatalogueError(f"errata.toml: [table].format is not {ERRATA_TABLE_FORMAT!r}")
+    releases = [r for k in facts["kernel"] for r in k["releases"]]
+    release = kernel or releases[-1]
+    if release not in releases:
+        raise UnknownKernelError(
+            f"guest kernel {release!r} is not known; known: {', '.join(releases)}"
+        )
+    version = _release(release)
+    series = next(k for k in facts["kernel"] if release in k["releases"])
+    rule = next(r["rule"] for r in series["target_list"] if _carries(r["kernels"], version))
+    workarounds = {
+        w["capability"]: w for w in (_at(r, version) for r in facts["workaround"]) if w
+    }
+    lists: dict[str, list[CpuRange]] = {}
+    for row in filter(None, (_at(r, version) for r in facts["list"])):
+        lists[row["name"]] = [_range(r) for r in row["ranges"]]
+    effects = {w["capability"]: w for w in words.get("workaround", [])}
+    effects.update({f"list:{w['name']}": w for w in words.get("list", [])})
+    mitigation_capabilities = {m["capability"] for m in words.get("mitigation", [])}
+    errata: list[Erratum] = []
+    for row in filter(None, (_at(r, version) for r in facts["erratum"])):
+        errata += _errata_of(row, workarounds, effects, catalogue)
+    for capability, row in workarounds.items():
+        if "affects" in row and capability not in mitigation_capabilities:
+            errata += _errata_of(
+                {"id": row["log"] or capability, "vendor": "", "kconfig": "",
+                 "workarounds": [capability], "affects": row["affects"],
+                 "left_out_by": row.get("left_out_by", [])},
+                workarounds, effects, catalogue,
+            )
     mitigations = tuple(
-        _row(origin, f"mitigation[{i}]", entry, lambda e: _mitigation(e, catalogue))
-        for i, entry in enumerate(document.get("mitigation", []))
+        _mitigation(m, workarounds, lists, catalogue)
+        for m in words.get("mitigation", [])
+        if m["capability"] in workarounds or "log" in m
     )
-    _check_unique((e.id for e in errata), origin)
-    _check_unique((m.id for m in mitigations), origin)
-    return ErrataTable(errata, mitigations, str(header.get("linux", "")))
+    _check_unique((e.id for e in errata), "errata.toml")
+    linux = ", ".join(facts["table"]["derived_from"])
+    return ErrataTable(tuple(errata), mitigations, linux, release, rule)
 
 
-def _row(origin: str, where: str, entry: dict[str, Any], build: Any) -> Any:
-    try:
-        return build(entry)
-    except (KeyError, TypeError, ValueError) as error:
-        name = entry.get("id", where) if isinstance(entry, dict) else where
-        raise CatalogueError(f"{origin}: {name}: malformed row: {error!r}") from None
+def _release(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
 
 
-def _erratum(entry: dict[str, Any], catalogue: Catalogue) -> Erratum:
-    applies, matched_by = str(entry["applies"]), str(entry["matched_by"])
-    if applies not in APPLIES or matched_by not in MATCHED_BY:
-        raise ValueError(f"applies {applies!r} / matched_by {matched_by!r} not known")
-    only_if = entry.get("matters_only_if")
-    return Erratum(
-        id=str(entry["id"]),
-        vendor=str(entry["vendor"]),
-        numbers=tuple(int(n) for n in entry.get("numbers", [])),
-        capability=str(entry["capability"]),
-        kconfig=str(entry["kconfig"]),
-        since=_version(entry["since"]),
-        stable=tuple(_series(str(s)) for s in entry.get("stable", [])),
-        left_out_by=tuple(str(s) for s in entry.get("left_out_by", [])),
-        log=str(entry["log"]),
-        older_logs=tuple(str(s) for s in entry.get("older_logs", [])),
-        applies=applies,
-        matched_by=matched_by,
-        affects=tuple(_range(r) for r in entry["affects"]),
-        requires=tuple(_field_test(t, catalogue) for t in entry.get("requires", [])),
-        matters_only_if=None if only_if is None else _field_test(only_if, catalogue),
-        effect=str(entry["effect"]),
-        source=str(entry["source"]),
-    )
+def _carries(specs: list[str], version: tuple[int, ...]) -> bool:
+    """Whether ``version`` is in one of the kernel specs ("7.2", "7.2.10-", "7.2-7.2.9")."""
+    for spec in specs:
+        low, dash, high = spec.partition("-")
+        first = _release(low)
+        if not dash:
+            if version[: len(first)] == first:
+                return True
+            continue
+        series = first[:2]
+        if version[:2] != series:
+            continue
+        if first > version[: len(first)]:
+            continue
+        if high and version > _release(high):
+            continue
+        return True
+    return False
 
 
-def _mitigation(entry: dict[str, Any], catalogue: Catalogue) -> Mitigation:
+def _at(row: dict[str, Any], version: tuple[int, ...]) -> dict[str, Any] | None:
+    """The row as ``version`` has it (its ``older`` values applied), or None if not carried."""
+    if not _carries(row["kernels"], version):
+        return None
+    resolved = dict(row)
+    for older in row.get("older", []):
+        if _carries(older["kernels"], version):
+            resolved.update({k: v for k, v in older.items() if k != "kernels"})
+    return resolved
+
+
+_MIDR_MATCHERS = frozenset(
+    {"is_affected_midr_range", "is_affected_midr_range_list", "cpucap_multi_entry_cap_matches"}
+)
+
+
+def _errata_of(
+    row: dict[str, Any],
+    workarounds: dict[str, dict[str, Any]],
+    effects: dict[str, dict[str, Any]],
+    catalogue: Catalogue,
+) -> list[Erratum]:
+    """One Erratum per workaround carrying the row (a list row when none does)."""
+    keys = row["workarounds"] or [f"list:{row['list']}"]
+    found = []
+    for key in keys:
+        workaround = workarounds.get(key, {"log": "", "matcher": ""})
+        words = effects.get(key)
+        if words is None:
+            raise CatalogueError(f"errata-effects.toml: no row for {key} ({row['id']})")
+        only_if = words.get("matters_only_if")
+        found.append(
+            Erratum(
+                id=row["id"] if len(keys) == 1 else f"{row['id']} ({workaround['log']})",
+                vendor=row["vendor"],
+                capability="" if key.startswith("list:") else key,
+                kconfig=row["kconfig"],
+                left_out_by=tuple(row.get("left_out_by", ())),
+                log=workaround["log"],
+                applies=str(words["applies"]),
+                matched_by="cpufeature" if key.startswith("list:") else "midr",
+                affects=tuple(_range(r) for r in row["affects"]),
+                requires=tuple(_field_test(t, catalogue) for t in words.get("requires", [])),
+                matters_only_if=None if only_if is None else _field_test(only_if, catalogue),
+                effect=str(words["effect"]),
+                matcher=workaround["matcher"],
+            )
+        )
+    return found
+
+
+def _mitigation(
+    entry: dict[str, Any],
+    workarounds: dict[str, dict[str, Any]],
+    lists: dict[str, list[CpuRange]],
+    catalogue: Catalogue,
+) -> Mitigation:
     otherwise = str(entry["otherwise"])
     if otherwise not in OTHERWISE:
-        raise ValueError(f"otherwise {otherwise!r} not known")
+        raise CatalogueError(f"errata-effects.toml: {entry['id']}: otherwise {otherwise!r}")
     unaffected_if, enabled_if = entry.get("unaffected_if"), entry.get("enabled_if")
     firmware = entry.get("firmware_unaffected_if")
+    log = workarounds.get(entry["capability"], {}).get("log") or entry["log"]
     return Mitigation(
         id=str(entry["id"]),
         capability=str(entry["capability"]),
-        since=_version(entry["since"]),
-        log=str(entry["log"]),
+        log=str(log),
         older_logs=tuple(str(s) for s in entry.get("older_logs", [])),
         unaffected_if=None if unaffected_if is None else _field_test(unaffected_if, catalogue),
         enabled_if=None if enabled_if is None else _field_test(enabled_if, catalogue),
         firmware_unaffected_if=None if firmware is None else _field_test(firmware, catalogue),
-        safe=tuple(_range(r) for r in entry["safe"]),
-        affected=tuple(_range(r) for r in entry["affected"]),
+        safe=tuple(r for name in entry["safe"] for r in lists[name]),
+        affected=tuple(r for name in entry["affected"] for r in lists[name]),
         otherwise=otherwise,
         effect=str(entry["effect"]),
-        source=str(entry["source"]),
     )
 
 
 def _range(entry: dict[str, Any]) -> CpuRange:
     fixed = entry.get("fixed")
+    part_mask = int(entry.get("part_mask", 0xFFF))
     return CpuRange(
         implementer=int(entry["implementer"]),
         part=int(entry["part"]),
-        part_mask=int(entry.get("part_mask", 0xFFF)),
+        part_mask=part_mask,
         rv_min=_rv(entry["from"]) if "from" in entry else 0,
         rv_max=_rv(entry["to"]) if "to" in entry else _VARIANT_REVISION,
         fixed_rv=None if fixed is None else _rv(fixed["revision"]),
         fixed_revidr_mask=0 if fixed is None else int(fixed["revidr_mask"]),
-        seen_midr_only=bool(entry.get("seen_midr_only", False)),
+        # The kernel's part-family match (Kryo) reads the CPU's own MIDR, never the list.
+        seen_midr_only=part_mask != 0xFFF,
         loop=entry.get("loop"),
     )
 
@@ -627,7 +711,7 @@ def _range(entry: dict[str, Any]) -> CpuRange:
 def _field_test(entry: dict[str, Any], catalogue: Catalogue) -> FieldTest:
     register = catalogue.get(str(entry["register"]))
     if register is None:
-        raise ValueError(f"register {entry['register']!r} is not catalogued")
+        raise CatalogueError(f"errata-effects.toml: register {entry['register']!r} unknown")
     return FieldTest(register.field(str(entry["field"])), int(entry["min"]))
 
 
@@ -636,28 +720,12 @@ def _rv(name: str) -> int:
     variant, _, revision = name.removeprefix("r").partition("p")
     v, r = int(variant), int(revision)
     if not (0 <= v <= 0xF and 0 <= r <= 0xF) or not name.startswith("r"):
-        raise ValueError(f"{name!r} is not a revision rNpM with N, M in 0..15")
+        raise CatalogueError(f"errata.toml: {name!r} is not a revision rNpM with N, M in 0..15")
     return v << 20 | r
 
 
 def _rv_name(rv: int) -> str:
     return f"r{rv >> 20 & 0xF}p{rv & 0xF}"
-
-
-def _version(text: str) -> tuple[int, int] | None:
-    if text == "":
-        return None
-    version = parse_kernel_version(text)
-    if version is None:
-        raise ValueError(f"since {text!r} is not a kernel version")
-    return version
-
-
-def _series(text: str) -> tuple[int, int]:
-    version = _version(text)
-    if version is None:
-        raise ValueError("stable: an empty series")
-    return version
 
 
 def _check_unique(ids: Iterable[str], origin: str) -> None:

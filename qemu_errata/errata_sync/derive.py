@@ -78,8 +78,11 @@ def _release_rows(given: SeriesInput, release: str) -> dict[str, dict[str, Any]]
     matchers = {c.capability: c.matcher for c in facts.capabilities}
     carried_now: set[str] = set()  # capabilities that carry a documented erratum in the source
     carried: set[str] = set()  # ... and in this release
+    components: dict[str, list[str]] = {}
     for erratum in given.documented:
-        row = _erratum_row(given, erratum, claimed)
+        components.setdefault(erratum.kconfig, []).extend(erratum.components)
+    for erratum in given.documented:
+        row = _erratum_row(given, erratum, claimed, components[erratum.kconfig])
         if row is None:
             if erratum.kconfig not in added_later:
                 rows[f"undecided:{erratum.id}"] = _undecided(given, erratum)
@@ -110,9 +113,13 @@ def _release_rows(given: SeriesInput, release: str) -> dict[str, dict[str, Any]]
 
 
 def _erratum_row(
-    given: SeriesInput, erratum: DocumentedErratum, claimed: set[tuple[str, int]]
+    given: SeriesInput,
+    erratum: DocumentedErratum,
+    claimed: set[tuple[str, int]],
+    documented: Sequence[str],
 ) -> dict[str, Any] | None:
-    """The erratum's ranges and capability, if a MIDR decides it in this kernel."""
+    """The erratum's ranges and capability, if a MIDR decides it in this kernel: the ranges
+    of its Kconfig symbol that are its components', and those of no documented component."""
     if not erratum.kconfig:
         return None
     found: list[tuple[str, Range, Guard]] = []
@@ -130,8 +137,12 @@ def _erratum_row(
             found.append(("", r, r.guard))
     if not found:
         return None
-    named = [f for f in found if _component_of(f[1], erratum.components)]
-    chosen = named or found
+    chosen = [
+        f
+        for f in found
+        if _component_of(f[1], erratum.components) or not _component_of(f[1], documented)
+    ]
+    chosen = chosen or found
     capabilities = list(dict.fromkeys(c for c, _, _ in chosen))
     for capability, r, _ in chosen:
         claimed.add((capability, id(r)))
