@@ -567,6 +567,7 @@ def resolve_errata_table(
         lists[row["name"]] = [_range(r) for r in row["ranges"]]
     effects = {w["capability"]: w for w in words.get("workaround", [])}
     effects.update({f"list:{w['name']}": w for w in words.get("list", [])})
+    effects.update({f"own-midr:{w['kconfig']}": w for w in words.get("own_midr", [])})
     mitigation_capabilities = {m["capability"] for m in words.get("mitigation", [])}
     errata: list[Erratum] = []
     for row in filter(None, (_at(r, version) for r in facts["erratum"])):
@@ -624,9 +625,9 @@ def _at(row: dict[str, Any], version: tuple[int, ...]) -> dict[str, Any] | None:
     return resolved
 
 
-_MIDR_MATCHERS = frozenset(
-    {"is_affected_midr_range", "is_affected_midr_range_list", "cpucap_multi_entry_cap_matches"}
-)
+# Rows no capability carries: the broken-DBM list (cpufeature.c), and code that compares the
+# MIDR the CPU reads (never the target list).
+_MATCHED_BY = {"list:broken-dbm": "cpufeature", "list:own-midr": "midr-seen"}
 
 
 def _errata_of(
@@ -637,23 +638,25 @@ def _errata_of(
 ) -> list[Erratum]:
     """One Erratum per workaround carrying the row (a list row when none does)."""
     keys = row["workarounds"] or [f"list:{row['list']}"]
+    lookup = {"list:own-midr": f"own-midr:{row['kconfig']}"}
     found = []
     for key in keys:
         workaround = workarounds.get(key, {"log": "", "matcher": ""})
-        words = effects.get(key)
+        words = effects.get(lookup.get(key, key))
         if words is None:
             raise CatalogueError(f"errata-effects.toml: no row for {key} ({row['id']})")
         only_if = words.get("matters_only_if")
         found.append(
             Erratum(
-                id=row["id"] if len(keys) == 1 else f"{row['id']} ({workaround['log']})",
+                # Several workarounds (ThunderX2 219): each by the line it logs.
+                id=row["id"] if len(keys) == 1 else workaround["log"] or key,
                 vendor=row["vendor"],
                 capability="" if key.startswith("list:") else key,
                 kconfig=row["kconfig"],
                 left_out_by=tuple(row.get("left_out_by", ())),
                 log=workaround["log"],
                 applies=str(words["applies"]),
-                matched_by="cpufeature" if key.startswith("list:") else "midr",
+                matched_by=_MATCHED_BY.get(key, "midr"),
                 affects=tuple(_range(r) for r in row["affects"]),
                 requires=tuple(_field_test(t, catalogue) for t in words.get("requires", [])),
                 matters_only_if=None if only_if is None else _field_test(only_if, catalogue),

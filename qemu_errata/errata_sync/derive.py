@@ -135,6 +135,8 @@ def _erratum_row(
     for r in given.facts.lists["broken-dbm"]:
         if erratum.kconfig in guard_symbols(r.guard):
             found.append(("", r, r.guard))
+    own = given.facts.own_midr.get(erratum.kconfig, ())
+    found += [("", r, r.guard) for r in own]
     if not found:
         return None
     chosen = [
@@ -154,14 +156,16 @@ def _erratum_row(
         "kconfig": erratum.kconfig,
         "workarounds": [c for c in capabilities if c],
         "affects": list({repr(a): a for a in (_range(r) for _, r, _ in chosen)}.values()),
-        "left_out_by": [
-            build
-            for build, symbols in sorted(given.builds.items())
-            if not any(guard_holds(g, symbols) for g in guards)
-        ],
     }
+    left_out = [
+        build
+        for build, symbols in sorted(given.builds.items())
+        if not any(guard_holds(g, symbols) for g in guards)
+    ]
+    if left_out:
+        row["left_out_by"] = left_out
     if capabilities == [""]:
-        row["list"] = "broken-dbm"
+        row["list"] = "own-midr" if own else "broken-dbm"
     return row
 
 

@@ -21,6 +21,7 @@ from qemu_errata.errata_sync.csource import (
     Token,
     arrays,
     cpu_models,
+    defines,
     flatten,
     integer,
     parse_nodes,
@@ -80,6 +81,9 @@ class KernelFacts:
     bhb_loops: tuple[tuple[int, tuple[Range, ...]], ...]  # (k, ranges), the kernel's order
     target_list_rule: str
     kaslr_needs_kpti_unless: str  # the ID field that spares KPTI under KASLR ("" never)
+    # Errata whose code compares the MIDR the CPU reads with cputype.h's MIDR_<X>_ERRATUM_<N>
+    # under a mask (never the target list), by Kconfig symbol <X>_ERRATUM_<N>.
+    own_midr: Mapping[str, tuple[Range, ...]] = field(default_factory=dict)
     midr_config_symbols: frozenset[str] = field(default_factory=frozenset)
 
 
@@ -110,7 +114,30 @@ def kernel_facts(files: Mapping[str, str]) -> KernelFacts:
         target_list_rule=_target_list_rule(errata_c),
         kaslr_needs_kpti_unless=_kaslr_rule(files["arch/arm64/include/asm/mmu.h"]),
         midr_config_symbols=frozenset(symbols),
+        own_midr=own_midr_errata(files["arch/arm64/include/asm/cputype.h"]),
     )
+
+
+def own_midr_errata(cputype_h: str) -> dict[str, tuple[Range, ...]]:
+    """``MIDR_X_ERRATUM_N`` (a model) and ``MIDR_X_ERRATUM_N_MASK`` (``~MIDR_CPU_VAR_REV(v,
+    r)``: variant/revision bits ignored): the variant/revisions that match, as ranges."""
+    table = defines(cputype_h)
+    models = cpu_models(cputype_h)
+    found: dict[str, tuple[Range, ...]] = {}
+    for name, value in table.items():
+        erratum = re.fullmatch(r"MIDR_(\w+_ERRATUM_\w+)", name)
+        mask = table.get(name + "_MASK", "")
+        ignored = re.fullmatch(r"\(~MIDR_CPU_VAR_REV\((\w+),\s*(\w+)\)\)", mask)
+        if erratum is None or value not in models or ignored is None:
+            continue
+        bits = int(ignored.group(1), 0) << 20 | int(ignored.group(2), 0)
+        model = models[value]
+        guard = (frozenset({erratum.group(1)}),)
+        rvs = sorted(_subsets(bits))
+        found[erratum.group(1)] = tuple(
+            Range(model.implementer, model.part, rv, rv, guard, model=value) for rv in rvs
+        )
+    return found
 
 
 def _symbols(guard: Guard) -> set[str]:
@@ -145,6 +172,15 @@ def _kaslr_rule(mmu_h: str) -> str:
         return ""
     match = re.search(r"(ID_AA64\w+?)_EL1_(\w+?)_SHIFT", body.group(1))
     return "" if match is None else f"{match.group(1)}_EL1.{match.group(2)}"
+
+
+def _subsets(bits: int) -> set[int]:
+    """Every value made of some of ``bits``."""
+    found, sub = {0}, bits
+    while sub:
+        found.add(sub)
+        sub = (sub - 1) & bits
+    return found
 
 
 # ---------------------------------------------------------------- MIDR ranges

@@ -19,7 +19,9 @@ HEADER = """\
 # [[workaround]]  one kernel capability: the line it logs after "CPU features: detected: ",
 #                 the function that matches it, ranges no documented erratum claims (affects)
 # [[erratum]]     one row of silicon-errata.rst decided by MIDR: its Kconfig symbol, the
-#                 workarounds (capabilities) carrying it, or the list (broken-dbm), and the
+#                 workarounds (capabilities) carrying it, or else the list deciding it
+#                 (broken-dbm: cpufeature.c's; own-midr: code comparing the MIDR the CPU
+#                 reads with cputype.h's MIDR_<X>_ERRATUM_<N> under its mask), and the
 #                 ranges (implementer, part, from/to "rVpR" inclusive or all versions,
 #                 part_mask, fixed = that revision with any REVIDR bit of revidr_mask)
 # [[undecided]]   a row of silicon-errata.rst no MIDR decides, and why: no-workaround (no
