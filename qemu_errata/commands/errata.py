@@ -26,7 +26,7 @@ from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.profile import HostProfile
-from qemu_errata.errors import ExitStatus, InputError
+from qemu_errata.errors import ExitStatus
 
 ERRATA_FORMAT = "qemu-errata/errata/1"
 
@@ -86,9 +86,7 @@ def _analyse(
 ) -> _ModelResult | _ProfileResult:
     if isinstance(document, PoolModel):
         targets = list(document.target_implementations)
-        return _ModelResult(
-            name, document, pool_errata(table, targets, _registers(document))
-        )
+        return _ModelResult(name, document, pool_errata(table, targets, _registers(document)))
     views = [
         (i.target, kernel_view(table, [i.target], _registers(document), at_el2=True))
         for i in document.implementations

@@ -523,7 +523,7 @@ def load_errata_table(kernel: str | None = None) -> ErrataTable:
 def release_of(kernel_release: str) -> str:
     """The upstream release of a Debian kernel's ``uname -r`` (``7.2.13+deb14-arm64`` ->
     ``7.2.13``)."""
-    return kernel_release.split("+")[0].split("-")[0]
+    return kernel_release.split("+", maxsplit=1)[0].split("-", maxsplit=1)[0]
 
 
 def known_kernels() -> tuple[str, ...]:
@@ -559,9 +559,7 @@ def resolve_errata_table(
     version = _release(release)
     series = next(k for k in facts["kernel"] if release in k["releases"])
     rule = next(r["rule"] for r in series["target_list"] if _carries(r["kernels"], version))
-    workarounds = {
-        w["capability"]: w for w in (_at(r, version) for r in facts["workaround"]) if w
-    }
+    workarounds = {w["capability"]: w for w in (_at(r, version) for r in facts["workaround"]) if w}
     lists: dict[str, list[CpuRange]] = {}
     for row in filter(None, (_at(r, version) for r in facts["list"])):
         lists[row["name"]] = [_range(r) for r in row["ranges"]]
@@ -575,10 +573,17 @@ def resolve_errata_table(
     for capability, row in workarounds.items():
         if "affects" in row and capability not in mitigation_capabilities:
             errata += _errata_of(
-                {"id": row["log"] or capability, "vendor": "", "kconfig": "",
-                 "workarounds": [capability], "affects": row["affects"],
-                 "left_out_by": row.get("left_out_by", [])},
-                workarounds, effects, catalogue,
+                {
+                    "id": row["log"] or capability,
+                    "vendor": "",
+                    "kconfig": "",
+                    "workarounds": [capability],
+                    "affects": row["affects"],
+                    "left_out_by": row.get("left_out_by", []),
+                },
+                workarounds,
+                effects,
+                catalogue,
             )
     mitigations = tuple(
         _mitigation(m, workarounds, lists, catalogue)

@@ -33,7 +33,8 @@ def differences(committed: Mapping[str, Any], derived: Mapping[str, Any]) -> lis
             found.append(f"[[{kind}]] {name}: in the table, not in the kernels")
         for name in ours.keys() & theirs.keys():
             keys = sorted(
-                k for k in ours[name].keys() | theirs[name].keys()
+                k
+                for k in ours[name].keys() | theirs[name].keys()
                 if ours[name].get(k) != theirs[name].get(k)
             )
             if keys:

@@ -47,7 +47,7 @@ def tokens(text: str) -> list[Token]:
 
 
 def _directive(directive: str, stack: list[frozenset[str]]) -> None:
-    word, rest = (directive.split(None, 1) + [""])[:2]
+    word, rest = [*directive.split(None, 1), ""][:2]
     rest = rest.strip()
     if word == "ifdef":
         stack.append(frozenset({rest.removeprefix("CONFIG_")}))

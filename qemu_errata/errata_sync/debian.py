@@ -16,9 +16,14 @@ def enabled_symbols(config: str) -> frozenset[str]:
     return frozenset(re.findall(r"^CONFIG_(\w+)=y$", config, re.M))
 
 
+def mentioned_symbols(config: str) -> frozenset[str]:
+    """Every CONFIG symbol a .config names, set or not: the symbols that kernel has."""
+    return frozenset(re.findall(r"^(?:# )?CONFIG_(\w+)[= ]", config, re.M))
+
+
 def upstream_release(debian_version: str) -> str:
     """``7.2.13-1~bpo13+1`` -> ``7.2.13``."""
-    return debian_version.split("-")[0].split("~")[0]
+    return debian_version.split("-", maxsplit=1)[0].split("~", maxsplit=1)[0]
 
 
 def version_key(release: str) -> tuple[int, ...]:
@@ -73,7 +78,7 @@ class DocumentedErratum:
 
 def documented_errata(rst: str) -> tuple[DocumentedErratum, ...]:
     """The table's rows, one per (vendor, erratum number, Kconfig), in the table's order."""
-    rows: list[list[str]] = []
+    rows: list[tuple[str, str, str, str]] = []
     block: list[list[str]] = []
     for line in rst.splitlines():
         if line.startswith("+"):
@@ -83,21 +88,29 @@ def documented_errata(rst: str) -> tuple[DocumentedErratum, ...]:
         elif line.startswith("|"):
             block.append([cell.strip() for cell in line.strip().strip("|").split("|")])
     merged: dict[tuple[str, str, str], DocumentedErratum] = {}
-    for vendor, component, numbers, kconfig in rows:
-        kconfig = "" if kconfig in ("N/A", "") else kconfig
-        for number in re.split(r"[,\s]+", numbers):
-            number = number.removeprefix("E").strip("#")
-            if not number:
+    for vendor, component, numbers, symbol in rows:
+        kconfig = "" if symbol == "N/A" else symbol
+        for written in re.split(r"[,\s]+", numbers):
+            if not written:
                 continue
-            arm = re.fullmatch(r"ARM64_ERRATUM_(\d+)", kconfig)
-            if number == "N/A" and arm:  # another vendor's core with an Arm erratum
-                number, component = arm.group(1), f"{vendor} {component}"
-                vendor = "ARM"
-            key = (vendor, number, kconfig)
-            old = merged.get(key)
-            components = (old.components if old else ()) + (component,)
-            merged[key] = DocumentedErratum(vendor, tuple(dict.fromkeys(components)), number, kconfig)
+            owner, number = _identity(vendor, written, kconfig)
+            old = merged.get((owner, number, kconfig))
+            components = (*(old.components if old else ()), component)
+            merged[(owner, number, kconfig)] = DocumentedErratum(
+                owner, tuple(dict.fromkeys(components)), number, kconfig
+            )
     return tuple(merged.values())
+
+
+def _identity(vendor: str, written: str, kconfig: str) -> tuple[str, str]:
+    """Whose erratum and its number: ``#826319`` -> 826319, ``E#010001`` -> 010001; a row
+    without a number ("N/A") is Arm's erratum its ARM64_ERRATUM_<N> symbol names (another
+    vendor's core with an Arm erratum), else named by its Kconfig symbol."""
+    number = written.removeprefix("E").strip("#")
+    if number != "N/A":
+        return vendor, number
+    arm = re.fullmatch(r"ARM64_ERRATUM_(\d+)", kconfig)
+    return ("ARM", arm.group(1)) if arm else (vendor, kconfig)
 
 
 def _block_rows(block: list[list[str]]) -> list[tuple[str, str, str, str]]:

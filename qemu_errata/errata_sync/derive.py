@@ -17,7 +17,7 @@ from typing import Any
 
 from qemu_errata.errata_sync.csource import Guard, guard_holds, guard_symbols
 from qemu_errata.errata_sync.debian import DocumentedErratum, version_key
-from qemu_errata.errata_sync.kernel_facts import ALL_VERSIONS, KernelFacts, Range
+from qemu_errata.errata_sync.kernel_facts import ALL_VERSIONS, Capability, KernelFacts, Range
 
 TABLE_FORMAT = "qemu-errata/errata-table/2"
 # Matchers that decide from the MIDR ranges of the entry alone.
@@ -54,6 +54,7 @@ class SeriesInput:
     package: str  # "linux-source-7.2 7.2.13-1"
     facts: KernelFacts
     builds: Mapping[str, frozenset[str]]  # Debian flavour -> CONFIG symbols built in
+    symbols: frozenset[str]  # every CONFIG symbol the kernel's Kconfig has
     releases: tuple[str, ...]  # the point releases we answer for, oldest first
     documented: tuple[DocumentedErratum, ...]
     changes: tuple[Change, ...]
@@ -146,8 +147,7 @@ def _erratum_row(
     ]
     chosen = chosen or found
     capabilities = list(dict.fromkeys(c for c, _, _ in chosen))
-    for capability, r, _ in chosen:
-        claimed.add((capability, id(r)))
+    claimed.update((name, id(r)) for name, r, _ in chosen)
     guards = [g for _, _, g in chosen]
     row: dict[str, Any] = {
         "id": erratum.id,
@@ -185,18 +185,18 @@ def _undecided(given: SeriesInput, erratum: DocumentedErratum) -> dict[str, Any]
     """Why no MIDR decides a documented erratum in this kernel."""
     if not erratum.kconfig:
         why = "no-workaround"
+    elif erratum.kconfig not in given.symbols:
+        why = "not-in-kernel"
     else:
         matchers = [
-            c.matcher
-            for c in given.facts.capabilities
-            if erratum.kconfig in guard_symbols(c.guard)
+            c.matcher for c in given.facts.capabilities if erratum.kconfig in guard_symbols(c.guard)
         ]
         why = f"matcher:{matchers[0]}" if matchers else "not-midr"
     return {"id": erratum.id, "kconfig": erratum.kconfig, "why": why}
 
 
 def _workaround_row(
-    given: SeriesInput, capability: Any, claimed: set[tuple[str, int]]
+    given: SeriesInput, capability: Capability, claimed: set[tuple[str, int]]
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "capability": capability.capability,

@@ -28,7 +28,9 @@ def derived_table(progress: sources.Progress) -> tuple[dict[str, Any], list[str]
         facts = kernel_facts(files.files)
         pinned = debian.upstream_release(kernel.version)
         if facts.release != pinned:
-            raise sources.SourcesError(f"{kernel.series}: source is {facts.release}, pinned {pinned}")
+            raise sources.SourcesError(
+                f"{kernel.series}: source is {facts.release}, pinned {pinned}"
+            )
         shipped = debian.shipped_releases(files.changelog, kernel.series)
         releases = tuple(
             r for r in shipped if debian.version_key(kernel.oldest) <= debian.version_key(r)
@@ -42,6 +44,9 @@ def derived_table(progress: sources.Progress) -> tuple[dict[str, Any], list[str]
                 package=f"linux-source-{kernel.series} {kernel.version}",
                 facts=facts,
                 builds={f: debian.enabled_symbols(t) for f, t in files.configs.items()},
+                symbols=frozenset().union(
+                    *(debian.mentioned_symbols(t) for t in files.configs.values())
+                ),
                 releases=releases,
                 documented=debian.documented_errata(
                     files.files["Documentation/arch/arm64/silicon-errata.rst"]

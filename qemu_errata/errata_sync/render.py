@@ -25,8 +25,10 @@ HEADER = """\
 #                 ranges (implementer, part, from/to "rVpR" inclusive or all versions,
 #                 part_mask, fixed = that revision with any REVIDR bit of revidr_mask)
 # [[undecided]]   a row of silicon-errata.rst no MIDR decides, and why: no-workaround (no
-#                 Kconfig symbol), not-midr (its symbol guards nothing matched by MIDR),
-#                 matcher:NAME (decided by that function from something else)
+#                 Kconfig symbol), not-in-kernel (no such Kconfig symbol in that kernel),
+#                 not-midr (its symbol guards nothing matched by MIDR: a driver, the
+#                 interrupt controller, the SMMU, the timer), matcher:NAME (decided by that
+#                 function from something else: a command line option)
 # [[list]]        the MIDR lists of the Spectre/Meltdown decisions, KPTI and broken DBM;
 #                 spectre-bhb-loop ranges carry the loop count
 # Every row: kernels = where it holds ("7.2" every release we answer for, "7.2.10-" from,
@@ -44,7 +46,9 @@ def toml_text(document: Mapping[str, Any]) -> str:
             lines.append("")
             lines.append(f"[[{kind}]]")
             for key, value in row.items():
-                lines.append(f"{key} = {_value(value, multiline=key in ('affects', 'ranges', 'older'))}")
+                lines.append(
+                    f"{key} = {_value(value, multiline=key in ('affects', 'ranges', 'older'))}"
+                )
     return "\n".join(lines) + "\n"
 
 

@@ -8,6 +8,7 @@ files). Kernel sources are GPL: they stay in the cache, never in the repository.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import lzma
@@ -131,9 +132,7 @@ def unpacked(pins: Pins, kernel: PinnedKernel, progress: Progress) -> Unpacked:
         done.touch()
     return Unpacked(
         files={p: (directory / "tree" / p).read_text("utf-8", "replace") for p in SOURCE_FILES},
-        configs={
-            p.name: p.read_text("utf-8") for p in sorted((directory / "config").glob("*"))
-        },
+        configs={p.name: p.read_text("utf-8") for p in sorted((directory / "config").glob("*"))},
         changelog=(directory / "tree" / "changelog.Debian").read_text("utf-8", "replace"),
     )
 
@@ -149,9 +148,11 @@ def fetch(archive: str, pinned: PinnedFile, progress: Progress) -> Path:
     partial = target.with_name(target.name + ".partial")
     digest = hashlib.sha256()
     try:
-        with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_SECONDS) as answer:
-            with partial.open("wb") as out:
-                _copy(answer, out, digest, pinned, progress)
+        with (
+            urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_SECONDS) as answer,
+            partial.open("wb") as out,
+        ):
+            _copy(answer, out, digest, pinned, progress)
     except OSError as error:
         raise SourcesError(f"{url}: cannot download: {error}") from None
     if digest.hexdigest() != pinned.sha256:
@@ -161,7 +162,9 @@ def fetch(archive: str, pinned: PinnedFile, progress: Progress) -> Path:
     return target
 
 
-def _copy(answer: IO[bytes], out: IO[bytes], digest: Any, pinned: PinnedFile, progress: Progress) -> None:
+def _copy(
+    answer: IO[bytes], out: IO[bytes], digest: Any, pinned: PinnedFile, progress: Progress
+) -> None:
     copied, shown = 0, -1
     while chunk := answer.read(_CHUNK):
         out.write(chunk)
@@ -182,7 +185,7 @@ def _deb_data(deb: Path) -> tarfile.TarFile:
         name = header[:16].decode().strip().rstrip("/")
         size = int(header[48:58].decode().strip())
         if name.startswith("data.tar"):
-            data = io.BufferedReader(_Limited(handle, size))  # type: ignore[arg-type]
+            data = io.BufferedReader(_Limited(handle, size))
             return tarfile.open(fileobj=data, mode="r|*")
         handle.seek(size + size % 2, os.SEEK_CUR)
     raise SourcesError(f"{deb}: no data.tar member")
@@ -219,8 +222,6 @@ def _unpack_source(deb: Path, series: str, tree: Path) -> None:
     with _deb_data(deb) as data:
         for member, stream in _members(data):
             if member.name.endswith("changelog.Debian.gz"):
-                import gzip
-
                 (tree / "changelog.Debian").write_bytes(gzip.decompress(stream.read()))
             elif member.name.endswith(f"linux-source-{series}.tar.xz"):
                 with tarfile.open(fileobj=stream, mode="r|xz") as inner:

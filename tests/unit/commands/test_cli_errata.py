@@ -123,7 +123,9 @@ def test_guest_kernel_answers_as_that_point_release(write_json: Callable[[str, A
     default = json.loads(run_cli("errata", model, "--json").stdout)
     assert default["guest_kernel"] == "7.3.4" and default["guest_kernel_is_default"] is True
     at = {
-        v: by_id(json.loads(run_cli("errata", model, "--json", "--guest-kernel", v).stdout)["errata"])
+        v: by_id(
+            json.loads(run_cli("errata", model, "--json", "--guest-kernel", v).stdout)["errata"]
+        )
         for v in ("7.2.9", "7.2.10")
     }
     assert "ARM erratum 3821522" in at["7.2.10"] and "ARM erratum 3821522" not in at["7.2.9"]

@@ -53,7 +53,10 @@ def test_the_json_report_has_the_keys_and_validates() -> None:
     validate(document, "guest-view")
     # silicon-errata.rst files Cortex-A76's 1188873 under ARM64_ERRATUM_1418040 as well.
     assert document["errata"] == [
-        {"description": "ARM erratum 1418040", "ids": ["ARM erratum 1188873", "ARM erratum 1418040"]}
+        {
+            "description": "ARM erratum 1418040",
+            "ids": ["ARM erratum 1188873", "ARM erratum 1418040"],
+        }
     ]
     assert document["features"] == ["GICv3 CPU interface", "ARM erratum 1418040"]
     assert document["target_implementations"]["received"] == [

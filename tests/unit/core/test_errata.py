@@ -18,7 +18,7 @@ from qemu_errata.core.errata import (
 )
 from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import load_cpu_names
-from qemu_errata.errors import CatalogueError, UnknownKernelError
+from qemu_errata.errors import UnknownKernelError
 
 TABLE = load_errata_table()
 
@@ -68,7 +68,9 @@ def test_a_guest_log_line_maps_back_to_the_rows_that_share_it() -> None:
         "ARM erratum 4193800",  # Cortex-A76 and Neoverse-N1's number for it
     } <= tlbi
     # Neoverse-N1's number for the erratum ARM64_ERRATUM_3194386 works around.
-    assert "ARM erratum 3324349" in {r.id for r in TABLE.by_log("SSBS not fully self-synchronizing")}
+    assert "ARM erratum 3324349" in {
+        r.id for r in TABLE.by_log("SSBS not fully self-synchronizing")
+    }
     assert [r.id for r in TABLE.by_log("Spectre-BHB")] == ["Spectre-BHB"]
 
 
@@ -82,7 +84,15 @@ def test_rows_of_one_capability_share_its_log_line() -> None:
 
 def test_the_vendors_the_issue_names_are_all_covered() -> None:
     vendors = {e.vendor for e in TABLE.errata}
-    assert {"ARM", "Cavium", "Hisilicon", "Qualcomm Tech.", "NVIDIA", "Ampere", "Microsoft"} <= vendors
+    assert {
+        "ARM",
+        "Cavium",
+        "Hisilicon",
+        "Qualcomm Tech.",
+        "NVIDIA",
+        "Ampere",
+        "Microsoft",
+    } <= vendors
 
 
 # ---------------------------------------------------------------- entries pinned to public ranges
@@ -161,9 +171,7 @@ def test_c1_pro_4193714_fixed_by_revidr_bit_0_and_needs_sme() -> None:
 def test_kryo_matches_by_part_family_only_on_its_own_hosts() -> None:
     kryo = cpu(midr(0x51, 0xA, 0x211, 1))
     pool = kernel_view(TABLE, [kryo, cpu(0x414FD0C1)], {})
-    e1003 = [
-        e for e in pool.errata if e.erratum.id == "Qualcomm Tech. erratum 1003"
-    ]
+    e1003 = [e for e in pool.errata if e.erratum.id == "Qualcomm Tech. erratum 1003"]
     assert e1003 and e1003[0].own_hosts_only
     falkor_v1 = kernel_view(TABLE, [cpu(midr(0x51, 0, 0x800, 0)), cpu(0x414FD0C1)], {})
     assert not next(e for e in falkor_v1.errata if e.erratum.id.endswith("1003")).own_hosts_only
@@ -358,5 +366,7 @@ def test_a_workaround_debian_builds_without_is_logged_only_by_some_guests() -> N
     certain, some = kernel_view(TABLE, [n1], {}).expected_log()
     line = "ARM erratum 1542419 (kernel portion)"
     assert line in some and line not in certain
-    (left_out,) = [e for e in kernel_view(TABLE, [n1], {}).errata if e.erratum.id.endswith("1542419")]
+    (left_out,) = [
+        e for e in kernel_view(TABLE, [n1], {}).errata if e.erratum.id.endswith("1542419")
+    ]
     assert left_out.only_some_kernels is not None and "arm64" in left_out.only_some_kernels

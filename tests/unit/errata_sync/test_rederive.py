@@ -17,9 +17,7 @@ from qemu_errata.errata_sync.main import TABLE, derived_table
 
 def test_the_committed_table_is_what_the_pinned_debian_kernels_say() -> None:
     document, unexplained = derived_table(lambda line: None)
-    committed = tomllib.loads(
-        resources.files("qemu_errata").joinpath(TABLE).read_text("utf-8")
-    )
+    committed = tomllib.loads(resources.files("qemu_errata").joinpath(TABLE).read_text("utf-8"))
     derived = tomllib.loads(render.toml_text(document))
     assert unexplained == []
     assert differences(committed, derived) == []
