@@ -44,7 +44,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if not (args.json or args.host_labels):
         say_unknown_masks(profiles)
     try:
-        proposal = plan(profiles, args.pools)
+        proposal = plan(profiles, _pool_limit(args.pools))
     except (IncompatiblePoolError, NoPartitionError) as refused:
         if not args.json:
             raise
@@ -71,3 +71,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         if args.picture:
             print(f"Picture written to {args.picture}")
     return ExitStatus.OK
+
+
+def _pool_limit(limit: int | None) -> int | None:
+    """``--pools N`` if it asks for any pool at all; InputError otherwise."""
+    if limit is not None and limit < 1:
+        raise InputError(f"--pools {limit}: needs at least 1 pool")
+    return limit

@@ -42,7 +42,7 @@ from qemu_errata.core.pool import (
 )
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.readable import plural
-from qemu_errata.errors import IncompatiblePoolError, InputError, NoPartitionError
+from qemu_errata.errors import IncompatiblePoolError, NoPartitionError
 
 PLAN_FORMAT = "qemu-errata/plan/1"
 PLAN_REFUSAL_FORMAT = "qemu-errata/plan-refusal/1"
@@ -199,12 +199,13 @@ def plan(
 ) -> Plan:
     """The matrix and proposed pools of ``profiles``: at most ``limit`` pools, or the fewest.
 
-    IncompatiblePoolError when a type cannot form a pool even alone;
+    ``limit`` is at least 1 (the command line checks it). IncompatiblePoolError
+    when a type cannot form a pool even alone;
     NoPartitionError when no partition into ``limit`` pools exists (or the
     heuristic finds none).
     """
     if limit is not None and limit < 1:
-        raise InputError(f"--pools {limit}: needs at least 1 pool")
+        raise ValueError(f"plan: at most {limit} pools asked for, needs at least 1")
     check_host_names(profiles, "plan")
     types = plan_types(profiles)
     blocks = _Blocks(types, catalogue or load_catalogue(), load_errata_table())
