@@ -210,9 +210,58 @@ def known_kernels() -> tuple[str, ...]:
 
 def _toml(text: str, origin: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(text)
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise CatalogueError(f"{origin}: not valid TOML: {error}") from None
+    _strict(document, origin, _KEYS[origin])
+    return document
+
+
+# The keys each table of each file may hold (row keys; a range's keys are _RANGE_KEYS).
+_ROW_FACTS = {"kernels", "older"}
+_WORDS = {"applies", "effect", "requires", "matters_only_if"}
+_KEYS: dict[str, dict[str, set[str]]] = {
+    "errata.toml": {
+        "table": {"format", "derived_from"},
+        "kernel": {"series", "releases", "builds", "target_list", "kaslr_kpti_unless"},
+        "workaround": {"capability", "log", "matcher", "affects", "left_out_by", *_ROW_FACTS},
+        "erratum": {
+            *("id", "vendor", "components", "kconfig", "workarounds", "affects"),
+            *("left_out_by", "list", *_ROW_FACTS),
+        },
+        "undecided": {"id", "kconfig", "why", *_ROW_FACTS},
+        "list": {"name", "ranges", *_ROW_FACTS},
+    },
+    "errata-effects.toml": {
+        "table": {"format"},
+        "workaround": {"capability", *_WORDS},
+        "list": {"name", *_WORDS},
+        "own_midr": {"kconfig", *_WORDS},
+        "mitigation": {
+            *("id", "capability", "log", "older_logs", "safe", "affected", "otherwise"),
+            *("unaffected_if", "enabled_if", "firmware_unaffected_if", "effect"),
+        },
+    },
+}
+_RANGE_KEYS = {"implementer", "part", "part_mask", "from", "to", "fixed", "loop"}
+
+
+def _strict(document: dict[str, Any], origin: str, keys: dict[str, set[str]]) -> None:
+    """Unknown tables and keys are errors naming the file, the row and the key."""
+    for kind, rows in document.items():
+        if kind not in keys:
+            raise CatalogueError(f"{origin}: unknown table {kind!r}")
+        for index, row in enumerate(rows if isinstance(rows, list) else [rows]):
+            name = row.get("id") or row.get("capability") or row.get("name") or index
+            where = f"{origin}: [{kind}] {name}"
+            for key in row.keys() - keys[kind]:
+                raise CatalogueError(f"{where}: unknown key {key!r}")
+            for older in row.get("older", []):
+                for key in older.keys() - keys[kind]:
+                    raise CatalogueError(f"{where}: older: unknown key {key!r}")
+            ranges = [*row.get("affects", []), *row.get("ranges", [])]
+            for key in {k for r in ranges for k in r} - _RANGE_KEYS:
+                raise CatalogueError(f"{where}: a range has the unknown key {key!r}")
 
 
 def resolve_errata_table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib import resources
 
 import pytest
 from hypothesis import given, settings
@@ -16,9 +17,10 @@ from qemu_errata.core.errata import (
     load_errata_table,
     pool_errata,
 )
+from qemu_errata.core.errata import table as table_module
 from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import load_cpu_names
-from qemu_errata.errors import UnknownKernelError
+from qemu_errata.errors import CatalogueError, UnknownKernelError
 
 TABLE = load_errata_table()
 
@@ -370,3 +372,15 @@ def test_a_workaround_debian_builds_without_is_logged_only_by_some_guests() -> N
         e for e in kernel_view(TABLE, [n1], {}).errata if e.erratum.id.endswith("1542419")
     ]
     assert left_out.only_some_kernels is not None and "arm64" in left_out.only_some_kernels
+
+
+def test_an_unknown_key_in_the_derived_table_is_refused_naming_file_row_and_key() -> None:
+    text = (resources.files("qemu_errata").joinpath("data/errata.toml").read_text("utf-8")).replace(
+        'log = "ARM erratum 832075"', 'log = "ARM erratum 832075"\nsince = "4.0"'
+    )
+    with pytest.raises(
+        CatalogueError,
+        match=r"errata.toml: \[workaround\] ARM64_WORKAROUND_DEVICE_LOAD_ACQUIRE: unknown key "
+        "'since'",
+    ):
+        table_module._toml(text, "errata.toml")
