@@ -203,6 +203,8 @@ def _workaround_row(
         "log": capability.log,
         "matcher": capability.matcher,
     }
+    if capability.guard:
+        row["kconfig"] = list(guard_symbols(capability.guard))
     unclaimed = [r for r in capability.ranges if (capability.capability, id(r)) not in claimed]
     if unclaimed:
         row["affects"] = [_range(r) for r in unclaimed]

@@ -17,7 +17,8 @@ HEADER = """\
 #                 its guests match a target implementation list (target_list: rule by kernels),
 #                 the ID field that keeps KPTI off under KASLR (kaslr_kpti_unless)
 # [[workaround]]  one kernel capability: the line it logs after "CPU features: detected: ",
-#                 the function that matches it, ranges no documented erratum claims (affects)
+#                 the function that matches it, the Kconfig symbols that build it in,
+#                 ranges no documented erratum claims (affects)
 # [[erratum]]     one row of silicon-errata.rst decided by MIDR: its Kconfig symbol, the
 #                 workarounds (capabilities) carrying it, or else the list deciding it
 #                 (broken-dbm: cpufeature.c's; own-midr: code comparing the MIDR the CPU

@@ -168,6 +168,9 @@ class ErrataTable:
     linux: str  # the Debian packages the facts were derived from
     kernel: str  # the release: "7.2.13"
     target_list_rule: str  # RULE_OWN_CPU, RULE_ANY_IN_RANGE or "each-listed"
+    # With a KASLR seed the kernel forces KPTI on unless this ID field (REG.FIELD) is set,
+    # whatever CSV3 or the KPTI safe list say; "" when KASLR never forces it.
+    kaslr_kpti_unless: str = ""
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -224,7 +227,9 @@ _KEYS: dict[str, dict[str, set[str]]] = {
     "errata.toml": {
         "table": {"format", "derived_from"},
         "kernel": {"series", "releases", "builds", "target_list", "kaslr_kpti_unless"},
-        "workaround": {"capability", "log", "matcher", "affects", "left_out_by", *_ROW_FACTS},
+        "workaround": {
+            *("capability", "log", "matcher", "kconfig", "affects", "left_out_by", *_ROW_FACTS)
+        },
         "erratum": {
             *("id", "vendor", "components", "kconfig", "workarounds", "affects"),
             *("left_out_by", "list", *_ROW_FACTS),
@@ -316,7 +321,8 @@ def resolve_errata_table(
     )
     _check_unique((e.id for e in errata), "errata.toml")
     linux = ", ".join(facts["table"]["derived_from"])
-    return ErrataTable(tuple(errata), mitigations, linux, release, rule)
+    kaslr = str(series["kaslr_kpti_unless"])
+    return ErrataTable(tuple(errata), mitigations, linux, release, rule, kaslr)
 
 
 def _release(text: str) -> tuple[int, ...]:

@@ -384,3 +384,12 @@ def test_an_unknown_key_in_the_derived_table_is_refused_naming_file_row_and_key(
         "'since'",
     ):
         table_module._toml(text, "errata.toml")
+
+
+def test_kernel_specs_name_a_series_or_point_releases_of_one_series() -> None:
+    carries = table_module._carries
+    assert carries(["7.2"], (7, 2, 13)) and not carries(["7.2"], (7, 3, 4))
+    assert carries(["7.2.10-"], (7, 2, 10)) and not carries(["7.2.10-"], (7, 2, 9))
+    assert not carries(["7.2.10-"], (7, 3, 1))  # "from" stays inside its series
+    assert carries(["7.2-7.2.9"], (7, 2, 6)) and not carries(["7.2-7.2.9"], (7, 2, 10))
+    assert carries(["6.12-6.12.111", "7.3"], (7, 3, 1))

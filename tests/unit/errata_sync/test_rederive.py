@@ -10,7 +10,7 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 
-from qemu_errata.errata_sync import render
+from qemu_errata.errata_sync import debian, render, sources
 from qemu_errata.errata_sync.compare import differences
 from qemu_errata.errata_sync.main import TABLE, derived_table
 
@@ -34,3 +34,21 @@ def test_the_derivation_reads_the_facts_the_changelog_names() -> None:
     assert amu["older"] == [
         {"kernels": ["6.12-6.12.111", "7.2-7.2.9"], "workarounds": ["ARM64_WORKAROUND_2457168"]}
     ]
+
+
+def test_every_row_of_silicon_errata_rst_is_an_erratum_or_says_why_no_midr_decides_it() -> None:
+    pins = sources.load_pins()
+    document, _ = derived_table(lambda line: None)
+    rows = {r["id"]: r for kind in ("erratum", "undecided") for r in document[kind]}
+    for kernel in pins.kernels:
+        rst = sources.unpacked(pins, kernel, lambda line: None).files[
+            "Documentation/arch/arm64/silicon-errata.rst"
+        ]
+        missing = [e.id for e in debian.documented_errata(rst) if e.id not in rows]
+        assert missing == [], kernel.series
+    assert {r["why"].split(":")[0] for r in document["undecided"]} == {
+        "no-workaround",
+        "not-in-kernel",
+        "not-midr",
+        "matcher",
+    }
