@@ -21,6 +21,7 @@ from qemu_errata.core.errata import (
     kernel_view,
     load_errata_table,
     pool_errata,
+    release_of,
 )
 from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import Midr
@@ -54,7 +55,8 @@ def register(commands: Subcommands) -> None:
 
 
 def _cmd_errata(args: argparse.Namespace) -> int:
-    table = load_errata_table(args.guest_kernel)
+    # A Debian ``uname -r`` names its release too (7.2.13+deb14-arm64).
+    table = load_errata_table(args.guest_kernel and release_of(args.guest_kernel))
     documents = [(name, read_document_argument(Path(name))) for name in args.inputs]
     results = [_analyse(table, name, document) for name, document in documents]
     if args.json:

@@ -256,9 +256,14 @@ def _strict(document: dict[str, Any], origin: str, keys: dict[str, set[str]]) ->
     for kind, rows in document.items():
         if kind not in keys:
             raise CatalogueError(f"{origin}: unknown table {kind!r}")
+        seen: set[object] = set()
         for index, row in enumerate(rows if isinstance(rows, list) else [rows]):
-            name = row.get("id") or row.get("capability") or row.get("name") or index
-            where = f"{origin}: [{kind}] {name}"
+            name = row.get("id") or row.get("capability") or row.get("name") or row.get("kconfig")
+            where = f"{origin}: [{kind}] {name or index}"
+            if name is not None and kind != "list" and name in seen:
+                # One row per workaround, erratum and mitigation: what a row says, it says once.
+                raise CatalogueError(f"{where}: a second row")
+            seen.add(name)
             for key in row.keys() - keys[kind]:
                 raise CatalogueError(f"{where}: unknown key {key!r}")
             for older in row.get("older", []):

@@ -76,12 +76,14 @@ def test_a_guest_log_line_maps_back_to_the_rows_that_share_it() -> None:
     assert [r.id for r in TABLE.by_log("Spectre-BHB")] == ["Spectre-BHB"]
 
 
-def test_rows_of_one_capability_share_its_log_line() -> None:
-    by_capability: dict[str, set[str]] = {}
-    for erratum in TABLE.errata:
-        if erratum.capability:
-            by_capability.setdefault(erratum.capability, set()).add(erratum.log)
-    assert {c: logs for c, logs in by_capability.items() if len(logs) > 1} == {}
+def test_a_capability_is_one_row_so_its_log_and_effect_are_written_once() -> None:
+    text = resources.files("qemu_errata").joinpath("data/errata-effects.toml").read_text("utf-8")
+    doubled = text + '\n[[workaround]]\ncapability = "ARM64_WORKAROUND_858921"\napplies = "guest"\n'
+    with pytest.raises(
+        CatalogueError,
+        match=r"errata-effects.toml: \[workaround\] ARM64_WORKAROUND_858921: a second row",
+    ):
+        table_module._toml(doubled, "errata-effects.toml")
 
 
 def test_the_vendors_the_issue_names_are_all_covered() -> None:
