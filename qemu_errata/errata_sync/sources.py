@@ -173,7 +173,8 @@ def _copy(
         percent = copied * 100 // max(pinned.size, 1)
         if percent // 10 != shown:
             shown = percent // 10
-            progress(f"downloading {pinned.filename}: {copied >> 20} of {pinned.size >> 20} MiB")
+            done, size = copied / 2**20, pinned.size / 2**20
+            progress(f"downloading {pinned.filename}: {done:.1f} of {size:.1f} MiB")
 
 
 def _deb_data(deb: Path) -> tarfile.TarFile:

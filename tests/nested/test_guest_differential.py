@@ -86,6 +86,11 @@ CASES = {
             (0x461F0010, 0x0),  # A64FX r1p0
         ),
     ),
+    # Debian's 7.3 guest on a 7.3 host (its masks and ID registers equal 7.2.13's), with the
+    # REVIDR-fixed Cortex-A53 beside the pool's own CPUs.
+    "linux-7.3": Case(
+        "neoverse-n1", N1_A76, (CORTEX_A53_R0P4_REVIDR_BIT_8, CORTEX_A76_R3P0), kernel="7.3"
+    ),
     # A guest older than 6.15 reads its host's MIDR and ignores the list (6.12 KVM has none).
     "linux-6.12": Case(
         "neoverse-n1",
