@@ -67,21 +67,41 @@ def _release_rows(given: SeriesInput, release: str) -> dict[str, dict[str, Any]]
     """Every row of one point release, keyed "workaround:CAP", "erratum:ID", "list:NAME",
     "undecided:ID" (values hold the row's facts, kernels not yet attached)."""
     later = [c for c in given.changes if version_key(release) < version_key(c.release)]
+    facts = given.facts
+    claimed: set[tuple[str, int]] = set()
+    rows, carried_now, carried = _documented_rows(given, later, claimed)
+    for capability in facts.capabilities:
+        name = capability.capability
+        if name in carried_now and name not in carried:
+            continue  # only errata a later release brought or moved here carry it
+        rows[f"workaround:{name}"] = _workaround_row(given, capability, claimed)
+    for name, ranges in facts.lists.items():
+        rows[f"list:{name}"] = {"name": name, "ranges": [_range(r) for r in ranges]}
+    loops = [{**_range(r), "loop": k} for k, ranges in facts.bhb_loops for r in ranges]
+    rows["list:spectre-bhb-loop"] = {"name": "spectre-bhb-loop", "ranges": loops}
+    return rows
+
+
+def _documented_rows(
+    given: SeriesInput, later: Sequence[Change], claimed: set[tuple[str, int]]
+) -> tuple[dict[str, dict[str, Any]], set[str], set[str]]:
+    """The erratum and undecided rows of a release that ``later`` changes come after, the
+    capabilities carrying documented errata in the source, and those carrying them in the
+    release (a release before a change: without the errata it added, with the capability
+    and log line each erratum had)."""
     added_later = {k for c in later for k in c.errata_added}
     capability_before: dict[str, str] = {}
     log_before: dict[str, str] = {}
     for change in sorted(later, key=lambda c: version_key(c.release), reverse=True):
         capability_before.update(change.capability_before or {})
         log_before.update(change.log_before or {})
-    rows: dict[str, dict[str, Any]] = {}
-    facts = given.facts
-    claimed: set[tuple[str, int]] = set()
-    matchers = {c.capability: c.matcher for c in facts.capabilities}
-    carried_now: set[str] = set()  # capabilities that carry a documented erratum in the source
-    carried: set[str] = set()  # ... and in this release
+    matchers = {c.capability: c.matcher for c in given.facts.capabilities}
     components: dict[str, list[str]] = {}
     for erratum in given.documented:
         components.setdefault(erratum.kconfig, []).extend(erratum.components)
+    rows: dict[str, dict[str, Any]] = {}
+    carried_now: set[str] = set()
+    carried: set[str] = set()
     for erratum in given.documented:
         row = _erratum_row(given, erratum, claimed, components[erratum.kconfig])
         if row is None:
@@ -101,16 +121,7 @@ def _release_rows(given: SeriesInput, release: str) -> dict[str, dict[str, Any]]
             row["workarounds"] = [old]
         carried.update(row["workarounds"])
         rows[f"erratum:{erratum.id}"] = row
-    for capability in facts.capabilities:
-        name = capability.capability
-        if name in carried_now and name not in carried:
-            continue  # only errata a later release brought or moved here carry it
-        rows[f"workaround:{name}"] = _workaround_row(given, capability, claimed)
-    for name, ranges in facts.lists.items():
-        rows[f"list:{name}"] = {"name": name, "ranges": [_range(r) for r in ranges]}
-    loops = [{**_range(r), "loop": k} for k, ranges in facts.bhb_loops for r in ranges]
-    rows["list:spectre-bhb-loop"] = {"name": "spectre-bhb-loop", "ranges": loops}
-    return rows
+    return rows, carried_now, carried
 
 
 def _erratum_row(
