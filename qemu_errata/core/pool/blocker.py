@@ -6,7 +6,6 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Any
 
 
 class Reason(enum.StrEnum):
@@ -44,12 +43,3 @@ class Blocker:
 
     def __str__(self) -> str:
         return self.message
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "register": self.register or None,
-            "field": self.field,
-            "reason": self.reason.value,
-            "values": dict(self.values),
-            "message": self.message,
-        }

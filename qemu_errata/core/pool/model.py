@@ -29,7 +29,7 @@ MODEL_KEYS = frozenset(
         "host_writes",  # models written before host types
         "losses",
         "notes",
-        "errata_cost",  # in baseline --json output, which may be saved as the model
+        "errata_cost",  # printed beside the model by baseline --json before 0.2.0; ignored
     }
 )
 LOSS_KEYS = frozenset({"register", "field", "pool_value", "host_values", "explanation"})
