@@ -5,6 +5,7 @@ The tree (exit status of the ``qemu-errata`` command in brackets)::
     QemuErrataError                  [3]  internal: a bug, never a verdict
     ├── InputError                   [2]  bad input: one line naming the input and the problem
     │   ├── CatalogueError                our register or CPU data files are inconsistent
+    │   ├── UnknownKernelError            a guest kernel release the errata table does not know
     │   ├── ProfileError                  a host profile or pool model is malformed
     │   ├── ProbeError                    a probe cannot read its host (/dev/kvm, QEMU, sysfs)
     │   ├── LibvirtError                  libvirt cannot do what was asked
@@ -24,6 +25,8 @@ The tree (exit status of the ``qemu-errata`` command in brackets)::
     │   ├── ImageBuildError               fetching or unpacking its Debian packages failed
     │   └── BootError                     QEMU or the kernel did not get there in time
     │       └── NestedBootError           (nested.boot) a boot that gave no result, with its console
+    ├── SourcesError                 [3]  (errata_sync.sources) a pinned Debian kernel package
+    │                                     could not be fetched or unpacked (scripts/errata-sync)
     └── TestBedError                 [3]  the test bed cannot be set up or torn down
 
 Classes defined elsewhere name their module in brackets; a test compares this
@@ -87,6 +90,10 @@ class InputError(QemuErrataError):
 
 class CatalogueError(InputError):
     """The register catalogue or CPU names data file is inconsistent."""
+
+
+class UnknownKernelError(InputError):
+    """A guest kernel release the errata table does not know."""
 
 
 class ProfileError(InputError):

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from qemu_errata.commands import Subcommands, add_command
-from qemu_errata.core.catalogue import parse_kernel_version
 from qemu_errata.core.embedded import load_embedded_profile
-from qemu_errata.core.errata import kernel_view, load_errata_table
+from qemu_errata.core.errata import kernel_view, load_errata_table, release_of
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel, baseline, check
 from qemu_errata.core.profile import HostProfile
@@ -249,15 +248,15 @@ def _guest_view(demo: Demo, image: NestedImage) -> None:
         ids = ", ".join(erratum["ids"]) or "not in the errata table"
         shown = "" if erratum["ids"] == [erratum["description"]] else f" ({ids})"
         demo.say(f"  {erratum['description']}{shown}")
-    kernel = parse_kernel_version(GUEST_KERNEL)
+    table = load_errata_table(release_of(image.kernel_release))
     registers = {**model.id_registers, **model.firmware_registers}
     # A 7.2 guest matches the errata against the whole list, as `errata` predicts.
-    view_of_list = kernel_view(load_errata_table(), model.target_implementations, registers, kernel)
+    view_of_list = kernel_view(table, model.target_implementations, registers)
     certain, possible = view_of_list.expected_log()
     logged = {erratum["description"] for erratum in view["errata"]}
     demo.expect(
         logged - set(possible) == set(certain),
-        f"what it enabled is what `qemu-errata errata --guest-kernel {GUEST_KERNEL}` predicts "
+        f"what it enabled is what `qemu-errata errata --guest-kernel {table.kernel}` predicts "
         f"({plural(len(certain), 'workaround')})",
     )
 

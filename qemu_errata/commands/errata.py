@@ -8,16 +8,16 @@ from pathlib import Path
 
 from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import read_document_argument
-from qemu_errata.core.catalogue import parse_kernel_version
 from qemu_errata.core.errata import (
     ErrataTable,
     kernel_view,
     load_errata_table,
     pool_errata,
+    release_of,
 )
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.profile import HostProfile
-from qemu_errata.errors import ExitStatus, InputError
+from qemu_errata.errors import ExitStatus
 from qemu_errata.reports.errata import ModelErrata, ProfileErrata, errata_json, errata_text
 
 
@@ -37,40 +37,31 @@ def register(commands: Subcommands) -> None:
     sub.add_argument(
         "--guest-kernel",
         metavar="VERSION",
-        help="only workarounds this guest Linux carries (e.g. 6.12; older than 6.15: no list)",
+        help="the Debian guest kernel release to answer for (e.g. 6.12.117, 7.2.6, 7.3.4;"
+        " default: the newest known; 6.12 guests ignore the target list)",
     )
     sub.set_defaults(run=_cmd_errata)
 
 
 def _cmd_errata(args: argparse.Namespace) -> int:
-    kernel = _guest_kernel(args.guest_kernel)
+    # A Debian ``uname -r`` names its release too (7.2.13+deb14-arm64).
+    table = load_errata_table(args.guest_kernel and release_of(args.guest_kernel))
     documents = [(name, read_document_argument(Path(name))) for name in args.inputs]
-    table = load_errata_table()
-    results = [_analyse(table, name, document, kernel) for name, document in documents]
+    results = [_analyse(table, name, document) for name, document in documents]
+    default = args.guest_kernel is None
     if args.json:
-        print(json.dumps(errata_json(table, args.guest_kernel, results), indent=2))
+        print(json.dumps(errata_json(table, default, results), indent=2))
     else:
-        print("\n\n".join(errata_text(result, kernel) for result in results))
+        print(errata_text(table, default, results))
     return ExitStatus.OK
 
 
-def _guest_kernel(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    version = parse_kernel_version(text)
-    if version is None:
-        raise InputError(f"--guest-kernel {text!r}: not a kernel version such as 6.12")
-    return version
-
-
 def _analyse(
-    table: ErrataTable, name: str, document: PoolModel | HostProfile, kernel: tuple[int, int] | None
+    table: ErrataTable, name: str, document: PoolModel | HostProfile
 ) -> ModelErrata | ProfileErrata:
     if isinstance(document, PoolModel):
         targets = list(document.target_implementations)
-        return ModelErrata(
-            name, document, pool_errata(table, targets, _registers(document), kernel)
-        )
+        return ModelErrata(name, document, pool_errata(table, targets, _registers(document)))
     views = [
         (i.target, kernel_view(table, [i.target], _registers(document), at_el2=True))
         for i in document.implementations

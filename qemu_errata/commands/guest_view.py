@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
 from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import add_timeout_option, positive_timeout, running_kernel
 from qemu_errata.core.catalogue import load_catalogue
-from qemu_errata.core.errata import load_errata_table
+from qemu_errata.core.errata import known_kernels, load_errata_table, release_of
 from qemu_errata.core.guest_log import read_guest_log
 from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import MIDR_REGISTER, REVIDR_REGISTER
@@ -42,6 +43,7 @@ from qemu_errata.probe.kvm import probe_kvm
 from qemu_errata.reports.guest_view import describe, guest_view_json
 
 _TAIL_LINES = 15
+_LINUX_VERSION = re.compile(r"Linux version (\S+)")
 
 
 def register(commands: Subcommands) -> None:
@@ -74,12 +76,24 @@ def run_guest_view(args: argparse.Namespace) -> int:
         for line in error.console.splitlines()[-_TAIL_LINES:]:
             print(f"  console: {line}", file=sys.stderr)
         return ExitStatus.NO
-    log = read_guest_log(boot.console_text.splitlines(), load_errata_table(), known_to(boot))
+    lines = boot.console_text.splitlines()
+    log = read_guest_log(lines, load_errata_table(guest_release(lines)), known_to(boot))
     if args.json:
         print(json.dumps(guest_view_json(str(args.model), model, boot, log), indent=2))
     else:
         print(describe(str(args.model), model, boot, log))
     return ExitStatus.OK
+
+
+def guest_release(console: list[str]) -> str | None:
+    """The guest's release when the errata table knows it ("Linux version 7.2.13+deb14-arm64
+    ..."), so its log is read with that release's rows; else None (the newest)."""
+    for line in console:
+        found = _LINUX_VERSION.search(line)
+        if found:
+            release = release_of(found.group(1))
+            return release if release in known_kernels() else None
+    return None
 
 
 def known_to(boot: GuestBoot) -> list[TargetImplementation]:

@@ -280,17 +280,28 @@ class _Blocks:
         a, b = self.types[first], self.types[second]
         blockers = self.blockers(pair)
         if not blockers:
-            alone = set(self.errata(frozenset({first}))) & set(self.errata(frozenset({second})))
-            added = tuple(i for i in self.errata(pair) if i not in alone)
+            # A workaround both types' guests enable anyway is not added, whichever errata
+            # (each part's own number for it) bring it.
+            alone = set(self.workarounds(frozenset({first}))) & set(
+                self.workarounds(frozenset({second}))
+            )
+            added = tuple(
+                i for key, ids in self.workarounds(pair).items() if key not in alone for i in ids
+            )
             return Pairing(a, b, self.model(pair).losses, (), "", added)
         return Pairing(a, b, (), blockers, self.deciding(blockers, pair))
 
     def errata(self, block: frozenset[int]) -> tuple[str, ...]:
         """The ids of the errata and mitigations every guest of ``block``'s pool works around."""
+        return tuple(i for ids in self.workarounds(block).values() for i in ids)
+
+    def workarounds(self, block: frozenset[int]) -> dict[str, tuple[str, ...]]:
+        """The workarounds every guest of ``block``'s pool enables, by capability."""
         model = self.model(block)
         registers = {**model.id_registers, **model.firmware_registers}
-        workarounds = guest_workarounds(self.table, list(model.target_implementations), registers)
-        return tuple(i for ids in workarounds for i in ids)
+        groups = guest_workarounds(self.table, list(model.target_implementations), registers)
+        capability = {e.id: e.capability or e.id for e in self.table.errata}
+        return {capability.get(ids[0], ids[0]): ids for ids in groups}
 
     def deciding(self, blockers: Sequence[Blocker], members: Iterable[int]) -> str:
         """The deciding fields: ``R.A, B differ and are not writable on Linux 6.12``."""

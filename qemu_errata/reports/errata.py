@@ -44,11 +44,20 @@ class ProfileErrata:
 # ---------------------------------------------------------------- text
 
 
-def errata_text(result: ModelErrata | ProfileErrata, kernel: tuple[int, int] | None) -> str:
+def errata_text(
+    table: ErrataTable, default_kernel: bool, results: Sequence[ModelErrata | ProfileErrata]
+) -> str:
+    """The guest kernel answered for (and whether by default), then each input's answer."""
+    default = " (the default: the newest known)" if default_kernel else ""
+    answers = [_result_text(result, table.kernel) for result in results]
+    return "\n\n".join([f"Guest kernel: Debian Linux {table.kernel}{default}", *answers])
+
+
+def _result_text(result: ModelErrata | ProfileErrata, kernel: str) -> str:
     if isinstance(result, ProfileErrata):
         return _profile_text(result)
     pool = result.errata
-    guest = "a guest" if kernel is None else f"a Linux {kernel[0]}.{kernel[1]} guest"
+    guest = f"a Linux {kernel} guest"
     lines = [f"Pool model {result.name}: {len(pool.targets)} target implementations"]
     if pool.guest is not None:
         lines.append(
@@ -143,13 +152,14 @@ def _listing(names: Sequence[str]) -> str:
 
 
 def errata_json(
-    table: ErrataTable, guest_kernel: str | None, results: list[ModelErrata | ProfileErrata]
+    table: ErrataTable, default_kernel: bool, results: list[ModelErrata | ProfileErrata]
 ) -> dict[str, Any]:
     inputs = [_input_json(r) for r in results]
     return {
         "format": ERRATA_FORMAT,
         "table": table.linux,
-        "guest_kernel": guest_kernel,
+        "guest_kernel": table.kernel,
+        "guest_kernel_is_default": default_kernel,
         "errata": _union(item for document in inputs for item in document["errata"]),
         "inputs": inputs,
     }
@@ -220,7 +230,6 @@ def _enabled_json(enabled: Enabled) -> dict[str, Any]:
         "log": erratum.log or None,
         "capability": erratum.capability or None,
         "kconfig": erratum.kconfig or None,
-        "since": None if erratum.since is None else f"{erratum.since[0]}.{erratum.since[1]}",
         "own_hosts_only": enabled.own_hosts_only,
         "only_some_kernels": enabled.only_some_kernels,
         "no_effect": enabled.no_effect,
@@ -240,9 +249,6 @@ def _mitigation_json(verdict: MitigationVerdict) -> dict[str, Any]:
         "reason": verdict.reason,
         "log": mitigation.log,
         "capability": mitigation.capability,
-        "since": None
-        if mitigation.since is None
-        else f"{mitigation.since[0]}.{mitigation.since[1]}",
         "effect": mitigation.effect,
     }
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import libvirt
 import pytest
+from lxml import etree
 
 from qemu_errata.commands.hook import SCRIPT_NAME, install
 from qemu_errata.core.embedded import load_embedded_profile
@@ -51,7 +52,7 @@ def pool_of(kernel: str) -> PoolModel:
     return baseline([load_embedded_profile(f"kvm-{kernel}-neoverse-n1")])
 
 
-def pool_guest(name: str, model: PoolModel) -> object:
+def pool_guest(name: str, model: PoolModel) -> etree._Element:
     return guest_xml(name, "neoverse-n1", metadata=[pool_element(model)])
 
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from qemu_errata.core.errata.table import (
     FROM_MIDR,
-    TARGET_LIST_KERNEL,
+    RULE_ANY_IN_RANGE,
+    RULE_OWN_CPU,
     CpuRange,
     ErrataTable,
     Erratum,
@@ -78,16 +79,10 @@ def _only_some(enabled: Enabled) -> bool:
     return enabled.own_hosts_only or enabled.only_some_kernels is not None
 
 
-def carries(since: tuple[int, int] | None, kernel: tuple[int, int] | None) -> bool:
-    """Whether ``kernel`` (None: the newest) carries a workaround that appeared in ``since``."""
-    return since is not None and (kernel is None or since <= kernel)
-
-
 def kernel_view(
     table: ErrataTable,
     cpus: Sequence[TargetImplementation],
     id_registers: Mapping[str, int],
-    kernel: tuple[int, int] | None = None,
     at_el2: bool = False,
 ) -> KernelView:
     """What a kernel matching ``cpus`` enables (a guest unless ``at_el2``).
@@ -99,9 +94,10 @@ def kernel_view(
     enabled: list[Enabled] = []
     suppressed: list[Suppressed] = []
     for erratum in table.errata:
-        if not _considered(erratum, kernel, at_el2):
+        if not _considered(erratum, at_el2):
             continue
-        bringing, own_hosts_only = _bringing(erratum, cpus)
+        rule = RULE_OWN_CPU if at_el2 else table.target_list_rule
+        bringing, own_hosts_only = _bringing(erratum, cpus, rule)
         if not bringing:
             continue
         refusal = next((t for t in erratum.requires if t.holds(id_registers) is False), None)
@@ -114,48 +110,33 @@ def kernel_view(
                 bringing,
                 own_hosts_only,
                 _no_effect(erratum, id_registers),
-                None if at_el2 else _only_some_kernels(erratum, kernel),
+                None if at_el2 else _only_some_builds(erratum, table.kernel),
             )
         )
-    verdicts = tuple(
-        _mitigation_verdict(m, cpus, id_registers)
-        for m in table.mitigations
-        if carries(m.since, kernel)
-    )
+    verdicts = tuple(_mitigation_verdict(m, cpus, id_registers) for m in table.mitigations)
     return KernelView(tuple(enabled), tuple(suppressed), verdicts)
 
 
-def _considered(erratum: Erratum, kernel: tuple[int, int] | None, at_el2: bool) -> bool:
-    """A host kernel: every CPU erratum (documented ones too); a guest: what it detects, if
-    its series carries the workaround (from its first release, or back-ported to it)."""
-    if at_el2:
-        return erratum.matched_by in FROM_MIDR or erratum.applies == "none"
-    return erratum.guest_detects and (carries(erratum.since, kernel) or kernel in erratum.stable)
+def _considered(erratum: Erratum, at_el2: bool) -> bool:
+    """A host kernel: every CPU erratum; a guest: what it detects."""
+    return erratum.matched_by in FROM_MIDR if at_el2 else erratum.guest_detects
 
 
-def _only_some_kernels(erratum: Erratum, kernel: tuple[int, int] | None) -> str | None:
-    """Why not every guest kernel of this version carries the workaround, if not."""
-    if kernel is not None and not carries(erratum.since, kernel):
-        return f"only in the {kernel[0]}.{kernel[1]} point releases that carry the backport"
+def _only_some_builds(erratum: Erratum, kernel: str) -> str | None:
+    """Why not every Debian build of this kernel carries the workaround, if not."""
     if erratum.left_out_by:
-        return f"{' and '.join(erratum.left_out_by)} kernels are built without {erratum.kconfig}"
+        builds = ", ".join(erratum.left_out_by)
+        return f"Debian's {kernel} {builds} builds leave out {erratum.kconfig or erratum.id}"
     return None
 
 
 def _bringing(
-    erratum: Erratum, cpus: Sequence[TargetImplementation]
+    erratum: Erratum, cpus: Sequence[TargetImplementation], rule: str
 ) -> tuple[tuple[TargetImplementation, ...], bool]:
     """The cpus that make the kernel enable ``erratum``, and whether only on their own hosts."""
     listed = erratum.matched_by != "midr-seen"
-    everywhere = tuple(
-        cpu
-        for cpu in cpus
-        if any(
-            r.affects(cpu.midr, cpu.revidr)
-            for r in erratum.affects
-            if listed and not r.seen_midr_only
-        )
-    )
+    ranges = [r for r in erratum.affects if listed and not r.seen_midr_only]
+    everywhere = tuple(cpu for cpu in cpus if any(_affected(r, cpu, cpus, rule) for r in ranges))
     if everywhere:
         return everywhere, False
     own = tuple(
@@ -168,6 +149,19 @@ def _bringing(
         )
     )
     return own, len(cpus) > 1 and bool(own)
+
+
+def _affected(
+    r: CpuRange, cpu: TargetImplementation, cpus: Sequence[TargetImplementation], rule: str
+) -> bool:
+    """Whether listed ``cpu`` makes the kernel match range ``r``. Under RULE_ANY_IN_RANGE a
+    range with a REVIDR fix matches for every listed cpu not itself fixed once any listed
+    cpu is in range (the kernel compared the range with the whole list)."""
+    if rule == RULE_ANY_IN_RANGE and r.fixed_rv is not None:
+        if not any(r.in_range(c.midr) for c in cpus):
+            return False
+        return not r.fixed(cpu.midr, cpu.revidr)
+    return r.affects(cpu.midr, cpu.revidr)
 
 
 def _no_effect(erratum: Erratum, id_registers: Mapping[str, int]) -> str | None:
@@ -241,21 +235,17 @@ class PoolErrata:
 
 
 def pool_errata(
-    table: ErrataTable,
-    targets: Sequence[TargetImplementation],
-    id_registers: Mapping[str, int],
-    kernel: tuple[int, int] | None = None,
+    table: ErrataTable, targets: Sequence[TargetImplementation], id_registers: Mapping[str, int]
 ) -> PoolErrata:
-    """The errata of a pool model's guests.
+    """The errata of a pool model's guests (of the table's kernel release).
 
     A guest that ignores the target list (older than 6.15) reads its host's
     MIDR/REVIDR, or the model's pinned ``MIDR_EL1``/``REVIDR_EL1`` when the model
-    sets them; with no ``kernel`` given it is judged with every workaround of the
-    table, as stable kernels carry many of them back.
+    sets them.
     """
     targets = tuple(targets)
-    reads_list = kernel is None or kernel >= TARGET_LIST_KERNEL
-    guest = kernel_view(table, targets, id_registers, kernel) if reads_list else None
+    reads_list = table.target_list_rule != RULE_OWN_CPU
+    guest = kernel_view(table, targets, id_registers) if reads_list else None
     marginal = tuple((t, brought_only_by(guest, t)) for t in targets) if guest else ()
     pinned = id_registers.get(MIDR_REGISTER)
     older: list[tuple[TargetImplementation, KernelView]] = []
@@ -263,7 +253,7 @@ def pool_errata(
         seen = target
         if pinned is not None:
             seen = TargetImplementation(pinned, id_registers.get(REVIDR_REGISTER), target.aidr)
-        older.append((target, kernel_view(table, [seen], id_registers, kernel)))
+        older.append((target, kernel_view(table, [seen], id_registers)))
     return PoolErrata(targets, guest, marginal, tuple(older))
 
 

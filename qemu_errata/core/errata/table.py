@@ -1,4 +1,6 @@
-"""The errata table, ``data/errata.toml``: its rows as types, and its loader.
+"""The errata table: the facts of ``data/errata.toml`` (derived from Debian's kernels by
+scripts/errata-sync) joined with our words of ``data/errata-effects.toml``, resolved for one
+guest kernel release, as types.
 
 What the rows mean, and how the kernel matches them, is said in the package's
 docstring (``qemu_errata.core.errata``).
@@ -7,26 +9,29 @@ docstring (``qemu_errata.core.errata``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
-from qemu_errata.core import tables
-from qemu_errata.core.catalogue import Catalogue, Field, load_catalogue, parse_kernel_version
-from qemu_errata.core.data_files import parse_toml, read_package_text, read_package_toml
-from qemu_errata.core.midr import CpuNames, load_cpu_names, midr_fits, midr_layout
-from qemu_errata.errors import CatalogueError
+from qemu_errata.core.catalogue import Catalogue, Field, load_catalogue
+from qemu_errata.core.midr import CpuNames, load_cpu_names, midr_layout
+from qemu_errata.errors import CatalogueError, UnknownKernelError
 
-ERRATA_TABLE_FORMAT = "qemu-errata/errata-table/1"
+ERRATA_TABLE_FORMAT = "qemu-errata/errata-table/2"
 # The first Linux whose guests match errata against the target implementation list.
 TARGET_LIST_KERNEL = (6, 15)
+# How a kernel matches listed CPUs (errata.toml [[kernel]].target_list, read from its source).
+RULE_OWN_CPU = "own-cpu"  # no list: the MIDR/REVIDR the CPU reads
+RULE_ANY_IN_RANGE = "any-in-range"  # 6.15 to 7.2.8: any listed part in range, then REVIDR
+# fixes judged on each listed CPU whatever its part (a fixed part beside another still counts)
 
 _ARMV8 = 0xF  # MIDR_EL1.Architecture of every real CPU; the kernel's model values include it
 
 # Who acts on an erratum: a guest kernel ("guest"), KVM although a guest detects it too
 # ("hypervisor"), a kernel at EL2 only ("host"), a device, or nobody ("none").
-APPLIES = ("guest", "hypervisor", "host", "device", "none")
-MATCHED_BY = ("midr", "midr-seen", "cpufeature", "other", "none")
+APPLIES = ("guest", "hypervisor", "host")
 _GUEST_DETECTS = frozenset({"guest", "hypervisor"})
 FROM_MIDR = frozenset({"midr", "midr-seen", "cpufeature"})
 OTHERWISE = ("firmware", "vulnerable", "unaffected")
@@ -65,14 +70,15 @@ class CpuRange:
 
     def affects(self, midr: int, revidr: int | None) -> bool:
         """In range and not fixed by a REVIDR bit (an unknown REVIDR fixes nothing)."""
-        if not self.in_range(midr):
-            return False
-        fixed = (
+        return self.in_range(midr) and not self.fixed(midr, revidr)
+
+    def fixed(self, midr: int, revidr: int | None) -> bool:
+        """The revision the range's REVIDR fix names, with one of its bits set."""
+        return (
             self.fixed_rv == _rv_bits(midr)
             and revidr is not None
             and revidr & self.fixed_revidr_mask != 0
         )
-        return not fixed
 
     @property
     def all_versions(self) -> bool:
@@ -124,21 +130,18 @@ class Erratum:
 
     id: str
     vendor: str
-    numbers: tuple[int, ...]
     capability: str
     kconfig: str
-    since: tuple[int, int] | None
-    stable: tuple[tuple[int, int], ...]  # older series whose later point releases carry it
-    left_out_by: tuple[str, ...]  # distributions whose kernels are built without it
+    left_out_by: tuple[str, ...]  # Debian builds (flavours) of this kernel built without it
     log: str
-    older_logs: tuple[str, ...]
     applies: str
     matched_by: str
     affects: tuple[CpuRange, ...]
     requires: tuple[FieldTest, ...]
     matters_only_if: FieldTest | None
     effect: str
-    source: str
+    matcher: str = ""  # the kernel function that matches it
+    older_logs: tuple[str, ...] = ()
 
     @property
     def guest_detects(self) -> bool:
@@ -152,7 +155,6 @@ class Mitigation:
 
     id: str
     capability: str
-    since: tuple[int, int] | None
     log: str
     older_logs: tuple[str, ...]
     unaffected_if: FieldTest | None
@@ -162,14 +164,20 @@ class Mitigation:
     affected: tuple[CpuRange, ...]
     otherwise: str
     effect: str
-    source: str
 
 
 @dataclass(frozen=True)
 class ErrataTable:
+    """What one guest kernel release carries (see load_errata_table)."""
+
     errata: tuple[Erratum, ...]
     mitigations: tuple[Mitigation, ...]
-    linux: str
+    linux: str  # the Debian packages the facts were derived from
+    kernel: str  # the release: "7.2.13"
+    target_list_rule: str  # RULE_OWN_CPU, RULE_ANY_IN_RANGE or "each-listed"
+    # With a KASLR seed the kernel forces KPTI on unless this ID field (REG.FIELD) is set,
+    # whatever CSV3 or the KPTI safe list say; "" when KASLR never forces it.
+    kaslr_kpti_unless: str = ""
 
     @property
     def capabilities(self) -> frozenset[str]:
@@ -183,112 +191,269 @@ class ErrataTable:
         return tuple(r for r in rows if description == r.log or description in r.older_logs)
 
 
+# ---------------------------------------------------------------- the data files
+
+
 @functools.cache
-def load_errata_table() -> ErrataTable:
-    """The table shipped with the package (parsed once per process)."""
-    return errata_table_from_document(read_package_toml("errata.toml"), "errata.toml")
+def load_errata_table(kernel: str | None = None) -> ErrataTable:
+    """The errata a guest kernel release (``7.2.13``; None: the newest known) carries, from
+    the package's errata.toml (facts) and errata-effects.toml (our words); parsed once per
+    process and release. UnknownKernelError names the known releases."""
+    data = resources.files("qemu_errata").joinpath("data")
+    facts = _toml(data.joinpath("errata.toml").read_text("utf-8"), "errata.toml")
+    words = _toml(data.joinpath("errata-effects.toml").read_text("utf-8"), "errata-effects.toml")
+    return resolve_errata_table(facts, words, kernel)
 
 
-def load_table_capabilities() -> tuple[str, ...]:
-    """The kernel capability names the table was built from (data/errata-capabilities.txt)."""
-    text = read_package_text("errata-capabilities.txt")
-    lines = (line.strip() for line in text.splitlines())
-    return tuple(line for line in lines if line and not line.startswith("#"))
+def release_of(kernel_release: str) -> str:
+    """The upstream release of a Debian kernel's ``uname -r`` (``7.2.13+deb14-arm64`` ->
+    ``7.2.13``)."""
+    return kernel_release.split("+", maxsplit=1)[0].split("-", maxsplit=1)[0]
 
 
-def parse_errata_table(text: str, origin: str, catalogue: Catalogue | None = None) -> ErrataTable:
-    """Build the table from the TOML text of ``origin``; CatalogueError naming a bad row."""
-    return errata_table_from_document(parse_toml(text, origin), origin, catalogue)
+def known_kernels() -> tuple[str, ...]:
+    """The guest kernel releases the table answers for, oldest first."""
+    data = resources.files("qemu_errata").joinpath("data")
+    facts = _toml(data.joinpath("errata.toml").read_text("utf-8"), "errata.toml")
+    return tuple(r for k in facts["kernel"] for r in k["releases"])
 
 
-def errata_table_from_document(
-    document: dict[str, Any], origin: str, catalogue: Catalogue | None = None
-) -> ErrataTable:
-    """The table of a parsed errata.toml: its shape first (ERRATA_FILE), then its rows."""
-    catalogue = catalogue or load_catalogue()
-    tables.check(document, ERRATA_FILE, origin)
-    header = document.get("table", {})
-    if header.get("format") != ERRATA_TABLE_FORMAT:
-        raise CatalogueError(f"{origin}: [table].format is not {ERRATA_TABLE_FORMAT!r}")
-    errata = tuple(
-        _row(origin, f"erratum[{i}]", entry, lambda e: _erratum(e, catalogue))
-        for i, entry in enumerate(document.get("erratum", []))
-    )
-    mitigations = tuple(
-        _row(origin, f"mitigation[{i}]", entry, lambda e: _mitigation(e, catalogue))
-        for i, entry in enumerate(document.get("mitigation", []))
-    )
-    return ErrataTable(errata, mitigations, str(header.get("linux", "")))
-
-
-def _row(origin: str, where: str, entry: dict[str, Any], build: Any) -> Any:
+def _toml(text: str, origin: str) -> dict[str, Any]:
     try:
-        return build(entry)
-    except (KeyError, TypeError, ValueError) as error:
-        name = entry.get("id", where) if isinstance(entry, dict) else where
-        raise CatalogueError(f"{origin}: {name}: malformed row: {error!r}") from None
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise CatalogueError(f"{origin}: not valid TOML: {error}") from None
+    _strict(document, origin, _KEYS[origin])
+    return document
 
 
-def _erratum(entry: dict[str, Any], catalogue: Catalogue) -> Erratum:
-    applies, matched_by = str(entry["applies"]), str(entry["matched_by"])
-    if applies not in APPLIES or matched_by not in MATCHED_BY:
-        raise ValueError(f"applies {applies!r} / matched_by {matched_by!r} not known")
-    only_if = entry.get("matters_only_if")
-    return Erratum(
-        id=str(entry["id"]),
-        vendor=str(entry["vendor"]),
-        numbers=tuple(int(n) for n in entry.get("numbers", [])),
-        capability=str(entry["capability"]),
-        kconfig=str(entry["kconfig"]),
-        since=_version(entry["since"]),
-        stable=tuple(_series(str(s)) for s in entry.get("stable", [])),
-        left_out_by=tuple(str(s) for s in entry.get("left_out_by", [])),
-        log=str(entry["log"]),
-        older_logs=tuple(str(s) for s in entry.get("older_logs", [])),
-        applies=applies,
-        matched_by=matched_by,
-        affects=tuple(_range(r) for r in entry["affects"]),
-        requires=tuple(_field_test(t, catalogue) for t in entry.get("requires", [])),
-        matters_only_if=None if only_if is None else _field_test(only_if, catalogue),
-        effect=str(entry["effect"]),
-        source=str(entry["source"]),
+# The keys each table of each file may hold (row keys; a range's keys are _RANGE_KEYS).
+_ROW_FACTS = {"kernels", "older"}
+_WORDS = {"applies", "effect", "requires", "matters_only_if"}
+_KEYS: dict[str, dict[str, set[str]]] = {
+    "errata.toml": {
+        "table": {"format", "derived_from"},
+        "kernel": {"series", "releases", "builds", "target_list", "kaslr_kpti_unless"},
+        "workaround": {
+            *("capability", "log", "matcher", "kconfig", "affects", "left_out_by", *_ROW_FACTS)
+        },
+        "erratum": {
+            *("id", "vendor", "components", "kconfig", "workarounds", "affects"),
+            *("left_out_by", "list", *_ROW_FACTS),
+        },
+        "undecided": {"id", "kconfig", "why", *_ROW_FACTS},
+        "list": {"name", "ranges", *_ROW_FACTS},
+    },
+    "errata-effects.toml": {
+        "table": {"format"},
+        "workaround": {"capability", *_WORDS},
+        "list": {"name", *_WORDS},
+        "own_midr": {"kconfig", *_WORDS},
+        "mitigation": {
+            *("id", "capability", "log", "older_logs", "safe", "affected", "otherwise"),
+            *("unaffected_if", "enabled_if", "firmware_unaffected_if", "effect"),
+        },
+    },
+}
+_RANGE_KEYS = {"implementer", "part", "part_mask", "from", "to", "fixed", "loop"}
+
+
+def _strict(document: dict[str, Any], origin: str, keys: dict[str, set[str]]) -> None:
+    """Unknown tables and keys are errors naming the file, the row and the key."""
+    for kind, rows in document.items():
+        if kind not in keys:
+            raise CatalogueError(f"{origin}: unknown table {kind!r}")
+        seen: set[object] = set()
+        for index, row in enumerate(rows if isinstance(rows, list) else [rows]):
+            name = row.get("id") or row.get("capability") or row.get("name") or row.get("kconfig")
+            where = f"{origin}: [{kind}] {name or index}"
+            if name is not None and kind != "list" and name in seen:
+                # One row per workaround, erratum and mitigation: what a row says, it says once.
+                raise CatalogueError(f"{where}: a second row")
+            seen.add(name)
+            for key in row.keys() - keys[kind]:
+                raise CatalogueError(f"{where}: unknown key {key!r}")
+            for older in row.get("older", []):
+                for key in older.keys() - keys[kind]:
+                    raise CatalogueError(f"{where}: older: unknown key {key!r}")
+            ranges = [*row.get("affects", []), *row.get("ranges", [])]
+            for key in {k for r in ranges for k in r} - _RANGE_KEYS:
+                raise CatalogueError(f"{where}: a range has the unknown key {key!r}")
+
+
+def resolve_errata_table(
+    facts: dict[str, Any],
+    words: dict[str, Any],
+    kernel: str | None,
+    catalogue: Catalogue | None = None,
+) -> ErrataTable:
+    """The rows of ``facts`` that ``kernel`` carries, with its values, joined with ``words``."""
+    catalogue = catalogue or load_catalogue()
+    if facts.get("table", {}).get("format") != ERRATA_TABLE_FORMAT:
+        raise CatalogueError(f"errata.toml: [table].format is not {ERRATA_TABLE_FORMAT!r}")
+    releases = [r for k in facts["kernel"] for r in k["releases"]]
+    release = kernel or releases[-1]
+    if release not in releases:
+        raise UnknownKernelError(
+            f"guest kernel {release!r} is not known; known: {', '.join(releases)}"
+        )
+    version = _release(release)
+    series = next(k for k in facts["kernel"] if release in k["releases"])
+    rule = next(r["rule"] for r in series["target_list"] if _carries(r["kernels"], version))
+    workarounds = {w["capability"]: w for w in (_at(r, version) for r in facts["workaround"]) if w}
+    lists: dict[str, list[CpuRange]] = {}
+    for row in filter(None, (_at(r, version) for r in facts["list"])):
+        lists[row["name"]] = [_range(r) for r in row["ranges"]]
+    effects = {w["capability"]: w for w in words.get("workaround", [])}
+    effects.update({f"list:{w['name']}": w for w in words.get("list", [])})
+    effects.update({f"own-midr:{w['kconfig']}": w for w in words.get("own_midr", [])})
+    mitigation_capabilities = {m["capability"] for m in words.get("mitigation", [])}
+    errata: list[Erratum] = []
+    for row in filter(None, (_at(r, version) for r in facts["erratum"])):
+        errata += _errata_of(row, workarounds, effects, catalogue)
+    for capability, row in workarounds.items():
+        if "affects" in row and capability not in mitigation_capabilities:
+            errata += _errata_of(
+                {
+                    "id": row["log"] or capability,
+                    "vendor": "",
+                    "kconfig": "",
+                    "workarounds": [capability],
+                    "affects": row["affects"],
+                    "left_out_by": row.get("left_out_by", []),
+                },
+                workarounds,
+                effects,
+                catalogue,
+            )
+    mitigations = tuple(
+        _mitigation(m, workarounds, lists, catalogue)
+        for m in words.get("mitigation", [])
+        if m["capability"] in workarounds or "log" in m
     )
+    _check_unique((e.id for e in errata), "errata.toml")
+    linux = ", ".join(facts["table"]["derived_from"])
+    kaslr = str(series["kaslr_kpti_unless"])
+    return ErrataTable(tuple(errata), mitigations, linux, release, rule, kaslr)
 
 
-def _mitigation(entry: dict[str, Any], catalogue: Catalogue) -> Mitigation:
+def _release(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
+
+
+def _carries(specs: list[str], version: tuple[int, ...]) -> bool:
+    """Whether ``version`` is in one of the kernel specs ("7.2", "7.2.10-", "7.2-7.2.9")."""
+    for spec in specs:
+        low, dash, high = spec.partition("-")
+        first = _release(low)
+        if not dash:
+            if version[: len(first)] == first:
+                return True
+            continue
+        series = first[:2]
+        if version[:2] != series:
+            continue
+        if first > version[: len(first)]:
+            continue
+        if high and version > _release(high):
+            continue
+        return True
+    return False
+
+
+def _at(row: dict[str, Any], version: tuple[int, ...]) -> dict[str, Any] | None:
+    """The row as ``version`` has it (its ``older`` values applied), or None if not carried."""
+    if not _carries(row["kernels"], version):
+        return None
+    resolved = dict(row)
+    for older in row.get("older", []):
+        if _carries(older["kernels"], version):
+            resolved.update({k: v for k, v in older.items() if k != "kernels"})
+    return resolved
+
+
+# Rows no capability carries: the broken-DBM list (cpufeature.c), and code that compares the
+# MIDR the CPU reads (never the target list).
+_MATCHED_BY = {"list:broken-dbm": "cpufeature", "list:own-midr": "midr-seen"}
+
+
+def _errata_of(
+    row: dict[str, Any],
+    workarounds: dict[str, dict[str, Any]],
+    effects: dict[str, dict[str, Any]],
+    catalogue: Catalogue,
+) -> list[Erratum]:
+    """One Erratum per workaround carrying the row (a list row when none does)."""
+    keys = row["workarounds"] or [f"list:{row['list']}"]
+    lookup = {"list:own-midr": f"own-midr:{row['kconfig']}"}
+    found = []
+    for key in keys:
+        workaround = workarounds.get(key, {"log": "", "matcher": ""})
+        words = effects.get(lookup.get(key, key))
+        if words is None:
+            raise CatalogueError(f"errata-effects.toml: no row for {key} ({row['id']})")
+        only_if = words.get("matters_only_if")
+        found.append(
+            Erratum(
+                # Several workarounds (ThunderX2 219): each by the line it logs.
+                id=row["id"] if len(keys) == 1 else workaround["log"] or key,
+                vendor=row["vendor"],
+                capability="" if key.startswith("list:") else key,
+                kconfig=row["kconfig"],
+                left_out_by=tuple(row.get("left_out_by", ())),
+                log=workaround["log"],
+                applies=str(words["applies"]),
+                matched_by=_MATCHED_BY.get(key, "midr"),
+                affects=tuple(_range(r) for r in row["affects"]),
+                requires=tuple(_field_test(t, catalogue) for t in words.get("requires", [])),
+                matters_only_if=None if only_if is None else _field_test(only_if, catalogue),
+                effect=str(words["effect"]),
+                matcher=workaround["matcher"],
+            )
+        )
+    return found
+
+
+def _mitigation(
+    entry: dict[str, Any],
+    workarounds: dict[str, dict[str, Any]],
+    lists: dict[str, list[CpuRange]],
+    catalogue: Catalogue,
+) -> Mitigation:
     otherwise = str(entry["otherwise"])
     if otherwise not in OTHERWISE:
-        raise ValueError(f"otherwise {otherwise!r} not known")
+        raise CatalogueError(f"errata-effects.toml: {entry['id']}: otherwise {otherwise!r}")
     unaffected_if, enabled_if = entry.get("unaffected_if"), entry.get("enabled_if")
     firmware = entry.get("firmware_unaffected_if")
+    log = workarounds.get(entry["capability"], {}).get("log") or entry["log"]
     return Mitigation(
         id=str(entry["id"]),
         capability=str(entry["capability"]),
-        since=_version(entry["since"]),
-        log=str(entry["log"]),
+        log=str(log),
         older_logs=tuple(str(s) for s in entry.get("older_logs", [])),
         unaffected_if=None if unaffected_if is None else _field_test(unaffected_if, catalogue),
         enabled_if=None if enabled_if is None else _field_test(enabled_if, catalogue),
         firmware_unaffected_if=None if firmware is None else _field_test(firmware, catalogue),
-        safe=tuple(_range(r) for r in entry["safe"]),
-        affected=tuple(_range(r) for r in entry["affected"]),
+        safe=tuple(r for name in entry["safe"] for r in lists[name]),
+        affected=tuple(r for name in entry["affected"] for r in lists[name]),
         otherwise=otherwise,
         effect=str(entry["effect"]),
-        source=str(entry["source"]),
     )
 
 
 def _range(entry: dict[str, Any]) -> CpuRange:
     fixed = entry.get("fixed")
+    part_mask = int(entry.get("part_mask", 0xFFF))
     return CpuRange(
         implementer=int(entry["implementer"]),
         part=int(entry["part"]),
-        part_mask=entry.get("part_mask"),
+        part_mask=part_mask,
         rv_min=_rv(entry["from"]) if "from" in entry else 0,
         rv_max=_rv(entry["to"]) if "to" in entry else None,
         fixed_rv=None if fixed is None else _rv(fixed["revision"]),
         fixed_revidr_mask=0 if fixed is None else int(fixed["revidr_mask"]),
-        seen_midr_only=bool(entry.get("seen_midr_only", False)),
+        # The kernel's part-family match (Kryo) reads the CPU's own MIDR, never the list.
+        seen_midr_only=part_mask != 0xFFF,
         loop=entry.get("loop"),
     )
 
@@ -296,7 +461,7 @@ def _range(entry: dict[str, Any]) -> CpuRange:
 def _field_test(entry: dict[str, Any], catalogue: Catalogue) -> FieldTest:
     register = catalogue.get(str(entry["register"]))
     if register is None:
-        raise ValueError(f"register {entry['register']!r} is not catalogued")
+        raise CatalogueError(f"errata-effects.toml: register {entry['register']!r} unknown")
     return FieldTest(register.field(str(entry["field"])), int(entry["min"]))
 
 
@@ -307,7 +472,9 @@ def _rv(name: str) -> int:
     v, r = int(variant), int(revision)
     top_v, top_r = (1 << layout.width("Variant")) - 1, (1 << layout.width("Revision")) - 1
     if not (0 <= v <= top_v and 0 <= r <= top_r) or not name.startswith("r"):
-        raise ValueError(f"{name!r} is not a revision rNpM with N in 0..{top_v}, M in 0..{top_r}")
+        raise CatalogueError(
+            f"errata.toml: {name!r} is not a revision rNpM with N in 0..{top_v}, M in 0..{top_r}"
+        )
     return layout.place("Variant", v) | layout.place("Revision", r)
 
 
@@ -321,152 +488,9 @@ def _rv_name(rv: int) -> str:
     return f"r{layout.take(rv, 'Variant')}p{layout.take(rv, 'Revision')}"
 
 
-def _version(text: str) -> tuple[int, int] | None:
-    if text == "":
-        return None
-    version = parse_kernel_version(text)
-    if version is None:
-        raise ValueError(f"since {text!r} is not a kernel version")
-    return version
-
-
-def _series(text: str) -> tuple[int, int]:
-    version = _version(text)
-    if version is None:
-        raise ValueError("stable: an empty series")
-    return version
-
-
-# The shape of errata.toml (see its header): every key a row may have, and its type.
-def _revision_problem(name: object) -> str | None:
-    try:
-        _rv(str(name))
-    except ValueError as error:
-        return str(error)
-    return None
-
-
-def _revision_order(name: object) -> int:
-    return _rv(str(name))
-
-
-def _version_problem(text: object) -> str | None:
-    if text == "" or parse_kernel_version(str(text)) is not None:
-        return None
-    return f"{text!r} is not a kernel version such as 6.12"
-
-
-_REVISION = tables.Value(str, check=_revision_problem)
-_VERSION = tables.Value(str, check=_version_problem)
-_STRINGS = tables.Value(list, items=tables.Value(str))
-_RANGE_ROW = tables.Row(
-    {
-        "implementer": tables.Value(int, check=midr_fits("Implementer")),
-        "part": tables.Value(int, check=midr_fits("PartNum")),
-        "part_mask": tables.Value(int, check=midr_fits("PartNum")),
-        "from": _REVISION,
-        "to": _REVISION,
-        "fixed": tables.Value(
-            dict,
-            row=tables.Row(
-                {"revision": _REVISION, "revidr_mask": tables.Value(int, bits=32)},
-                required=["revision", "revidr_mask"],
-            ),
-        ),
-        "seen_midr_only": tables.Value(bool),
-        "loop": tables.Value(int, bits=8),
-    },
-    required=["implementer", "part"],
-    ranges=[("from", "to", _revision_order)],
-)
-_RANGES = tables.Value(list, row=_RANGE_ROW)
-_FIELD_TEST = tables.Value(
-    dict,
-    row=tables.Row(
-        {
-            "register": tables.Value(str),
-            "field": tables.Value(str),
-            "min": tables.Value(int, bits=4),
-        },
-        required=["register", "field", "min"],
-    ),
-)
-_ERRATUM_ROW = tables.Row(
-    {
-        "id": tables.Value(str),
-        "vendor": tables.Value(str),
-        "numbers": tables.Value(list, items=tables.Value(int)),
-        "capability": tables.Value(str),
-        "kconfig": tables.Value(str),
-        "since": _VERSION,
-        "stable": tables.Value(list, items=_VERSION),
-        "left_out_by": _STRINGS,
-        "log": tables.Value(str),
-        "older_logs": _STRINGS,
-        "applies": tables.Value(str, words=APPLIES),
-        "matched_by": tables.Value(str, words=MATCHED_BY),
-        "affects": _RANGES,
-        "requires": tables.Value(list, items=_FIELD_TEST),
-        "matters_only_if": _FIELD_TEST,
-        "effect": tables.Value(str),
-        "source": tables.Value(str),
-    },
-    required=[
-        "id",
-        "vendor",
-        "capability",
-        "kconfig",
-        "since",
-        "log",
-        "applies",
-        "matched_by",
-        "affects",
-        "effect",
-        "source",
-    ],
-    name="id",
-    unique=["id"],
-)
-_MITIGATION_ROW = tables.Row(
-    {
-        "id": tables.Value(str),
-        "capability": tables.Value(str),
-        "since": _VERSION,
-        "log": tables.Value(str),
-        "older_logs": _STRINGS,
-        "unaffected_if": _FIELD_TEST,
-        "enabled_if": _FIELD_TEST,
-        "firmware_unaffected_if": _FIELD_TEST,
-        "safe": _RANGES,
-        "affected": _RANGES,
-        "otherwise": tables.Value(str, words=OTHERWISE),
-        "effect": tables.Value(str),
-        "source": tables.Value(str),
-    },
-    required=[
-        "id",
-        "capability",
-        "since",
-        "log",
-        "safe",
-        "affected",
-        "otherwise",
-        "effect",
-        "source",
-    ],
-    name="id",
-    unique=["id"],
-)
-ERRATA_FILE = tables.Row(
-    {
-        "table": tables.Value(
-            dict,
-            row=tables.Row(
-                {"format": tables.Value(str), "linux": tables.Value(str)}, required=["format"]
-            ),
-        ),
-        "erratum": tables.Value(list, row=_ERRATUM_ROW),
-        "mitigation": tables.Value(list, row=_MITIGATION_ROW),
-    },
-    required=["table"],
-)
+def _check_unique(ids: Iterable[str], origin: str) -> None:
+    seen: set[str] = set()
+    for name in ids:
+        if name in seen:
+            raise CatalogueError(f"{origin}: {name!r} appears twice")
+        seen.add(name)

@@ -53,7 +53,8 @@ def test_embedded_neoverse_n1_host_lists_its_cpu_errata() -> None:
     assert result.returncode == 0, result.stderr
     assert "Host neoverse-n1-linux-7.2 (kvm-7.2-neoverse-n1):" in result.stdout
     assert "Arm Neoverse-N1 r4p1 (MIDR 0x414fd0c1), REVIDR 0x0:" in result.stdout
-    assert "ARM erratum 3194386 [guest]" in result.stdout
+    # Neoverse-N1's (and Cortex-A76's) number for the erratum ARM64_ERRATUM_3194386 handles.
+    assert "ARM erratum 3324349 [guest]" in result.stdout
     assert "ARM erratum 1418040" not in result.stdout  # fixed from r4p0 on
 
 
@@ -70,7 +71,7 @@ def test_a_hand_written_model_names_errata_their_bringers_and_each_host_types_co
     assert [i["midr"] for i in errata["ARM erratum 832075"]["implementations"]] == ["0x411fd070"]
     assert errata["ARM erratum 1418040"]["log"] == "ARM erratum 1418040"
     assert [i["midr"] for i in errata["ARM erratum 1418040"]["implementations"]] == ["0x413fd0b0"]
-    assert errata["ARM erratum 3194386"]["guest"] is True
+    assert errata["ARM erratum 3324349"]["guest"] is True
     assert "Cavium ThunderX2 erratum 219 (PRFM removal)" in errata
     assert "Cavium ThunderX2 erratum 219 (KVM guest sysreg trapping)" not in errata  # hyp mode only
     assert errata["Spectre-BHB"]["kind"] == "mitigation"
@@ -78,7 +79,7 @@ def test_a_hand_written_model_names_errata_their_bringers_and_each_host_types_co
     added = {a["implementation"]["midr"]: a["adds"] for a in document["added_by_each"]}
     assert "ARM erratum 1418040" in added["0x413fd0b0"]
     assert "ARM erratum 832075" in added["0x411fd070"]
-    assert "ARM erratum 3194386" not in added["0x414fd0c1"]  # the Cortex-A76 brings it too
+    assert "ARM erratum 3324349" not in added["0x414fd0c1"]  # the Cortex-A76 brings it too
     older = {o["implementation"]["midr"]: by_id(o["errata"]) for o in document["older_guests"]}
     assert "ARM erratum 832075" not in older["0x414fd0c1"]
     assert by_id(answer["errata"]).keys() == errata.keys()
@@ -99,11 +100,11 @@ def test_the_text_answer_shows_the_pool_the_cost_and_older_guests(
     assert "A guest older than 6.15 reads only its host's MIDR/REVIDR and enables instead:" in out
 
 
-def test_guest_kernel_before_6_15_answers_per_host_only(
-    write_json: Callable[[str, Any], Path],
-) -> None:
+def test_a_6_12_guest_answers_per_host_only(write_json: Callable[[str, Any], Path]) -> None:
     model = write_json("pool.json", model_json(MODEL_TARGETS))
-    answer = json.loads(run_cli("errata", model, "--json", "--guest-kernel", "6.12").stdout)
+    answer = json.loads(run_cli("errata", model, "--json", "--guest-kernel", "6.12.117").stdout)
+    assert answer["guest_kernel"] == "6.12.117"
+    assert answer["guest_kernel_is_default"] is False
     (document,) = answer["inputs"]
     assert document["guest_reads_target_list"] is False
     assert document["errata"] == []
@@ -114,21 +115,26 @@ def test_guest_kernel_before_6_15_answers_per_host_only(
             if o["implementation"]["midr"] == "0x414fd0c1"
         )
     )
-    assert "ARM erratum 3194386" in on_n1
-    assert on_n1["ARM erratum 3194386"]["only_some_kernels"] is None
-    assert on_n1["ARM erratum 4118414"]["only_some_kernels"] == (
-        "only in the 6.12 point releases that carry the backport"
-    )
+    # Debian's 6.12 carries 4118414 (6.12.94's stable update) in every build.
+    assert on_n1["ARM erratum 4193800"]["only_some_kernels"] is None
 
 
-def test_guest_kernel_limits_the_pool_answer(write_json: Callable[[str, Any], Path]) -> None:
-    model = write_json("pool.json", model_json(["0x414fd0c1"]))
-    newest = by_id(json.loads(run_cli("errata", model, "--json").stdout)["errata"])
-    at_7_0 = by_id(
-        json.loads(run_cli("errata", model, "--json", "--guest-kernel", "7.0").stdout)["errata"]
-    )
-    assert "ARM erratum 4118414" in newest
-    assert "ARM erratum 4118414" not in at_7_0
+def test_guest_kernel_answers_as_that_point_release(write_json: Callable[[str, Any], Path]) -> None:
+    # Cortex-A725 r0p1: erratum 3821522 reached 7.2 in 7.2.10 (Debian's changelog).
+    model = write_json("pool.json", model_json(["0x410fd871"]))
+    default = json.loads(run_cli("errata", model, "--json").stdout)
+    assert default["guest_kernel"] == "7.3.4"
+    assert default["guest_kernel_is_default"] is True
+    at = {
+        v: by_id(
+            json.loads(run_cli("errata", model, "--json", "--guest-kernel", v).stdout)["errata"]
+        )
+        for v in ("7.2.9", "7.2.10")
+    }
+    assert "ARM erratum 3821522" in at["7.2.10"]
+    assert "ARM erratum 3821522" not in at["7.2.9"]
+    text = run_cli("errata", model).stdout
+    assert text.startswith("Guest kernel: Debian Linux 7.3.4 (the default: the newest known)")
 
 
 @pytest.mark.parametrize(
@@ -136,8 +142,8 @@ def test_guest_kernel_limits_the_pool_answer(write_json: Callable[[str, Any], Pa
     [
         (["no-such-file.json"], "no-such-file.json: cannot read"),
         (
-            ["kvm-7.2-neoverse-n1", "--guest-kernel", "banana"],
-            "--guest-kernel 'banana': not a kernel version",
+            ["kvm-7.2-neoverse-n1", "--guest-kernel", "7.2"],
+            "guest kernel '7.2' is not known; known: 6.12.94,",
         ),
     ],
 )
@@ -181,7 +187,7 @@ def test_baseline_says_what_each_host_type_adds(
         for c in json.loads(run_cli("baseline", "--json", *profiles).stdout)["errata_cost"]
     }
     assert "ARM erratum 832075" in cost["0x411fd070"]
-    assert "ARM erratum 3194386" in cost["0x414fd0c1"]
+    assert "ARM erratum 3324349" in cost["0x414fd0c1"]
 
 
 def test_check_says_what_the_hosts_cpu_types_would_add(

@@ -56,7 +56,8 @@ def test_previous_ids_are_kept_and_moves_listed() -> None:
     [pool] = second.pools
     assert pool.id in previous.pools
     [move] = second.moves
-    assert move.after == pool.id and move.before != pool.id
+    assert move.after == pool.id
+    assert move.before != pool.id
 
 
 def test_kept_ids_give_each_previous_id_to_the_pool_with_most_of_its_hosts() -> None:

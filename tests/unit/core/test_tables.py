@@ -9,7 +9,6 @@ import pytest
 
 from qemu_errata.core import data_files, tables
 from qemu_errata.core.catalogue import parse_catalogue
-from qemu_errata.core.errata import parse_errata_table
 from qemu_errata.errors import CatalogueError
 
 RANGE = tables.Row(
@@ -123,17 +122,6 @@ def test_hex_keys_of_a_width() -> None:
     assert refusal({"id": "a", "names": {"0x41": 1}}) == (
         "t.toml: row[0] a, key 'names.0x41': 1 is not a string"
     )
-
-
-def test_a_misspelt_errata_condition_is_refused_not_dropped() -> None:
-    text = (
-        '[table]\nformat = "qemu-errata/errata-table/1"\n[[erratum]]\nid = "X 1"\n'
-        'vendor = "X"\ncapability = ""\nkconfig = ""\nsince = "6.1"\nlog = ""\n'
-        'applies = "guest"\nmatched_by = "midr"\naffects = []\neffect = "e"\nsource = "s"\n'
-        'matters_only_iff = { register = "ID_AA64PFR0_EL1", field = "CSV2", min = 1 }\n'
-    )
-    with pytest.raises(CatalogueError, match=r"^e\.toml: erratum\[0\] X 1, key 'matters_only_iff'"):
-        parse_errata_table(text, "e.toml")
 
 
 def test_a_malformed_register_encoding_is_a_table_error_not_an_internal_one() -> None:

@@ -486,7 +486,8 @@ def outside_reading_rule(xml: bytes) -> bool:
         docinfo = etree.fromstring(xml, libvirt_parser()).getroottree().docinfo
     except (etree.XMLSyntaxError, ValueError):
         return True
-    return bool(docinfo.doctype) or (docinfo.encoding or "").lower() not in READ_ENCODINGS
+    doctype = docinfo.doctype  # type: ignore[union-attr]
+    return bool(doctype) or (docinfo.encoding or "").lower() not in READ_ENCODINGS
 
 
 def _pool_verdict(

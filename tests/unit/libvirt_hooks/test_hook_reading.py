@@ -303,7 +303,8 @@ def test_both_readers_refuse_an_unknown_register_group() -> None:
     with pytest.raises(DomainXmlError, match="unknown register group 'cpu_registers'"):
         read_domain(xml)
     view = libvirt_view(xml)
-    assert view is not None and view.pool == "invalid"
+    assert view is not None
+    assert view.pool == "invalid"
 
 
 def test_a_pool_document_with_a_mebibyte_without_markup_is_refused_before_parsing() -> None:

@@ -12,7 +12,6 @@ import pytest
 
 from qemu_errata.core.vmms import newest_known, vmm_named
 from qemu_errata.errors import InputError
-from qemu_errata.vmm import discovery
 from qemu_errata.vmm.discovery import deciding_vmm, vmm_of_binary
 
 
@@ -35,11 +34,13 @@ def test_an_unknown_release_has_what_its_binary_names(tmp_path: Path) -> None:
     vmm = vmm_of_binary(fake_qemu(tmp_path, "12.0.0", ("kvm-psci-version", "impl-cpu")))
     assert vmm.name == "qemu-12.0"
     assert dict(vmm.firmware_properties) == {"KVM_REG_ARM_PSCI_VERSION": "kvm-psci-version"}
-    assert vmm.impl_cpu and not vmm.tolerates_missing_registers and not vmm.sysreg_series
+    assert vmm.impl_cpu
+    assert not vmm.tolerates_missing_registers
+    assert not vmm.sysreg_series
 
 
 def test_without_an_arm64_qemu_the_newest_known_decides(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(discovery.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
     assert deciding_vmm(None) == newest_known()
     with pytest.raises(InputError, match=r"--vmm qemu-0\.1: unknown VMM \(known: qemu-7\.2, "):
         deciding_vmm("qemu-0.1")
