@@ -1,5 +1,5 @@
-"""Every benchmark in one run, one table: the hook's startup, baseline and plan scaling, and
-the hook's cost to a live migration on the test bed.
+"""Every benchmark in one run, one table: the hook's and the command's start-up, baseline and
+plan scaling, and the hook's cost to a live migration on the test bed.
 
 Medians, p95 (nearest rank) and the ratio of each median to its reference
 row's (named in the row's module docstring), with the target where the
@@ -16,6 +16,7 @@ import argparse
 import sys
 import time
 
+import cli_startup
 import hook_startup
 import migration
 import scaling
@@ -31,6 +32,7 @@ def main() -> int:
     options = parser.parse_args()
     started = time.monotonic()
     rows = hook_startup.measure(options.hook_runs)
+    rows += cli_startup.measure(options.hook_runs)
     rows += migration.measure(options.migrations)
     rows += scaling.measure(options.scaling_runs, options.largest)
     print(format_table(rows))

@@ -20,14 +20,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.core.catalogue import parse_kernel_version
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.errata import kernel_view, load_errata_table
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel, baseline, check
 from qemu_errata.core.profile import HostProfile
-from qemu_errata.core.readable import plural
+from qemu_errata.core.words import plural
 from qemu_errata.errors import ExitStatus, IncompatiblePoolError
 from qemu_errata.nested.boot import run_nested
 from qemu_errata.nested.carry import plan_transfer
@@ -92,9 +92,9 @@ for later runs (userdel qe-tb-N removes them)."""
 
 def register(commands: Subcommands) -> None:
     """Register ``demo`` on the ``qemu-errata`` subcommands."""
-    sub = commands.add_parser(
+    sub = add_command(
+        commands,
         "demo",
-        help="the end-to-end walk-through (root; a few seconds, 10 more with a nested image)",
         description=INTRODUCTION,
     )
     sub.set_defaults(run=run_demo)

@@ -4,39 +4,28 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import read_document_argument
 from qemu_errata.core.catalogue import parse_kernel_version
 from qemu_errata.core.errata import (
-    TARGET_LIST_KERNEL,
-    Enabled,
     ErrataTable,
-    KernelView,
-    MitigationVerdict,
-    PoolErrata,
-    Suppressed,
     kernel_view,
     load_errata_table,
     pool_errata,
 )
-from qemu_errata.core.implementations import TargetImplementation
-from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import ExitStatus, InputError
-
-ERRATA_FORMAT = "qemu-errata/errata/1"
+from qemu_errata.reports.errata import ModelErrata, ProfileErrata, errata_json, errata_text
 
 
 def register(commands: Subcommands) -> None:
     """Add ``errata``."""
-    sub = commands.add_parser(
+    sub = add_command(
+        commands,
         "errata",
-        help="the errata workarounds a pool's guests enable, and what each host type adds",
     )
     sub.add_argument(
         "inputs",
@@ -59,9 +48,9 @@ def _cmd_errata(args: argparse.Namespace) -> int:
     table = load_errata_table()
     results = [_analyse(table, name, document, kernel) for name, document in documents]
     if args.json:
-        print(json.dumps(_json(table, args.guest_kernel, results), indent=2))
+        print(json.dumps(errata_json(table, args.guest_kernel, results), indent=2))
     else:
-        print("\n\n".join(_text(result, kernel) for result in results))
+        print("\n\n".join(errata_text(result, kernel) for result in results))
     return ExitStatus.OK
 
 
@@ -74,266 +63,21 @@ def _guest_kernel(text: str | None) -> tuple[int, int] | None:
     return version
 
 
-# ---------------------------------------------------------------- analysis
-
-
-class _ModelResult:
-    def __init__(self, name: str, model: PoolModel, errata: PoolErrata) -> None:
-        self.name, self.model, self.errata = name, model, errata
-
-
-class _ProfileResult:
-    def __init__(
-        self, name: str, profile: HostProfile, views: list[tuple[TargetImplementation, KernelView]]
-    ) -> None:
-        self.name, self.profile, self.views = name, profile, views
-
-
 def _analyse(
     table: ErrataTable, name: str, document: PoolModel | HostProfile, kernel: tuple[int, int] | None
-) -> _ModelResult | _ProfileResult:
+) -> ModelErrata | ProfileErrata:
     if isinstance(document, PoolModel):
         targets = list(document.target_implementations)
-        return _ModelResult(
+        return ModelErrata(
             name, document, pool_errata(table, targets, _registers(document), kernel)
         )
     views = [
         (i.target, kernel_view(table, [i.target], _registers(document), at_el2=True))
         for i in document.implementations
     ]
-    return _ProfileResult(name, document, views)
+    return ProfileErrata(name, document, views)
 
 
 def _registers(document: PoolModel | HostProfile) -> dict[str, int]:
     """The ID registers and the firmware pseudo-registers (the hypervisor's SMCCC answers)."""
     return {**document.id_registers, **document.firmware_registers}
-
-
-# ---------------------------------------------------------------- text
-
-
-def _text(result: _ModelResult | _ProfileResult, kernel: tuple[int, int] | None) -> str:
-    if isinstance(result, _ProfileResult):
-        return _profile_text(result)
-    pool = result.errata
-    guest = "a guest" if kernel is None else f"a Linux {kernel[0]}.{kernel[1]} guest"
-    lines = [f"Pool model {result.name}: {len(pool.targets)} target implementations"]
-    if pool.guest is not None:
-        lines.append(
-            f"What {guest} enables (it matches errata against every target implementation):"
-        )
-        lines.extend(_view_lines(pool.guest, "  "))
-        lines.append("What each host type alone adds to every guest:")
-        for target, workarounds in pool.marginal:
-            named = [" + ".join(ids) for ids in workarounds]
-            lines.append(f"  {_name(target)}: {len(workarounds)}{_listing(named)}")
-        older = "A guest older than 6.15 reads only its host's MIDR/REVIDR and enables instead:"
-    else:
-        older = (
-            f"{guest[0].upper()}{guest[1:]} (older than 6.15) reads only its host's MIDR/REVIDR:"
-        )
-    lines.append(older)
-    for target, view in pool.older_guests:
-        enabled = [e.erratum.id for e in view.errata if e.no_effect is None]
-        enabled += [v.mitigation.id for v in view.mitigations if v.state == "enabled"]
-        lines.append(f"  on {_name(target)}: {len(enabled)}{_listing(enabled)}")
-    return "\n".join(lines)
-
-
-def _view_lines(view: KernelView, indent: str) -> list[str]:
-    effective = [e for e in view.errata if e.no_effect is None]
-    idle = [e for e in view.errata if e.no_effect is not None]
-    lines = [f"{indent}Errata workarounds ({len(effective)}):"]
-    lines.extend(_enabled_line(e, indent + "  ") for e in effective)
-    if idle:
-        lines.append(f"{indent}Detected and logged, changing nothing here ({len(idle)}):")
-        lines.extend(f"{indent}  {e.erratum.id}: {e.no_effect}" for e in idle)
-    if view.suppressed:
-        lines.append(
-            f"{indent}Not enabled because of the model's ID registers ({len(view.suppressed)}):"
-        )
-        lines.extend(
-            f"{indent}  {s.erratum.id} ({_names(s.implementations)}): {s.reason}"
-            for s in view.suppressed
-        )
-    lines.append(f"{indent}Mitigations:")
-    lines.extend(_mitigation_line(v, indent + "  ") for v in view.mitigations)
-    return lines
-
-
-def _enabled_line(enabled: Enabled, indent: str) -> str:
-    erratum = enabled.erratum
-    where = (
-        " (only on those hosts: matched against the MIDR the CPU reads)"
-        if enabled.own_hosts_only
-        else ""
-    )
-    if enabled.only_some_kernels:
-        where += f" ({enabled.only_some_kernels})"
-    logs = f' [logs "{erratum.log}"]' if erratum.log else " [not logged]"
-    acts = " (KVM acts on it)" if erratum.applies == "hypervisor" else ""
-    source = f"from {_names(enabled.implementations)}{where}"
-    return f"{indent}{erratum.id}{logs}: {erratum.effect}{acts}; {source}"
-
-
-def _mitigation_line(verdict: MitigationVerdict, indent: str) -> str:
-    loop = f", branch loop {verdict.loop}" if verdict.loop else ""
-    who = f" ({_names(verdict.implementations)})" if verdict.implementations else ""
-    return f"{indent}{verdict.mitigation.id}: {verdict.state}{loop}: {verdict.reason}{who}"
-
-
-def _profile_text(result: _ProfileResult) -> str:
-    lines = [f"Host {result.profile.host} ({result.name}):"]
-    for target, view in result.views:
-        lines.append(f"  {_name(target)}: {len(view.errata)} errata known for this CPU")
-        for enabled in view.errata:
-            erratum = enabled.erratum
-            note = f" ({enabled.no_effect})" if enabled.no_effect else ""
-            lines.append(f"    {erratum.id} [{erratum.applies}]: {erratum.effect}{note}")
-        lines.extend(f"    {s.erratum.id}: not enabled, {s.reason}" for s in view.suppressed)
-    return "\n".join(lines)
-
-
-def _name(target: TargetImplementation) -> str:
-    revidr = "any" if target.revidr is None else f"{target.revidr:#x}"
-    return f"{Midr(target.midr).describe()}, REVIDR {revidr}"
-
-
-def _names(targets: Sequence[TargetImplementation]) -> str:
-    return ", ".join(Midr(t.midr).describe() for t in targets)
-
-
-def _listing(names: Sequence[str]) -> str:
-    return f": {', '.join(names)}" if names else ""
-
-
-# ---------------------------------------------------------------- JSON
-
-
-def _json(
-    table: ErrataTable, guest_kernel: str | None, results: list[_ModelResult | _ProfileResult]
-) -> dict[str, Any]:
-    inputs = [_input_json(r) for r in results]
-    return {
-        "format": ERRATA_FORMAT,
-        "table": table.linux,
-        "guest_kernel": guest_kernel,
-        "errata": _union(item for document in inputs for item in document["errata"]),
-        "inputs": inputs,
-    }
-
-
-def _input_json(result: _ModelResult | _ProfileResult) -> dict[str, Any]:
-    if isinstance(result, _ProfileResult):
-        per_cpu = [
-            {"implementation": _implementation(t), "errata": _view_json(v)} for t, v in result.views
-        ]
-        return {
-            "input": result.name,
-            "kind": "host-profile",
-            "host": result.profile.host,
-            "errata": _union(item for cpu in per_cpu for item in cpu["errata"]),
-            "implementations": per_cpu,
-        }
-    pool = result.errata
-    return {
-        "input": result.name,
-        "kind": "pool-model",
-        "target_implementations": [_implementation(t) for t in pool.targets],
-        "guest_reads_target_list": pool.guest is not None,
-        "errata": [] if pool.guest is None else _view_json(pool.guest),
-        "expected_log": None if pool.guest is None else _log_json(pool.guest),
-        "not_enabled": []
-        if pool.guest is None
-        else [_suppressed_json(s) for s in pool.guest.suppressed],
-        "added_by_each": [
-            {
-                "implementation": _implementation(t),
-                "adds": [i for ids in workarounds for i in ids],
-                "workarounds": [list(ids) for ids in workarounds],
-            }
-            for t, workarounds in pool.marginal
-        ],
-        "older_guests": [
-            {
-                "implementation": _implementation(t),
-                "errata": _view_json(v),
-                "expected_log": _log_json(v),
-            }
-            for t, v in pool.older_guests
-        ],
-        "minimum_target_list_kernel": f"{TARGET_LIST_KERNEL[0]}.{TARGET_LIST_KERNEL[1]}",
-    }
-
-
-def _log_json(view: KernelView) -> dict[str, list[str]]:
-    certain, possible = view.expected_log()
-    return {"detected": list(certain), "only_some": list(possible)}
-
-
-def _view_json(view: KernelView) -> list[dict[str, Any]]:
-    errata = [_enabled_json(e) for e in view.errata]
-    return errata + [_mitigation_json(v) for v in view.mitigations]
-
-
-def _enabled_json(enabled: Enabled) -> dict[str, Any]:
-    erratum = enabled.erratum
-    return {
-        "id": erratum.id,
-        "kind": "erratum",
-        "vendor": erratum.vendor,
-        "implementations": [_implementation(t) for t in enabled.implementations],
-        "guest": erratum.guest_detects,
-        "applies": erratum.applies,
-        "log": erratum.log or None,
-        "capability": erratum.capability or None,
-        "kconfig": erratum.kconfig or None,
-        "since": None if erratum.since is None else f"{erratum.since[0]}.{erratum.since[1]}",
-        "own_hosts_only": enabled.own_hosts_only,
-        "only_some_kernels": enabled.only_some_kernels,
-        "no_effect": enabled.no_effect,
-        "effect": erratum.effect,
-    }
-
-
-def _mitigation_json(verdict: MitigationVerdict) -> dict[str, Any]:
-    mitigation = verdict.mitigation
-    return {
-        "id": mitigation.id,
-        "kind": "mitigation",
-        "implementations": [_implementation(t) for t in verdict.implementations],
-        "guest": verdict.state == "enabled",
-        "state": verdict.state,
-        "loop": verdict.loop,
-        "reason": verdict.reason,
-        "log": mitigation.log,
-        "capability": mitigation.capability,
-        "since": None
-        if mitigation.since is None
-        else f"{mitigation.since[0]}.{mitigation.since[1]}",
-        "effect": mitigation.effect,
-    }
-
-
-def _suppressed_json(suppressed: Suppressed) -> dict[str, Any]:
-    return {
-        "id": suppressed.erratum.id,
-        "implementations": [_implementation(t) for t in suppressed.implementations],
-        "reason": suppressed.reason,
-    }
-
-
-def _implementation(target: TargetImplementation) -> dict[str, Any]:
-    return {**target.to_json(), "name": Midr(target.midr).describe()}
-
-
-def _union(items: Any) -> list[dict[str, Any]]:
-    """One object per id, its implementations merged across inputs."""
-    merged: dict[str, dict[str, Any]] = {}
-    for item in items:
-        known = merged.setdefault(item["id"], {**item, "implementations": []})
-        known["guest"] = known["guest"] or item["guest"]
-        known["implementations"].extend(
-            i for i in item["implementations"] if i not in known["implementations"]
-        )
-    return list(merged.values())

@@ -18,40 +18,34 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
-from typing import Any
 
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import add_timeout_option, positive_timeout, running_kernel
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.errata import load_errata_table
-from qemu_errata.core.guest_log import GuestErratum, GuestLog, read_guest_log
+from qemu_errata.core.guest_log import read_guest_log
 from qemu_errata.core.implementations import TargetImplementation
-from qemu_errata.core.midr import Midr
-from qemu_errata.core.pool import PoolModel, check
+from qemu_errata.core.pool import check
 from qemu_errata.errors import ExitStatus, InputError
 from qemu_errata.files import read_model
 from qemu_errata.probe.guest_boot import (
     DEFAULT_SECONDS,
-    IDENTITY,
     GuestBoot,
     GuestBootError,
     boot_guest,
 )
 from qemu_errata.probe.kernel_image import read_image
 from qemu_errata.probe.kvm import probe_kvm
+from qemu_errata.reports.guest_view import describe, guest_view_json
 
-GUEST_VIEW_FORMAT = "qemu-errata/guest-view/1"
 _TAIL_LINES = 15
 
 
 def register(commands: Subcommands) -> None:
     """Register ``guest-view`` on the ``qemu-errata`` subcommands."""
-    sub = commands.add_parser(
-        "guest-view", help="boot a Linux guest presenting a pool model: what does it enable"
-    )
+    sub = add_command(commands, "guest-view")
     sub.add_argument("model", type=Path, metavar="MODEL")
     sub.add_argument(
         "--kernel",
@@ -95,99 +89,3 @@ def known_to(boot: GuestBoot) -> list[TargetImplementation]:
     if received or midr is None or midr.value is None:
         return received
     return [TargetImplementation(midr.value, None if revidr is None else revidr.value, None)]
-
-
-def guest_view_json(name: str, model: PoolModel, boot: GuestBoot, log: GuestLog) -> dict[str, Any]:
-    return {
-        "format": GUEST_VIEW_FORMAT,
-        "model": name,
-        "host_kernel": platform.release(),
-        "boot_seconds": round(boot.seconds, 1),
-        "errata": [
-            {"description": erratum.description, "ids": list(erratum.ids)} for erratum in log.errata
-        ],
-        "features": list(log.detected),
-        "target_implementations": {
-            "offered": boot.list_offered,
-            "version_calls": boot.version_calls,
-            "received": [
-                {"index": answer.index, **(answer.entry.to_json() if answer.entry else {})}
-                for answer in boot.answers
-            ],
-            "guest_log": list(log.target_lines),
-        },
-        "differing_registers": differing(model, boot),
-        "id_registers": {
-            name: {
-                "guest": read.describe(),
-                "model": None if (value := model.id_registers.get(name)) is None else f"{value:#x}",
-            }
-            for name, read in boot.reads.items()
-        },
-        "identity_pinned": boot.identity_pinned,
-        "log": boot.console_text,
-    }
-
-
-def differing(model: PoolModel, boot: GuestBoot) -> list[str]:
-    """The model's registers the guest read otherwise (an UNDEFINED MRS reads as zero, as a
-    register KVM does not offer: kvm-validate's rule)."""
-    return [
-        name
-        for name, read in boot.reads.items()
-        if name in model.id_registers and (read.value or 0) != model.id_registers[name]
-    ]
-
-
-def describe(name: str, model: PoolModel, boot: GuestBoot, log: GuestLog) -> str:
-    differ = differing(model, boot)
-    lines = [
-        f"{name}: a guest on this host's KVM (Linux {platform.release()}) ran to the end of its"
-        " CPU capability detection"
-        f" in {boot.seconds:.1f} s.",
-        f"ID registers its code read with MRS: {len(boot.reads)}; "
-        + (
-            f"differing from the model: {', '.join(differ)}"
-            if differ
-            else "all as the model has them"
-        ),
-    ]
-    for register in IDENTITY:
-        read = boot.reads.get(register)
-        if read is not None and read.value is not None:
-            shown = Midr(read.value).describe() if register == "MIDR_EL1" else f"{read.value:#x}"
-            lines.append(f"  {register}: {shown}")
-    lines.extend(_target_lines(model, boot, log))
-    lines.append(f"Errata workarounds it enabled ({len(log.errata)}):")
-    lines.extend(f"  {_named(erratum)}" for erratum in log.errata)
-    named = {erratum.description for erratum in log.errata}
-    others = [d for d in log.detected if d not in named]
-    lines.append(f"Other CPU features it detected ({len(others)}): {', '.join(others)}")
-    return "\n".join(lines)
-
-
-def _named(erratum: GuestErratum) -> str:
-    """The kernel's description, and the table's ids where they say more."""
-    if erratum.ids == (erratum.description,):
-        return erratum.description
-    ids = ", ".join(erratum.ids) or "not in the errata table"
-    return f"{erratum.description} ({ids})"
-
-
-def _target_lines(model: PoolModel, boot: GuestBoot, log: GuestLog) -> list[str]:
-    if not boot.list_offered:
-        lines = ["Target implementation list: not offered (this kernel has no BMAP_2)"]
-    else:
-        lines = [
-            f"Target implementation list: the guest asked for {len(boot.answers)} of "
-            f"{len(model.target_implementations)} entries"
-        ]
-    for answer in boot.answers:
-        entry = answer.entry
-        shown = (
-            "INVALID_PARAMETER"
-            if entry is None
-            else f"{Midr(entry.midr).describe()}, {entry.revidr_aidr()}"
-        )
-        lines.append(f"  {answer.index}: {shown}")
-    return lines + [f"  guest: {line}" for line in log.target_lines]

@@ -26,7 +26,7 @@ from libvirt_hooks.constants import GUARDED
 from libvirt_hooks.guard import append_to_log
 from libvirt_hooks.hostcpus import read_host_implementations
 from libvirt_hooks.profilecheck import describes, read_host_profile
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.errors import ExitStatus, InputError
 from qemu_errata.files import write_atomically
 
@@ -41,9 +41,7 @@ RESTART = (
 
 def register(commands: Subcommands) -> None:
     """Register ``hook install|uninstall`` on the ``qemu-errata`` subcommands."""
-    sub = commands.add_parser(
-        "hook", help="install, remove or check the libvirt hook script and its configuration"
-    )
+    sub = add_command(commands, "hook")
     sub.add_argument("action", choices=("install", "uninstall", "check"))
     sub.add_argument(
         "--hooks-dir",

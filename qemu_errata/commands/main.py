@@ -1,4 +1,4 @@
-"""The ``qemu-errata`` command line: one parser, every command module registers itself.
+"""The ``qemu-errata`` command line: one parser; the module of the command run registers it.
 
 The exit status is decided here and nowhere else: a command returns one of
 ``ExitStatus``; an error raised on purpose carries its own (see errors.py);
@@ -14,31 +14,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
+import importlib
 import os
 import signal
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from types import FrameType
 
 from qemu_errata import __version__
-from qemu_errata.commands import (
-    demo,
-    errata,
-    guest_view,
-    hook,
-    kvm_validate,
-    nested,
-    nested_migrate,
-    plan,
-    pool,
-    probe,
-    qemu_check,
-    show,
-    vmm,
-)
-from qemu_errata.core.document import one_line
+from qemu_errata.commands import COMMANDS
 from qemu_errata.errors import ExitStatus, QemuErrataError
 
 Command = Callable[[argparse.Namespace], int]
@@ -56,7 +40,12 @@ class _Signalled(KeyboardInterrupt):
         self.number = number
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of ``command``'s module alone.
+
+    Start-up: a command imports only its own module; the others are only named
+    (with their help, from COMMANDS), which is all ``--help`` shows of them.
+    """
     parser = argparse.ArgumentParser(
         prog="qemu-errata",
         description="Safe live migration of arm64 KVM guests across different hosts.",
@@ -66,27 +55,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     parser.add_argument("--version", action="version", version=f"qemu-errata {__version__}")
-    for module in (
-        pool,
-        errata,
-        plan,
-        show,
-        vmm,
-        nested,
-        nested_migrate,
-        hook,
-        probe,
-        demo,
-        kvm_validate,
-        guest_view,
-        qemu_check,
-    ):
-        module.register(commands)
+    wanted = COMMANDS[command][0] if command in COMMANDS else None
+    registered: set[str] = set()
+    for name, (module, help_text) in COMMANDS.items():
+        if command is not None and module != wanted:
+            commands.add_parser(name, help=help_text)
+        elif module not in registered:
+            importlib.import_module(f"qemu_errata.commands.{module}").register(commands)
+            registered.add(module)
     return parser
 
 
+def _command_word(argv: Sequence[str]) -> str:
+    """The command ``argv`` names ("" if none): its first word that is not an option."""
+    return next((word for word in argv if not word.startswith("-")), "")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(_command_word(words)).parse_args(words)
     run: Command = args.run
     previous = {number: signal.signal(number, _raise_signalled) for number in _TERMINATING}
     try:
@@ -115,6 +102,11 @@ def _run(run: Command, args: argparse.Namespace) -> int:
         _quiet_asyncio()
         return _fail("interrupted", ExitStatus.SIGNALLED + signal.SIGINT)
     except Exception as error:  # the one place where a bug becomes status 3, not a verdict
+        # Imported here: start-up pays for neither (see bench/cli_startup.py).
+        import traceback  # noqa: PLC0415
+
+        from qemu_errata.core.document import one_line  # noqa: PLC0415
+
         if args.debug:
             traceback.print_exc()
         problem = one_line(f"internal error: {type(error).__name__}: {error}")
@@ -124,7 +116,9 @@ def _run(run: Command, args: argparse.Namespace) -> int:
 
 def _quiet_asyncio() -> None:
     """No "Task exception was never retrieved" traceback at exit for tasks the signal cut short."""
-    logging.getLogger("asyncio").disabled = True
+    logging = sys.modules.get("logging")  # asyncio imports it; without asyncio, nothing to do
+    if logging is not None:
+        logging.getLogger("asyncio").disabled = True
 
 
 def _raise_signalled(number: int, frame: FrameType | None) -> None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import add_timeout_option, positive_timeout
 from qemu_errata.core.embedded import embedded_profile_names
 from qemu_errata.errors import ExitStatus, InputError, NestedError
@@ -65,9 +65,9 @@ version, cached apart; qemu-check always has it)."""
 
 def register(commands: Subcommands) -> None:
     """Register ``nested`` on the ``qemu-errata`` subcommands."""
-    sub = commands.add_parser(
+    sub = add_command(
+        commands,
         "nested",
-        help="run a qemu-errata command on a nested arm64 KVM host (QEMU TCG)",
         description=DESCRIPTION,
     )
     sub.add_argument(

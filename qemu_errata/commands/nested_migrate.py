@@ -16,15 +16,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.errors import ExitStatus, InputError, NestedError
 
 
 def register(commands: Subcommands) -> None:
     """Register ``nested-migrate`` on the ``qemu-errata`` subcommands."""
-    sub = commands.add_parser(
+    sub = add_command(
+        commands,
         "nested-migrate",
-        help="migrate a running guest live between two nested arm64 KVM hosts",
         description=(
             "Boots two nested arm64 KVM hosts (QEMU TCG, Debian kernels, Debian's QEMU "
             "11.1.3), starts a heartbeat guest on the source with what render gives for "

@@ -6,23 +6,27 @@ import argparse
 import json
 from pathlib import Path
 
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import read_profile_argument
 from qemu_errata.commands.pool import say_unknown_masks
-from qemu_errata.core.plan import PLAN_REFUSAL_FORMAT, plan, pools_served
-from qemu_errata.core.plan_picture import plan_svg
-from qemu_errata.core.plan_report import kubernetes_labels, nova_provider_config, plan_lines
+from qemu_errata.core.plan import plan, pools_served
 from qemu_errata.errors import ExitStatus, IncompatiblePoolError, InputError, NoPartitionError
 from qemu_errata.files import write_atomically
+from qemu_errata.reports.plan import (
+    kubernetes_labels,
+    nova_provider_config,
+    plan_json,
+    plan_lines,
+    plan_refusal_json,
+)
+from qemu_errata.reports.plan_picture import plan_svg
 
 HOST_LABELS = {"kubernetes": kubernetes_labels, "nova": nova_provider_config}
 
 
 def register(commands: Subcommands) -> None:
     """Add ``plan``."""
-    sub = commands.add_parser(
-        "plan", help="which host types can share a pool, and the pools to form"
-    )
+    sub = add_command(commands, "plan")
     sub.add_argument("profiles", nargs="+", type=Path, metavar="PROFILE")
     sub.add_argument(
         "--pools", type=int, metavar="N", help="at most N pools (default: the fewest possible)"
@@ -44,18 +48,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if not (args.json or args.host_labels):
         say_unknown_masks(profiles)
     try:
-        proposal = plan(profiles, args.pools)
+        proposal = plan(profiles, _pool_limit(args.pools))
     except (IncompatiblePoolError, NoPartitionError) as refused:
         if not args.json:
             raise
-        blockers = refused.blockers if isinstance(refused, IncompatiblePoolError) else ()
-        refusal = {
-            "format": PLAN_REFUSAL_FORMAT,
-            "hosts": [p.host for p in profiles],
-            "message": str(refused),
-            "blockers": [b.to_json() for b in blockers],
-        }
-        print(json.dumps(refusal, indent=2))
+        print(json.dumps(plan_refusal_json(profiles, refused), indent=2))
         return ExitStatus.NO
     if args.picture:
         try:
@@ -65,9 +62,16 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     if args.host_labels:
         print(HOST_LABELS[args.host_labels](pools_served(proposal, profiles)), end="")
     elif args.json:
-        print(json.dumps(proposal.to_json(), indent=2))
+        print(json.dumps(plan_json(proposal), indent=2))
     else:
         print("\n".join(plan_lines(proposal)))
         if args.picture:
             print(f"Picture written to {args.picture}")
     return ExitStatus.OK
+
+
+def _pool_limit(limit: int | None) -> int | None:
+    """``--pools N`` if it asks for any pool at all; InputError otherwise."""
+    if limit is not None and limit < 1:
+        raise InputError(f"--pools {limit}: needs at least 1 pool")
+    return limit

@@ -8,14 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import read_profile_argument
-from qemu_errata.core.errata import Workaround, added_by, load_errata_table
-from qemu_errata.core.implementations import TargetImplementation
-from qemu_errata.core.midr import Midr
+from qemu_errata.core.errata import added_by, load_errata_table
 from qemu_errata.core.pool import (
     MAX_HOSTS_FOR_SUBSETS,
-    CheckResult,
     PoolModel,
     baseline,
     check,
@@ -23,14 +20,16 @@ from qemu_errata.core.pool import (
     pin_midr,
 )
 from qemu_errata.core.profile import HostProfile
-from qemu_errata.core.readable import plural
 from qemu_errata.errors import ExitStatus, IncompatiblePoolError, InputError
 from qemu_errata.files import read_model, write_json
+from qemu_errata.reports.baseline import baseline_json, describe_model, refusal_json, refusal_lines
+from qemu_errata.reports.check import check_json, describe_check
+from qemu_errata.reports.errata_cost import Cost
 
 
 def register(commands: Subcommands) -> None:
     """Add ``baseline`` and ``check``."""
-    sub = commands.add_parser("baseline", help="compute the pool model of host profiles")
+    sub = add_command(commands, "baseline")
     sub.add_argument("profiles", nargs="+", type=Path, metavar="PROFILE")
     sub.add_argument("-o", "--output", type=Path, metavar="MODEL", help="write the model here")
     sub.add_argument("--json", action="store_true", help="print the model (or refusal) as JSON")
@@ -44,15 +43,11 @@ def register(commands: Subcommands) -> None:
     )
     sub.set_defaults(run=_cmd_baseline)
 
-    sub = commands.add_parser("check", help="can this host present this pool model")
+    sub = add_command(commands, "check")
     sub.add_argument("model", type=Path, metavar="MODEL")
     sub.add_argument("profile", type=Path, metavar="PROFILE")
     sub.add_argument("--json", action="store_true", help="print the verdict as JSON")
     sub.set_defaults(run=_cmd_check)
-
-
-REFUSAL_FORMAT = "qemu-errata/baseline-refusal/1"
-CHECK_FORMAT = "qemu-errata/check/1"
 
 
 def _print_json(data: Any) -> None:
@@ -77,9 +72,9 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
         write_json(args.output, model.to_json())
     cost = _errata_cost(model)
     if args.json:
-        _print_json({**model.to_json(), "errata_cost": _cost_json(cost)})
+        _print_json(baseline_json(model, cost))
     else:
-        print(_describe_model(model, args.output, cost))
+        print(describe_model(model, args.output, cost))
     return ExitStatus.OK
 
 
@@ -90,18 +85,9 @@ def _refused(
     what_to_do: str,
 ) -> int:
     if args.json:
-        _print_json(
-            {
-                "format": REFUSAL_FORMAT,
-                "hosts": [p.host for p in profiles],
-                "blockers": [b.to_json() for b in refused.blockers],
-            }
-        )
+        _print_json(refusal_json(profiles, refused))
     else:
-        print(f"The pool of {', '.join(p.host for p in profiles)} is refused:")
-        for blocker in refused.blockers:
-            print(f"  {blocker.message}")
-        print(what_to_do)
+        print("\n".join(refusal_lines(profiles, refused, what_to_do)))
     return ExitStatus.NO
 
 
@@ -139,68 +125,11 @@ def _what_to_do(profiles: Sequence[HostProfile]) -> str:
     return f"The largest pools these hosts form ({len(pools[0])} hosts each): {subsets}"
 
 
-Cost = list[tuple[TargetImplementation, tuple[Workaround, ...]]]
-
-
 def _errata_cost(model: PoolModel) -> Cost:
     """What each target implementation alone makes every (Linux >= 6.15) guest work around."""
     targets = list(model.target_implementations)
     registers = {**model.id_registers, **model.firmware_registers}
     return [(t, added_by(load_errata_table(), targets, t, registers)) for t in targets]
-
-
-def _cost_json(cost: Cost) -> list[dict[str, Any]]:
-    return [
-        {
-            **target.to_json(),
-            "name": Midr(target.midr).describe(),
-            "adds": [i for ids in workarounds for i in ids],
-            "workarounds": [list(ids) for ids in workarounds],
-        }
-        for target, workarounds in cost
-    ]
-
-
-def _cost_lines(cost: Cost) -> list[str]:
-    return [
-        f"  {Midr(target.midr).describe()}, {target.revidr_aidr()}: adds {len(workarounds)}"
-        for target, workarounds in cost
-    ]
-
-
-def _describe_model(model: PoolModel, output: Path | None, cost: Cost) -> str:
-    lines = _hosts_lines(model)
-    lines.append("Target implementations (guests apply the errata workarounds of each):")
-    for target in model.target_implementations:
-        lines.append(f"  {Midr(target.midr).describe()}, {target.revidr_aidr()}")
-    lines.append(
-        "Errata workarounds each host type alone adds to every guest (`errata MODEL` names them):"
-    )
-    lines.extend(_cost_lines(cost))
-    frequency = model.timer_frequency_hz
-    lines.append(f"Timer frequency: {'unknown' if frequency is None else f'{frequency} Hz'}")
-    lines.append(f"What the pool loses ({plural(len(model.losses), 'field')}):")
-    lines.extend(f"  {loss.explain()}" for loss in model.losses)
-    lines.append("Registers the VMM writes on each host:")
-    for group in model.host_groups:
-        lines.append(f"  {group.label}: {', '.join(group.writes) or 'none'}")
-    lines.extend(f"Note: {note}" for note in model.notes)
-    if output:
-        lines.append(f"Pool model written to {output}")
-    return "\n".join(lines)
-
-
-# Up to this many hosts a report names them all on one line; past it, type by type.
-NAMED_HOSTS = 8
-
-
-def _hosts_lines(model: PoolModel) -> list[str]:
-    hosts = model.hosts
-    if len(hosts) <= NAMED_HOSTS:
-        return [f"Pool of {plural(len(hosts), 'host')}: {', '.join(hosts)}"]
-    groups = model.host_groups
-    lines = [f"Pool of {plural(len(hosts), 'host')} of {plural(len(groups), 'type')}:"]
-    return lines + [f"  {group.description}" for group in groups]
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -215,26 +144,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         (i.target, added_by(table, targets, i.target, registers)) for i in profile.implementations
     ]
     if args.json:
-        _print_json(
-            {
-                "format": CHECK_FORMAT,
-                "host": result.host,
-                "ok": result.ok,
-                "problems": [p.to_json() for p in result.problems],
-                "notes": list(result.notes),
-                "errata_cost": _cost_json(cost),
-            }
-        )
+        _print_json(check_json(result, cost))
     else:
-        print(_describe_check(result, cost))
+        print(describe_check(result, cost))
     return ExitStatus.OK if result.ok else ExitStatus.NO
-
-
-def _describe_check(result: CheckResult, cost: Cost) -> str:
-    verdict = "can" if result.ok else "cannot"
-    lines = [f"Host {result.host} {verdict} present the pool model."]
-    lines.extend(f"  {problem.message}" for problem in result.problems)
-    lines.append("Errata workarounds each of its CPU types adds to every guest of the pool:")
-    lines.extend(_cost_lines(cost))
-    lines.extend(f"Note: {note}" for note in result.notes)
-    return "\n".join(lines)

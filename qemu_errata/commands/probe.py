@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import ExitStatus, InputError
 from qemu_errata.files import write_json
@@ -24,7 +24,7 @@ BACKENDS = ("kvm", "qemu", "sysfs")
 
 def register(commands: Subcommands) -> None:
     """Register ``probe`` on the ``qemu-errata`` subcommands."""
-    sub = commands.add_parser("probe", help="write this host's profile (or a QEMU CPU model's)")
+    sub = add_command(commands, "probe")
     sub.add_argument(
         "--backend",
         choices=BACKENDS,

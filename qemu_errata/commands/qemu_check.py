@@ -15,9 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import (
     add_timeout_option,
     positive_timeout,
@@ -25,15 +24,16 @@ from qemu_errata.commands.arguments import (
     running_kernel,
 )
 from qemu_errata.errors import ExitStatus, InputError
+from qemu_errata.reports.qemu_check import describe, qemu_check_json
 
 _DEFAULT_TIMEOUT_SECONDS = 120.0
 
 
 def register(commands: Subcommands) -> None:
     """Register ``qemu-check`` on the ``qemu-errata`` subcommands."""
-    sub = commands.add_parser(
+    sub = add_command(
+        commands,
         "qemu-check",
-        help="start a real QEMU under KVM with what render gives for a model, and verify it",
     )
     sub.add_argument("model", type=Path, metavar="MODEL")
     sub.add_argument(
@@ -77,45 +77,7 @@ def run_qemu_check(args: argparse.Namespace) -> int:
         args.qemu_binary, model, host, kernel, load_catalogue(), timeout=args.timeout
     )
     if args.json:
-        print(json.dumps(report.to_json(), indent=2))
+        print(json.dumps(qemu_check_json(report), indent=2))
     else:
-        print(describe(report.to_json()))
+        print(describe(qemu_check_json(report)))
     return ExitStatus.OK if report.ok else ExitStatus.NO
-
-
-def describe(data: dict[str, Any]) -> str:
-    """The report (its JSON form) as text: one paragraph per step, every item named."""
-    sysreg = data["sysreg"]
-    lines = [f"QEMU {data['qemu']}, KVM {'enabled' if data['kvm'] else 'NOT enabled'}."]
-    total = len(sysreg["offered"]) + len(sysreg["lacking"])
-    lines.append(
-        f"SYSREG properties: offers {len(sysreg['offered'])} of the {total} ID register "
-        f"fields a QEMU series can set."
-    )
-    if sysreg["lacking"] and not sysreg["offered"]:
-        lines.append(f"  lacks all {total} (--json lists them by name)")
-    elif sysreg["lacking"]:
-        lines.append(f"  lacks: {', '.join(sysreg['lacking'])}")
-    has = "has" if data["impl_cpu"] else "lacks"
-    lines.append(f"Target implementation list: the virt machine {has} impl-cpu.")
-    if data["model_needs"]:
-        lines.append("The model's configuration needs what this QEMU lacks (no VM started):")
-        lines.extend(f"  {item}" for item in data["model_needs"])
-        return "\n".join(lines)
-    vm = data["vm"]
-    lines.append(f"VM: {' '.join(vm['arguments'])}")
-    if not vm["ran"]:
-        lines.append(f"  did not run: {vm['problem']}")
-        return "\n".join(lines)
-    lines.append(f"  runs; its console: {vm['console']}")
-    if vm["console_midr"] is not None:
-        lines.append(f"  its kernel names MIDR {vm['console_midr']}")
-    verify = data["verify"]
-    lines.append(
-        f"verify: {verify['compared_fields']} register fields compared, "
-        f"{len(verify['differences'])} differences."
-    )
-    lines.extend(f"  differs: {item}" for item in verify["differences"])
-    lines.extend(f"  not checked: {item}" for item in verify["not_checked"])
-    lines.extend(f"  note: {item}" for item in verify["notes"])
-    return "\n".join(lines)

@@ -5,19 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import read_document_argument
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.profile import HostProfile
-from qemu_errata.core.readable import model_lines, profile_lines
 from qemu_errata.errors import ExitStatus
+from qemu_errata.reports.show import model_lines, profile_lines
 
 
 def register(commands: Subcommands) -> None:
     """Add ``show`` and ``profiles``."""
-    sub = commands.add_parser("show", help="a host profile or pool model in readable form")
+    sub = add_command(commands, "show")
     sub.add_argument(
         "document",
         type=Path,
@@ -25,7 +25,7 @@ def register(commands: Subcommands) -> None:
         help="a profile or model file, or an embedded profile's name (see `qemu-errata profiles`)",
     )
     sub.set_defaults(run=_show)
-    sub = commands.add_parser("profiles", help="list the embedded host profiles")
+    sub = add_command(commands, "profiles")
     sub.set_defaults(run=_profiles)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from qemu_errata.commands import Subcommands
+from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.vmm.dialects import Dialect
 from qemu_errata.vmm.names import DEFAULT_SERIES, QemuSeries
 
@@ -19,7 +19,7 @@ _DIALECTS = [d.value for d in Dialect]
 
 def register(commands: Subcommands) -> None:
     """Add ``render``, ``apply`` and ``verify``."""
-    sub = commands.add_parser("render", help="QEMU arguments or domain XML presenting a model")
+    sub = add_command(commands, "render")
     sub.add_argument("model", type=Path, metavar="MODEL")
     _dialect_options(
         sub, "the domain's type (kvm: qemu-kvm, qemu: qemu-tcg); required without --domain"
@@ -58,7 +58,7 @@ def register(commands: Subcommands) -> None:
     sub.add_argument("--json", action="store_true", help="print the result and notes as JSON")
     sub.set_defaults(run=_render)
 
-    sub = commands.add_parser("apply", help="apply a model to a defined libvirt domain")
+    sub = add_command(commands, "apply")
     sub.add_argument("model", type=Path, metavar="MODEL")
     sub.add_argument("--connect", required=True, metavar="URI", help="libvirt connection URI")
     sub.add_argument("--domain", required=True, metavar="NAME")
@@ -66,15 +66,13 @@ def register(commands: Subcommands) -> None:
     _staging_options(sub)
     sub.set_defaults(run=_apply)
 
-    sub = commands.add_parser(
-        "unapply", help="take the pool model off a defined libvirt domain, its own <cpu> back"
-    )
+    sub = add_command(commands, "unapply")
     sub.add_argument("--connect", required=True, metavar="URI", help="libvirt connection URI")
     sub.add_argument("--domain", required=True, metavar="NAME")
     _staging_options(sub)
     sub.set_defaults(run=_unapply)
 
-    sub = commands.add_parser("verify", help="compare a running VM with a model over QMP")
+    sub = add_command(commands, "verify")
     sub.add_argument("model", type=Path, metavar="MODEL")
     sub.add_argument("--qmp", metavar="SOCKET", help="the VM's QMP socket")
     sub.add_argument(

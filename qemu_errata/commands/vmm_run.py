@@ -15,13 +15,14 @@ import json
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
 
 from qemu_errata.commands.arguments import read_profile_argument
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.errors import DomainRunningError, ExitStatus, InputError, UnsupportedDialectError
 from qemu_errata.files import read_bytes, read_model
+from qemu_errata.reports.render import render_json
+from qemu_errata.reports.verify import describe_verify, verify_json
 from qemu_errata.vmm.args import qemu_arguments
 from qemu_errata.vmm.dialects import (
     Dialect,
@@ -50,8 +51,6 @@ from qemu_errata.vmm.names import (
 )
 from qemu_errata.vmm.qmp import Monitor, qmp_socket, read_capabilities, read_guest, started_qemu
 from qemu_errata.vmm.verify import VerifyReport, compare
-
-RENDER_FORMAT = "qemu-errata/render/1"
 
 
 def _dialect(args: argparse.Namespace) -> Dialect | None:
@@ -108,11 +107,7 @@ def render(args: argparse.Namespace) -> int:
             return ExitStatus.NO
     require_settable(config)
     if args.json:
-        result: dict[str, Any] = (
-            {"arguments": qemu_arguments(config)} if form == "args" else {"domain_xml": domain_xml}
-        )
-        document = {"format": RENDER_FORMAT, **result, "notes": list(config.notes)}
-        print(json.dumps(document, indent=2))
+        print(json.dumps(render_json(config, form, domain_xml), indent=2))
     else:
         _print_notes(config)
         print(shlex.join(qemu_arguments(config)) if form == "args" else domain_xml)
@@ -205,9 +200,9 @@ def verify(args: argparse.Namespace) -> int:
     else:
         raise InputError("verify: give either --qmp SOCKET or both --connect URI and --domain NAME")
     if args.json:
-        print(json.dumps(report.to_json(), indent=2))
+        print(json.dumps(verify_json(report), indent=2))
     else:
-        print(_describe_report(report))
+        print(describe_verify(report))
     return ExitStatus.OK if report.ok else ExitStatus.NO
 
 
@@ -219,24 +214,3 @@ async def _verify_socket(socket: str, model: PoolModel) -> VerifyReport:
 async def _verify(monitor: Monitor, model: PoolModel) -> VerifyReport:
     catalogue = load_catalogue()
     return compare(model, await read_guest(monitor, catalogue), catalogue)
-
-
-def _describe_report(report: VerifyReport) -> str:
-    if report.ok:
-        lines = [
-            f"The guest presents the pool model ({report.compared_fields} register fields, "
-            f"the MIDR of each vCPU and the target list compared)."
-        ]
-    elif report.differences:
-        lines = ["The guest differs from the pool model:"]
-    else:
-        lines = [
-            f"The guest could not be compared with the pool model in full: "
-            f"{report.compared_fields} register fields compared equal, the rest not checked."
-        ]
-    lines.extend(f"  {difference}" for difference in report.differences)
-    if report.not_checked:
-        lines.append("Not checked:")
-        lines.extend(f"  {item}" for item in report.not_checked)
-    lines.extend(f"Note: {note}" for note in report.notes)
-    return "\n".join(lines)

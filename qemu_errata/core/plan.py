@@ -24,7 +24,6 @@ import dataclasses
 import functools
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from qemu_errata.core.catalogue import Catalogue, Field, Register, load_catalogue
 from qemu_errata.core.errata import ErrataTable, guest_workarounds, load_errata_table
@@ -41,11 +40,9 @@ from qemu_errata.core.pool import (
     writable_bits,
 )
 from qemu_errata.core.profile import HostProfile
-from qemu_errata.core.readable import plural
-from qemu_errata.errors import IncompatiblePoolError, InputError, NoPartitionError
+from qemu_errata.core.words import plural
+from qemu_errata.errors import IncompatiblePoolError, NoPartitionError
 
-PLAN_FORMAT = "qemu-errata/plan/1"
-PLAN_REFUSAL_FORMAT = "qemu-errata/plan-refusal/1"
 # Up to this many plan types the partition is exact; beyond, the merging heuristic.
 EXACT_TYPES = 10
 
@@ -84,16 +81,6 @@ class PlanType:
         )
         return HostType(profile, self.hosts)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "description": self.describe(),
-            "hosts": list(self.hosts),
-            "host_types": [
-                {"description": t.describe(), "hosts": list(t.hosts)} for t in self.host_types
-            ],
-        }
-
 
 @dataclass(frozen=True)
 class Pairing:
@@ -111,16 +98,6 @@ class Pairing:
     def compatible(self) -> bool:
         return not self.blockers
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "types": [self.first.id, self.second.id],
-            "compatible": self.compatible,
-            "loses": [loss.to_json() for loss in self.losses],
-            "blockers": [b.to_json() for b in self.blockers],
-            "deciding": self.deciding,
-            "errata": list(self.errata),
-        }
-
 
 @dataclass(frozen=True)
 class ProposedPool:
@@ -136,17 +113,6 @@ class ProposedPool:
     @property
     def hosts(self) -> tuple[str, ...]:
         return tuple(host for t in self.types for host in t.hosts)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "hosts": list(self.hosts),
-            "types": [t.id for t in self.types],
-            "loses": [loss.to_json() for loss in self.model.losses],
-            "cost": self.cost,
-            "errata": list(self.errata),
-            "model": self.model.to_json(),
-        }
 
 
 @dataclass(frozen=True)
@@ -175,16 +141,6 @@ class Plan:
             + ("no two can" if self.limit is None else f"at most {self.limit} remain")
         )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format": PLAN_FORMAT,
-            "search": self.search(),
-            "types": [t.to_json() for t in self.types],
-            "matrix": [p.to_json() for p in self.pairings],
-            "pools": [p.to_json() for p in self.pools],
-            "reasons": list(self.reasons),
-        }
-
 
 def plan_types(profiles: Sequence[HostProfile]) -> tuple[PlanType, ...]:
     """The plan types of ``profiles``, in the order their first hosts come."""
@@ -199,12 +155,13 @@ def plan(
 ) -> Plan:
     """The matrix and proposed pools of ``profiles``: at most ``limit`` pools, or the fewest.
 
-    IncompatiblePoolError when a type cannot form a pool even alone;
+    ``limit`` is at least 1 (the command line checks it). IncompatiblePoolError
+    when a type cannot form a pool even alone;
     NoPartitionError when no partition into ``limit`` pools exists (or the
     heuristic finds none).
     """
     if limit is not None and limit < 1:
-        raise InputError(f"--pools {limit}: needs at least 1 pool")
+        raise ValueError(f"plan: at most {limit} pools asked for, needs at least 1")
     check_host_names(profiles, "plan")
     types = plan_types(profiles)
     blocks = _Blocks(types, catalogue or load_catalogue(), load_errata_table())

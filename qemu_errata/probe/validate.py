@@ -38,7 +38,6 @@ import os
 import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
 
 from qemu_errata.core.catalogue import Catalogue, Kind, Register, load_catalogue
 from qemu_errata.core.pool import REGISTER_GROUPS, PoolModel
@@ -59,16 +58,6 @@ class RegisterVerdict:
     accepted: bool
     reason: str  # why it was refused ("" when accepted)
     guest: GuestRead | None = None  # what a guest read with MRS (--run), None if not read
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "register": self.register,
-            "value": f"{self.value:#x}",
-            "host": None if self.host is None else f"{self.host:#x}",
-            "accepted": self.accepted,
-            "reason": self.reason,
-            "guest": None if self.guest is None else self.guest.describe(),
-        }
 
 
 @dataclass(frozen=True)
@@ -91,15 +80,6 @@ class ModelValidation:
     @property
     def refused(self) -> tuple[RegisterVerdict, ...]:
         return tuple(verdict for verdict in self.verdicts if not verdict.accepted)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "kernel": self.kernel,
-            "accepted": self.accepted,
-            "registers": [verdict.to_json() for verdict in self.verdicts],
-            **({} if self.guest_error is None else {"guest_error": self.guest_error}),
-        }
 
 
 def validate_models(

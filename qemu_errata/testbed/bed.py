@@ -71,14 +71,9 @@ Usage (as root)::
 from __future__ import annotations
 
 import atexit
-import contextlib
-import copy
 import errno
 import fcntl
-import json
 import os
-import re
-import shlex
 import shutil
 import signal
 import socket
@@ -86,287 +81,66 @@ import stat
 import subprocess
 import tempfile
 import threading
-import time
-import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from importlib import resources
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
-from urllib.parse import quote
 
 import libvirt
-from lxml import etree
 
-from qemu_errata import processes
-from qemu_errata.core.cpulist import format_cpus
-from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import TestBedError
 from qemu_errata.files import write_atomically, write_json
+from qemu_errata.testbed.guests import (
+    BUSY_FIRMWARE,
+    DEFAULT_CPU_MODEL,
+    IDLE_FIRMWARE,
+    free_port,
+    guest_xml,
+    migrate,
+)
+from qemu_errata.testbed.hooks import (
+    HOOK_WRAPPER_PREFIX,
+    HOOKS_DIR,
+    HOOKS_LOCK,
+    RETIRED_WRAPPER,
+    HookValue,
+    hook_toml,
+    hook_wrapper,
+    is_retired,
+    retire,
+    share_hooks_lock,
+)
+from qemu_errata.testbed.host import DAEMON_PATH, Host, launch, seed_capabilities, stop
+from qemu_errata.testbed.sysfs_tree import cpu_host, write_sysfs_tree
 from qemu_errata.testbed.users import (
     HostUser,
     kill_user_processes,
-    reap_orphans_of,
-    stop_reaping,
     take_user,
 )
-from qemu_errata.vmm.domain_xml import ARG_TAG, COMMANDLINE_TAG, QEMU_NAMESPACE
-from qemu_errata.vmm.xml_parser import parse_xml
+from qemu_errata.vmm.domain_xml import QEMU_NAMESPACE
 
-HOOKS_DIR = Path("/etc/libvirt/hooks/qemu.d")
+# The test bed's front door: what its users import from here (see Usage above).
+__all__ = [
+    "BUSY_FIRMWARE",
+    "DEFAULT_BASE_DIR",
+    "DEFAULT_CPU_MODEL",
+    "HOOKS_DIR",
+    "HOOKS_LOCK",
+    "IDLE_FIRMWARE",
+    "QEMU_NAMESPACE",
+    "RETIRED_WRAPPER",
+    "HookValue",
+    "Host",
+    "TestBed",
+    "cpu_host",
+    "free_port",
+    "guest_xml",
+    "migrate",
+    "write_sysfs_tree",
+]
+
 DEFAULT_BASE_DIR = Path(tempfile.gettempdir()) / "qemu-errata-testbed"
-DEFAULT_CPU_MODEL = "cortex-a57"
-# An 8-byte ROM: "wfi; b .-4" (0xd503207f, 0x17ffffff), so a guest without
-# an OS sleeps instead of spinning TCG through an empty flash.
-IDLE_FIRMWARE = Path(__file__).parent.parent / "data" / "testbed-idle.rom"
-# A 32-byte ROM that fills the first 4 MiB of RAM with ones, then counts in
-# x0 forever: the vCPU keeps a host CPU busy under TCG, and a migration has
-# 4 MiB to copy, so a bandwidth limit holds it in its copy phase for a while.
-#   movz x1, #0x4000, lsl #16; movz x2, #0x4040, lsl #16; movn x3, #0
-#   1: str x3, [x1], #8; cmp x1, x2; b.lo 1b
-#   2: add x0, x0, #1; b 2b
-BUSY_FIRMWARE = Path(__file__).parent.parent / "data" / "testbed-busy.rom"
-
-# libvirt runs every executable of qemu.d, so the daemons of every live test
-# bed run every test bed's wrappers, and a wrapper unlinked between libvirt's
-# readdir and its exec fails their hook call ("cannot execute binary"). So a
-# test bed holds a shared lock on HOOKS_LOCK while its daemons live; at
-# teardown it retires its wrappers (rewrites them, atomically, to exit 0), and
-# the retired wrappers are unlinked only by a test bed that then gets the lock
-# exclusively, that is when no other test bed is live.
-HOOKS_LOCK = Path("/run/lock/qemu-errata-testbed.hooks")
-RETIRED_WRAPPER = (
-    "#!/bin/sh\n# A closed qemu-errata test bed's hook (removed when none is live).\nexit 0\n"
-)
-
-_DAEMON_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-_START_TIMEOUT_S = 20.0
-_HOOK_WRAPPER_PREFIX = "qemu-errata-testbed."
-_TOML_KEY = re.compile(r"[A-Za-z0-9_-]+")
-
-HookValue = str | int | bool
-
-
-class Host:
-    """One simulated host; made by ``TestBed.start_hosts``.
-
-    ``name`` is the profile's host name, ``user``/``uid``/``gid`` the user its
-    daemon and QEMUs run as, ``uuid`` its libvirt ``host_uuid``; the
-    properties are the paths of the layout above.
-    """
-
-    def __init__(self, profile: HostProfile, user: HostUser, directory: Path) -> None:
-        self.name = profile.host
-        self.profile = profile
-        self.user = user.name
-        self.uid = user.uid
-        self.gid = user.gid
-        self.uuid = str(uuid.uuid4())
-        self.directory = directory
-        self._daemon: subprocess.Popen[bytes] | None = None
-        self._guardian: processes.Guardian | None = None
-        self._connection: Any = None
-
-    @property
-    def home(self) -> Path:
-        return self.directory / "home"
-
-    @property
-    def runtime_dir(self) -> Path:
-        return self.directory / "run"
-
-    @property
-    def config_dir(self) -> Path:
-        return self.directory / "config"
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.directory / "cache"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.directory / "data"
-
-    @property
-    def saves_dir(self) -> Path:
-        return self.directory / "saves"
-
-    @property
-    def log_path(self) -> Path:
-        return self.directory / "libvirtd.log"
-
-    @property
-    def sysfs_root(self) -> Path:
-        return self.home / "sys"
-
-    @property
-    def hook_config_path(self) -> Path:
-        return self.home / ".config" / "qemu-errata" / "hook.toml"
-
-    @property
-    def profile_path(self) -> Path:
-        return self.home / "host-profile.json"
-
-    @property
-    def socket_path(self) -> Path:
-        return self.runtime_dir / "libvirt" / "libvirt-sock"
-
-    @property
-    def uri(self) -> str:
-        return f"qemu+unix:///session?socket={quote(str(self.socket_path))}"
-
-    @property
-    def daemon_pid(self) -> int:
-        if self._daemon is None:
-            raise TestBedError(f"host {self.name}: the daemon is not running")
-        return self._daemon.pid
-
-    @property
-    def connection(self) -> Any:
-        """The root client's libvirt-python connection (a virConnect)."""
-        if self._connection is None:
-            raise TestBedError(f"host {self.name}: not connected")
-        return self._connection
-
-    def write_hook_config(self, extra: Mapping[str, HookValue]) -> None:
-        """Write hook.toml: ``sysfs_root`` plus ``extra`` (the hook reads it on every call)."""
-        text = _toml({"sysfs_root": str(self.sysfs_root), **extra})
-        write_atomically(self.hook_config_path, text.encode(), 0o600)
-        os.chown(self.hook_config_path, self.uid, self.gid)
-
-    def define_guest(self, domain: etree._Element | str) -> Any:
-        """Define a domain (e.g. from ``guest_xml``); returns the virDomain."""
-        if not isinstance(domain, str):
-            domain = etree.tostring(domain, encoding="unicode")
-        return self.connection.defineXML(domain)
-
-    def start_guest(self, domain: etree._Element | str) -> Any:
-        """Define and start a domain; returns the running virDomain."""
-        guest = self.define_guest(domain)
-        guest.create()
-        return guest
-
-    def active_guests(self) -> set[str]:
-        """Names of the domains running (or paused) on this host."""
-        active = self.connection.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)
-        return {domain.name() for domain in active}
-
-    def save(self, domain: Any) -> Path:
-        """Save a running domain of this host to an image in ``saves_dir``; it stops."""
-        image = self.saves_dir / f"{domain.name()}.save"
-        domain.save(str(image))
-        return image
-
-    def restore(self, image: Path) -> Any:
-        """Restore a save image (copied here first if it is another host's); returns the domain."""
-        if image.parent != self.saves_dir:
-            local = self.saves_dir / image.name
-            shutil.copyfile(image, local)
-            os.chown(local, self.uid, self.gid)
-            image = local
-        self.connection.restore(str(image))
-        description = self.connection.saveImageGetXMLDesc(str(image), 0)
-        name = parse_xml(description.encode(), str(image)).findtext("name")
-        return self.connection.lookupByName(name)
-
-    def restart(self) -> None:
-        """Start the daemon again (killing it first if it runs) and reconnect.
-
-        As when systemd restarts a libvirtd that died: the new daemon takes
-        over the QEMUs the old one left and cleans up its interrupted jobs.
-        """
-        if self._connection is not None:
-            with contextlib.suppress(libvirt.libvirtError):
-                self._connection.close()
-            self._connection = None
-        if self._daemon is not None:
-            self._daemon.kill()
-            self._daemon.wait(timeout=_START_TIMEOUT_S)
-        _launch(self)
-
-
-def guest_xml(
-    name: str,
-    cpu_model: str = DEFAULT_CPU_MODEL,
-    *,
-    metadata: Iterable[etree._Element] = (),
-    qemu_args: Sequence[str] = (),
-    firmware: Path = IDLE_FIRMWARE,
-) -> etree._Element:
-    """Domain XML of a small aarch64 TCG guest: virt machine, 128 MiB, no disk, no OS.
-
-    ``metadata`` elements (each in its own namespace) go under ``<metadata>``;
-    ``qemu_args`` become ``<qemu:commandline>`` arguments; ``firmware`` is the
-    ROM the vCPU runs (IDLE_FIRMWARE sleeps, BUSY_FIRMWARE spins).
-    """
-    emulator = shutil.which("qemu-system-aarch64")
-    if emulator is None:
-        raise TestBedError("qemu-system-aarch64 not found: install qemu-system-arm")
-    template = resources.files("xml_templates").joinpath("testbed-guest.xml")
-    domain = parse_xml(template.read_bytes(), "xml_templates/testbed-guest.xml")
-    _child(domain, "name").text = name
-    _child(domain, "cpu/model").text = cpu_model
-    _child(domain, "os/loader").text = str(firmware)
-    _child(domain, "devices/emulator").text = emulator
-    elements = list(metadata)
-    if elements:
-        etree.SubElement(domain, "metadata").extend(copy.deepcopy(e) for e in elements)
-    if qemu_args:
-        commandline = etree.SubElement(domain, COMMANDLINE_TAG, nsmap={"qemu": QEMU_NAMESPACE})
-        for argument in qemu_args:
-            etree.SubElement(commandline, ARG_TAG, value=argument)
-    return domain
-
-
-def migrate(domain: Any, destination: Host, flags: int = libvirt.VIR_MIGRATE_LIVE) -> Any:
-    """Migrate a domain to ``destination`` over a free loopback port; returns the new virDomain."""
-    params = {libvirt.VIR_MIGRATE_PARAM_URI: f"tcp://127.0.0.1:{free_port()}"}
-    return domain.migrate3(destination.connection, params, flags)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def cpu_host(name: str, midr: int, cpus: tuple[int, ...] = (0, 1)) -> HostProfile:
-    """A host profile of CPUs of one MIDR and nothing else: all the hook reads of a host."""
-    return HostProfile(
-        host=name,
-        implementations=(Implementation(midr, 0, None, cpus),),
-        id_registers={},
-        writable_masks=None,
-        timer_frequency_hz=None,
-    )
-
-
-def write_sysfs_tree(profile: HostProfile, root: Path) -> None:
-    """The sysfs files the arm64 kernel shows for ``profile``'s CPUs, under ``root``.
-
-    Per CPU ``devices/system/cpu/cpuN/regs/identification/{midr_el1,revidr_el1}``
-    (an unknown REVIDR is written as 0), and the ``possible``, ``present`` and
-    ``online`` CPU lists.
-    """
-    cpu_dir = root / "devices" / "system" / "cpu"
-    cpus: list[int] = []
-    for implementation in profile.implementations:
-        for cpu in implementation.cpus:
-            identification = cpu_dir / f"cpu{cpu}" / "regs" / "identification"
-            identification.mkdir(parents=True)
-            (identification / "midr_el1").write_text(_sysfs_register(implementation.midr))
-            revidr = implementation.revidr or 0
-            (identification / "revidr_el1").write_text(_sysfs_register(revidr))
-            cpus.append(cpu)
-    for name in ("possible", "present", "online"):
-        (cpu_dir / name).write_text(format_cpus(cpus) + "\n")
-
-
-def _sysfs_register(value: int) -> str:
-    return f"0x{value:016x}\n"  # the kernel's "0x%016llx\n"
 
 
 class TestBed:
@@ -428,7 +202,7 @@ class TestBed:
         _check_requirements()
         _track(self)
         if self._hooks_lock is None:
-            self._hooks_lock = _share_hooks_lock()
+            self._hooks_lock = share_hooks_lock()
         started = []
         for profile in profiles:
             user = self._take_user()
@@ -439,7 +213,7 @@ class TestBed:
             _prepare_host(host, dict(hook_config or {}))
         self._write_hooks()
         for host in started:
-            _launch(host)
+            launch(host)
         return started
 
     def close(self) -> None:
@@ -463,16 +237,16 @@ class TestBed:
                 _attempt(problems, host._connection.close)
                 host._connection = None
         for host in self.hosts:
-            _attempt(problems, _stop, host)
+            _attempt(problems, stop, host)
         for path in reversed(self._hook_files):
-            _attempt(problems, _retire if path.parent == HOOKS_DIR else _remove, path)
+            _attempt(problems, retire if path.parent == HOOKS_DIR else remove, path)
         if self._hooks_lock is not None:
             _attempt(problems, self._release_hooks_lock)
         for host in self.hosts:
-            _attempt(problems, _remove, host.directory)
+            _attempt(problems, remove, host.directory)
         for lock in self._locks:
             lock.close()
-        _attempt(problems, _remove_if_empty, self.base_dir)
+        _attempt(problems, remove_if_empty, self.base_dir)
         return problems
 
     def _release_hooks_lock(self) -> None:
@@ -486,11 +260,11 @@ class TestBed:
             os.close(descriptor)  # another test bed is live: the last one to close unlinks them
             return
         try:
-            for wrapper in HOOKS_DIR.glob(f"{_HOOK_WRAPPER_PREFIX}*"):
-                if _is_retired(wrapper):
-                    _remove(wrapper)
+            for wrapper in HOOKS_DIR.glob(f"{HOOK_WRAPPER_PREFIX}*"):
+                if is_retired(wrapper):
+                    remove(wrapper)
             for directory in reversed(self._created_dirs):
-                _remove_if_empty(directory)
+                remove_if_empty(directory)
         finally:
             os.close(descriptor)
 
@@ -517,50 +291,20 @@ class TestBed:
         users = "|".join(host.user for host in self.hosts)
         for name, content in self._hooks.items():
             script = copies / name
-            wrapper = HOOKS_DIR / f"{_HOOK_WRAPPER_PREFIX}{token}.{name}"
+            wrapper = HOOKS_DIR / f"{HOOK_WRAPPER_PREFIX}{token}.{name}"
             for path in (script, wrapper):
                 if path not in self._hook_files:
                     self._hook_files.append(path)
             write_atomically(script, content, 0o755)
-            write_atomically(wrapper, _hook_wrapper(users, script).encode(), 0o755)
-
-
-def _hook_wrapper(users: str, script: Path) -> str:
-    return (
-        "#!/bin/sh\n"
-        "# Installed by the qemu-errata test bed; retired at its teardown.\n"
-        "# Runs the hook only for the daemons of the test bed's users.\n"
-        f'case "$USER" in\n{users}) exec {shlex.quote(str(script))} "$@" ;;\nesac\nexit 0\n'
-    )
-
-
-def _share_hooks_lock() -> int:
-    """A descriptor holding HOOKS_LOCK shared (waits while a closing test bed unlinks)."""
-    flags = os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
-    descriptor = os.open(HOOKS_LOCK, flags, 0o644)
-    fcntl.flock(descriptor, fcntl.LOCK_SH)
-    return descriptor
-
-
-def _retire(wrapper: Path) -> None:
-    """Make a wrapper exit 0, in place: libvirt may be about to run it for another test bed."""
-    if wrapper.exists():
-        write_atomically(wrapper, RETIRED_WRAPPER.encode(), 0o755)
-
-
-def _is_retired(wrapper: Path) -> bool:
-    try:
-        return wrapper.read_text() == RETIRED_WRAPPER
-    except (OSError, UnicodeDecodeError):
-        return False
+            write_atomically(wrapper, hook_wrapper(users, script).encode(), 0o755)
 
 
 def _check_requirements() -> None:
     if os.geteuid() != 0:
         raise TestBedError("the test bed runs as root (it creates users and hook files)")
     for program in ("libvirtd", "qemu-system-aarch64", "useradd"):
-        if shutil.which(program, path=_DAEMON_PATH) is None:
-            raise TestBedError(f"{program} not found in {_DAEMON_PATH}: run scripts/install")
+        if shutil.which(program, path=DAEMON_PATH) is None:
+            raise TestBedError(f"{program} not found in {DAEMON_PATH}: run scripts/install")
 
 
 def _make_base_dir(base: Path) -> None:
@@ -591,9 +335,9 @@ def _clear_leftovers(user: HostUser, base: Path) -> None:
     """What a test bed killed outright (SIGKILL) left behind for this user."""
     kill_user_processes(user.uid)
     for path in (base / user.name, base / f"{user.name}.hooks"):
-        _remove(path)
-    for wrapper in HOOKS_DIR.glob(f"{_HOOK_WRAPPER_PREFIX}{user.name}.*"):
-        _retire(wrapper)
+        remove(path)
+    for wrapper in HOOKS_DIR.glob(f"{HOOK_WRAPPER_PREFIX}{user.name}.*"):
+        retire(wrapper)
 
 
 def _prepare_host(host: Host, hook_config: dict[str, HookValue]) -> None:
@@ -610,140 +354,23 @@ def _prepare_host(host: Host, hook_config: dict[str, HookValue]) -> None:
         directory.mkdir(mode=0o700, parents=True)
     write_sysfs_tree(host.profile, host.sysfs_root)
     write_json(host.profile_path, host.profile.to_json())
-    (host.config_dir / "libvirt" / "libvirtd.conf").write_text(_toml({"host_uuid": host.uuid}))
+    (host.config_dir / "libvirt" / "libvirtd.conf").write_text(hook_toml({"host_uuid": host.uuid}))
     host.write_hook_config(hook_config)
-    _seed_capabilities(host)
+    seed_capabilities(host)
     for parent, subdirectories, files in os.walk(host.directory):
         os.chown(parent, host.uid, host.gid)
         for name in (*subdirectories, *files):
             os.chown(os.path.join(parent, name), host.uid, host.gid, follow_symlinks=False)
 
 
-# libvirt caches what it probed of a QEMU binary (about 1.5 s here) per
-# daemon; it checks the cache's validity itself, so copying the first host's
-# cache into the others is safe.
-_capabilities_cache: dict[str, bytes] = {}
-
-
-def _capabilities_dir(host: Host) -> Path:
-    return host.cache_dir / "libvirt" / "qemu" / "cache" / "capabilities"
-
-
-def _seed_capabilities(host: Host) -> None:
-    if not _capabilities_cache:
-        return
-    directory = _capabilities_dir(host)
-    directory.mkdir(parents=True)
-    for name, content in _capabilities_cache.items():
-        (directory / name).write_bytes(content)
-
-
-def _remember_capabilities(host: Host) -> None:
-    if _capabilities_cache:
-        return
-    emulator = shutil.which("qemu-system-aarch64", path=_DAEMON_PATH)
-    host.connection.getDomainCapabilities(emulator, "aarch64", "virt", "qemu", 0)
-    for path in _capabilities_dir(host).glob("*.xml"):
-        _capabilities_cache[path.name] = path.read_bytes()
-
-
-def _launch(host: Host) -> None:
-    """Start the host's libvirtd as its user and connect to it."""
-    environment = {
-        "PATH": _DAEMON_PATH,
-        "HOME": str(host.home),
-        "USER": host.user,
-        "LOGNAME": host.user,
-        "XDG_RUNTIME_DIR": str(host.runtime_dir),
-        "XDG_CONFIG_HOME": str(host.config_dir),
-        "XDG_CACHE_HOME": str(host.cache_dir),
-        "XDG_DATA_HOME": str(host.data_dir),
-    }
-    with host.log_path.open("ab") as log:
-        host._daemon = processes.start(
-            ["libvirtd"],
-            executable=shutil.which("libvirtd", path=_DAEMON_PATH),
-            user=host.uid,
-            group=host.gid,
-            extra_groups=[],
-            env=environment,
-            cwd=host.directory,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
-            umask=0o077,
-        )
-    # libvirtd's QEMUs leave its process tree: on our death, kill all that the user runs.
-    # One guardian per host: a restarted daemon keeps the first (it guards the user).
-    if host._guardian is None:
-        host._guardian = processes.Guardian(
-            "exec kill -9 -1", user=host.uid, group=host.gid, extra_groups=[]
-        )
-    reap_orphans_of(host.uid, spare=host._daemon.pid)
-    deadline = time.monotonic() + _START_TIMEOUT_S
-    while not _listening(host.socket_path):
-        status = host._daemon.poll()
-        if status is not None:
-            raise TestBedError(
-                f"host {host.name}: libvirtd exited with status {status}: {_last_line(host)}"
-            )
-        if time.monotonic() > deadline:
-            raise TestBedError(f"host {host.name}: libvirtd did not start in {_START_TIMEOUT_S} s")
-        time.sleep(0.01)
-    host._connection = libvirt.open(host.uri)
-    _remember_capabilities(host)
-
-
-def _listening(path: Path) -> bool:
-    """Whether a daemon listens on the Unix socket (libvirtd binds it well before)."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        try:
-            probe.connect(str(path))
-        except (FileNotFoundError, ConnectionRefusedError):
-            return False
-    return True
-
-
-def _stop(host: Host) -> None:
-    """Kill the host's daemon, QEMUs and virtlogd, and reap them."""
-    kill_user_processes(host.uid)
-    if host._guardian is not None:
-        host._guardian.release()
-        host._guardian = None
-    if host._daemon is not None:
-        host._daemon.wait(timeout=_START_TIMEOUT_S)
-        stop_reaping(host.uid)
-
-
-def _last_line(host: Host) -> str:
-    lines = host.log_path.read_text(errors="replace").strip().splitlines()
-    return lines[-1] if lines else f"no output (see {host.log_path})"
-
-
-def _toml(values: Mapping[str, HookValue]) -> str:
-    """A flat TOML table (JSON string escapes are valid TOML basic-string escapes)."""
-    lines = []
-    for key, value in values.items():
-        if not _TOML_KEY.fullmatch(key):
-            raise TestBedError(f"hook configuration key {key!r}: not a bare TOML key")
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, int | str):
-            text = json.dumps(value)
-        else:
-            raise TestBedError(f"hook configuration key {key!r}: not a string, integer or bool")
-        lines.append(f"{key} = {text}\n")
-    return "".join(lines)
-
-
-def _remove(path: Path) -> None:
+def remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     else:
         path.unlink(missing_ok=True)
 
 
-def _remove_if_empty(directory: Path) -> None:
+def remove_if_empty(directory: Path) -> None:
     try:
         directory.rmdir()
     except FileNotFoundError:
@@ -759,13 +386,6 @@ def _attempt(problems: list[str], action: Any, *args: Any) -> None:
         action(*args)
     except (OSError, subprocess.TimeoutExpired, libvirt.libvirtError, TestBedError) as error:
         problems.append(str(error))
-
-
-def _child(element: etree._Element, path: str) -> etree._Element:
-    found = element.find(path)
-    if found is None:
-        raise TestBedError(f"testbed-guest.xml: no {path} element")
-    return found
 
 
 # Open test beds are torn down at interpreter exit, and SIGTERM becomes

@@ -50,7 +50,6 @@ from qemu_errata.vmm.qmp import read_capabilities, read_guest
 from qemu_errata.vmm.qmp_wire import QmpConnection, listen
 from qemu_errata.vmm.verify import VerifyReport, compare
 
-CHECK_FORMAT = "qemu-errata/qemu-check/1"
 QUESTION_ARGUMENTS = ("-machine", "none", "-accel", "kvm", "-S")
 VM_ARGUMENTS = ("-machine", "virt,gic-version=3", "-accel", "kvm", "-m", "256")
 # earlycon: the kernel's first line comes out at once, not after its drivers are up.
@@ -108,27 +107,6 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         return self.vm_console is not None and self.verify is not None and self.verify.ok
-
-    def to_json(self) -> dict[str, Any]:
-        midr = None if self.vm_console is None else console_midr(self.vm_console)
-        return {
-            "format": CHECK_FORMAT,
-            "ok": self.ok,
-            "qemu": self.qemu,
-            "kvm": self.kvm,
-            "sysreg": {"offered": list(self.sysreg.offered), "lacking": list(self.sysreg.lacking)},
-            "impl_cpu": self.impl_cpu,
-            "model_needs": list(self.needs),
-            "vm": {
-                "arguments": list(self.arguments),
-                "ran": self.vm_console is not None,
-                "console": self.vm_console,
-                "console_midr": None if midr is None else f"{midr:#x}",
-                "problem": self.vm_problem,
-            },
-            "verify": None if self.verify is None else self.verify.to_json(),
-            "seconds": self.seconds,
-        }
 
 
 def check_qemu(

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from qemu_errata.core.catalogue import Catalogue, Register, load_catalogue
 from qemu_errata.core.implementations import TargetImplementation
@@ -103,15 +102,6 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return not self.differences and not self.not_checked
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "differences": list(self.differences),
-            "not_checked": list(self.not_checked),
-            "compared_fields": self.compared_fields,
-            "notes": list(self.notes),
-        }
 
 
 def registers_from_profile(

@@ -14,7 +14,8 @@ from support.cli import run_cli
 
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
-from qemu_errata.core.plan_picture import (
+from qemu_errata.files import write_json
+from qemu_errata.reports.plan_picture import (
     APART,
     CELL,
     CHEAP,
@@ -24,7 +25,6 @@ from qemu_errata.core.plan_picture import (
     SAME,
     TOP,
 )
-from qemu_errata.files import write_json
 
 RSVG = shutil.which("rsvg-convert")
 FIVE = [

@@ -46,10 +46,13 @@ def test_baseline_writes_the_model_and_explains_it(
     ]
 
 
-def test_baseline_json_is_the_model(write_json: Callable[[str, Any], Path]) -> None:
+def test_baseline_json_holds_the_model(write_json: Callable[[str, Any], Path]) -> None:
     result = run_cli("baseline", "--json", *two_profiles(write_json))
     assert result.returncode == 0
-    assert json.loads(result.stdout)["id_registers"]["ID_AA64ISAR0_EL1"] == "0x11120"
+    printed = json.loads(result.stdout)
+    assert printed["format"] == "qemu-errata/baseline/1"
+    assert printed["model"]["format"] == "qemu-errata/pool-model/1"
+    assert printed["model"]["id_registers"]["ID_AA64ISAR0_EL1"] == "0x11120"
 
 
 def test_refused_pool_exits_1_with_every_reason(write_json: Callable[[str, Any], Path]) -> None:

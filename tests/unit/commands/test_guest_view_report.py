@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from support.schemas import validate
 
-from qemu_errata.commands.guest_view import describe, differing, guest_view_json, known_to
+from qemu_errata.commands.guest_view import known_to
 from qemu_errata.core.errata import load_errata_table
 from qemu_errata.core.guest_log import read_guest_log
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.probe.guest_boot import GuestBoot, TargetAnswer
 from qemu_errata.probe.mmio_program import GuestRead
+from qemu_errata.reports.guest_view import describe, differing, guest_view_json
 
 A76_R3P0 = TargetImplementation(0x413FD0B0, 0, 0)
 N1_R4P1 = TargetImplementation(0x414FD0C1, 0, 0)

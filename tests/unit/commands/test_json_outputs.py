@@ -36,8 +36,10 @@ def test_every_embedded_profile_is_a_valid_host_profile() -> None:
 
 
 def test_a_pool_model_and_its_file(pool: Path) -> None:
-    validate(output("baseline", N1, A76, "--json"), "pool-model")
+    printed = output("baseline", N1, A76, "--json")
+    validate(printed, "baseline")
     validate(json.loads(pool.read_text()), "pool-model")
+    assert printed["model"] == json.loads(pool.read_text())  # type: ignore[index]
 
 
 def test_a_refusal_is_a_list_of_objects() -> None:

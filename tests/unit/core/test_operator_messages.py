@@ -10,8 +10,9 @@ from qemu_errata.core.catalogue import load_catalogue, parse_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.pool import baseline, largest_pools
 from qemu_errata.core.profile import HostProfile
-from qemu_errata.core.readable import model_lines, plural, profile_lines
+from qemu_errata.core.words import plural
 from qemu_errata.errors import CatalogueError, IncompatiblePoolError
+from qemu_errata.reports.show import model_lines, profile_lines
 
 
 def _with_field(

@@ -42,6 +42,7 @@ from qemu_errata.probe.mmio_program import (
     build_program,
 )
 from qemu_errata.probe.validate import validate_models
+from qemu_errata.reports.kvm_validation import model_json
 
 ID_AA64PFR1_EL1 = Encoding(3, 0, 0, 4, 1)
 ID_AA64MMFR0_EL1 = Encoding(3, 0, 0, 7, 0)
@@ -369,7 +370,7 @@ def test_without_run_the_vm_never_runs(kernel: GuestKvm) -> None:
     assert validation.guest_error is None
     assert abi.KVM_RUN not in kernel.requests
     assert all(v.guest is None for v in verdicts.values())
-    assert "guest_error" not in validation.to_json()
+    assert "guest_error" not in model_json(validation)
 
 
 @pytest.mark.parametrize(

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from qemu_errata.commands.qemu_check import describe
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.errors import QmpCommandError, QmpError
+from qemu_errata.reports.qemu_check import describe, qemu_check_json
 from qemu_errata.vmm.names import QemuSeries
 from qemu_errata.vmm.qemu_check import CheckReport, SysregOffer, console_midr, sysreg_offer
 from qemu_errata.vmm.qmp_wire import QmpConnection, listen
@@ -125,7 +125,7 @@ def test_the_text_report_names_each_step_and_every_item() -> None:
         vm_console="[    0.000000] Booting Linux on physical CPU 0x0 [0x414fd0c1]",
         verify=VerifyReport((), ("ID_AA64PFR0_EL1: no SYSREG properties",), ("no list",), 0),
     )
-    assert describe(report.to_json()).splitlines() == [
+    assert describe(qemu_check_json(report)).splitlines() == [
         "QEMU 11.1.3 (Debian 1:11.1.3+ds-1), KVM enabled.",
         f"SYSREG properties: offers 0 of the {len(lacking)} ID register fields a QEMU series "
         "can set.",

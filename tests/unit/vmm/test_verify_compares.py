@@ -5,6 +5,7 @@ from __future__ import annotations
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.pool import PoolModel, baseline
+from qemu_errata.reports.verify import verify_json
 from qemu_errata.vmm.verify import (
     GuestCpu,
     GuestRegisters,
@@ -49,7 +50,7 @@ def test_firmware_and_gic_registers_are_listed_as_not_checked_and_nothing_is_vou
     assert report.not_checked == (
         ", ".join([*model.firmware_registers, *model.gic_registers]) + ": QMP does not show them",
     )
-    assert report.to_json()["not_checked"] == list(report.not_checked)
+    assert verify_json(report)["not_checked"] == list(report.not_checked)
 
 
 def test_a_kvm_guest_without_sysreg_properties_has_every_register_unchecked() -> None:

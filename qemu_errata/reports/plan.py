@@ -1,4 +1,5 @@
-"""A plan in words, and what schedulers are told: Kubernetes node labels, Nova provider traits.
+"""The ``plan`` report: the plan (plan/1) or its refusal (plan-refusal/1) in JSON, the plan
+in words, and what schedulers are told: Kubernetes node labels, Nova provider traits.
 
 Pure: the caller computes the plan (core/plan.py) and prints or writes these.
 """
@@ -6,11 +7,17 @@ Pure: the caller computes the plan (core/plan.py) and prints or writes these.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from qemu_errata.core.plan import Plan
+from qemu_errata.core.plan import Pairing, Plan, PlanType, ProposedPool
 from qemu_errata.core.pool import Loss
-from qemu_errata.core.readable import plural
+from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.words import plural
+from qemu_errata.errors import IncompatiblePoolError, NoPartitionError
+from qemu_errata.reports.blockers import blocker_json
 
+PLAN_FORMAT = "qemu-errata/plan/1"
+PLAN_REFUSAL_FORMAT = "qemu-errata/plan-refusal/1"
 # Kubernetes node label naming a pool a node can serve (value "true").
 KUBERNETES_LABEL = "qemu-errata.io/pool-{id}"
 # Nova placement custom trait naming a pool a compute node can serve.
@@ -111,3 +118,62 @@ def nova_provider_config(served: Mapping[str, Sequence[str]]) -> str:
 
 def _quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """The plan document: types, the matrix of pairings, the pools and why."""
+    return {
+        "format": PLAN_FORMAT,
+        "search": plan.search(),
+        "types": [_type_json(t) for t in plan.types],
+        "matrix": [_pairing_json(p) for p in plan.pairings],
+        "pools": [_pool_json(p) for p in plan.pools],
+        "reasons": list(plan.reasons),
+    }
+
+
+def plan_refusal_json(
+    profiles: Sequence[HostProfile], refused: IncompatiblePoolError | NoPartitionError
+) -> dict[str, Any]:
+    """Why no plan: the message, and the blockers of a type that cannot pool even alone."""
+    blockers = refused.blockers if isinstance(refused, IncompatiblePoolError) else ()
+    return {
+        "format": PLAN_REFUSAL_FORMAT,
+        "hosts": [p.host for p in profiles],
+        "message": str(refused),
+        "blockers": [blocker_json(b) for b in blockers],
+    }
+
+
+def _type_json(plan_type: PlanType) -> dict[str, Any]:
+    return {
+        "id": plan_type.id,
+        "description": plan_type.describe(),
+        "hosts": list(plan_type.hosts),
+        "host_types": [
+            {"description": t.describe(), "hosts": list(t.hosts)} for t in plan_type.host_types
+        ],
+    }
+
+
+def _pairing_json(pairing: Pairing) -> dict[str, Any]:
+    return {
+        "types": [pairing.first.id, pairing.second.id],
+        "compatible": pairing.compatible,
+        "loses": [loss.to_json() for loss in pairing.losses],
+        "blockers": [blocker_json(b) for b in pairing.blockers],
+        "deciding": pairing.deciding,
+        "errata": list(pairing.errata),
+    }
+
+
+def _pool_json(pool: ProposedPool) -> dict[str, Any]:
+    return {
+        "id": pool.id,
+        "hosts": list(pool.hosts),
+        "types": [t.id for t in pool.types],
+        "loses": [loss.to_json() for loss in pool.model.losses],
+        "cost": pool.cost,
+        "errata": list(pool.errata),
+        "model": pool.model.to_json(),
+    }

@@ -1,4 +1,4 @@
-"""Host profiles and pool models in words: what ``qemu-errata show`` prints.
+"""The ``show`` report: host profiles and pool models in words (text only).
 
 Pure: the caller reads the document; this turns it into lines a person reads
 (CPU names and revisions, ID-register fields by their value names, targets
@@ -15,11 +15,7 @@ from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.profile import HostProfile
-
-
-def plural(count: int, noun: str) -> str:
-    """``1 host``, ``2 hosts``: a count with its noun in the right number."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+from qemu_errata.core.words import plural
 
 
 def describe_target(target: TargetImplementation) -> str:

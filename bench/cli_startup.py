@@ -1,0 +1,73 @@
+"""How long the ``qemu-errata`` command takes to start, next to a bare ``python3 -I -c pass``.
+
+About 80 tests start the command, and operators script it. Budget: ``--version``
+at most 3x the bare interpreter, ``check MODEL PROFILE`` at most 5x (a command
+imports only its own module). Each case runs ``--runs`` times, interleaved with
+the others so that machine load hits them alike; the medians, p95 and the
+ratios of the medians to the bare interpreter are printed.
+
+Usage: python bench/cli_startup.py [--runs 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from table import Row, format_table
+
+from qemu_errata.core.embedded import load_embedded_profile
+from qemu_errata.core.pool import baseline
+from qemu_errata.files import write_json
+
+QEMU_ERRATA = str(Path(sys.executable).with_name("qemu-errata"))
+# Budgets, by case: at most this many times the bare interpreter.
+BUDGETS = {"--version": "<= 3x", "check MODEL PROFILE": "<= 5x"}
+
+
+def measure(runs: int) -> list[Row]:
+    """Each case ``runs`` times, interleaved; ratios to the bare interpreter."""
+    with tempfile.TemporaryDirectory(prefix="cli-bench.") as temporary:
+        n1 = load_embedded_profile("kvm-6.12-neoverse-n1")
+        model, profile = Path(temporary) / "model.json", Path(temporary) / "n1.json"
+        write_json(model, baseline([n1]).to_json())
+        write_json(profile, n1.to_json())
+        bare = f"cli: bare {Path(sys.executable).name} -I -c pass"
+        cases = {
+            bare: [sys.executable, "-I", "-c", "pass"],
+            "--version": [QEMU_ERRATA, "--version"],
+            "check MODEL PROFILE": [QEMU_ERRATA, "check", str(model), str(profile)],
+        }
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(runs):
+            for name, command in cases.items():
+                started = time.perf_counter()
+                result = subprocess.run(command, capture_output=True, check=False)
+                times[name].append(time.perf_counter() - started)
+                if result.returncode != 0:
+                    status = result.returncode
+                    raise RuntimeError(f"{name}: exit status {status}: {result.stderr!r}")
+    return [
+        Row(
+            name if name == bare else f"cli: {name}",
+            samples,
+            None if name == bare else bare,
+            BUDGETS.get(name, ""),
+        )
+        for name, samples in times.items()
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=30)
+    print(format_table(measure(parser.parse_args().runs)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
