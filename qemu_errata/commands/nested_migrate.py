@@ -79,9 +79,7 @@ def describe(data: dict[str, Any]) -> str:
     ]
     boot = data["guest_boot"]
     if boot:
-        lines.append(
-            f"guest booted on MIDR {boot.get('boot_midr')}, PSCI v{boot.get('psci_version')}"
-        )
+        lines.append(f"guest's kernel found PSCI v{boot.get('psci_version')} at boot")
     for run in data["hook_runs"]:
         said = f": {run['stderr']}" if run["stderr"] else ""
         lines.append(

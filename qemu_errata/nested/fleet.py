@@ -196,6 +196,10 @@ class FleetHost:
             float(answer["seconds"]),
         )
 
+    def shell(self, command: str, *, timeout: float = REQUEST_SECONDS) -> RunResult:
+        """``command`` run by the host's busybox sh (its applets: ls, cat, uname, ...)."""
+        return self.run(["/bin/sh", "-c", command], timeout=timeout)
+
     def qemu_errata(self, *arguments: str, timeout: float = REQUEST_SECONDS) -> RunResult:
         """``qemu-errata ARGUMENTS`` run in the host."""
         return self.run(["/usr/bin/python3.11", "-m", "qemu_errata", *arguments], timeout=timeout)

@@ -34,7 +34,6 @@ _PF_RWX = 7
 _BEAT = re.compile(r"qemu-errata-heartbeat (?P<count>[0-9a-f]{16})(?P<registers>( \w+=0x[0-9a-f]+)+)")
 _REGISTER = re.compile(r"(\w+)=(0x[0-9a-f]+)")
 _PSCI = re.compile(r"psci: PSCIv(\d+\.\d+) detected in firmware")
-_BOOT_MIDR = re.compile(r"Booting Linux on physical CPU \S+ \[(0x[0-9a-f]+)\]")
 
 
 def program_elf(code: bytes) -> bytes:
@@ -95,10 +94,6 @@ def parse_beat(line: str) -> Beat | None:
 
 
 def boot_facts(console: str) -> dict[str, str | None]:
-    """What the guest kernel's boot lines say: the PSCI version and the MIDR it booted on."""
+    """What the guest kernel said at boot: the PSCI version its firmware (KVM) offered."""
     psci = _PSCI.search(console)
-    midr = _BOOT_MIDR.search(console)
-    return {
-        "psci_version": None if psci is None else psci[1],
-        "boot_midr": None if midr is None else f"{int(midr[1], 16):#x}",
-    }
+    return {"psci_version": None if psci is None else psci[1]}

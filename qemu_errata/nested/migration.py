@@ -383,16 +383,22 @@ def _destination_problem(dst: FleetHost) -> str | None:
 
 
 def _keeps_counting(watch: _Watch, host: FleetHost, after: int, progress: Progress) -> bool:
-    """Whether ``host``'s guest prints BEATS_AFTER more beats, the first one the next count."""
+    """Whether ``host``'s guest prints BEATS_AFTER more beats in a row, from count ``after``.
+
+    The guest's counter stops while it is paused, so it skips no count over a
+    downtime; but the line being printed at the switch-over is torn between
+    the two consoles, so the first whole line may be the one after it.
+    ``after`` 0: any next beats (the guest stayed where it was).
+    """
     deadline = time.monotonic() + 60 + BEATS_AFTER * BEAT_SECONDS * 20
     start = watch.last(host)
     base = max(after, 0 if start is None else start[1].count + 1)
     while time.monotonic() < deadline:
-        beats = watch.beats(host)
-        counts = [beat.count for _, beat in beats if beat.count >= base]
+        counts = [beat.count for _, beat in watch.beats(host) if beat.count >= base]
         if len(counts) >= BEATS_AFTER:
             progress(f"guest: counting on {host.name}: {counts[0]}..{counts[-1]}")
-            return counts[0] == base or after == 0
+            in_a_row = counts == list(range(counts[0], counts[0] + len(counts)))
+            return in_a_row and (after == 0 or counts[0] - base <= 1)
         time.sleep(0.3)
     return False
 
