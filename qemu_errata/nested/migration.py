@@ -31,6 +31,7 @@ is lost, never started, or stopped counting).
 from __future__ import annotations
 
 import base64
+import itertools
 import shlex
 import sys
 import threading
@@ -47,6 +48,7 @@ from qemu_errata.nested.fleet import (
     GUEST_CONSOLE_PORT,
     GUEST_INITRD,
     GUEST_KERNEL,
+    FleetError,
     FleetHost,
     HostSpec,
     Progress,
@@ -70,16 +72,13 @@ HOOK_ENVIRONMENT = {
 }
 SOURCE_HOOK_OPS = (("prepare", "begin"), ("start", "begin"))
 DESTINATION_HOOK_OPS = (("migrate", "begin"), ("prepare", "begin"), ("start", "begin"))
-QMP_SOCKET = "/run/heartbeat.qmp"
 # Reads the incoming stream off the link and exits once QEMU has read it all.
 LINK_READER = "/usr/bin/python3.11 -m qemu_errata.nested.link_reader"
-QEMU_LOG = "/run/heartbeat-qemu.log"
 GUEST_COMMAND_LINE = "console=ttyAMA0 panic=-1 quiet"
 GUEST_START_SECONDS = 300.0
 MIGRATION_SECONDS = 300.0
 BEATS_AFTER = 3
-# The guest QEMU's pid in each host, by host index.
-_QEMU_PIDS: dict[int, int] = {}
+QEMU_ERRATA = (sys.executable, "-m", "qemu_errata")
 _DOMAIN_XML = f"""<domain type='kvm'>
   <name>{DOMAIN}</name>
   <memory unit='MiB'>{GUEST_MEMORY_MIB}</memory>
@@ -151,15 +150,18 @@ class _Refused(Exception):
         self.outcome, self.refused_by, self.phase, self.message = outcome, refused_by, phase, message
 
 
-def render(model: Path, source: HostSpec) -> tuple[list[str], bytes]:
+def render(
+    model: Path, source: HostSpec, program: Sequence[str] = QEMU_ERRATA, vmm: str = "qemu-kvm"
+) -> tuple[list[str], bytes]:
     """What ``render`` gives for the model on the source host: QEMU arguments, domain XML.
 
     Rendered as ``qemu-errata render ... --host-profile kvm-SERIES-CPU`` when
-    that profile is embedded (the nested host it was probed on), else for any host.
+    that profile is embedded (the nested host it was probed on), else for any
+    host. ``program``: the qemu-errata command to run; ``vmm``: its ``--vmm``.
     """
     profile = f"kvm-{source.kernel}-{source.cpu}"
     host = ["--host-profile", profile] if profile in embedded_profile_names() else []
-    command = [sys.executable, "-m", "qemu_errata", "render", str(model), "--vmm", "qemu-kvm"]
+    command = [*program, "render", str(model), "--vmm", vmm]
     with processes.temporary_directory("qemu-errata-render-") as directory:
         domain = directory / "domain.xml"
         domain.write_text(_DOMAIN_XML)
@@ -186,17 +188,50 @@ def nested_migrate(
 ) -> Report:
     """Boot both hosts, start the guest on the source, migrate it live (module docstring)."""
     started = time.monotonic()
-    report = Report(str(model), source, destination, hook)
-    report.qemu_arguments, xml = render(model, source)
+    arguments, xml = render(model, source)
     with fleet([source, destination], progress) as (src, dst):
-        report.seconds["boot"] = round(time.monotonic() - started, 1)
-        report.hosts = {
-            "from": {"host": src.name, "kernel_release": src.kernel_release},
-            "to": {"host": dst.name, "kernel_release": dst.kernel_release},
-        }
+        booted = time.monotonic() - started
+        if hook:
+            install_hooks([src, dst])
+        report = migrate(src, dst, str(model), arguments, xml, hook=hook, progress=progress)
+        report.seconds["boot"] = round(booted, 1)
+    report.seconds["total"] = round(time.monotonic() - started, 1)
+    return report
+
+
+def install_hooks(hosts: Sequence[FleetHost]) -> None:
+    """``qemu-errata hook install`` in each host, into libvirt's hook directory."""
+    for host in hosts:
+        result = host.qemu_errata("hook", "install", "--hooks-dir", HOOK_DIRECTORY)
+        if result.status != 0:
+            raise FleetError(f"{host.name}: hook install: {_last(result.stderr)}")
+
+
+def migrate(
+    src: FleetHost,
+    dst: FleetHost,
+    model: str,
+    arguments: list[str],
+    xml: bytes,
+    *,
+    hook: bool,
+    progress: Progress,
+) -> Report:
+    """One case on running hosts: start the guest on ``src``, migrate it to ``dst``.
+
+    Both guest QEMUs are killed before this returns, so the hosts can take the next case.
+    """
+    started = time.monotonic()
+    report = Report(model, src.spec, dst.spec, hook, qemu_arguments=arguments)
+    report.hosts = {
+        "from": {"host": src.name, "kernel_release": src.kernel_release},
+        "to": {"host": dst.name, "kernel_release": dst.kernel_release},
+    }
+    case = _Case(next(_CASES))
+    try:
         with _Watch([src, dst]) as watch:
             try:
-                _run(report, src, dst, xml, watch, progress)
+                _run(case, report, src, dst, xml, watch, progress)
             except _Refused as refusal:
                 report.outcome, report.refused_by = refusal.outcome, refusal.refused_by
                 report.phase, report.message = refusal.phase, refusal.message
@@ -205,61 +240,80 @@ def nested_migrate(
                     if not report.guest_running_after:
                         report.outcome = "failed"
                     report.guest_after = _seen(watch, src, "from")
-        report.guest_boot = boot_facts(src.guest_console.read_text(errors="replace"))
-    report.seconds["total"] = round(time.monotonic() - started, 1)
+            report.guest_boot = boot_facts(watch.text(src))
+    finally:
+        case.stop(src, dst)
+    report.seconds["case"] = round(time.monotonic() - started, 1)
     return report
 
 
-def _run(
-    report: Report, src: FleetHost, dst: FleetHost, xml: bytes, watch: _Watch, progress: Progress
-) -> None:
-    if report.hook:
-        for host in (src, dst):
-            _install_hook(host)
-        _hooks(report, src, xml, SOURCE_HOOK_OPS, "start")
-    started = time.monotonic()
-    progress(f"guest: starting it on {src.name} under KVM: {' '.join(report.qemu_arguments)}")
-    _start_qemu(src, report.qemu_arguments, ())
-    _first_beat(watch, src, started)
-    report.seconds["guest_start"] = round(time.monotonic() - started, 1)
-    progress(f"guest: counting on {src.name} after {report.seconds['guest_start']} s")
-    if report.hook:
-        _hooks(report, src, xml, (("started", "begin"),), "start")
-        _hooks(report, dst, xml, DESTINATION_HOOK_OPS, "migrate")
-    started = time.monotonic()
-    incoming = f"exec:{LINK_READER} {dst.link_to(src)}"
-    _start_qemu(dst, report.qemu_arguments, ("-incoming", incoming))
-    _wait_incoming(dst)
-    progress(f"migration: {src.name} -> {dst.name} through the private link")
-    outgoing = f"exec:/bin/busybox cat > {src.link_to(dst)}"
-    answer = src.qmp(QMP_SOCKET, "migrate", {"uri": outgoing})
-    if "error" in answer:
-        raise _Refused("refused", "qemu", "migrate", f"source QEMU: {answer['error']['desc']}")
-    status = _wait_migration(src, dst, report)
-    report.seconds["migration"] = round(time.monotonic() - started, 1)
-    before = watch.last(src)
-    report.guest_before = _seen(watch, src, "from")
-    if status != "completed":
-        raise _Refused("refused", "qemu", "migrate", f"source QEMU: migration {status}")
-    problem = _destination_problem(dst)
-    if problem is not None:
-        src.qmp(QMP_SOCKET, "cont")
-        raise _Refused("refused", "qemu", "migrate", f"destination QEMU: {problem}")
-    count = 0 if before is None else before[1].count
-    report.guest_running_after = _keeps_counting(watch, dst, count + 1, progress)
-    report.guest_after = _seen(watch, dst, "to")
-    first = watch.first_after(dst, count)
-    if before is not None and first is not None:
-        report.heartbeat_gap_ms = round((first[0] - before[0]) * 1000)
-    report.outcome = "migrated" if report.guest_running_after else "failed"
-    if not report.guest_running_after:
-        report.message = f"the guest's heartbeat did not go on on {dst.name}"
+_CASES = itertools.count()
 
 
-def _install_hook(host: FleetHost) -> None:
-    result = host.qemu_errata("hook", "install", "--hooks-dir", HOOK_DIRECTORY)
-    if result.status != 0:
-        raise _Refused("failed", None, "start", f"{host.name}: hook install: {_last(result.stderr)}")
+@dataclass
+class _Case:
+    """One migration's files in the hosts, and its QEMUs by host index."""
+
+    number: int
+    pids: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def qmp(self) -> str:
+        return f"/run/heartbeat-{self.number}.qmp"
+
+    @property
+    def log(self) -> str:
+        return f"/run/heartbeat-{self.number}-qemu.log"
+
+    def start_qemu(self, host: FleetHost, arguments: Sequence[str], extra: Sequence[str]) -> None:
+        """The guest's QEMU under KVM in ``host``, its console on the guest-console port."""
+        command = [
+            "/usr/bin/qemu-system-aarch64",
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-machine",
+            "virt,gic-version=3",
+            "-accel",
+            "kvm",
+            *arguments,
+            "-m",
+            str(GUEST_MEMORY_MIB),
+            "-kernel",
+            GUEST_KERNEL,
+            "-initrd",
+            GUEST_INITRD,
+            "-append",
+            GUEST_COMMAND_LINE,
+            "-serial",
+            f"file:{host.ports[GUEST_CONSOLE_PORT]}",
+            "-qmp",
+            f"unix:{self.qmp},server=on,wait=off",
+            *extra,
+        ]
+        self.pids[host.index] = host.spawn(command, self.log)
+
+    def exited(self, host: FleetHost) -> bool:
+        """Whether the guest's QEMU in ``host`` (the agent's child: a zombie once ended) ended."""
+        answer = host.request("read", path=f"/proc/{self.pids[host.index]}/stat")
+        return "error" in answer or _stat_state(answer["data"]) == "Z"
+
+    def said(self, host: FleetHost) -> str:
+        """The last line QEMU wrote in ``host`` (its error, when it failed)."""
+        return _last(host.read_file(self.log)) or "no message"
+
+    def stop(self, *hosts: FleetHost) -> None:
+        """Kill the case's QEMUs and link readers (the next case starts clean)."""
+        for host in hosts:
+            if host.index in self.pids:
+                host.shell(f"kill -9 {self.pids[host.index]}; pkill -f link_reader; true")
+
+
+def _stat_state(data: str) -> str:
+    """The state letter of a /proc/PID/stat (after the command name's closing parenthesis)."""
+    text = base64.b64decode(data).decode(errors="replace")
+    return text[text.rindex(")") + 2 :][:1]
 
 
 def _hooks(
@@ -281,105 +335,114 @@ def _hooks(
             raise _Refused("refused", "hook", phase, f"{host.name}: {_last(result.stderr)}")
 
 
-def _start_qemu(host: FleetHost, arguments: Sequence[str], extra: Sequence[str]) -> None:
-    console = host.ports[GUEST_CONSOLE_PORT]
-    command = [
-        "/usr/bin/qemu-system-aarch64",
-        "-nodefaults",
-        "-no-user-config",
-        "-display",
-        "none",
-        "-machine",
-        "virt,gic-version=3",
-        "-accel",
-        "kvm",
-        *arguments,
-        "-m",
-        str(GUEST_MEMORY_MIB),
-        "-kernel",
-        GUEST_KERNEL,
-        "-initrd",
-        GUEST_INITRD,
-        "-append",
-        GUEST_COMMAND_LINE,
-        "-serial",
-        f"file:{console}",
-        "-qmp",
-        f"unix:{QMP_SOCKET},server=on,wait=off",
-        *extra,
-    ]
-    _QEMU_PIDS[host.index] = host.spawn(command, QEMU_LOG)
+def _run(
+    case: _Case,
+    report: Report,
+    src: FleetHost,
+    dst: FleetHost,
+    xml: bytes,
+    watch: _Watch,
+    progress: Progress,
+) -> None:
+    if report.hook:
+        _hooks(report, src, xml, SOURCE_HOOK_OPS, "start")
+    started = time.monotonic()
+    progress(f"guest: starting it on {src.name} under KVM: {' '.join(report.qemu_arguments)}")
+    case.start_qemu(src, report.qemu_arguments, ())
+    _first_beat(case, watch, src, started)
+    report.seconds["guest_start"] = round(time.monotonic() - started, 1)
+    progress(f"guest: counting on {src.name} after {report.seconds['guest_start']} s")
+    if report.hook:
+        _hooks(report, src, xml, (("started", "begin"),), "start")
+        _hooks(report, dst, xml, DESTINATION_HOOK_OPS, "migrate")
+    started = time.monotonic()
+    incoming = f"exec:{LINK_READER} {dst.link_to(src)}"
+    case.start_qemu(dst, report.qemu_arguments, ("-incoming", incoming))
+    _wait_incoming(case, dst)
+    progress(f"migration: {src.name} -> {dst.name} through the private link")
+    answer = src.qmp(case.qmp, "migrate", {"uri": f"exec:/bin/busybox cat > {src.link_to(dst)}"})
+    if "error" in answer:
+        raise _Refused("refused", "qemu", "migrate", f"source QEMU: {answer['error']['desc']}")
+    status = _wait_migration(case, src, dst, report)
+    report.seconds["migration"] = round(time.monotonic() - started, 1)
+    before = watch.last(src)
+    report.guest_before = _seen(watch, src, "from")
+    problem = _destination_problem(case, dst) if status == "completed" else status
+    if problem is not None:
+        src.qmp(case.qmp, "cont")
+        raise _Refused("refused", "qemu", "migrate", problem)
+    count = 0 if before is None else before[1].count
+    report.guest_running_after = _keeps_counting(watch, dst, count + 1, progress)
+    report.guest_after = _seen(watch, dst, "to")
+    first = watch.first_after(dst, count)
+    if before is not None and first is not None:
+        report.heartbeat_gap_ms = round((first[0] - before[0]) * 1000)
+    report.outcome = "migrated" if report.guest_running_after else "failed"
+    if not report.guest_running_after:
+        report.message = f"the guest's heartbeat did not go on on {dst.name}"
 
 
-def _qemu_said(host: FleetHost) -> str:
-    return _last(host.read_file(QEMU_LOG)) or "no message"
-
-
-def _qemu_exited(host: FleetHost) -> bool:
-    """Whether the guest's QEMU (the agent's child: a zombie once it exited) has ended."""
-    answer = host.request("read", path=f"/proc/{_QEMU_PIDS[host.index]}/stat")
-    return "error" in answer or _stat_state(answer["data"]) == "Z"
-
-
-def _stat_state(data: str) -> str:
-    """The state letter of a /proc/PID/stat (after the command name's closing parenthesis)."""
-    text = base64.b64decode(data).decode(errors="replace")
-    return text[text.rindex(")") + 2 :][:1]
-
-
-def _first_beat(watch: _Watch, host: FleetHost, started: float) -> tuple[float, Beat]:
+def _first_beat(case: _Case, watch: _Watch, host: FleetHost, started: float) -> None:
     while time.monotonic() - started < GUEST_START_SECONDS:
-        seen = watch.last(host)
-        if seen is not None:
-            return seen
-        if _qemu_exited(host):
-            raise _Refused("refused", "qemu", "start", f"source QEMU: {_qemu_said(host)}")
+        if watch.last(host) is not None:
+            return
+        if case.exited(host):
+            raise _Refused("refused", "qemu", "start", f"source QEMU: {case.said(host)}")
         time.sleep(1)
-    raise _Refused("failed", None, "start", f"no heartbeat on {host.name} in {GUEST_START_SECONDS:g} s")
+    raise _Refused(
+        "failed", None, "start", f"no heartbeat on {host.name} in {GUEST_START_SECONDS:g} s"
+    )
 
 
-def _wait_incoming(host: FleetHost) -> None:
+def _wait_incoming(case: _Case, host: FleetHost) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if _qemu_exited(host):
-            raise _Refused("refused", "qemu", "migrate", f"destination QEMU: {_qemu_said(host)}")
-        answer = host.request("qmp", socket=QMP_SOCKET, execute="query-status")
+        if case.exited(host):
+            raise _Refused("refused", "qemu", "migrate", f"destination QEMU: {case.said(host)}")
+        answer = host.request("qmp", socket=case.qmp, execute="query-status")
         if answer.get("return", {}).get("status") == "inmigrate":
             return
         time.sleep(0.5)
     raise _Refused("failed", None, "migrate", f"{host.name}: QEMU did not wait for the incoming VM")
 
 
-def _wait_migration(src: FleetHost, dst: FleetHost, report: Report) -> str:
+def _wait_migration(case: _Case, src: FleetHost, dst: FleetHost, report: Report) -> str:
+    """``completed``, or what went wrong (the source's error, or the destination QEMU's)."""
     deadline = time.monotonic() + MIGRATION_SECONDS
     while time.monotonic() < deadline:
-        info = src.qmp(QMP_SOCKET, "query-migrate").get("return", {})
+        info = src.qmp(case.qmp, "query-migrate").get("return", {})
         status = str(info.get("status", "none"))
         if status in ("completed", "failed", "cancelled"):
             report.downtime_ms = info.get("downtime")
             report.total_ms = info.get("total-time")
             report.transferred_bytes = info.get("ram", {}).get("transferred")
-            if status == "failed" and info.get("error-desc"):
-                return f"failed: {info['error-desc']}"
+            if status == "failed":
+                return f"source QEMU: migration failed: {info.get('error-desc', '')}"
             return status
+        if case.exited(dst):
+            # Its reader gone, the source would wait on the link for ever.
+            report.transferred_bytes = info.get("ram", {}).get("transferred")
+            src.qmp(case.qmp, "migrate_cancel")
+            return f"destination QEMU: {case.said(dst)}"
         time.sleep(0.2)
-    return f"not completed in {MIGRATION_SECONDS:g} s"
+    src.qmp(case.qmp, "migrate_cancel")
+    return f"source QEMU: migration not completed in {MIGRATION_SECONDS:g} s"
 
 
-def _destination_problem(dst: FleetHost) -> str | None:
+def _destination_problem(case: _Case, dst: FleetHost) -> str | None:
     """None once the destination runs the guest; else what its QEMU said."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if _qemu_exited(dst):
-            return _qemu_said(dst)
-        answer = dst.request("qmp", socket=QMP_SOCKET, execute="query-status")
+        if case.exited(dst):
+            return f"destination QEMU: {case.said(dst)}"
+        answer = dst.request("qmp", socket=case.qmp, execute="query-status")
         status = answer.get("return", {}).get("status")
         if status == "running":
             return None
         if status not in (None, "inmigrate", "paused"):
-            return f"status {status}: {_qemu_said(dst)}"
+            return f"destination QEMU: status {status}: {case.said(dst)}"
         time.sleep(0.3)
-    return "did not run the guest within 120 s"
+    return "destination QEMU: did not run the guest within 120 s"
 
 
 def _keeps_counting(watch: _Watch, host: FleetHost, after: int, progress: Progress) -> bool:
@@ -421,7 +484,8 @@ class _Watch:
     def __init__(self, hosts: Sequence[FleetHost]) -> None:
         self._hosts = list(hosts)
         self._beats: dict[int, list[tuple[float, Beat]]] = {host.index: [] for host in hosts}
-        self._offsets = {host.index: 0 for host in hosts}
+        self._offsets = {host.index: _size(host.guest_console) for host in hosts}
+        self._text = {host.index: b"" for host in hosts}
         self._partial = {host.index: b"" for host in hosts}
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -449,6 +513,7 @@ class _Watch:
             return
         now = time.monotonic()
         self._offsets[host.index] += len(data)
+        self._text[host.index] += data
         lines = (self._partial[host.index] + data).split(b"\n")
         self._partial[host.index] = lines.pop()
         for line in lines:
@@ -456,6 +521,11 @@ class _Watch:
             if beat is not None:
                 with self._lock:
                     self._beats[host.index].append((now, beat))
+
+    def text(self, host: FleetHost) -> str:
+        """What ``host``'s guest console got since the watch began."""
+        self._read(host)
+        return self._text[host.index].decode(errors="replace")
 
     def beats(self, host: FleetHost) -> list[tuple[float, Beat]]:
         with self._lock:
@@ -467,3 +537,10 @@ class _Watch:
 
     def first_after(self, host: FleetHost, count: int) -> tuple[float, Beat] | None:
         return next(((t, b) for t, b in self.beats(host) if b.count > count), None)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
