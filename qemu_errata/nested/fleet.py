@@ -38,8 +38,13 @@ from typing import Any
 from qemu_errata import processes
 from qemu_errata.errors import BootError, InputError
 from qemu_errata.nested.agent import AGENT_FORMAT, CONTROL_PORT
-from qemu_errata.nested.boot import QEMU, KERNEL_COMMAND_LINE, check_cpu_model, host_name
-from qemu_errata.nested.boot import write_packages_archive
+from qemu_errata.nested.boot import (
+    KERNEL_COMMAND_LINE,
+    QEMU,
+    check_cpu_model,
+    host_name,
+    write_packages_archive,
+)
 from qemu_errata.nested.cpio import CpioWriter
 from qemu_errata.nested.heartbeat import guest_initramfs
 from qemu_errata.nested.image import NestedImage, kernel_series, load_image
@@ -297,7 +302,15 @@ def fleet(
         progress(f"fleet: our packages and the guest ready in {time.monotonic() - started:.1f} s")
         try:
             for index, spec in enumerate(specs):
-                host = _start_host(index, spec, images[spec.kernel], layer, shared, directory, len(specs))
+                host = _start_host(
+                    index,
+                    spec,
+                    images[spec.kernel],
+                    layer=layer,
+                    shared=shared,
+                    directory=directory,
+                    count=len(specs),
+                )
                 hosts.append(host)
                 host.connect(time.monotonic() + BOOT_SECONDS)
                 progress(f"fleet: host{index} {host.name} started (QEMU pid {host.process.pid})")
@@ -330,6 +343,7 @@ def _start_host(
     index: int,
     spec: HostSpec,
     image: NestedImage,
+    *,
     layer: QemuLayer,
     shared: Path,
     directory: Path,

@@ -31,7 +31,9 @@ _PROGRAM_HEADER_BYTES = 56
 _EM_AARCH64 = 183
 _PT_LOAD = 1
 _PF_RWX = 7
-_BEAT = re.compile(r"qemu-errata-heartbeat (?P<count>[0-9a-f]{16})(?P<registers>( \w+=0x[0-9a-f]+)+)")
+_BEAT = re.compile(
+    r"qemu-errata-heartbeat (?P<count>[0-9a-f]{16})(?P<registers>( \w+=0x[0-9a-f]+)+)"
+)
 _REGISTER = re.compile(r"(\w+)=(0x[0-9a-f]+)")
 _PSCI = re.compile(r"psci: PSCIv(\d+\.\d+) detected in firmware")
 
@@ -89,7 +91,9 @@ def parse_beat(line: str) -> Beat | None:
     match = _BEAT.search(line)
     if match is None:
         return None
-    registers = {name: f"{int(value, 16):#x}" for name, value in _REGISTER.findall(match["registers"])}
+    registers = {
+        name: f"{int(value, 16):#x}" for name, value in _REGISTER.findall(match["registers"])
+    }
     return Beat(int(match["count"], 16), registers)
 
 

@@ -11,6 +11,7 @@ Standard library only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import sys
@@ -35,7 +36,5 @@ def copy(device: str) -> None:
 
 
 if __name__ == "__main__":
-    try:
+    with contextlib.suppress(BrokenPipeError):
         copy(sys.argv[1])
-    except BrokenPipeError:
-        pass

@@ -117,7 +117,11 @@ class Report:
         return {
             "format": REPORT_FORMAT,
             "model": self.model,
-            "from": {"cpu": self.source.cpu, "kernel": self.source.kernel, **self.hosts.get("from", {})},
+            "from": {
+                "cpu": self.source.cpu,
+                "kernel": self.source.kernel,
+                **self.hosts.get("from", {}),
+            },
             "to": {
                 "cpu": self.destination.cpu,
                 "kernel": self.destination.kernel,
@@ -142,12 +146,13 @@ class Report:
         }
 
 
-class _Refused(Exception):
+class _RefusedError(Exception):
     """The hook or QEMU said no (or something failed): ends the run with this outcome."""
 
     def __init__(self, outcome: str, refused_by: str | None, phase: str, message: str) -> None:
         super().__init__(message)
-        self.outcome, self.refused_by, self.phase, self.message = outcome, refused_by, phase, message
+        self.outcome, self.refused_by = outcome, refused_by
+        self.phase, self.message = phase, message
 
 
 def render(
@@ -231,8 +236,8 @@ def migrate(
     try:
         with _Watch([src, dst]) as watch:
             try:
-                _run(case, report, src, dst, xml, watch, progress)
-            except _Refused as refusal:
+                _run(case, report, src, dst, xml=xml, watch=watch, progress=progress)
+            except _RefusedError as refusal:
                 report.outcome, report.refused_by = refusal.outcome, refusal.refused_by
                 report.phase, report.message = refusal.phase, refusal.message
                 if refusal.phase == "migrate":
@@ -332,7 +337,7 @@ def _hooks(
             }
         )
         if result.status != 0:
-            raise _Refused("refused", "hook", phase, f"{host.name}: {_last(result.stderr)}")
+            raise _RefusedError("refused", "hook", phase, f"{host.name}: {_last(result.stderr)}")
 
 
 def _run(
@@ -340,6 +345,7 @@ def _run(
     report: Report,
     src: FleetHost,
     dst: FleetHost,
+    *,
     xml: bytes,
     watch: _Watch,
     progress: Progress,
@@ -362,7 +368,7 @@ def _run(
     progress(f"migration: {src.name} -> {dst.name} through the private link")
     answer = src.qmp(case.qmp, "migrate", {"uri": f"exec:/bin/busybox cat > {src.link_to(dst)}"})
     if "error" in answer:
-        raise _Refused("refused", "qemu", "migrate", f"source QEMU: {answer['error']['desc']}")
+        raise _RefusedError("refused", "qemu", "migrate", f"source QEMU: {answer['error']['desc']}")
     status = _wait_migration(case, src, dst, report)
     report.seconds["migration"] = round(time.monotonic() - started, 1)
     before = watch.last(src)
@@ -370,7 +376,7 @@ def _run(
     problem = _destination_problem(case, dst) if status == "completed" else status
     if problem is not None:
         src.qmp(case.qmp, "cont")
-        raise _Refused("refused", "qemu", "migrate", problem)
+        raise _RefusedError("refused", "qemu", "migrate", problem)
     count = 0 if before is None else before[1].count
     report.guest_running_after = _keeps_counting(watch, dst, count + 1, progress)
     report.guest_after = _seen(watch, dst, "to")
@@ -387,9 +393,9 @@ def _first_beat(case: _Case, watch: _Watch, host: FleetHost, started: float) -> 
         if watch.last(host) is not None:
             return
         if case.exited(host):
-            raise _Refused("refused", "qemu", "start", f"source QEMU: {case.said(host)}")
+            raise _RefusedError("refused", "qemu", "start", f"source QEMU: {case.said(host)}")
         time.sleep(1)
-    raise _Refused(
+    raise _RefusedError(
         "failed", None, "start", f"no heartbeat on {host.name} in {GUEST_START_SECONDS:g} s"
     )
 
@@ -398,12 +404,16 @@ def _wait_incoming(case: _Case, host: FleetHost) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if case.exited(host):
-            raise _Refused("refused", "qemu", "migrate", f"destination QEMU: {case.said(host)}")
+            raise _RefusedError(
+                "refused", "qemu", "migrate", f"destination QEMU: {case.said(host)}"
+            )
         answer = host.request("qmp", socket=case.qmp, execute="query-status")
         if answer.get("return", {}).get("status") == "inmigrate":
             return
         time.sleep(0.5)
-    raise _Refused("failed", None, "migrate", f"{host.name}: QEMU did not wait for the incoming VM")
+    raise _RefusedError(
+        "failed", None, "migrate", f"{host.name}: QEMU did not wait for the incoming VM"
+    )
 
 
 def _wait_migration(case: _Case, src: FleetHost, dst: FleetHost, report: Report) -> str:
