@@ -47,7 +47,7 @@ from qemu_errata.nested.boot import (
 )
 from qemu_errata.nested.cpio import CpioWriter
 from qemu_errata.nested.heartbeat import guest_initramfs
-from qemu_errata.nested.image import NestedImage, kernel_series, load_image
+from qemu_errata.nested.image import KERNELS, NestedImage, kernel_series, load_image
 from qemu_errata.nested.qemu_layer import QemuLayer, load_layer
 
 HOST_MEMORY_MIB = 1536
@@ -88,7 +88,9 @@ class HostSpec:
         cpu, colon, kernel = text.partition(":")
         if not (cpu and colon and kernel):
             raise InputError(f"{option} {text}: expected CPU:KERNEL (e.g. neoverse-n1:6.12)")
-        kernel_series(kernel)
+        if kernel not in KERNELS:
+            known = ", ".join(KERNELS)
+            raise InputError(f"{option} {text}: unknown kernel series {kernel} (known: {known})")
         return cls(cpu, kernel)
 
 
