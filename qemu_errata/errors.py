@@ -23,7 +23,8 @@ The tree (exit status of the ``qemu-errata`` command in brackets)::
     ├── NestedError                [125]  the nested host could not run the command
     │   ├── ImageBuildError               fetching or unpacking its Debian packages failed
     │   └── BootError                     QEMU or the kernel did not get there in time
-    │       └── NestedBootError           (nested.boot) a boot that gave no result, with its console
+    │       ├── NestedBootError           (nested.boot) a boot that gave no result, with its console
+    │       └── FleetError                (nested.fleet) a fleet host did not boot or answer
     └── TestBedError                 [3]  the test bed cannot be set up or torn down
 
 Classes defined elsewhere name their module in brackets; a test compares this
