@@ -43,12 +43,20 @@ def register(commands: Subcommands) -> None:
 def run_nested_migrate(args: argparse.Namespace) -> int:
     # Loaded here: only this command boots a fleet.
     from qemu_errata.files import read_model  # noqa: PLC0415
+    from qemu_errata.nested.boot import check_cpu_model  # noqa: PLC0415
     from qemu_errata.nested.fleet import HostSpec  # noqa: PLC0415
     from qemu_errata.nested.migration import nested_migrate  # noqa: PLC0415
 
     read_model(args.model)
     source = HostSpec.parse(args.source, "--from")
     destination = HostSpec.parse(args.destination, "--to")
+    for option, spec in (("--from", source), ("--to", destination)):
+        try:
+            check_cpu_model(spec.cpu)
+        except InputError:
+            raise InputError(
+                f"{option} {spec.cpu}:{spec.kernel}: QEMU has no CPU model {spec.cpu}"
+            ) from None
     if not args.model.is_file():
         raise InputError(f"{args.model}: the model must be a file (render reads it)")
     started = time.monotonic()

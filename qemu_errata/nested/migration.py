@@ -78,6 +78,8 @@ GUEST_COMMAND_LINE = "console=ttyAMA0 panic=-1 quiet"
 GUEST_START_SECONDS = 300.0
 MIGRATION_SECONDS = 300.0
 BEATS_AFTER = 3
+# QEMU 11.1 names the registers it failed to set on lines before its error.
+_SAID_LINES = 4
 QEMU_ERRATA = (sys.executable, "-m", "qemu_errata")
 _DOMAIN_XML = f"""<domain type='kvm'>
   <name>{DOMAIN}</name>
@@ -305,8 +307,12 @@ class _Case:
         return "error" in answer or _stat_state(answer["data"]) == "Z"
 
     def said(self, host: FleetHost) -> str:
-        """The last line QEMU wrote in ``host`` (its error, when it failed)."""
-        return _last(host.read_file(self.log)) or "no message"
+        """What QEMU wrote last in ``host`` (its error and the lines naming what failed)."""
+        lines = [
+            line.strip() for line in host.read_file(self.log).decode(errors="replace").splitlines()
+        ]
+        said = [line for line in lines if line][-_SAID_LINES:]
+        return " | ".join(said) or "no message"
 
     def stop(self, *hosts: FleetHost) -> None:
         """Kill the case's QEMUs and link readers (the next case starts clean)."""
