@@ -24,7 +24,8 @@ The tree (exit status of the ``qemu-errata`` command in brackets)::
     ├── NestedError                [125]  the nested host could not run the command
     │   ├── ImageBuildError               fetching or unpacking its Debian packages failed
     │   └── BootError                     QEMU or the kernel did not get there in time
-    │       └── NestedBootError           (nested.boot) a boot that gave no result, with its console
+    │       ├── NestedBootError           (nested.boot) a boot that gave no result, with its console
+    │       └── FleetError                (nested.fleet) a fleet host did not boot or answer
     ├── SourcesError                 [3]  (errata_sync.sources) a pinned Debian kernel package
     │                                     could not be fetched or unpacked (scripts/errata-sync)
     └── TestBedError                 [3]  the test bed cannot be set up or torn down

@@ -39,6 +39,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "unapply": ("vmm", "take the pool model off a defined libvirt domain, its own <cpu> back"),
     "verify": ("vmm", "compare a running VM with a model over QMP"),
     "nested": ("nested", "run a qemu-errata command on a nested arm64 KVM host (QEMU TCG)"),
+    "nested-migrate": (
+        "nested_migrate",
+        "migrate a running guest live between two nested arm64 KVM hosts",
+    ),
     "hook": ("hook", "install, remove or check the libvirt hook script and its configuration"),
     "probe": ("probe", "write this host's profile (or a QEMU CPU model's)"),
     "demo": (

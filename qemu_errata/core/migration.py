@@ -188,8 +188,7 @@ def _register_lists(
                         f"{what}; the VM started on {start.host} (Linux {kernel_name(start)}) "
                         f"carries it and {vmm.name} does not tolerate registers the destination "
                         f"lacks: migrate it to a host of Linux "
-                        f"{listed.since[0]}.{listed.since[1]} or newer, or use a QEMU that "
-                        f"tolerates them (qemu-11.1)"
+                        f"{listed.since[0]}.{listed.since[1]} or newer"
                     ),
                     Reason.REGISTER_LIST,
                     {"carried": "listed", "host": "not listed"},

@@ -136,13 +136,8 @@ def _write_run_archive(
     stream: BinaryIO, stage: Path, request: dict[str, Any], inputs: Mapping[str, Path]
 ) -> None:
     """The per-run cpio: our packages (with bytecode), the request, the input files."""
-    site = stage / SITE_PACKAGES
-    for package in _our_packages():
-        shutil.copytree(package, site / package.name, ignore=shutil.ignore_patterns("__pycache__"))
-    compile_python(site, "/" + SITE_PACKAGES)
+    write_packages_archive(stream, stage)
     archive = CpioWriter(stream)
-    _directories(archive, SITE_PACKAGES)
-    archive.tree(site, SITE_PACKAGES)
     _directories(archive, str(REQUEST.parent).lstrip("/"))
     archive.file(str(REQUEST).lstrip("/"), json.dumps(request).encode())
     for inside, outside in inputs.items():
@@ -155,6 +150,18 @@ def _write_run_archive(
             archive.file(name, outside.read_bytes())
     for inside in request["outputs"]:
         _directories(archive, str(Path(inside.lstrip("/")).parent))
+    archive.close()
+
+
+def write_packages_archive(stream: BinaryIO, stage: Path) -> None:
+    """A cpio of the qemu-errata packages in use, with bytecode for the nested host."""
+    site = stage / SITE_PACKAGES
+    for package in _our_packages():
+        shutil.copytree(package, site / package.name, ignore=shutil.ignore_patterns("__pycache__"))
+    compile_python(site, "/" + SITE_PACKAGES)
+    archive = CpioWriter(stream)
+    _directories(archive, SITE_PACKAGES)
+    archive.tree(site, SITE_PACKAGES)
     archive.close()
 
 
