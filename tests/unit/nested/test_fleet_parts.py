@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.newc import read_newc
 from support.schemas import validate
-from test_nested_parts import read_newc
 
 from qemu_errata.errors import InputError
 from qemu_errata.nested.agent import AGENT_FORMAT, Agent, serve
@@ -37,7 +37,8 @@ BEAT = (
 def test_the_guest_program_is_a_static_arm64_executable_entered_at_its_code() -> None:
     code = PROGRAM.read_bytes()
     elf = program_elf(code)
-    assert elf[:4] == b"\x7fELF" and elf[4] == 2  # ELFCLASS64
+    assert elf[:4] == b"\x7fELF"
+    assert elf[4] == 2
     machine, _, entry = struct.unpack_from("<HIQ", elf, 18)
     assert machine == 183  # EM_AARCH64
     # One PT_LOAD segment at 0x400000 holding the headers and the code: entry is right after them.
@@ -107,7 +108,8 @@ def test_the_agent_writes_and_reads_files_and_names_its_failures(tmp_path: Path)
     agent = Agent()
     path = tmp_path / "a" / "b"
     assert agent.handle({"op": "write", "path": str(path), "data": "aGk=", "mode": 0o600}) == {}
-    assert path.read_bytes() == b"hi" and path.stat().st_mode & 0o777 == 0o600
+    assert path.read_bytes() == b"hi"
+    assert path.stat().st_mode & 0o777 == 0o600
     assert agent.handle({"op": "read", "path": str(path)}) == {"data": "aGk="}
     assert agent.handle({"op": "read", "path": str(tmp_path / "none")})["error"].startswith(
         "FileNotFoundError"
@@ -120,8 +122,10 @@ def test_the_agent_says_hello_then_answers_each_request_by_id() -> None:
     answers = io.BytesIO()
     serve(requests, answers)
     hello, answer = (json.loads(line) for line in answers.getvalue().splitlines())
-    assert hello["format"] == AGENT_FORMAT and hello["ready"]
-    assert answer["id"] == 7 and answer["status"] == 0
+    assert hello["format"] == AGENT_FORMAT
+    assert hello["ready"]
+    assert answer["id"] == 7
+    assert answer["status"] == 0
 
 
 def test_the_link_reader_exits_once_qemu_closed_its_pipe_though_the_link_never_ends(
@@ -151,4 +155,5 @@ def test_a_report_before_anything_ran_is_a_valid_failed_nested_migrate_document(
     report = Report("m.json", HostSpec("neoverse-n1", "6.12"), HostSpec("neoverse-n1", "7.2"), True)
     document = report.to_json()
     validate(document, "nested-migrate")
-    assert document["outcome"] == "failed" and document["refused_by"] is None
+    assert document["outcome"] == "failed"
+    assert document["refused_by"] is None
