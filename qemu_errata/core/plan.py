@@ -314,7 +314,9 @@ class _Blocks:
                 others.append(blocker.message)
                 continue
             reason = (
-                NOT_SETTABLE.format(who="no VMM" if self.vmm is None else self.vmm.name)
+                NOT_SETTABLE.format(
+                    by="set by no VMM" if self.vmm is None else f"not set by {self.vmm.name}"
+                )
                 if blocker.reason == "not-settable"
                 else _why_differing(register, register.field(blocker.field), profiles)
             )
@@ -348,7 +350,7 @@ def _why_differing(register: Register, fld: Field, profiles: Sequence[HostProfil
 
 
 # Registers no VMM sets: a guest keeps its first host's value, which another host refuses.
-NOT_SETTABLE = "set by {who}, and one host's KVM refuses another's value"
+NOT_SETTABLE = "{by}, and one host's KVM refuses another's value"
 
 
 def _kernel(profile: HostProfile) -> str:
