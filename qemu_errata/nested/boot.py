@@ -190,7 +190,10 @@ def _directories(archive: CpioWriter, name: str) -> None:
         archive.directory("/".join(parts[:depth]))
 
 
-def _qemu_command(image: NestedImage, cpu: str, work: Path, memory_mib: int) -> list[str]:
+def host_machine(
+    image: NestedImage, cpu: str, memory_mib: int, initrd: Path, console: Path
+) -> list[str]:
+    """The QEMU command line of a nested host, up to its virtio-serial bus (ports follow)."""
     return [
         QEMU,
         "-nodefaults",
@@ -210,13 +213,19 @@ def _qemu_command(image: NestedImage, cpu: str, work: Path, memory_mib: int) -> 
         "-kernel",
         str(image.kernel),
         "-initrd",
-        str(work / "initrd.cpio"),
+        str(initrd),
         "-append",
         KERNEL_COMMAND_LINE,
         "-serial",
-        f"file:{work / 'console.log'}",
+        f"file:{console}",
         "-device",
         "virtio-serial-pci",
+    ]
+
+
+def _qemu_command(image: NestedImage, cpu: str, work: Path, memory_mib: int) -> list[str]:
+    return [
+        *host_machine(image, cpu, memory_mib, work / "initrd.cpio", work / "console.log"),
         "-chardev",
         f"file,id=result,path={work / 'result.json'}",
         "-device",

@@ -39,9 +39,9 @@ from qemu_errata import processes
 from qemu_errata.errors import BootError, InputError
 from qemu_errata.nested.agent import AGENT_FORMAT, CONTROL_PORT
 from qemu_errata.nested.boot import (
-    KERNEL_COMMAND_LINE,
     QEMU,
     check_cpu_model,
+    host_machine,
     host_name,
     write_packages_archive,
 )
@@ -360,31 +360,9 @@ def _start_host(
         archive.directory("etc")
         archive.file("etc/hostname", host_name(spec.cpu, image).encode() + b"\n")
         archive.close()
+    console = directory / f"host{index}-console.log"
     command = [
-        QEMU,
-        "-nodefaults",
-        "-no-user-config",
-        "-display",
-        "none",
-        "-no-reboot",
-        "-accel",
-        "tcg",
-        "-machine",
-        "virt,virtualization=on,gic-version=3",
-        "-cpu",
-        f"{spec.cpu},aarch64=on",
-        "-m",
-        str(HOST_MEMORY_MIB),
-        "-kernel",
-        str(image.kernel),
-        "-initrd",
-        str(initrd),
-        "-append",
-        KERNEL_COMMAND_LINE,
-        "-serial",
-        f"file:{directory / f'host{index}-console.log'}",
-        "-device",
-        "virtio-serial-pci",
+        *host_machine(image, spec.cpu, HOST_MEMORY_MIB, initrd, console),
         *_port(
             "control",
             f"socket,path={directory / f'host{index}-control.sock'},server=on,wait=on",
