@@ -9,18 +9,42 @@ but rewrites at the first run when their prerequisites are missing.
 from __future__ import annotations
 
 import functools
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
-from typing import Any
 
+from qemu_errata.core import tables
 from qemu_errata.core.catalogue import Catalogue, Field, load_catalogue
+from qemu_errata.core.data_files import parse_toml, read_package_text
 from qemu_errata.errors import CatalogueError
 
 KERNEL_CHANGES_FORMAT = "qemu-errata/kernel-changes/1"
-_LISTED_KEYS = frozenset({"register", "since", "needs", "evidence"})
-_REWRITE_KEYS = frozenset({"register", "field", "since", "becomes", "unless_all", "evidence"})
+_TEXT, _SERIES = tables.Value(str), tables.Value(str, check=tables.numbers(2))
+_LISTED = tables.Row(
+    {"register": _TEXT, "since": _SERIES, "needs": _TEXT, "evidence": _TEXT},
+    required=["register", "since", "needs", "evidence"],
+    name="register",
+    unique=["register"],
+)
+_REWRITE = tables.Row(
+    {
+        "register": _TEXT,
+        "field": _TEXT,
+        "since": _SERIES,
+        "becomes": tables.Value(int, bits=64),
+        "unless_all": tables.Value(list, items=_TEXT),
+        "evidence": _TEXT,
+    },
+    required=["register", "field", "since", "becomes", "unless_all", "evidence"],
+    name="field",
+)
+KERNEL_CHANGES_FILE = tables.Row(
+    {
+        "format": tables.Value(str, words=[KERNEL_CHANGES_FORMAT]),
+        "listed_register": tables.Value(list, row=_LISTED),
+        "first_run_rewrite": tables.Value(list, row=_REWRITE),
+    },
+    required=["format"],
+)
 
 
 @dataclass(frozen=True)
@@ -82,63 +106,53 @@ def _nonzero(field: Field | None, id_registers: Mapping[str, int]) -> bool:
 @functools.cache
 def load_kernel_changes() -> KernelChanges:
     """The table shipped with the package (parsed once per process)."""
-    text = resources.files("qemu_errata").joinpath("data/kernel-changes.toml").read_text("utf-8")
+    text = read_package_text("kernel-changes.toml")
     return parse_kernel_changes(text, "kernel-changes.toml", load_catalogue())
 
 
 def parse_kernel_changes(text: str, origin: str, catalogue: Catalogue) -> KernelChanges:
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise CatalogueError(f"{origin}: not valid TOML: {error}") from None
-    extra = sorted(set(document) - {"format", "listed_register", "first_run_rewrite"})
-    if document.get("format") != KERNEL_CHANGES_FORMAT or extra:
-        raise CatalogueError(f"{origin}: format is not {KERNEL_CHANGES_FORMAT!r} (or key {extra})")
+    """The rows of ``text``; CatalogueError names the file, the row and the key."""
+    document = parse_toml(text, origin)
+    tables.check(document, KERNEL_CHANGES_FILE, origin)
     listed = []
     for index, row in enumerate(document.get("listed_register", [])):
-        where = f"{origin}: listed_register[{index}]"
-        _check_keys(row, _LISTED_KEYS, where)
-        needs = str(row["needs"])
+        where = f"{origin}: listed_register[{index}] {row['register']},"
         listed.append(
             ListedRegister(
-                register=str(row["register"]),
-                since=_series(row["since"], f"{where}.since"),
-                needs=_field(needs, catalogue, f"{where}.needs") if needs else None,
-                evidence=str(row["evidence"]),
+                register=row["register"],
+                since=_series(row["since"]),
+                needs=_field(row["needs"], catalogue, f"{where} key 'needs'")
+                if row["needs"]
+                else None,
+                evidence=row["evidence"],
             )
         )
     rewrites = []
     for index, row in enumerate(document.get("first_run_rewrite", [])):
-        where = f"{origin}: first_run_rewrite[{index}]"
-        _check_keys(row, _REWRITE_KEYS, where)
-        prerequisites = row["unless_all"]
-        if not isinstance(prerequisites, list) or not isinstance(row["becomes"], int):
-            raise CatalogueError(f"{where}: unless_all is a list of REG.FIELD, becomes a number")
+        where = f"{origin}: first_run_rewrite[{index}] {row['field']},"
+        field = _field(f"{row['register']}.{row['field']}", catalogue, f"{where} key 'field'")
+        if row["becomes"] > field.mask >> field.lsb:
+            raise CatalogueError(
+                f"{where} key 'becomes': {row['becomes']:#x} does not fit in "
+                f"{field.qualified_name} ({field.msb - field.lsb + 1} bits)"
+            )
         rewrites.append(
             FirstRunRewrite(
-                field=_field(f"{row['register']}.{row['field']}", catalogue, where),
-                since=_series(row["since"], f"{where}.since"),
+                field=field,
+                since=_series(row["since"]),
                 becomes=row["becomes"],
                 unless_all=tuple(
-                    _field(str(p), catalogue, f"{where}.unless_all") for p in prerequisites
+                    _field(p, catalogue, f"{where} key 'unless_all'") for p in row["unless_all"]
                 ),
-                evidence=str(row["evidence"]),
+                evidence=row["evidence"],
             )
         )
     return KernelChanges(tuple(listed), tuple(rewrites))
 
 
-def _check_keys(row: dict[str, Any], keys: frozenset[str], where: str) -> None:
-    extra, missing = sorted(set(row) - keys), sorted(keys - set(row))
-    if extra or missing:
-        raise CatalogueError(f"{where}: unknown key {extra}, missing key {missing}")
-
-
-def _series(text: object, where: str) -> tuple[int, int]:
-    parts = str(text).split(".")
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise CatalogueError(f"{where}: not MAJOR.MINOR: {text!r}")
-    return int(parts[0]), int(parts[1])
+def _series(text: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    return int(major), int(minor)
 
 
 def _field(qualified: str, catalogue: Catalogue, where: str) -> Field:

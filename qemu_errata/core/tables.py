@@ -175,6 +175,21 @@ def _mapping(value: object, declared: Value, where: str, key: str) -> None:
             _value(item, declared.items, where, f"{key}.{name}")
 
 
+def numbers(count: int, *, empty: bool = False) -> Callable[[object], str | None]:
+    """A value check: ``count`` dot-separated decimal numbers ("7.2"), or "" when ``empty``."""
+
+    def check(value: object) -> str | None:
+        parts = str(value).split(".")
+        if (empty and value == "") or (
+            len(parts) == count and all(p.isascii() and p.isdigit() for p in parts)
+        ):
+            return None
+        shown = ".".join(["N"] * count) + (' or ""' if empty else "")
+        return f"{value!r} is not {shown}"
+
+    return check
+
+
 def hex_key(bits: Callable[[], int]) -> Callable[[str], str | None]:
     """A key check: the key is a hex number ("0x41") of at most ``bits()`` bits."""
 

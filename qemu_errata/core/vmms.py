@@ -12,31 +12,44 @@ registers the destination kernel lacks is the VMM's choice too.
 from __future__ import annotations
 
 import functools
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from importlib import resources
-from typing import Any
 
+from qemu_errata.core import tables
 from qemu_errata.core.catalogue import Kind, Register
-from qemu_errata.errors import CatalogueError, InputError
+from qemu_errata.core.data_files import parse_toml, read_package_text
+from qemu_errata.errors import InputError
 
 VMM_TABLE_FORMAT = "qemu-errata/vmm-capabilities/1"
-_KEYS = frozenset(
-    {
-        "name",
-        "title",
-        "qemu_version",
-        "firmware_properties",
-        "sysreg_series",
-        "sets_midr",
-        "impl_cpu",
-        "writable_imp_id_regs",
-        "tolerates_missing_registers",
-        "evidence",
-    }
-)
 _SERIES = ("", "v3", "v10")
+
+
+_TEXT, _FLAG = tables.Value(str), tables.Value(bool)
+_ROW = tables.Row(
+    {
+        "name": _TEXT,
+        "title": _TEXT,
+        "qemu_version": tables.Value(str, check=tables.numbers(2, empty=True)),
+        "firmware_properties": tables.Value(dict, items=_TEXT),
+        "sysreg_series": tables.Value(str, words=_SERIES),
+        "sets_midr": _FLAG,
+        "impl_cpu": _FLAG,
+        "writable_imp_id_regs": _FLAG,
+        "tolerates_missing_registers": _FLAG,
+        "evidence": _TEXT,
+    },
+    required=[
+        *("name", "title", "qemu_version", "firmware_properties", "sysreg_series"),
+        *("sets_midr", "impl_cpu", "writable_imp_id_regs", "tolerates_missing_registers"),
+        "evidence",
+    ],
+    name="name",
+    unique=["name"],
+)
+VMM_FILE = tables.Row(
+    {"format": tables.Value(str, words=[VMM_TABLE_FORMAT]), "vmm": tables.Value(list, row=_ROW)},
+    required=["format", "vmm"],
+)
 
 
 @dataclass(frozen=True)
@@ -80,47 +93,14 @@ class Vmm:
 @functools.cache
 def load_vmm_table() -> tuple[Vmm, ...]:
     """The table shipped with the package, in age order (parsed once per process)."""
-    text = resources.files("qemu_errata").joinpath("data/vmms.toml").read_text("utf-8")
-    return parse_vmm_table(text, "vmms.toml")
+    return parse_vmm_table(read_package_text("vmms.toml"), "vmms.toml")
 
 
 def parse_vmm_table(text: str, origin: str) -> tuple[Vmm, ...]:
     """Every row of ``origin``; CatalogueError names the row and key of anything wrong."""
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise CatalogueError(f"{origin}: not valid TOML: {error}") from None
-    unknown = sorted(set(document) - {"format", "vmm"})
-    if document.get("format") != VMM_TABLE_FORMAT or unknown:
-        raise CatalogueError(f"{origin}: format is not {VMM_TABLE_FORMAT!r} (or key {unknown})")
-    rows = tuple(_row(entry, f"{origin}: vmm[{i}]") for i, entry in enumerate(document["vmm"]))
-    names = [row.name for row in rows]
-    if len(set(names)) != len(names):
-        raise CatalogueError(f"{origin}: a VMM name is given twice: {names}")
-    return rows
-
-
-def _row(entry: dict[str, Any], where: str) -> Vmm:
-    extra = sorted(set(entry) - _KEYS)
-    missing = sorted(_KEYS - set(entry))
-    if extra or missing:
-        raise CatalogueError(f"{where}: unknown key {extra}, missing key {missing}")
-    strings = ("name", "title", "qemu_version", "sysreg_series", "evidence")
-    flags = ("sets_midr", "impl_cpu", "writable_imp_id_regs", "tolerates_missing_registers")
-    for key in strings:
-        if not isinstance(entry[key], str):
-            raise CatalogueError(f"{where}.{key}: not a string")
-    for key in flags:
-        if not isinstance(entry[key], bool):
-            raise CatalogueError(f"{where}.{key}: not true or false")
-    properties = entry["firmware_properties"]
-    if not (isinstance(properties, dict) and all(isinstance(v, str) for v in properties.values())):
-        raise CatalogueError(f"{where}.firmware_properties: not a table of register = property")
-    if entry["sysreg_series"] not in _SERIES:
-        raise CatalogueError(f"{where}.sysreg_series: not one of {_SERIES}")
-    return Vmm(
-        **{key: entry[key] for key in (*strings, *flags)}, firmware_properties=dict(properties)
-    )
+    document = parse_toml(text, origin)
+    tables.check(document, VMM_FILE, origin)
+    return tuple(Vmm(**row) for row in document["vmm"])
 
 
 def vmm_named(name: str) -> Vmm:

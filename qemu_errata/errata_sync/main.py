@@ -6,15 +6,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import tomllib
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from qemu_errata.core.errata.schema import parse_facts
 from qemu_errata.errata_sync import debian, derive, render, sources
 from qemu_errata.errata_sync.compare import differences, unexplained_subjects
 from qemu_errata.errata_sync.kernel_facts import kernel_facts
+from qemu_errata.errors import CatalogueError
 
 TABLE = "data/errata.toml"
 
@@ -78,8 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.write:
         table.write_text(text, "utf-8")
         print(f"wrote {table}")
-    committed = tomllib.loads(table.read_text("utf-8"))
-    found = unexplained + differences(committed, tomllib.loads(text))
+    try:
+        committed = parse_facts(table.read_text("utf-8"), TABLE)
+        found = unexplained + differences(committed, parse_facts(text, f"derived {TABLE}"))
+    except CatalogueError as error:
+        print(f"errata-sync: {error}", file=sys.stderr)
+        return 2
     for line in found:
         print(line)
     kernels = ", ".join(document["table"]["derived_from"])

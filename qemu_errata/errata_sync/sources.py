@@ -15,17 +15,18 @@ import lzma
 import os
 import shutil
 import tarfile
-import tomllib
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
+from qemu_errata.core import tables
+from qemu_errata.core.data_files import parse_toml, read_package_text
+from qemu_errata.core.errata.schema import TARGET_LIST_RULES
 from qemu_errata.errata_sync.derive import Change
 from qemu_errata.errata_sync.kernel_facts import SOURCE_FILES
-from qemu_errata.errors import CatalogueError, QemuErrataError
+from qemu_errata.errors import QemuErrataError
 
 CACHE_ENVIRONMENT = "QEMU_ERRATA_SOURCES_CACHE"
 DEFAULT_CACHE = Path("/var/cache/qemu-errata/errata-sources")
@@ -68,12 +69,84 @@ class Pins:
     changes: tuple[Change, ...]
 
 
+_TEXT, _TEXTS = tables.Value(str), tables.Value(list, items=tables.Value(str))
+_RELEASE = tables.Value(str, check=tables.numbers(3))
+_BY_KCONFIG = tables.Value(dict, items=_TEXT)
+
+
+def _sha256(value: object) -> str | None:
+    text = str(value)
+    hexadecimal = all(c in "0123456789abcdef" for c in text)
+    return None if len(text) == 64 and hexadecimal else f"{value!r} is not a sha256 in hex"
+
+
+_FILE = tables.Value(
+    dict,
+    row=tables.Row(
+        {
+            "path": _TEXT,
+            "size": tables.Value(int, bits=64),
+            "sha256": tables.Value(str, check=_sha256),
+        },
+        required=["path", "size", "sha256"],
+    ),
+)
+PINS_FILE = tables.Row(
+    {
+        "table": tables.Value(
+            dict,
+            row=tables.Row(
+                {"format": tables.Value(str, words=[PINS_FORMAT]), "archive": _TEXT},
+                required=["format", "archive"],
+            ),
+        ),
+        "kernel": tables.Value(
+            list,
+            row=tables.Row(
+                {
+                    "series": tables.Value(str, check=tables.numbers(2)),
+                    "suite": _TEXT,
+                    "version": _TEXT,
+                    "oldest": _RELEASE,
+                    "source": _FILE,
+                    "config": _FILE,
+                },
+                required=["series", "suite", "version", "oldest", "source", "config"],
+                name="series",
+                unique=["series"],
+            ),
+        ),
+        "change": tables.Value(
+            list,
+            row=tables.Row(
+                {
+                    "series": tables.Value(str, check=tables.numbers(2)),
+                    "release": _RELEASE,
+                    "subject": _TEXT,
+                    "errata_added": _TEXTS,
+                    "capability_before": _BY_KCONFIG,
+                    "log_before": _BY_KCONFIG,
+                    "target_list_rule_before": tables.Value(str, words=TARGET_LIST_RULES),
+                    "no_fact_change": _TEXT,
+                },
+                required=["series", "release", "subject"],
+                name="release",
+            ),
+        ),
+    },
+    required=["table", "kernel"],
+)
+
+
 def load_pins() -> Pins:
     """data/debian-kernels.toml."""
-    text = resources.files("qemu_errata").joinpath("data/debian-kernels.toml").read_text("utf-8")
-    document = tomllib.loads(text)
-    if document["table"]["format"] != PINS_FORMAT:
-        raise CatalogueError(f"debian-kernels.toml: [table].format is not {PINS_FORMAT!r}")
+    return parse_pins(read_package_text("debian-kernels.toml"), "debian-kernels.toml")
+
+
+def parse_pins(text: str, origin: str) -> Pins:
+    """The pins in ``text``; CatalogueError names the file, the row and the key."""
+    document = parse_toml(text, origin)
+    tables.check(document, PINS_FILE, origin)
     kernels = tuple(
         PinnedKernel(
             series=k["series"],

@@ -9,99 +9,47 @@ docstring (``qemu_errata.core.errata``).
 from __future__ import annotations
 
 import functools
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from qemu_errata.core.catalogue import Catalogue, Field, load_catalogue
-from qemu_errata.core.midr import CpuNames, load_cpu_names, midr_layout
+from qemu_errata.core.data_files import read_package_text
+from qemu_errata.core.errata.ranges import CpuRange, cpu_range
+from qemu_errata.core.errata.schema import (
+    APPLIES,
+    OTHERWISE,
+    RULE_ANY_IN_RANGE,
+    RULE_OWN_CPU,
+    parse_facts,
+    parse_words,
+)
 from qemu_errata.errors import CatalogueError, UnknownKernelError
+
+__all__ = [
+    "APPLIES",
+    "ERRATA_TABLE_FORMAT",
+    "FROM_MIDR",
+    "OTHERWISE",
+    "RULE_ANY_IN_RANGE",
+    "RULE_OWN_CPU",
+    "TARGET_LIST_KERNEL",
+    "CpuRange",
+    "ErrataTable",
+    "Erratum",
+    "FieldTest",
+    "Mitigation",
+    "known_kernels",
+    "load_errata_table",
+    "release_of",
+    "resolve_errata_table",
+]
 
 ERRATA_TABLE_FORMAT = "qemu-errata/errata-table/2"
 # The first Linux whose guests match errata against the target implementation list.
 TARGET_LIST_KERNEL = (6, 15)
-# How a kernel matches listed CPUs (errata.toml [[kernel]].target_list, read from its source).
-RULE_OWN_CPU = "own-cpu"  # no list: the MIDR/REVIDR the CPU reads
-RULE_ANY_IN_RANGE = "any-in-range"  # 6.15 to 7.2.8: any listed part in range, then REVIDR
-# fixes judged on each listed CPU whatever its part (a fixed part beside another still counts)
-
-_ARMV8 = 0xF  # MIDR_EL1.Architecture of every real CPU; the kernel's model values include it
-
-# Who acts on an erratum: a guest kernel ("guest"), KVM although a guest detects it too
-# ("hypervisor"), a kernel at EL2 only ("host"), a device, or nobody ("none").
-APPLIES = ("guest", "hypervisor", "host")
 _GUEST_DETECTS = frozenset({"guest", "hypervisor"})
 FROM_MIDR = frozenset({"midr", "midr-seen", "cpufeature"})
-OTHERWISE = ("firmware", "vulnerable", "unaffected")
-
-
-@dataclass(frozen=True)
-class CpuRange:
-    """One implementation range of an erratum or mitigation list, as the kernel matches it."""
-
-    implementer: int
-    part: int
-    part_mask: int | None = None  # None: the whole part number
-    rv_min: int = 0
-    rv_max: int | None = None  # None: every variant and revision
-    fixed_rv: int | None = None
-    fixed_revidr_mask: int = 0
-    seen_midr_only: bool = False
-    loop: int | None = None
-
-    def in_range(self, midr: int) -> bool:
-        """Same model (implementer, architecture, part bits) and variant/revision in range."""
-        layout = midr_layout()
-        part_bits = -1 if self.part_mask is None else self.part_mask
-        mask = layout.mask("Implementer", "Architecture") | layout.place("PartNum", part_bits)
-        model = (
-            layout.place("Implementer", self.implementer)
-            | layout.place("Architecture", _ARMV8)
-            | layout.place("PartNum", self.part)
-        )
-        return midr & mask == model & mask and self.rv_min <= _rv_bits(midr) <= self.rv_top
-
-    @property
-    def rv_top(self) -> int:
-        """The highest variant/revision in range."""
-        return midr_layout().mask("Variant", "Revision") if self.rv_max is None else self.rv_max
-
-    def affects(self, midr: int, revidr: int | None) -> bool:
-        """In range and not fixed by a REVIDR bit (an unknown REVIDR fixes nothing)."""
-        return self.in_range(midr) and not self.fixed(midr, revidr)
-
-    def fixed(self, midr: int, revidr: int | None) -> bool:
-        """The revision the range's REVIDR fix names, with one of its bits set."""
-        return (
-            self.fixed_rv == _rv_bits(midr)
-            and revidr is not None
-            and revidr & self.fixed_revidr_mask != 0
-        )
-
-    @property
-    def all_versions(self) -> bool:
-        return self.rv_min == 0 and self.rv_top == midr_layout().mask("Variant", "Revision")
-
-    def describe(self, names: CpuNames | None = None) -> str:
-        """E.g. ``Arm Cortex-A76 r0p0-r3p1`` or ``Arm Neoverse-N1 all versions``."""
-        names = names or load_cpu_names()
-        implementer = names.implementers.get(self.implementer, f"implementer {self.implementer:#x}")
-        if self.part_mask is not None:
-            part = f"parts {self.part:#05x} (mask {self.part_mask:#05x})"
-        else:
-            part = names.parts.get((self.implementer, self.part), f"part {self.part:#05x}")
-        if self.all_versions:
-            versions = "all versions"
-        else:
-            versions = f"{_rv_name(self.rv_min)}-{_rv_name(self.rv_top)}"
-            if self.rv_min == self.rv_max:
-                versions = _rv_name(self.rv_min)
-        fixed = ""
-        if self.fixed_rv is not None:
-            fixed = f" ({_rv_name(self.fixed_rv)} fixed when REVIDR & {self.fixed_revidr_mask:#x})"
-        return f"{implementer} {part} {versions}{fixed}"
 
 
 @dataclass(frozen=True)
@@ -199,9 +147,8 @@ def load_errata_table(kernel: str | None = None) -> ErrataTable:
     """The errata a guest kernel release (``7.2.13``; None: the newest known) carries, from
     the package's errata.toml (facts) and errata-effects.toml (our words); parsed once per
     process and release. UnknownKernelError names the known releases."""
-    data = resources.files("qemu_errata").joinpath("data")
-    facts = _toml(data.joinpath("errata.toml").read_text("utf-8"), "errata.toml")
-    words = _toml(data.joinpath("errata-effects.toml").read_text("utf-8"), "errata-effects.toml")
+    facts = _facts()
+    words = parse_words(read_package_text("errata-effects.toml"), "errata-effects.toml")
     return resolve_errata_table(facts, words, kernel)
 
 
@@ -213,72 +160,12 @@ def release_of(kernel_release: str) -> str:
 
 def known_kernels() -> tuple[str, ...]:
     """The guest kernel releases the table answers for, oldest first."""
-    data = resources.files("qemu_errata").joinpath("data")
-    facts = _toml(data.joinpath("errata.toml").read_text("utf-8"), "errata.toml")
-    return tuple(r for k in facts["kernel"] for r in k["releases"])
+    return tuple(r for k in _facts()["kernel"] for r in k["releases"])
 
 
-def _toml(text: str, origin: str) -> dict[str, Any]:
-    try:
-        document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise CatalogueError(f"{origin}: not valid TOML: {error}") from None
-    _strict(document, origin, _KEYS[origin])
-    return document
-
-
-# The keys each table of each file may hold (row keys; a range's keys are _RANGE_KEYS).
-_ROW_FACTS = {"kernels", "older"}
-_WORDS = {"applies", "effect", "requires", "matters_only_if"}
-_KEYS: dict[str, dict[str, set[str]]] = {
-    "errata.toml": {
-        "table": {"format", "derived_from"},
-        "kernel": {"series", "releases", "builds", "target_list", "kaslr_kpti_unless"},
-        "workaround": {
-            *("capability", "log", "matcher", "kconfig", "affects", "left_out_by", *_ROW_FACTS)
-        },
-        "erratum": {
-            *("id", "vendor", "components", "kconfig", "workarounds", "affects"),
-            *("left_out_by", "list", *_ROW_FACTS),
-        },
-        "undecided": {"id", "kconfig", "why", *_ROW_FACTS},
-        "list": {"name", "ranges", *_ROW_FACTS},
-    },
-    "errata-effects.toml": {
-        "table": {"format"},
-        "workaround": {"capability", *_WORDS},
-        "list": {"name", *_WORDS},
-        "own_midr": {"kconfig", *_WORDS},
-        "mitigation": {
-            *("id", "capability", "log", "older_logs", "safe", "affected", "otherwise"),
-            *("unaffected_if", "enabled_if", "firmware_unaffected_if", "effect"),
-        },
-    },
-}
-_RANGE_KEYS = {"implementer", "part", "part_mask", "from", "to", "fixed", "loop"}
-
-
-def _strict(document: dict[str, Any], origin: str, keys: dict[str, set[str]]) -> None:
-    """Unknown tables and keys are errors naming the file, the row and the key."""
-    for kind, rows in document.items():
-        if kind not in keys:
-            raise CatalogueError(f"{origin}: unknown table {kind!r}")
-        seen: set[object] = set()
-        for index, row in enumerate(rows if isinstance(rows, list) else [rows]):
-            name = row.get("id") or row.get("capability") or row.get("name") or row.get("kconfig")
-            where = f"{origin}: [{kind}] {name or index}"
-            if name is not None and kind != "list" and name in seen:
-                # One row per workaround, erratum and mitigation: what a row says, it says once.
-                raise CatalogueError(f"{where}: a second row")
-            seen.add(name)
-            for key in row.keys() - keys[kind]:
-                raise CatalogueError(f"{where}: unknown key {key!r}")
-            for older in row.get("older", []):
-                for key in older.keys() - keys[kind]:
-                    raise CatalogueError(f"{where}: older: unknown key {key!r}")
-            ranges = [*row.get("affects", []), *row.get("ranges", [])]
-            for key in {k for r in ranges for k in r} - _RANGE_KEYS:
-                raise CatalogueError(f"{where}: a range has the unknown key {key!r}")
+@functools.cache
+def _facts() -> dict[str, Any]:
+    return parse_facts(read_package_text("errata.toml"), "errata.toml")
 
 
 def resolve_errata_table(
@@ -303,7 +190,7 @@ def resolve_errata_table(
     workarounds = {w["capability"]: w for w in (_at(r, version) for r in facts["workaround"]) if w}
     lists: dict[str, list[CpuRange]] = {}
     for row in filter(None, (_at(r, version) for r in facts["list"])):
-        lists[row["name"]] = [_range(r) for r in row["ranges"]]
+        lists[row["name"]] = [cpu_range(r) for r in row["ranges"]]
     effects = {w["capability"]: w for w in words.get("workaround", [])}
     effects.update({f"list:{w['name']}": w for w in words.get("list", [])})
     effects.update({f"own-midr:{w['kconfig']}": w for w in words.get("own_midr", [])})
@@ -404,7 +291,7 @@ def _errata_of(
                 log=workaround["log"],
                 applies=str(words["applies"]),
                 matched_by=_MATCHED_BY.get(key, "midr"),
-                affects=tuple(_range(r) for r in row["affects"]),
+                affects=tuple(cpu_range(r) for r in row["affects"]),
                 requires=tuple(_field_test(t, catalogue) for t in words.get("requires", [])),
                 matters_only_if=None if only_if is None else _field_test(only_if, catalogue),
                 effect=str(words["effect"]),
@@ -420,9 +307,6 @@ def _mitigation(
     lists: dict[str, list[CpuRange]],
     catalogue: Catalogue,
 ) -> Mitigation:
-    otherwise = str(entry["otherwise"])
-    if otherwise not in OTHERWISE:
-        raise CatalogueError(f"errata-effects.toml: {entry['id']}: otherwise {otherwise!r}")
     unaffected_if, enabled_if = entry.get("unaffected_if"), entry.get("enabled_if")
     firmware = entry.get("firmware_unaffected_if")
     log = workarounds.get(entry["capability"], {}).get("log") or entry["log"]
@@ -436,25 +320,8 @@ def _mitigation(
         firmware_unaffected_if=None if firmware is None else _field_test(firmware, catalogue),
         safe=tuple(r for name in entry["safe"] for r in lists[name]),
         affected=tuple(r for name in entry["affected"] for r in lists[name]),
-        otherwise=otherwise,
+        otherwise=str(entry["otherwise"]),
         effect=str(entry["effect"]),
-    )
-
-
-def _range(entry: dict[str, Any]) -> CpuRange:
-    fixed = entry.get("fixed")
-    part_mask = int(entry.get("part_mask", 0xFFF))
-    return CpuRange(
-        implementer=int(entry["implementer"]),
-        part=int(entry["part"]),
-        part_mask=part_mask,
-        rv_min=_rv(entry["from"]) if "from" in entry else 0,
-        rv_max=_rv(entry["to"]) if "to" in entry else None,
-        fixed_rv=None if fixed is None else _rv(fixed["revision"]),
-        fixed_revidr_mask=0 if fixed is None else int(fixed["revidr_mask"]),
-        # The kernel's part-family match (Kryo) reads the CPU's own MIDR, never the list.
-        seen_midr_only=part_mask != 0xFFF,
-        loop=entry.get("loop"),
     )
 
 
@@ -463,29 +330,6 @@ def _field_test(entry: dict[str, Any], catalogue: Catalogue) -> FieldTest:
     if register is None:
         raise CatalogueError(f"errata-effects.toml: register {entry['register']!r} unknown")
     return FieldTest(register.field(str(entry["field"])), int(entry["min"]))
-
-
-def _rv(name: str) -> int:
-    """``r3p1`` as the kernel's variant/revision bits (MIDR_EL1's Variant and Revision)."""
-    layout = midr_layout()
-    variant, _, revision = name.removeprefix("r").partition("p")
-    v, r = int(variant), int(revision)
-    top_v, top_r = (1 << layout.width("Variant")) - 1, (1 << layout.width("Revision")) - 1
-    if not (0 <= v <= top_v and 0 <= r <= top_r) or not name.startswith("r"):
-        raise CatalogueError(
-            f"errata.toml: {name!r} is not a revision rNpM with N in 0..{top_v}, M in 0..{top_r}"
-        )
-    return layout.place("Variant", v) | layout.place("Revision", r)
-
-
-def _rv_bits(midr: int) -> int:
-    """The variant/revision bits of a MIDR, as _rv gives them."""
-    return midr & midr_layout().mask("Variant", "Revision")
-
-
-def _rv_name(rv: int) -> str:
-    layout = midr_layout()
-    return f"r{layout.take(rv, 'Variant')}p{layout.take(rv, 'Revision')}"
 
 
 def _check_unique(ids: Iterable[str], origin: str) -> None:
