@@ -1,4 +1,5 @@
-"""One strict reader for every data table (registers.toml, errata.toml, cpus.json).
+"""One strict reader for every data table of the package: registers.toml, errata.toml,
+errata-effects.toml, vmms.toml, kernel-changes.toml, debian-kernels.toml and cpus.json.
 
 Each table declares the shape of its rows (``Row``: each key's type, whether it
 is required, an integer's width in bits, the words a string may be, the keys
@@ -128,8 +129,12 @@ def _scalar(value: object, declared: Value, where: str, key: str) -> None:
         raise CatalogueError(f"{where} key {key!r}: {shown} does not fit in {declared.bits} bits")
     if declared.words and value not in declared.words:
         raise CatalogueError(
-            f"{where} key {key!r}: {value!r} is not one of {', '.join(declared.words)}"
+            f"{where} key {key!r}: {value!r} is not one of {', '.join(_shown(declared.words))}"
         )
+
+
+def _shown(words: Sequence[str]) -> list[str]:
+    return [word or '""' for word in words]
 
 
 def _list(value: object, declared: Value, where: str, key: str) -> None:
