@@ -129,14 +129,14 @@ def _guard(domain_name: str, op: str, what: str, xml: bytes | bytearray) -> int:
             _set_timeout(config.timeout_seconds)
         domain = _read_domain(xml)
         if domain.pool is None:  # the namespace is mentioned, but not as our metadata
-            return 0
+            return _decided(0)
         if isinstance(loaded, ConfigError):
             raise loaded
         config, log = loaded
         if op == "prepare" and config.start_policy == "ignore":
             outcome = "allowed (start_policy ignore)"
             _say_unrecorded(domain_name, log.record(domain_name, op, host, outcome))
-            return 0
+            return _decided(0)
         implementations = read_host_implementations(config.sysfs_root, domain.cpus)
         host = "; ".join(str(i) for i in implementations)
         problems, notes = _problems(domain, domain.pool, implementations, config)
@@ -151,18 +151,25 @@ def _guard(domain_name: str, op: str, what: str, xml: bytes | bytearray) -> int:
     signal.alarm(signal.alarm(0) or LOG_SECONDS)  # the deadline covers the log write
     if not problems:
         _say_unrecorded(domain_name, log.record(domain_name, op, host, "allowed", notes))
-        return 0
+        return _decided(0)
     line = f"qemu-errata: refused the {what} of VM {domain_name!r}: {'; '.join(problems)}"
     if op == "prepare" and config is not None:
         if config.start_policy != "enforce":  # warn, ignore: a start is never blocked
             outcome = f"allowed (start_policy {config.start_policy})"
             _say_unrecorded(domain_name, log.record(domain_name, op, host, outcome, [line]))
-            return 0
+            return _decided(0)
         line += f'; or set start_policy = "warn" in {config.editable} to start it anyway'
     unrecorded = log.record(domain_name, op, host, "refused", [line])
     signal.alarm(0)
     say(line if unrecorded is None else f"{line}; {unrecorded}")
     return 1
+
+
+def _decided(status: int) -> int:
+    """``status``, the alarm cancelled first: a SIGALRM after the decision would reach
+    guard()'s handler of bugs and turn an allowed VM into a refused one."""
+    signal.alarm(0)
+    return status
 
 
 def _say_unrecorded(domain_name: str, unrecorded: str | None) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -23,6 +24,7 @@ from lxml import etree
 
 from libvirt_hooks import decisionlog
 from libvirt_hooks import domain as hook_domain
+from libvirt_hooks import guard as guard_module
 from libvirt_hooks import qemu as hook_qemu
 from libvirt_hooks.constants import MAX_XML_BYTES
 from libvirt_hooks.guard import guard
@@ -656,3 +658,24 @@ def test_a_stdin_that_never_ends_is_refused_within_the_bound(
     assert (
         "cannot read the domain XML on stdin: it did not end within 1 s" in capsys.readouterr().err
     )
+
+
+@pytest.mark.parametrize(
+    ("xml", "op", "settings"),
+    [
+        (plain_xml(), "migrate", {}),  # not a pool VM
+        (pool_xml(N1), "migrate", {}),  # allowed
+        (pool_xml(A64FX), "prepare", {"start_policy": "warn"}),  # refused, but started
+        (pool_xml(A64FX), "prepare", {"start_policy": "ignore"}),  # not judged
+    ],
+    ids=["non-pool", "allowed", "warn", "ignore"],
+)
+def test_a_decision_to_let_libvirt_go_on_leaves_no_alarm_armed(
+    host: Host, monkeypatch: pytest.MonkeyPatch, xml: bytes, op: str, settings: dict[str, str]
+) -> None:
+    """An alarm still armed when the decision returns fires later under load: guard()'s
+    handler of bugs would then refuse the VM it had allowed."""
+    monkeypatch.setenv("HOME", str(host.home))
+    host.configure(**settings)
+    assert guard_module._guard("vm1", op, "incoming migration", xml) == 0
+    assert signal.alarm(0) == 0  # nothing was pending
