@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from support.cli import run_cli
+from support.schemas import validate
+
+from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
 
 HAND_MODEL = {
     "format": "qemu-errata/pool-model/1",
@@ -42,3 +47,65 @@ def test_an_unknown_register_in_a_hand_written_model_is_refused_when_read(
     for command in (("show", model), ("check", model, "kvm-6.12-neoverse-n1")):
         done = run_cli(*command)
         assert (done.returncode, done.stderr) == (2, expected), command
+
+
+def test_profiles_json_lists_every_embedded_profile() -> None:
+    done = run_cli("profiles", "--json")
+    assert done.returncode == 0, done.stderr
+    listing = json.loads(done.stdout)
+    validate(listing, "profiles")
+    entries = {entry["name"]: entry for entry in listing["profiles"]}
+    assert list(entries) == list(embedded_profile_names())
+    assert entries["kvm-7.2-neoverse-n1"]["cpus"] == ["Arm Neoverse-N1 r4p1 (MIDR 0x414fd0c1)"]
+    assert entries["kvm-7.2-neoverse-n1"]["writable_masks_known"] is True
+    assert entries["qemu-max"]["writable_masks_known"] is False
+
+
+def test_show_json_decodes_a_profile_and_keeps_it_whole() -> None:
+    done = run_cli("show", "kvm-6.12-neoverse-n1", "--json")
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    validate(shown, "show")
+    assert shown["kind"] == "host-profile"
+    assert shown["document"] == load_embedded_profile("kvm-6.12-neoverse-n1").to_json()
+    ras = [f for f in shown["fields"] if (f["register"], f["field"]) == ("ID_AA64PFR0_EL1", "RAS")]
+    assert ras == [
+        {
+            "register": "ID_AA64PFR0_EL1",
+            "field": "RAS",
+            "value": "0x1",
+            "meaning": ras[0]["meaning"],
+            "writable": ras[0]["writable"],
+        }
+    ]
+    assert isinstance(ras[0]["writable"], bool)
+
+
+def test_show_json_of_a_model_has_no_writable_masks(write_json: Callable[[str, Any], Path]) -> None:
+    shown = json.loads(run_cli("show", write_json("hand.json", HAND_MODEL), "--json").stdout)
+    validate(shown, "show")
+    assert shown["kind"] == "pool-model"
+    assert shown["targets"] == ["Arm Neoverse-N1 r4p1 (MIDR 0x414fd0c1), REVIDR any, AIDR any"]
+    assert {f["writable"] for f in shown["fields"]} == {None}
+
+
+def test_an_embedded_profile_exports_to_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "n1.json"
+    done = run_cli("profiles", "--export", "kvm-7.2-neoverse-n1", "-o", path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"Wrote embedded profile kvm-7.2-neoverse-n1 to {path}.\n"
+    shipped = resources.files("qemu_errata").joinpath("data/profiles/kvm-7.2-neoverse-n1.json")
+    assert json.loads(path.read_text()) == json.loads(shipped.read_text("utf-8"))
+    assert run_cli("show", path).stdout == run_cli("show", "kvm-7.2-neoverse-n1").stdout
+
+
+def test_export_needs_a_file_and_a_known_name(tmp_path: Path) -> None:
+    done = run_cli("profiles", "--export", "kvm-7.2-neoverse-n1")
+    assert (done.returncode, done.stderr) == (
+        2,
+        "qemu-errata: profiles --export kvm-7.2-neoverse-n1: needs -o FILE, the file to write\n",
+    )
+    done = run_cli("profiles", "--export", "kvm-7.2-nosuch", "-o", tmp_path / "x.json")
+    assert done.returncode == 2
+    assert done.stderr.startswith("qemu-errata: embedded profile 'kvm-7.2-nosuch': unknown")
+    assert not (tmp_path / "x.json").exists()
