@@ -60,3 +60,22 @@ def test_a_terminal_sees_the_boot_go_by(tmp_path: Path) -> None:
     assert "\rqemu-errata nested: booting neoverse-n1-linux-6.12 (QEMU TCG)... " in shown
     assert "\rqemu-errata nested: running qemu-errata show on neoverse-n1-linux-6.12... " in shown
     assert "\r\033[K" in shown
+
+
+def test_probe_verbose_on_a_real_kvm(tmp_path: Path) -> None:
+    """The kvm probe of a Linux 6.12 nested host tells what its KVM gave."""
+    done = subprocess.run(
+        [QEMU_ERRATA, "nested", "--cpu", "neoverse-n1", "--", "probe", "--verbose"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    told = [line for line in done.stderr.splitlines() if line.startswith("qemu-errata probe: ")]
+    assert told[0].startswith("qemu-errata probe: --backend kvm, ")
+    assert told[0].endswith(" s, host name neoverse-n1-linux-6.12")
+    assert told[1].startswith("qemu-errata probe: KVM of Linux 6.12.")
+    assert any(line.startswith("qemu-errata probe: writable masks of ") for line in told)
+    assert "qemu-errata probe:   CPUs 0: Arm Neoverse-N1 r4p1 (MIDR 0x414fd0c1)" in told
