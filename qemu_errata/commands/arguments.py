@@ -76,8 +76,19 @@ def positive_timeout(seconds: float) -> float:
     return seconds
 
 
-def running_kernel() -> Path:
-    """This host's own kernel Image: the default guest kernel."""
+def running_kernel(command: str) -> Path:
+    """This host's own kernel Image: the default guest kernel of ``command``.
+
+    On a machine that is not arm64 there is none to boot (nor an arm64 KVM): InputError
+    pointing to ``nested``, whose host boots its own kernel as the guest.
+    """
+    machine = platform.machine()
+    if machine != "aarch64":
+        raise InputError(
+            f"{command}: this is an {machine} machine, with neither an arm64 kernel to boot nor "
+            f"an arm64 KVM: `qemu-errata nested --cpu MODEL -- {command} ...` runs it on a "
+            "nested arm64 KVM host, whose own kernel is the guest"
+        )
     return Path(f"/boot/vmlinuz-{platform.release()}")
 
 

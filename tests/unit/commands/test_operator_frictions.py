@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import platform
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support.cli import run_cli
 from support.schemas import validate
 
@@ -109,3 +111,34 @@ def test_export_needs_a_file_and_a_known_name(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("qemu-errata: embedded profile 'kvm-7.2-nosuch': unknown")
     assert not (tmp_path / "x.json").exists()
+
+
+NOT_ARM64 = pytest.mark.skipif(platform.machine() == "aarch64", reason="needs a non-arm64 machine")
+
+
+@NOT_ARM64
+def test_guest_view_on_another_architecture_points_to_nested(tmp_path: Path) -> None:
+    model = tmp_path / "model.json"
+    assert run_cli("baseline", "kvm-7.2-neoverse-n1", "-o", model).returncode == 0
+    done = run_cli("guest-view", model)
+    assert (done.returncode, done.stderr) == (
+        2,
+        f"qemu-errata: guest-view: this is an {platform.machine()} machine, with neither an "
+        "arm64 kernel to boot nor an arm64 KVM: `qemu-errata nested --cpu MODEL -- guest-view "
+        "...` runs it on a nested arm64 KVM host, whose own kernel is the guest\n",
+    )
+
+
+@NOT_ARM64
+def test_probe_and_kvm_validate_on_another_architecture_point_to_nested(tmp_path: Path) -> None:
+    model = tmp_path / "model.json"
+    assert run_cli("baseline", "kvm-7.2-neoverse-n1", "-o", model).returncode == 0
+    hint = (
+        f"; this is an {platform.machine()} machine: `qemu-errata nested --cpu MODEL -- COMMAND "
+        "...` runs a command on a nested arm64 KVM host (QEMU TCG)\n"
+    )
+    for command in (("probe",), ("kvm-validate", model)):
+        done = run_cli(*command)
+        assert done.returncode == 2, command
+        assert done.stderr.startswith("qemu-errata: /dev/kvm: "), command
+        assert done.stderr.endswith(hint), command
