@@ -142,3 +142,14 @@ def test_probe_and_kvm_validate_on_another_architecture_point_to_nested(tmp_path
         assert done.returncode == 2, command
         assert done.stderr.startswith("qemu-errata: /dev/kvm: "), command
         assert done.stderr.endswith(hint), command
+
+
+def test_one_erratum_and_one_target_are_singular(tmp_path: Path) -> None:
+    """Fujitsu A64FX r1p0 matches one erratum of the table (Fujitsu erratum 010001)."""
+    profile = run_cli("errata", "kvm-7.2-a64fx")
+    assert "Fujitsu A64FX r1p0 (MIDR 0x461f0010), REVIDR 0x0: 1 erratum known for this CPU\n" in (
+        profile.stdout
+    )
+    model = tmp_path / "one.json"
+    assert run_cli("baseline", "kvm-7.2-a64fx", "-o", model).returncode == 0
+    assert f"Pool model {model}: 1 target implementation\n" in run_cli("errata", model).stdout
