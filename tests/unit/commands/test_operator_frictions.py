@@ -153,3 +153,17 @@ def test_one_erratum_and_one_target_are_singular(tmp_path: Path) -> None:
     model = tmp_path / "one.json"
     assert run_cli("baseline", "kvm-7.2-a64fx", "-o", model).returncode == 0
     assert f"Pool model {model}: 1 target implementation\n" in run_cli("errata", model).stdout
+
+
+def test_a_picture_not_named_svg_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    picture = tmp_path / "p.png"
+    done = run_cli("plan", "kvm-7.2-neoverse-n1", "kvm-7.2-cortex-a76", "--picture", picture)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"qemu-errata: --picture {picture}: the picture is SVG, name it FILE.svg "
+        "(`rsvg-convert -o p.png FILE.svg` makes a PNG of it)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+    svg = tmp_path / "p.SVG"
+    assert run_cli("plan", "kvm-7.2-neoverse-n1", "--picture", svg).returncode == 0
+    assert svg.read_text().startswith("<svg")
