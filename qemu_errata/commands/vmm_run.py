@@ -195,11 +195,12 @@ def unapply(args: argparse.Namespace) -> int:
 
 
 def _diff(name: str, redefinition: Redefinition, after: str) -> str:
-    """The unified diff a redefinition makes to the domain XML (empty: none)."""
+    """The unified diff a redefinition makes to the domain XML (empty: none), every line of it
+    ending in a newline (libvirt's XML has none after its last line)."""
     return "".join(
         difflib.unified_diff(
-            redefinition.old_xml.splitlines(keepends=True),
-            redefinition.new_xml.splitlines(keepends=True),
+            [line + "\n" for line in redefinition.old_xml.splitlines()],
+            [line + "\n" for line in redefinition.new_xml.splitlines()],
             fromfile=f"{name} (defined)",
             tofile=f"{name} ({after})",
         )
