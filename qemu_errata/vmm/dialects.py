@@ -266,7 +266,7 @@ def _tcg_field_note(model: PoolModel, cpu_model: str) -> str:
     probed = load_embedded_profile(name).id_registers
     catalogue = load_catalogue()
     differing = [
-        f"{field.register}.{field.arm_spelling}"
+        field.qualified_name
         for register_name, value in model.id_registers.items()
         if (register := catalogue.get(register_name)) is not None and register_name in probed
         for field in register.fields
