@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from qemu_errata import processes
+from qemu_errata.core.words import byte_size
 from qemu_errata.errors import ImageBuildError, InputError
 from qemu_errata.nested.apt import AptRoot, DebFile, debian_repositories
 from qemu_errata.nested.cpio import CpioWriter
@@ -234,7 +235,7 @@ def _build(series: KernelSeries, images: Path) -> NestedImage:
     with temporary_directory(".build-", images) as work:
         (work / "debs").mkdir()
         for deb in [kernel_deb, *userland_debs]:
-            progress(f"downloading {deb.package} {deb.version} ({deb.size / 1e6:.1f} MB)")
+            progress(f"downloading {deb.package} {deb.version} ({byte_size(deb.size)})")
         (kernel_path,) = kernels.download([kernel_deb], work / "debs")
         userland_paths = userland.download(userland_debs, work / "debs")
         image = work / "image"
