@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import platform
 from pathlib import Path
 
@@ -18,6 +19,7 @@ def read_profile_argument(argument: Path) -> HostProfile:
     """A profile file, or a shipped profile named like ``kvm-6.12-neoverse-n1``."""
     if _names_embedded(argument):
         return load_embedded_profile(str(argument))
+    _refuse_mistyped_name(argument)
     return read_profile(argument)
 
 
@@ -25,6 +27,7 @@ def read_document_argument(argument: Path) -> HostProfile | PoolModel:
     """A profile or a pool model, told apart by its ``format`` key; or an embedded profile."""
     if _names_embedded(argument):
         return load_embedded_profile(str(argument))
+    _refuse_mistyped_name(argument)
     data = read_json(argument)
     kind = data.get("format") if isinstance(data, dict) else None
     if kind == MODEL_FORMAT:
@@ -40,6 +43,19 @@ def _names_embedded(argument: Path) -> bool:
     """A bare name (no directory) that is no file here but a shipped profile's name."""
     text = str(argument)
     return "/" not in text and not argument.exists() and text in embedded_profile_names()
+
+
+def _refuse_mistyped_name(argument: Path) -> None:
+    """A bare name that is no file here but close to a shipped profile's name: say which."""
+    text = str(argument)
+    if "/" in text or argument.exists():
+        return
+    close = difflib.get_close_matches(text, embedded_profile_names(), n=1, cutoff=0.8)
+    if close:
+        raise InputError(
+            f"{text}: no such file, nor an embedded profile (did you mean {close[0]}? "
+            "`qemu-errata profiles` lists them)"
+        )
 
 
 def add_timeout_option(parser: argparse.ArgumentParser, default: float, what: str) -> None:
@@ -60,8 +76,19 @@ def positive_timeout(seconds: float) -> float:
     return seconds
 
 
-def running_kernel() -> Path:
-    """This host's own kernel Image: the default guest kernel."""
+def running_kernel(command: str) -> Path:
+    """This host's own kernel Image: the default guest kernel of ``command``.
+
+    On a machine that is not arm64 there is none to boot (nor an arm64 KVM): InputError
+    pointing to ``nested``, whose host boots its own kernel as the guest.
+    """
+    machine = platform.machine()
+    if machine != "aarch64":
+        raise InputError(
+            f"{command}: this is an {machine} machine, with neither an arm64 kernel to boot nor "
+            f"an arm64 KVM: `qemu-errata nested --cpu MODEL -- {command} ...` runs it on a "
+            "nested arm64 KVM host, whose own kernel is the guest"
+        )
     return Path(f"/boot/vmlinuz-{platform.release()}")
 
 

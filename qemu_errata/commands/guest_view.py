@@ -25,11 +25,13 @@ from pathlib import Path
 from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import add_timeout_option, positive_timeout, running_kernel
 from qemu_errata.core.catalogue import load_catalogue
+from qemu_errata.core.embedded import profiles_for_series
 from qemu_errata.core.errata import known_kernels, load_errata_table, release_of
 from qemu_errata.core.guest_log import read_guest_log
 from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import MIDR_REGISTER, REVIDR_REGISTER
 from qemu_errata.core.pool import check
+from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import ExitStatus, InputError
 from qemu_errata.files import read_model
 from qemu_errata.probe.guest_boot import (
@@ -64,11 +66,15 @@ def register(commands: Subcommands) -> None:
 def run_guest_view(args: argparse.Namespace) -> int:
     positive_timeout(args.timeout)
     model = read_model(args.model)
-    image = read_image(args.kernel or running_kernel())
-    result = check(model, probe_kvm())
+    image = read_image(args.kernel or running_kernel("guest-view"))
+    host = probe_kvm()
+    result = check(model, host)
     if not result.ok:
         reasons = "; ".join(problem.message for problem in result.problems)
-        raise InputError(f"{args.model}: host {result.host} cannot present it: {reasons}")
+        raise InputError(
+            f"{args.model}: host {result.host} cannot present it: {reasons}"
+            + _series_hint(model.hosts, host)
+        )
     try:
         boot = boot_guest(model, image, load_catalogue(), seconds=args.timeout)
     except GuestBootError as error:
@@ -83,6 +89,18 @@ def run_guest_view(args: argparse.Namespace) -> int:
     else:
         print(describe(str(args.model), model, boot, log))
     return ExitStatus.OK
+
+
+def _series_hint(hosts: tuple[str, ...], host: HostProfile) -> str:
+    """A pool of embedded profiles of another kernel than this host's: the ones of its own."""
+    profiles = profiles_for_series(hosts, host.kernel_version)
+    if not profiles:
+        return ""
+    return (
+        f" (the pool is of embedded profiles of another kernel than this host's Linux "
+        f"{host.provenance.get('kernel')}: `qemu-errata baseline {' '.join(profiles)}` "
+        "computes one for it)"
+    )
 
 
 def guest_release(console: list[str]) -> str | None:

@@ -16,6 +16,7 @@ from qemu_errata.nested.boot import (
     DEFAULT_TIMEOUT_SECONDS,
     NestedBootError,
     check_cpu_model,
+    host_name,
     run_nested,
 )
 from qemu_errata.nested.carry import Transfer, plan_transfer
@@ -27,6 +28,7 @@ from qemu_errata.nested.image import (
     load_image,
     rebuild_image,
 )
+from qemu_errata.nested.progress import BootProgress
 from qemu_errata.nested.qemu_layer import QemuLayer, load_layer, rebuild_layer
 
 # The nested host itself failed (not the command run in it), as env(1) and
@@ -89,6 +91,12 @@ def register(commands: Subcommands) -> None:
         "rebuild that layer too)",
     )
     sub.add_argument(
+        "--verbose",
+        action="store_true",
+        help="narrate the run on stderr: the image, the QEMU command, the kernel's console, "
+        "when the command starts and ends inside",
+    )
+    sub.add_argument(
         "arguments", nargs=argparse.REMAINDER, metavar="-- ARGS", help="the qemu-errata command"
     )
     sub.set_defaults(run=run_nested_command)
@@ -118,7 +126,7 @@ def run_nested_command(args: argparse.Namespace) -> int:
             built = image.describe() + ("" if layer is None else f", {layer.describe()}")
             print(f"qemu-errata nested: built {built}")
             return ExitStatus.OK
-        return _run(image, layer, args.cpu, transfer, args.timeout)
+        return _run(image, layer, args.cpu, transfer, args.timeout, verbose=args.verbose)
     except NestedBootError as error:
         print(f"qemu-errata nested: {error}", file=sys.stderr)
         for line in error.console_tail():
@@ -154,9 +162,19 @@ def _image(kernel: str, rebuild: bool) -> NestedImage:
 
 
 def _run(
-    image: NestedImage, layer: QemuLayer | None, cpu: str, transfer: Transfer, timeout: float
+    image: NestedImage,
+    layer: QemuLayer | None,
+    cpu: str,
+    transfer: Transfer,
+    timeout: float,
+    *,
+    verbose: bool,
 ) -> int:
     layers = [] if layer is None else [layer.archive]
+    described = image.describe() + ("" if layer is None else f", {layer.describe()}")
+    progress = _progress(host_name(cpu, image), transfer.argv[0], verbose)
+    if progress is not None:
+        progress.image(described)
     result = run_nested(
         image,
         cpu,
@@ -167,18 +185,25 @@ def _run(
         carry_kernel=transfer.argv[0] in BOOTS_A_GUEST,
         layers=layers,
         memory_mib=DEFAULT_MEMORY_MIB if layer is None else _MEMORY_WITH_QEMU_MIB,
+        watcher=progress,
     )
     for inside, data in result.files.items():
         write_atomically(transfer.outputs[inside], data)
     sys.stdout.buffer.write(_outside_names(transfer, result.stdout))
     sys.stdout.flush()
     sys.stderr.buffer.write(_outside_names(transfer, result.stderr))
-    described = image.describe() + ("" if layer is None else f", {layer.describe()}")
     print(
         f"qemu-errata nested: ran on a {cpu} host, {described}, in {result.seconds:.1f} s",
         file=sys.stderr,
     )
     return result.exit_status
+
+
+def _progress(host: str, command: str, verbose: bool) -> BootProgress | None:
+    """Narration with --verbose; on a terminal, one line kept up to date; else silence."""
+    if verbose or sys.stderr.isatty():
+        return BootProgress(sys.stderr, host, command, verbose=verbose)
+    return None
 
 
 def _outside_names(transfer: Transfer, output: bytes) -> bytes:

@@ -65,6 +65,7 @@ def register(commands: Subcommands) -> None:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    _check_picture_name(args.picture)
     profiles = [read_profile_argument(path) for path in args.profiles]
     vmm = deciding_vmm(args.vmm)
     previous = None if args.previous is None else _read_previous(args.previous)
@@ -102,6 +103,15 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         if args.picture:
             print(f"Picture written to {args.picture}")
     return ExitStatus.OK
+
+
+def _check_picture_name(picture: Path | None) -> None:
+    """The picture is SVG: a name that says otherwise (p.png) is refused, not filled with SVG."""
+    if picture is not None and picture.suffix.lower() != ".svg":
+        raise InputError(
+            f"--picture {picture}: the picture is SVG, name it FILE.svg "
+            f"(`rsvg-convert -o {picture.with_suffix('.png').name} FILE.svg` makes a PNG of it)"
+        )
 
 
 def _pool_limit(limit: int | None) -> int | None:

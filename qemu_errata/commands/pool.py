@@ -39,7 +39,8 @@ def register(commands: Subcommands) -> None:
         nargs="?",
         const="first",
         metavar="MIDR",
-        help="every guest sees this MIDR on every host (default: the first target's); "
+        help="every guest sees this MIDR on every host (default: the first PROFILE's, of its "
+        "first CPU type); "
         "needs KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (Linux >= 6.15) on every host",
     )
     add_vmm_option(sub)

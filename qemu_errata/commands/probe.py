@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 from pathlib import Path
 
 from qemu_errata.commands import Subcommands, add_command
@@ -18,6 +20,7 @@ from qemu_errata.errors import ExitStatus, InputError
 from qemu_errata.files import write_json
 from qemu_errata.probe.kvm import probe_kvm
 from qemu_errata.probe.sysfs import DEFAULT_SYSFS_ROOT, probe_sysfs
+from qemu_errata.reports.probe import probe_narration
 
 BACKENDS = ("kvm", "qemu", "sysfs")
 
@@ -44,11 +47,20 @@ def register(commands: Subcommands) -> None:
         help="host name in the profile (default: this host's name, or qemu-MODEL)",
     )
     sub.add_argument("-o", "--output", type=Path, metavar="FILE", help="write the profile here")
+    sub.add_argument(
+        "--verbose",
+        action="store_true",
+        help="tell on stderr what was read and from where (registers, masks, CPUs, timer)",
+    )
     sub.set_defaults(run=run_probe)
 
 
 def run_probe(args: argparse.Namespace) -> int:
+    started = time.monotonic()
     profile = probe(args.backend, args.qemu_cpu, args.sysfs_root, args.host)
+    if args.verbose:
+        for line in probe_narration(profile, time.monotonic() - started):
+            print(line, file=sys.stderr)
     if args.output:
         write_json(args.output, profile.to_json())
     else:

@@ -70,7 +70,7 @@ def run_qemu_check(args: argparse.Namespace) -> int:
     positive_timeout(args.timeout)
     model = read_model(args.model)
     host = None if args.host_profile is None else read_profile_argument(args.host_profile)
-    kernel = args.kernel or running_kernel()
+    kernel = args.kernel or running_kernel("qemu-check")
     if not kernel.is_file():
         raise InputError(f"--kernel {kernel}: no such file")
     report = check_qemu(

@@ -30,10 +30,11 @@ from qemu_errata.vmm.dialects import (
     VmmConfig,
     check_supported,
     lacking_in,
+    probed_cpu_models,
     require_settable,
     vmm_config,
 )
-from qemu_errata.vmm.discovery import deciding_vmm
+from qemu_errata.vmm.discovery import deciding_vmm, local_qemu_has_cpu
 from qemu_errata.vmm.domain_xml import owned_parts
 from qemu_errata.vmm.libvirt_domain import (
     LibvirtMonitor,
@@ -95,7 +96,7 @@ def render(args: argparse.Namespace) -> int:
             args.qemu_cpu,
             names=names,
             host=host,
-            qemu_checks_cpu=_asks_qemu(args),
+            qemu_checks_cpu=_cpu_model_checked(args),
             vmm=vmm,
         )
     else:
@@ -106,7 +107,7 @@ def render(args: argparse.Namespace) -> int:
             args.qemu_cpu,
             names=names,
             host=host,
-            qemu_checks_cpu=_asks_qemu(args),
+            qemu_checks_cpu=_cpu_model_checked(args),
             vmm=vmm,
         )
         domain_xml = owned_parts(model, config) if form == "domain-xml" else ""
@@ -133,6 +134,15 @@ def render(args: argparse.Namespace) -> int:
 
 def _asks_qemu(args: argparse.Namespace) -> bool:
     return args.qmp is not None or args.qemu_binary is not None
+
+
+def _cpu_model_checked(args: argparse.Namespace) -> bool:
+    """Whether a QEMU vouches for --qemu-cpu: the one asked, or this machine's (which
+    ``probe --backend qemu`` uses too) for a model no embedded probe describes."""
+    if _asks_qemu(args):
+        return True
+    cpu = args.qemu_cpu
+    return cpu is not None and cpu not in probed_cpu_models() and local_qemu_has_cpu(cpu)
 
 
 async def _capabilities(args: argparse.Namespace, cpu_model: str) -> VmmCapabilities:
@@ -195,11 +205,12 @@ def unapply(args: argparse.Namespace) -> int:
 
 
 def _diff(name: str, redefinition: Redefinition, after: str) -> str:
-    """The unified diff a redefinition makes to the domain XML (empty: none)."""
+    """The unified diff a redefinition makes to the domain XML (empty: none), every line of it
+    ending in a newline (libvirt's XML has none after its last line)."""
     return "".join(
         difflib.unified_diff(
-            redefinition.old_xml.splitlines(keepends=True),
-            redefinition.new_xml.splitlines(keepends=True),
+            [line + "\n" for line in redefinition.old_xml.splitlines()],
+            [line + "\n" for line in redefinition.new_xml.splitlines()],
             fromfile=f"{name} (defined)",
             tofile=f"{name} ({after})",
         )

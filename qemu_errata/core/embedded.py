@@ -11,6 +11,8 @@ model (``qemu-errata nested``): they carry the kernel's real writable masks.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from pathlib import Path
 
 from qemu_errata.core.data_files import DATA_DIRECTORY
@@ -19,6 +21,8 @@ from qemu_errata.core.profile import HostProfile, profile_from_json
 from qemu_errata.errors import InputError
 
 _SUFFIX = ".json"
+# The host name of an embedded kvm profile: its CPU model and kernel series.
+_KVM_HOST = re.compile(r"(?P<cpu>[a-z0-9-]+)-linux-(?P<series>[0-9]+\.[0-9]+)")
 
 
 def _directory() -> Path:
@@ -44,3 +48,19 @@ def load_embedded_profile(name: str) -> HostProfile:
     text = _directory().joinpath(name + _SUFFIX).read_text("utf-8")
     origin = f"embedded profile {name}"
     return profile_from_json(parse_json(text, origin), origin)
+
+
+def profiles_for_series(hosts: Sequence[str], series: tuple[int, int] | None) -> list[str]:
+    """For a pool of embedded kvm profiles' hosts (``neoverse-n1-linux-6.12``, ...) of another
+    kernel series than ``series``: the embedded profiles of ``series`` for the same CPU models
+    (``kvm-7.2-neoverse-n1``, ...), to compute the pool a host of that kernel can present.
+    Empty when the hosts are not all such, are of ``series`` already, or it has no profiles."""
+    if series is None or not hosts:
+        return []
+    wanted = f"{series[0]}.{series[1]}"
+    found = [_KVM_HOST.fullmatch(host) for host in hosts]
+    if not all(found) or all(m["series"] == wanted for m in found if m):
+        return []
+    names = [f"kvm-{wanted}-{m['cpu']}" for m in found if m]
+    known = embedded_profile_names()
+    return list(dict.fromkeys(names)) if all(name in known for name in names) else []

@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import qemu_errata
 from qemu_errata import processes
@@ -39,6 +39,15 @@ KERNEL_COMMAND_LINE = "console=ttyAMA0 panic=-1 quiet"
 DISTRIBUTION = "qemu-errata"
 SITE_PACKAGES = "usr/lib/python3/dist-packages"
 _CONSOLE_TAIL_LINES = 20
+_TICK_SECONDS = 0.5  # how often a watched boot's console is read
+
+
+class BootWatcher(Protocol):
+    """Hears how a boot goes: its QEMU command, then the console's new lines at each tick."""
+
+    def starting(self, command: Sequence[str]) -> None: ...
+    def tick(self, seconds: float, console_lines: Sequence[str]) -> None: ...
+    def stopped(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -76,6 +85,7 @@ def run_nested(
     memory_mib: int = DEFAULT_MEMORY_MIB,
     carry_kernel: bool = False,
     layers: Sequence[Path] = (),
+    watcher: BootWatcher | None = None,
 ) -> NestedResult:
     """Boot ``image`` on CPU model ``cpu`` and run ``qemu-errata ARGV`` there.
 
@@ -84,7 +94,8 @@ def run_nested(
     ``carry_kernel`` puts the host's own kernel Image where its /boot has it
     (``/boot/vmlinuz-RELEASE``), for a command that boots it as a guest
     (guest-view): it costs the boot the Image's tens of MB. ``layers`` are
-    cpio archives appended to the base initramfs (the QEMU layer).
+    cpio archives appended to the base initramfs (the QEMU layer). ``watcher``
+    hears the boot as it goes (``nested``'s progress and ``--verbose``).
     """
     with temporary_directory("qemu-errata-nested-") as work:
         initrd = work / "initrd.cpio"
@@ -107,7 +118,7 @@ def run_nested(
         console = work / "console.log"
         result_file = work / "result.json"
         result_file.touch()
-        _run_qemu(_qemu_command(image, cpu, work, memory_mib), cpu, work, timeout)
+        _run_qemu(_qemu_command(image, cpu, work, memory_mib), cpu, work, timeout, watcher)
         seconds = time.monotonic() - started
         return _read_result(result_file, _text(console), seconds, cpu)
 
@@ -233,9 +244,13 @@ def _qemu_command(image: NestedImage, cpu: str, work: Path, memory_mib: int) -> 
     ]
 
 
-def _run_qemu(command: list[str], cpu: str, work: Path, timeout: float) -> None:
+def _run_qemu(
+    command: list[str], cpu: str, work: Path, timeout: float, watcher: BootWatcher | None
+) -> None:
     errors = work / "qemu.stderr"
     console = work / "console.log"
+    if watcher is not None:
+        watcher.starting(command)
     with errors.open("wb") as error_stream:
         try:
             process = processes.start(
@@ -244,7 +259,11 @@ def _run_qemu(command: list[str], cpu: str, work: Path, timeout: float) -> None:
         except FileNotFoundError:
             raise BootError(f"{QEMU}: not installed (Debian package qemu-system-arm)") from None
         try:
-            status = process.wait(timeout)
+            status = (
+                process.wait(timeout)
+                if watcher is None
+                else _watch(process, _ConsoleLines(console), timeout, watcher)
+            )
         except subprocess.TimeoutExpired:
             raise NestedBootError(
                 f"the nested host gave no result within {timeout:g} s{_last_words(_text(console))}",
@@ -254,11 +273,51 @@ def _run_qemu(command: list[str], cpu: str, work: Path, timeout: float) -> None:
             if process.poll() is None:
                 process.kill()
                 process.wait()
+            if watcher is not None:
+                watcher.stopped()
     if status != 0:
         lines = _text(errors).strip().splitlines() or [f"exit status {status}"]
         if lines[-1].endswith(".aarch64' not found"):
             raise InputError(f"--cpu {cpu}: not an AArch64 CPU model: it cannot run arm64 Linux")
         raise NestedBootError(f"{QEMU} failed: {lines[-1]}", _text(console))
+
+
+def _watch(
+    process: subprocess.Popen[bytes], console: _ConsoleLines, timeout: float, watcher: BootWatcher
+) -> int:
+    """Wait for QEMU as ``process.wait(timeout)`` does, telling ``watcher`` at each tick."""
+    started = time.monotonic()
+    while True:
+        left = timeout - (time.monotonic() - started)
+        if left <= 0:
+            raise subprocess.TimeoutExpired(process.args, timeout)
+        try:
+            status = process.wait(min(left, _TICK_SECONDS))
+        except subprocess.TimeoutExpired:
+            watcher.tick(time.monotonic() - started, console.new())
+            continue
+        watcher.tick(time.monotonic() - started, console.new())
+        return status
+
+
+class _ConsoleLines:
+    """The complete lines a growing console log gained since the last look."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+
+    def new(self) -> list[str]:
+        try:
+            with self.path.open("rb") as stream:
+                stream.seek(self.offset)
+                data = stream.read()
+        except FileNotFoundError:
+            return []
+        complete = data[: data.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        text = complete.decode("utf-8", errors="replace")
+        return [line.rstrip("\r") for line in text.splitlines() if line.strip()]
 
 
 def _read_result(path: Path, console: str, seconds: float, cpu: str) -> NestedResult:

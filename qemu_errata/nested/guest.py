@@ -22,6 +22,10 @@ from typing import Any
 REQUEST = Path("/qemu-errata/request.json")
 RESULT_PORT = "qemu-errata.result"
 RESULT_FORMAT = "qemu-errata/nested-result/1"
+# Written to the console (/init's standard output), which the outer machine watches
+# to tell how far the run is: the userland is up and the command starts; it ended.
+STARTED_MARK = "qemu-errata-nested: command started"
+ENDED_MARK = "qemu-errata-nested: command ended"
 
 
 def run_request(request: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +65,9 @@ def _encode(data: bytes) -> str:
 
 
 def main() -> None:
+    print(STARTED_MARK, flush=True)
     result = run_request(json.loads(REQUEST.read_text("utf-8")))
+    print(ENDED_MARK, flush=True)
     with result_port().open("wb") as port:
         port.write(json.dumps(result).encode())
 

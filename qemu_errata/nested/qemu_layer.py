@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from qemu_errata import processes
+from qemu_errata.core.words import byte_size, plural
 from qemu_errata.errors import ImageBuildError
 from qemu_errata.nested.apt import AptRoot, DebFile, debian_repositories
 from qemu_errata.nested.cpio import CpioWriter
@@ -112,7 +113,7 @@ def _build(layers: Path) -> QemuLayer:
     with temporary_directory(".build-", layers) as work:
         (work / "debs").mkdir()
         size = sum(deb.size for deb in debs)
-        progress(f"downloading {len(debs)} packages ({size / 1e6:.1f} MB)")
+        progress(f"downloading {plural(len(debs), 'package')} ({byte_size(size)})")
         paths = apt.download(debs, work / "debs")
         root = work / "root"
         root.mkdir()

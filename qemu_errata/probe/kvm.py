@@ -242,6 +242,17 @@ def _read_all(
     return values
 
 
+def elsewhere() -> str:
+    """On a machine that is not arm64, where a command that needs an arm64 KVM can run."""
+    machine = platform.machine()
+    if machine == "aarch64":
+        return ""
+    return (
+        f"; this is an {machine} machine: `qemu-errata nested --cpu MODEL -- COMMAND ...` "
+        "runs a command on a nested arm64 KVM host (QEMU TCG)"
+    )
+
+
 class Kernel:
     """``calls`` on one KVM device, errors turned into one-line ProbeErrors naming it and the ioctl.
 
@@ -263,7 +274,7 @@ class Kernel:
         except FileNotFoundError:
             raise ProbeError(
                 f"{self.device}: not present: no KVM on this host (the sysfs backend reads "
-                "its CPU implementations only)"
+                f"its CPU implementations only){elsewhere()}"
             ) from None
         except OSError as error:
             raise self.fail("cannot open", error) from None
@@ -369,7 +380,7 @@ def init_vcpu(kernel: Kernel, vm: int, vcpu: int, capabilities: Capabilities) ->
     except OSError as error:
         if error.errno == errno.ENOTTY:
             raise ProbeError(
-                f"{kernel.device}: not an arm64 KVM (no KVM_ARM_PREFERRED_TARGET)"
+                f"{kernel.device}: not an arm64 KVM (no KVM_ARM_PREFERRED_TARGET){elsewhere()}"
             ) from None
         raise kernel.fail("KVM_ARM_PREFERRED_TARGET", error) from None
     names: list[str] = []

@@ -21,6 +21,7 @@ from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.words import plural
 
 ERRATA_FORMAT = "qemu-errata/errata/1"
 
@@ -58,7 +59,7 @@ def _result_text(result: ModelErrata | ProfileErrata, kernel: str) -> str:
         return _profile_text(result)
     pool = result.errata
     guest = f"a Linux {kernel} guest"
-    lines = [f"Pool model {result.name}: {len(pool.targets)} target implementations"]
+    lines = [f"Pool model {result.name}: {plural(len(pool.targets), 'target implementation')}"]
     if pool.guest is not None:
         lines.append(
             f"What {guest} enables (it matches errata against every target implementation):"
@@ -126,7 +127,8 @@ def _mitigation_line(verdict: MitigationVerdict, indent: str) -> str:
 def _profile_text(result: ProfileErrata) -> str:
     lines = [f"Host {result.profile.host} ({result.name}):"]
     for target, view in result.views:
-        lines.append(f"  {_name(target)}: {len(view.errata)} errata known for this CPU")
+        known = plural(len(view.errata), "erratum", "errata")
+        lines.append(f"  {_name(target)}: {known} known for this CPU")
         for enabled in view.errata:
             erratum = enabled.erratum
             note = f" ({enabled.no_effect})" if enabled.no_effect else ""

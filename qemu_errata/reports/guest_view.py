@@ -11,6 +11,7 @@ from typing import Any
 from qemu_errata.core.guest_log import GuestErratum, GuestLog
 from qemu_errata.core.midr import MIDR_REGISTER, Midr
 from qemu_errata.core.pool import PoolModel
+from qemu_errata.core.words import plural
 from qemu_errata.probe.guest_boot import (
     IDENTITY,
     GuestBoot,
@@ -102,7 +103,7 @@ def _target_lines(model: PoolModel, boot: GuestBoot, log: GuestLog) -> list[str]
     else:
         lines = [
             f"Target implementation list: the guest asked for {len(boot.answers)} of "
-            f"{len(model.target_implementations)} entries"
+            f"{plural(len(model.target_implementations), 'entry', 'entries')}"
         ]
     for answer in boot.answers:
         entry = answer.entry

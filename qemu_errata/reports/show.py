@@ -1,21 +1,26 @@
-"""The ``show`` report: host profiles and pool models in words (text only).
+"""The ``show`` report (show/1): host profiles and pool models in words, and in JSON.
 
 Pure: the caller reads the document; this turns it into lines a person reads
 (CPU names and revisions, ID-register fields by their value names, targets
-decoded, what a pool loses).
+decoded, what a pool loses), or into show/1: the document itself beside what
+the text decodes from it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from qemu_errata.core.catalogue import Catalogue
+from qemu_errata.core.catalogue import Catalogue, Field
 from qemu_errata.core.cpulist import format_cpus
 from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.words import plural
+
+SHOW_FORMAT = "qemu-errata/show/1"
 
 
 def describe_target(target: TargetImplementation) -> str:
@@ -64,24 +69,69 @@ def _frequency(hz: int | None) -> str:
     return "unknown" if hz is None else f"{hz} Hz"
 
 
+@dataclass(frozen=True)
+class ShownField:
+    """A field show decodes: non-zero, or one whose values have names."""
+
+    field: Field
+    raw: int
+    writable: bool | None  # None: the document knows no writable masks
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "register": self.field.register,
+            "field": self.field.name,
+            "value": f"{self.raw:#x}",
+            "meaning": self.field.describe(self.raw),
+            "writable": self.writable,
+        }
+
+
+def _shown_fields(
+    name: str, value: int, catalogue: Catalogue, masks: Mapping[str, int] | None
+) -> Iterator[ShownField]:
+    register = catalogue.get(name)
+    if register is None:  # a profile may hold a register this version does not catalogue
+        return
+    for field in register.fields:
+        raw = field.raw(value)
+        if raw or field.value_names:
+            writable = None if masks is None else masks.get(name, 0) & field.mask == field.mask
+            yield ShownField(field, raw, writable)
+
+
 def _register_lines(
     values: Mapping[str, int], catalogue: Catalogue, masks: Mapping[str, int] | None
 ) -> Iterable[str]:
     for name, value in values.items():
-        register = catalogue.get(name)
         yield f"  {name} = {value:#x}"
-        if register is None:
-            continue
-        mask = 0 if masks is None else masks.get(name, 0)
-        for field in register.fields:
-            raw = field.raw(value)
-            if not raw and not field.value_names:
-                continue
-            writable = " (writable)" if mask & field.mask == field.mask else ""
-            yield f"    {field.name}: {field.describe(raw)}{writable}"
+        for shown in _shown_fields(name, value, catalogue, masks):
+            writable = " (writable)" if shown.writable else ""
+            yield f"    {shown.field.name}: {shown.field.describe(shown.raw)}{writable}"
 
 
 def _plain_registers(title: str, values: Mapping[str, int]) -> Iterable[str]:
     if values:
         yield f"{title}:"
         yield from (f"  {name} = {value:#x}" for name, value in values.items())
+
+
+def show_json(document: HostProfile | PoolModel, catalogue: Catalogue) -> dict[str, Any]:
+    """show/1: the document as it is, its targets and ID-register fields decoded."""
+    if isinstance(document, HostProfile):
+        kind, masks = "host-profile", document.writable_masks
+        targets = [i.target for i in document.implementations]
+    else:
+        kind, masks = "pool-model", None
+        targets = list(document.target_implementations)
+    return {
+        "format": SHOW_FORMAT,
+        "kind": kind,
+        "document": document.to_json(),
+        "targets": [describe_target(t) for t in targets],
+        "fields": [
+            shown.to_json()
+            for name, value in document.id_registers.items()
+            for shown in _shown_fields(name, value, catalogue, masks)
+        ],
+    }

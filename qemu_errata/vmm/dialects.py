@@ -8,7 +8,7 @@ one implementation learns nothing its MIDR does not say). A field no property se
 silently left to the host.
 
 ``qemu-tcg`` (test beds and nested hosts on released QEMU): a named CPU model
-presenting one MIDR, the model's first target implementation; every host
+presenting one MIDR, the model's target implementation of the lowest MIDR; every host
 renders the same, as QEMU requires for migration (it checks constant
 registers on the incoming side). A TCG guest gets no target list: there is no
 hypercall to ask for it.
@@ -244,8 +244,8 @@ def _tcg_config(model: PoolModel, cpu_model: str) -> VmmConfig:
     presented = model.target_implementations[0]
     notes = [
         f"a TCG guest gets no target implementation list (TCG has no hypercall for it): "
-        f"it sees only {Midr(presented.midr).describe()}, the model's first target "
-        f"implementation, and applies that implementation's errata workarounds only"
+        f"it sees only {Midr(presented.midr).describe()}, the model's target implementation "
+        f"of the lowest MIDR, and applies that implementation's errata workarounds only"
     ]
     notes.append(_tcg_field_note(model, cpu_model))
     return VmmConfig(
@@ -266,7 +266,7 @@ def _tcg_field_note(model: PoolModel, cpu_model: str) -> str:
     probed = load_embedded_profile(name).id_registers
     catalogue = load_catalogue()
     differing = [
-        f"{field.register}.{field.arm_spelling}"
+        field.qualified_name
         for register_name, value in model.id_registers.items()
         if (register := catalogue.get(register_name)) is not None and register_name in probed
         for field in register.fields

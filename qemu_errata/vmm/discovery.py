@@ -33,6 +33,25 @@ _VERSION = re.compile(r"QEMU emulator version (\d+)\.(\d+)")
 _VERSION_TIMEOUT_SECONDS = 10
 
 
+def local_qemu_has_cpu(model: str) -> bool:
+    """Whether this machine's qemu-system-aarch64 emulates CPU model ``model`` (under TCG,
+    on any machine), as its ``-cpu help`` lists them; False without one."""
+    binary = shutil.which(QEMU_BINARY)
+    if binary is None:
+        return False
+    try:
+        listing = processes.run(
+            [binary, "-cpu", "help"],
+            capture_output=True,
+            text=True,
+            timeout=_VERSION_TIMEOUT_SECONDS,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return model in {line.split()[0] for line in listing.splitlines()[1:] if line.strip()}
+
+
 def deciding_vmm(name: str | None) -> Vmm:
     """``--vmm NAME``'s row; without a name, this machine's QEMU, else the newest known."""
     if name is not None:

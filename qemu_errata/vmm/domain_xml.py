@@ -115,9 +115,7 @@ def check_cpu_features(domain: etree._Element, model: PoolModel, origin: str) ->
             continue
         present = any(raw for _, raw in values)
         if present != (policy in _REQUIRING_POLICIES):
-            said = ", ".join(
-                f"{f.register}.{f.arm_spelling} = {f.describe(raw)}" for f, raw in values
-            )
+            said = ", ".join(f"{f.qualified_name} = {f.describe(raw)}" for f, raw in values)
             raise InputError(f"{shown} contradicts the model, which has {said}")
 
 

@@ -177,7 +177,7 @@ def _compare_register(
             missing.setdefault(f"{guest.source} does not give them", []).append(name)
         elif guest.fields[name] != wanted:
             differences.append(
-                f"{field.register}.{field.arm_spelling}: the model sets {field.describe(wanted)}, "
+                f"{field.qualified_name}: the model sets {field.describe(wanted)}, "
                 f"the guest has {field.describe(guest.fields[name])}"
             )
     return differences, missing

@@ -32,6 +32,7 @@ def test_dry_run_changes_nothing_and_unapply_gives_the_domain_back(
         assert lines[:2] == [f"--- {DOMAIN} (defined)", f"+++ {DOMAIN} (with the pool model)"]
         assert '+    <model fallback="forbid">neoverse-n1</model>' in lines
         assert any(line.startswith("+") and "qemu-errata:pool" in line for line in lines)
+        assert dry.stdout.endswith("\n </domain>\n")  # the last line is whole too
         assert domain.XMLDesc(INACTIVE) == original
 
         for _ in range(2):  # the second apply must keep the domain's own <cpu>, not ours

@@ -29,7 +29,7 @@ def test_plain_n1_guest_is_not_vouched_for_against_an_n1_a76_model(tmp_path: Pat
     assert lines[0] == "The guest differs from the pool model:"
     assert "  ID_AA64PFR1_EL1.SSBS: the model sets IMP (0x1), the guest has SSBS2 (0x2)" in lines
     assert (
-        "  ID_AA64MMFR0_EL1.PARange: the model sets '40' (0x2), the guest has '48' (0x5)" in lines
+        "  ID_AA64MMFR0_EL1.PARANGE: the model sets '40' (0x2), the guest has '48' (0x5)" in lines
     )
     assert "Not checked:" in lines
     report = json.loads(as_json.stdout)

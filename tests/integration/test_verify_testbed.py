@@ -1,7 +1,8 @@
 """On the test bed: verify never vouches for a guest it did not compare.
 
 A plain ``-cpu neoverse-n1`` libvirt guest (started paused) that never got
-the n1+a76 model must be reported as differing in SSBS and PARange.
+the n1+a76 model must be reported as differing in SSBS and PARANGE (the
+catalogue's spelling of fields, as baseline says it; arguments keep the VMM's).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def test_plain_n1_guest_differs_from_an_n1_a76_model(testbed: TestBed, tmp_path:
     assert lines[0] == "The guest differs from the pool model:"
     assert "  ID_AA64PFR1_EL1.SSBS: the model sets IMP (0x1), the guest has SSBS2 (0x2)" in lines
     assert (
-        "  ID_AA64MMFR0_EL1.PARange: the model sets '40' (0x2), the guest has '48' (0x5)" in lines
+        "  ID_AA64MMFR0_EL1.PARANGE: the model sets '40' (0x2), the guest has '48' (0x5)" in lines
     )
     assert "Not checked:" in lines
     assert domain.info()[0] == libvirt.VIR_DOMAIN_PAUSED

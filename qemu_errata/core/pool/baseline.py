@@ -84,15 +84,15 @@ def baseline_of_types(
 def pin_midr(
     model: PoolModel, profiles: Sequence[HostProfile], midr: int | None = None
 ) -> PoolModel:
-    """``model`` with the MIDR every guest sees pinned to ``midr`` (default: the first
-    target's), so that it does not change across migrations.
+    """``model`` with the MIDR every guest sees pinned to ``midr`` (default: that of the first
+    profile given, its first CPU type), so that it does not change across migrations.
 
     Only kernels with KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (Linux >= 6.15) let a VMM set
     it; IncompatiblePoolError names the hosts that do not. The pinned value is one
     of the target list's MIDRs, whose errata guests apply anyway. REVIDR and AIDR
     are not pinned (no QEMU property is known to set them; /proc/cpuinfo shows neither).
     """
-    pinned = model.target_implementations[0].midr if midr is None else midr
+    pinned = profiles[0].implementations[0].midr if midr is None else midr
     blockers = [
         Blocker(
             IDENTITY_REGISTER,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,16 +117,32 @@ class PoolModel:
 def model_from_json(data: object, origin: str, catalogue: Catalogue | None = None) -> PoolModel:
     """Read a model file; only format, id_registers and target_implementations are required."""
     reader = DocumentReader(data, origin, MODEL_FORMAT, MODEL_KEYS)
+    catalogue = catalogue or load_catalogue()
     return PoolModel(
-        id_registers=reader.registers("id_registers", required=True),
+        id_registers=_read_registers(reader, "id_registers", catalogue, required=True),
         target_implementations=read_targets(reader, "target_implementations"),
         timer_frequency_hz=reader.optional_int("timer_frequency_hz"),
-        firmware_registers=reader.registers("firmware_registers"),
-        gic_registers=reader.registers("gic_registers"),
+        firmware_registers=_read_registers(reader, "firmware_registers", catalogue),
+        gic_registers=_read_registers(reader, "gic_registers", catalogue),
         host_groups=_read_host_groups(reader),
-        losses=_read_losses(reader, catalogue or load_catalogue()),
+        losses=_read_losses(reader, catalogue),
         notes=reader.strings("notes"),
     )
+
+
+def _read_registers(
+    reader: DocumentReader, key: str, catalogue: Catalogue, required: bool = False
+) -> dict[str, int]:
+    """A register group whose every name is catalogued: a misspelt name in a hand-written
+    model would otherwise be shown and checked as if it were a register, and refused only
+    when a VMM is told."""
+    values = reader.registers(key, required)
+    for name in values:
+        if catalogue.get(name) is None:
+            close = difflib.get_close_matches(name, list(catalogue.keys()), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise reader.fail(f"{key}.{name}", f"not a register qemu-errata knows{hint}")
+    return values
 
 
 def _read_host_groups(reader: DocumentReader) -> tuple[HostGroup, ...]:

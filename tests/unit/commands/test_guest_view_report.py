@@ -101,3 +101,10 @@ def test_the_text_report_names_what_the_guest_read_received_and_enabled() -> Non
         "Errata workarounds it enabled (1):\n"
         "  ARM erratum 1418040 (ARM erratum 1188873, ARM erratum 1418040)\n"
     ) in text
+
+
+def test_a_list_of_one_entry_is_one_entry() -> None:
+    one = PoolModel(id_registers={}, target_implementations=TargetImplementations([N1_R4P1]))
+    guest = GuestBoot(list_offered=True, answers=[TargetAnswer(0, N1_R4P1)])
+    text = describe("m.json", one, guest, read_guest_log([], load_errata_table(), [N1_R4P1]))
+    assert "Target implementation list: the guest asked for 1 of 1 entry\n" in text

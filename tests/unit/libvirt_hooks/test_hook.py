@@ -405,6 +405,17 @@ def test_vcpus_that_may_run_on_unlisted_cpus_are_refused(
     assert_refused(run_hook(hook, big_little, xml), "Arm Cortex-A55")
 
 
+def test_the_unlisted_cpus_a_pinned_vm_may_run_on_are_named_in_a_sentence(
+    hook: Path, big_little: Host
+) -> None:
+    xml = domain_xml(pool=model((A76, None)), cpuset="3-4")
+    assert_refused(
+        run_hook(hook, big_little, xml),
+        f"this host's CPU 3, which the VM may run on, is Arm Cortex-A55 r1p0 (MIDR {A55:#x}) "
+        "REVIDR 0x0, not in the VM's target implementation list",
+    )
+
+
 def test_a_cpuset_naming_a_missing_cpu_is_refused(hook: Path, host: Host) -> None:
     assert_refused(
         run_hook(hook, host, domain_xml(pool=model((N1, None)), cpuset="2-9")),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from qemu_errata.errors import InputError
 from qemu_errata.nested.apt import parse_download_line
 from qemu_errata.nested.carry import IN_DIRECTORY, OUT_DIRECTORY, plan_transfer
 from qemu_errata.nested.cpio import CpioWriter
-from qemu_errata.nested.image import KERNELS, newest_kernel
+from qemu_errata.nested.image import KERNELS, build_time, newest_kernel
 
 
 def test_cpio_archive_holds_files_links_and_devices_and_is_padded() -> None:
@@ -144,3 +145,13 @@ def test_cli_imports_with_the_standard_library_only() -> None:
         [sys.executable, "-c", blocker], capture_output=True, text=True, check=False
     )
     assert completed.returncode == 0, completed.stderr
+
+
+def test_the_build_time_said_is_the_longest_this_cache_measured(tmp_path: Path) -> None:
+    assert build_time(tmp_path) == "a Linux 7.2 image took 9 s to build on a 2-core machine"
+    for series, seconds in (("6.12", 5.7), ("7.3", 11.4)):
+        current = tmp_path / "images" / series / "current"
+        current.mkdir(parents=True)
+        manifest = {"kernel_series": series, "build_seconds": seconds}
+        (current / "manifest.json").write_text(json.dumps(manifest))
+    assert build_time(tmp_path) == "the Linux 7.3 image took 11 s to build here"

@@ -105,5 +105,5 @@ def test_qemu_tcg_names_the_fields_its_cpu_model_presents_otherwise() -> None:
     assert config.notes[-1] == (
         "qemu-tcg sets no ID register field: the guest sees CPU model neoverse-n1's own "
         "values, which differ from the model's in ID_AA64ISAR0_EL1.DP, "
-        "ID_AA64ISAR0_EL1.RDM, ID_AA64ISAR0_EL1.Atomic"
+        "ID_AA64ISAR0_EL1.RDM, ID_AA64ISAR0_EL1.ATOMIC"
     )

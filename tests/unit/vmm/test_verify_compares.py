@@ -29,11 +29,12 @@ def kvm_n1_registers() -> GuestRegisters:
 
 
 def test_a_plain_n1_differs_from_the_n1_a76_model_in_ssbs_and_parange_by_name() -> None:
+    """Fields spelt as the catalogue (and baseline) spell them: PARANGE, not QEMU v10's PARange."""
     guest = GuestState(False, CPU0, None, kvm_n1_registers(), 62_500_000)
     report = compare(n1_a76_model(), guest)
     assert report.differences == (
         "ID_AA64PFR1_EL1.SSBS: the model sets IMP (0x1), the guest has SSBS2 (0x2)",
-        "ID_AA64MMFR0_EL1.PARange: the model sets '40' (0x2), the guest has '48' (0x5)",
+        "ID_AA64MMFR0_EL1.PARANGE: the model sets '40' (0x2), the guest has '48' (0x5)",
     )
     assert not report.ok
 
