@@ -77,12 +77,12 @@ def test_a_kvm_vm_runs_with_the_rendered_arguments_and_verify_says_what_it_canno
     assert verify["ok"] is False
     assert verify["differences"] == []
     assert verify["compared_fields"] == 0
-    not_checked = "\n".join(verify["not_checked"])
+    reasons = {group["reason"]: group["names"] for group in verify["not_checked"]}
     model_registers = json.loads(model.read_text())["id_registers"]
-    registers_line = next(line for line in verify["not_checked"] if "no SYSREG" in line)
-    assert registers_line.split(": ")[0].split(", ") == list(model_registers)
-    assert "MIDR reads 0 under KVM" in not_checked
-    assert "the timer frequency" in not_checked
+    registers = next(names for reason, names in reasons.items() if "no SYSREG" in reason)
+    assert registers == list(model_registers)
+    assert any("MIDR reads 0 under KVM" in reason for reason in reasons)
+    assert any("the timer frequency" in name for names in reasons.values() for name in names)
     assert "no target implementation list" in verify["notes"][0]
     assert "QEMU 1:11.1.3+ds-1 (layer " in stderr
 
