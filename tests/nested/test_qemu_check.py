@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from support.cli import QEMU_ERRATA, run_cli
+from support.schemas import validate
 
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.vmm.qemu_check import VM_ARGUMENTS, sysreg_offer
@@ -61,6 +62,7 @@ def test_a_kvm_vm_runs_with_the_rendered_arguments_and_verify_says_what_it_canno
     assert rendered.returncode == 0, rendered.stderr
     status, report, stderr = qemu_check(model)
     assert status == 1, stderr
+    validate(report, "qemu-check")
     assert report["qemu"] == "11.1.3 (Debian 1:11.1.3+ds-1)"
     assert report["kvm"] is True
     lacking = sysreg_offer(frozenset(), load_catalogue()).lacking

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.schemas import validate
 
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.errors import QmpCommandError, QmpError
@@ -149,3 +150,4 @@ def test_the_text_report_names_each_step_and_every_item() -> None:
         "fields compared, so nothing vouches that it presents the model.",
     ]
     assert report.ok is False
+    validate(qemu_check_json(report), "qemu-check")
