@@ -80,11 +80,20 @@ class HookConfig:
         """The file to edit to change a setting: the one read, else the one to create."""
         return self.path or SYSTEM_CONFIG
 
+    def origin(self, key: str) -> str:
+        """Where ``key``'s value comes from: ``set`` (in ``path``) or ``default``.
+
+        The one answer to that question: messages (describe) and ``hook check`` use it.
+        """
+        return "set" if key in self.keys else "default"
+
     def describe(self, key: str) -> str:
         """``key``'s value and where it comes from, for a message saying how to change it."""
         value = getattr(self, key)
-        if self.path is not None:
+        if self.origin(key) == "set":
             return f"{key} = {value!r} in {self.path}"
+        if self.path is not None:
+            return f"{key} is the default {value!r}: {self.path} does not set it"
         return (
             f"{key} is the default {value!r}: no hook configuration file, set it in {SYSTEM_CONFIG}"
         )
@@ -110,20 +119,7 @@ def load_config(home: str | None) -> HookConfig:
     path, ignored = config_files(home)
     if path is None:
         return HookConfig()
-    content = trust.read_trusted(path, "hook configuration", MAX_CONFIG_BYTES)
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-    document = read_flat_toml(text)
-    if document is None:
-        import tomllib  # noqa: PLC0415 (costs most of a pool decision's budget: only when needed)
-
-        try:
-            document = tomllib.loads(text)
-        except (tomllib.TOMLDecodeError, ValueError, RecursionError) as error:
-            reason = error if isinstance(error, tomllib.TOMLDecodeError) else "too deep or too long"
-            raise ConfigError(f"{path}: not valid TOML: {reason}") from None
+    document = _read_document(path)
     unknown = sorted(set(document) - set(KEYS))
     if unknown:  # named only when it looks like a mistyped key: messages never quote a file
         key = unknown[0]
@@ -142,6 +138,40 @@ def load_config(home: str | None) -> HookConfig:
         timeout_seconds=reader.whole_number("timeout_seconds", MAX_TIMEOUT_SECONDS)
         or DEFAULT_TIMEOUT_SECONDS,
     )
+
+
+def log_of_broken(home: str | None) -> str:
+    """Where a configuration that load_config refused says to log (SYSLOG if it cannot tell).
+
+    Only a ``log`` value that is itself valid, in a file that may be trusted and parsed, is
+    taken: the refusal its other keys caused is then recorded where the operator looks.
+    """
+    path, _ = config_files(home)
+    if path is None:
+        return SYSLOG
+    try:
+        return _Reader(_read_document(path), path).log()
+    except ConfigError:
+        return SYSLOG
+
+
+def _read_document(path: str) -> dict[str, object]:
+    """The TOML document in the trusted file ``path``; ConfigError if it is none."""
+    content = trust.read_trusted(path, "hook configuration", MAX_CONFIG_BYTES)
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    document = read_flat_toml(text)
+    if document is None:
+        import tomllib  # noqa: PLC0415 (costs most of a pool decision's budget: only when needed)
+
+        try:
+            document = tomllib.loads(text)
+        except (tomllib.TOMLDecodeError, ValueError, RecursionError) as error:
+            reason = error if isinstance(error, tomllib.TOMLDecodeError) else "too deep or too long"
+            raise ConfigError(f"{path}: not valid TOML: {reason}") from None
+    return document
 
 
 def read_flat_toml(text: str) -> dict[str, object] | None:

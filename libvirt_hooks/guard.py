@@ -27,7 +27,9 @@ from libvirt_hooks.config import (
     DEFAULT_TIMEOUT_SECONDS,
     SYSLOG,
     HookConfig,
+    config_files,
     load_config,
+    log_of_broken,
 )
 from libvirt_hooks.constants import MAX_XML_BYTES
 from libvirt_hooks.decisionlog import (
@@ -38,6 +40,7 @@ from libvirt_hooks.decisionlog import (
     append_to_log,
     encoded,
     send_to_syslog,
+    write_domain_log,
 )
 from libvirt_hooks.domain import Domain, Pool, read_domain
 from libvirt_hooks.hostcpus import (
@@ -123,23 +126,21 @@ def _guard(domain_name: str, op: str, what: str, xml: bytes | bytearray) -> int:
     host = "not read"
     notes: list[str] = []
     try:
-        loaded = _load_config()
-        if not isinstance(loaded, ConfigError):
-            config, log = loaded
+        loaded, log = _load_config()
+        if isinstance(loaded, HookConfig):
+            config = loaded
             _set_timeout(config.timeout_seconds)
         domain = _read_domain(xml)
         if domain.pool is None:  # the namespace is mentioned, but not as our metadata
             return _decided(0)
         if isinstance(loaded, ConfigError):
             raise loaded
-        config, log = loaded
+        config = loaded
         if op == "prepare" and config.start_policy == "ignore":
             outcome = "allowed (start_policy ignore)"
             _say_unrecorded(domain_name, log.record(domain_name, op, host, outcome))
             return _decided(0)
-        implementations = read_host_implementations(config.sysfs_root, domain.cpus)
-        host = "; ".join(str(i) for i in implementations)
-        problems, notes = _problems(domain, domain.pool, implementations, config)
+        host, problems, notes = judge(domain, config)
     except HookTimeoutError:
         seconds = config.timeout_seconds if config else DEFAULT_TIMEOUT_SECONDS
         where = config.describe("timeout_seconds") if config else "timeout_seconds"
@@ -152,12 +153,11 @@ def _guard(domain_name: str, op: str, what: str, xml: bytes | bytearray) -> int:
     if not problems:
         _say_unrecorded(domain_name, log.record(domain_name, op, host, "allowed", notes))
         return _decided(0)
+    if op == "prepare" and config is not None and config.start_policy != "enforce":
+        _warn(domain_name, what, problems, config, log=log, host=host)  # never blocks a start
+        return _decided(0)
     line = f"qemu-errata: refused the {what} of VM {domain_name!r}: {'; '.join(problems)}"
     if op == "prepare" and config is not None:
-        if config.start_policy != "enforce":  # warn, ignore: a start is never blocked
-            outcome = f"allowed (start_policy {config.start_policy})"
-            _say_unrecorded(domain_name, log.record(domain_name, op, host, outcome, [line]))
-            return _decided(0)
         line += f'; or set start_policy = "warn" in {config.editable} to start it anyway'
     unrecorded = log.record(domain_name, op, host, "refused", [line])
     signal.alarm(0)
@@ -170,6 +170,59 @@ def _decided(status: int) -> int:
     guard()'s handler of bugs and turn an allowed VM into a refused one."""
     signal.alarm(0)
     return status
+
+
+def admission(
+    xml: bytes | bytearray, config: HookConfig
+) -> tuple[str, list[str], list[str]] | None:
+    """The hook's decision on a VM with domain XML ``xml`` arriving here, not logged (``hook
+    check``'s dry run): as judge, with a check that could not be made as its one problem;
+    None when the XML carries no pool model (the hook lets such a VM in unexamined)."""
+    try:
+        domain = _read_domain(xml)
+        if domain.pool is None:
+            return None
+        return judge(domain, config)
+    except InputError as error:
+        return "not read", [_explain(error, config)], []
+
+
+def judge(domain: Domain, config: HookConfig) -> tuple[str, list[str], list[str]]:
+    """The decision for a pool VM arriving on this host: this host's CPUs (for the log),
+    every reason to refuse it (none: allowed) and notes; the hook and ``hook check``'s
+    admission dry run decide with it. InputError when the check cannot be made."""
+    assert domain.pool is not None
+    implementations = read_host_implementations(config.sysfs_root, domain.cpus)
+    problems, notes = _problems(domain, domain.pool, implementations, config)
+    return "; ".join(str(i) for i in implementations), problems, notes
+
+
+def _warn(
+    domain_name: str,
+    what: str,
+    problems: list[str],
+    config: HookConfig,
+    *,
+    log: DecisionLog,
+    host: str,
+) -> None:
+    """start_policy warn (or ignore, when the check itself failed): the start goes on; the
+    refusal it would have been is said in the decision log and in the VM's libvirt log
+    (libvirt shows a hook's stderr only when the hook fails, so that log is where the
+    person who started the VM finds it)."""
+    line = (
+        f"qemu-errata: would refuse the {what} of VM {domain_name!r} "
+        f"({config.describe('start_policy')}, so it starts anyway): {'; '.join(problems)}"
+    )
+    details = [line]
+    try:
+        unwritten = write_domain_log(domain_name, line)
+    except HookTimeoutError:
+        unwritten = "not written to the VM's libvirt log: the write did not finish in time"
+    if unwritten is not None:
+        details.append(unwritten)
+    outcome = f"allowed (start_policy {config.start_policy})"
+    _say_unrecorded(domain_name, log.record(domain_name, "prepare", host, outcome, details))
 
 
 def _say_unrecorded(domain_name: str, unrecorded: str | None) -> None:
@@ -226,17 +279,20 @@ class DecisionLog:
             pass  # stderr has it
 
 
-def _load_config() -> tuple[HookConfig, DecisionLog] | ConfigError:
-    """The configuration and its log, or the error to report if the VM is a pool VM.
+def _load_config() -> tuple[HookConfig | ConfigError, DecisionLog]:
+    """The configuration (or the error to report if the VM is a pool VM) and its log.
 
     Read before the domain XML, so that even a malformed XML's refusal is logged
-    where the configuration says.
+    where the configuration says; a configuration refused for another key still
+    names the log its ``log`` key gives, if that key is itself valid.
     """
+    home = os.environ.get("HOME")
     try:
-        config = load_config(os.environ.get("HOME"))
-        return config, DecisionLog(config.log, config.source)
+        config = load_config(home)
     except ConfigError as error:
-        return error
+        used, _ = config_files(home)
+        return error, DecisionLog(log_of_broken(home), f"{used} (refused: not usable)")
+    return config, DecisionLog(config.log, config.source)
 
 
 def _read_domain(xml: bytes | bytearray) -> Domain:
@@ -284,9 +340,9 @@ def _not_in_list(
 ) -> str:
     from qemu_errata.core.midr import Midr  # noqa: PLC0415 (CPU names cost a JSON read: refusals only)
 
-    which = "" if cpuset is None else ", which the VM may run on,"
+    which = "" if cpuset is None else " the VM may run on"
     found = ", ".join(
-        f"CPU{'s' if len(i.cpus) > 1 else ''} {format_cpus(i.cpus)}{which} "
+        f"CPU{'s' if len(i.cpus) > 1 else ''}{which} {format_cpus(i.cpus)} "
         f"{'are' if len(i.cpus) > 1 else 'is'} {Midr(i.midr).describe()} REVIDR {i.revidr:#x}"
         for i in outside
     )

@@ -13,13 +13,13 @@ The tree (exit status of the ``qemu-errata`` command in brackets)::
     │   │   └── QmpCommandError           QEMU answered a command with an error
     │   ├── ConfigError                   the hook configuration is unusable
     │   ├── SysfsError                    this host's CPU identity cannot be read
-    │   └── DomainXmlError                a domain XML or its pool metadata is malformed
+    │   ├── DomainXmlError                a domain XML or its pool metadata is malformed
+    │   └── DomainRunningError            (usage) a running domain to redefine, without --next-boot
     ├── RefusalError               [1]  the answer is "no"; the message says why
     │   ├── IncompatiblePoolError         no model is presentable on every host
     │   ├── NoPartitionError              no partition of the hosts into N pools exists
     │   ├── UnsupportedDialectError       a QEMU lacks what a dialect needs
     │   ├── UnsettableFieldsError         no property of the VMM sets some of a model's fields
-    │   ├── DomainRunningError            a running domain, and no --next-boot
     │   └── GuestBootError                (probe.guest_boot) a guest did not detect its CPU in time
     ├── NestedError                [125]  the nested host could not run the command
     │   ├── ImageBuildError               fetching or unpacking its Debian packages failed
@@ -170,8 +170,9 @@ class UnsettableFieldsError(RefusalError):
         self.fields = tuple(fields)
 
 
-class DomainRunningError(RefusalError):
-    """The domain runs and the caller did not ask to stage the change for its next boot."""
+class DomainRunningError(InputError):
+    """A usage error: the domain runs and the caller did not ask to stage the change for its
+    next boot (``--next-boot``)."""
 
 
 class NestedError(QemuErrataError):

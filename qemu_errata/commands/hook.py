@@ -1,8 +1,13 @@
 """``qemu-errata hook install|uninstall|check``: our script in libvirt's hook directory, or not.
 
-``check`` loads the hook's configuration exactly as the hook does (same HOME
-precedence, same ownership rules, same limits), reads this host's CPUs and the
-cached host profile, and prints the effective settings and where each comes from.
+``check`` says whether our script is in libvirt's hook directory as this
+installation writes it, loads the hook's configuration exactly as the hook does
+(same HOME precedence, same ownership rules, same limits), checks that its log
+takes lines, reads this host's CPUs and the cached host profile, and prints the
+effective settings and where each comes from (HookConfig.origin, as the hook's
+own messages say it). With ``--model`` or ``--connect``/``--domain`` it then runs
+the hook's decision on that VM (guard.admission), logging nothing: exit 1 when the
+hook would refuse it, 2 on any problem of the installation or configuration.
 
 The script runs this interpreter with ``-I`` (no environment, no user site)
 and ``-S`` (no site-packages scan, which costs a quarter of Python's start-up:
@@ -23,10 +28,12 @@ from pathlib import Path
 import libvirt_hooks
 from libvirt_hooks.config import KEYS, SYSLOG, SYSTEM_CONFIG, USER_CONFIG, HookConfig, load_config
 from libvirt_hooks.constants import GUARDED
-from libvirt_hooks.decisionlog import append_to_log
+from libvirt_hooks.decisionlog import LOG_INFO, SYSLOG_SOCKET, append_to_log, send_to_syslog
+from libvirt_hooks.guard import admission
 from libvirt_hooks.hostcpus import read_host_implementations
 from libvirt_hooks.profilecheck import describes, read_host_profile
 from qemu_errata.commands import Subcommands, add_command
+from qemu_errata.core.words import plural
 from qemu_errata.errors import ExitStatus, InputError
 from qemu_errata.files import read_bytes, write_atomically
 
@@ -41,7 +48,7 @@ RESTART = (
 
 
 def register(commands: Subcommands) -> None:
-    """Register ``hook install|uninstall`` on the ``qemu-errata`` subcommands."""
+    """Register ``hook install|uninstall|check`` on the ``qemu-errata`` subcommands."""
     sub = add_command(commands, "hook")
     sub.add_argument("action", choices=("install", "uninstall", "check"))
     sub.add_argument(
@@ -57,33 +64,124 @@ def register(commands: Subcommands) -> None:
         default=os.environ.get("HOME"),
         help="check: the HOME the hook runs with (libvirt's system daemon: /root; default $HOME)",
     )
+    sub.add_argument(
+        "--model",
+        type=Path,
+        metavar="MODEL",
+        help="check: would the hook let a VM of this pool model in here? (a dry run)",
+    )
+    sub.add_argument("--connect", metavar="URI", help="check: with --domain, the libvirt URI")
+    sub.add_argument(
+        "--domain",
+        metavar="NAME",
+        help="check: would the hook let this libvirt domain (its migratable XML) in here?",
+    )
     sub.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.action == "check":
-        lines, problems = check(args.home)
-        print("\n".join(lines + [f"problem: {problem}" for problem in problems]))
-        return ExitStatus.BAD_INPUT if problems else ExitStatus.OK
-    action = install if args.action == "install" else uninstall
-    print(action(args.hooks_dir))
+    if args.action != "check":
+        if args.model or args.connect or args.domain:
+            raise InputError(f"hook {args.action}: --model, --connect and --domain are for check")
+        action = install if args.action == "install" else uninstall
+        print(action(args.hooks_dir))
+        return ExitStatus.OK
+    candidate = _candidate(args)
+    lines, problems = check(args.home, args.hooks_dir)
+    refusal = None
+    if candidate is not None and not problems:
+        name, xml = candidate
+        more, refusal = dry_run(load_config(args.home), name, xml)
+        lines += more
+    print("\n".join(lines + [f"problem: {problem}" for problem in problems]))
+    if problems:
+        print(f"hook check failed: {plural(len(problems), 'problem')} (above).")
+        return ExitStatus.BAD_INPUT
+    if refusal is not None:
+        print(refusal)
+        return ExitStatus.NO
+    admits = "" if candidate is None else f", and it lets VM {candidate[0]!r} in"
+    print(f"hook check passed: the hook is installed, current and configured{admits}.")
     return ExitStatus.OK
 
 
-def check(home: str | None) -> tuple[list[str], list[str]]:
+def _candidate(args: argparse.Namespace) -> tuple[str, bytes] | None:
+    """The VM of the admission dry run: its name and domain XML (None: no dry run)."""
+    if args.model is not None:
+        if args.connect or args.domain:
+            raise InputError("hook check: give either --model or --connect and --domain")
+        return args.model.name, _model_xml(args.model)
+    if args.connect is None and args.domain is None:
+        return None
+    if args.connect is None or args.domain is None:
+        raise InputError("hook check: --connect and --domain go together")
+    return args.domain, _domain_xml(args.connect, args.domain)
+
+
+def _model_xml(path: Path) -> bytes:
+    """A domain XML carrying the pool model in ``path`` as `apply` writes its metadata."""
+    # Loaded here: lxml is for the dry run only, never for install or the plain check.
+    from lxml import etree  # noqa: PLC0415
+
+    from qemu_errata.files import read_model  # noqa: PLC0415
+    from qemu_errata.vmm.pool_element import pool_element  # noqa: PLC0415
+
+    domain = etree.Element("domain", type="kvm")
+    etree.SubElement(domain, "name").text = path.name
+    etree.SubElement(domain, "metadata").append(pool_element(read_model(path)))
+    return bytes(etree.tostring(domain))
+
+
+def _domain_xml(uri: str, name: str) -> bytes:
+    """The domain's XML as libvirt sends it to a migration's destination."""
+    import libvirt  # noqa: PLC0415 - only the dry run of a domain talks to libvirt
+
+    from qemu_errata.vmm.libvirt_domain import libvirt_domain  # noqa: PLC0415
+
+    with libvirt_domain(uri, name) as domain:
+        try:
+            text: str = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE)
+        except libvirt.libvirtError as error:
+            raise InputError(f"{uri}: domain {name}: {error.get_error_message()}") from None
+    return text.encode("utf-8")
+
+
+def dry_run(config: HookConfig, name: str, xml: bytes) -> tuple[list[str], str | None]:
+    """What the hook would decide for VM ``name`` arriving here: lines, and the refusal
+    (None: it would let the VM in)."""
+    decision = admission(xml, config)
+    if decision is None:
+        return [
+            f"admission: VM {name!r} carries no pool model: the hook lets it in unexamined"
+        ], None
+    _, problems, notes = decision
+    lines = [f"admission: VM {name!r} (an incoming migration, restore or start)"]
+    lines += [f"  note: {note}" for note in notes]
+    if not problems:
+        return [*lines, "  allowed"], None
+    return lines, f"The hook would refuse VM {name!r} here: {'; '.join(problems)}"
+
+
+def check(home: str | None, hooks_dir: Path = DEFAULT_HOOKS_DIR) -> tuple[list[str], list[str]]:
     """What the hook run with ``HOME=home`` would use, for people; and every problem found."""
+    lines: list[str] = []
+    problems: list[str] = []
+    try:
+        lines += _check_script(hooks_dir)
+    except InputError as error:
+        problems.append(str(error))
     user = os.path.join(home, USER_CONFIG) if home else f"$HOME/{USER_CONFIG} (no HOME)"
-    lines = [f"precedence: {user}, else {SYSTEM_CONFIG}, else the defaults (never merged)"]
+    lines.append(f"precedence: {user}, else {SYSTEM_CONFIG}, else the defaults (never merged)")
     try:
         config = load_config(home)
     except InputError as error:
-        return lines, [str(error)]
+        return lines, [*problems, str(error)]
     lines.append(f"configuration: {config.source}")
     for key in KEYS:
         value = getattr(config, key)
-        origin = "set" if key in config.keys else "default"
-        lines.append(f"  {key} = {'(none)' if value is None else repr(value)}  ({origin})")
-    problems: list[str] = []
+        lines.append(
+            f"  {key} = {'(none)' if value is None else repr(value)}  ({config.origin(key)})"
+        )
     for step in (_check_log, _check_host):
         try:
             lines += step(config)
@@ -92,9 +190,34 @@ def check(home: str | None) -> tuple[list[str], list[str]]:
     return lines, problems
 
 
+def _check_script(hooks_dir: Path) -> list[str]:
+    """Whether libvirt finds our script there, as this installation writes it."""
+    path = hooks_dir / SCRIPT_NAME
+    current = _read_ours(path)
+    then = "then restart the libvirt daemons"
+    if current is None:
+        raise InputError(f"hook script {path}: not installed (`qemu-errata hook install`, {then})")
+    if current != hook_script(sys.executable):
+        raise InputError(
+            f"hook script {path}: not current (another version or installation wrote it; "
+            f"`qemu-errata hook install` again, {then})"
+        )
+    if not os.access(path, os.X_OK):
+        raise InputError(f"hook script {path}: not executable, so libvirt skips it")
+    return [f"hook script: {path} (installed and current)"]
+
+
 def _check_log(config: HookConfig) -> list[str]:
     if config.log == SYSLOG:
-        return ["log: syslog"]
+        try:
+            send_to_syslog(LOG_INFO, "qemu-errata hook check: the hook's decisions come here")
+        except OSError as error:
+            raise InputError(
+                f"log syslog: {SYSLOG_SOCKET} takes no lines ({error.strerror or error}), so "
+                f"every decision would be lost: run a syslog daemon, or set log to a file in "
+                f"{config.editable}"
+            ) from None
+        return [f"log: syslog ({SYSLOG_SOCKET} took a line)"]
     try:
         append_to_log(config.log, b"")
     except OSError as error:

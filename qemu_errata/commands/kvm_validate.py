@@ -10,7 +10,7 @@ from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.errors import ExitStatus
 from qemu_errata.files import read_model
 from qemu_errata.probe.validate import validate_models
-from qemu_errata.reports.kvm_validation import describe_validation, validation_json
+from qemu_errata.reports.kvm_validation import describe_validations, validation_json
 
 
 def register(commands: Subcommands) -> None:
@@ -33,6 +33,5 @@ def run_kvm_validate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(validation_json(validations), indent=2))
     else:
-        for validation in validations:
-            print(describe_validation(validation))
+        print(describe_validations(validations))
     return ExitStatus.OK if all(v.accepted for v in validations) else ExitStatus.NO

@@ -2,8 +2,8 @@
 
 Data goes to stdout; notes (what a dialect cannot present) go to stderr, so
 ``$(qemu-errata render ...)`` captures the arguments alone. Exit status as in
-errors.ExitStatus: 1 for a refusal (a QEMU lacking the dialect, a running
-domain, a guest that differs from the model).
+errors.ExitStatus: 1 for a refusal (a QEMU lacking the dialect, a guest that
+differs from the model); 2 for a running domain without ``--next-boot`` (usage).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from qemu_errata.commands.arguments import read_profile_argument
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.pool import PoolModel
-from qemu_errata.errors import DomainRunningError, ExitStatus, InputError, UnsupportedDialectError
+from qemu_errata.errors import ExitStatus, InputError, UnsupportedDialectError
 from qemu_errata.files import read_bytes, read_model
 from qemu_errata.reports.render import render_json
 from qemu_errata.reports.verify import describe_verify, verify_json
@@ -156,19 +156,15 @@ async def _capabilities(args: argparse.Namespace, cpu_model: str) -> VmmCapabili
 
 def apply(args: argparse.Namespace) -> int:
     model = read_model(args.model)
-    try:
-        result = apply_to_libvirt(
-            model,
-            uri=args.connect,
-            name=args.domain,
-            dialect=_dialect(args),
-            qemu_cpu=args.qemu_cpu,
-            next_boot=args.next_boot,
-            dry_run=args.dry_run,
-        )
-    except DomainRunningError as refused:
-        print(f"qemu-errata: {refused}", file=sys.stderr)
-        return ExitStatus.NO
+    result = apply_to_libvirt(
+        model,
+        uri=args.connect,
+        name=args.domain,
+        dialect=_dialect(args),
+        qemu_cpu=args.qemu_cpu,
+        next_boot=args.next_boot,
+        dry_run=args.dry_run,
+    )
     _print_notes(result.config)
     redefinition = result.redefinition
     if args.dry_run:
@@ -185,15 +181,13 @@ def apply(args: argparse.Namespace) -> int:
 
 
 def unapply(args: argparse.Namespace) -> int:
-    try:
-        redefinition = unapply_from_libvirt(
-            uri=args.connect, name=args.domain, next_boot=args.next_boot, dry_run=args.dry_run
-        )
-    except DomainRunningError as refused:
-        print(f"qemu-errata: {refused}", file=sys.stderr)
-        return ExitStatus.NO
+    redefinition = unapply_from_libvirt(
+        uri=args.connect, name=args.domain, next_boot=args.next_boot, dry_run=args.dry_run
+    )
     if args.dry_run:
         print(_diff(args.domain, redefinition, "without the pool model"), end="")
+    elif not redefinition.changed:
+        print(f"Domain {args.domain} carries no pool model: definition unchanged.")
     elif redefinition.running:
         print(
             f"Domain {args.domain} redefined without the pool model; it runs the old definition "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from qemu_errata.core.pool import CheckResult
+from qemu_errata.core.words import plural
 from qemu_errata.reports.blockers import blocker_json
 from qemu_errata.reports.errata_cost import Cost, cost_json, cost_lines
 
@@ -23,10 +24,18 @@ def check_json(result: CheckResult, cost: Cost) -> dict[str, Any]:
 
 
 def describe_check(result: CheckResult, cost: Cost) -> str:
-    verdict = "can" if result.ok else "cannot"
-    lines = [f"Host {result.host} {verdict} present the pool model."]
-    lines.extend(f"  {problem.message}" for problem in result.problems)
+    """Every problem, the errata cost, the notes, then the verdict (agreeing with the exit
+    status) last."""
+    lines = []
+    if result.problems:
+        lines.append(f"Why host {result.host} cannot present the pool model:")
+        lines.extend(f"  {problem.message}" for problem in result.problems)
     lines.append("Errata workarounds each of its CPU types adds to every guest of the pool:")
     lines.extend(cost_lines(cost))
     lines.extend(f"Note: {note}" for note in result.notes)
+    if result.ok:
+        lines.append(f"Host {result.host} can present the pool model.")
+    else:
+        problems = plural(len(result.problems), "problem")
+        lines.append(f"Host {result.host} cannot present the pool model ({problems} above).")
     return "\n".join(lines)

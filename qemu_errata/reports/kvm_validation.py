@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from qemu_errata.core.words import plural
 from qemu_errata.probe.validate import ModelValidation, RegisterVerdict
 
 VALIDATION_FORMAT = "qemu-errata/kvm-validation/1"
@@ -53,4 +54,20 @@ def describe_validation(validation: ModelValidation) -> str:
         lines.append(
             f"  {refused.register}: {refused.value:#x} refused ({refused.reason}); host {host}"
         )
+    return "\n".join(lines)
+
+
+def describe_validations(validations: Sequence[ModelValidation]) -> str:
+    """Each model's verdict, then one line for them all (agreeing with the exit status)."""
+    lines = [describe_validation(validation) for validation in validations]
+    refused = [v.model for v in validations if not v.accepted]
+    if refused:
+        lines.append(
+            f"This host's KVM refuses {len(refused)} of {plural(len(validations), 'model')}: "
+            f"{', '.join(refused)}."
+        )
+    elif len(validations) == 1:
+        lines.append("This host's KVM accepts the model.")
+    else:
+        lines.append(f"This host's KVM accepts all {len(validations)} models.")
     return "\n".join(lines)

@@ -41,6 +41,7 @@ from qemu_errata.vmm.domain_xml import (
     serialise,
 )
 from qemu_errata.vmm.names import SysregNames
+from qemu_errata.vmm.pool_element import find_pool_element
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,8 @@ def apply_to_libvirt(
     next_boot: bool,
     dry_run: bool = False,
 ) -> ApplyResult:
-    """Redefine domain ``name`` with ``model`` applied; DomainRunningError if it runs.
+    """Redefine domain ``name`` with ``model`` applied; DomainRunningError if it runs
+    and the definition would change.
 
     With ``dry_run``, only say what would change: nothing is defined, so a running
     domain is no reason to refuse.
@@ -155,11 +157,16 @@ def apply_to_libvirt(
 
 
 def unapply_from_libvirt(*, uri: str, name: str, next_boot: bool, dry_run: bool) -> Redefinition:
-    """Redefine domain ``name`` without the pool model and with its own ``<cpu>`` back."""
+    """Redefine domain ``name`` without the pool model and with its own ``<cpu>`` back.
+
+    A domain that carries no pool model is left as it is (unchanged: unapply twice is
+    unapply once).
+    """
 
     def change(data: bytes, where: str) -> str:
         tree = parse_domain(data, where)
-        remove_model(tree.getroot(), where)
+        if find_pool_element(tree.getroot()) is not None:
+            remove_model(tree.getroot(), where)
         return serialise(tree)
 
     return _redefine(uri, name, change, next_boot=next_boot, dry_run=dry_run)
@@ -180,14 +187,14 @@ def _redefine(
             if not domain.isPersistent():
                 raise LibvirtError(f"{where} is transient: only a defined domain can change")
             running = bool(domain.isActive())
-            if running and not (next_boot or dry_run):
+            old = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
+            before = serialise(parse_domain(old.encode("utf-8"), where))
+            redefinition = Redefinition(before, change(old.encode("utf-8"), where), running)
+            if redefinition.changed and running and not (next_boot or dry_run):
                 raise DomainRunningError(
                     f"{where} is running: a new definition takes effect at its next boot; "
                     f"give --next-boot to stage it"
                 )
-            old = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
-            before = serialise(parse_domain(old.encode("utf-8"), where))
-            redefinition = Redefinition(before, change(old.encode("utf-8"), where), running)
             if redefinition.changed and not dry_run:
                 domain.connect().defineXML(redefinition.new_xml)
         except libvirt.libvirtError as error:

@@ -90,12 +90,46 @@ class GuestState:
     timer_frequency_hz: int | None = None
 
 
+# Why the guest differs (Difference.reason; the "difference" definition of
+# data/schemas/verify.schema.json lists the same).
+DIFFERENCE_REASONS = (
+    "field-differs",
+    "timer-differs",
+    "midr-not-in-target-list",
+    "no-target-list",
+    "target-list-lacks",
+    "target-list-extra",
+    "target-list-unreadable",
+)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One way the guest differs from the model, shaped as check's blockers are:
+    the register (and field) where, why (DIFFERENCE_REASONS), the model's and the
+    guest's value, and the sentence saying it all."""
+
+    register: str
+    field: str | None
+    reason: str
+    values: Mapping[str, str]
+    message: str
+
+
+@dataclass(frozen=True)
+class Unchecked:
+    """What could not be compared (register fields, registers, MIDRs), and why."""
+
+    reason: str
+    names: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class VerifyReport:
     """Every difference, everything not checked, and notes that are neither."""
 
-    differences: tuple[str, ...]
-    not_checked: tuple[str, ...]
+    differences: tuple[Difference, ...]
+    not_checked: tuple[Unchecked, ...]
     notes: tuple[str, ...]
     compared_fields: int
 
@@ -133,7 +167,7 @@ def compare(
 ) -> VerifyReport:
     """What differs between ``guest`` and ``model``, and what could not be compared."""
     catalogue = catalogue or load_catalogue()
-    differences: list[str] = []
+    differences: list[Difference] = []
     unchecked: dict[str, list[str]] = {}
     notes: list[str] = []
     compared = 0
@@ -159,13 +193,13 @@ def compare(
     differences.extend(_compare_timer(model, guest, unchecked))
     differences.extend(_compare_midrs(model, guest, unchecked))
     differences.extend(_compare_target_list(model, guest, notes))
-    not_checked = tuple(f"{', '.join(names)}: {reason}" for reason, names in unchecked.items())
+    not_checked = tuple(Unchecked(reason, tuple(names)) for reason, names in unchecked.items())
     return VerifyReport(tuple(differences), not_checked, tuple(notes), compared)
 
 
 def _compare_register(
     register: Register, value: int, guest: GuestRegisters
-) -> tuple[list[str], dict[str, list[str]]]:
+) -> tuple[list[Difference], dict[str, list[str]]]:
     differences = []
     missing: dict[str, list[str]] = {}
     for field in register.fields:
@@ -177,15 +211,21 @@ def _compare_register(
             missing.setdefault(f"{guest.source} does not give them", []).append(name)
         elif guest.fields[name] != wanted:
             differences.append(
-                f"{field.qualified_name}: the model sets {field.describe(wanted)}, "
-                f"the guest has {field.describe(guest.fields[name])}"
+                Difference(
+                    field.register,
+                    field.name,
+                    "field-differs",
+                    {"model": f"{wanted:#x}", "guest": f"{guest.fields[name]:#x}"},
+                    f"{field.qualified_name}: the model sets "
+                    f"{field.describe(wanted)}, the guest has {field.describe(guest.fields[name])}",
+                )
             )
     return differences, missing
 
 
 def _compare_timer(
     model: PoolModel, guest: GuestState, unchecked: dict[str, list[str]]
-) -> list[str]:
+) -> list[Difference]:
     if model.timer_frequency_hz is None:
         return []
     if guest.timer_frequency_hz is None:
@@ -196,14 +236,20 @@ def _compare_timer(
     if guest.timer_frequency_hz == model.timer_frequency_hz:
         return []
     return [
-        f"timer frequency: the model has {model.timer_frequency_hz} Hz, "
-        f"the guest's counter runs at {guest.timer_frequency_hz} Hz"
+        Difference(
+            "CNTFRQ_EL0",
+            None,
+            "timer-differs",
+            {"model": str(model.timer_frequency_hz), "guest": str(guest.timer_frequency_hz)},
+            f"timer frequency: the model has {model.timer_frequency_hz} Hz, "
+            f"the guest's counter runs at {guest.timer_frequency_hz} Hz",
+        )
     ]
 
 
 def _compare_midrs(
     model: PoolModel, guest: GuestState, unchecked: dict[str, list[str]]
-) -> list[str]:
+) -> list[Difference]:
     differences = []
     target_midrs = {target.midr for target in model.target_implementations}
     for cpu in guest.cpus:
@@ -213,40 +259,69 @@ def _compare_midrs(
             unchecked.setdefault(reason, []).append(f"the MIDR of {where}")
         elif cpu.midr not in target_midrs:
             differences.append(
-                f"{where} presents {Midr(cpu.midr).describe()}, "
-                f"which is not a target implementation of the model"
+                Difference(
+                    "MIDR_EL1",
+                    None,
+                    "midr-not-in-target-list",
+                    {"guest": f"{cpu.midr:#x}", "vcpu": str(cpu.index)},
+                    f"{where} presents {Midr(cpu.midr).describe()}, "
+                    f"which is not a target implementation of the model",
+                )
             )
     return differences
 
 
-def _compare_target_list(model: PoolModel, guest: GuestState, notes: list[str]) -> list[str]:
+def _compare_target_list(model: PoolModel, guest: GuestState, notes: list[str]) -> list[Difference]:
     if guest.impl_cpu is not None:
         return _compare_list(model, guest.impl_cpu)
     if guest.kvm and len(model.target_implementations) > 1:
+        count = len(model.target_implementations)
         return [
-            f"the guest gets no target implementation list (this QEMU has no machine "
-            f"property {IMPL_CPU_PROPERTY}), but the model has "
-            f"{len(model.target_implementations)} implementations"
+            _list_difference(
+                "no-target-list",
+                {"model": str(count), "guest": "none"},
+                f"the guest gets no target implementation list (this QEMU has no machine "
+                f"property {IMPL_CPU_PROPERTY}), but the model has {count} implementations",
+            )
         ]
     notes.append(f"no target implementation list (no machine property {IMPL_CPU_PROPERTY})")
     return []
 
 
-def _compare_list(model: PoolModel, value: object) -> list[str]:
+def _compare_list(model: PoolModel, value: object) -> list[Difference]:
     entries = parse_impl_cpu(value)
     if entries is None:
-        return [f"the machine's {IMPL_CPU_PROPERTY} reads {value!r}, not a list of implementations"]
+        return [
+            _list_difference(
+                "target-list-unreadable",
+                {"guest": repr(value)},
+                f"the machine's {IMPL_CPU_PROPERTY} reads {value!r}, not a list of implementations",
+            )
+        ]
     differences = [
-        f"the guest's target list lacks {_describe(target)}"
+        _list_difference(
+            "target-list-lacks",
+            {"model": f"{target.midr:#x}"},
+            f"the guest's target list lacks {_describe(target)}",
+        )
         for target in model.target_implementations
         if not any(target.matches(e.midr, e.revidr, e.aidr) for e in entries)
     ]
     differences.extend(
-        f"the guest's target list has {_describe(entry)}, which the model does not list"
+        _list_difference(
+            "target-list-extra",
+            {"guest": f"{entry.midr:#x}"},
+            f"the guest's target list has {_describe(entry)}, which the model does not list",
+        )
         for entry in entries
         if model.target_implementations.find(entry.midr, entry.revidr, entry.aidr) is None
     )
     return differences
+
+
+def _list_difference(reason: str, values: Mapping[str, str], message: str) -> Difference:
+    """A difference of the machine's target implementation list (its property names it)."""
+    return Difference(IMPL_CPU_PROPERTY, None, reason, values, message)
 
 
 def parse_impl_cpu(value: object) -> Sequence[TargetImplementation] | None:

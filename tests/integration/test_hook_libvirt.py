@@ -9,6 +9,7 @@ without metadata goes to C untouched; a saved pool VM restores on A, not C.
 from __future__ import annotations
 
 import contextlib
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import libvirt
 import pytest
 from lxml import etree
+from support.cli import QEMU_ERRATA
 
 from qemu_errata.commands.hook import SCRIPT_NAME, install
 from qemu_errata.core.implementations import (
@@ -144,3 +146,58 @@ def test_pool_vm_does_not_start_outside_its_pool(hosts: list[Host]) -> None:
         c.start_guest(pool_guest("vm-start"))
     assert "qemu-errata: refused the start of VM 'vm-start'" in str(refused.value)
     assert 'start_policy = "warn"' in str(refused.value)
+
+
+def domain_log(host: Host, name: str) -> str:
+    """The VM's own log, as this session daemon keeps it ($XDG_CACHE_HOME/libvirt/qemu/log)."""
+    path = host.cache_dir / "libvirt" / "qemu" / "log" / f"{name}.log"
+    return path.read_text() if path.exists() else ""
+
+
+def test_warn_starts_the_vm_and_says_would_refuse_in_its_libvirt_log(
+    hosts: list[Host], tmp_path: Path
+) -> None:
+    """libvirt shows a hook's stderr only when the hook fails (virCommandRun keeps it for
+    its debug log otherwise): a warning reaches the person who started the VM through
+    the VM's own log, which the hook appends to."""
+    c = hosts[2]
+    c.write_hook_config({"log": str(hook_log(c)), "start_policy": "warn"})
+    try:
+        with cleanup(c, name="vm-plain-first"):  # a session daemon makes its log directory
+            c.start_guest(guest_xml("vm-plain-first", "cortex-a76")).destroy()
+        with cleanup(c, name="vm-warn"):
+            domain = c.start_guest(pool_guest("vm-warn"))
+            assert domain.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+            text = domain_log(c, "vm-warn")
+            warning = next(line for line in text.splitlines() if "qemu-errata" in line)
+            assert "qemu-errata: would refuse the start of VM 'vm-warn'" in warning
+            assert f"(start_policy = 'warn' in {c.hook_config_path}, so it starts anyway)" in (
+                warning
+            )
+            assert "Fujitsu A64FX r1p0" in warning
+            # The hook's line comes before libvirt's own record of the start.
+            assert text.index(warning) < text.index("starting up libvirt version")
+            [decision] = [line for line in logged(c, "vm-warn") if "op=prepare" in line]
+            assert "outcome=allowed (start_policy warn) | qemu-errata: would refuse" in decision
+            assert "not written" not in decision
+
+            # The admission dry run of the same domain, as the host's user with its HOME.
+            hooks_dir = c.home / "qemu.d"
+            as_user = ["runuser", "-u", c.user, "--", QEMU_ERRATA, "hook"]
+            where = ["--hooks-dir", str(hooks_dir), "--home", str(c.home)]
+            installed = subprocess.run(
+                [*as_user, "install", *where], capture_output=True, check=False
+            )
+            assert installed.returncode == 0, installed.stderr
+            dry = subprocess.run(
+                [*as_user, "check", *where, "--connect", c.uri, "--domain", "vm-warn"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert dry.returncode == 1, dry.stdout + dry.stderr
+            assert dry.stdout.splitlines()[-1].startswith(
+                "The hook would refuse VM 'vm-warn' here: this host's CPUs 0-1 are Fujitsu A64FX"
+            )
+    finally:
+        c.write_hook_config({"log": str(hook_log(c))})

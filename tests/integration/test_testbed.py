@@ -148,11 +148,17 @@ def test_host_has_its_cpus_in_sysfs_and_its_hook_configuration(hosts: list[Host]
     assert config == {"sysfs_root": str(big_little.sysfs_root), "start_policy": "warn"}
 
     # The hook, run by this host's daemon (its user, HOME the host's), reads what was written:
-    # `hook check` loads the configuration exactly as the hook does, as that user.
+    # `hook check` loads the configuration exactly as the hook does, as that user (with our
+    # script installed where it looks, and a log that takes lines: this machine may have no
+    # syslog).
+    as_user = ["runuser", "-u", big_little.user, "--", QEMU_ERRATA, "hook"]
+    hooks_dir = ["--hooks-dir", str(big_little.home / "qemu.d")]
+    assert subprocess.run([*as_user, "install", *hooks_dir], check=False).returncode == 0
+    big_little.write_hook_config({"start_policy": "warn", "log": str(big_little.home / "h.log")})
+
     def hook_check() -> list[str]:
-        command = ["runuser", "-u", big_little.user, "--", QEMU_ERRATA, "hook", "check"]
         done = subprocess.run(
-            [*command, "--home", str(big_little.home)],
+            [*as_user, "check", *hooks_dir, "--home", str(big_little.home)],
             capture_output=True,
             text=True,
             check=False,
@@ -165,7 +171,9 @@ def test_host_has_its_cpus_in_sysfs_and_its_hook_configuration(hosts: list[Host]
     assert f"  sysfs_root = {str(big_little.sysfs_root)!r}  (set)" in lines
     assert "  start_policy = 'warn'  (set)" in lines
     assert f"  timeout_seconds = {DEFAULT_TIMEOUT_SECONDS}  (default)" in lines
-    big_little.write_hook_config({"start_policy": "ignore", "timeout_seconds": 5})
+    big_little.write_hook_config(
+        {"start_policy": "ignore", "timeout_seconds": 5, "log": str(big_little.home / "h.log")}
+    )
     lines = hook_check()
     assert "  start_policy = 'ignore'  (set)" in lines
     assert "  timeout_seconds = 5  (set)" in lines

@@ -39,7 +39,11 @@ def test_plain_n1_guest_differs_from_an_n1_a76_model(testbed: TestBed, tmp_path:
     result = run_cli("verify", model, "--connect", host.uri, "--domain", "plain-n1")
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "The guest differs from the pool model:"
+    assert lines[0] == "Differences from the pool model:"
+    differences = len(lines[1 : lines.index("Not checked:")])
+    assert lines[-1].startswith(
+        f"The guest differs from the pool model: {differences} differences (above); "
+    )
     assert "  ID_AA64PFR1_EL1.SSBS: the model sets IMP (0x1), the guest has SSBS2 (0x2)" in lines
     assert (
         "  ID_AA64MMFR0_EL1.PARANGE: the model sets '40' (0x2), the guest has '48' (0x5)" in lines

@@ -117,6 +117,21 @@ def test_apply_start_and_verify_a_pool_vm(n1_host: Host, model_files: tuple[Path
         assert by_socket.returncode == 1, by_socket.stdout + by_socket.stderr
         assert by_socket.stdout == by_libvirt.stdout
 
+        # Nothing to change on a running domain is no reason to ask for --next-boot.
+        unchanged = run_cli(
+            "apply",
+            pool,
+            "--connect",
+            n1_host.uri,
+            "--domain",
+            DOMAIN_NAME,
+            "--qemu-cpu",
+            "neoverse-n1",
+        )
+        assert (unchanged.returncode, unchanged.stdout) == (
+            0,
+            f"Domain {DOMAIN_NAME} already presents this pool model: definition unchanged.\n",
+        )
         refused = run_cli(
             "apply",
             other,
@@ -127,7 +142,8 @@ def test_apply_start_and_verify_a_pool_vm(n1_host: Host, model_files: tuple[Path
             "--qemu-cpu",
             "cortex-a57",
         )
-        assert refused.returncode == 1
+        # A usage error (README: 2), not a negative answer: --next-boot was left out.
+        assert refused.returncode == 2
         assert refused.stderr == (
             f"qemu-errata: {n1_host.uri}: domain {DOMAIN_NAME} is running: a new definition "
             f"takes effect at its next boot; give --next-boot to stage it\n"

@@ -387,10 +387,12 @@ def test_the_log_names_the_configuration_file_used(hook: Path, host: Host) -> No
 
 
 def test_hook_check_shows_the_effective_configuration(
-    host: Host, capsys: pytest.CaptureFixture[str]
+    hook: Path, host: Host, capsys: pytest.CaptureFixture[str]
 ) -> None:
     host.configure(timeout_seconds=5)
-    assert cli.main(["hook", "check", "--home", str(host.home)]) == 0
+    assert (
+        cli.main(["hook", "check", "--home", str(host.home), "--hooks-dir", str(hook.parent)]) == 0
+    )
     out = capsys.readouterr().out
     assert f"precedence: {host.config}, else /etc/qemu-errata/hook.toml" in out
     assert f"configuration: {host.config}" in out
@@ -410,13 +412,15 @@ def test_hook_check_shows_the_effective_configuration(
     ids=["untrusted", "range", "sysfs", "log"],
 )
 def test_hook_check_fails_on_any_problem(
+    hook: Path,
     host: Host,
     capsys: pytest.CaptureFixture[str],
     change: Callable[[Host], None],
     problem: str,
 ) -> None:
     change(host)
-    assert cli.main(["hook", "check", "--home", str(host.home)]) == 2
+    arguments = ["hook", "check", "--home", str(host.home), "--hooks-dir", str(hook.parent)]
+    assert cli.main(arguments) == 2
     captured = capsys.readouterr()
     assert problem in captured.out + captured.err
 

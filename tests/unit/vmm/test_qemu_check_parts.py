@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.schemas import validate
 
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.errors import QmpCommandError, QmpError
@@ -24,7 +25,7 @@ from qemu_errata.reports.qemu_check import describe, qemu_check_json
 from qemu_errata.vmm.names import QemuSeries
 from qemu_errata.vmm.qemu_check import CheckReport, SysregOffer, console_midr, sysreg_offer
 from qemu_errata.vmm.qmp_wire import QmpConnection, listen
-from qemu_errata.vmm.verify import VerifyReport
+from qemu_errata.vmm.verify import Unchecked, VerifyReport
 
 
 def test_a_qemu_without_sysreg_properties_lacks_every_field_by_its_newest_name() -> None:
@@ -123,7 +124,12 @@ def test_the_text_report_names_each_step_and_every_item() -> None:
         needs=(),
         arguments=("-machine", "virt,gic-version=3", "-cpu", "host"),
         vm_console="[    0.000000] Booting Linux on physical CPU 0x0 [0x414fd0c1]",
-        verify=VerifyReport((), ("ID_AA64PFR0_EL1: no SYSREG properties",), ("no list",), 0),
+        verify=VerifyReport(
+            (),
+            (Unchecked("no SYSREG properties", ("ID_AA64PFR0_EL1", "ID_AA64PFR1_EL1")),),
+            ("no list",),
+            0,
+        ),
     )
     assert describe(qemu_check_json(report)).splitlines() == [
         "QEMU 11.1.3 (Debian 1:11.1.3+ds-1), KVM enabled.",
@@ -135,7 +141,13 @@ def test_the_text_report_names_each_step_and_every_item() -> None:
         "  runs; its console: [    0.000000] Booting Linux on physical CPU 0x0 [0x414fd0c1]",
         "  its kernel names MIDR 0x414fd0c1",
         "verify: 0 register fields compared, 0 differences.",
-        "  not checked: ID_AA64PFR0_EL1: no SYSREG properties",
-        "  note: no list",
+        "  Not checked:",
+        "    no SYSREG properties:",
+        "      ID_AA64PFR0_EL1; ID_AA64PFR1_EL1",
+        "  Note: no list",
+        # The last line says why the exit status is 1, though nothing differed.
+        "qemu-check failed: the VM runs, but 2 items could not be checked (above) and 0 register "
+        "fields compared, so nothing vouches that it presents the model.",
     ]
     assert report.ok is False
+    validate(qemu_check_json(report), "qemu-check")

@@ -6,9 +6,13 @@ from support.vmm_pool import three_host_pool
 
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.pool import PoolModel
-from qemu_errata.vmm.verify import GuestCpu, GuestRegisters, GuestState, compare
+from qemu_errata.vmm.verify import GuestCpu, GuestRegisters, GuestState, VerifyReport, compare
 
 A57, A76, N1 = 0x411FD070, 0x414FD0B1, 0x414FD0C1
+
+
+def messages(report: VerifyReport) -> tuple[str, ...]:
+    return tuple(difference.message for difference in report.differences)
 
 
 def cpus(*midrs: int) -> tuple[GuestCpu, ...]:
@@ -45,7 +49,11 @@ def test_tcg_guest_presenting_a_target_matches() -> None:
 
 def test_every_vcpu_with_a_foreign_midr_is_reported() -> None:
     report = compare(three_host_pool(), tcg(A57, 0x410FD034, 0x461F0010))
-    assert report.differences == (
+    assert [(d.register, d.reason, d.values["guest"]) for d in report.differences] == [
+        ("MIDR_EL1", "midr-not-in-target-list", "0x410fd034"),
+        ("MIDR_EL1", "midr-not-in-target-list", "0x461f0010"),
+    ]
+    assert messages(report) == (
         "vCPU 1 (/machine/unattached/device[1]) presents Arm Cortex-A53 r0p4 (MIDR 0x410fd034), "
         "which is not a target implementation of the model",
         "vCPU 2 (/machine/unattached/device[2]) presents Fujitsu A64FX r1p0 (MIDR 0x461f0010), "
@@ -57,13 +65,13 @@ def test_kvm_guest_with_the_full_list_matches_and_midr_zero_is_a_note() -> None:
     guest = GuestState(True, cpus(0), FULL_LIST, as_model(three_host_pool()))
     report = compare(three_host_pool(), guest)
     assert not report.differences
-    assert "MIDR reads 0 under KVM" in report.not_checked[-1]
+    assert "MIDR reads 0 under KVM" in report.not_checked[-1].reason
 
 
 def test_kvm_list_differences_name_each_entry() -> None:
     guest_list = impl_list((A57, 0, 0), (N1, 0, 0), (0x410FD034, 0, 0))
     report = compare(three_host_pool(), GuestState(True, cpus(N1), guest_list, "none"))
-    assert report.differences == (
+    assert messages(report) == (
         "the guest's target list lacks "
         "Arm Cortex-A76 r4p1 (MIDR 0x414fd0b1) (REVIDR 0x1, AIDR 0x0)",
         "the guest's target list has Arm Cortex-A53 r0p4 (MIDR 0x410fd034) (REVIDR 0x0, AIDR 0x0), "
@@ -74,11 +82,12 @@ def test_kvm_list_differences_name_each_entry() -> None:
 def test_kvm_guest_without_a_list_differs_from_a_multi_implementation_model() -> None:
     report = compare(three_host_pool(), GuestState(True, cpus(N1), None, "none"))
     assert not report.ok
-    assert "the guest gets no target implementation list" in report.differences[0]
+    assert "the guest gets no target implementation list" in report.differences[0].message
+    assert report.differences[0].reason == "no-target-list"
 
 
 def test_unreadable_list_is_a_difference() -> None:
     report = compare(three_host_pool(), GuestState(True, cpus(N1), "impl", "none"))
-    assert report.differences == (
+    assert messages(report) == (
         "the machine's impl-cpu reads 'impl', not a list of implementations",
     )

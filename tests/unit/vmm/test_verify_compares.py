@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from support.schemas import SCHEMAS, validate
+
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.pool import PoolModel, baseline
-from qemu_errata.reports.verify import verify_json
+from qemu_errata.reports.verify import WIDTH, describe_verify, verify_json
 from qemu_errata.vmm.verify import (
+    DIFFERENCE_REASONS,
     GuestCpu,
     GuestRegisters,
     GuestState,
+    Unchecked,
     compare,
     condition_differences,
     registers_from_profile,
@@ -32,11 +36,21 @@ def test_a_plain_n1_differs_from_the_n1_a76_model_in_ssbs_and_parange_by_name() 
     """Fields spelt as the catalogue (and baseline) spell them: PARANGE, not QEMU v10's PARange."""
     guest = GuestState(False, CPU0, None, kvm_n1_registers(), 62_500_000)
     report = compare(n1_a76_model(), guest)
-    assert report.differences == (
+    assert tuple(d.message for d in report.differences) == (
         "ID_AA64PFR1_EL1.SSBS: the model sets IMP (0x1), the guest has SSBS2 (0x2)",
         "ID_AA64MMFR0_EL1.PARANGE: the model sets '40' (0x2), the guest has '48' (0x5)",
     )
     assert not report.ok
+    document = verify_json(report)
+    validate(document, "verify")
+    assert document["format"] == "qemu-errata/verify/1"
+    assert document["differences"][0] == {
+        "register": "ID_AA64PFR1_EL1",
+        "field": "SSBS",
+        "reason": "field-differs",
+        "values": {"model": "0x1", "guest": "0x2"},
+        "message": "ID_AA64PFR1_EL1.SSBS: the model sets IMP (0x1), the guest has SSBS2 (0x2)",
+    }
 
 
 def test_firmware_and_gic_registers_are_listed_as_not_checked_and_nothing_is_vouched_for() -> None:
@@ -48,10 +62,11 @@ def test_firmware_and_gic_registers_are_listed_as_not_checked_and_nothing_is_vou
     report = compare(model, guest)
     assert report.differences == ()
     assert not report.ok
-    assert report.not_checked == (
-        ", ".join([*model.firmware_registers, *model.gic_registers]) + ": QMP does not show them",
-    )
-    assert verify_json(report)["not_checked"] == list(report.not_checked)
+    names = [*model.firmware_registers, *model.gic_registers]
+    assert report.not_checked == (Unchecked("QMP does not show them", tuple(names)),)
+    assert verify_json(report)["not_checked"] == [
+        {"reason": "QMP does not show them", "names": names}
+    ]
 
 
 def test_a_kvm_guest_without_sysreg_properties_has_every_register_unchecked() -> None:
@@ -59,7 +74,7 @@ def test_a_kvm_guest_without_sysreg_properties_has_every_register_unchecked() ->
     reason = "no SYSREG properties"
     report = compare(model, GuestState(True, CPU0, None, reason))
     assert report.compared_fields == 0
-    assert report.not_checked[0] == f"{', '.join(model.id_registers)}: {reason}"
+    assert report.not_checked[0] == Unchecked(reason, tuple(model.id_registers))
 
 
 def test_fields_a_source_cannot_vouch_for_are_unchecked_not_equal() -> None:
@@ -71,7 +86,10 @@ def test_fields_a_source_cannot_vouch_for_are_unchecked_not_equal() -> None:
     guest = GuestState(False, CPU0, None, GuestRegisters("n1", registers.fields, unknown))
     report = compare(model, guest)
     assert (
-        "ID_PFR1_EL1.GIC, ID_AA64PFR0_EL1.GIC: the guest's gic-version is '2', the probe's was '3'"
+        Unchecked(
+            "the guest's gic-version is '2', the probe's was '3'",
+            ("ID_PFR1_EL1.GIC", "ID_AA64PFR0_EL1.GIC"),
+        )
         in report.not_checked
     )
 
@@ -81,5 +99,41 @@ def test_a_timer_running_at_another_frequency_is_a_difference() -> None:
     report = compare(n1_a76_model(), guest)
     assert (
         "timer frequency: the model has 62500000 Hz, the guest's counter runs at 1000000000 Hz"
-        in report.differences
+        in [d.message for d in report.differences]
     )
+
+
+def test_the_schema_knows_every_difference_reason_and_no_other() -> None:
+    enum = SCHEMAS["verify"]["$defs"]["difference"]["properties"]["reason"]["enum"]
+    assert sorted(enum) == sorted(DIFFERENCE_REASONS)
+
+
+def test_the_text_ends_with_one_verdict_that_agrees_with_the_exit_status() -> None:
+    model = n1_a76_model()
+    differs = compare(model, GuestState(False, CPU0, None, kvm_n1_registers(), 62_500_000))
+    assert describe_verify(differs).splitlines()[-1] == (
+        "The guest differs from the pool model: 2 differences (above); "
+        f"{differs.compared_fields} register fields compared, "
+        f"{sum(len(g.names) for g in differs.not_checked)} items not checked."
+    )
+    one_host = baseline([load_embedded_profile("kvm-7.2-neoverse-n1")])
+    unchecked = compare(one_host, GuestState(True, CPU0, None, "no SYSREG properties"))
+    assert not unchecked.ok
+    assert (
+        describe_verify(unchecked)
+        .splitlines()[-1]
+        .startswith("Not vouched for: 0 register fields compared equal, but ")
+    )
+
+
+def test_fields_not_checked_are_grouped_by_register_and_wrapped() -> None:
+    model = n1_a76_model()
+    report = compare(model, GuestState(False, CPU0, None, GuestRegisters("gdb", {}, {})))
+    lines = describe_verify(report).splitlines()
+    assert "  gdb does not give them:" in lines
+    assert all(len(line) <= WIDTH for line in lines if line.startswith("    "))
+    text = "\n".join(lines)
+    # Every field of ID_PFR0_EL1 is missing: the register is named once, its fields not.
+    assert "    ID_PFR0_EL1; ID_PFR1_EL1;" in lines[2]
+    assert "RAS" not in lines[2]
+    assert "ID_AA64PFR0_EL1.EL1" not in text
