@@ -340,9 +340,9 @@ def _not_in_list(
 ) -> str:
     from qemu_errata.core.midr import Midr  # noqa: PLC0415 (CPU names cost a JSON read: refusals only)
 
-    which = "" if cpuset is None else " the VM may run on"
+    which = "" if cpuset is None else ", which the VM may run on,"
     found = ", ".join(
-        f"CPU{'s' if len(i.cpus) > 1 else ''}{which} {format_cpus(i.cpus)} "
+        f"CPU{'s' if len(i.cpus) > 1 else ''} {format_cpus(i.cpus)}{which} "
         f"{'are' if len(i.cpus) > 1 else 'is'} {Midr(i.midr).describe()} REVIDR {i.revidr:#x}"
         for i in outside
     )
