@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +105,8 @@ def write_atomically(path: Path, content: bytes, mode: int = 0o644) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     prefix = _temporary_prefix(path)
     _remove_leftovers(directory, prefix)
+    import tempfile  # noqa: PLC0415 (with random and shutil: reads pay nothing for writes)
+
     descriptor, temporary = tempfile.mkstemp(
         prefix=f"{prefix}{os.getpid()}.", suffix=_TEMPORARY_SUFFIX, dir=directory
     )

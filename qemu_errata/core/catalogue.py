@@ -19,7 +19,7 @@ from dataclasses import field as dataclass_field
 from typing import Any
 
 from qemu_errata.core import tables
-from qemu_errata.core.data_files import parse_toml, read_package_toml
+from qemu_errata.core.data_files import package_toml, parse_table
 from qemu_errata.errors import CatalogueError
 
 CATALOGUE_FORMAT = "qemu-errata/register-catalogue/2"
@@ -349,18 +349,17 @@ CATALOGUE_FILE = tables.Row(
 @functools.cache
 def load_catalogue() -> Catalogue:
     """The catalogue shipped with the package (parsed once per process)."""
-    return catalogue_from_document(read_package_toml("registers.toml"), "registers.toml")
+    return _catalogue(package_toml("registers.toml", CATALOGUE_FILE), "registers.toml")
 
 
 def parse_catalogue(text: str, origin: str) -> Catalogue:
     """Build a catalogue from the TOML text of ``origin``, checking its consistency."""
-    return catalogue_from_document(parse_toml(text, origin), origin)
+    return _catalogue(parse_table(text, origin, CATALOGUE_FILE), origin)
 
 
-def catalogue_from_document(document: dict[str, Any], origin: str) -> Catalogue:
-    """The catalogue of a parsed registers.toml: its shape first (CATALOGUE_FILE), then
+def _catalogue(document: dict[str, Any], origin: str) -> Catalogue:
+    """The catalogue of a registers.toml held to its shape (CATALOGUE_FILE), checked for
     what the shape cannot say (every bit covered once, no register twice)."""
-    tables.check(document, CATALOGUE_FILE, origin)
     if document.get("format") != CATALOGUE_FORMAT:
         raise CatalogueError(f"{origin}: format is not {CATALOGUE_FORMAT!r}")
     registers = tuple(_register(entry, origin) for entry in document.get("register", []))

@@ -16,7 +16,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from qemu_errata import processes
 from qemu_errata.core.vmms import (
     SEARCHED_NAMES,
     Vmm,
@@ -74,6 +73,8 @@ def vmm_of_release(version: tuple[int, int], offered: frozenset[str], found_at: 
 
 
 def _release(path: Path) -> tuple[int, int]:
+    from qemu_errata import processes  # noqa: PLC0415 (ctypes: a tenth of check's start-up)
+
     try:
         completed = processes.run(
             [str(path), "--version"],

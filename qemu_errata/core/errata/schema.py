@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from qemu_errata.core import tables
-from qemu_errata.core.data_files import parse_toml
+from qemu_errata.core.data_files import parse_table
 from qemu_errata.core.errata.ranges import revision_bits, revision_problem
 from qemu_errata.core.midr import midr_fits
 
@@ -205,13 +205,9 @@ WORDS_FILE = tables.Row(
 
 def parse_facts(text: str, origin: str) -> dict[str, Any]:
     """errata.toml's ``text``, held to its shape (CatalogueError naming file, row and key)."""
-    document = parse_toml(text, origin)
-    tables.check(document, FACTS_FILE, origin)
-    return document
+    return parse_table(text, origin, FACTS_FILE)
 
 
 def parse_words(text: str, origin: str) -> dict[str, Any]:
     """errata-effects.toml's ``text``, held to its shape."""
-    document = parse_toml(text, origin)
-    tables.check(document, WORDS_FILE, origin)
-    return document
+    return parse_table(text, origin, WORDS_FILE)
