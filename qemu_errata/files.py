@@ -18,12 +18,15 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any
 
 from qemu_errata.core.document import parse_json
 from qemu_errata.core.pool import PoolModel, model_from_json
 from qemu_errata.core.profile import HostProfile, profile_from_json
 from qemu_errata.errors import InputError
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 # Profiles and models are a few kilobytes, domain XML rarely more than a hundred;
 # at this bound the worst JSON (a list of 2 million zeros) takes 0.5 s of CPU and 50 MB.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import platform
+import os
 from pathlib import Path
 
 from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
@@ -62,7 +62,7 @@ def positive_timeout(seconds: float) -> float:
 
 def running_kernel() -> Path:
     """This host's own kernel Image: the default guest kernel."""
-    return Path(f"/boot/vmlinuz-{platform.release()}")
+    return Path(f"/boot/vmlinuz-{os.uname().release}")
 
 
 def add_vmm_option(parser: argparse.ArgumentParser) -> None:

@@ -16,11 +16,14 @@ import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Any
 
 from qemu_errata.core import tables
 from qemu_errata.core.data_files import package_toml, parse_table
 from qemu_errata.errors import CatalogueError
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 CATALOGUE_FORMAT = "qemu-errata/register-catalogue/2"
 REGISTER_BITS = 64

@@ -11,12 +11,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from qemu_errata.core import tables
 from qemu_errata.core.catalogue import Catalogue, Field, load_catalogue
 from qemu_errata.core.data_files import package_toml, parse_table
 from qemu_errata.errors import CatalogueError
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 KERNEL_CHANGES_FORMAT = "qemu-errata/kernel-changes/1"
 _TEXT, _SERIES = tables.Value(str), tables.Value(str, check=tables.numbers(2))

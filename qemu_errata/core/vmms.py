@@ -14,12 +14,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from qemu_errata.core import tables
 from qemu_errata.core.catalogue import Kind, Register
 from qemu_errata.core.data_files import package_toml, parse_table
 from qemu_errata.errors import InputError
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 VMM_TABLE_FORMAT = "qemu-errata/vmm-capabilities/1"
 _SERIES = ("", "v3", "v10")

@@ -6,12 +6,14 @@ workaround or erratum is an error of one line naming the file, the row and the k
 
 from __future__ import annotations
 
-from typing import Any
-
 from qemu_errata.core import tables
 from qemu_errata.core.data_files import parse_table
 from qemu_errata.core.errata.ranges import revision_bits, revision_problem
 from qemu_errata.core.midr import midr_fits
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 _TEXT = tables.Value(str)
 _TEXTS = tables.Value(list, items=_TEXT)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from qemu_errata.core.catalogue import Catalogue, Field, load_catalogue
 from qemu_errata.core.data_files import package_toml
@@ -25,6 +24,10 @@ from qemu_errata.core.errata.schema import (
     WORDS_FILE,
 )
 from qemu_errata.errors import CatalogueError, UnknownKernelError
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "APPLIES",

@@ -69,8 +69,9 @@ print(" ".join(sorted(sys.modules)), file=sys.stderr)
 def test_check_parses_no_table_once_copies_are_kept_and_starts_no_process_machinery(
     tmp_path: Path,
 ) -> None:
-    """tomllib and the tables' checks run once per table version (table_copies); asyncio
-    and ctypes belong to commands that start processes, not to one that reads two files."""
+    """tomllib and the tables' checks run once per table version (table_copies); asyncio,
+    ctypes and subprocess belong to commands that start processes, not to one that reads
+    two files; typing to type checkers."""
     profile = load_embedded_profile("kvm-6.12-neoverse-n1")
     write_json(tmp_path / "model.json", baseline([profile]).to_json())
     write_json(tmp_path / "profile.json", profile.to_json())
@@ -82,4 +83,4 @@ def test_check_parses_no_table_once_copies_are_kept_and_starts_no_process_machin
         done = subprocess.run(command, capture_output=True, text=True, env=environment, check=True)
         modules.append(set(done.stderr.split()))
     assert "tomllib" in modules[0]
-    assert not {"tomllib", "asyncio", "ctypes"} & modules[1]
+    assert not {"tomllib", "asyncio", "ctypes", "subprocess", "typing"} & modules[1]
