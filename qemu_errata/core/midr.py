@@ -4,8 +4,8 @@ The layout is MIDR_EL1's in ``registers.toml``, the one source of register
 layouts, read here from the parsed table (core/data_files.py) so that
 nothing else repeats a shift or a mask. Implementer and part names come from
 ``data/cpus.json``. The libvirt hook decodes MIDRs in every refusal, so this
-module imports only ``json`` and the standard-library-only table
-reader, and reads JSON: it stays a few milliseconds.
+module imports only ``json``, the standard-library-only table reader and
+registers.toml's shape, and reads JSON: it stays a few milliseconds.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import json
 
 from qemu_errata.core import tables
 from qemu_errata.core.data_files import package_toml, read_package_text
+from qemu_errata.core.registers_table import CATALOGUE_FILE
 from qemu_errata.errors import CatalogueError
 
 TYPE_CHECKING = False
@@ -79,7 +80,7 @@ def midr_layout() -> MidrLayout:
     """MIDR_EL1's layout from registers.toml (read once per process)."""
     global _layout  # noqa: PLW0603 (a one-entry cache without importing functools)
     if _layout is None:
-        document = package_toml("registers.toml", None)  # the catalogue checks it
+        document = package_toml("registers.toml", CATALOGUE_FILE)
         registers = [r for r in document.get("register", []) if r.get("name") == MIDR_REGISTER]
         if not registers:
             raise CatalogueError(f"registers.toml: no {MIDR_REGISTER}")

@@ -16,8 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from qemu_errata.core import tables
-from qemu_errata.core.catalogue import Kind, Register
+from qemu_errata.core.catalogue import Register
 from qemu_errata.core.data_files import package_toml, parse_table
+from qemu_errata.core.registers_table import Kind
 from qemu_errata.errors import InputError
 
 TYPE_CHECKING = False  # typing costs a short command its import

@@ -8,14 +8,13 @@ without metadata goes to C untouched; a saved pool VM restores on A, not C.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import libvirt
 import pytest
 from lxml import etree
+from support.testbed import guest_removed
 
 from qemu_errata.commands.hook import SCRIPT_NAME, install
 from qemu_errata.core.implementations import (
@@ -69,21 +68,6 @@ def pool_guest(name: str) -> etree._Element:
     return guest_xml(name, "cortex-a76", metadata=[pool_element(POOL)])
 
 
-@contextlib.contextmanager
-def cleanup(*hosts: Host, name: str) -> Iterator[None]:
-    """Destroy and undefine the domain ``name`` wherever it is, however the test ends."""
-    try:
-        yield
-    finally:
-        for host in hosts:
-            with contextlib.suppress(libvirt.libvirtError):
-                domain = host.connection.lookupByName(name)
-                if domain.isActive():
-                    domain.destroy()
-                with contextlib.suppress(libvirt.libvirtError):
-                    domain.undefine()
-
-
 def migratable_xml(domain: Any) -> bytes:
     description: str = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE)
     return description.encode()
@@ -91,7 +75,7 @@ def migratable_xml(domain: Any) -> bytes:
 
 def test_pool_vm_migrates_inside_its_pool_and_is_refused_outside(hosts: list[Host]) -> None:
     a, b, c = hosts
-    with cleanup(a, b, c, name="vm-pool"):
+    with guest_removed([a, b, c], "vm-pool"):
         domain = migrate(a.start_guest(pool_guest("vm-pool")), b)
         assert "vm-pool" in b.active_guests()
         before = migratable_xml(domain)
@@ -117,7 +101,7 @@ def test_pool_vm_migrates_inside_its_pool_and_is_refused_outside(hosts: list[Hos
 
 def test_vm_without_metadata_is_untouched(hosts: list[Host]) -> None:
     a, _, c = hosts
-    with cleanup(a, c, name="vm-plain"):
+    with guest_removed([a, c], "vm-plain"):
         domain = a.start_guest(guest_xml("vm-plain", "cortex-a76"))
         before = migratable_xml(domain)
         moved = migrate(domain, c)
@@ -128,7 +112,7 @@ def test_vm_without_metadata_is_untouched(hosts: list[Host]) -> None:
 
 def test_saved_pool_vm_restores_inside_its_pool_only(hosts: list[Host]) -> None:
     a, _, c = hosts
-    with cleanup(a, c, name="vm-saved"):
+    with guest_removed([a, c], "vm-saved"):
         image = a.save(a.start_guest(pool_guest("vm-saved")))
         with pytest.raises(libvirt.libvirtError) as refused:
             c.restore(image)
@@ -140,7 +124,7 @@ def test_saved_pool_vm_restores_inside_its_pool_only(hosts: list[Host]) -> None:
 
 def test_pool_vm_does_not_start_outside_its_pool(hosts: list[Host]) -> None:
     c = hosts[2]
-    with cleanup(c, name="vm-start"), pytest.raises(libvirt.libvirtError) as refused:
+    with guest_removed([c], "vm-start"), pytest.raises(libvirt.libvirtError) as refused:
         c.start_guest(pool_guest("vm-start"))
     assert "qemu-errata: refused the start of VM 'vm-start'" in str(refused.value)
     assert 'start_policy = "warn"' in str(refused.value)
