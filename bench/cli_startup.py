@@ -12,13 +12,11 @@ Usage: python bench/cli_startup.py [--runs 30]
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from table import Row, format_table
+from table import Command, Row, format_table, startup_rows
 
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.pool import baseline
@@ -36,30 +34,11 @@ def measure(runs: int) -> list[Row]:
         model, profile = Path(temporary) / "model.json", Path(temporary) / "n1.json"
         write_json(model, baseline([n1]).to_json())
         write_json(profile, n1.to_json())
-        bare = f"cli: bare {Path(sys.executable).name} -I -c pass"
-        cases = {
-            bare: [sys.executable, "-I", "-c", "pass"],
-            "--version": [QEMU_ERRATA, "--version"],
-            "check MODEL PROFILE": [QEMU_ERRATA, "check", str(model), str(profile)],
+        commands = {
+            "--version": Command([QEMU_ERRATA, "--version"]),
+            "check MODEL PROFILE": Command([QEMU_ERRATA, "check", str(model), str(profile)]),
         }
-        times: dict[str, list[float]] = {name: [] for name in cases}
-        for _ in range(runs):
-            for name, command in cases.items():
-                started = time.perf_counter()
-                result = subprocess.run(command, capture_output=True, check=False)
-                times[name].append(time.perf_counter() - started)
-                if result.returncode != 0:
-                    status = result.returncode
-                    raise RuntimeError(f"{name}: exit status {status}: {result.stderr!r}")
-    return [
-        Row(
-            name if name == bare else f"cli: {name}",
-            samples,
-            None if name == bare else bare,
-            BUDGETS.get(name, ""),
-        )
-        for name, samples in times.items()
-    ]
+        return startup_rows("cli", commands, runs, BUDGETS)
 
 
 def main() -> int:

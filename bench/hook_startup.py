@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from lxml import etree
-from table import Row, format_table
+from table import Command, Row, format_table, startup_rows
 
 from qemu_errata.commands.hook import SCRIPT_NAME, install
 from qemu_errata.core.implementations import (
@@ -107,41 +105,17 @@ def measure(runs: int) -> list[Row]:
         a64fx = make_host(base / "a64fx", A64FX, profile=False)
         n1_profile = make_host(base / "n1-profile", N1, profile=True)
         pool, plain = domain_xml([N1]), domain_xml(None)
-        bare = f"hook: bare {Path(sys.executable).name} -I -c pass"
-        cases: dict[str, tuple[list[str], bytes, dict[str, str]]] = {
-            bare: ([sys.executable, "-I", "-c", "pass"], b"", n1),
-            "ignored op (started begin)": ([hook, "bench-vm", "started", "begin", "-"], pool, n1),
-            "non-pool VM (migrate begin)": ([hook, "bench-vm", "migrate", "begin", "-"], plain, n1),
-            "pool decision: allowed": ([hook, "bench-vm", "migrate", "begin", "-"], pool, n1),
-            "pool decision: refused": ([hook, "bench-vm", "migrate", "begin", "-"], pool, a64fx),
-            "host-profile check (no budget)": (
-                [hook, "bench-vm", "migrate", "begin", "-"],
-                pool,
-                n1_profile,
+        migrate_in = [hook, "bench-vm", "migrate", "begin", "-"]
+        commands = {
+            "ignored op (started begin)": Command(
+                [hook, "bench-vm", "started", "begin", "-"], pool, n1
             ),
+            "non-pool VM (migrate begin)": Command(migrate_in, plain, n1),
+            "pool decision: allowed": Command(migrate_in, pool, n1),
+            "pool decision: refused": Command(migrate_in, pool, a64fx, status=1),
+            "host-profile check (no budget)": Command(migrate_in, pool, n1_profile),
         }
-        expected = {"pool decision: refused": 1}
-        times: dict[str, list[float]] = {name: [] for name in cases}
-        for _ in range(runs):
-            for name, (command, stdin, environment) in cases.items():
-                started = time.perf_counter()
-                result = subprocess.run(
-                    command, input=stdin, env=environment, capture_output=True, check=False
-                )
-                times[name].append(time.perf_counter() - started)
-                if result.returncode != expected.get(name, 0):
-                    raise RuntimeError(
-                        f"{name}: exit status {result.returncode}: {result.stderr.decode()}"
-                    )
-    return [
-        Row(
-            name if name == bare else f"hook: {name}",
-            samples,
-            None if name == bare else bare,
-            BUDGETS.get(name, ""),
-        )
-        for name, samples in times.items()
-    ]
+        return startup_rows("hook", commands, runs, BUDGETS)
 
 
 def main() -> int:

@@ -1,11 +1,16 @@
-"""The benchmark table: one row per case, medians, p95 and ratios to a named reference row."""
+"""The benchmark table: one row per case, medians, p95 and ratios to a named reference row;
+and the start-up measurement of commands next to a bare interpreter."""
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,46 @@ class Row:
         """Nearest-rank 95th percentile (the largest sample when there are fewer than 20)."""
         ordered = sorted(self.samples)
         return ordered[math.ceil(0.95 * len(ordered)) - 1]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command whose start-up is measured, and the exit status it must end with."""
+
+    argv: Sequence[str]
+    stdin: bytes | None = None
+    environment: Mapping[str, str] | None = None
+    status: int = 0
+
+
+def startup_rows(
+    prefix: str, commands: Mapping[str, Command], runs: int, budgets: Mapping[str, str]
+) -> list[Row]:
+    """Each command ``runs`` times next to a bare ``python3 -I -c pass``, interleaved so that
+    machine load hits them alike; rows named ``prefix: name``, ratios to the bare one."""
+    bare = f"{prefix}: bare {Path(sys.executable).name} -I -c pass"
+    cases = {bare: Command([sys.executable, "-I", "-c", "pass"])}
+    cases.update({f"{prefix}: {name}": command for name, command in commands.items()})
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(runs):
+        for name, command in cases.items():
+            started = time.perf_counter()
+            result = subprocess.run(
+                command.argv,
+                input=command.stdin,
+                env=command.environment,
+                capture_output=True,
+                check=False,
+            )
+            times[name].append(time.perf_counter() - started)
+            if result.returncode != command.status:
+                raise RuntimeError(
+                    f"{name}: exit status {result.returncode}: {result.stderr.decode()}"
+                )
+    return [
+        Row(name, samples, None if name == bare else bare, budgets.get(name.split(": ", 1)[1], ""))
+        for name, samples in times.items()
+    ]
 
 
 def format_table(rows: Sequence[Row]) -> str:

@@ -323,6 +323,8 @@ def _problems(
     if config.host_profile is not None:
         from libvirt_hooks.profilecheck import profile_problems  # noqa: PLC0415 (loads the catalogue)
 
+        _use_table_copies()
+
         problems += profile_problems(pool, config.host_profile, host, notes)
     elif wanted is not None and local is None:
         notes.append(
@@ -339,6 +341,8 @@ def _not_in_list(
     cpuset: int | None,
 ) -> str:
     from qemu_errata.core.midr import Midr  # noqa: PLC0415 (CPU names cost a JSON read: refusals only)
+
+    _use_table_copies()
 
     which = "" if cpuset is None else ", which the VM may run on,"
     found = ", ".join(
@@ -358,6 +362,14 @@ def _not_in_list(
         "needs a new pool model (`qemu-errata baseline` of the pool's host profiles and this "
         "host's, from `qemu-errata probe`)"
     )
+
+
+def _use_table_copies() -> None:
+    """The register table from its parsed copy (qemu_errata/table_copies.py), as the command
+    line reads it: parsing it would cost a refusal several times its budget."""
+    from qemu_errata import table_copies  # noqa: PLC0415 (only when the core is loaded)
+
+    table_copies.install()
 
 
 def _explain(error: InputError, config: HookConfig | None) -> str:

@@ -17,14 +17,16 @@ import contextlib
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path
-from typing import Any
 
 from qemu_errata.core.document import parse_json
 from qemu_errata.core.pool import PoolModel, model_from_json
 from qemu_errata.core.profile import HostProfile, profile_from_json
 from qemu_errata.errors import InputError
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 # Profiles and models are a few kilobytes, domain XML rarely more than a hundred;
 # at this bound the worst JSON (a list of 2 million zeros) takes 0.5 s of CPU and 50 MB.
@@ -106,6 +108,8 @@ def write_atomically(path: Path, content: bytes, mode: int = 0o644) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     prefix = _temporary_prefix(path)
     _remove_leftovers(directory, prefix)
+    import tempfile  # noqa: PLC0415 (with random and shutil: reads pay nothing for writes)
+
     descriptor, temporary = tempfile.mkstemp(
         prefix=f"{prefix}{os.getpid()}.", suffix=_TEMPORARY_SUFFIX, dir=directory
     )

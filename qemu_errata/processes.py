@@ -15,7 +15,6 @@ SIGKILL) leaves a process or a directory of sockets behind:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ctypes
 import os
@@ -25,7 +24,10 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 _PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -59,6 +61,8 @@ def run(command: Sequence[str], *, check: bool, **options: Any) -> subprocess.Co
 
 async def start_async(program: str, *arguments: str, **options: Any) -> asyncio.subprocess.Process:
     """``asyncio.create_subprocess_exec`` of a child that dies with us."""
+    import asyncio  # noqa: PLC0415 (a fifth of a short command's start-up: only when used)
+
     return await asyncio.create_subprocess_exec(
         program,
         *arguments,

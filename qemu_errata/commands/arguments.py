@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import difflib
-import platform
+import os
 from pathlib import Path
 
 from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
@@ -50,6 +49,8 @@ def _refuse_mistyped_name(argument: Path) -> None:
     text = str(argument)
     if "/" in text or argument.exists():
         return
+    import difflib  # noqa: PLC0415 (start-up: only for a name that is no file)
+
     close = difflib.get_close_matches(text, embedded_profile_names(), n=1, cutoff=0.8)
     if close:
         raise InputError(
@@ -82,14 +83,14 @@ def running_kernel(command: str) -> Path:
     On a machine that is not arm64 there is none to boot (nor an arm64 KVM): InputError
     pointing to ``nested``, whose host boots its own kernel as the guest.
     """
-    machine = platform.machine()
+    machine = os.uname().machine
     if machine != "aarch64":
         raise InputError(
             f"{command}: this is an {machine} machine, with neither an arm64 kernel to boot nor "
             f"an arm64 KVM: `qemu-errata nested --cpu MODEL -- {command} ...` runs it on a "
             "nested arm64 KVM host, whose own kernel is the guest"
         )
-    return Path(f"/boot/vmlinuz-{platform.release()}")
+    return Path(f"/boot/vmlinuz-{os.uname().release}")
 
 
 def add_vmm_option(parser: argparse.ArgumentParser) -> None:

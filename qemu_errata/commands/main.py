@@ -43,7 +43,8 @@ class _Signalled(KeyboardInterrupt):
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser of every command, or of ``command``'s module alone.
 
-    Start-up: a command imports only its own module; the others are only named
+    Start-up: a command imports only its own module, and the others get no parser (one
+    costs a short command a few per cent); without a known command they are only named
     (with their help, from COMMANDS), which is all ``--help`` shows of them.
     """
     parser = argparse.ArgumentParser(
@@ -58,6 +59,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     wanted = COMMANDS[command][0] if command in COMMANDS else None
     registered: set[str] = set()
     for name, (module, help_text) in COMMANDS.items():
+        if wanted is not None and module != wanted:
+            continue
         if command is not None and module != wanted:
             commands.add_parser(name, help=help_text)
         elif module not in registered:
@@ -73,7 +76,12 @@ def _command_word(argv: Sequence[str]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
-    args = build_parser(_command_word(words)).parse_args(words)
+    command = _command_word(words)
+    if command:  # a command's options may name what a table holds (--vmm); --version reads none
+        from qemu_errata import table_copies  # noqa: PLC0415 (json: not for --version)
+
+        table_copies.install()
+    args = build_parser(command).parse_args(words)
     run: Command = args.run
     previous = {number: signal.signal(number, _raise_signalled) for number in _TERMINATING}
     try:

@@ -6,7 +6,6 @@ import argparse
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import add_vmm_option, read_profile_argument
@@ -26,6 +25,10 @@ from qemu_errata.reports.baseline import baseline_json, describe_model, refusal_
 from qemu_errata.reports.check import check_json, describe_check
 from qemu_errata.reports.errata_cost import Cost
 from qemu_errata.vmm.discovery import deciding_vmm
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def register(commands: Subcommands) -> None:

@@ -10,20 +10,21 @@ rather than bits a pool silently requires to be equal.
 
 from __future__ import annotations
 
-import enum
 import functools
 import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Any
 
-from qemu_errata.core import tables
-from qemu_errata.core.data_files import parse_toml, read_package_toml
+from qemu_errata.core.data_files import package_toml, parse_table
+from qemu_errata.core.registers_table import CATALOGUE_FILE, REGISTER_BITS, Kind, Reserved, Rule
 from qemu_errata.errors import CatalogueError
 
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
+
 CATALOGUE_FORMAT = "qemu-errata/register-catalogue/2"
-REGISTER_BITS = 64
 _ALL_ONES = (1 << REGISTER_BITS) - 1
 
 # KVM ONE_REG id of a system register: ARM64 | U64 | KVM_REG_ARM64_SYSREG.
@@ -31,59 +32,6 @@ _ONE_REG_SYSREG_BASE = 0x6030000000130000
 # KVM's feature ID range: op0 3, op1 in {0, 1, 3}, CRn 0, CRm 0..7, op2 0..7.
 _KVM_ID_RANGE_OP1 = (0, 1, 3)
 _KVM_ID_RANGE_CRM_MAX = 7
-
-
-class Rule(enum.Enum):
-    """How two hosts' values of a field combine, and which writes KVM accepts."""
-
-    LOWER = "lower"
-    HIGHER = "higher"
-    HIGHER_OR_ZERO = "higher_or_zero"
-    EXACT = "exact"
-    FIXED = "fixed"  # no rule in KVM: only the host's own value is accepted
-    ANY = "any"  # KVM accepts any value (a pool takes the highest)
-
-
-class Kind(enum.Enum):
-    """What a register describes, which decides how the pool treats it."""
-
-    FEATURE = "feature"  # ID feature register in KVM's writable-mask range
-    IDENTITY = "identity"  # MIDR/REVIDR/AIDR: carried by the target list instead
-    CACHE = "cache"  # cache geometry registers (CTR_EL0, CLIDR_EL1, DCZID_EL0)
-    FIRMWARE = "firmware"  # KVM firmware pseudo-register: every field writable
-    GIC = "gic"  # GIC CPU-interface register: every field writable
-
-    @property
-    def writable_by_rule(self) -> bool:
-        """Whether KVM accepts any rule-safe write of every field, with no mask."""
-        return self in (Kind.FIRMWARE, Kind.GIC)
-
-    @property
-    def set_by_vmm(self) -> bool:
-        """Whether a VMM can give a new guest a value other than its host's own.
-
-        No VMM dialect has a property for the firmware pseudo-registers or the GIC
-        CPU interface: a guest keeps the values of the host it starts on and
-        carries them in migration, where the destination's KVM judges them.
-        """
-        return not self.writable_by_rule
-
-    @property
-    def absent_reads_zero(self) -> bool:
-        """Whether a host that lacks the register offers nothing (value 0), not an unknown."""
-        return self is Kind.FIRMWARE
-
-
-class Reserved(enum.Enum):
-    """Why bits of a register carry no field (the key that declares them in the table)."""
-
-    RES0 = "res0"  # RES0 in the architecture, or undefined in a KVM pseudo-register
-    UNREPORTED = "unreported"  # named, but KVM never reports them: they read as 0
-    STATE = "state"  # the guest's own control state, not a host capability
-
-
-# The kinds of register a profile's and a model's ``id_registers`` hold.
-ID_REGISTER_KINDS = (Kind.IDENTITY, Kind.FEATURE, Kind.CACHE)
 
 
 @dataclass(frozen=True)
@@ -276,91 +224,20 @@ class Catalogue(Mapping[str, Register]):
         return tuple(r for r in self._registers.values() if r.kind in kinds)
 
 
-def _msb_first(pair: object) -> str | None:
-    return "msb below lsb" if isinstance(pair, list) and pair[0] < pair[1] else None
-
-
-def _value_names(names: object) -> str | None:
-    """Value names are keyed by the field's value: "1", "0x1", "0b0001"."""
-    for key in names if isinstance(names, dict) else ():
-        try:
-            int(key, 0)
-        except ValueError:
-            return f"{key!r} is not a number"
-    return None
-
-
-def _encoding(encoding: object) -> str | None:
-    values = encoding if isinstance(encoding, list) else []
-    for value, bits, part in zip(
-        values, _ENCODING_BITS, ("op0", "op1", "CRn", "CRm", "op2"), strict=False
-    ):
-        if value >= 1 << bits:
-            return f"{part} {value} does not fit in {bits} bits"
-    return None
-
-
-# The shape of registers.toml (see its header): every key a row may have, and its type.
-_TEXT, _VALUE = tables.Value(str), tables.Value(int, bits=REGISTER_BITS)
-_BIT_RANGE = tables.Value(list, length=2, items=tables.Value(int, bits=6), check=_msb_first)
-# op0, op1, CRn, CRm, op2 of an MRS/MSR encoding, by their widths in the instruction.
-_ENCODING_BITS = (2, 3, 4, 4, 3)
-_REFUSED_AFTER = tables.Row(
-    {"version": _TEXT, "values": tables.Value(list, items=_VALUE)}, required=["version", "values"]
-)
-_FIELD_ROW = tables.Row(
-    {
-        "name": _TEXT,
-        "bits": _BIT_RANGE,
-        "rule": tables.Value(str, words=[rule.value for rule in Rule]),
-        "signed": tables.Value(bool),
-        "safe": _VALUE,
-        "values": tables.Value(dict, items=_TEXT, check=_value_names),
-        "refused": tables.Value(list, items=_VALUE),
-        "refused_after_linux": tables.Value(dict, row=_REFUSED_AFTER),
-        "refused_because": _TEXT,
-        "arm_name": _TEXT,
-    },
-    required=["name", "bits", "rule"],
-    name="name",
-    unique=["name"],
-)
-_REGISTER_ROW = tables.Row(
-    {
-        "name": _TEXT,
-        "title": _TEXT,
-        "kind": tables.Value(str, words=[kind.value for kind in Kind]),
-        "encoding": tables.Value(list, length=5, items=tables.Value(int, bits=4), check=_encoding),
-        "kvm_id": _VALUE,
-        "kvm_check": _TEXT,
-        **{reason.value: tables.Value(list, items=_BIT_RANGE) for reason in Reserved},
-        "field": tables.Value(list, row=_FIELD_ROW),
-    },
-    required=["name", "kind"],
-    name="name",
-    unique=["name"],
-)
-CATALOGUE_FILE = tables.Row(
-    {"format": _TEXT, "source": _TEXT, "register": tables.Value(list, row=_REGISTER_ROW)},
-    required=["format"],
-)
-
-
 @functools.cache
 def load_catalogue() -> Catalogue:
     """The catalogue shipped with the package (parsed once per process)."""
-    return catalogue_from_document(read_package_toml("registers.toml"), "registers.toml")
+    return _catalogue(package_toml("registers.toml", CATALOGUE_FILE), "registers.toml")
 
 
 def parse_catalogue(text: str, origin: str) -> Catalogue:
     """Build a catalogue from the TOML text of ``origin``, checking its consistency."""
-    return catalogue_from_document(parse_toml(text, origin), origin)
+    return _catalogue(parse_table(text, origin, CATALOGUE_FILE), origin)
 
 
-def catalogue_from_document(document: dict[str, Any], origin: str) -> Catalogue:
-    """The catalogue of a parsed registers.toml: its shape first (CATALOGUE_FILE), then
+def _catalogue(document: dict[str, Any], origin: str) -> Catalogue:
+    """The catalogue of a registers.toml held to its shape (CATALOGUE_FILE), checked for
     what the shape cannot say (every bit covered once, no register twice)."""
-    tables.check(document, CATALOGUE_FILE, origin)
     if document.get("format") != CATALOGUE_FORMAT:
         raise CatalogueError(f"{origin}: format is not {CATALOGUE_FORMAT!r}")
     registers = tuple(_register(entry, origin) for entry in document.get("register", []))

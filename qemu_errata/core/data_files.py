@@ -1,29 +1,44 @@
-"""The package's data files; its TOML ones parsed once per content (a JSON copy in the cache).
+"""The package's data files, as the core reads them: their text, and TOML parsed.
 
-tomllib takes about 70 ms for registers.toml and errata.toml together, most
-of a short command's run (``check``: bench/cli_startup.py); the same document
-read back from JSON takes about 1 ms. The copy in $XDG_CACHE_HOME/qemu-errata
-is named by the table's name, size and CRC-32, so an edited or upgraded table
-is parsed anew, and written atomically (a temporary file renamed), so
-concurrent commands never read half of one. Any failure to read or write the
-copy falls back to parsing: the cache only ever saves time. Only the
-package's own files go through it, never text a caller passes (the loaders'
-parse functions take that). Paths rather than importlib.resources, and zlib
-rather than hashlib: their imports cost a short command more than the lookup
-(the package is installed as files).
+The core only reads the package's own files and parses text; it keeps nothing
+anywhere. Parsing a TOML table and holding it to its shape (core/tables.py)
+costs a short command much of its run (``check``: bench/cli_startup.py), so the
+shell may hand the core a store of copies (``use_copies``;
+qemu_errata/table_copies.py keeps them as JSON in the user's cache directory):
+``package_toml`` asks it first, and gives it each table it parsed and held to
+its shape, so a copy is a checked table and is not checked again. Without a
+store, every process parses and checks. Paths rather than importlib.resources:
+its import costs a short command more than the lookup (the package is installed
+as files).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import zlib
-from typing import Any
 
+from qemu_errata.core import tables
 from qemu_errata.errors import CatalogueError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+
+    class Copies(Protocol):
+        """Checked copies of the package's tables, by name (the shell's store)."""
+
+        def get(self, name: str) -> dict[str, Any] | None: ...
+
+        def put(self, name: str, document: dict[str, Any]) -> None: ...
+
+
 DATA_DIRECTORY = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data")
+_copies: Copies | None = None
+
+
+def use_copies(copies: Copies | None) -> None:
+    """Read the package's TOML tables through ``copies`` from now on (None: parse them)."""
+    global _copies  # noqa: PLW0603 (the one store of a process, installed by its entry point)
+    _copies = copies
 
 
 def read_package_text(name: str) -> str:
@@ -32,50 +47,34 @@ def read_package_text(name: str) -> str:
         return stream.read()
 
 
-def read_package_toml(name: str) -> dict[str, Any]:
-    """The parsed ``data/<name>`` of the package (CatalogueError if it is not TOML)."""
+def package_toml(name: str, shape: tables.Row | None) -> dict[str, Any]:
+    """The parsed ``data/<name>`` of the package, held to ``shape`` (CatalogueError naming
+    the file, the row and the key). Only checked tables become copies: without a shape
+    (a glance at one register's layout), a copy serves when there is one, none is made."""
+    copy = _copies.get(name) if _copies is not None else None
+    if copy is not None:
+        return copy
     text = read_package_text(name)
-    path = _cache_path(name, text)
-    try:
-        with open(path, encoding="utf-8") as stream:
-            cached: dict[str, Any] = json.load(stream)
-            return cached
-    except (OSError, ValueError):
-        pass
-    document = parse_toml(text, name)
-    _store(path, document)
+    if shape is None:
+        return parse_toml(text, name)
+    document = parse_table(text, name, shape)
+    if _copies is not None:
+        _copies.put(name, document)
+    return document
+
+
+def parse_table(text: str, origin: str, shape: tables.Row) -> dict[str, Any]:
+    """``text`` parsed and held to ``shape``; CatalogueError naming ``origin``, row and key."""
+    document = parse_toml(text, origin)
+    tables.check(document, shape, origin)
     return document
 
 
 def parse_toml(text: str, origin: str) -> dict[str, Any]:
     """``text`` parsed; CatalogueError naming ``origin`` when it is not TOML."""
-    import tomllib  # noqa: PLC0415 - only when the copy is missing (start-up)
+    import tomllib  # noqa: PLC0415 - only when no copy is at hand (start-up)
 
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise CatalogueError(f"{origin}: not valid TOML: {error}") from None
-
-
-def _cache_path(name: str, text: str) -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    data = text.encode("utf-8")
-    stem = f"{name.removesuffix('.toml')}-{len(data)}-{zlib.crc32(data):08x}"
-    return os.path.join(base, "qemu-errata", "tables", f"{stem}.json")
-
-
-def _store(path: str, document: dict[str, Any]) -> None:
-    """Write the copy; a read-only or missing HOME just means no cache."""
-    temporary = f"{path}.{os.getpid()}.tmp"  # tempfile would cost the hook's start-up
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except OSError:
-        return
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-            json.dump(document, stream)
-        os.replace(temporary, path)
-    except (OSError, TypeError, ValueError):
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)

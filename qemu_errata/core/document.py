@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping
-from typing import Any, NoReturn
 
 from qemu_errata.errors import InputError, ProfileError
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 REGISTER_MAX = (1 << 64) - 1
 # Our documents are a few levels deep and hold small numbers; anything past

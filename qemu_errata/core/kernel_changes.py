@@ -14,8 +14,12 @@ from dataclasses import dataclass
 
 from qemu_errata.core import tables
 from qemu_errata.core.catalogue import Catalogue, Field, load_catalogue
-from qemu_errata.core.data_files import parse_toml, read_package_text
+from qemu_errata.core.data_files import package_toml, parse_table
 from qemu_errata.errors import CatalogueError
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 KERNEL_CHANGES_FORMAT = "qemu-errata/kernel-changes/1"
 _TEXT, _SERIES = tables.Value(str), tables.Value(str, check=tables.numbers(2))
@@ -106,14 +110,17 @@ def _nonzero(field: Field | None, id_registers: Mapping[str, int]) -> bool:
 @functools.cache
 def load_kernel_changes() -> KernelChanges:
     """The table shipped with the package (parsed once per process)."""
-    text = read_package_text("kernel-changes.toml")
-    return parse_kernel_changes(text, "kernel-changes.toml", load_catalogue())
+    document = package_toml("kernel-changes.toml", KERNEL_CHANGES_FILE)
+    return _kernel_changes(document, "kernel-changes.toml", load_catalogue())
 
 
 def parse_kernel_changes(text: str, origin: str, catalogue: Catalogue) -> KernelChanges:
     """The rows of ``text``; CatalogueError names the file, the row and the key."""
-    document = parse_toml(text, origin)
-    tables.check(document, KERNEL_CHANGES_FILE, origin)
+    return _kernel_changes(parse_table(text, origin, KERNEL_CHANGES_FILE), origin, catalogue)
+
+
+def _kernel_changes(document: dict[str, Any], origin: str, catalogue: Catalogue) -> KernelChanges:
+    """The rows of a table held to its shape, their fields found in ``catalogue``."""
     listed = []
     for index, row in enumerate(document.get("listed_register", [])):
         where = f"{origin}: listed_register[{index}] {row['register']},"

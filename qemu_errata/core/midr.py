@@ -1,20 +1,20 @@
 """MIDR_EL1: its field layout, and its decoding into names people know (``Arm Neoverse-N1 r3p1``).
 
 The layout is MIDR_EL1's in ``registers.toml``, the one source of register
-layouts, read here from the table's parsed copy (core/data_files.py) so that
+layouts, read here from the parsed table (core/data_files.py) so that
 nothing else repeats a shift or a mask. Implementer and part names come from
 ``data/cpus.json``. The libvirt hook decodes MIDRs in every refusal, so this
-module imports only ``json``, ``os`` and the standard-library-only table
-reader, and reads JSON: it stays a few milliseconds.
+module imports only ``json``, the standard-library-only table reader and
+registers.toml's shape, and reads JSON: it stays a few milliseconds.
 """
 
 from __future__ import annotations
 
 import json
-import os
 
 from qemu_errata.core import tables
-from qemu_errata.core.data_files import read_package_toml
+from qemu_errata.core.data_files import package_toml, read_package_text
+from qemu_errata.core.registers_table import CATALOGUE_FILE
 from qemu_errata.errors import CatalogueError
 
 TYPE_CHECKING = False
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 MIDR_REGISTER = "MIDR_EL1"
 REVIDR_REGISTER = "REVIDR_EL1"
 CPU_NAMES_FORMAT = "qemu-errata/cpu-names/1"
-_CPU_NAMES_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "cpus.json")
 
 
 class CpuNames:
@@ -81,7 +80,7 @@ def midr_layout() -> MidrLayout:
     """MIDR_EL1's layout from registers.toml (read once per process)."""
     global _layout  # noqa: PLW0603 (a one-entry cache without importing functools)
     if _layout is None:
-        document = read_package_toml("registers.toml")
+        document = package_toml("registers.toml", CATALOGUE_FILE)
         registers = [r for r in document.get("register", []) if r.get("name") == MIDR_REGISTER]
         if not registers:
             raise CatalogueError(f"registers.toml: no {MIDR_REGISTER}")
@@ -149,8 +148,7 @@ def load_cpu_names() -> CpuNames:
     """The names shipped with the package (read once per process)."""
     global _loaded  # noqa: PLW0603 (a one-entry cache without importing functools)
     if _loaded is None:
-        with open(_CPU_NAMES_PATH, encoding="utf-8") as stream:
-            _loaded = parse_cpu_names(stream.read(), "cpus.json")
+        _loaded = parse_cpu_names(read_package_text("cpus.json"), "cpus.json")
     return _loaded
 
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from qemu_errata.core.catalogue import parse_kernel_version
 from qemu_errata.core.document import DocumentReader, hex_registers
 from qemu_errata.core.implementations import Implementation, read_implementations
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 PROFILE_FORMAT = "qemu-errata/host-profile/1"
 PROFILE_KEYS = frozenset(

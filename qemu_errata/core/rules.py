@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from qemu_errata.core.catalogue import Catalogue, Field, Register, Rule
+from qemu_errata.core.catalogue import Catalogue, Field, Register
+from qemu_errata.core.registers_table import Rule
 
 
 def safe_value(field: Field, new: int, current: int) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from qemu_errata.core.catalogue import Catalogue, Kind, load_catalogue
+from qemu_errata.core.catalogue import Catalogue, load_catalogue
 from qemu_errata.core.kernel_changes import FirstRunRewrite, load_kernel_changes
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import (
@@ -26,6 +26,7 @@ from qemu_errata.core.pool import (
     check,
 )
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.registers_table import Kind
 from qemu_errata.core.vmms import Vmm
 from qemu_errata.errors import IncompatiblePoolError
 

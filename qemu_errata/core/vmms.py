@@ -16,9 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from qemu_errata.core import tables
-from qemu_errata.core.catalogue import Kind, Register
-from qemu_errata.core.data_files import parse_toml, read_package_text
+from qemu_errata.core.catalogue import Register
+from qemu_errata.core.data_files import package_toml, parse_table
+from qemu_errata.core.registers_table import Kind
 from qemu_errata.errors import InputError
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 VMM_TABLE_FORMAT = "qemu-errata/vmm-capabilities/1"
 _SERIES = ("", "v3", "v10")
@@ -93,13 +98,15 @@ class Vmm:
 @functools.cache
 def load_vmm_table() -> tuple[Vmm, ...]:
     """The table shipped with the package, in age order (parsed once per process)."""
-    return parse_vmm_table(read_package_text("vmms.toml"), "vmms.toml")
+    return _vmms(package_toml("vmms.toml", VMM_FILE))
 
 
 def parse_vmm_table(text: str, origin: str) -> tuple[Vmm, ...]:
     """Every row of ``origin``; CatalogueError names the row and key of anything wrong."""
-    document = parse_toml(text, origin)
-    tables.check(document, VMM_FILE, origin)
+    return _vmms(parse_table(text, origin, VMM_FILE))
+
+
+def _vmms(document: dict[str, Any]) -> tuple[Vmm, ...]:
     return tuple(Vmm(**row) for row in document["vmm"])
 
 

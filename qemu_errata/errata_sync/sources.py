@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from qemu_errata.core import tables
-from qemu_errata.core.data_files import parse_toml, read_package_text
+from qemu_errata.core.data_files import parse_table, read_package_text
 from qemu_errata.core.errata.schema import TARGET_LIST_RULES
 from qemu_errata.errata_sync.derive import Change
 from qemu_errata.errata_sync.kernel_facts import SOURCE_FILES
@@ -145,8 +145,7 @@ def load_pins() -> Pins:
 
 def parse_pins(text: str, origin: str) -> Pins:
     """The pins in ``text``; CatalogueError names the file, the row and the key."""
-    document = parse_toml(text, origin)
-    tables.check(document, PINS_FILE, origin)
+    document = parse_table(text, origin, PINS_FILE)
     kernels = tuple(
         PinnedKernel(
             series=k["series"],

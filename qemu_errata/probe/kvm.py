@@ -28,8 +28,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from qemu_errata.core.catalogue import ID_REGISTER_KINDS, Catalogue, Kind, Register, load_catalogue
+from qemu_errata.core.catalogue import Catalogue, Register, load_catalogue
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.registers_table import ID_REGISTER_KINDS, Kind
 from qemu_errata.errors import ProbeError
 from qemu_errata.probe import kvm_abi as abi
 from qemu_errata.probe.el0 import untrapped_value

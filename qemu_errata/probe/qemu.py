@@ -30,10 +30,11 @@ from typing import Any, TypeVar
 
 from qemu.qmp import QMPClient, QMPError
 
-from qemu_errata.core.catalogue import ID_REGISTER_KINDS, Catalogue, Kind, Register, load_catalogue
+from qemu_errata.core.catalogue import Catalogue, Register, load_catalogue
 from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.midr import MIDR_REGISTER
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.registers_table import ID_REGISTER_KINDS, Kind
 from qemu_errata.errors import InputError, ProbeError
 from qemu_errata.probe import a64
 from qemu_errata.probe.gdbstub import GdbError, GdbRemote

@@ -39,9 +39,10 @@ import platform
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from qemu_errata.core.catalogue import Catalogue, Kind, Register, load_catalogue
+from qemu_errata.core.catalogue import Catalogue, Register, load_catalogue
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.pool_namespace import REGISTER_GROUPS
+from qemu_errata.core.registers_table import Kind
 from qemu_errata.probe import kvm_abi as abi
 from qemu_errata.probe.el0 import untrapped_value
 from qemu_errata.probe.kvm import KVM_DEVICE, Capabilities, Kernel, ScratchVm, new_vcpu

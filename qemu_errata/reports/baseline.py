@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel
@@ -18,6 +17,10 @@ from qemu_errata.core.words import plural
 from qemu_errata.errors import IncompatiblePoolError
 from qemu_errata.reports.blockers import blocker_json
 from qemu_errata.reports.errata_cost import Cost, cost_json, cost_lines
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 BASELINE_FORMAT = "qemu-errata/baseline/1"
 REFUSAL_FORMAT = "qemu-errata/baseline-refusal/1"

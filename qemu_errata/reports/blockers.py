@@ -6,9 +6,10 @@ Shared by the refusals of ``baseline`` and ``plan`` and the verdict of ``check``
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # typing costs a short command its import
 if TYPE_CHECKING:
+    from typing import Any
+
     from qemu_errata.errors import Blocking
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from qemu_errata.core.pool import CheckResult
 from qemu_errata.core.words import plural
 from qemu_errata.reports.blockers import blocker_json
 from qemu_errata.reports.errata_cost import Cost, cost_json, cost_lines
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 CHECK_FORMAT = "qemu-errata/check/1"
 

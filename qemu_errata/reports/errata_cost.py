@@ -5,11 +5,13 @@ Part of the ``baseline`` and ``check`` reports ("errata_cost").
 
 from __future__ import annotations
 
-from typing import Any
-
 from qemu_errata.core.errata import Workaround
 from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import Midr
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 Cost = list[tuple[TargetImplementation, tuple[Workaround, ...]]]
 

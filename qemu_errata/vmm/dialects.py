@@ -23,11 +23,12 @@ import enum
 import re
 from dataclasses import dataclass
 
-from qemu_errata.core.catalogue import ID_REGISTER_KINDS, Catalogue, Field, Kind, load_catalogue
+from qemu_errata.core.catalogue import Catalogue, Field, load_catalogue
 from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import IDENTITY_REGISTER, PoolModel, writable_bits
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.registers_table import ID_REGISTER_KINDS, Kind
 from qemu_errata.core.vmms import Vmm
 from qemu_errata.errors import InputError, UnsettableFieldsError, UnsupportedDialectError
 from qemu_errata.vmm import names as vmm_names

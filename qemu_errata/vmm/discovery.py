@@ -10,13 +10,11 @@ property its release lacks (a distribution backport) is believed over the table.
 from __future__ import annotations
 
 import mmap
-import platform
+import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
-from qemu_errata import processes
 from qemu_errata.core.vmms import (
     SEARCHED_NAMES,
     Vmm,
@@ -61,7 +59,7 @@ def deciding_vmm(name: str | None) -> Vmm:
 
 def local_vmm() -> Vmm | None:
     """The arm64 QEMU of this machine, if it has one that can run KVM guests."""
-    if platform.machine() not in ARM64_MACHINES:
+    if os.uname().machine not in ARM64_MACHINES:
         return None
     path = shutil.which(QEMU_BINARY)
     return None if path is None else vmm_of_binary(Path(path))
@@ -93,6 +91,11 @@ def vmm_of_release(version: tuple[int, int], offered: frozenset[str], found_at: 
 
 
 def _release(path: Path) -> tuple[int, int]:
+    # With ctypes, subprocess and threading: a fifth of check's start-up, only with a QEMU.
+    import subprocess  # noqa: PLC0415
+
+    from qemu_errata import processes  # noqa: PLC0415
+
     try:
         completed = processes.run(
             [str(path), "--version"],

@@ -15,8 +15,9 @@ import enum
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
-from qemu_errata.core.catalogue import Catalogue, Field, Kind
+from qemu_errata.core.catalogue import Catalogue, Field
 from qemu_errata.core.midr import MIDR_REGISTER
+from qemu_errata.core.registers_table import Kind
 
 KVM_CPU_MODEL = "host"
 MIDR_PROPERTY = "midr"

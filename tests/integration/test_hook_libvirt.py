@@ -8,9 +8,7 @@ without metadata goes to C untouched; a saved pool VM restores on A, not C.
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import libvirt
 import pytest
 from lxml import etree
 from support.cli import QEMU_ERRATA
+from support.testbed import guest_removed
 
 from qemu_errata.commands.hook import SCRIPT_NAME, install
 from qemu_errata.core.implementations import (
@@ -71,21 +70,6 @@ def pool_guest(name: str) -> etree._Element:
     return guest_xml(name, "cortex-a76", metadata=[pool_element(POOL)])
 
 
-@contextlib.contextmanager
-def cleanup(*hosts: Host, name: str) -> Iterator[None]:
-    """Destroy and undefine the domain ``name`` wherever it is, however the test ends."""
-    try:
-        yield
-    finally:
-        for host in hosts:
-            with contextlib.suppress(libvirt.libvirtError):
-                domain = host.connection.lookupByName(name)
-                if domain.isActive():
-                    domain.destroy()
-                with contextlib.suppress(libvirt.libvirtError):
-                    domain.undefine()
-
-
 def migratable_xml(domain: Any) -> bytes:
     description: str = domain.XMLDesc(libvirt.VIR_DOMAIN_XML_MIGRATABLE)
     return description.encode()
@@ -93,7 +77,7 @@ def migratable_xml(domain: Any) -> bytes:
 
 def test_pool_vm_migrates_inside_its_pool_and_is_refused_outside(hosts: list[Host]) -> None:
     a, b, c = hosts
-    with cleanup(a, b, c, name="vm-pool"):
+    with guest_removed([a, b, c], "vm-pool"):
         domain = migrate(a.start_guest(pool_guest("vm-pool")), b)
         assert "vm-pool" in b.active_guests()
         before = migratable_xml(domain)
@@ -119,7 +103,7 @@ def test_pool_vm_migrates_inside_its_pool_and_is_refused_outside(hosts: list[Hos
 
 def test_vm_without_metadata_is_untouched(hosts: list[Host]) -> None:
     a, _, c = hosts
-    with cleanup(a, c, name="vm-plain"):
+    with guest_removed([a, c], "vm-plain"):
         domain = a.start_guest(guest_xml("vm-plain", "cortex-a76"))
         before = migratable_xml(domain)
         moved = migrate(domain, c)
@@ -130,7 +114,7 @@ def test_vm_without_metadata_is_untouched(hosts: list[Host]) -> None:
 
 def test_saved_pool_vm_restores_inside_its_pool_only(hosts: list[Host]) -> None:
     a, _, c = hosts
-    with cleanup(a, c, name="vm-saved"):
+    with guest_removed([a, c], "vm-saved"):
         image = a.save(a.start_guest(pool_guest("vm-saved")))
         with pytest.raises(libvirt.libvirtError) as refused:
             c.restore(image)
@@ -142,7 +126,7 @@ def test_saved_pool_vm_restores_inside_its_pool_only(hosts: list[Host]) -> None:
 
 def test_pool_vm_does_not_start_outside_its_pool(hosts: list[Host]) -> None:
     c = hosts[2]
-    with cleanup(c, name="vm-start"), pytest.raises(libvirt.libvirtError) as refused:
+    with guest_removed([c], "vm-start"), pytest.raises(libvirt.libvirtError) as refused:
         c.start_guest(pool_guest("vm-start"))
     assert "qemu-errata: refused the start of VM 'vm-start'" in str(refused.value)
     assert 'start_policy = "warn"' in str(refused.value)
@@ -163,9 +147,9 @@ def test_warn_starts_the_vm_and_says_would_refuse_in_its_libvirt_log(
     c = hosts[2]
     c.write_hook_config({"log": str(hook_log(c)), "start_policy": "warn"})
     try:
-        with cleanup(c, name="vm-plain-first"):  # a session daemon makes its log directory
+        with guest_removed([c], "vm-plain-first"):  # a session daemon makes its log directory
             c.start_guest(guest_xml("vm-plain-first", "cortex-a76")).destroy()
-        with cleanup(c, name="vm-warn"):
+        with guest_removed([c], "vm-warn"):
             domain = c.start_guest(pool_guest("vm-warn"))
             assert domain.state()[0] == libvirt.VIR_DOMAIN_RUNNING
             text = domain_log(c, "vm-warn")

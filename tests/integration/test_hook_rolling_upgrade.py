@@ -10,13 +10,12 @@ So a VM of the 6.12 hosts' pool evacuates onto upgraded hosts, and a VM carrying
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from collections.abc import Iterator
 
 import libvirt
 import pytest
 from lxml import etree
+from support.testbed import guest_removed
 
 from qemu_errata.commands.hook import SCRIPT_NAME, install
 from qemu_errata.core.embedded import load_embedded_profile
@@ -56,23 +55,9 @@ def pool_guest(name: str, model: PoolModel) -> etree._Element:
     return guest_xml(name, "neoverse-n1", metadata=[pool_element(model)])
 
 
-@contextlib.contextmanager
-def cleanup(hosts: list[Host], name: str) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        for host in hosts:
-            with contextlib.suppress(libvirt.libvirtError):
-                domain = host.connection.lookupByName(name)
-                if domain.isActive():
-                    domain.destroy()
-                with contextlib.suppress(libvirt.libvirtError):
-                    domain.undefine()
-
-
 def test_a_vm_started_on_6_12_evacuates_onto_7_2_then_7_3(hosts: list[Host]) -> None:
     old, new, newest = hosts
-    with cleanup(hosts, "vm-evacuate"):
+    with guest_removed(hosts, "vm-evacuate"):
         domain = old.start_guest(pool_guest("vm-evacuate", pool_of("6.12")))
         on_new = migrate(domain, new)
         assert "vm-evacuate" in new.active_guests()
@@ -83,7 +68,7 @@ def test_a_vm_started_on_6_12_evacuates_onto_7_2_then_7_3(hosts: list[Host]) -> 
 
 def test_a_vm_carrying_psci_1_3_is_refused_by_a_6_12_host(hosts: list[Host]) -> None:
     old, new, _ = hosts
-    with cleanup(hosts, "vm-back"):
+    with guest_removed(hosts, "vm-back"):
         domain = new.start_guest(pool_guest("vm-back", pool_of("7.2")))
         with pytest.raises(libvirt.libvirtError) as refused:
             migrate(domain, old)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.cli import QEMU_ERRATA
+from support.cli import QEMU_ERRATA, run_into_closed_pipe
 
 from qemu_errata.files import write_json
 
@@ -112,20 +112,10 @@ def test_a_killed_qemu_probe_leaves_nothing(number: signal.Signals, tmp_path: Pa
 
 
 def test_a_probe_into_a_closed_pipe_ends_quietly_and_cleans_up(tmp_path: Path) -> None:
-    reader, writer = os.pipe()
-    os.close(reader)
-    try:
-        probe = subprocess.run(
-            [QEMU_ERRATA, "probe", "--backend", "qemu", "--qemu-cpu", "max"],
-            env={**os.environ, "TMPDIR": str(tmp_path)},
-            stdout=writer,
-            stderr=subprocess.PIPE,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-    finally:
-        os.close(writer)
+    environment = {**os.environ, "TMPDIR": str(tmp_path)}
+    probe = run_into_closed_pipe(
+        "probe", "--backend", "qemu", "--qemu-cpu", "max", environment=environment
+    )
     assert (probe.returncode, probe.stderr) == (141, "")
     assert _leftovers(tmp_path) == (0, 0)
 

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from qemu_errata.core.catalogue import Kind, load_catalogue
+from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.registers_table import Kind
 from qemu_errata.errors import ProbeError
 from qemu_errata.probe.qemu import (
     QEMU_BINARY,

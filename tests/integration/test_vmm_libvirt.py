@@ -67,28 +67,11 @@ def test_apply_start_and_verify_a_pool_vm(n1_host: Host, model_files: tuple[Path
     try:
         devices_before = etree.fromstring(domain.XMLDesc(0)).find("devices")
         assert devices_before is not None
-        applied = run_cli(
-            "apply",
-            pool,
-            "--connect",
-            n1_host.uri,
-            "--domain",
-            DOMAIN_NAME,
-            "--qemu-cpu",
-            "neoverse-n1",
-        )
+        apply = ("apply", pool, "--connect", n1_host.uri, "--domain", DOMAIN_NAME)
+        applied = run_cli(*apply, "--qemu-cpu", "neoverse-n1")
         assert applied.returncode == 0, applied.stderr
         assert applied.stdout == f"Domain {DOMAIN_NAME} redefined with the pool model (qemu-tcg).\n"
-        again = run_cli(
-            "apply",
-            pool,
-            "--connect",
-            n1_host.uri,
-            "--domain",
-            DOMAIN_NAME,
-            "--qemu-cpu",
-            "neoverse-n1",
-        )
+        again = run_cli(*apply, "--qemu-cpu", "neoverse-n1")
         assert again.stdout.endswith("definition unchanged.\n"), again.stderr
         devices_after = etree.fromstring(domain.XMLDesc(0)).find("devices")
         assert devices_after is not None
@@ -132,33 +115,15 @@ def test_apply_start_and_verify_a_pool_vm(n1_host: Host, model_files: tuple[Path
             0,
             f"Domain {DOMAIN_NAME} already presents this pool model: definition unchanged.\n",
         )
-        refused = run_cli(
-            "apply",
-            other,
-            "--connect",
-            n1_host.uri,
-            "--domain",
-            DOMAIN_NAME,
-            "--qemu-cpu",
-            "cortex-a57",
-        )
+        apply_other = ("apply", other, "--connect", n1_host.uri, "--domain", DOMAIN_NAME)
+        refused = run_cli(*apply_other, "--qemu-cpu", "cortex-a57")
         # A usage error (README: 2), not a negative answer: --next-boot was left out.
         assert refused.returncode == 2
         assert refused.stderr == (
             f"qemu-errata: {n1_host.uri}: domain {DOMAIN_NAME} is running: a new definition "
             f"takes effect at its next boot; give --next-boot to stage it\n"
         )
-        staged = run_cli(
-            "apply",
-            other,
-            "--connect",
-            n1_host.uri,
-            "--domain",
-            DOMAIN_NAME,
-            "--qemu-cpu",
-            "cortex-a57",
-            "--next-boot",
-        )
+        staged = run_cli(*apply_other, "--qemu-cpu", "cortex-a57", "--next-boot")
         assert staged.returncode == 0, staged.stderr
         assert "runs the old definition until its next boot" in staged.stdout
         persistent = etree.fromstring(domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))

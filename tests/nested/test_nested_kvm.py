@@ -33,10 +33,11 @@ import pytest
 from support.cli import QEMU_ERRATA
 from support.differential import candidates, model_json, refused_by_check
 
-from qemu_errata.core.catalogue import Catalogue, Kind, Rule, load_catalogue
+from qemu_errata.core.catalogue import Catalogue, load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.pool import PoolModel, baseline
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.registers_table import Kind, Rule
 from qemu_errata.errors import IncompatiblePoolError
 from qemu_errata.files import read_model, read_profile
 

@@ -14,9 +14,10 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from qemu_errata.core.catalogue import Catalogue, Kind
+from qemu_errata.core.catalogue import Catalogue
 from qemu_errata.core.pool import PoolModel, check
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.registers_table import Kind
 
 REGISTER_BITS = 64
 RANDOM_FLIPS = 3  # per register, inside the mask and outside it

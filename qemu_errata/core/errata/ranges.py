@@ -7,9 +7,12 @@ table's (core/midr.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from qemu_errata.core.midr import CpuNames, load_cpu_names, midr_layout
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 _ARMV8 = 0xF  # MIDR_EL1.Architecture of every real CPU; the kernel's model values include it
 

@@ -6,12 +6,14 @@ workaround or erratum is an error of one line naming the file, the row and the k
 
 from __future__ import annotations
 
-from typing import Any
-
 from qemu_errata.core import tables
-from qemu_errata.core.data_files import parse_toml
+from qemu_errata.core.data_files import parse_table
 from qemu_errata.core.errata.ranges import revision_bits, revision_problem
 from qemu_errata.core.midr import midr_fits
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 _TEXT = tables.Value(str)
 _TEXTS = tables.Value(list, items=_TEXT)
@@ -205,13 +207,9 @@ WORDS_FILE = tables.Row(
 
 def parse_facts(text: str, origin: str) -> dict[str, Any]:
     """errata.toml's ``text``, held to its shape (CatalogueError naming file, row and key)."""
-    document = parse_toml(text, origin)
-    tables.check(document, FACTS_FILE, origin)
-    return document
+    return parse_table(text, origin, FACTS_FILE)
 
 
 def parse_words(text: str, origin: str) -> dict[str, Any]:
     """errata-effects.toml's ``text``, held to its shape."""
-    document = parse_toml(text, origin)
-    tables.check(document, WORDS_FILE, origin)
-    return document
+    return parse_table(text, origin, WORDS_FILE)

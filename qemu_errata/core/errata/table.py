@@ -11,20 +11,23 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from qemu_errata.core.catalogue import Catalogue, Field, load_catalogue
-from qemu_errata.core.data_files import read_package_text
+from qemu_errata.core.data_files import package_toml
 from qemu_errata.core.errata.ranges import CpuRange, cpu_range
 from qemu_errata.core.errata.schema import (
     APPLIES,
+    FACTS_FILE,
     OTHERWISE,
     RULE_ANY_IN_RANGE,
     RULE_OWN_CPU,
-    parse_facts,
-    parse_words,
+    WORDS_FILE,
 )
 from qemu_errata.errors import CatalogueError, UnknownKernelError
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "APPLIES",
@@ -148,7 +151,7 @@ def load_errata_table(kernel: str | None = None) -> ErrataTable:
     the package's errata.toml (facts) and errata-effects.toml (our words); parsed once per
     process and release. UnknownKernelError names the known releases."""
     facts = _facts()
-    words = parse_words(read_package_text("errata-effects.toml"), "errata-effects.toml")
+    words = package_toml("errata-effects.toml", WORDS_FILE)
     return resolve_errata_table(facts, words, kernel)
 
 
@@ -165,7 +168,7 @@ def known_kernels() -> tuple[str, ...]:
 
 @functools.cache
 def _facts() -> dict[str, Any]:
-    return parse_facts(read_package_text("errata.toml"), "errata.toml")
+    return package_toml("errata.toml", FACTS_FILE)
 
 
 def resolve_errata_table(

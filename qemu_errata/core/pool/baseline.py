@@ -13,14 +13,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from qemu_errata.core.catalogue import (
-    Catalogue,
-    Field,
-    Kind,
-    Register,
-    load_catalogue,
-    reserved_bits,
-)
+from qemu_errata.core.catalogue import Catalogue, Field, Register, load_catalogue, reserved_bits
 from qemu_errata.core.hosttypes import HostType, group_hosts
 from qemu_errata.core.implementations import TargetImplementations
 from qemu_errata.core.midr import Midr
@@ -38,6 +31,7 @@ from qemu_errata.core.pool.host import (
 from qemu_errata.core.pool.model import HostGroup, Loss, PoolModel
 from qemu_errata.core.pool_namespace import REGISTER_GROUPS
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.registers_table import Kind
 from qemu_errata.core.rules import accepts, combine, register_refusal
 from qemu_errata.core.vmms import Vmm
 from qemu_errata.errors import IncompatiblePoolError, InputError

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qemu_errata.core.catalogue import (
-    Catalogue,
-    Field,
-    Kind,
-    Register,
-    load_catalogue,
-    reserved_bits,
-)
+from qemu_errata.core.catalogue import Catalogue, Field, Register, load_catalogue, reserved_bits
 from qemu_errata.core.cpulist import format_cpus
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool.blocker import Blocker, Reason
@@ -27,6 +20,7 @@ from qemu_errata.core.pool.host import (
 from qemu_errata.core.pool.model import PoolModel
 from qemu_errata.core.pool_namespace import REGISTER_GROUPS
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.registers_table import Kind
 from qemu_errata.core.rules import accepts, register_refusal
 from qemu_errata.core.vmms import Vmm
 

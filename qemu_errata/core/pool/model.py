@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from qemu_errata.core.catalogue import (
     Catalogue,
@@ -32,6 +31,10 @@ MODEL_KEYS = frozenset(
         "errata_cost",  # printed beside the model by baseline --json before 0.2.0; ignored
     }
 )
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
 LOSS_KEYS = frozenset({"register", "field", "pool_value", "host_values", "explanation"})
 
 

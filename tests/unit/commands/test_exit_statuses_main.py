@@ -6,11 +6,10 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 from pathlib import Path
 
 import pytest
-from support.cli import QEMU_ERRATA, run_cli
+from support.cli import run_cli, run_into_closed_pipe
 
 from qemu_errata.commands import main as command_line
 from qemu_errata.commands import pool
@@ -26,23 +25,6 @@ def two_profiles(tmp_path: Path) -> list[Path]:
         path.write_text(json.dumps(load_embedded_profile(name).to_json()))
         paths.append(path)
     return paths
-
-
-def run_into_closed_pipe(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """Run the CLI with stdout a pipe whose reader is gone (``| head -1`` that already quit)."""
-    reader, writer = os.pipe()
-    os.close(reader)
-    try:
-        return subprocess.run(
-            [QEMU_ERRATA, *map(str, args)],
-            stdout=writer,
-            stderr=subprocess.PIPE,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-    finally:
-        os.close(writer)
 
 
 def test_a_closed_output_pipe_is_not_a_verdict(two_profiles: list[Path], tmp_path: Path) -> None:

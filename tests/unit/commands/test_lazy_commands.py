@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 from qemu_errata.commands import COMMANDS
 from qemu_errata.commands.main import build_parser
+from qemu_errata.core.embedded import load_embedded_profile
+from qemu_errata.core.pool import baseline
+from qemu_errata.files import write_json
 
 # Which command modules a run of qemu-errata with ``sys.argv[1:]`` imported, one per line.
 IMPORTED = """
@@ -52,3 +56,31 @@ def test_the_table_lists_every_command_in_the_order_help_shows() -> None:
     assert isinstance(subcommands, argparse._SubParsersAction)
     helps = {action.dest: action.help for action in subcommands._choices_actions}
     assert helps == {name: help_text for name, (_, help_text) in COMMANDS.items()}
+
+
+STANDARD = """
+import sys
+from qemu_errata.commands.main import main
+main(sys.argv[1:])
+print(" ".join(sorted(sys.modules)), file=sys.stderr)
+"""
+
+
+def test_check_parses_no_table_once_copies_are_kept_and_starts_no_process_machinery(
+    tmp_path: Path,
+) -> None:
+    """tomllib and the tables' checks run once per table version (table_copies); asyncio,
+    ctypes and subprocess belong to commands that start processes, not to one that reads
+    two files; typing to type checkers."""
+    profile = load_embedded_profile("kvm-6.12-neoverse-n1")
+    write_json(tmp_path / "model.json", baseline([profile]).to_json())
+    write_json(tmp_path / "profile.json", profile.to_json())
+    command = [sys.executable, "-I", "-c", STANDARD, "check"]
+    command += [str(tmp_path / "model.json"), str(tmp_path / "profile.json")]
+    environment = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    modules = []
+    for _ in range(2):
+        done = subprocess.run(command, capture_output=True, text=True, env=environment, check=True)
+        modules.append(set(done.stderr.split()))
+    assert "tomllib" in modules[0]
+    assert not {"tomllib", "asyncio", "ctypes", "subprocess", "typing"} & modules[1]

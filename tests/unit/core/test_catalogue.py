@@ -7,13 +7,12 @@ import re
 import pytest
 
 from qemu_errata.core.catalogue import (
-    Kind,
-    Rule,
     load_catalogue,
     parse_catalogue,
     parse_kernel_version,
     reserved_bits,
 )
+from qemu_errata.core.registers_table import Kind, Rule
 from qemu_errata.errors import CatalogueError
 
 REQUIRED = [

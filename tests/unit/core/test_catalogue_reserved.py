@@ -14,14 +14,10 @@ from support.hosts import (
     profile_json,
 )
 
-from qemu_errata.core.catalogue import (
-    Reserved,
-    ReservedBits,
-    load_catalogue,
-    parse_catalogue,
-)
+from qemu_errata.core.catalogue import ReservedBits, load_catalogue, parse_catalogue
 from qemu_errata.core.pool import baseline, check
 from qemu_errata.core.profile import HostProfile, profile_from_json
+from qemu_errata.core.registers_table import Reserved
 from qemu_errata.errors import CatalogueError, IncompatiblePoolError
 
 ALL_BITS = (1 << 64) - 1

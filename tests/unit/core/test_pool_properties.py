@@ -18,11 +18,12 @@ from dataclasses import replace
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from qemu_errata.core.catalogue import Field, Kind, Rule, load_catalogue
+from qemu_errata.core.catalogue import Field, load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.pool import Loss, PoolModel, baseline, check
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.registers_table import Kind, Rule
 from qemu_errata.core.rules import accepts
 
 CATALOGUE = load_catalogue()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qemu_errata.core.catalogue import Field, Rule, load_catalogue
+from qemu_errata.core.catalogue import Field, load_catalogue
+from qemu_errata.core.registers_table import Rule
 from qemu_errata.core.rules import REGISTER_CHECKS, accepts, combine, register_refusal, safe_value
 
 

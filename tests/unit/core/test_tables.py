@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
-from qemu_errata.core import data_files, tables
+from qemu_errata.core import tables
 from qemu_errata.core.catalogue import parse_catalogue
 from qemu_errata.errors import CatalogueError
 
@@ -131,16 +128,3 @@ def test_a_malformed_register_encoding_is_a_table_error_not_an_internal_one() ->
     )
     with pytest.raises(CatalogueError, match=r"^r\.toml: register\[0\] X, key 'encoding': 3 items"):
         parse_catalogue(text, "r.toml")
-
-
-def test_package_tables_are_read_through_a_json_copy_named_by_their_content(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    parsed = data_files.read_package_toml("errata.toml")
-    (copy,) = (tmp_path / "qemu-errata" / "tables").iterdir()
-    assert json.loads(copy.read_text()) == parsed
-    copy.write_text('{"table": "from the copy"}')
-    assert data_files.read_package_toml("errata.toml") == {"table": "from the copy"}
-    copy.write_text("{not json")
-    assert data_files.read_package_toml("errata.toml") == parsed

@@ -302,23 +302,7 @@ def test_the_hook_memory_stays_bounded_on_a_large_adversarial_input(hook: Path, 
     cputune = etree.SubElement(domain, "cputune")
     for vcpu in range(4096):
         etree.SubElement(cputune, "vcpupin", vcpu=str(vcpu), cpuset=f"0-8191,^{vcpu}")
-    xml = host.home / "pins.xml"
-    xml.write_bytes(etree.tostring(domain))
-    # A small launcher reports its only child's peak RSS (this process has had others).
-    launcher = (
-        "import resource, subprocess, sys; "
-        "r = subprocess.run(sys.argv[2:], stdin=open(sys.argv[1], 'rb'), capture_output=True); "
-        "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-    )
-    result = subprocess.run(
-        ["/usr/bin/python3", "-I", "-S", "-c", launcher, str(xml), *run_args(hook)],
-        capture_output=True,
-        text=True,
-        env={"HOME": str(host.home), "PATH": os.environ["PATH"]},
-        timeout=60,
-        check=True,
-    )
-    status, peak_kib = map(int, result.stdout.split())
+    status, peak_kib = peak_rss_kib(hook, host, etree.tostring(domain))
     assert status == 1  # refused: CPUs 4-8191 are not this host's
     assert peak_kib < 100 * 1024
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.imports import run_without_extras
 from support.newc import read_newc
 
 from qemu_errata.errors import InputError
@@ -131,18 +130,8 @@ def test_linux_7_3_comes_from_trixie_backports_unsigned_generic_flavour() -> Non
 
 def test_cli_imports_with_the_standard_library_only() -> None:
     """The nested host has no lxml, libvirt or qemu.qmp: the CLI must load without them."""
-    blocker = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('lxml', 'libvirt', 'libvirt_qemu', 'qemu'):\n"
-        "            raise ModuleNotFoundError(name)\n"
-        "sys.meta_path.insert(0, Block())\n"
-        "from qemu_errata.commands.main import build_parser\n"
-        "build_parser()\n"
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", blocker], capture_output=True, text=True, check=False
+    completed = run_without_extras(
+        "from qemu_errata.commands.main import build_parser\nbuild_parser()\n"
     )
     assert completed.returncode == 0, completed.stderr
 

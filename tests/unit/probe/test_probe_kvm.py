@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from support.fake_kvm import CATALOGUE, FIRMWARE, ICC_CTLR_EL1, ISAR0_MASK, FakeKvm
 
-from qemu_errata.core.catalogue import Kind
+from qemu_errata.core.registers_table import Kind
 from qemu_errata.errors import ProbeError
 from qemu_errata.probe import el0, timer
 from qemu_errata.probe import kvm_abi as abi

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from qemu_errata.core.catalogue import ID_REGISTER_KINDS, Kind, load_catalogue
+from qemu_errata.core.catalogue import load_catalogue
+from qemu_errata.core.registers_table import ID_REGISTER_KINDS, Kind
 from qemu_errata.probe import kvm_abi as abi
 
 

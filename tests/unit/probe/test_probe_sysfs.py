@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.cli import run_cli
 
 from qemu_errata.commands.probe import probe
 from qemu_errata.errors import InputError, ProbeError
@@ -20,6 +19,9 @@ from qemu_errata.testbed.sysfs_tree import write_cpu_identity
 
 A55 = 0x412FD050  # Cortex-A55 r2p0, the LITTLE cores
 A76 = 0x414FD0B1  # Cortex-A76 r4p1, the big cores
+
+# `qemu-errata probe` of a sysfs tree, its root to follow.
+SYSFS_PROBE = ("probe", "--backend", "sysfs", "--sysfs-root")
 
 
 def write_cpu(root: Path, number: int, midr: int | None, revidr: int = 0) -> None:
@@ -105,25 +107,7 @@ def test_bad_trees_give_one_line_naming_the_file(tmp_path: Path, damage: str, pr
 
 def test_probe_command_writes_the_sysfs_profile(big_little: Path, tmp_path: Path) -> None:
     output = tmp_path / "host.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "qemu_errata",
-            "probe",
-            "--backend",
-            "sysfs",
-            "--sysfs-root",
-            str(big_little),
-            "--host",
-            "phone-7",
-            "-o",
-            str(output),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_cli(*SYSFS_PROBE, big_little, "--host", "phone-7", "-o", output)
     assert result.returncode == 0, result.stderr
     written = json.loads(output.read_text())
     assert written["format"] == "qemu-errata/host-profile/1"
@@ -132,22 +116,8 @@ def test_probe_command_writes_the_sysfs_profile(big_little: Path, tmp_path: Path
 
 def test_probe_command_error_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     output = tmp_path / "host.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "qemu_errata",
-            "probe",
-            "--backend",
-            "sysfs",
-            "--sysfs-root",
-            str(tmp_path / "nowhere"),
-            "-o",
-            str(output),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
+    result = run_cli(
+        "probe", "--backend", "sysfs", "--sysfs-root", str(tmp_path / "nowhere"), "-o", str(output)
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1

@@ -6,6 +6,7 @@ property) and "tolerate_cpreg_only_in_incoming_stream" (the cpreg tolerance's tr
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ def test_an_unknown_release_has_what_its_binary_names(tmp_path: Path) -> None:
 
 
 def test_without_an_arm64_qemu_the_newest_known_decides(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    monkeypatch.setattr("os.uname", lambda: os.uname_result(("Linux", "h", "7.2", "#1", "x86_64")))
     assert deciding_vmm(None) == newest_known()
     with pytest.raises(InputError, match=r"--vmm qemu-0\.1: unknown VMM \(known: qemu-7\.2, "):
         deciding_vmm("qemu-0.1")

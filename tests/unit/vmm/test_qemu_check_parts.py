@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 from support.schemas import validate
+from support.imports import run_without_extras
 
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.errors import QmpCommandError, QmpError
@@ -98,18 +97,8 @@ def test_a_qemu_that_dies_before_connecting_is_reported_at_once(tmp_path: Path) 
 
 def test_the_qmp_readers_import_without_qemu_qmp() -> None:
     """qemu-check runs in the nested host, which has no qemu.qmp."""
-    blocker = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] in ('lxml', 'libvirt', 'libvirt_qemu', 'qemu'):\n"
-        "            raise ModuleNotFoundError(name)\n"
-        "sys.meta_path.insert(0, Block())\n"
-        "import qemu_errata.vmm.qmp\n"
-        "import qemu_errata.vmm.qemu_check\n"
-    )
-    completed = subprocess.run(
-        [sys.executable, "-c", blocker], capture_output=True, text=True, check=False
+    completed = run_without_extras(
+        "import qemu_errata.vmm.qmp\nimport qemu_errata.vmm.qemu_check\n"
     )
     assert completed.returncode == 0, completed.stderr
 

@@ -1,0 +1,78 @@
+"""Parsed copies of the package's TOML tables, kept as JSON in the user's cache (shell).
+
+Parsing and checking a table takes a short command much of its run (``check``:
+bench/cli_startup.py); the same document read back from JSON takes about a
+millisecond. A copy in $XDG_CACHE_HOME/qemu-errata/tables
+(~/.cache/qemu-errata/tables; safe to delete) is named by the table's name,
+size and modification time, so an edited or upgraded table is parsed anew
+(and a hit reads no table at all), and written atomically (a temporary file
+renamed), so concurrent commands never read half of one. Any failure to read or write a
+copy falls back to parsing: the copies only ever save time. Entry points
+install them (``install``): the command line, and the hook when it names CPUs.
+Standard library only: the hook imports this.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+
+from qemu_errata.core import data_files
+
+TYPE_CHECKING = False  # typing costs --version's start-up
+if TYPE_CHECKING:
+    from typing import Any
+
+
+class JsonCopies:
+    """Copies in ``directory``, one file per version of a table."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self._paths: dict[str, str] = {}  # by table: its copy's path when get() looked
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        try:
+            table = os.stat(os.path.join(data_files.DATA_DIRECTORY, name))
+        except OSError:
+            return None  # the core reports the missing table
+        stem = f"{name.removesuffix('.toml')}-{table.st_size}-{table.st_mtime_ns}"
+        path = self._paths[name] = os.path.join(self.directory, f"{stem}.json")
+        try:
+            with open(path, encoding="utf-8") as stream:
+                document = json.load(stream)
+        except (OSError, ValueError):
+            return None
+        return document if isinstance(document, dict) else None
+
+    def put(self, name: str, document: dict[str, Any]) -> None:
+        """Write the copy get() looked for; a read-only or missing cache directory just means
+        no copy."""
+        path = self._paths.get(name)
+        if path is None:
+            return
+        temporary = f"{path}.{os.getpid()}.tmp"  # tempfile would cost the hook's start-up
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError:
+            return
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+                json.dump(document, stream)
+            os.replace(temporary, path)
+        except (OSError, TypeError, ValueError):
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+
+
+def cache_directory() -> str:
+    """$XDG_CACHE_HOME/qemu-errata/tables, ~/.cache/qemu-errata/tables without it."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "qemu-errata", "tables")
+
+
+def install() -> None:
+    """Read the package's TOML tables through copies in cache_directory() from now on."""
+    data_files.use_copies(JsonCopies(cache_directory()))

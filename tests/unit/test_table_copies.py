@@ -1,0 +1,75 @@
+"""The package's TOML tables read through copies in the user's cache (shell) of the tables
+once parsed and held to their shape, and without them through the core alone, which
+writes nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qemu_errata import table_copies
+from qemu_errata.core import data_files
+from qemu_errata.core.errata.schema import FACTS_FILE
+from qemu_errata.core.vmms import VMM_FILE
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    table_copies.install()
+    yield tmp_path / "qemu-errata" / "tables"
+    data_files.use_copies(None)
+
+
+def test_a_checked_table_is_read_back_from_a_json_copy_named_by_its_content(cache: Path) -> None:
+    parsed = data_files.package_toml("errata.toml", FACTS_FILE)
+    (copy,) = cache.iterdir()
+    table = Path(data_files.DATA_DIRECTORY, "errata.toml").stat()
+    assert copy.name == f"errata-{table.st_size}-{table.st_mtime_ns}.json"
+    assert json.loads(copy.read_text()) == parsed
+    copy.write_text('{"table": "from the copy"}')  # a copy was checked before it was kept
+    assert data_files.package_toml("errata.toml", FACTS_FILE) == {"table": "from the copy"}
+
+
+def test_a_table_read_without_its_shape_makes_no_copy(cache: Path) -> None:
+    assert data_files.package_toml("registers.toml", None)["format"].startswith("qemu-errata/")
+    assert not cache.exists()
+
+
+@pytest.mark.parametrize("damage", ["{not json", "[1, 2]", ""])
+def test_a_damaged_copy_is_parsed_anew(cache: Path, damage: str) -> None:
+    parsed = data_files.package_toml("vmms.toml", VMM_FILE)
+    (copy,) = cache.iterdir()
+    copy.write_text(damage)
+    assert data_files.package_toml("vmms.toml", VMM_FILE) == parsed
+
+
+def test_an_unwritable_cache_only_means_no_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))  # a file: no directory below
+    table_copies.install()
+    try:
+        assert (
+            data_files.package_toml("vmms.toml", VMM_FILE)["format"]
+            == "qemu-errata/vmm-capabilities/1"
+        )
+    finally:
+        data_files.use_copies(None)
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_without_copies_the_core_parses_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    data_files.use_copies(None)
+    assert (
+        data_files.package_toml("vmms.toml", VMM_FILE)["format"] == "qemu-errata/vmm-capabilities/1"
+    )
+    assert list(tmp_path.iterdir()) == []
