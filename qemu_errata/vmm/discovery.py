@@ -37,6 +37,10 @@ def local_qemu_has_cpu(model: str) -> bool:
     binary = shutil.which(QEMU_BINARY)
     if binary is None:
         return False
+    import subprocess  # noqa: PLC0415 (start-up: only when a QEMU is asked)
+
+    from qemu_errata import processes  # noqa: PLC0415
+
     try:
         listing = processes.run(
             [binary, "-cpu", "help"],

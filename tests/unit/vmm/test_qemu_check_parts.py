@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-from support.schemas import validate
 from support.imports import run_without_extras
+from support.schemas import validate
 
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.errors import QmpCommandError, QmpError
