@@ -30,11 +30,15 @@ class HostType:
 
     def describe(self) -> str:
         """E.g. ``512 hosts like rack03-h0007: Arm Neoverse-N1 r4p1, Linux 6.12``."""
+        count = "1 host" if len(self.hosts) == 1 else f"{len(self.hosts)} hosts like"
+        return f"{count} {self.hosts[0]}: {self.kind()}"
+
+    def kind(self) -> str:
+        """E.g. ``Arm Neoverse-N1 r4p1, Linux 6.12``: the CPUs and the kernel."""
         cpus = ", ".join(_cpu_name(i.midr) for i in self.profile.implementations)
         kernel = self.profile.kernel_version
         linux = "kernel unknown" if kernel is None else f"Linux {kernel[0]}.{kernel[1]}"
-        count = "1 host" if len(self.hosts) == 1 else f"{len(self.hosts)} hosts like"
-        return f"{count} {self.hosts[0]}: {cpus}, {linux}"
+        return f"{cpus}, {linux}"
 
 
 def label_of(hosts: Sequence[str]) -> str:

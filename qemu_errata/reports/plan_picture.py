@@ -91,12 +91,12 @@ def _cell(plan: Plan, row: PlanType, column: PlanType, x: int, y: int) -> str:
     if row is column:
         colour, text, title = SAME, "", row.describe()
     else:
-        pairing = plan.pairing(row, column)
-        lost = len(pairing.losses) if pairing.compatible else None
+        pair = plan.cell(row, column)
+        lost = pair.lost_fields if pair.compatible else None
         colour = cell_colour(lost)
         text = "x" if lost is None else str(lost)
         title = f"{row.id} + {column.id}: " + (
-            f"lose {lost} fields" if lost is not None else pairing.deciding
+            f"lose {lost} fields" if lost is not None else pair.deciding
         )
     rect = (
         f"<rect x='{x}' y='{y}' width='{CELL}' height='{CELL}' fill='{colour}'"

@@ -11,7 +11,7 @@ import collections
 import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from qemu_errata.core.catalogue import (
     Catalogue,
@@ -79,6 +79,33 @@ def baseline_of_types(
     writes = model.host_writes
     groups = tuple(HostGroup(t.describe(), t.hosts, writes[t.label]) for t in types)
     return replace(model, host_groups=groups)
+
+
+@dataclass(frozen=True)
+class RegisterOutcome:
+    """One register of a baseline alone: its pool value, or why there is none."""
+
+    value: int | None  # None when blocked
+    blockers: tuple[Blocker, ...]
+    writes: frozenset[str]  # hosts whose own value differs: the VMM writes it there
+    losses: tuple[Loss, ...]
+
+
+def register_outcome(
+    profiles: Sequence[HostProfile],
+    group: str,
+    name: str,
+    catalogue: Catalogue,
+    vmm: Vmm | None = None,
+) -> RegisterOutcome:
+    """What baseline decides for ``name`` of ``group`` alone (registers are decided apart,
+    so plan judges a set of types register by register, each register once per distinct
+    set of values)."""
+    computation = _Baseline(profiles, catalogue, vmm)
+    value = computation._register(group, name)
+    writes = frozenset(host for host, names in computation.writes.items() if name in names)
+    blocked = tuple(computation.blockers)
+    return RegisterOutcome(None if blocked else value, blocked, writes, tuple(computation.losses))
 
 
 def pin_midr(
