@@ -54,7 +54,7 @@ class Cell:
 
     compatible: bool
     lost_fields: int
-    deciding: str
+    brief: str  # why not, in the deciding words that name no host ("" when it can)
 
 
 @dataclass(frozen=True)
@@ -114,9 +114,11 @@ class Plan:
     def cell(self, first: PlanType, second: PlanType) -> Cell:
         """The pair of two different types as the picture shows it (no whole baseline)."""
         pair = frozenset({self.types.index(first), self.types.index(second)})
-        fit = self._blocks.fit(pair)
-        deciding = "" if fit.valid else self._blocks.deciding(fit.blockers, sorted(pair))
-        return Cell(fit.valid, len(fit.lost), deciding)
+        blocks = self._blocks
+        fit = blocks.fit(pair)
+        if fit.valid:
+            return Cell(True, len(fit.lost), "")
+        return Cell(False, 0, blocks.deciding(fit.blockers, sorted(pair), brief=True))
 
     def search(self) -> str:
         """How the pools were found, in words."""
