@@ -51,10 +51,17 @@ class Blocks:
         self.fits = Fits(self.standing, catalogue, vmm)
         self.judged: dict[frozenset[int], Fit] = {}
         self.models: dict[frozenset[int], PoolModel] = {}
+        self.writable: dict[tuple[int, str, str], bool] = {}
 
     def fit(self, block: frozenset[int]) -> Fit:
+        """Whether ``block`` forms a pool, its cost (a pair kept apart: only its blockers)."""
         if block not in self.judged:
-            self.judged[block] = self.fits.fit(block)
+            registers = self.apart.get(block)
+            self.judged[block] = (
+                self.fits.fit(block)
+                if registers is None
+                else self.fits.apart_blockers(block, registers)
+            )
         return self.judged[block]
 
     def valid(self, block: frozenset[int]) -> bool:
@@ -63,8 +70,8 @@ class Blocks:
         return self.fit(block).valid
 
     @functools.cached_property
-    def apart(self) -> frozenset[frozenset[int]]:
-        """The pairs a register or the timer keeps apart (fit.Fits.apart)."""
+    def apart(self) -> dict[frozenset[int], list[int]]:
+        """The pairs a register or the timer keeps apart, with those registers (Fits.apart)."""
         return self.fits.apart()
 
     def blockers(self, block: frozenset[int]) -> tuple[Blocker, ...]:
@@ -124,22 +131,30 @@ class Blocks:
         ``brief``: blockers of no field in a few words naming no host (``timer frequencies
         differ``), so that the reasons of many pairs can be grouped.
         """
-        profiles = [self.standing[i].profile for i in members]
+        return self.decidings(blockers, members)[1 if brief else 0]
+
+    def decidings(self, blockers: Sequence[Blocker], members: Iterable[int]) -> tuple[str, str]:
+        """The deciding fields in full and in brief (see deciding), worked out once."""
+        members = list(members)
         by_reason: dict[str, list[tuple[str, str]]] = {}
         others: list[str] = []
+        briefly: list[str] = []
         for blocker in blockers:
             register = self.catalogue.get(blocker.register)
             if blocker.field is None or register is None:
-                words = _briefly(blocker, self.vmm) if brief else blocker.message
-                if words not in others:
-                    others.append(words)
+                for words, said in (
+                    (blocker.message, others),
+                    (_briefly(blocker, self.vmm), briefly),
+                ):
+                    if words not in said:
+                        said.append(words)
                 continue
             reason = (
                 NOT_SETTABLE.format(
                     by="set by no VMM" if self.vmm is None else f"not set by {self.vmm.name}"
                 )
                 if blocker.reason == "not-settable"
-                else _why_differing(register, register.field(blocker.field), profiles)
+                else self._why_differing(register, register.field(blocker.field), members)
             )
             by_reason.setdefault(reason, []).append((blocker.register, blocker.field))
         parts = [
@@ -147,7 +162,23 @@ class Blocks:
             f" {reason}"
             for reason, fields in by_reason.items()
         ]
-        return "; ".join(parts + others)
+        return "; ".join(parts + others), "; ".join(parts + briefly)
+
+    def _why_differing(self, register: Register, fld: Field, members: Sequence[int]) -> str:
+        """Why no value of ``fld`` is presentable on every host: where it is not writable."""
+        fixed = [i for i in members if not self._writable(register, fld, i)]
+        if not fixed:
+            return "writable, but KVM refuses every common value"
+        kernels = sorted({_kernel(self.standing[i].profile) for i in fixed})
+        return f"not writable on {' and '.join(kernels)}"
+
+    def _writable(self, register: Register, fld: Field, index: int) -> bool:
+        """Whether type ``index`` lets a VMM write ``fld`` (asked once per type and field)."""
+        key = (index, fld.register, fld.name)
+        if key not in self.writable:
+            bits = writable_bits(self.standing[index].profile, fld.register, register)
+            self.writable[key] = bits & fld.mask == fld.mask
+        return self.writable[key]
 
     def proposed_groups(self, block: frozenset[int]) -> PoolModel:
         """The model of ``block`` with its host groups per host type (writes are alike)."""
@@ -177,14 +208,6 @@ def _briefly(blocker: Blocker, vmm: Vmm | None) -> str:
         ),
     }
     return words.get(blocker.reason, blocker.message)
-
-
-def _why_differing(register: Register, fld: Field, profiles: Sequence[HostProfile]) -> str:
-    """Why no value of ``fld`` is presentable on every host: where it is not writable."""
-    fixed = [p for p in profiles if writable_bits(p, fld.register, register) & fld.mask != fld.mask]
-    if not fixed:
-        return "writable, but KVM refuses every common value"
-    return f"not writable on {' and '.join(sorted({_kernel(p) for p in fixed}))}"
 
 
 def _kernel(profile: HostProfile) -> str:

@@ -63,23 +63,12 @@ def _why_not_in(blocks: Blocks, block: frozenset[int], index: int, pool_id: str)
     apart = [m for m in sorted(block) if not blocks.compatible(m, index)]
     if apart:
         pair = frozenset({apart[0], index})
-        blockers = blocks.blockers(pair)
-        return Apart(
-            plan_type,
-            pool_id,
-            blocks.types[apart[0]],
-            blocks.deciding(blockers, pair),
-            blocks.deciding(blockers, pair, brief=True),
-        )
+        deciding, brief = blocks.decidings(blocks.blockers(pair), sorted(pair))
+        return Apart(plan_type, pool_id, blocks.types[apart[0]], deciding, brief)
     blockers = blocks.blockers(union)
     if blockers:
-        return Apart(
-            plan_type,
-            pool_id,
-            None,
-            blocks.deciding(blockers, union),
-            blocks.deciding(blockers, union, brief=True),
-        )
+        deciding, brief = blocks.decidings(blockers, sorted(union))
+        return Apart(plan_type, pool_id, None, deciding, brief)
     before = blocks.fit(block).lost
     extra = tuple(sorted(blocks.fit(union).lost - before))
     return Apart(plan_type, pool_id, None, "", "", blocks.cost(union) - blocks.cost(block), extra)

@@ -113,27 +113,14 @@ class Fits:
             blockers.extend(pool_refusals(model, self.vmm, self.catalogue))
         return Fit(tuple(blockers), cost, frozenset(lost))
 
-    def apart(self) -> frozenset[frozenset[int]]:
-        """The pairs of types some register or the timer keeps apart, found register by
-        register: each pair of value classes is judged once, then every pair of types of
-        those classes is marked (a fit of the pair would find the same blocker)."""
-        pairs: set[frozenset[int]] = set()
+    def apart(self) -> dict[frozenset[int], list[int]]:
+        """The pairs of types some register or the timer keeps apart, with the registers
+        that do, found register by register: each pair of value classes is judged once,
+        then every pair of types of those classes is marked (a fit of the pair would find
+        the same blockers: ``apart_blockers``)."""
+        pairs: dict[frozenset[int], list[int]] = {}
         for r in range(len(self.registers)):
-            members: dict[int, list[int]] = {}
-            for t, classes in enumerate(self.classes):
-                members.setdefault(classes[r], []).append(t)
-            ordered = sorted(members)
-            for n, first in enumerate(ordered):
-                for second in ordered[n + 1 :]:
-                    by_class = {first: members[first][0], second: members[second][0]}
-                    if not self._verdict(r, by_class).outcome.blockers:
-                        continue
-                    pairs.update(
-                        frozenset({t, u})
-                        for t in members[first]
-                        for u in members[second]
-                        if r in self.reports[t] or r in self.reports[u]
-                    )
+            self._mark_register(r, pairs)
         timers: dict[int, list[int]] = {}
         for t, host_type in enumerate(self.standing):
             if host_type.profile.timer_frequency_hz is not None:
@@ -141,8 +128,37 @@ class Fits:
         groups = list(timers.values())
         for a, alike in enumerate(groups):
             for others in groups[a + 1 :]:
-                pairs.update(frozenset({t, u}) for t in alike for u in others)
-        return frozenset(pairs)
+                for t in alike:
+                    for u in others:
+                        pairs.setdefault(frozenset({t, u}), [])
+        return pairs
+
+    def _mark_register(self, r: int, pairs: dict[frozenset[int], list[int]]) -> None:
+        """Mark the pairs of types register ``r`` keeps apart."""
+        members: dict[int, list[int]] = {}
+        for t, classes in enumerate(self.classes):
+            members.setdefault(classes[r], []).append(t)
+        ordered = sorted(members)
+        for n, first in enumerate(ordered):
+            for second in ordered[n + 1 :]:
+                by_class = {first: members[first][0], second: members[second][0]}
+                if not self._verdict(r, by_class).outcome.blockers:
+                    continue
+                for t in members[first]:
+                    for u in members[second]:
+                        if r in self.reports[t] or r in self.reports[u]:
+                            pairs.setdefault(frozenset({t, u}), []).append(r)
+
+    def apart_blockers(self, pair: frozenset[int], registers: Sequence[int]) -> Fit:
+        """The fit of a pair ``apart`` found, from the registers it named (and the timer)."""
+        members = sorted(pair)
+        blockers: list[Blocker] = []
+        for r in sorted(registers):
+            by_class = {self.classes[t][r]: t for t in reversed(members)}
+            names = {_placeholder(c): self.labels[t] for c, t in by_class.items()}
+            blockers.extend(_named(b, names) for b in self._verdict(r, by_class).outcome.blockers)
+        blockers.extend(self._timer(members))
+        return Fit(tuple(blockers), 0, frozenset())
 
     def _verdict(self, r: int, by_class: dict[int, int]) -> _Verdict:
         key = (r, frozenset(by_class))
