@@ -15,7 +15,7 @@ from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.plan import plan, plan_types, pools_served
 from qemu_errata.core.plan import proposal as proposal_module
 from qemu_errata.core.plan.blocks import Blocks
-from qemu_errata.core.pool import Reason, baseline, check
+from qemu_errata.core.pool import PoolModel, Reason, baseline, check
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.vmms import vmm_named
 from qemu_errata.errors import IncompatiblePoolError, InputError, NoPartitionError
@@ -268,6 +268,14 @@ def test_a_vmm_that_cannot_present_a_pair_keeps_it_apart_in_every_search() -> No
     assert len(merged.pools) == 3
 
 
+def whole_baseline(blocks: Blocks, block: frozenset[int]) -> PoolModel | IncompatiblePoolError:
+    """The whole baseline of ``block`` (and the VMM's refusals), or why there is none."""
+    try:
+        return blocks.model(block)
+    except IncompatiblePoolError as refused:
+        return refused
+
+
 @pytest.mark.parametrize("vmm", [None, "qemu-7.2", "qemu-11.1", "qemu-sysreg-v10"])
 def test_the_fast_fit_of_every_block_agrees_with_the_whole_baseline(vmm: str | None) -> None:
     # Registers decided one by one and shared between blocks must give what baseline and
@@ -276,26 +284,24 @@ def test_the_fast_fit_of_every_block_agrees_with_the_whole_baseline(vmm: str | N
     chosen = None if vmm is None else vmm_named(vmm)
     types = plan_types(profiles)
     blocks = Blocks(types, load_catalogue(), load_errata_table(), chosen)
-    invalid_pairs = set()
+    invalid_pairs: set[frozenset[int]] = set()
     for size in (1, 2, 3):
         for block in map(frozenset, itertools.combinations(range(len(types)), size)):
-            try:
-                model = blocks.model(block)
-            except IncompatiblePoolError as refused:
-                assert not blocks.fit(block).valid, sorted(block)
+            whole = whole_baseline(blocks, block)
+            fit = blocks.fit(block)
+            if isinstance(whole, IncompatiblePoolError):
+                assert not fit.valid, sorted(block)
                 if size == 2:
                     # A pair's blockers come from the registers that keep it apart: the
                     # same as its fit register by register, in the whole baseline's words.
-                    assert blocks.fit(block).blockers == blocks.fits.fit(block).blockers
-                    assert {b.message for b in blocks.fit(block).blockers} == {
-                        b.message for b in refused.blockers
-                    }
-                invalid_pairs.update([block] if size == 2 else [])
+                    assert fit.blockers == blocks.fits.fit(block).blockers
+                    assert {b.message for b in fit.blockers} == {b.message for b in whole.blockers}
+                    invalid_pairs.add(block)
                 continue
-            assert blocks.fit(block).valid, sorted(block)
-            host_fields = sum(len(loss.host_values) for loss in model.losses)
-            assert blocks.cost(block) == host_fields  # one host per type here
-            assert blocks.fit(block).lost == {loss.field.qualified_name for loss in model.losses}
+            assert fit.valid, sorted(block)
+            host_fields = sum(len(loss.host_values) for loss in whole.losses)
+            assert fit.cost == host_fields  # one host per type here
+            assert fit.lost == {loss.field.qualified_name for loss in whole.losses}
     # The pairs found apart register by register are pairs that form no pool; without a
     # VMM's refusals, every such pair.
     assert set(blocks.apart) <= invalid_pairs
