@@ -11,17 +11,15 @@ description names what separates it from its nearest neighbour.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Hashable, Iterator, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
-from qemu_errata.core.catalogue import Catalogue, load_catalogue
+from qemu_errata.core.catalogue import load_catalogue
+from qemu_errata.core.distinctions import differences, distinctions
 from qemu_errata.core.hosttypes import HostType, group_hosts, label_of, register_facts
 from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.words import plural
-
-# How many of the facts that separate two look-alike types a description names.
-NAMED_DIFFERENCES = 2
 
 
 @dataclass(frozen=True)
@@ -52,11 +50,29 @@ class PlanType:
 
     def words(self) -> str:
         """The description without the id."""
-        merged = dataclasses.replace(self.host_types[0], hosts=self.hosts).describe()
+        merged = dataclasses.replace(self.host_types[0], hosts=self.hosts, distinction="")
         distinction = f", {self.distinction}" if self.distinction else ""
+        return f"{merged.describe()}{distinction}{self._variants()}"
+
+    def _variants(self) -> str:
+        """`` (REVIDR 0x0, 0x1)``: what its host types differ in (their implementations)."""
+        if len(self.host_types) == 1:
+            return ""
+        first = self.host_types[0].profile
+        differing = {
+            word
+            for t in self.host_types[1:]
+            for word in differences(t.profile, first, load_catalogue())
+        }
+        if differing and all(w.startswith(("REVIDR", "AIDR")) for w in differing):
+            revidrs = dict.fromkeys(
+                i.revidr for t in self.host_types for i in t.profile.implementations
+            )
+            if len(revidrs) > 1:
+                shown = ", ".join("unknown" if r is None else f"{r:#x}" for r in revidrs)
+                return f" (REVIDR {shown})"
         others = len(self.host_types) - 1
-        variants = f" (and {plural(others, 'other CPU implementation')})" if others else ""
-        return f"{merged}{distinction}{variants}"
+        return f" (and {plural(others, 'other CPU implementation')})"
 
     def like(self) -> str:
         """``40 hosts like rack01-n1-h000``: the type in a few words."""
@@ -84,65 +100,10 @@ def plan_types(profiles: Sequence[HostProfile]) -> tuple[PlanType, ...]:
     for host_type in group_hosts(profiles):
         groups.setdefault(register_facts(host_type.profile), []).append(host_type)
     types = [PlanType(f"T{n}", tuple(g)) for n, g in enumerate(groups.values(), 1)]
-    return tuple(_distinguished(types, load_catalogue()))
-
-
-def _distinguished(types: Sequence[PlanType], catalogue: Catalogue) -> Iterator[PlanType]:
-    """Each type, with what separates it from its nearest look-alike when it has one."""
-    alike: dict[str, list[PlanType]] = {}
-    for plan_type in types:
-        alike.setdefault(_base_words(plan_type), []).append(plan_type)
-    for plan_type in types:
-        others = [t for t in alike[_base_words(plan_type)] if t is not plan_type]
-        if not others:
-            yield plan_type
-            continue
-        nearest = min(
-            (_differences(plan_type.profile, other.profile, catalogue) for other in others),
-            key=len,
-        )
-        shown = nearest[:NAMED_DIFFERENCES]
-        more = len(nearest) - len(shown)
-        words = ", ".join(shown) + (f" (+{more} more)" if more else "")
-        yield dataclasses.replace(plan_type, distinction=words)
-
-
-def _base_words(plan_type: PlanType) -> str:
-    """The CPU names and kernel of the description: where two types can read alike."""
-    return plan_type.host_types[0].kind()
-
-
-def _differences(own: HostProfile, other: HostProfile, catalogue: Catalogue) -> list[str]:
-    """``own``'s facts that ``other`` does not share, in words (``timer 25 MHz``)."""
-    words = []
-    if own.timer_frequency_hz != other.timer_frequency_hz:
-        words.append(_timer_words(own.timer_frequency_hz))
-    for group in ("firmware_registers", "gic_registers", "id_registers"):
-        mine, theirs = getattr(own, group), getattr(other, group)
-        for name in sorted(set(mine) | set(theirs), key=lambda n: (n not in catalogue, n)):
-            if mine.get(name) != theirs.get(name):
-                words.append(_register_words(name, mine.get(name), theirs.get(name), catalogue))
-    if own.writable_masks != other.writable_masks:
-        words.append("other writable masks")
-    if own.capabilities != other.capabilities:
-        words.append("other KVM capabilities")
-    return words
-
-
-def _timer_words(hz: int | None) -> str:
-    if hz is None:
-        return "timer unknown"
-    return f"timer {hz / 1e6:g} MHz"
-
-
-def _register_words(name: str, own: int | None, other: int | None, catalogue: Catalogue) -> str:
-    """``ID_AA64ISAR0_EL1.AES NI (0x0)``: the first field that differs, else the value."""
-    if own is None:
-        return f"no {name}"
-    register = catalogue.get(name)
-    if register is None or other is None:
-        return f"{name} {own:#x}"
-    for fld in register.fields:
-        if fld.raw(own) != fld.raw(other):
-            return f"{fld.qualified_name} {fld.describe(fld.raw(own))}"
-    return f"{name} {own:#x}"
+    words = distinctions(
+        types, lambda t: t.host_types[0].kind(), lambda t: t.profile, load_catalogue()
+    )
+    return tuple(
+        dataclasses.replace(t, distinction=distinction)
+        for t, distinction in zip(types, words, strict=True)
+    )

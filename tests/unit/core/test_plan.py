@@ -167,6 +167,9 @@ def test_types_that_differ_only_in_implementations_plan_as_one() -> None:
     fleet = synthetic_fleet(hosts=120, types=6)  # N1 and A76, three REVIDRs each
     types = plan_types(fleet)
     assert [len(t.host_types) for t in types] == [3, 3]
+    assert types[0].describe() == (
+        "T1: 60 hosts like rack000-h00000: Arm Neoverse-N1 r4p1, Linux 6.12 (REVIDR 0x0, 0x1, 0x2)"
+    )
     proposal = plan(fleet)
     assert len(proposal.pools) == 1
     pool = proposal.pools[0]
