@@ -15,8 +15,9 @@ from qemu_errata.core.pool import Loss
 from qemu_errata.core.pool_ids import Move
 from qemu_errata.core.words import plural
 
-# The summary's bounds: pools shown one by one, types named per pool, reasons, moves.
-SUMMARY_POOLS = 20
+# The summary's bounds (under 60 lines whatever the fleet): pools shown one by one (the
+# largest), types named per pool, reasons, moves.
+SUMMARY_POOLS = 16
 NAMED_PER_POOL = 2
 SUMMARY_REASONS = 8
 SUMMARY_MOVES = 8
@@ -38,16 +39,16 @@ def plan_summary(plan: Plan) -> list[str]:
         f"{plural(hosts, 'host')} of {plural(len(plan.types), 'type')} in "
         f"{plural(len(plan.pools), 'pool')} ({fewest}; {plan.search()}):"
     ]
-    shown = _largest(plan.pools, SUMMARY_POOLS)
+    shown = {pool.id for pool in _largest(plan.pools, SUMMARY_POOLS)}
     by_label = {t.label: t for t in plan.types}
     for pool in plan.pools:
-        if pool in shown:
+        if pool.id in shown:
             lines.extend(_pool_summary(pool, by_label))
-    rest = [pool for pool in plan.pools if pool not in shown]
+    rest = [pool for pool in plan.pools if pool.id not in shown]
     if rest:
         count = sum(len(pool.hosts) for pool in rest)
         lines.append(
-            f"  and {plural(len(rest), 'smaller pool')} of {plural(count, 'host')}: "
+            f"  and {plural(len(rest), 'more pool')} of {plural(count, 'host')} in all: "
             f"{', '.join(pool.id for pool in rest[:6])}{', ...' if len(rest) > 6 else ''}"
         )
     lines.extend(_apart_summary(plan))

@@ -54,6 +54,30 @@ def test_the_summary_of_a_hundred_types_is_short_and_names_every_pool(
     assert lines[-1].startswith("`qemu-errata plan --detail` prints every type")
 
 
+def test_a_hundred_pools_and_their_moves_stay_short(tmp_path: Path) -> None:
+    # Every type a timer of its own: no two can share, 100 pools; planned again with the
+    # timers shifted by one type, most hosts change pool.
+    n1 = load_embedded_profile("kvm-6.12-neoverse-n1")
+
+    def hosts(shift: int) -> list[HostProfile]:
+        return [
+            dataclasses.replace(n1, host=f"h{n:03}", timer_frequency_hz=1_000_000 * (n + shift))
+            for n in range(1, 101)
+        ]
+
+    before = tmp_path / "before"
+    before.mkdir()
+    previous = tmp_path / "plan.json"
+    previous.write_text(run_cli("plan", *written(before, hosts(0)), "--json").stdout)
+    done = run_cli("plan", *written(tmp_path, hosts(1)), "--previous", previous)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("100 hosts of 100 types in 100 pools")
+    assert len(lines) < 60
+    assert "  and 84 more pools of 84 hosts in all: " in "\n".join(lines)
+    assert any(line.startswith("Hosts that change pool (") for line in lines)
+
+
 def test_a_loss_line_groups_the_types_that_lose_a_value(tmp_path: Path) -> None:
     # An A76 (SSBS 1) with three N1 types (SSBS 2; two with an ISAR0 field lowered): the
     # pool presents SSBS 1, and the three N1 types that lose SSBS2 are one group.
