@@ -30,9 +30,9 @@ def written(tmp_path: Path, profiles: list[HostProfile]) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def hundred_types(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """400 hosts of 100 types: every embedded kvm profile, with timers, PSCI versions and
+    """200 hosts of 100 types: every embedded kvm profile, with timers, PSCI versions and
     lowered ID fields of their own."""
-    return written(tmp_path_factory.mktemp("fleet"), varied_fleet(400, 100))
+    return written(tmp_path_factory.mktemp("fleet"), varied_fleet(200, 100))
 
 
 def test_the_summary_of_a_hundred_types_is_short_and_names_every_pool(
@@ -42,7 +42,7 @@ def test_the_summary_of_a_hundred_types_is_short_and_names_every_pool(
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) < 60
-    assert lines[0].startswith("400 hosts of 100 types in ")
+    assert lines[0].startswith("200 hosts of 100 types in ")
     pools = json.loads(run_cli("plan", *hundred_types, "--json").stdout)["pools"]
     shown = [line for line in lines if line.startswith("  pool ")]
     assert len(shown) == len(pools)
