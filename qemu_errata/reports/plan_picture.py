@@ -63,14 +63,14 @@ def picture_order(plan: Plan) -> list[PlanType]:
     return [t for pool in plan.pools for t in pool.types]
 
 
-def reason_mark(number: int) -> str:
+def _reason_mark(number: int) -> str:
     """``a`` ... ``z``, ``A`` ... ``Z``, then ``#53`` ...: the mark of the ``number``-th
     reason (from 0; the commonest reasons get the letters)."""
     letters = string.ascii_lowercase + string.ascii_uppercase
     return letters[number] if number < len(letters) else f"#{number + 1}"
 
 
-def matrix_left(plan: Plan) -> int:
+def _matrix_left(plan: Plan) -> int:
     """Where the matrix starts: right of the longest row label."""
     return MARGIN * 2 + CHAR * max(len(t.describe()) for t in plan.types)
 
@@ -78,7 +78,7 @@ def matrix_left(plan: Plan) -> int:
 def plan_svg(plan: Plan) -> str:
     """The SVG document of ``plan``'s matrix (see the module docstring)."""
     order = picture_order(plan)
-    left = matrix_left(plan)
+    left = _matrix_left(plan)
     size = len(order) * CELL
     pairs = {
         (row.id, column.id): plan.cell(row, column)
@@ -132,7 +132,7 @@ def _marks(cells: Iterable[Cell]) -> dict[str, str]:
     """Each reason some pair cannot share for (a clause of its words), commonest first, and
     its mark."""
     counts = Counter(clause for cell in cells if not cell.compatible for clause in _clauses(cell))
-    return {clause: reason_mark(n) for n, (clause, _) in enumerate(counts.most_common())}
+    return {clause: _reason_mark(n) for n, (clause, _) in enumerate(counts.most_common())}
 
 
 def _clauses(cell: Cell) -> list[str]:

@@ -47,7 +47,6 @@ class Blocks:
         self.table = table
         self.vmm = vmm
         self.standing = [t.as_host_type() for t in types]
-        self.index_of_label = {t.label: n for n, t in enumerate(self.standing)}
         self.fits = Fits(self.standing, catalogue, vmm)
         self.judged: dict[frozenset[int], Fit] = {}
         self.models: dict[frozenset[int], PoolModel] = {}
