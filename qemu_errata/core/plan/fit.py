@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 
-from qemu_errata.core.catalogue import Catalogue, Kind
+from qemu_errata.core.catalogue import Catalogue
 from qemu_errata.core.hosttypes import HostType
 from qemu_errata.core.implementations import TargetImplementations
 from qemu_errata.core.pool import (
@@ -27,7 +27,7 @@ from qemu_errata.core.pool import (
     Reason,
     writable_bits,
 )
-from qemu_errata.core.pool.baseline import RegisterOutcome, register_outcome
+from qemu_errata.core.pool.baseline import RegisterOutcome, pool_registers, register_outcome
 from qemu_errata.core.pool.host import host_value
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.vmm_fit import pool_refusals
@@ -235,13 +235,13 @@ class Fits:
 
 
 def _registers(standing: Sequence[HostType], catalogue: Catalogue) -> list[tuple[str, str]]:
-    """Every register some type reports, as baseline orders them (catalogue order first)."""
-    registers = []
-    for group in REGISTER_GROUPS:
-        reported = {name for t in standing for name in getattr(t.profile, group)}
-        known = [n for n in catalogue if n in reported and catalogue[n].kind is not Kind.IDENTITY]
-        registers += [(group, n) for n in known + sorted(reported - set(catalogue))]
-    return registers
+    """Every register some type reports, as baseline orders them (pool_registers)."""
+    profiles = [t.profile for t in standing]
+    return [
+        (group, name)
+        for group in REGISTER_GROUPS
+        for name in pool_registers(profiles, group, catalogue)
+    ]
 
 
 def _placeholder(value_class: int) -> str:

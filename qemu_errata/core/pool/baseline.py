@@ -91,6 +91,14 @@ class RegisterOutcome:
     losses: tuple[Loss, ...]
 
 
+def pool_registers(profiles: Sequence[HostProfile], group: str, catalogue: Catalogue) -> list[str]:
+    """The registers of ``group`` a pool of ``profiles`` decides: every one some host
+    reports, catalogue order first, identity ones (MIDR, REVIDR, AIDR) left out."""
+    reported = {name for p in profiles for name in getattr(p, group)}
+    known = [n for n in catalogue if n in reported and catalogue[n].kind is not Kind.IDENTITY]
+    return known + sorted(reported - set(catalogue))
+
+
 def register_outcome(
     profiles: Sequence[HostProfile],
     group: str,
@@ -244,15 +252,9 @@ class _Baseline:
         )
 
     def _group(self, group: str) -> dict[str, int]:
-        """Every register some host reports, catalogue order first, identity ones left out."""
-        reported = {name for p in self.profiles for name in getattr(p, group)}
-        known = [
-            n
-            for n in self.catalogue
-            if n in reported and self.catalogue[n].kind is not Kind.IDENTITY
-        ]
+        """Every register some host reports, in pool_registers' order."""
         values = {}
-        for name in known + sorted(reported - set(self.catalogue)):
+        for name in pool_registers(self.profiles, group, self.catalogue):
             value = self._register(group, name)
             if value is not None:
                 values[name] = value
