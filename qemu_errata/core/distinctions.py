@@ -9,17 +9,21 @@ from its nearest look-alike (the one it differs from in fewest facts).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
 
 from qemu_errata.core.catalogue import Catalogue
 from qemu_errata.core.profile import HostProfile
 
+# typing only for type checkers: host types are grouped on check's start-up path.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    Kind = TypeVar("Kind")
 # How many of the facts that separate two look-alikes a description names.
 NAMED_DIFFERENCES = 2
 # Among how many look-alikes (the first of its group) the nearest is looked for: a fleet
 # of 10,000 REVIDRs of one part would otherwise compare every pair.
 NEAREST_AMONG = 4
-Kind = TypeVar("Kind")
 
 
 def distinctions(
