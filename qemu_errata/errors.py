@@ -148,7 +148,12 @@ class IncompatiblePoolError(RefusalError):
 
 
 class NoPartitionError(RefusalError):
-    """No partition of the hosts into the pools asked for exists (``plan --pools N``)."""
+    """No partition of the hosts into the pools asked for exists (``plan --pools N``);
+    ``blockers`` says why types that cannot share a pool pairwise cannot."""
+
+    def __init__(self, message: str, blockers: Sequence[Blocking] = ()) -> None:
+        super().__init__(message)
+        self.blockers = tuple(blockers)
 
 
 class UnsupportedDialectError(RefusalError):

@@ -23,10 +23,10 @@ from qemu_errata.reports.plan import (
     kubernetes_labels,
     nova_provider_config,
     plan_json,
-    plan_lines,
     plan_refusal_json,
 )
 from qemu_errata.reports.plan_picture import plan_svg
+from qemu_errata.reports.plan_text import plan_detail, plan_summary
 from qemu_errata.vmm.discovery import deciding_vmm
 
 HOST_LABELS = ("kubernetes", "nova")
@@ -46,6 +46,12 @@ def register(commands: Subcommands) -> None:
         choices=HOST_LABELS,
         help="print, per host, the pools it can serve: Kubernetes node labels (and the removal "
         "of the others) or a Nova provider config file",
+    )
+    sub.add_argument(
+        "--detail",
+        action="store_true",
+        help="print every type, the matrix of pairs (what each loses, or why it cannot share a "
+        "pool) and every reason, instead of the summary (with --json: add the matrix)",
     )
     sub.add_argument("--picture", type=Path, metavar="FILE.svg", help="draw the matrix here")
     sub.add_argument(
@@ -95,9 +101,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     elif served is not None:
         print(nova_provider_config(served), end="")
     elif args.json:
-        print(json.dumps(plan_json(proposal), indent=2))
+        print(json.dumps(plan_json(proposal, detail=args.detail), indent=2))
     else:
-        print("\n".join(plan_lines(proposal)))
+        print("\n".join((plan_detail if args.detail else plan_summary)(proposal)))
         if args.kernel_upgrade is not None:
             print(f"Planned as if every host older than Linux {args.kernel_upgrade} ran it.")
         if args.picture:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +12,7 @@ from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import add_vmm_option, read_profile_argument
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.errata import added_by, load_errata_table
+from qemu_errata.core.hosttypes import HostType, group_hosts
 from qemu_errata.core.pool import (
     MAX_HOSTS_FOR_SUBSETS,
     PoolModel,
@@ -19,6 +21,8 @@ from qemu_errata.core.pool import (
 )
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.vmm_fit import baseline_with, check_with, pool_refusals
+from qemu_errata.core.vmms import Vmm
+from qemu_errata.core.words import plural
 from qemu_errata.errors import ExitStatus, IncompatiblePoolError, InputError
 from qemu_errata.files import read_model, write_json
 from qemu_errata.reports.baseline import baseline_json, describe_model, refusal_json, refusal_lines
@@ -70,7 +74,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     try:
         model = baseline_with(profiles, vmm)
     except IncompatiblePoolError as refused:
-        return _refused(args, profiles, refused, _what_to_do(profiles))
+        return _refused(args, profiles, refused, _what_to_do(profiles, vmm))
     if args.pin_midr is not None:
         try:
             model = pin_midr(model, profiles, pinned)
@@ -122,18 +126,41 @@ def say_unknown_masks(profiles: Sequence[HostProfile]) -> None:
         )
 
 
-def _what_to_do(profiles: Sequence[HostProfile]) -> str:
-    """Which hosts do form a pool: the odd one out, or the largest subsets."""
-    if len(profiles) > MAX_HOSTS_FOR_SUBSETS:
-        return "To find the hosts that can share a pool, compute pools of fewer host types."
-    pools = largest_pools(profiles)
+def _what_to_do(profiles: Sequence[HostProfile], vmm: Vmm) -> str:
+    """Which hosts do form a pool, type by type: the odd type out, or the largest sets of
+    types; and ``plan`` when it would propose pools for all of them (and more than one
+    pool per type)."""
+    types = group_hosts(profiles)
+    plan = (
+        " `qemu-errata plan` with the same profiles proposes the fewest pools they form."
+        if len(types) > 1 and all(_pools_alone(t, vmm) for t in types)
+        else ""
+    )
+    if len(types) > MAX_HOSTS_FOR_SUBSETS:
+        return f"These {plural(len(profiles), 'host')} are of {len(types)} types.{plan}"
+    named = [dataclasses.replace(t.profile, host=_like(t)) for t in types]
+    pools = largest_pools(named)
     if not pools:
-        return "No two of these hosts form a pool."
-    if len(pools[0]) == len(profiles) - 1:
-        odd = [next(p.host for p in profiles if p.host not in pool) for pool in pools]
-        return f"The odd one out: {' or '.join(odd)} (the others form a pool without it)."
+        return "No two of these host types form a pool: each needs a pool of its own."
+    if len(pools[0]) == len(types) - 1:
+        odd = [next(p.host for p in named if p.host not in pool) for pool in pools]
+        return f"The odd one out: {' or '.join(odd)} (the others form a pool without it).{plan}"
     subsets = "; ".join(" + ".join(pool) for pool in pools)
-    return f"The largest pools these hosts form ({len(pools[0])} hosts each): {subsets}"
+    return f"The largest pools these host types form ({len(pools[0])} each): {subsets}.{plan}"
+
+
+def _like(host_type: HostType) -> str:
+    """``40 hosts like rack01-n1-h000``, or the one host's name."""
+    count = len(host_type.hosts)
+    return host_type.hosts[0] if count == 1 else f"{count} hosts like {host_type.hosts[0]}"
+
+
+def _pools_alone(host_type: HostType, vmm: Vmm) -> bool:
+    try:
+        baseline_with([host_type.profile], vmm)
+    except IncompatiblePoolError:
+        return False
+    return True
 
 
 def _errata_cost(model: PoolModel) -> Cost:

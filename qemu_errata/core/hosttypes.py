@@ -11,8 +11,10 @@ the same for both, so it is taken once per type and reported per type.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from qemu_errata.core.catalogue import load_catalogue
+from qemu_errata.core.distinctions import distinctions
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.profile import HostProfile
 
@@ -23,6 +25,8 @@ class HostType:
 
     profile: HostProfile
     hosts: tuple[str, ...]
+    # What separates it from the type it reads most alike ("" when its words are its own).
+    distinction: str = ""
 
     @property
     def label(self) -> str:
@@ -30,11 +34,16 @@ class HostType:
 
     def describe(self) -> str:
         """E.g. ``512 hosts like rack03-h0007: Arm Neoverse-N1 r4p1, Linux 6.12``."""
+        count = "1 host" if len(self.hosts) == 1 else f"{len(self.hosts)} hosts like"
+        distinction = f", {self.distinction}" if self.distinction else ""
+        return f"{count} {self.hosts[0]}: {self.kind()}{distinction}"
+
+    def kind(self) -> str:
+        """E.g. ``Arm Neoverse-N1 r4p1, Linux 6.12``: the CPUs and the kernel."""
         cpus = ", ".join(_cpu_name(i.midr) for i in self.profile.implementations)
         kernel = self.profile.kernel_version
         linux = "kernel unknown" if kernel is None else f"Linux {kernel[0]}.{kernel[1]}"
-        count = "1 host" if len(self.hosts) == 1 else f"{len(self.hosts)} hosts like"
-        return f"{count} {self.hosts[0]}: {cpus}, {linux}"
+        return f"{cpus}, {linux}"
 
 
 def label_of(hosts: Sequence[str]) -> str:
@@ -46,7 +55,8 @@ def group_hosts(profiles: Sequence[HostProfile]) -> list[HostType]:
     """The host types of ``profiles``, in the order their first hosts come.
 
     A type's hosts are sorted by name, so that its label does not depend on the
-    order the profiles were given in.
+    order the profiles were given in. Types that read alike (same CPUs and kernel)
+    carry what separates each from its nearest look-alike (core.distinctions).
     """
     groups: dict[Hashable, list[HostProfile]] = {}
     for profile in profiles:
@@ -55,7 +65,8 @@ def group_hosts(profiles: Sequence[HostProfile]) -> list[HostType]:
     for members in groups.values():
         first = min(members, key=lambda p: p.host)
         types.append(HostType(first, tuple(sorted(p.host for p in members))))
-    return types
+    words = distinctions(types, HostType.kind, lambda t: t.profile, load_catalogue())
+    return [replace(t, distinction=d) for t, d in zip(types, words, strict=True)]
 
 
 def _deciding_facts(profile: HostProfile) -> Hashable:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from qemu_errata.core.hosttypes import group_hosts
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.profile import HostProfile
@@ -42,7 +43,7 @@ def refusal_json(profiles: Sequence[HostProfile], refused: IncompatiblePoolError
 def refusal_lines(
     profiles: Sequence[HostProfile], refused: IncompatiblePoolError, what_to_do: str
 ) -> list[str]:
-    lines = [f"The pool of {', '.join(p.host for p in profiles)} is refused:"]
+    lines = [f"The pool of {hosts_in_words([p.host for p in profiles], profiles)} is refused:"]
     lines.extend(f"  {blocker.message}" for blocker in refused.blockers)
     return [*lines, what_to_do]
 
@@ -72,6 +73,25 @@ def describe_model(model: PoolModel, output: Path | None, cost: Cost, vmm: str) 
 
 # Up to this many hosts a report names them all on one line; past it, type by type.
 NAMED_HOSTS = 8
+# Past NAMED_HOSTS, how many types a header names.
+NAMED_TYPES = 4
+
+
+def hosts_in_words(hosts: Sequence[str], profiles: Sequence[HostProfile]) -> str:
+    """Every host when few (``h1, h2``); else by type: ``120 hosts of 3 types: 40 hosts like
+    rack01-n1-h000, 40 hosts like rack01-a76-h000, ...``."""
+    if len(hosts) <= NAMED_HOSTS:
+        return ", ".join(hosts)
+    types = group_hosts(profiles)
+    named = [
+        t.hosts[0] if len(t.hosts) == 1 else f"{len(t.hosts)} hosts like {t.hosts[0]}"
+        for t in types[:NAMED_TYPES]
+    ]
+    more = len(types) - len(named)
+    rest = f" and {plural(more, 'more type')}" if more else ""
+    return (
+        f"{plural(len(hosts), 'host')} of {plural(len(types), 'type')} ({', '.join(named)}{rest})"
+    )
 
 
 def _hosts_lines(model: PoolModel) -> list[str]:

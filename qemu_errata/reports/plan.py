@@ -1,7 +1,9 @@
-"""The ``plan`` report: the plan (plan/1) or its refusal (plan-refusal/1) in JSON, the plan
-in words, and what schedulers are told: Kubernetes node labels, Nova provider traits.
+"""The ``plan`` report: the plan (plan/1) or its refusal (plan-refusal/1) in JSON, and what
+schedulers are told: Kubernetes node labels, Nova provider traits (plan_text: in words).
 
-Pure: the caller computes the plan (core/plan.py) and prints or writes these.
+Pure: the caller computes the plan (core/plan) and prints or writes these. JSON names
+hosts by their names: a loss's or a blocker's values are keyed by the first host of
+each type (the type's ``hosts`` lists the others).
 """
 
 from __future__ import annotations
@@ -9,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from qemu_errata.core.plan import Pairing, Plan, PlanType, ProposedPool
+from qemu_errata.core.hosttypes import group_hosts, label_of
+from qemu_errata.core.plan import Pairing, Plan, PlanType, ProposedPool, plan_types
 from qemu_errata.core.pool import Loss
 from qemu_errata.core.profile import HostProfile
-from qemu_errata.core.words import plural
 from qemu_errata.errors import IncompatiblePoolError, NoPartitionError
 from qemu_errata.reports.blockers import blocker_json
 
@@ -23,74 +25,6 @@ KUBERNETES_LABEL = "qemu-errata.io/pool-{id}"
 # Nova placement custom trait naming a pool a compute node can serve.
 NOVA_TRAIT = "CUSTOM_QEMU_ERRATA_POOL_{id}"
 NOVA_SCHEMA_VERSION = "1.0"
-
-
-def plan_lines(plan: Plan) -> list[str]:
-    """The types, the matrix, what each pair loses or why not, the pools and why."""
-    ids = {t.label: t.id for t in plan.types}
-    hosts = sum(len(t.hosts) for t in plan.types)
-    lines = [f"{plural(hosts, 'host')} of {plural(len(plan.types), 'type')}:"]
-    lines.extend(f"  {t.describe()}" for t in plan.types)
-    if len(plan.types) > 1:
-        lines.append("Compatibility (number: fields the pair loses; x: cannot share a pool):")
-        lines.extend(_matrix_lines(plan))
-        lines.append("What each pair loses, or why it cannot share a pool:")
-        for pairing in plan.pairings:
-            pair = f"{pairing.first.id} + {pairing.second.id}"
-            if pairing.compatible:
-                lost = "; ".join(_loss_words(loss, ids) for loss in pairing.losses)
-                errata = ", ".join(pairing.errata) or "none"
-                lines.append(
-                    f"  {pair}: can share a pool; loses {lost or 'nothing'}; errata added: {errata}"
-                )
-            else:
-                lines.append(f"  {pair}: cannot share a pool: {pairing.deciding}")
-    fewest = "the fewest possible" if plan.limit is None else f"at most {plan.limit}"
-    lines.append(f"Proposed: {plural(len(plan.pools), 'pool')} ({fewest}; {plan.search()}):")
-    for pool in plan.pools:
-        members = ", ".join(t.id for t in pool.types)
-        lost = "; ".join(_loss_words(loss, ids) for loss in pool.model.losses)
-        lines.append(
-            f"  pool {pool.id}: {members} ({plural(len(pool.hosts), 'host')}); "
-            f"loses {lost or 'nothing'}"
-        )
-        lines.append(f"    every guest works around: {', '.join(pool.errata) or 'no erratum'}")
-    if plan.reasons:
-        lines.append("Why the pools are not otherwise:")
-        lines.extend(f"  {reason}" for reason in plan.reasons)
-    if plan.moves:
-        lines.append(f"Hosts that change pool ({plural(len(plan.moves), 'host')}):")
-        lines.extend(f"  {move.describe()}" for move in plan.moves)
-    lines.append(
-        "Errata: those a Linux >= 6.15 guest enables for the pool's target list "
-        "(`qemu-errata errata MODEL` explains each)"
-    )
-    return lines
-
-
-def _matrix_lines(plan: Plan) -> list[str]:
-    width = max(len(t.id) for t in plan.types) + 1
-    lines = ["  " + " " * width + "".join(t.id.rjust(width) for t in plan.types)]
-    for row in plan.types:
-        cells = []
-        for column in plan.types:
-            if row is column:
-                cells.append("-")
-                continue
-            pairing = plan.pairing(row, column)
-            cells.append(str(len(pairing.losses)) if pairing.compatible else "x")
-        lines.append("  " + row.id.ljust(width) + "".join(c.rjust(width) for c in cells))
-    return lines
-
-
-def _loss_words(loss: Loss, ids: Mapping[str, str]) -> str:
-    """``ID_AA64ISAR0_EL1.DP: NI (0x0), T2 has IMP (0x1)``."""
-    field = loss.field
-    hosts = ", ".join(
-        f"{ids.get(label, label)} has {field.describe(value)}"
-        for label, value in loss.host_values.items()
-    )
-    return f"{field.qualified_name}: {field.describe(loss.pool_value)}, {hosts}"
 
 
 def kubernetes_labels(served: Mapping[str, Sequence[str]], known: Sequence[str] = ()) -> str:
@@ -136,30 +70,50 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def plan_json(plan: Plan) -> dict[str, Any]:
-    """The plan document: types, the matrix of pairings, the pools and why."""
-    return {
+def plan_json(plan: Plan, *, detail: bool = False) -> dict[str, Any]:
+    """The plan document: types, the pools and why; the matrix of pairings with ``detail``."""
+    keys = {t.label: t.hosts[0] for t in plan.types}
+    document = {
         "format": PLAN_FORMAT,
         "search": plan.search(),
         "types": [_type_json(t) for t in plan.types],
-        "matrix": [_pairing_json(p) for p in plan.pairings],
-        "pools": [_pool_json(p) for p in plan.pools],
-        "reasons": list(plan.reasons),
+        "pools": [_pool_json(p, keys) for p in plan.pools],
+        "reasons": [reason.describe() for reason in plan.reasons],
         "moves": [{"host": m.host, "from": m.before, "to": m.after} for m in plan.moves],
     }
+    if detail:
+        document["matrix"] = [_pairing_json(p, keys) for p in plan.pairings]
+    return document
 
 
 def plan_refusal_json(
     profiles: Sequence[HostProfile], refused: IncompatiblePoolError | NoPartitionError
 ) -> dict[str, Any]:
-    """Why no plan: the message, and the blockers of a type that cannot pool even alone."""
-    blockers = refused.blockers if isinstance(refused, IncompatiblePoolError) else ()
+    """Why no plan: the message, and the blockers (of a type that cannot pool even alone, or
+    of each pair of the types no two of which can share a pool)."""
     return {
         "format": PLAN_REFUSAL_FORMAT,
         "hosts": [p.host for p in profiles],
         "message": str(refused),
-        "blockers": [blocker_json(b) for b in blockers],
+        "blockers": [_keyed(blocker_json(b), _first_hosts(profiles)) for b in refused.blockers],
     }
+
+
+def _first_hosts(profiles: Sequence[HostProfile]) -> dict[str, str]:
+    """Labels of host and plan types (``h1 (+3 alike)``) to the host names they start with."""
+    hosts = [t.hosts for t in group_hosts(profiles)] + [t.hosts for t in plan_types(profiles)]
+    return {label_of(names): names[0] for names in hosts}
+
+
+def _keyed(blocker: dict[str, Any], keys: Mapping[str, str]) -> dict[str, Any]:
+    values = blocker["values"]
+    return {**blocker, "values": {keys.get(k, k): v for k, v in values.items()}}
+
+
+def _loss_json(loss: Loss, keys: Mapping[str, str]) -> dict[str, Any]:
+    document = loss.to_json()
+    document["host_values"] = {keys.get(k, k): v for k, v in document["host_values"].items()}
+    return document
 
 
 def _type_json(plan_type: PlanType) -> dict[str, Any]:
@@ -173,24 +127,26 @@ def _type_json(plan_type: PlanType) -> dict[str, Any]:
     }
 
 
-def _pairing_json(pairing: Pairing) -> dict[str, Any]:
+def _pairing_json(pairing: Pairing, keys: Mapping[str, str]) -> dict[str, Any]:
     return {
         "types": [pairing.first.id, pairing.second.id],
         "compatible": pairing.compatible,
-        "loses": [loss.to_json() for loss in pairing.losses],
-        "blockers": [blocker_json(b) for b in pairing.blockers],
+        "loses": [_loss_json(loss, keys) for loss in pairing.losses],
+        "blockers": [_keyed(blocker_json(b), keys) for b in pairing.blockers],
         "deciding": pairing.deciding,
         "errata": list(pairing.errata),
     }
 
 
-def _pool_json(pool: ProposedPool) -> dict[str, Any]:
+def _pool_json(pool: ProposedPool, keys: Mapping[str, str]) -> dict[str, Any]:
+    model = pool.model.to_json()
+    model["losses"] = [_loss_json(loss, keys) for loss in pool.model.losses]
     return {
         "id": pool.id,
         "hosts": list(pool.hosts),
         "types": [t.id for t in pool.types],
-        "loses": [loss.to_json() for loss in pool.model.losses],
+        "loses": model["losses"],
         "cost": pool.cost,
         "errata": list(pool.errata),
-        "model": pool.model.to_json(),
+        "model": model,
     }

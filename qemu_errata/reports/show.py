@@ -50,8 +50,9 @@ def profile_lines(profile: HostProfile, catalogue: Catalogue) -> list[str]:
 
 def model_lines(model: PoolModel, catalogue: Catalogue) -> list[str]:
     """A pool model in words."""
-    hosts = f" of {', '.join(model.hosts)}" if model.hosts else " (written by hand)"
-    lines = [f"Pool model{hosts}"]
+    lines = [f"Pool model{_hosts(model)}"]
+    if len(model.hosts) > NAMED_HOSTS:
+        lines.extend(f"  {group.description}" for group in model.host_groups)
     lines.append(f"Target implementations ({len(model.target_implementations)}):")
     lines.extend(f"  {describe_target(t)}" for t in model.target_implementations)
     lines.append(f"Timer frequency: {_frequency(model.timer_frequency_hz)}")
@@ -63,6 +64,20 @@ def model_lines(model: PoolModel, catalogue: Catalogue) -> list[str]:
     lines.extend(_plain_registers("GIC registers", model.gic_registers))
     lines.extend(f"Note: {note}" for note in model.notes)
     return lines
+
+
+# Up to this many hosts the header names them all; past it, a line per host type.
+NAMED_HOSTS = 8
+
+
+def _hosts(model: PoolModel) -> str:
+    """`` of h1, h2``, `` of 120 hosts of 3 types:`` (one line per type follows)."""
+    hosts = model.hosts
+    if not hosts:
+        return " (written by hand)"
+    if len(hosts) <= NAMED_HOSTS:
+        return f" of {', '.join(hosts)}"
+    return f" of {plural(len(hosts), 'host')} of {plural(len(model.host_groups), 'type')}:"
 
 
 def _frequency(hz: int | None) -> str:

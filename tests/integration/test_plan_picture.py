@@ -20,7 +20,6 @@ from qemu_errata.reports.plan_picture import (
     CELL,
     CHEAP,
     COSTLY,
-    LABEL_WIDTH,
     OUTLINE,
     SAME,
     TOP,
@@ -65,8 +64,19 @@ def test_the_picture_renders_with_cells_coloured_and_pools_outlined(tmp_path: Pa
     assert done.returncode == 0, done.stderr
     assert done.stdout.endswith(f"Picture written to {picture}\n")
     assert [p.name for p in tmp_path.iterdir()] == ["plan.svg"]  # no temporary file left
-    size = re.search(r"width='(\d+)' height='(\d+)'", picture.read_text())
+    svg = picture.read_text()
+    size = re.search(r"width='(\d+)' height='(\d+)'", svg)
     assert size is not None
+    # The matrix starts right of the longest whole label: the first diagonal cell says where.
+    first = re.search(
+        rf"<rect x='(\d+)' y='{TOP}' width='{CELL}' height='{CELL}' fill='{SAME}'", svg
+    )
+    assert first is not None
+    left = int(first[1])
+    # Whole labels (CPU name and kernel never cut), each apart pair's reason in the picture.
+    assert ">T6: 1 host a64fx-linux-6.12: Fujitsu A64FX r1p0, Linux 6.12</text>" in svg
+    assert "…" not in svg
+    assert re.search(r">[a-z]: ID_AA64PFR0_EL1\.RAS, AdvSIMD, FP, ", svg)
     png = tmp_path / "plan.png"
     subprocess.run([str(RSVG), "-o", str(png), str(picture)], check=True)
     image = Image.open(png).convert("RGB")
@@ -74,7 +84,7 @@ def test_the_picture_renders_with_cells_coloured_and_pools_outlined(tmp_path: Pa
 
     # Rows and columns go pool by pool: T1 T2 T5 | T3 T4 | T6.
     def cell(row: int, column: int) -> tuple[int, int, int]:
-        x = LABEL_WIDTH + column * CELL + 5
+        x = left + column * CELL + 5
         y = TOP + row * CELL + 5
         colour = image.getpixel((x, y))
         assert isinstance(colour, tuple)
@@ -88,6 +98,6 @@ def test_the_picture_renders_with_cells_coloured_and_pools_outlined(tmp_path: Pa
     assert cell(3, 4) == rgb(CHEAP)  # T3 + T4 lose 1
     assert cell(5, 0) == rgb(APART)
     # Pool 1 (three types) is outlined: its border between T5 and T3 is black, inside not.
-    border = image.getpixel((LABEL_WIDTH + 3 * CELL, TOP + CELL))
+    border = image.getpixel((left + 3 * CELL, TOP + CELL))
     assert border == rgb(OUTLINE)
     assert cell(1, 1) != rgb(OUTLINE)

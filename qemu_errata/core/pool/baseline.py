@@ -11,7 +11,7 @@ import collections
 import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from qemu_errata.core.catalogue import Catalogue, Field, Register, load_catalogue, reserved_bits
 from qemu_errata.core.hosttypes import HostType, group_hosts
@@ -73,6 +73,41 @@ def baseline_of_types(
     writes = model.host_writes
     groups = tuple(HostGroup(t.describe(), t.hosts, writes[t.label]) for t in types)
     return replace(model, host_groups=groups)
+
+
+@dataclass(frozen=True)
+class RegisterOutcome:
+    """One register of a baseline alone: its pool value, or why there is none."""
+
+    value: int | None  # None when blocked
+    blockers: tuple[Blocker, ...]
+    writes: frozenset[str]  # hosts whose own value differs: the VMM writes it there
+    losses: tuple[Loss, ...]
+
+
+def pool_registers(profiles: Sequence[HostProfile], group: str, catalogue: Catalogue) -> list[str]:
+    """The registers of ``group`` a pool of ``profiles`` decides: every one some host
+    reports, catalogue order first, identity ones (MIDR, REVIDR, AIDR) left out."""
+    reported = {name for p in profiles for name in getattr(p, group)}
+    known = [n for n in catalogue if n in reported and catalogue[n].kind is not Kind.IDENTITY]
+    return known + sorted(reported - set(catalogue))
+
+
+def register_outcome(
+    profiles: Sequence[HostProfile],
+    group: str,
+    name: str,
+    catalogue: Catalogue,
+    vmm: Vmm | None = None,
+) -> RegisterOutcome:
+    """What baseline decides for ``name`` of ``group`` alone (registers are decided apart,
+    so plan judges a set of types register by register, each register once per distinct
+    set of values)."""
+    computation = _Baseline(profiles, catalogue, vmm)
+    value = computation._register(group, name)
+    writes = frozenset(host for host, names in computation.writes.items() if name in names)
+    blocked = tuple(computation.blockers)
+    return RegisterOutcome(None if blocked else value, blocked, writes, tuple(computation.losses))
 
 
 def pin_midr(
@@ -211,15 +246,9 @@ class _Baseline:
         )
 
     def _group(self, group: str) -> dict[str, int]:
-        """Every register some host reports, catalogue order first, identity ones left out."""
-        reported = {name for p in self.profiles for name in getattr(p, group)}
-        known = [
-            n
-            for n in self.catalogue
-            if n in reported and self.catalogue[n].kind is not Kind.IDENTITY
-        ]
+        """Every register some host reports, in pool_registers' order."""
         values = {}
-        for name in known + sorted(reported - set(self.catalogue)):
+        for name in pool_registers(self.profiles, group, self.catalogue):
             value = self._register(group, name)
             if value is not None:
                 values[name] = value

@@ -28,6 +28,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("baseline-n1-a76.txt", ("baseline", N1, A76), 0),
         ("baseline-n1-a72-refused.txt", ("baseline", N1, A72), 1),
         ("plan-n1-a76-a72.txt", ("plan", N1, A76, A72), 0),
+        ("plan-n1-a76-a72-detail.txt", ("plan", N1, A76, A72, "--detail"), 0),
         ("show-profile-n1.txt", ("show", N1), 0),
     ],
 )

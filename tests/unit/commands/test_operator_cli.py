@@ -85,7 +85,8 @@ def test_a_refusal_names_the_odd_one_out() -> None:
     done = run_cli("baseline", "kvm-6.12-neoverse-n1", "kvm-6.12-cortex-a72", "kvm-6.12-cortex-a76")
     assert done.returncode == 1
     assert done.stdout.splitlines()[-1] == (
-        "The odd one out: cortex-a72-linux-6.12 (the others form a pool without it)."
+        "The odd one out: cortex-a72-linux-6.12 (the others form a pool without it). "
+        "`qemu-errata plan` with the same profiles proposes the fewest pools they form."
     )
 
 

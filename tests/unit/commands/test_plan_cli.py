@@ -29,8 +29,8 @@ def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return run_cli("plan", *args)
 
 
-def test_the_report_names_types_matrix_pools_and_deciding_fields() -> None:
-    done = run(*SIX)
+def test_the_detail_names_types_matrix_pools_and_deciding_fields() -> None:
+    done = run(*SIX, "--detail")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "6 hosts of 6 types:"
@@ -56,7 +56,8 @@ def test_the_report_names_types_matrix_pools_and_deciding_fields() -> None:
 
 
 def test_json_puts_every_host_in_exactly_one_pool() -> None:
-    done = run(*SIX, "--json")
+    assert "matrix" not in json.loads(run(*SIX, "--json").stdout)  # the pairs: --detail
+    done = run(*SIX, "--json", "--detail")
     assert done.returncode == 0, done.stderr
     plan = json.loads(done.stdout)
     validate(plan, "plan")
@@ -92,8 +93,10 @@ def test_no_partition_into_n_pools_is_a_clear_refusal(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr == (
-        "qemu-errata: no partition into 2 pools exists (exact search);"
-        " T1, T3, T6 cannot share a pool pairwise\n"
+        "qemu-errata: no partition into 2 pools exists (exact search): 3 types cannot share a "
+        "pool pairwise: neoverse-n1-linux-6.12 (Arm Neoverse-N1 r4p1, Linux 6.12); "
+        "cortex-a72-linux-6.12 (Arm Cortex-A72 r0p3, Linux 6.12); a64fx-linux-6.12 "
+        "(Fujitsu A64FX r1p0, Linux 6.12)\n"
     )
     assert not picture.exists()
     as_json = run(*SIX, "--pools", "2", "--json")
@@ -101,10 +104,18 @@ def test_no_partition_into_n_pools_is_a_clear_refusal(tmp_path: Path) -> None:
     refusal = json.loads(as_json.stdout)
     validate(refusal, "plan-refusal")
     assert refusal["message"].startswith("no partition into 2 pools exists")
+    # Structured: per pair of the types that cannot share, its blockers, keyed by host name.
+    pairs = {frozenset(b["values"]) for b in refusal["blockers"]}
+    assert pairs == {
+        frozenset({"neoverse-n1-linux-6.12", "cortex-a72-linux-6.12"}),
+        frozenset({"neoverse-n1-linux-6.12", "a64fx-linux-6.12"}),
+        frozenset({"cortex-a72-linux-6.12", "a64fx-linux-6.12"}),
+    }
 
 
 def test_a_matrix_blocker_is_an_object_like_baseline_s() -> None:
-    plan = json.loads(run("kvm-6.12-neoverse-n1", "kvm-6.12-cortex-a72", "--json").stdout)
+    both = ("kvm-6.12-neoverse-n1", "kvm-6.12-cortex-a72")
+    plan = json.loads(run(*both, "--json", "--detail").stdout)
     ras = [b for b in plan["matrix"][0]["blockers"] if b["field"] == "RAS"]
     assert ras[0]["register"] == "ID_AA64PFR0_EL1"
     assert ras[0]["reason"] == "not-presentable"
@@ -213,7 +224,7 @@ def test_the_nova_provider_config_parses_and_has_the_schema_shape(tmp_path: Path
 
 
 def test_profiles_without_masks_get_the_one_note_up_front() -> None:
-    done = run("qemu-neoverse-n1", "qemu-cortex-a76")
+    done = run("qemu-neoverse-n1", "qemu-cortex-a76", "--detail")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("Note: qemu-neoverse-n1, qemu-cortex-a76 were probed without KVM")

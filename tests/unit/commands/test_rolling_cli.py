@@ -64,6 +64,7 @@ def test_plan_kernel_upgrade_lists_the_hosts_that_change_pool(tmp_path: Path) ->
         "qemu-7.2",
         "--kernel-upgrade",
         "7.3",
+        "--detail",
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()

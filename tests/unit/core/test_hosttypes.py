@@ -42,7 +42,14 @@ def test_any_deciding_difference_makes_another_type() -> None:
             implementations=tuple(dataclasses.replace(i, revidr=1) for i in n1.implementations),
         ),
     ]
-    assert len(group_hosts([n1, *variants])) == 5
+    types = group_hosts([n1, *variants])
+    assert len(types) == 5
+    # They read alike (one CPU, one kernel): each names what separates it from its nearest.
+    words = [t.describe() for t in types]
+    assert len(set(words)) == 5
+    assert words[1] == "1 host timer: Arm Neoverse-N1 r4p1, Linux 6.12, timer 1000 MHz"
+    assert words[2] == "1 host masks: Arm Neoverse-N1 r4p1, Linux 6.12, other writable masks"
+    assert words[4] == "1 host revidr: Arm Neoverse-N1 r4p1, Linux 6.12, REVIDR 0x1"
 
 
 def test_a_fleet_model_is_computed_per_type_and_lists_every_host() -> None:
@@ -50,8 +57,9 @@ def test_a_fleet_model_is_computed_per_type_and_lists_every_host() -> None:
     model = baseline(fleet)
     assert len(model.hosts) == 1000
     assert [len(g.hosts) for g in model.host_groups] == [250, 250, 250, 250]
+    # Two REVIDRs of each part: each type names its own.
     assert model.host_groups[0].description == (
-        "250 hosts like rack000-h00000: Arm Neoverse-N1 r4p1, Linux 6.12"
+        "250 hosts like rack000-h00000: Arm Neoverse-N1 r4p1, Linux 6.12, REVIDR 0x0"
     )
     assert model.host_writes["rack015-h00999"] == model.host_groups[3].writes
     assert len(model.target_implementations) == 4

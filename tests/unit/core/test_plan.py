@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 
 from qemu_errata.core import plan as plan_module
+from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
+from qemu_errata.core.errata import load_errata_table
 from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.plan import plan, plan_types, pools_served
-from qemu_errata.core.pool import baseline, check
+from qemu_errata.core.plan import proposal as proposal_module
+from qemu_errata.core.plan.blocks import Blocks
+from qemu_errata.core.pool import PoolModel, Reason, baseline, check
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.vmms import vmm_named
 from qemu_errata.errors import IncompatiblePoolError, InputError, NoPartitionError
 from qemu_errata.testbed.fleet import synthetic_fleet
 
@@ -57,7 +63,7 @@ def test_the_exact_search_finds_the_fewest_pools_where_merging_the_cheapest_pair
     assert exact.exact
     assert pools_of(exact) == [{"a", "c"}, {"b", "d"}]
     assert [pool.cost for pool in exact.pools] == [3, 3]
-    monkeypatch.setattr(plan_module, "EXACT_TYPES", 0)
+    monkeypatch.setattr(proposal_module, "EXACT_TYPES", 0)
     merged = plan([A, B, C, D])
     assert not merged.exact
     assert pools_of(merged) == [{"a", "b"}, {"c"}, {"d"}]
@@ -118,7 +124,8 @@ def test_the_default_is_the_fewest_pools_and_each_explains_the_deciding_fields()
         ["neoverse-n1-linux-7.2"],
         ["a64fx-linux-6.12"],
     ]
-    reasons = [r.split(" and are ")[0] for r in proposal.reasons]
+    described = [r.describe() for r in proposal.reasons]
+    reasons = [r.split(" and are ")[0] for r in described]
     first = proposal.pools[0].id
     assert (
         f"T3 (cortex-a72-linux-6.12) cannot join pool {first} (with T1): ID_AA64PFR0_EL1.RAS, "
@@ -128,13 +135,20 @@ def test_the_default_is_the_fewest_pools_and_each_explains_the_deciding_fields()
         f"T5 (neoverse-n1-linux-7.2) cannot join pool {first} (with T1): "
         "KVM_REG_ARM_PSCI_VERSION.Version differs and is set by no VMM, and one host's KVM "
         "refuses another's value"
-    ) in proposal.reasons
+    ) in described
     with pytest.raises(NoPartitionError) as refused:
         plan(profiles, limit=2)
+    # The refusal names types by their hosts (no T ids: it prints no table defining them),
+    # and carries, per pair of them, the blockers.
     assert str(refused.value) == (
-        "no partition into 2 pools exists (exact search); T1, T3, T5, T6 cannot share a pool "
-        "pairwise"
+        "no partition into 2 pools exists (exact search): 4 types cannot share a pool "
+        "pairwise: neoverse-n1-linux-6.12 (Arm Neoverse-N1 r4p1, Linux 6.12); "
+        "cortex-a72-linux-6.12 (Arm Cortex-A72 r0p3, Linux 6.12); neoverse-n1-linux-7.2 "
+        "(Arm Neoverse-N1 r4p1, Linux 7.2); a64fx-linux-6.12 (Fujitsu A64FX r1p0, Linux 6.12)"
     )
+    pairs = {frozenset(b.values) for b in refused.value.blockers}
+    assert frozenset({"neoverse-n1-linux-6.12", "cortex-a72-linux-6.12"}) in pairs
+    assert frozenset({"neoverse-n1-linux-7.2", "a64fx-linux-6.12"}) in pairs
 
 
 def test_every_host_is_in_one_pool_whose_model_baseline_gives_and_check_passes() -> None:
@@ -153,6 +167,9 @@ def test_types_that_differ_only_in_implementations_plan_as_one() -> None:
     fleet = synthetic_fleet(hosts=120, types=6)  # N1 and A76, three REVIDRs each
     types = plan_types(fleet)
     assert [len(t.host_types) for t in types] == [3, 3]
+    assert types[0].describe() == (
+        "T1: 60 hosts like rack000-h00000: Arm Neoverse-N1 r4p1, Linux 6.12 (REVIDR 0x0, 0x1, 0x2)"
+    )
     proposal = plan(fleet)
     assert len(proposal.pools) == 1
     pool = proposal.pools[0]
@@ -231,3 +248,91 @@ def test_bad_requests() -> None:
     sysfs_only = dataclasses.replace(N1, host="sysfs", id_registers={})
     with pytest.raises(IncompatiblePoolError, match="CPU types only"):
         plan([N1, sysfs_only])
+
+
+def test_a_vmm_that_cannot_present_a_pair_keeps_it_apart_in_every_search() -> None:
+    # Debian 12's QEMU 7.2 has no SYSREG_* properties, no impl-cpu and no kvm-psci-version:
+    # N1 + A76 needs ID register writes and a target list of two, and the 7.2 N1's PSCI 1.3
+    # is refused by 6.12's KVM. Validity that skipped the VMM's refusals would pool them
+    # and then find no model for the pool.
+    qemu_72 = vmm_named("qemu-7.2")
+    proposal = plan([N1, A76, N1_72], vmm=qemu_72)
+    assert [[t.label for t in pool.types] for pool in proposal.pools] == [
+        ["neoverse-n1-linux-6.12"],
+        ["cortex-a76-linux-6.12"],
+        ["neoverse-n1-linux-7.2"],
+    ]
+    n1_a76 = proposal.pairing(proposal.types[0], proposal.types[1])
+    assert {b.reason for b in n1_a76.blockers} == {Reason.VMM_CANNOT_SET}
+    monkeypatch = pytest.MonkeyPatch()
+    with monkeypatch.context() as patched:
+        patched.setattr(proposal_module, "EXACT_TYPES", 0)
+        merged = plan([N1, A76, N1_72], vmm=qemu_72)
+    assert len(merged.pools) == 3
+
+
+def whole_baseline(blocks: Blocks, block: frozenset[int]) -> PoolModel | IncompatiblePoolError:
+    """The whole baseline of ``block`` (and the VMM's refusals), or why there is none."""
+    try:
+        return blocks.model(block)
+    except IncompatiblePoolError as refused:
+        return refused
+
+
+@pytest.mark.parametrize("vmm", [None, "qemu-7.2", "qemu-11.1", "qemu-sysreg-v10"])
+def test_the_fast_fit_of_every_block_agrees_with_the_whole_baseline(vmm: str | None) -> None:
+    # Registers decided one by one and shared between blocks must give what baseline and
+    # the VMM's refusals give for the block as a whole: valid or not, and the cost.
+    profiles = [N1, A76, A72, A57, N1_72, A64FX, load_embedded_profile("kvm-7.3-cortex-a76")]
+    chosen = None if vmm is None else vmm_named(vmm)
+    types = plan_types(profiles)
+    blocks = Blocks(types, load_catalogue(), load_errata_table(), chosen)
+    invalid_pairs: set[frozenset[int]] = set()
+    for size in (1, 2, 3):
+        for block in map(frozenset, itertools.combinations(range(len(types)), size)):
+            whole = whole_baseline(blocks, block)
+            fit = blocks.fit(block)
+            if isinstance(whole, IncompatiblePoolError):
+                assert not fit.valid, sorted(block)
+                if size == 2:
+                    # A pair's blockers come from the registers that keep it apart: the
+                    # same as its fit register by register, in the whole baseline's words.
+                    assert fit.blockers == blocks.fits.fit(block).blockers
+                    assert {b.message for b in fit.blockers} == {b.message for b in whole.blockers}
+                    invalid_pairs.add(block)
+                continue
+            assert fit.valid, sorted(block)
+            host_fields = sum(len(loss.host_values) for loss in whole.losses)
+            assert fit.cost == host_fields  # one host per type here
+            assert fit.lost == {loss.field.qualified_name for loss in whole.losses}
+    # The pairs found apart register by register are pairs that form no pool; without a
+    # VMM's refusals, every such pair.
+    assert set(blocks.apart) <= invalid_pairs
+    if vmm is None:
+        assert set(blocks.apart) == invalid_pairs
+
+
+def test_types_that_read_alike_are_told_apart_by_what_separates_them() -> None:
+    # Same CPU and kernel: one with a timer of its own, one with another PSCI version, one
+    # with a lowered ID field. Each description names what separates it from its nearest.
+    timer = dataclasses.replace(N1, host="timer", timer_frequency_hz=25_000_000)
+    firmware = dataclasses.replace(
+        N1,
+        host="psci",
+        firmware_registers={**N1.firmware_registers, "KVM_REG_ARM_PSCI_VERSION": 0x10000},
+    )
+    aes = load_catalogue()[ISAR0].field("AES")
+    lowered = dataclasses.replace(
+        N1,
+        host="no-aes",
+        id_registers={**N1.id_registers, ISAR0: aes.with_raw(N1.id_registers[ISAR0], 0)},
+    )
+    words = [t.describe() for t in plan_types([N1, timer, firmware, lowered, A72])]
+    assert words == [
+        "T1: 1 host neoverse-n1-linux-6.12: Arm Neoverse-N1 r4p1, Linux 6.12, timer 62.5 MHz",
+        "T2: 1 host timer: Arm Neoverse-N1 r4p1, Linux 6.12, timer 25 MHz",
+        "T3: 1 host psci: Arm Neoverse-N1 r4p1, Linux 6.12, "
+        "KVM_REG_ARM_PSCI_VERSION.Version '1.0' (0x10000)",
+        "T4: 1 host no-aes: Arm Neoverse-N1 r4p1, Linux 6.12, ID_AA64ISAR0_EL1.AES NI (0x0)",
+        "T5: 1 host cortex-a72-linux-6.12: Arm Cortex-A72 r0p3, Linux 6.12",
+    ]
