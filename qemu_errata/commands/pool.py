@@ -5,16 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from qemu_errata.commands import Subcommands, add_command
-from qemu_errata.commands.arguments import add_vmm_option, read_profile_argument
+from qemu_errata.commands.arguments import (
+    accepted_names,
+    add_accept_option,
+    add_vmm_option,
+    read_profile_argument,
+)
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.errata import added_by, load_errata_table
+from qemu_errata.core.errata.hazards import hosts_of
 from qemu_errata.core.pool import (
     MAX_HOSTS_FOR_SUBSETS,
     PoolModel,
+    Reason,
     largest_pools,
     pin_midr,
 )
@@ -43,6 +51,7 @@ def register(commands: Subcommands) -> None:
         "needs KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (Linux >= 6.15) on every host",
     )
     add_vmm_option(sub)
+    add_accept_option(sub)
     sub.set_defaults(run=_cmd_baseline)
 
     sub = add_command(commands, "check")
@@ -50,6 +59,7 @@ def register(commands: Subcommands) -> None:
     sub.add_argument("profile", type=Path, metavar="PROFILE")
     sub.add_argument("--json", action="store_true", help="print the verdict as JSON")
     add_vmm_option(sub)
+    add_accept_option(sub)
     sub.set_defaults(run=_cmd_check)
 
 
@@ -60,17 +70,18 @@ def _print_json(data: Any) -> None:
 def _cmd_baseline(args: argparse.Namespace) -> int:
     profiles = [read_profile_argument(path) for path in args.profiles]
     pinned = None if args.pin_midr is None else _midr_argument(args.pin_midr)
+    accepted = accepted_names(args)
     vmm = deciding_vmm(args.vmm)
     if not args.json:
         say_unknown_masks(profiles)
     try:
-        model = baseline_with(profiles, vmm)
+        model = baseline_with(profiles, vmm, accepted=accepted)
     except IncompatiblePoolError as refused:
-        return _refused(args, profiles, refused, _what_to_do(profiles))
+        return _refused(args, profiles, refused, _what_to_do(profiles, refused))
     if args.pin_midr is not None:
         try:
             model = pin_midr(model, profiles, pinned)
-            refusals = pool_refusals(model, vmm, load_catalogue())
+            refusals = pool_refusals(model, vmm, load_catalogue(), hosts_of(profiles))
             if refusals:
                 raise IncompatiblePoolError(refusals)
         except IncompatiblePoolError as refused:
@@ -118,8 +129,14 @@ def say_unknown_masks(profiles: Sequence[HostProfile]) -> None:
         )
 
 
-def _what_to_do(profiles: Sequence[HostProfile]) -> str:
-    """Which hosts do form a pool: the odd one out, or the largest subsets."""
+def _what_to_do(profiles: Sequence[HostProfile], refused: IncompatiblePoolError) -> str:
+    """Which hosts do form a pool: the odd one out, or the largest subsets; for lost
+    mitigations alone, how to accept them or keep the safe-listed CPUs apart."""
+    if all(getattr(b, "reason", None) == Reason.LOST_MITIGATION for b in refused.blockers):
+        return (
+            "Accept each lost mitigation by name, or pool the CPUs on the kernel's safe list "
+            "apart from those that need it (`qemu-errata plan` proposes such a split)."
+        )
     if len(profiles) > MAX_HOSTS_FOR_SUBSETS:
         return "To find the hosts that can share a pool, compute pools of fewer host types."
     pools = largest_pools(profiles)
@@ -141,6 +158,8 @@ def _errata_cost(model: PoolModel) -> Cost:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     model, profile = read_model(args.model), read_profile_argument(args.profile)
+    accepted = (*model.accepted_lost_mitigations, *accepted_names(args))
+    model = replace(model, accepted_lost_mitigations=tuple(dict.fromkeys(accepted)))
     if not args.json:
         say_unknown_masks([profile])
     result = check_with(model, profile, deciding_vmm(args.vmm))

@@ -12,8 +12,17 @@ rewrites at the first run is judged here too.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from qemu_errata.core.catalogue import Catalogue, Kind, load_catalogue
+from qemu_errata.core.errata.hazards import (
+    Hosts,
+    hazard_blockers,
+    hazard_refusals,
+    hosts_of,
+    model_hazards,
+    unaccepted,
+)
 from qemu_errata.core.kernel_changes import FirstRunRewrite, load_kernel_changes
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import (
@@ -33,19 +42,30 @@ _ID_KINDS = (Kind.FEATURE, Kind.CACHE)
 
 
 def baseline_with(
-    profiles: Sequence[HostProfile], vmm: Vmm, catalogue: Catalogue | None = None
+    profiles: Sequence[HostProfile],
+    vmm: Vmm,
+    catalogue: Catalogue | None = None,
+    accepted: Sequence[str] = (),
 ) -> PoolModel:
-    """The pool model of ``profiles`` as ``vmm`` can present it, or IncompatiblePoolError."""
+    """The pool model of ``profiles`` as ``vmm`` can present it, accepting the hazards named
+    in ``accepted`` (recorded in the model), or IncompatiblePoolError."""
     catalogue = catalogue or load_catalogue()
-    model = baseline(profiles, catalogue, vmm)
-    refusals = pool_refusals(model, vmm, catalogue)
+    model = replace(baseline(profiles, catalogue, vmm), accepted_lost_mitigations=tuple(accepted))
+    refusals = pool_refusals(model, vmm, catalogue, hosts_of(profiles))
     if refusals:
         raise IncompatiblePoolError(refusals)
     return model
 
 
-def pool_refusals(model: PoolModel, vmm: Vmm, catalogue: Catalogue) -> list[Blocker]:
-    """What the pool needs that ``vmm`` cannot do, host type by host type."""
+def pool_refusals(
+    model: PoolModel, vmm: Vmm | None, catalogue: Catalogue, hosts: Hosts | None = None
+) -> list[Blocker]:
+    """What the pool needs that ``vmm`` cannot do, host type by host type (None: any VMM
+    can), and the mitigations its guests skip on hosts that need them, unless accepted
+    (core.errata.hazards; ``hosts`` names the hosts of each implementation)."""
+    hazards = hazard_refusals(model, hosts)
+    if vmm is None:
+        return hazards
     refusals = []
     if not vmm.sysreg_series:
         for group in model.host_groups:
@@ -64,7 +84,7 @@ def pool_refusals(model: PoolModel, vmm: Vmm, catalogue: Catalogue) -> list[Bloc
                         {group.label: ", ".join(written)},
                     )
                 )
-    return refusals + _identity_refusals(model, vmm)
+    return refusals + _identity_refusals(model, vmm) + hazards
 
 
 def check_with(
@@ -80,7 +100,18 @@ def check_with(
     result = check(model, profile, catalogue, vmm)
     problems = [*result.problems, *_host_refusals(model, profile, vmm, catalogue)]
     problems += first_run_problems(model, profile, rewrites)
+    problems += host_hazard_refusals(model, profile)
     return CheckResult(result.host, tuple(problems), result.notes)
+
+
+def host_hazard_refusals(model: PoolModel, host: HostProfile) -> list[Blocker]:
+    """The hazards of ``model`` that ``host``'s implementations take part in (a mitigation
+    lost there, or lost elsewhere because of them), unless the model accepts them."""
+    found = (model.target_implementations.find(i.midr, i.revidr, i.aidr) for i in host.implementations)
+    own = {target for target in found if target is not None}
+    hazards = unaccepted(model_hazards(model), model.accepted_lost_mitigations)
+    involved = [h for h in hazards if own & {*h.needed_on, *h.because_of}]
+    return hazard_blockers(involved, {target: [host.host] for target in own})
 
 
 def first_run_problems(

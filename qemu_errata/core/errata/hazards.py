@@ -1,0 +1,285 @@
+"""Hazards: mitigations and workarounds a pool takes from guests on hosts that need them (pure).
+
+Found by comparing what a guest decides in two views, with the pool model's registers:
+
+- **A safe-listed implementation in the list** (Linux >= 6.15 guests). The kernel's MIDR-list
+  helpers (``is_midr_in_range_list()``) answer "yes" when ANY target implementation matches,
+  and the Spectre-v2, Spectre-v4, Spectre-BHB and KPTI *safe* lists are read with the same
+  helpers: one safe-listed implementation turns the mitigation off on every host of the pool.
+  A mitigation a guest enables (or asks the firmware about) with only its host's own
+  implementation, and skips with the whole list because another listed implementation is on
+  the safe list, is lost on that host.
+- **A pinned MIDR** (guests older than 6.15 read the MIDR/REVIDR they see, the pinned one): an
+  erratum workaround or mitigation the guest enables with its host's own implementation and
+  not with the pinned one is lost on that host.
+
+Every guest kernel release the errata table answers for is judged; a hazard names the
+releases it holds for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from qemu_errata.core.errata.decisions import KernelView, kernel_view
+from qemu_errata.core.errata.table import (
+    RULE_OWN_CPU,
+    ErrataTable,
+    known_kernels,
+    load_errata_table,
+)
+from qemu_errata.core.hosttypes import label_of
+from qemu_errata.core.implementations import TargetImplementation
+from qemu_errata.core.midr import MIDR_REGISTER, REVIDR_REGISTER, Midr
+from qemu_errata.core.pool.blocker import Blocker, Reason
+from qemu_errata.core.pool.model import PoolModel
+from qemu_errata.core.profile import HostProfile
+
+LOST_MITIGATION = "lost-mitigation"
+LOST_WORKAROUND = "lost-workaround"
+SAFE_LIST = "safe-list"  # because_of: listed implementations on the kernel's safe list
+PINNED_MIDR = "pinned-midr"  # because_of: the MIDR (and REVIDR) the model pins
+_NOT_NEEDED = "not needed"
+
+
+@dataclass(frozen=True)
+class Hazard:
+    """A mitigation or workaround guests of the pool skip on hosts that need it."""
+
+    kind: str  # LOST_MITIGATION or LOST_WORKAROUND
+    name: str  # the mitigation's id ("Spectre-BHB"), or the erratum's ("ARM erratum 1418040")
+    needed_on: tuple[TargetImplementation, ...]  # the target implementations that need it
+    because_of: tuple[TargetImplementation, ...]  # safe-listed implementations, or the pin
+    cause: str  # SAFE_LIST or PINNED_MIDR
+    guest_kernels: tuple[str, ...]  # "7.2" (every release of a series) or "6.12.94-6.12.111"
+
+    def describe(self, hosts: Hosts | None = None) -> str:
+        """``Spectre-BHB LOST on Arm Neoverse-N1 r4p1: Arm Cortex-A53 r0p4 is on the kernel's
+        safe list (Linux 7.2, 7.3 guests skip it on every host of the pool)``."""
+        needed = ", ".join(_named(t, hosts) for t in self.needed_on)
+        kernels = f"Linux {', '.join(self.guest_kernels)} guests"
+        if self.cause == PINNED_MIDR:
+            why = f"the pinned MIDR {Midr(self.because_of[0].midr).name()} hides it from {kernels}"
+        else:
+            safe = ", ".join(Midr(t.midr).name() for t in self.because_of)
+            verb = "is" if len(self.because_of) == 1 else "are"
+            why = f"{safe} {verb} on the kernel's safe list ({kernels} skip it on every host)"
+        return f"{self.name} LOST on {needed}: {why}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "mitigation": self.name,
+            "needed_on": [_implementation_json(t) for t in self.needed_on],
+            "because_of": [_implementation_json(t) for t in self.because_of],
+            "cause": self.cause,
+            "guest_kernels": list(self.guest_kernels),
+        }
+
+
+# The hosts of each target implementation, where known (a model read alone names none).
+Hosts = Mapping[TargetImplementation, Sequence[str]]
+
+
+def accept_option(name: str) -> str:
+    """The option that accepts a hazard, as an operator types it."""
+    return f"--accept-lost-mitigation {shlex.quote(name)}"
+
+
+def hazard_blockers(hazards: Iterable[Hazard], hosts: Hosts | None = None) -> list[Blocker]:
+    """One refusal per hazard: what is lost where, and the option that accepts it."""
+    return [
+        Blocker(
+            MIDR_REGISTER,
+            None,
+            f"{hazard.describe(hosts)}; guests there run without it: accept that by name with "
+            f"{accept_option(hazard.name)}",
+            Reason.LOST_MITIGATION,
+            {
+                **{label: f"{t.midr:#x}" for t in hazard.needed_on for label in _labels(t, hosts)},
+                "mitigation": hazard.name,
+            },
+        )
+        for hazard in hazards
+    ]
+
+
+def hosts_of(profiles: Iterable[HostProfile]) -> dict[TargetImplementation, list[str]]:
+    """The hosts of each implementation of ``profiles``, as messages name them."""
+    hosts: dict[TargetImplementation, list[str]] = {}
+    for profile in profiles:
+        for implementation in profile.implementations:
+            hosts.setdefault(implementation.target, []).append(profile.host)
+    return {target: [label_of(sorted(named))] for target, named in hosts.items()}
+
+
+def _labels(target: TargetImplementation, hosts: Hosts | None) -> list[str]:
+    named = list((hosts or {}).get(target, ()))
+    return named or [Midr(target.midr).name()]
+
+
+def _named(target: TargetImplementation, hosts: Hosts | None) -> str:
+    named = (hosts or {}).get(target, ())
+    on = f" ({', '.join(named)})" if named else ""
+    return f"{Midr(target.midr).name()}{on}"
+
+
+def _implementation_json(target: TargetImplementation) -> dict[str, Any]:
+    return {**target.to_json(), "name": Midr(target.midr).name()}
+
+
+def pool_hazards(
+    targets: Sequence[TargetImplementation],
+    registers: Mapping[str, int],
+    tables: Sequence[ErrataTable] | None = None,
+) -> tuple[Hazard, ...]:
+    """The hazards of a pool with ``targets`` whose guests see ``registers`` (ID and firmware
+    registers; a pinned ``MIDR_EL1``/``REVIDR_EL1`` among them), for every release of
+    ``tables`` (default: every guest kernel release known)."""
+    if tables is None:
+        tables = [load_errata_table(release) for release in known_kernels()]
+    targets = tuple(targets)
+    found: dict[tuple[str, str, str, tuple[TargetImplementation, ...]], _Found] = {}
+    for table in tables:
+        for kind, name, needed_on, because_of, cause in _losses(table, targets, registers):
+            key = (kind, name, cause, because_of)
+            found.setdefault(key, _Found()).add(needed_on, table.kernel)
+    order = [table.kernel for table in tables]
+    return tuple(
+        Hazard(kind, name, tuple(sorted(f.needed_on)), because_of, cause, _kernels(f.releases, order))
+        for (kind, name, cause, because_of), f in found.items()
+    )
+
+
+def model_hazards(model: PoolModel) -> tuple[Hazard, ...]:
+    """The hazards of a pool model (whatever it accepts)."""
+    registers = {**model.id_registers, **model.firmware_registers}
+    return pool_hazards(list(model.target_implementations), registers)
+
+
+def hazard_refusals(model: PoolModel, hosts: Hosts | None = None) -> list[Blocker]:
+    """A refusal for each hazard of ``model`` it does not accept by name."""
+    return hazard_blockers(unaccepted(model_hazards(model), model.accepted_lost_mitigations), hosts)
+
+
+def unaccepted(hazards: Iterable[Hazard], accepted: Iterable[str]) -> tuple[Hazard, ...]:
+    """The hazards not accepted by name (names compare case-insensitively)."""
+    names = {name.casefold() for name in accepted}
+    return tuple(h for h in hazards if h.name.casefold() not in names)
+
+
+def hazard_names(tables: Sequence[ErrataTable] | None = None) -> frozenset[str]:
+    """Every name a hazard can have: the mitigations' and errata's ids of every release."""
+    if tables is None:
+        tables = [load_errata_table(release) for release in known_kernels()]
+    return frozenset(
+        name
+        for table in tables
+        for name in [*(m.id for m in table.mitigations), *(e.id for e in table.errata)]
+    )
+
+
+@dataclass
+class _Found:
+    needed_on: set[TargetImplementation] = dataclasses.field(default_factory=set)
+    releases: set[str] = dataclasses.field(default_factory=set)
+
+    def add(self, target: TargetImplementation, release: str) -> None:
+        self.needed_on.add(target)
+        self.releases.add(release)
+
+
+_Loss = tuple[str, str, TargetImplementation, tuple[TargetImplementation, ...], str]
+
+
+def _losses(
+    table: ErrataTable, targets: tuple[TargetImplementation, ...], registers: Mapping[str, int]
+) -> list[_Loss]:
+    if table.target_list_rule != RULE_OWN_CPU:
+        return _safe_listed(table, targets, registers) if len(targets) > 1 else []
+    pinned = registers.get(MIDR_REGISTER)
+    if pinned is None:
+        return []
+    return _pinned(table, targets, pinned, registers)
+
+
+def _safe_listed(
+    table: ErrataTable, targets: tuple[TargetImplementation, ...], registers: Mapping[str, int]
+) -> list[_Loss]:
+    """Mitigations a guest needs with its host's implementation alone and skips with the
+    list because another listed implementation is safe-listed (adding implementations to a
+    list only ever adds errata workarounds: only the safe lists take away)."""
+    mitigations_only = dataclasses.replace(table, errata=())
+    with_list = kernel_view(mitigations_only, targets, registers).mitigations
+    losses: list[_Loss] = []
+    for target in targets:
+        alone = kernel_view(mitigations_only, [target], registers).mitigations
+        for own, listed in zip(alone, with_list, strict=True):
+            safe = listed.implementations if listed.state == _NOT_NEEDED else ()
+            if own.state != _NOT_NEEDED and safe and target not in safe:
+                losses.append((LOST_MITIGATION, own.mitigation.id, target, safe, SAFE_LIST))
+    return losses
+
+
+def _pinned(
+    table: ErrataTable,
+    targets: tuple[TargetImplementation, ...],
+    pinned: int,
+    registers: Mapping[str, int],
+) -> list[_Loss]:
+    """What a guest reading the pinned MIDR (and its host's REVIDR unless the model pins
+    that too) skips that it enables with each host's own implementation."""
+    losses: list[_Loss] = []
+    for target in targets:
+        seen = TargetImplementation(pinned, registers.get(REVIDR_REGISTER, target.revidr), None)
+        pinned_view = kernel_view(table, [seen], registers)
+        kept = _workaround_keys(pinned_view)
+        own = kernel_view(table, [target], registers)
+        for enabled in own.errata:
+            key = enabled.erratum.capability or enabled.erratum.id
+            if enabled.no_effect is None and key not in kept:
+                losses.append((LOST_WORKAROUND, enabled.erratum.id, target, (seen,), PINNED_MIDR))
+        for mine, pinned in zip(own.mitigations, pinned_view.mitigations, strict=True):
+            if mine.state != _NOT_NEEDED and pinned.state == _NOT_NEEDED:
+                losses.append((LOST_MITIGATION, mine.mitigation.id, target, (seen,), PINNED_MIDR))
+    return losses
+
+
+def _workaround_keys(view: KernelView) -> set[str]:
+    """The capabilities (or ids) of the errata ``view`` enables: one workaround each."""
+    return {e.erratum.capability or e.erratum.id for e in view.errata}
+
+
+def _kernels(releases: set[str], order: Sequence[str]) -> tuple[str, ...]:
+    """``releases`` as series ("7.2": every known release of it) or runs of consecutive known
+    releases ("6.12.94-6.12.111"), oldest first."""
+    spans: list[list[str]] = []
+    for release in order:
+        if release not in releases:
+            continue
+        last = spans[-1][-1] if spans else None
+        if last is not None and _series(last) == _series(release) and _next(order, last) == release:
+            spans[-1].append(release)
+        else:
+            spans.append([release])
+    named = []
+    for span in spans:
+        series = [r for r in order if _series(r) == _series(span[0])]
+        if span == series:
+            named.append(_series(span[0]))
+        else:
+            named.append(span[0] if len(span) == 1 else f"{span[0]}-{span[-1]}")
+    return tuple(named)
+
+
+def _series(release: str) -> str:
+    return ".".join(release.split(".")[:2])
+
+
+def _next(order: Sequence[str], release: str) -> str | None:
+    index = order.index(release) + 1
+    return order[index] if index < len(order) else None
