@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from qemu_errata.commands.arguments import (
 )
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.errata import added_by, load_errata_table
-from qemu_errata.core.errata.hazards import hosts_of
+from qemu_errata.core.errata.hazards import accepting, hosts_of
 from qemu_errata.core.pool import (
     MAX_HOSTS_FOR_SUBSETS,
     PoolModel,
@@ -80,7 +79,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
         return _refused(args, profiles, refused, _what_to_do(profiles, refused))
     if args.pin_midr is not None:
         try:
-            model = pin_midr(model, profiles, pinned)
+            model = accepting(pin_midr(model, profiles, pinned), accepted)
             refusals = pool_refusals(model, vmm, load_catalogue(), hosts_of(profiles))
             if refusals:
                 raise IncompatiblePoolError(refusals)
@@ -158,8 +157,7 @@ def _errata_cost(model: PoolModel) -> Cost:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     model, profile = read_model(args.model), read_profile_argument(args.profile)
-    accepted = (*model.accepted_lost_mitigations, *accepted_names(args))
-    model = replace(model, accepted_lost_mitigations=tuple(dict.fromkeys(accepted)))
+    model = accepting(model, (*model.accepted_lost_mitigations, *accepted_names(args)))
     if not args.json:
         say_unknown_masks([profile])
     result = check_with(model, profile, deciding_vmm(args.vmm))

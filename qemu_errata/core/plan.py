@@ -27,6 +27,13 @@ from dataclasses import dataclass
 
 from qemu_errata.core.catalogue import Catalogue, Field, Register, load_catalogue
 from qemu_errata.core.errata import ErrataTable, guest_workarounds, load_errata_table
+from qemu_errata.core.errata.hazards import (
+    accepting,
+    hosts_of,
+    lose_together,
+    model_hazards,
+    needed_by,
+)
 from qemu_errata.core.hosttypes import HostType, group_hosts, label_of, register_facts
 from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.pool import (
@@ -96,6 +103,8 @@ class Pairing:
     deciding: str  # the deciding fields in words ("" when they can share a pool)
     # Errata (and mitigations) a guest of the pair enables that guests of both alone do not.
     errata: tuple[str, ...] = ()
+    # Mitigations the pair's guests skip on hosts that need them (accepted by name), in words.
+    lost: tuple[str, ...] = ()
 
     @property
     def compatible(self) -> bool:
@@ -148,11 +157,16 @@ class Plan:
 
 
 def plan_types(profiles: Sequence[HostProfile]) -> tuple[PlanType, ...]:
-    """The plan types of ``profiles``, in the order their first hosts come."""
-    groups: dict[Hashable, list[HostType]] = {}
+    """The plan types of ``profiles``, in the order their first hosts come; host types whose
+    implementations together make guests lose a mitigation stay apart (hazards)."""
+    groups: dict[Hashable, list[list[HostType]]] = {}
     for host_type in group_hosts(profiles):
-        groups.setdefault(register_facts(host_type.profile), []).append(host_type)
-    return tuple(PlanType(f"T{n}", tuple(g)) for n, g in enumerate(groups.values(), 1))
+        bins = groups.setdefault(register_facts(host_type.profile), [])
+        fits = (b for b in bins if not lose_together([t.profile for t in [*b, host_type]]))
+        found = next(fits, None)
+        bins.append([host_type]) if found is None else found.append(host_type)
+    merged = [tuple(b) for bins in groups.values() for b in bins]
+    return tuple(PlanType(f"T{n}", g) for n, g in enumerate(merged, 1))
 
 
 def plan(
@@ -162,6 +176,7 @@ def plan(
     *,
     vmm: Vmm | None = None,
     previous: PreviousPlan | None = None,
+    accepted: Sequence[str] = (),
 ) -> Plan:
     """The matrix and proposed pools of ``profiles``: at most ``limit`` pools, or the fewest.
 
@@ -175,7 +190,7 @@ def plan(
         raise ValueError(f"plan: at most {limit} pools asked for, needs at least 1")
     check_host_names(profiles, "plan")
     types = plan_types(profiles)
-    blocks = _Blocks(types, catalogue or load_catalogue(), load_errata_table(), vmm)
+    blocks = _Blocks(types, catalogue or load_catalogue(), load_errata_table(), vmm, accepted)
     for index in range(len(types)):
         blocks.require_valid(frozenset({index}))
     pairings = tuple(
@@ -217,8 +232,10 @@ class _Blocks:
         catalogue: Catalogue,
         table: ErrataTable,
         vmm: Vmm | None,
+        accepted: Sequence[str] = (),
     ) -> None:
         self.types = types
+        self.accepted = tuple(accepted)  # hazards the operator accepts, by name
         self.catalogue = catalogue
         self.table = table
         self.vmm = vmm
@@ -231,10 +248,11 @@ class _Blocks:
         if block not in self.outcomes:
             try:
                 members = [self.standing[i] for i in sorted(block)]
-                model = baseline_of_types(members, self.catalogue, self.vmm)
-                refusals = (
-                    [] if self.vmm is None else pool_refusals(model, self.vmm, self.catalogue)
+                model = accepting(
+                    baseline_of_types(members, self.catalogue, self.vmm), self.accepted
                 )
+                hosts = hosts_of(dataclasses.replace(t.profile, host=t.label) for t in members)
+                refusals = pool_refusals(model, self.vmm, self.catalogue, hosts)
                 if refusals:
                     raise IncompatiblePoolError(refusals)
                 self.outcomes[block] = model
@@ -272,6 +290,10 @@ class _Blocks:
                 len(self.standing[self.index_of_label[label]].hosts)
                 for loss in self.model(block).losses
                 for label in loss.host_values
+            ) + sum(  # an accepted lost mitigation costs like a lost field
+                len(self.standing[i].hosts) * len(needed_by(hazards, self.standing[i].profile))
+                for hazards in [model_hazards(self.model(block))]
+                for i in block
             )
         return self.costs[block]
 
@@ -288,7 +310,8 @@ class _Blocks:
             added = tuple(
                 i for key, ids in self.workarounds(pair).items() if key not in alone for i in ids
             )
-            return Pairing(a, b, self.model(pair).losses, (), "", added)
+            lost = tuple(h.describe() for h in model_hazards(self.model(pair)))
+            return Pairing(a, b, self.model(pair).losses, (), "", added, lost)
         return Pairing(a, b, (), blockers, self.deciding(blockers, pair))
 
     def errata(self, block: frozenset[int]) -> tuple[str, ...]:

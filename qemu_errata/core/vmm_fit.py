@@ -12,11 +12,11 @@ rewrites at the first run is judged here too.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 from qemu_errata.core.catalogue import Catalogue, Kind, load_catalogue
 from qemu_errata.core.errata.hazards import (
     Hosts,
+    accepting,
     hazard_blockers,
     hazard_refusals,
     hosts_of,
@@ -47,10 +47,10 @@ def baseline_with(
     catalogue: Catalogue | None = None,
     accepted: Sequence[str] = (),
 ) -> PoolModel:
-    """The pool model of ``profiles`` as ``vmm`` can present it, accepting the hazards named
-    in ``accepted`` (recorded in the model), or IncompatiblePoolError."""
+    """The pool model of ``profiles`` as ``vmm`` can present it, accepting those of its
+    hazards ``accepted`` names (recorded in the model), or IncompatiblePoolError."""
     catalogue = catalogue or load_catalogue()
-    model = replace(baseline(profiles, catalogue, vmm), accepted_lost_mitigations=tuple(accepted))
+    model = accepting(baseline(profiles, catalogue, vmm), accepted)
     refusals = pool_refusals(model, vmm, catalogue, hosts_of(profiles))
     if refusals:
         raise IncompatiblePoolError(refusals)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from qemu_errata.core.errata.hazards import model_hazards
 from qemu_errata.core.plan import Pairing, Plan, PlanType, ProposedPool
 from qemu_errata.core.pool import Loss
 from qemu_errata.core.profile import HostProfile
@@ -42,6 +43,7 @@ def plan_lines(plan: Plan) -> list[str]:
                 errata = ", ".join(pairing.errata) or "none"
                 lines.append(
                     f"  {pair}: can share a pool; loses {lost or 'nothing'}; errata added: {errata}"
+                    + "".join(f"; ACCEPTED: {words}" for words in pairing.lost)
                 )
             else:
                 lines.append(f"  {pair}: cannot share a pool: {pairing.deciding}")
@@ -55,6 +57,7 @@ def plan_lines(plan: Plan) -> list[str]:
             f"loses {lost or 'nothing'}"
         )
         lines.append(f"    every guest works around: {', '.join(pool.errata) or 'no erratum'}")
+        lines.extend(f"    ACCEPTED: {h.describe()}" for h in model_hazards(pool.model))
     if plan.reasons:
         lines.append("Why the pools are not otherwise:")
         lines.extend(f"  {reason}" for reason in plan.reasons)
@@ -181,6 +184,7 @@ def _pairing_json(pairing: Pairing) -> dict[str, Any]:
         "blockers": [blocker_json(b) for b in pairing.blockers],
         "deciding": pairing.deciding,
         "errata": list(pairing.errata),
+        "lost_mitigations": list(pairing.lost),
     }
 
 
@@ -192,5 +196,6 @@ def _pool_json(pool: ProposedPool) -> dict[str, Any]:
         "loses": [loss.to_json() for loss in pool.model.losses],
         "cost": pool.cost,
         "errata": list(pool.errata),
+        "lost_mitigations": [h.describe() for h in model_hazards(pool.model)],
         "model": pool.model.to_json(),
     }

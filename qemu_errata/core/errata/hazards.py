@@ -108,6 +108,23 @@ def hazard_blockers(hazards: Iterable[Hazard], hosts: Hosts | None = None) -> li
     ]
 
 
+def lose_together(profiles: Sequence[HostProfile]) -> bool:
+    """Whether hosts of equal registers (the first's) but these implementations have a hazard
+    as one pool."""
+    targets = {i.target for p in profiles for i in p.implementations}
+    first = profiles[0]
+    registers = {**first.id_registers, **first.firmware_registers}
+    for identity in (MIDR_REGISTER, REVIDR_REGISTER):  # each host's own: no pool pins them
+        registers.pop(identity, None)
+    return bool(pool_hazards(sorted(targets), registers))
+
+
+def needed_by(hazards: Iterable[Hazard], host: HostProfile) -> tuple[Hazard, ...]:
+    """The hazards that take something from ``host`` (one of its implementations needs it)."""
+    own = {i.target for i in host.implementations}
+    return tuple(h for h in hazards if own & set(h.needed_on))
+
+
 def hosts_of(profiles: Iterable[HostProfile]) -> dict[TargetImplementation, list[str]]:
     """The hosts of each implementation of ``profiles``, as messages name them."""
     hosts: dict[TargetImplementation, list[str]] = {}
@@ -159,6 +176,13 @@ def model_hazards(model: PoolModel) -> tuple[Hazard, ...]:
     """The hazards of a pool model (whatever it accepts)."""
     registers = {**model.id_registers, **model.firmware_registers}
     return pool_hazards(list(model.target_implementations), registers)
+
+
+def accepting(model: PoolModel, names: Iterable[str]) -> PoolModel:
+    """``model`` accepting those of ``names`` that name one of its hazards (as spelled there)."""
+    wanted = {name.casefold() for name in names}
+    spelled = [h.name for h in model_hazards(model) if h.name.casefold() in wanted]
+    return dataclasses.replace(model, accepted_lost_mitigations=tuple(dict.fromkeys(spelled)))
 
 
 def hazard_refusals(model: PoolModel, hosts: Hosts | None = None) -> list[Blocker]:
@@ -243,8 +267,8 @@ def _pinned(
             key = enabled.erratum.capability or enabled.erratum.id
             if enabled.no_effect is None and key not in kept:
                 losses.append((LOST_WORKAROUND, enabled.erratum.id, target, (seen,), PINNED_MIDR))
-        for mine, pinned in zip(own.mitigations, pinned_view.mitigations, strict=True):
-            if mine.state != _NOT_NEEDED and pinned.state == _NOT_NEEDED:
+        for mine, theirs in zip(own.mitigations, pinned_view.mitigations, strict=True):
+            if mine.state != _NOT_NEEDED and theirs.state == _NOT_NEEDED:
                 losses.append((LOST_MITIGATION, mine.mitigation.id, target, (seen,), PINNED_MIDR))
     return losses
 
