@@ -6,9 +6,9 @@ import argparse
 import platform
 from pathlib import Path
 
+from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
 from qemu_errata.core.errata import load_errata_table
 from qemu_errata.core.errata.hazards import hazard_names
-from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
 from qemu_errata.core.pool import MODEL_FORMAT, PoolModel, model_from_json
 from qemu_errata.core.profile import PROFILE_FORMAT, HostProfile, profile_from_json
 from qemu_errata.core.vmms import load_vmm_table

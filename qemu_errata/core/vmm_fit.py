@@ -107,7 +107,9 @@ def check_with(
 def host_hazard_refusals(model: PoolModel, host: HostProfile) -> list[Blocker]:
     """The hazards of ``model`` that ``host``'s implementations take part in (a mitigation
     lost there, or lost elsewhere because of them), unless the model accepts them."""
-    found = (model.target_implementations.find(i.midr, i.revidr, i.aidr) for i in host.implementations)
+    found = (
+        model.target_implementations.find(i.midr, i.revidr, i.aidr) for i in host.implementations
+    )
     own = {target for target in found if target is not None}
     hazards = unaccepted(model_hazards(model), model.accepted_lost_mitigations)
     involved = [h for h in hazards if own & {*h.needed_on, *h.because_of}]

@@ -87,14 +87,22 @@ def _result_text(result: ModelErrata | ProfileErrata, kernel: str) -> str:
             f"{guest[0].upper()}{guest[1:]} (older than 6.15) reads only its host's MIDR/REVIDR:"
         )
     lines.append(older)
-    for target, view in pool.older_guests:
+    lines.extend(_older_lines(result))
+    return "\n".join(lines)
+
+
+def _older_lines(result: ModelErrata) -> list[str]:
+    """What a guest older than 6.15 enables on each host, and what a pinned MIDR hides."""
+    lines = []
+    for target, view in result.errata.older_guests:
         enabled = [e.erratum.id for e in view.errata if e.no_effect is None]
         enabled += [v.mitigation.id for v in view.mitigations if v.state == "enabled"]
-        pinned = [h.name for h in result.hazards_here if h.cause == PINNED_MIDR]
-        lost = [name for name in pinned if _lost_on(result.hazards_here, name, target)]
-        missing = f"; LOST (the pinned MIDR hides them): {', '.join(lost)}" if lost else ""
+        hidden = [
+            h.name for h in result.hazards_here if h.cause == PINNED_MIDR and target in h.needed_on
+        ]
+        missing = f"; LOST (the pinned MIDR hides them): {', '.join(hidden)}" if hidden else ""
         lines.append(f"  on {_name(target)}: {len(enabled)}{_listing(enabled)}{missing}")
-    return "\n".join(lines)
+    return lines
 
 
 def _hazard_lines(result: ModelErrata) -> list[str]:
@@ -118,10 +126,6 @@ def _lost_in_list(hazards: Sequence[Hazard]) -> dict[str, Hazard]:
     return {h.name: h for h in hazards if h.cause == SAFE_LIST}
 
 
-def _lost_on(hazards: Sequence[Hazard], name: str, target: TargetImplementation) -> bool:
-    return any(h.name == name and target in h.needed_on for h in hazards)
-
-
 def _view_lines(view: KernelView, indent: str, lost: Mapping[str, Hazard]) -> list[str]:
     effective = [e for e in view.errata if e.no_effect is None]
     idle = [e for e in view.errata if e.no_effect is not None]
@@ -139,7 +143,9 @@ def _view_lines(view: KernelView, indent: str, lost: Mapping[str, Hazard]) -> li
             for s in view.suppressed
         )
     lines.append(f"{indent}Mitigations:")
-    lines.extend(_mitigation_line(v, indent + "  ", lost.get(v.mitigation.id)) for v in view.mitigations)
+    lines.extend(
+        _mitigation_line(v, indent + "  ", lost.get(v.mitigation.id)) for v in view.mitigations
+    )
     return lines
 
 

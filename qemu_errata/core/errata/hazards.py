@@ -167,7 +167,9 @@ def pool_hazards(
             found.setdefault(key, _Found()).add(needed_on, table.kernel)
     order = [table.kernel for table in tables]
     return tuple(
-        Hazard(kind, name, tuple(sorted(f.needed_on)), because_of, cause, _kernels(f.releases, order))
+        Hazard(
+            kind, name, tuple(sorted(f.needed_on)), because_of, cause, _kernels(f.releases, order)
+        )
         for (kind, name, cause, because_of), f in found.items()
     )
 
