@@ -79,8 +79,9 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
         return _refused(args, profiles, refused, _what_to_do(profiles, refused))
     if args.pin_midr is not None:
         try:
-            model = accepting(pin_midr(model, profiles, pinned), accepted)
-            refusals = pool_refusals(model, vmm, load_catalogue(), hosts_of(profiles))
+            hosts = hosts_of(profiles)
+            model = accepting(pin_midr(model, profiles, pinned), accepted, hosts)
+            refusals = pool_refusals(model, vmm, load_catalogue(), hosts)
             if refusals:
                 raise IncompatiblePoolError(refusals)
         except IncompatiblePoolError as refused:
@@ -157,7 +158,8 @@ def _errata_cost(model: PoolModel) -> Cost:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     model, profile = read_model(args.model), read_profile_argument(args.profile)
-    model = accepting(model, (*model.accepted_lost_mitigations, *accepted_names(args)))
+    named = (*model.accepted_lost_mitigations, *accepted_names(args))
+    model = accepting(model, named, hosts_of([profile]))
     if not args.json:
         say_unknown_masks([profile])
     result = check_with(model, profile, deciding_vmm(args.vmm))

@@ -28,10 +28,12 @@ from dataclasses import dataclass
 from qemu_errata.core.catalogue import Catalogue, Field, Register, load_catalogue
 from qemu_errata.core.errata import ErrataTable, guest_workarounds, load_errata_table
 from qemu_errata.core.errata.hazards import (
+    Hazard,
+    Hosts,
+    accepted_hazards,
     accepting,
     hosts_of,
     lose_together,
-    model_hazards,
     needed_by,
 )
 from qemu_errata.core.hosttypes import HostType, group_hosts, label_of, register_facts
@@ -121,6 +123,8 @@ class ProposedPool:
     cost: int
     # Errata (and mitigations) every Linux >= 6.15 guest of the pool works around.
     errata: tuple[str, ...] = ()
+    # Mitigations its guests skip on hosts that need them (accepted by name), in words.
+    lost: tuple[str, ...] = ()
 
     @property
     def hosts(self) -> tuple[str, ...]:
@@ -248,17 +252,24 @@ class _Blocks:
         if block not in self.outcomes:
             try:
                 members = [self.standing[i] for i in sorted(block)]
-                model = accepting(
-                    baseline_of_types(members, self.catalogue, self.vmm), self.accepted
-                )
-                hosts = hosts_of(dataclasses.replace(t.profile, host=t.label) for t in members)
-                refusals = pool_refusals(model, self.vmm, self.catalogue, hosts)
+                model = baseline_of_types(members, self.catalogue, self.vmm)
+                model = accepting(model, self.accepted, self.hosts(block))
+                refusals = pool_refusals(model, self.vmm, self.catalogue, self.hosts(block))
                 if refusals:
                     raise IncompatiblePoolError(refusals)
                 self.outcomes[block] = model
             except IncompatiblePoolError as refused:
                 self.outcomes[block] = refused
         return self.outcomes[block]
+
+    def hosts(self, block: frozenset[int]) -> Hosts:
+        """The profile of each implementation of ``block``, named by its type's label."""
+        members = (self.standing[i] for i in sorted(block))
+        return hosts_of(dataclasses.replace(t.profile, host=t.label) for t in members)
+
+    def accepted_losses(self, block: frozenset[int]) -> tuple[Hazard, ...]:
+        """The mitigations ``block``'s pool accepts to lose."""
+        return accepted_hazards(self.model(block), self.hosts(block))
 
     def valid(self, block: frozenset[int]) -> bool:
         return isinstance(self.outcome(block), PoolModel)
@@ -292,7 +303,7 @@ class _Blocks:
                 for label in loss.host_values
             ) + sum(  # an accepted lost mitigation costs like a lost field
                 len(self.standing[i].hosts) * len(needed_by(hazards, self.standing[i].profile))
-                for hazards in [model_hazards(self.model(block))]
+                for hazards in [self.accepted_losses(block)]
                 for i in block
             )
         return self.costs[block]
@@ -310,7 +321,7 @@ class _Blocks:
             added = tuple(
                 i for key, ids in self.workarounds(pair).items() if key not in alone for i in ids
             )
-            lost = tuple(h.describe() for h in model_hazards(self.model(pair)))
+            lost = tuple(h.describe(self.hosts(pair)) for h in self.accepted_losses(pair))
             return Pairing(a, b, self.model(pair).losses, (), "", added, lost)
         return Pairing(a, b, (), blockers, self.deciding(blockers, pair))
 
@@ -361,7 +372,8 @@ class _Blocks:
             )
         model = dataclasses.replace(model, host_groups=tuple(groups))
         members = tuple(self.types[i] for i in sorted(block))
-        return ProposedPool(pool_id, members, model, self.cost(block), self.errata(block))
+        lost = tuple(h.describe(self.hosts(block)) for h in self.accepted_losses(block))
+        return ProposedPool(pool_id, members, model, self.cost(block), self.errata(block), lost)
 
 
 def _why_differing(register: Register, fld: Field, profiles: Sequence[HostProfile]) -> str:

@@ -50,8 +50,9 @@ def baseline_with(
     """The pool model of ``profiles`` as ``vmm`` can present it, accepting those of its
     hazards ``accepted`` names (recorded in the model), or IncompatiblePoolError."""
     catalogue = catalogue or load_catalogue()
-    model = accepting(baseline(profiles, catalogue, vmm), accepted)
-    refusals = pool_refusals(model, vmm, catalogue, hosts_of(profiles))
+    hosts = hosts_of(profiles)
+    model = accepting(baseline(profiles, catalogue, vmm), accepted, hosts)
+    refusals = pool_refusals(model, vmm, catalogue, hosts)
     if refusals:
         raise IncompatiblePoolError(refusals)
     return model
@@ -111,9 +112,10 @@ def host_hazard_refusals(model: PoolModel, host: HostProfile) -> list[Blocker]:
         model.target_implementations.find(i.midr, i.revidr, i.aidr) for i in host.implementations
     )
     own = {target for target in found if target is not None}
-    hazards = unaccepted(model_hazards(model), model.accepted_lost_mitigations)
+    hosts = {target: [host] for target in own}
+    hazards = unaccepted(model_hazards(model, hosts), model.accepted_lost_mitigations)
     involved = [h for h in hazards if own & {*h.needed_on, *h.because_of}]
-    return hazard_blockers(involved, {target: [host.host] for target in own})
+    return hazard_blockers(involved, hosts)
 
 
 def first_run_problems(

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from qemu_errata.core.errata.hazards import model_hazards
 from qemu_errata.core.plan import Pairing, Plan, PlanType, ProposedPool
 from qemu_errata.core.pool import Loss
 from qemu_errata.core.profile import HostProfile
@@ -57,7 +56,7 @@ def plan_lines(plan: Plan) -> list[str]:
             f"loses {lost or 'nothing'}"
         )
         lines.append(f"    every guest works around: {', '.join(pool.errata) or 'no erratum'}")
-        lines.extend(f"    ACCEPTED: {h.describe()}" for h in model_hazards(pool.model))
+        lines.extend(f"    ACCEPTED: {words}" for words in pool.lost)
     if plan.reasons:
         lines.append("Why the pools are not otherwise:")
         lines.extend(f"  {reason}" for reason in plan.reasons)
@@ -196,6 +195,6 @@ def _pool_json(pool: ProposedPool) -> dict[str, Any]:
         "loses": [loss.to_json() for loss in pool.model.losses],
         "cost": pool.cost,
         "errata": list(pool.errata),
-        "lost_mitigations": [h.describe() for h in model_hazards(pool.model)],
+        "lost_mitigations": list(pool.lost),
         "model": pool.model.to_json(),
     }

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qemu_errata.core.errata.decisions import KernelView, kernel_view
+from qemu_errata.core.errata.decisions import KernelView, MitigationVerdict, kernel_view
 from qemu_errata.core.errata.table import (
     RULE_OWN_CPU,
     ErrataTable,
@@ -81,13 +81,92 @@ class Hazard:
         }
 
 
-# The hosts of each target implementation, where known (a model read alone names none).
-Hosts = Mapping[TargetImplementation, Sequence[str]]
+# The host profiles of each target implementation, where known (a model read alone has none):
+# they name the hosts, and their own registers tell whether a host really needs a mitigation.
+Hosts = Mapping[TargetImplementation, Sequence[HostProfile]]
 
 
-def accept_option(name: str) -> str:
-    """The option that accepts a hazard, as an operator types it."""
-    return f"--accept-lost-mitigation {shlex.quote(name)}"
+def hosts_of(profiles: Iterable[HostProfile]) -> dict[TargetImplementation, list[HostProfile]]:
+    """The profiles of each implementation of ``profiles``."""
+    hosts: dict[TargetImplementation, list[HostProfile]] = {}
+    for profile in profiles:
+        for implementation in profile.implementations:
+            hosts.setdefault(implementation.target, []).append(profile)
+    return hosts
+
+
+def pool_hazards(
+    targets: Sequence[TargetImplementation],
+    registers: Mapping[str, int],
+    tables: Sequence[ErrataTable] | None = None,
+    hosts: Hosts | None = None,
+) -> tuple[Hazard, ...]:
+    """The hazards of a pool with ``targets`` whose guests see ``registers`` (ID and firmware
+    registers; a pinned ``MIDR_EL1``/``REVIDR_EL1`` among them), for every release of
+    ``tables`` (default: every guest kernel release known).
+
+    A mitigation is needed on a host when its guest would take it with only that host's
+    implementation, judged on ``registers``, and, where ``hosts`` has the host's profile, on
+    its own registers too: a pool that hides CSV3 makes a guest on Neoverse-N1 assume
+    Meltdown, which the CPU itself rules out.
+    """
+    if tables is None:
+        tables = [load_errata_table(release) for release in known_kernels()]
+    pool = _Pool(tuple(targets), registers, hosts or {})
+    found: dict[tuple[str, str, str, tuple[TargetImplementation, ...]], _Found] = {}
+    for table in tables:
+        for kind, name, needed_on, because_of, cause in _losses(table, pool):
+            key = (kind, name, cause, because_of)
+            found.setdefault(key, _Found()).add(needed_on, table.kernel)
+    order = [table.kernel for table in tables]
+    return tuple(
+        Hazard(
+            kind, name, tuple(sorted(f.needed_on)), because_of, cause, _kernels(f.releases, order)
+        )
+        for (kind, name, cause, because_of), f in found.items()
+    )
+
+
+def model_hazards(model: PoolModel, hosts: Hosts | None = None) -> tuple[Hazard, ...]:
+    """The hazards of a pool model (whatever it accepts)."""
+    registers = {**model.id_registers, **model.firmware_registers}
+    return pool_hazards(list(model.target_implementations), registers, hosts=hosts)
+
+
+def accepting(model: PoolModel, names: Iterable[str], hosts: Hosts | None = None) -> PoolModel:
+    """``model`` accepting those of ``names`` that name one of its hazards (as spelled there)."""
+    wanted = {name.casefold() for name in names}
+    spelled = [h.name for h in model_hazards(model, hosts) if h.name.casefold() in wanted]
+    return dataclasses.replace(model, accepted_lost_mitigations=tuple(dict.fromkeys(spelled)))
+
+
+def unaccepted(hazards: Iterable[Hazard], accepted: Iterable[str]) -> tuple[Hazard, ...]:
+    """The hazards not accepted by name (names compare case-insensitively)."""
+    names = {name.casefold() for name in accepted}
+    return tuple(h for h in hazards if h.name.casefold() not in names)
+
+
+def accepted_hazards(model: PoolModel, hosts: Hosts | None = None) -> tuple[Hazard, ...]:
+    """The hazards of ``model`` it accepts by name."""
+    names = {name.casefold() for name in model.accepted_lost_mitigations}
+    return tuple(h for h in model_hazards(model, hosts) if h.name.casefold() in names)
+
+
+def hazard_names(tables: Sequence[ErrataTable] | None = None) -> frozenset[str]:
+    """Every name a hazard can have: the mitigations' and errata's ids of every release."""
+    if tables is None:
+        tables = [load_errata_table(release) for release in known_kernels()]
+    return frozenset(
+        name
+        for table in tables
+        for name in [*(m.id for m in table.mitigations), *(e.id for e in table.errata)]
+    )
+
+
+def hazard_refusals(model: PoolModel, hosts: Hosts | None = None) -> list[Blocker]:
+    """A refusal for each hazard of ``model`` it does not accept by name."""
+    hazards = unaccepted(model_hazards(model, hosts), model.accepted_lost_mitigations)
+    return hazard_blockers(hazards, hosts)
 
 
 def hazard_blockers(hazards: Iterable[Hazard], hosts: Hosts | None = None) -> list[Blocker]:
@@ -100,7 +179,7 @@ def hazard_blockers(hazards: Iterable[Hazard], hosts: Hosts | None = None) -> li
             f"{accept_option(hazard.name)}",
             Reason.LOST_MITIGATION,
             {
-                **{label: f"{t.midr:#x}" for t in hazard.needed_on for label in _labels(t, hosts)},
+                **{_label(t, hosts): f"{t.midr:#x}" for t in hazard.needed_on},
                 "mitigation": hazard.name,
             },
         )
@@ -108,15 +187,9 @@ def hazard_blockers(hazards: Iterable[Hazard], hosts: Hosts | None = None) -> li
     ]
 
 
-def lose_together(profiles: Sequence[HostProfile]) -> bool:
-    """Whether hosts of equal registers (the first's) but these implementations have a hazard
-    as one pool."""
-    targets = {i.target for p in profiles for i in p.implementations}
-    first = profiles[0]
-    registers = {**first.id_registers, **first.firmware_registers}
-    for identity in (MIDR_REGISTER, REVIDR_REGISTER):  # each host's own: no pool pins them
-        registers.pop(identity, None)
-    return bool(pool_hazards(sorted(targets), registers))
+def accept_option(name: str) -> str:
+    """The option that accepts a hazard, as an operator types it."""
+    return f"--accept-lost-mitigation {shlex.quote(name)}"
 
 
 def needed_by(hazards: Iterable[Hazard], host: HostProfile) -> tuple[Hazard, ...]:
@@ -125,88 +198,35 @@ def needed_by(hazards: Iterable[Hazard], host: HostProfile) -> tuple[Hazard, ...
     return tuple(h for h in hazards if own & set(h.needed_on))
 
 
-def hosts_of(profiles: Iterable[HostProfile]) -> dict[TargetImplementation, list[str]]:
-    """The hosts of each implementation of ``profiles``, as messages name them."""
-    hosts: dict[TargetImplementation, list[str]] = {}
-    for profile in profiles:
-        for implementation in profile.implementations:
-            hosts.setdefault(implementation.target, []).append(profile.host)
-    return {target: [label_of(sorted(named))] for target, named in hosts.items()}
+def lose_together(profiles: Sequence[HostProfile]) -> bool:
+    """Whether hosts of equal registers (the first's) but these implementations have a hazard
+    as one pool."""
+    registers = _own_registers(profiles[0])
+    hosts = hosts_of(profiles)
+    return bool(pool_hazards(sorted(hosts), registers, hosts=hosts))
 
 
-def _labels(target: TargetImplementation, hosts: Hosts | None) -> list[str]:
-    named = list((hosts or {}).get(target, ()))
-    return named or [Midr(target.midr).name()]
+def _own_registers(profile: HostProfile) -> dict[str, int]:
+    """A host's ID and firmware registers but its identity (each host's own: not pooled)."""
+    registers = {**profile.id_registers, **profile.firmware_registers}
+    for identity in (MIDR_REGISTER, REVIDR_REGISTER):
+        registers.pop(identity, None)
+    return registers
+
+
+def _label(target: TargetImplementation, hosts: Hosts | None) -> str:
+    named = sorted(p.host for p in (hosts or {}).get(target, ()))
+    return label_of(named) if named else Midr(target.midr).name()
 
 
 def _named(target: TargetImplementation, hosts: Hosts | None) -> str:
-    named = (hosts or {}).get(target, ())
-    on = f" ({', '.join(named)})" if named else ""
+    named = sorted(p.host for p in (hosts or {}).get(target, ()))
+    on = f" ({label_of(named)})" if named else ""
     return f"{Midr(target.midr).name()}{on}"
 
 
 def _implementation_json(target: TargetImplementation) -> dict[str, Any]:
     return {**target.to_json(), "name": Midr(target.midr).name()}
-
-
-def pool_hazards(
-    targets: Sequence[TargetImplementation],
-    registers: Mapping[str, int],
-    tables: Sequence[ErrataTable] | None = None,
-) -> tuple[Hazard, ...]:
-    """The hazards of a pool with ``targets`` whose guests see ``registers`` (ID and firmware
-    registers; a pinned ``MIDR_EL1``/``REVIDR_EL1`` among them), for every release of
-    ``tables`` (default: every guest kernel release known)."""
-    if tables is None:
-        tables = [load_errata_table(release) for release in known_kernels()]
-    targets = tuple(targets)
-    found: dict[tuple[str, str, str, tuple[TargetImplementation, ...]], _Found] = {}
-    for table in tables:
-        for kind, name, needed_on, because_of, cause in _losses(table, targets, registers):
-            key = (kind, name, cause, because_of)
-            found.setdefault(key, _Found()).add(needed_on, table.kernel)
-    order = [table.kernel for table in tables]
-    return tuple(
-        Hazard(
-            kind, name, tuple(sorted(f.needed_on)), because_of, cause, _kernels(f.releases, order)
-        )
-        for (kind, name, cause, because_of), f in found.items()
-    )
-
-
-def model_hazards(model: PoolModel) -> tuple[Hazard, ...]:
-    """The hazards of a pool model (whatever it accepts)."""
-    registers = {**model.id_registers, **model.firmware_registers}
-    return pool_hazards(list(model.target_implementations), registers)
-
-
-def accepting(model: PoolModel, names: Iterable[str]) -> PoolModel:
-    """``model`` accepting those of ``names`` that name one of its hazards (as spelled there)."""
-    wanted = {name.casefold() for name in names}
-    spelled = [h.name for h in model_hazards(model) if h.name.casefold() in wanted]
-    return dataclasses.replace(model, accepted_lost_mitigations=tuple(dict.fromkeys(spelled)))
-
-
-def hazard_refusals(model: PoolModel, hosts: Hosts | None = None) -> list[Blocker]:
-    """A refusal for each hazard of ``model`` it does not accept by name."""
-    return hazard_blockers(unaccepted(model_hazards(model), model.accepted_lost_mitigations), hosts)
-
-
-def unaccepted(hazards: Iterable[Hazard], accepted: Iterable[str]) -> tuple[Hazard, ...]:
-    """The hazards not accepted by name (names compare case-insensitively)."""
-    names = {name.casefold() for name in accepted}
-    return tuple(h for h in hazards if h.name.casefold() not in names)
-
-
-def hazard_names(tables: Sequence[ErrataTable] | None = None) -> frozenset[str]:
-    """Every name a hazard can have: the mitigations' and errata's ids of every release."""
-    if tables is None:
-        tables = [load_errata_table(release) for release in known_kernels()]
-    return frozenset(
-        name
-        for table in tables
-        for name in [*(m.id for m in table.mitigations), *(e.id for e in table.errata)]
-    )
 
 
 @dataclass
@@ -222,45 +242,59 @@ class _Found:
 _Loss = tuple[str, str, TargetImplementation, tuple[TargetImplementation, ...], str]
 
 
-def _losses(
-    table: ErrataTable, targets: tuple[TargetImplementation, ...], registers: Mapping[str, int]
-) -> list[_Loss]:
+@dataclass(frozen=True)
+class _Pool:
+    targets: tuple[TargetImplementation, ...]
+    registers: Mapping[str, int]  # what its guests see
+    hosts: Hosts
+
+    def needs(self, table: ErrataTable, target: TargetImplementation, mitigation: str) -> bool:
+        """Whether no host of ``target`` whose profile is known rules ``mitigation`` out on
+        its own registers (a host's own CSV2/CSV3 the pool hides, say)."""
+        profiles = self.hosts.get(target, ())
+        return not profiles or any(
+            verdict.mitigation.id == mitigation and verdict.state != _NOT_NEEDED
+            for profile in profiles
+            for verdict in _mitigations(table, [target], _own_registers(profile))
+        )
+
+
+def _mitigations(
+    table: ErrataTable, cpus: Sequence[TargetImplementation], registers: Mapping[str, int]
+) -> tuple[MitigationVerdict, ...]:
+    return kernel_view(dataclasses.replace(table, errata=()), cpus, registers).mitigations
+
+
+def _losses(table: ErrataTable, pool: _Pool) -> list[_Loss]:
     if table.target_list_rule != RULE_OWN_CPU:
-        return _safe_listed(table, targets, registers) if len(targets) > 1 else []
-    pinned = registers.get(MIDR_REGISTER)
-    if pinned is None:
-        return []
-    return _pinned(table, targets, pinned, registers)
+        return _safe_listed(table, pool) if len(pool.targets) > 1 else []
+    pinned = pool.registers.get(MIDR_REGISTER)
+    return [] if pinned is None else _pinned(table, pool, pinned)
 
 
-def _safe_listed(
-    table: ErrataTable, targets: tuple[TargetImplementation, ...], registers: Mapping[str, int]
-) -> list[_Loss]:
+def _safe_listed(table: ErrataTable, pool: _Pool) -> list[_Loss]:
     """Mitigations a guest needs with its host's implementation alone and skips with the
     list because another listed implementation is safe-listed (adding implementations to a
     list only ever adds errata workarounds: only the safe lists take away)."""
-    mitigations_only = dataclasses.replace(table, errata=())
-    with_list = kernel_view(mitigations_only, targets, registers).mitigations
+    with_list = _mitigations(table, pool.targets, pool.registers)
     losses: list[_Loss] = []
-    for target in targets:
-        alone = kernel_view(mitigations_only, [target], registers).mitigations
+    for target in pool.targets:
+        alone = _mitigations(table, [target], pool.registers)
         for own, listed in zip(alone, with_list, strict=True):
             safe = listed.implementations if listed.state == _NOT_NEEDED else ()
-            if own.state != _NOT_NEEDED and safe and target not in safe:
-                losses.append((LOST_MITIGATION, own.mitigation.id, target, safe, SAFE_LIST))
+            name = own.mitigation.id
+            lost = own.state != _NOT_NEEDED and safe and target not in safe
+            if lost and pool.needs(table, target, name):
+                losses.append((LOST_MITIGATION, name, target, safe, SAFE_LIST))
     return losses
 
 
-def _pinned(
-    table: ErrataTable,
-    targets: tuple[TargetImplementation, ...],
-    pinned: int,
-    registers: Mapping[str, int],
-) -> list[_Loss]:
+def _pinned(table: ErrataTable, pool: _Pool, pinned: int) -> list[_Loss]:
     """What a guest reading the pinned MIDR (and its host's REVIDR unless the model pins
     that too) skips that it enables with each host's own implementation."""
+    registers = pool.registers
     losses: list[_Loss] = []
-    for target in targets:
+    for target in pool.targets:
         seen = TargetImplementation(pinned, registers.get(REVIDR_REGISTER, target.revidr), None)
         pinned_view = kernel_view(table, [seen], registers)
         kept = _workaround_keys(pinned_view)
@@ -270,8 +304,10 @@ def _pinned(
             if enabled.no_effect is None and key not in kept:
                 losses.append((LOST_WORKAROUND, enabled.erratum.id, target, (seen,), PINNED_MIDR))
         for mine, theirs in zip(own.mitigations, pinned_view.mitigations, strict=True):
-            if mine.state != _NOT_NEEDED and theirs.state == _NOT_NEEDED:
-                losses.append((LOST_MITIGATION, mine.mitigation.id, target, (seen,), PINNED_MIDR))
+            name = mine.mitigation.id
+            lost = mine.state != _NOT_NEEDED and theirs.state == _NOT_NEEDED
+            if lost and pool.needs(table, target, name):
+                losses.append((LOST_MITIGATION, name, target, (seen,), PINNED_MIDR))
     return losses
 
 
