@@ -37,7 +37,7 @@ def profile_problems(
     notes: list[str],
 ) -> list[str]:
     """Why this host cannot present the VM's model per its cached profile (empty: it can)."""
-    model = _pool_model(pool)
+    model = pool_model(pool)
     remedy = (
         "probe this host again (`qemu-errata probe -o FILE`) and set host_profile to FILE; "
         "`qemu-errata hook check` shows the details"
@@ -84,7 +84,8 @@ def read_host_profile(path: str, remedy: str, *, details: bool = False) -> HostP
         ) from None
 
 
-def _pool_model(pool: Pool) -> PoolModel:
+def pool_model(pool: Pool) -> PoolModel:
+    """The pool model the metadata describes (what the hook needs of it)."""
     return PoolModel(
         target_implementations=TargetImplementations(
             TargetImplementation(t.midr, t.revidr, t.aidr) for t in pool.targets
@@ -93,6 +94,7 @@ def _pool_model(pool: Pool) -> PoolModel:
         id_registers=pool.registers.get("id_registers", {}),
         firmware_registers=pool.registers.get("firmware_registers", {}),
         gic_registers=pool.registers.get("gic_registers", {}),
+        accepted_lost_mitigations=tuple(pool.accepted),
     )
 
 

@@ -100,6 +100,7 @@ def pool_hazards(
     registers: Mapping[str, int],
     tables: Sequence[ErrataTable] | None = None,
     hosts: Hosts | None = None,
+    evident_only: bool = False,
 ) -> tuple[Hazard, ...]:
     """The hazards of a pool with ``targets`` whose guests see ``registers`` (ID and firmware
     registers; a pinned ``MIDR_EL1``/``REVIDR_EL1`` among them), for every release of
@@ -108,11 +109,13 @@ def pool_hazards(
     A mitigation is needed on a host when its guest would take it with only that host's
     implementation, judged on ``registers``, and, where ``hosts`` has the host's profile, on
     its own registers too: a pool that hides CSV3 makes a guest on Neoverse-N1 assume
-    Meltdown, which the CPU itself rules out.
+    Meltdown, which the CPU itself rules out. Without its profile a host needs it as its
+    guest would have it, or with ``evident_only`` (the hook: it must not refuse a pool
+    ``baseline`` accepted) only where an affected list or an ID field decides it.
     """
     if tables is None:
         tables = [load_errata_table(release) for release in known_kernels()]
-    pool = _Pool(tuple(targets), registers, hosts or {})
+    pool = _Pool(tuple(targets), registers, hosts or {}, evident_only)
     found: dict[tuple[str, str, str, tuple[TargetImplementation, ...]], _Found] = {}
     for table in tables:
         for kind, name, needed_on, because_of, cause in _losses(table, pool):
@@ -127,10 +130,13 @@ def pool_hazards(
     )
 
 
-def model_hazards(model: PoolModel, hosts: Hosts | None = None) -> tuple[Hazard, ...]:
-    """The hazards of a pool model (whatever it accepts)."""
+def model_hazards(
+    model: PoolModel, hosts: Hosts | None = None, evident_only: bool = False
+) -> tuple[Hazard, ...]:
+    """The hazards of a pool model (whatever it accepts); see pool_hazards."""
     registers = {**model.id_registers, **model.firmware_registers}
-    return pool_hazards(list(model.target_implementations), registers, hosts=hosts)
+    targets = list(model.target_implementations)
+    return pool_hazards(targets, registers, hosts=hosts, evident_only=evident_only)
 
 
 def accepting(model: PoolModel, names: Iterable[str], hosts: Hosts | None = None) -> PoolModel:
@@ -247,16 +253,30 @@ class _Pool:
     targets: tuple[TargetImplementation, ...]
     registers: Mapping[str, int]  # what its guests see
     hosts: Hosts
+    evident_only: bool
 
-    def needs(self, table: ErrataTable, target: TargetImplementation, mitigation: str) -> bool:
-        """Whether no host of ``target`` whose profile is known rules ``mitigation`` out on
-        its own registers (a host's own CSV2/CSV3 the pool hides, say)."""
+    def needs(
+        self, table: ErrataTable, target: TargetImplementation, alone: MitigationVerdict
+    ) -> bool:
+        """Whether a host of ``target`` needs what a guest there takes with ``target`` alone:
+        unless a known host profile's own registers rule it out (a host's own CSV2/CSV3 the
+        pool hides, say); without a profile, if ``evident_only``, only when a list names
+        ``target`` or an ID field enables it (not the kernel's default for a CPU no list or
+        field decides, which a field the pool hides may have caused)."""
         profiles = self.hosts.get(target, ())
-        return not profiles or any(
-            verdict.mitigation.id == mitigation and verdict.state != _NOT_NEEDED
+        if not profiles:
+            return not self.evident_only or _evident(alone, self.registers)
+        return any(
+            verdict.mitigation.id == alone.mitigation.id and verdict.state != _NOT_NEEDED
             for profile in profiles
             for verdict in _mitigations(table, [target], _own_registers(profile))
         )
+
+
+def _evident(verdict: MitigationVerdict, registers: Mapping[str, int]) -> bool:
+    """A verdict an affected list or an ID field enabling the mitigation decided."""
+    enabled_if = verdict.mitigation.enabled_if
+    return bool(verdict.implementations) or bool(enabled_if and enabled_if.holds(registers))
 
 
 def _mitigations(
@@ -284,7 +304,7 @@ def _safe_listed(table: ErrataTable, pool: _Pool) -> list[_Loss]:
             safe = listed.implementations if listed.state == _NOT_NEEDED else ()
             name = own.mitigation.id
             lost = own.state != _NOT_NEEDED and safe and target not in safe
-            if lost and pool.needs(table, target, name):
+            if lost and pool.needs(table, target, own):
                 losses.append((LOST_MITIGATION, name, target, safe, SAFE_LIST))
     return losses
 
@@ -306,7 +326,7 @@ def _pinned(table: ErrataTable, pool: _Pool, pinned: int) -> list[_Loss]:
         for mine, theirs in zip(own.mitigations, pinned_view.mitigations, strict=True):
             name = mine.mitigation.id
             lost = mine.state != _NOT_NEEDED and theirs.state == _NOT_NEEDED
-            if lost and pool.needs(table, target, name):
+            if lost and pool.needs(table, target, mine):
                 losses.append((LOST_MITIGATION, name, target, (seen,), PINNED_MIDR))
     return losses
 
