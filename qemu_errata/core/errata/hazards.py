@@ -20,6 +20,7 @@ releases it holds for.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -121,7 +122,7 @@ def pool_hazards(
         for kind, name, needed_on, because_of, cause in _losses(table, pool):
             key = (kind, name, cause, because_of)
             found.setdefault(key, _Found()).add(needed_on, table.kernel)
-    order = [table.kernel for table in tables]
+    order = [*_known_kernels(), *(t.kernel for t in tables if t.kernel not in _known_kernels())]
     return tuple(
         Hazard(
             kind, name, tuple(sorted(f.needed_on)), because_of, cause, _kernels(f.releases, order)
@@ -338,7 +339,7 @@ def _workaround_keys(view: KernelView) -> set[str]:
 
 def _kernels(releases: set[str], order: Sequence[str]) -> tuple[str, ...]:
     """``releases`` as series ("7.2": every known release of it) or runs of consecutive known
-    releases ("6.12.94-6.12.111"), oldest first."""
+    releases ("6.12.94-6.12.111"), oldest first (``order``: every release known)."""
     spans: list[list[str]] = []
     for release in order:
         if release not in releases:
@@ -356,6 +357,11 @@ def _kernels(releases: set[str], order: Sequence[str]) -> tuple[str, ...]:
         else:
             named.append(span[0] if len(span) == 1 else f"{span[0]}-{span[-1]}")
     return tuple(named)
+
+
+@functools.cache
+def _known_kernels() -> tuple[str, ...]:
+    return known_kernels()
 
 
 def _series(release: str) -> str:
