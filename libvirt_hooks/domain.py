@@ -121,7 +121,7 @@ class Pool:
     def could_lose_mitigations(self) -> bool:
         """Several target implementations, or a pinned MIDR: its guests could skip a
         mitigation some host needs (``hazardcheck`` reads the errata tables only then)."""
-        return len(self.targets) > 1 or PINNED_IDENTITY in self.registers.get("id_registers", {})
+        return len(self.targets) > 1 or any(PINNED_IDENTITY in g for g in self.registers.values())
 
 
 class Domain:
