@@ -28,12 +28,13 @@ from dataclasses import dataclass
 from qemu_errata.core.catalogue import Catalogue, Field, Register, load_catalogue
 from qemu_errata.core.errata import ErrataTable, guest_workarounds, load_errata_table
 from qemu_errata.core.errata.hazards import (
+    Exposure,
     Hazard,
     Hosts,
     accepted_hazards,
     accepting,
+    exposure,
     hosts_of,
-    lose_together,
     needed_by,
 )
 from qemu_errata.core.hosttypes import HostType, group_hosts, label_of, register_facts
@@ -163,13 +164,17 @@ class Plan:
 def plan_types(profiles: Sequence[HostProfile]) -> tuple[PlanType, ...]:
     """The plan types of ``profiles``, in the order their first hosts come; host types whose
     implementations together make guests lose a mitigation stay apart (hazards)."""
-    groups: dict[Hashable, list[list[HostType]]] = {}
+    groups: dict[Hashable, list[tuple[list[HostType], Exposure]]] = {}
     for host_type in group_hosts(profiles):
         bins = groups.setdefault(register_facts(host_type.profile), [])
-        fits = (b for b in bins if not lose_together([t.profile for t in [*b, host_type]]))
-        found = next(fits, None)
-        bins.append([host_type]) if found is None else found.append(host_type)
-    merged = [tuple(b) for bins in groups.values() for b in bins]
+        mine = exposure(host_type.profile)
+        found = next((i for i, (_, theirs) in enumerate(bins) if not mine.clashes(theirs)), None)
+        if found is None:
+            bins.append(([host_type], mine))
+        else:
+            bins[found][0].append(host_type)
+            bins[found] = (bins[found][0], bins[found][1] | mine)
+    merged = [tuple(types) for bins in groups.values() for types, _ in bins]
     return tuple(PlanType(f"T{n}", g) for n, g in enumerate(merged, 1))
 
 

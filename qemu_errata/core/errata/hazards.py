@@ -114,8 +114,7 @@ def pool_hazards(
     guest would have it, or with ``evident_only`` (the hook: it must not refuse a pool
     ``baseline`` accepted) only where an affected list or an ID field decides it.
     """
-    if tables is None:
-        tables = [load_errata_table(release) for release in known_kernels()]
+    tables = _tables() if tables is None else tables
     pool = _Pool(tuple(targets), registers, hosts or {}, evident_only)
     found: dict[tuple[str, str, str, tuple[TargetImplementation, ...]], _Found] = {}
     for table in tables:
@@ -159,13 +158,11 @@ def accepted_hazards(model: PoolModel, hosts: Hosts | None = None) -> tuple[Haza
     return tuple(h for h in model_hazards(model, hosts) if h.name.casefold() in names)
 
 
-def hazard_names(tables: Sequence[ErrataTable] | None = None) -> frozenset[str]:
+def hazard_names() -> frozenset[str]:
     """Every name a hazard can have: the mitigations' and errata's ids of every release."""
-    if tables is None:
-        tables = [load_errata_table(release) for release in known_kernels()]
     return frozenset(
         name
-        for table in tables
+        for table in _tables()
         for name in [*(m.id for m in table.mitigations), *(e.id for e in table.errata)]
     )
 
@@ -205,12 +202,41 @@ def needed_by(hazards: Iterable[Hazard], host: HostProfile) -> tuple[Hazard, ...
     return tuple(h for h in hazards if own & set(h.needed_on))
 
 
-def lose_together(profiles: Sequence[HostProfile]) -> bool:
-    """Whether hosts of equal registers (the first's) but these implementations have a hazard
-    as one pool."""
-    registers = _own_registers(profiles[0])
-    hosts = hosts_of(profiles)
-    return bool(pool_hazards(sorted(hosts), registers, hosts=hosts))
+@dataclass(frozen=True)
+class Exposure:
+    """What guests on some hosts take with each host's implementation alone, and which safe
+    lists name them: (release, mitigation) pairs of the guest kernels that read a target
+    list. Hosts of equal registers lose a mitigation together exactly when one's needs meet
+    another's safe lists, so this compares pools pairwise instead of judging every union."""
+
+    needs: frozenset[tuple[str, str]]
+    safe: frozenset[tuple[str, str]]
+
+    def clashes(self, other: Exposure) -> bool:
+        return bool(self.needs & other.safe or self.safe & other.needs)
+
+    def __or__(self, other: Exposure) -> Exposure:
+        return Exposure(self.needs | other.needs, self.safe | other.safe)
+
+
+def exposure(host: HostProfile) -> Exposure:
+    """The Exposure of a host's implementations, judged on its own registers."""
+    registers = _own_registers(host)
+    targets = tuple(i.target for i in host.implementations)
+    pool = _Pool(targets, registers, {t: [host] for t in targets}, False)
+    needs: set[tuple[str, str]] = set()
+    safe: set[tuple[str, str]] = set()
+    for table in _tables():
+        if table.target_list_rule == RULE_OWN_CPU:
+            continue
+        for target in targets:
+            for verdict in pool.alone(table, target):
+                key = (table.kernel, verdict.mitigation.id)
+                if verdict.state != _NOT_NEEDED:
+                    needs.add(key)
+                elif target in verdict.implementations:  # its safe list names it
+                    safe.add(key)
+    return Exposure(frozenset(needs), frozenset(safe))
 
 
 def _own_registers(profile: HostProfile) -> dict[str, int]:
@@ -255,6 +281,21 @@ class _Pool:
     registers: Mapping[str, int]  # what its guests see
     hosts: Hosts
     evident_only: bool
+    # Verdicts depend on the MIDR alone (no mitigation list reads REVIDR): one view per MIDR.
+    seen: dict[tuple[str, int, int], tuple[MitigationVerdict, ...]] = dataclasses.field(
+        default_factory=dict
+    )
+
+    def alone(
+        self, table: ErrataTable, target: TargetImplementation, profile: HostProfile | None = None
+    ) -> tuple[MitigationVerdict, ...]:
+        """The mitigations a guest takes with ``target`` alone: on the registers the pool's
+        guests see, or on ``profile``'s own."""
+        key = (table.kernel, target.midr, id(profile))
+        if key not in self.seen:
+            registers = self.registers if profile is None else _own_registers(profile)
+            self.seen[key] = _mitigations(table, [target], registers)
+        return self.seen[key]
 
     def needs(
         self, table: ErrataTable, target: TargetImplementation, alone: MitigationVerdict
@@ -270,7 +311,7 @@ class _Pool:
         return any(
             verdict.mitigation.id == alone.mitigation.id and verdict.state != _NOT_NEEDED
             for profile in profiles
-            for verdict in _mitigations(table, [target], _own_registers(profile))
+            for verdict in self.alone(table, target, profile)
         )
 
 
@@ -300,8 +341,7 @@ def _safe_listed(table: ErrataTable, pool: _Pool) -> list[_Loss]:
     with_list = _mitigations(table, pool.targets, pool.registers)
     losses: list[_Loss] = []
     for target in pool.targets:
-        alone = _mitigations(table, [target], pool.registers)
-        for own, listed in zip(alone, with_list, strict=True):
+        for own, listed in zip(pool.alone(table, target), with_list, strict=True):
             safe = listed.implementations if listed.state == _NOT_NEEDED else ()
             name = own.mitigation.id
             lost = own.state != _NOT_NEEDED and safe and target not in safe
@@ -362,6 +402,11 @@ def _kernels(releases: set[str], order: Sequence[str]) -> tuple[str, ...]:
 @functools.cache
 def _known_kernels() -> tuple[str, ...]:
     return known_kernels()
+
+
+def _tables() -> list[ErrataTable]:
+    """Every known guest kernel release's table."""
+    return [load_errata_table(release) for release in _known_kernels()]
 
 
 def _series(release: str) -> str:
