@@ -142,6 +142,8 @@ def model_hazards(
 def accepting(model: PoolModel, names: Iterable[str], hosts: Hosts | None = None) -> PoolModel:
     """``model`` accepting those of ``names`` that name one of its hazards (as spelled there)."""
     wanted = {name.casefold() for name in names}
+    if not wanted:
+        return dataclasses.replace(model, accepted_lost_mitigations=())
     spelled = [h.name for h in model_hazards(model, hosts) if h.name.casefold() in wanted]
     return dataclasses.replace(model, accepted_lost_mitigations=tuple(dict.fromkeys(spelled)))
 
@@ -155,6 +157,8 @@ def unaccepted(hazards: Iterable[Hazard], accepted: Iterable[str]) -> tuple[Haza
 def accepted_hazards(model: PoolModel, hosts: Hosts | None = None) -> tuple[Hazard, ...]:
     """The hazards of ``model`` it accepts by name."""
     names = {name.casefold() for name in model.accepted_lost_mitigations}
+    if not names:
+        return ()
     return tuple(h for h in model_hazards(model, hosts) if h.name.casefold() in names)
 
 
@@ -222,8 +226,14 @@ class Exposure:
 def exposure(host: HostProfile) -> Exposure:
     """The Exposure of a host's implementations, judged on its own registers."""
     registers = _own_registers(host)
-    targets = tuple(i.target for i in host.implementations)
-    pool = _Pool(targets, registers, {t: [host] for t in targets}, False)
+    midrs = tuple(sorted({i.midr for i in host.implementations}))
+    return _exposure(midrs, tuple(sorted(registers.items())))
+
+
+@functools.lru_cache(maxsize=1024)
+def _exposure(midrs: tuple[int, ...], registers: tuple[tuple[str, int], ...]) -> Exposure:
+    targets = tuple(TargetImplementation(midr, None, None) for midr in midrs)
+    pool = _Pool(targets, dict(registers), {}, False)
     needs: set[tuple[str, str]] = set()
     safe: set[tuple[str, str]] = set()
     for table in _tables():
@@ -338,11 +348,16 @@ def _safe_listed(table: ErrataTable, pool: _Pool) -> list[_Loss]:
     """Mitigations a guest needs with its host's implementation alone and skips with the
     list because another listed implementation is safe-listed (adding implementations to a
     list only ever adds errata workarounds: only the safe lists take away)."""
-    with_list = _mitigations(table, pool.targets, pool.registers)
+    models = list({t.midr: t for t in pool.targets}.values())  # the lists read MIDRs only
+    safe_listed = [
+        tuple(t for t in pool.targets if t.midr in {i.midr for i in verdict.implementations})
+        if verdict.state == _NOT_NEEDED
+        else ()
+        for verdict in _mitigations(table, models, pool.registers)
+    ]
     losses: list[_Loss] = []
     for target in pool.targets:
-        for own, listed in zip(pool.alone(table, target), with_list, strict=True):
-            safe = listed.implementations if listed.state == _NOT_NEEDED else ()
+        for own, safe in zip(pool.alone(table, target), safe_listed, strict=True):
             name = own.mitigation.id
             lost = own.state != _NOT_NEEDED and safe and target not in safe
             if lost and pool.needs(table, target, own):
