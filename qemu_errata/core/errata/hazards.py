@@ -131,12 +131,15 @@ def pool_hazards(
 
 
 def model_hazards(
-    model: PoolModel, hosts: Hosts | None = None, evident_only: bool = False
+    model: PoolModel,
+    hosts: Hosts | None = None,
+    evident_only: bool = False,
+    tables: Sequence[ErrataTable] | None = None,
 ) -> tuple[Hazard, ...]:
     """The hazards of a pool model (whatever it accepts); see pool_hazards."""
     registers = {**model.id_registers, **model.firmware_registers}
     targets = list(model.target_implementations)
-    return pool_hazards(targets, registers, hosts=hosts, evident_only=evident_only)
+    return pool_hazards(targets, registers, tables, hosts, evident_only)
 
 
 def accepting(model: PoolModel, names: Iterable[str], hosts: Hosts | None = None) -> PoolModel:
