@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import ast
+import dataclasses
 from pathlib import Path
 
 from lxml import etree
