@@ -218,7 +218,7 @@ def _guest_view(demo: Demo, image: NestedImage) -> None:
     demo.say(
         f"a KVM host presents what its kernel lets it: the pool here is of the same two CPU "
         f"models as Linux {GUEST_KERNEL}'s KVM reports them (embedded kvm-{GUEST_KERNEL}-* "
-        f"profiles), and its list names a {Midr(SAFE_LISTED.midr).name()} too (a CPU on the "
+        f"profiles), and its list names {Midr(SAFE_LISTED.midr).name()} too (a CPU on the "
         f"kernel's Spectre-v4 and Spectre-BHB safe lists); guest-view runs on a nested "
         f"{cpus[0]} host (QEMU TCG) and boots that host's own kernel as the guest"
     )

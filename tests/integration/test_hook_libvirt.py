@@ -9,6 +9,7 @@ without metadata goes to C untouched; a saved pool VM restores on A, not C.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.root
 N1 = 0x414FD0C1
 A76 = 0x414FD0B1
 A64FX = 0x461F0010
+A53 = 0x410FD034  # Arm Cortex-A53 r0p4: on the Spectre-v4 and Spectre-BHB safe lists
 POOL = PoolModel(
     id_registers={},
     target_implementations=TargetImplementations(
@@ -144,3 +146,30 @@ def test_pool_vm_does_not_start_outside_its_pool(hosts: list[Host]) -> None:
         c.start_guest(pool_guest("vm-start"))
     assert "qemu-errata: refused the start of VM 'vm-start'" in str(refused.value)
     assert 'start_policy = "warn"' in str(refused.value)
+
+
+def test_a_lost_mitigation_is_refused_unless_the_model_accepts_it(hosts: list[Host]) -> None:
+    # Linux >= 6.15 guests match the Spectre-BHB safe list against ANY listed CPU
+    # (is_midr_in_range_list()): a Cortex-A53 in the list turns Spectre-BHB off on host A's
+    # Neoverse-N1, which the Spectre-BHB loop list names.
+    a, b, _ = hosts
+    targets = TargetImplementations(
+        [*POOL.target_implementations, TargetImplementation(A53, 0, None)]
+    )
+    losing = dataclasses.replace(POOL, target_implementations=targets)
+    with cleanup(a, name="vm-lost"), pytest.raises(libvirt.libvirtError) as refused:
+        a.start_guest(guest_xml("vm-lost", "cortex-a76", metadata=[pool_element(losing)]))
+    message = str(refused.value)
+    assert "qemu-errata: refused the start of VM 'vm-lost': Spectre-BHB LOST on " in message
+    assert "Arm Cortex-A53 r0p4 is on the kernel's safe list" in message
+    assert "--accept-lost-mitigation Spectre-BHB" in message
+    accepted = dataclasses.replace(losing, accepted_lost_mitigations=("Spectre-BHB",))
+    with cleanup(a, b, name="vm-accepted"):
+        domain = a.start_guest(
+            guest_xml("vm-accepted", "cortex-a76", metadata=[pool_element(accepted)])
+        )
+        moved = migrate(domain, b)
+        assert moved.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+        pool = etree.fromstring(migratable_xml(moved)).find(f"metadata/{{{NAMESPACE}}}pool")
+        assert pool is not None
+        assert [e.get("name") for e in pool.iterfind(f"{{{NAMESPACE}}}accepted")] == ["Spectre-BHB"]
