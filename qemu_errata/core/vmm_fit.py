@@ -106,15 +106,15 @@ def check_with(
 
 
 def host_hazard_refusals(model: PoolModel, host: HostProfile) -> list[Blocker]:
-    """The hazards of ``model`` that ``host``'s implementations take part in (a mitigation
-    lost there, or lost elsewhere because of them), unless the model accepts them."""
+    """The hazards of ``model`` that take a mitigation from ``host``'s implementations,
+    unless the model accepts them (what the hook refuses there too)."""
     found = (
         model.target_implementations.find(i.midr, i.revidr, i.aidr) for i in host.implementations
     )
     own = {target for target in found if target is not None}
     hosts = {target: [host] for target in own}
     hazards = unaccepted(model_hazards(model, hosts), model.accepted_lost_mitigations)
-    involved = [h for h in hazards if own & {*h.needed_on, *h.because_of}]
+    involved = [h for h in hazards if own & set(h.needed_on)]
     return hazard_blockers(involved, hosts)
 
 

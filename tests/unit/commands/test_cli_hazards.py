@@ -92,6 +92,12 @@ def test_accepted_by_name_the_model_records_it_and_check_honours_it(
     assert "Spectre-v4 LOST on Arm Neoverse-N1 r4p1 (n1)" in refused.stdout
     assert "Spectre-BHB LOST on Arm Neoverse-N1 r4p1 (n1)" in refused.stdout
     assert run_cli("check", bare, n1, *ACCEPT_BOTH).returncode == 0
+    assert run_cli("check", bare, a53).returncode == 0  # nothing is lost on the A53 itself
+    # can-migrate takes the hook's decision: the N1 refuses a VM that would lose them.
+    migrating = run_cli("can-migrate", bare, "--to", n1)
+    assert migrating.returncode == 1
+    assert "Spectre-BHB LOST on Arm Neoverse-N1 r4p1 (n1)" in migrating.stdout
+    assert run_cli("can-migrate", model, "--to", n1).returncode == 0
 
 
 def test_an_unknown_name_is_a_usage_error(hosts: tuple[Path, Path]) -> None:
