@@ -60,7 +60,7 @@ class Hazard:
 
     def describe(self, hosts: Hosts | None = None) -> str:
         """``Spectre-BHB LOST on Arm Neoverse-N1 r4p1: Arm Cortex-A53 r0p4 is on the kernel's
-        safe list (Linux 7.2, 7.3 guests skip it on every host of the pool)``."""
+        safe list (Linux 7.2, 7.3 guests skip it on every host)``."""
         needed = ", ".join(_named(t, hosts) for t in self.needed_on)
         kernels = f"Linux {', '.join(self.guest_kernels)} guests"
         if self.cause == PINNED_MIDR:
