@@ -41,6 +41,8 @@ MAX_CPUS = 8192  # Linux's largest NR_CPUS: no host has a CPU numbered past it
 MAX_VCPUS = 4096  # far past what KVM on arm64 runs (512)
 MAX_CPUSET_CHARS = 64 << 10
 MAX_QUOTED = 64  # characters of a value from the XML a message shows
+PINNED_IDENTITY = "MIDR_EL1"  # core.midr.MIDR_REGISTER, spelled here to keep the hook light
+MAX_ACCEPTED = 256  # accepted lost mitigations kept (the errata tables name far fewer)
 # Bytes in a row without '<' that refuse a document: an attribute value costs expat and
 # Python up to 6x its size, so none may come near MAX_XML_BYTES (no run of 2 * MAX_RUN
 # passes, see _has_a_long_run).
@@ -56,6 +58,7 @@ _TARGET = (*_POOL, (NAMESPACE, vocabulary.TARGETS), (NAMESPACE, vocabulary.IMPLE
 _TIMER = (*_POOL, (NAMESPACE, vocabulary.TIMER))
 _REGISTERS = (*_POOL, (NAMESPACE, vocabulary.REGISTERS))
 _REGISTER = (*_REGISTERS, (NAMESPACE, vocabulary.REGISTER))
+_ACCEPTED = (*_POOL, (NAMESPACE, vocabulary.ACCEPTED))
 _VCPU = (_DOMAIN, ("", "vcpu"))
 _VCPUPIN = (_DOMAIN, ("", "cputune"), ("", "vcpupin"))
 # expat's names of the children of <domain> that matter (none of them in a namespace).
@@ -101,17 +104,24 @@ class Target:
 class Pool:
     """The pool metadata of a domain: target list, timer frequency, register values by group."""
 
-    __slots__ = ("registers", "targets", "timer_frequency_hz")
+    __slots__ = ("accepted", "registers", "targets", "timer_frequency_hz")
 
     def __init__(
         self,
         targets: list[Target],
         timer_frequency_hz: int | None,
         registers: dict[str, dict[str, int]],
+        accepted: list[str] | None = None,
     ) -> None:
         self.targets = targets
         self.timer_frequency_hz = timer_frequency_hz
         self.registers = registers
+        self.accepted = accepted or []  # lost mitigations the model accepts, by name
+
+    def could_lose_mitigations(self) -> bool:
+        """Several target implementations, or a pinned MIDR: its guests could skip a
+        mitigation some host needs (``hazardcheck`` reads the errata tables only then)."""
+        return len(self.targets) > 1 or any(PINNED_IDENTITY in g for g in self.registers.values())
 
 
 class Domain:
@@ -240,6 +250,7 @@ class _Reader:
         self.timers = 0
         self.group = ""
         self.registers: dict[str, dict[str, int]] = {}
+        self.accepted: list[str] = []
         self.vcpu: dict[str, str] = {}
         self.pins: dict[int, str] = {}  # by vCPU number; one past MAX_VCPUS pins nothing
         self.pinned_twice: set[int] = set()
@@ -289,6 +300,8 @@ class _Reader:
             register = attributes.get(vocabulary.NAME, "")
             value = _number(attributes, vocabulary.REGISTER, vocabulary.VALUE)
             self.registers[self.group][register] = value
+        elif where == _ACCEPTED and len(self.accepted) < MAX_ACCEPTED:
+            self.accepted.append(attributes.get(vocabulary.NAME, "")[:MAX_QUOTED])
         elif where == _VCPU and not self.vcpu_seen:  # libvirt reads the first one
             self.vcpu, self.vcpu_seen, self.in_vcpu = attributes, True, True
         elif where == _VCPUPIN:
@@ -350,7 +363,7 @@ class _Reader:
             raise DomainXmlError("pool metadata lists no target implementation")
         if self.timers > 1:
             raise DomainXmlError("pool metadata has two <timer> elements")
-        return Pool(self.targets, self.timer, self.registers)
+        return Pool(self.targets, self.timer, self.registers, self.accepted)
 
     def allowed_cpus(self) -> int | None:
         """The union of every vCPU's pinning (a bit mask); None when some vCPU may run anywhere."""

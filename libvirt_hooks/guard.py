@@ -1,8 +1,10 @@
 """The hook's decision for a VM whose domain XML names the pool namespace.
 
-Every CPU the VM may run on must be one of its target implementations, the
-host's timer frequency must be the pool's, and, when the configuration names a
-cached host profile, the host must be able to present the VM's register values.
+Every CPU the VM may run on must be one of its target implementations, its guests
+must not skip here a mitigation this host's CPUs need (unless the pool model accepts
+it by name: ``hazardcheck``), the host's timer frequency must be the pool's, and,
+when the configuration names a cached host profile, the host must be able to
+present the VM's register values.
 Anything that stops the check (malformed XML or metadata, a bad or untrusted
 configuration, unreadable sysfs, a timeout, a bug) refuses the VM: fail closed,
 one bounded line on stderr (never stdout: libvirt reads a new domain XML there),
@@ -320,6 +322,10 @@ def _problems(
             f"the VM's pool at {wanted} Hz, and a guest's timer frequency cannot change: "
             f"run it on a host at {wanted} Hz"
         )
+    if not outside and pool.could_lose_mitigations():
+        from libvirt_hooks.hazardcheck import hazard_problems  # noqa: PLC0415 (errata tables)
+
+        problems += hazard_problems(pool, host)
     if config.host_profile is not None:
         from libvirt_hooks.profilecheck import profile_problems  # noqa: PLC0415 (loads the catalogue)
 

@@ -20,9 +20,9 @@ import json
 from libvirt_hooks import trust
 from libvirt_hooks.domain import Pool
 from libvirt_hooks.hostcpus import HostImplementation
-from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
+from libvirt_hooks.poolmodel import pool_model
 from qemu_errata.core.migration import arrival
-from qemu_errata.core.pool import IDENTITY_REGISTER, PoolModel, Reason, check
+from qemu_errata.core.pool import IDENTITY_REGISTER, Reason, check
 from qemu_errata.core.profile import HostProfile, profile_from_json
 from qemu_errata.core.vmms import newest_known
 from qemu_errata.errors import InputError
@@ -37,7 +37,7 @@ def profile_problems(
     notes: list[str],
 ) -> list[str]:
     """Why this host cannot present the VM's model per its cached profile (empty: it can)."""
-    model = _pool_model(pool)
+    model = pool_model(pool)
     remedy = (
         "probe this host again (`qemu-errata probe -o FILE`) and set host_profile to FILE; "
         "`qemu-errata hook check` shows the details"
@@ -82,18 +82,6 @@ def read_host_profile(path: str, remedy: str, *, details: bool = False) -> HostP
         raise InputError(
             f"host_profile {path} is not a valid host profile{why} ({remedy})"
         ) from None
-
-
-def _pool_model(pool: Pool) -> PoolModel:
-    return PoolModel(
-        target_implementations=TargetImplementations(
-            TargetImplementation(t.midr, t.revidr, t.aidr) for t in pool.targets
-        ),
-        timer_frequency_hz=pool.timer_frequency_hz,
-        id_registers=pool.registers.get("id_registers", {}),
-        firmware_registers=pool.registers.get("firmware_registers", {}),
-        gic_registers=pool.registers.get("gic_registers", {}),
-    )
 
 
 def describes(profile: HostProfile, cpu: HostImplementation) -> bool:

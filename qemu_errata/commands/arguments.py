@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
+from qemu_errata.core.errata import load_errata_table
+from qemu_errata.core.errata.hazards import hazard_names
 from qemu_errata.core.pool import MODEL_FORMAT, PoolModel, model_from_json
 from qemu_errata.core.profile import PROFILE_FORMAT, HostProfile, profile_from_json
 from qemu_errata.core.vmms import load_vmm_table
@@ -102,3 +104,33 @@ def add_vmm_option(parser: argparse.ArgumentParser) -> None:
         help=f"the VMM whose capabilities decide ({names}; default: the arm64 QEMU of this "
         "machine, else the newest known)",
     )
+
+
+def add_accept_option(parser: argparse.ArgumentParser) -> None:
+    """``--accept-lost-mitigation NAME`` (repeatable; accepted_names reads it)."""
+    parser.add_argument(
+        "--accept-lost-mitigation",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="accept that the pool's guests skip this mitigation (or erratum workaround) on "
+        "hosts that need it, by the name `errata` gives it (e.g. Spectre-BHB); repeatable; "
+        "recorded in the model",
+    )
+
+
+def accepted_names(args: argparse.Namespace) -> tuple[str, ...]:
+    """The names given to --accept-lost-mitigation, as the errata table spells them;
+    InputError for a name no guest kernel known has."""
+    known = {name.casefold(): name for name in hazard_names()}
+    accepted = []
+    for name in args.accept_lost_mitigation:
+        spelled = known.get(name.casefold())
+        if spelled is None:
+            mitigations = ", ".join(sorted({m.id for m in load_errata_table().mitigations}))
+            raise InputError(
+                f"--accept-lost-mitigation {name}: no mitigation or erratum of that name "
+                f"(mitigations: {mitigations}; errata by the ids `errata` prints)"
+            )
+        accepted.append(spelled)
+    return tuple(dict.fromkeys(accepted))

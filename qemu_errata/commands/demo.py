@@ -4,7 +4,9 @@ Three emulated hosts are probed with real QEMU, two of them form a pool, and
 a pool VM on the test bed (real libvirt daemons, the real hook) migrates
 inside the pool and is refused outside it. When a nested Linux 7.2 KVM host
 image is cached, a real Linux guest of the pool boots under real KVM on a
-nested host-a and says what it enables (guest-view); otherwise that step is
+nested host-a and says what it enables (guest-view), its list naming a
+safe-listed Cortex-A53 too: the mitigations that takes from host-a are named
+as hazards and the guest is seen to skip them; otherwise that step is
 skipped, and says why (the demo downloads no Debian packages; a build takes
 seconds, as measured). Every step prints
 what it did and what it found; the demo exits 0 only if every expectation
@@ -24,6 +26,8 @@ from typing import Any, TypeVar
 from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.errata import kernel_view, load_errata_table, release_of
+from qemu_errata.core.errata.hazards import model_hazards
+from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel, baseline, check
 from qemu_errata.core.profile import HostProfile
@@ -49,6 +53,9 @@ SHOWN_PROBLEMS = 4
 # the guest's; the pool as that kernel's KVM presents the pool's two CPU models.
 GUEST_KERNEL = "7.2"
 GUEST_NESTED_SECONDS = 600
+# The guest step's list also names a Cortex-A53 r0p4: on the kernel's Spectre-v4 and
+# Spectre-BHB safe lists, which Linux >= 6.15 guests match against ANY listed CPU.
+SAFE_LISTED = TargetImplementation(0x410FD034, 0x0, None)
 
 T = TypeVar("T")
 
@@ -215,13 +222,21 @@ def _guest(demo: Demo) -> None:
 
 def _guest_view(demo: Demo, image: NestedImage) -> None:
     cpus = [cpu for _, cpu in HOST_MODELS[:2]]
-    model = baseline([load_embedded_profile(f"kvm-{GUEST_KERNEL}-{cpu}") for cpu in cpus])
+    pool = baseline([load_embedded_profile(f"kvm-{GUEST_KERNEL}-{cpu}") for cpu in cpus])
     demo.say(
         f"a KVM host presents what its kernel lets it: the pool here is of the same two CPU "
         f"models as Linux {GUEST_KERNEL}'s KVM reports them (embedded kvm-{GUEST_KERNEL}-* "
-        f"profiles); guest-view runs on a nested {cpus[0]} host (QEMU TCG) and boots that "
-        "host's own kernel as the guest"
+        f"profiles), and its list names {Midr(SAFE_LISTED.midr).name()} too (a CPU on the "
+        f"kernel's Spectre-v4 and Spectre-BHB safe lists); guest-view runs on a nested "
+        f"{cpus[0]} host (QEMU TCG) and boots that host's own kernel as the guest"
     )
+    targets = TargetImplementations([*pool.target_implementations, SAFE_LISTED])
+    model = replace(pool, target_implementations=targets)
+    table = load_errata_table(release_of(image.kernel_release))
+    hazards = model_hazards(model)
+    for hazard in hazards:
+        demo.say(f"HAZARD: {hazard.describe()}")
+    demo.expect(bool(hazards), "`errata` names what the safe-listed CPU takes from the others")
     with temporary_directory("qemu-errata-demo-guest-") as scratch:
         path = scratch / "pool.json"
         path.write_text(json.dumps(model.to_json()), "utf-8")
@@ -256,7 +271,6 @@ def _guest_view(demo: Demo, image: NestedImage) -> None:
         ids = ", ".join(erratum["ids"]) or "not in the errata table"
         shown = "" if erratum["ids"] == [erratum["description"]] else f" ({ids})"
         demo.say(f"  {erratum['description']}{shown}")
-    table = load_errata_table(release_of(image.kernel_release))
     registers = {**model.id_registers, **model.firmware_registers}
     # A 7.2 guest matches the errata against the whole list, as `errata` predicts.
     view_of_list = kernel_view(table, model.target_implementations, registers)
@@ -266,6 +280,13 @@ def _guest_view(demo: Demo, image: NestedImage) -> None:
         logged - set(possible) == set(certain),
         f"what it enabled is what `qemu-errata errata --guest-kernel {table.kernel}` predicts "
         f"({plural(len(certain), 'workaround')})",
+    )
+    lost = {m.log: m.id for m in table.mitigations for h in hazards if h.name == m.id}
+    demo.expect(
+        not logged & set(lost),
+        f"the guest on the {cpus[0]} host did not enable {', '.join(lost.values())}: LOST there, "
+        "as `errata` warned (baseline, check, plan and the hook refuse such a pool unless "
+        "--accept-lost-mitigation accepts each)",
     )
 
 

@@ -15,6 +15,7 @@ from qemu_errata.core.errata import (
     pool_errata,
     release_of,
 )
+from qemu_errata.core.errata.hazards import model_hazards, pool_hazards
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import ExitStatus
@@ -61,7 +62,14 @@ def _analyse(
 ) -> ModelErrata | ProfileErrata:
     if isinstance(document, PoolModel):
         targets = list(document.target_implementations)
-        return ModelErrata(name, document, pool_errata(table, targets, _registers(document)))
+        registers = _registers(document)
+        return ModelErrata(
+            name,
+            document,
+            pool_errata(table, targets, registers),
+            model_hazards(document),
+            pool_hazards(targets, registers, [table]),
+        )
     views = [
         (i.target, kernel_view(table, [i.target], _registers(document), at_el2=True))
         for i in document.implementations

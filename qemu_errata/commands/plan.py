@@ -8,7 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qemu_errata.commands import Subcommands, add_command
-from qemu_errata.commands.arguments import add_vmm_option, read_profile_argument
+from qemu_errata.commands.arguments import (
+    accepted_names,
+    add_accept_option,
+    add_vmm_option,
+    read_profile_argument,
+)
 from qemu_errata.commands.pool import say_unknown_masks
 from qemu_errata.core.catalogue import parse_kernel_version
 from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
@@ -67,6 +72,7 @@ def register(commands: Subcommands) -> None:
         "hosts that would leave or join a pool",
     )
     add_vmm_option(sub)
+    add_accept_option(sub)
     sub.set_defaults(run=_cmd_plan)
 
 
@@ -75,15 +81,16 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     profiles = [read_profile_argument(path) for path in args.profiles]
     vmm = deciding_vmm(args.vmm)
     previous = None if args.previous is None else _read_previous(args.previous)
+    accepted = accepted_names(args)
     if not (args.json or args.host_labels):
         say_unknown_masks(profiles)
     try:
         limit = _pool_limit(args.pools)
         if args.kernel_upgrade is not None:
             version = _version(args.kernel_upgrade)
-            previous = previous or _as_previous(plan(profiles, limit, vmm=vmm))
+            previous = previous or _as_previous(plan(profiles, limit, vmm=vmm, accepted=accepted))
             profiles = _upgraded(profiles, version)
-        proposal = plan(profiles, limit, vmm=vmm, previous=previous)
+        proposal = plan(profiles, limit, vmm=vmm, previous=previous, accepted=accepted)
     except (IncompatiblePoolError, NoPartitionError) as refused:
         if not args.json:
             raise

@@ -9,13 +9,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from qemu_errata.commands import Subcommands, add_command
-from qemu_errata.commands.arguments import add_vmm_option, read_profile_argument
+from qemu_errata.commands.arguments import (
+    accepted_names,
+    add_accept_option,
+    add_vmm_option,
+    read_profile_argument,
+)
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.errata import added_by, load_errata_table
+from qemu_errata.core.errata.hazards import accepting, hosts_of
 from qemu_errata.core.hosttypes import HostType, group_hosts
 from qemu_errata.core.pool import (
     MAX_HOSTS_FOR_SUBSETS,
     PoolModel,
+    Reason,
     largest_pools,
     pin_midr,
 )
@@ -51,6 +58,7 @@ def register(commands: Subcommands) -> None:
         "needs KVM_CAP_ARM_WRITABLE_IMP_ID_REGS (Linux >= 6.15) on every host",
     )
     add_vmm_option(sub)
+    add_accept_option(sub)
     sub.set_defaults(run=_cmd_baseline)
 
     sub = add_command(commands, "check")
@@ -58,6 +66,7 @@ def register(commands: Subcommands) -> None:
     sub.add_argument("profile", type=Path, metavar="PROFILE")
     sub.add_argument("--json", action="store_true", help="print the verdict as JSON")
     add_vmm_option(sub)
+    add_accept_option(sub)
     sub.set_defaults(run=_cmd_check)
 
 
@@ -68,17 +77,19 @@ def _print_json(data: Any) -> None:
 def _cmd_baseline(args: argparse.Namespace) -> int:
     profiles = [read_profile_argument(path) for path in args.profiles]
     pinned = None if args.pin_midr is None else _midr_argument(args.pin_midr)
+    accepted = accepted_names(args)
     vmm = deciding_vmm(args.vmm)
     if not args.json:
         say_unknown_masks(profiles)
     try:
-        model = baseline_with(profiles, vmm)
+        model = baseline_with(profiles, vmm, accepted=accepted)
     except IncompatiblePoolError as refused:
-        return _refused(args, profiles, refused, _what_to_do(profiles, vmm))
+        return _refused(args, profiles, refused, _what_to_do(profiles, vmm, refused))
     if args.pin_midr is not None:
         try:
-            model = pin_midr(model, profiles, pinned)
-            refusals = pool_refusals(model, vmm, load_catalogue())
+            hosts = hosts_of(profiles)
+            model = accepting(pin_midr(model, profiles, pinned), accepted, hosts)
+            refusals = pool_refusals(model, vmm, load_catalogue(), hosts)
             if refusals:
                 raise IncompatiblePoolError(refusals)
         except IncompatiblePoolError as refused:
@@ -126,10 +137,16 @@ def say_unknown_masks(profiles: Sequence[HostProfile]) -> None:
         )
 
 
-def _what_to_do(profiles: Sequence[HostProfile], vmm: Vmm) -> str:
+def _what_to_do(profiles: Sequence[HostProfile], vmm: Vmm, refused: IncompatiblePoolError) -> str:
     """Which hosts do form a pool, type by type: the odd type out, or the largest sets of
     types; and ``plan`` when it would propose pools for all of them (and more than one
-    pool per type)."""
+    pool per type). For lost mitigations alone: how to accept them or keep the
+    safe-listed CPUs apart."""
+    if all(getattr(b, "reason", None) == Reason.LOST_MITIGATION for b in refused.blockers):
+        return (
+            "Accept each lost mitigation by name, or pool the CPUs on the kernel's safe list "
+            "apart from those that need it (`qemu-errata plan` proposes such a split)."
+        )
     types = group_hosts(profiles)
     plan = (
         " `qemu-errata plan` with the same profiles proposes the fewest pools they form."
@@ -172,6 +189,8 @@ def _errata_cost(model: PoolModel) -> Cost:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     model, profile = read_model(args.model), read_profile_argument(args.profile)
+    named = (*model.accepted_lost_mitigations, *accepted_names(args))
+    model = accepting(model, named, hosts_of([profile]))
     if not args.json:
         say_unknown_masks([profile])
     result = check_with(model, profile, deciding_vmm(args.vmm))

@@ -17,14 +17,16 @@ POOL_NAMESPACE = f"{POOL_NAMESPACE_PREFIX}{POOL_METADATA_VERSION}"
 PREFIX = "qemu-errata"  # the namespace prefix the writer uses (a reader accepts any)
 
 # Elements, each in POOL_NAMESPACE: <pool version> holds <targets> of <implementation midr
-# [revidr] [aidr]>, at most one <timer frequency>, <registers group> of <register name value>
-# and, while applied, the domain's own <user-cpu>.
+# [revidr] [aidr]>, at most one <timer frequency>, <registers group> of <register name value>,
+# an <accepted name> for each lost mitigation the model accepts by name (the pool model's
+# accepted_lost_mitigations) and, while applied, the domain's own <user-cpu>.
 POOL = "pool"
 TARGETS = "targets"
 IMPLEMENTATION = "implementation"
 TIMER = "timer"
 REGISTERS = "registers"
 REGISTER = "register"
+ACCEPTED = "accepted"
 USER_CPU = "user-cpu"
 
 # Attributes (in no namespace), and the base their numbers are written in.

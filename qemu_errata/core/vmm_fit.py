@@ -14,6 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from qemu_errata.core.catalogue import Catalogue, load_catalogue
+from qemu_errata.core.errata.hazards import (
+    Hosts,
+    accepting,
+    hazard_blockers,
+    hazard_refusals,
+    hosts_of,
+    model_hazards,
+    unaccepted,
+)
 from qemu_errata.core.kernel_changes import FirstRunRewrite, load_kernel_changes
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import (
@@ -34,19 +43,31 @@ _ID_KINDS = (Kind.FEATURE, Kind.CACHE)
 
 
 def baseline_with(
-    profiles: Sequence[HostProfile], vmm: Vmm, catalogue: Catalogue | None = None
+    profiles: Sequence[HostProfile],
+    vmm: Vmm,
+    catalogue: Catalogue | None = None,
+    accepted: Sequence[str] = (),
 ) -> PoolModel:
-    """The pool model of ``profiles`` as ``vmm`` can present it, or IncompatiblePoolError."""
+    """The pool model of ``profiles`` as ``vmm`` can present it, accepting those of its
+    hazards ``accepted`` names (recorded in the model), or IncompatiblePoolError."""
     catalogue = catalogue or load_catalogue()
-    model = baseline(profiles, catalogue, vmm)
-    refusals = pool_refusals(model, vmm, catalogue)
+    hosts = hosts_of(profiles)
+    model = accepting(baseline(profiles, catalogue, vmm), accepted, hosts)
+    refusals = pool_refusals(model, vmm, catalogue, hosts)
     if refusals:
         raise IncompatiblePoolError(refusals)
     return model
 
 
-def pool_refusals(model: PoolModel, vmm: Vmm, catalogue: Catalogue) -> list[Blocker]:
-    """What the pool needs that ``vmm`` cannot do, host type by host type."""
+def pool_refusals(
+    model: PoolModel, vmm: Vmm | None, catalogue: Catalogue, hosts: Hosts | None = None
+) -> list[Blocker]:
+    """What the pool needs that ``vmm`` cannot do, host type by host type (None: any VMM
+    can), and the mitigations its guests skip on hosts that need them, unless accepted
+    (core.errata.hazards; ``hosts`` names the hosts of each implementation)."""
+    hazards = hazard_refusals(model, hosts)
+    if vmm is None:
+        return hazards
     refusals = []
     if not vmm.sysreg_series:
         for group in model.host_groups:
@@ -65,7 +86,7 @@ def pool_refusals(model: PoolModel, vmm: Vmm, catalogue: Catalogue) -> list[Bloc
                         {group.label: ", ".join(written)},
                     )
                 )
-    return refusals + _identity_refusals(model, vmm)
+    return refusals + _identity_refusals(model, vmm) + hazards
 
 
 def check_with(
@@ -81,7 +102,21 @@ def check_with(
     result = check(model, profile, catalogue, vmm)
     problems = [*result.problems, *_host_refusals(model, profile, vmm, catalogue)]
     problems += first_run_problems(model, profile, rewrites)
+    problems += host_hazard_refusals(model, profile)
     return CheckResult(result.host, tuple(problems), result.notes)
+
+
+def host_hazard_refusals(model: PoolModel, host: HostProfile) -> list[Blocker]:
+    """The hazards of ``model`` that take a mitigation from ``host``'s implementations,
+    unless the model accepts them (what the hook refuses there too)."""
+    found = (
+        model.target_implementations.find(i.midr, i.revidr, i.aidr) for i in host.implementations
+    )
+    own = {target for target in found if target is not None}
+    hosts = {target: [host] for target in own}
+    hazards = unaccepted(model_hazards(model, hosts), model.accepted_lost_mitigations)
+    involved = [h for h in hazards if own & set(h.needed_on)]
+    return hazard_blockers(involved, hosts)
 
 
 def first_run_problems(

@@ -65,6 +65,11 @@ def describe_model(model: PoolModel, output: Path | None, cost: Cost, vmm: str) 
     for group in model.host_groups:
         lines.append(f"  {group.label}: {', '.join(group.writes) or 'none'}")
     lines.extend(f"Note: {note}" for note in model.notes)
+    if model.accepted_lost_mitigations:
+        lines.append(
+            "ACCEPTED lost mitigations (guests skip them on hosts that need them; "
+            f"`errata MODEL` names those hosts): {', '.join(model.accepted_lost_mitigations)}"
+        )
     lines.append(f"Decided for the VMM {vmm}")
     if output:
         lines.append(f"Pool model written to {output}")

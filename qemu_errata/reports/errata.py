@@ -5,7 +5,7 @@ JSON and text side by side; the command computes the views (core.errata).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from qemu_errata.core.errata import (
@@ -17,6 +17,7 @@ from qemu_errata.core.errata import (
     PoolErrata,
     Suppressed,
 )
+from qemu_errata.core.errata.hazards import PINNED_MIDR, SAFE_LIST, Hazard
 from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel
@@ -27,10 +28,19 @@ ERRATA_FORMAT = "qemu-errata/errata/1"
 
 
 class ModelErrata:
-    """A pool model's input: its name, the model and its errata."""
+    """A pool model's input: its name, the model, its errata and its hazards: those of every
+    guest kernel known, and those of the kernel answered for (which the views mark)."""
 
-    def __init__(self, name: str, model: PoolModel, errata: PoolErrata) -> None:
+    def __init__(
+        self,
+        name: str,
+        model: PoolModel,
+        errata: PoolErrata,
+        hazards: Sequence[Hazard],
+        hazards_here: Sequence[Hazard],
+    ) -> None:
         self.name, self.model, self.errata = name, model, errata
+        self.hazards, self.hazards_here = tuple(hazards), tuple(hazards_here)
 
 
 class ProfileErrata:
@@ -60,11 +70,13 @@ def _result_text(result: ModelErrata | ProfileErrata, kernel: str) -> str:
     pool = result.errata
     guest = f"a Linux {kernel} guest"
     lines = [f"Pool model {result.name}: {plural(len(pool.targets), 'target implementation')}"]
+    lines.extend(_hazard_lines(result))
+    lost = _lost_in_list(result.hazards_here)
     if pool.guest is not None:
         lines.append(
             f"What {guest} enables (it matches errata against every target implementation):"
         )
-        lines.extend(_view_lines(pool.guest, "  "))
+        lines.extend(_view_lines(pool.guest, "  ", lost))
         lines.append("What each host type alone adds to every guest:")
         for target, workarounds in pool.marginal:
             named = [" + ".join(ids) for ids in workarounds]
@@ -75,14 +87,46 @@ def _result_text(result: ModelErrata | ProfileErrata, kernel: str) -> str:
             f"{guest[0].upper()}{guest[1:]} (older than 6.15) reads only its host's MIDR/REVIDR:"
         )
     lines.append(older)
-    for target, view in pool.older_guests:
-        enabled = [e.erratum.id for e in view.errata if e.no_effect is None]
-        enabled += [v.mitigation.id for v in view.mitigations if v.state == "enabled"]
-        lines.append(f"  on {_name(target)}: {len(enabled)}{_listing(enabled)}")
+    lines.extend(_older_lines(result))
     return "\n".join(lines)
 
 
-def _view_lines(view: KernelView, indent: str) -> list[str]:
+def _older_lines(result: ModelErrata) -> list[str]:
+    """What a guest older than 6.15 enables on each host, and what a pinned MIDR hides."""
+    lines = []
+    for target, view in result.errata.older_guests:
+        enabled = [e.erratum.id for e in view.errata if e.no_effect is None]
+        enabled += [v.mitigation.id for v in view.mitigations if v.state == "enabled"]
+        hidden = [
+            h.name for h in result.hazards_here if h.cause == PINNED_MIDR and target in h.needed_on
+        ]
+        missing = f"; LOST (the pinned MIDR hides them): {', '.join(hidden)}" if hidden else ""
+        lines.append(f"  on {_name(target)}: {len(enabled)}{_listing(enabled)}{missing}")
+    return lines
+
+
+def _hazard_lines(result: ModelErrata) -> list[str]:
+    """Every hazard, loud, before anything else about the pool."""
+    if not result.hazards:
+        return []
+    accepted = {name.casefold() for name in result.model.accepted_lost_mitigations}
+    lines = [
+        f"HAZARDS: {plural(len(result.hazards), 'hazard')}: guests skip a mitigation or "
+        "workaround on hosts that need it (baseline, check, plan and the hook refuse the pool "
+        "unless the model accepts each by name):"
+    ]
+    for hazard in result.hazards:
+        note = " (accepted in the model)" if hazard.name.casefold() in accepted else ""
+        lines.append(f"  {hazard.describe()}{note}")
+    return lines
+
+
+def _lost_in_list(hazards: Sequence[Hazard]) -> dict[str, Hazard]:
+    """The mitigations a target-list guest skips on hosts that need them, by id."""
+    return {h.name: h for h in hazards if h.cause == SAFE_LIST}
+
+
+def _view_lines(view: KernelView, indent: str, lost: Mapping[str, Hazard]) -> list[str]:
     effective = [e for e in view.errata if e.no_effect is None]
     idle = [e for e in view.errata if e.no_effect is not None]
     lines = [f"{indent}Errata workarounds ({len(effective)}):"]
@@ -99,7 +143,9 @@ def _view_lines(view: KernelView, indent: str) -> list[str]:
             for s in view.suppressed
         )
     lines.append(f"{indent}Mitigations:")
-    lines.extend(_mitigation_line(v, indent + "  ") for v in view.mitigations)
+    lines.extend(
+        _mitigation_line(v, indent + "  ", lost.get(v.mitigation.id)) for v in view.mitigations
+    )
     return lines
 
 
@@ -118,7 +164,11 @@ def _enabled_line(enabled: Enabled, indent: str) -> str:
     return f"{indent}{erratum.id}{logs}: {erratum.effect}{acts}; {source}"
 
 
-def _mitigation_line(verdict: MitigationVerdict, indent: str) -> str:
+def _mitigation_line(verdict: MitigationVerdict, indent: str, lost: Hazard | None) -> str:
+    """A mitigation's verdict; one the list takes from hosts that need it is never called
+    "not needed": it is LOST there."""
+    if lost is not None:
+        return f"{indent}{lost.describe()}"
     loop = f", branch loop {verdict.loop}" if verdict.loop else ""
     who = f" ({_names(verdict.implementations)})" if verdict.implementations else ""
     return f"{indent}{verdict.mitigation.id}: {verdict.state}{loop}: {verdict.reason}{who}"
@@ -163,6 +213,7 @@ def errata_json(
         "guest_kernel": table.kernel,
         "guest_kernel_is_default": default_kernel,
         "errata": _union(item for document in inputs for item in document["errata"]),
+        "hazards": [h for document in inputs for h in document.get("hazards", [])],
         "inputs": inputs,
     }
 
@@ -185,7 +236,8 @@ def _input_json(result: ModelErrata | ProfileErrata) -> dict[str, Any]:
         "kind": "pool-model",
         "target_implementations": [_implementation(t) for t in pool.targets],
         "guest_reads_target_list": pool.guest is not None,
-        "errata": [] if pool.guest is None else _view_json(pool.guest),
+        "hazards": [_hazard_json(h, result.model) for h in result.hazards],
+        "errata": [] if pool.guest is None else _view_json(pool.guest, result.hazards_here),
         "expected_log": None if pool.guest is None else _log_json(pool.guest),
         "not_enabled": []
         if pool.guest is None
@@ -215,9 +267,19 @@ def _log_json(view: KernelView) -> dict[str, list[str]]:
     return {"detected": list(certain), "only_some": list(possible)}
 
 
-def _view_json(view: KernelView) -> list[dict[str, Any]]:
+def _hazard_json(hazard: Hazard, model: PoolModel) -> dict[str, Any]:
+    accepted = {name.casefold() for name in model.accepted_lost_mitigations}
+    return {
+        **hazard.to_json(),
+        "accepted": hazard.name.casefold() in accepted,
+        "message": hazard.describe(),
+    }
+
+
+def _view_json(view: KernelView, hazards: Sequence[Hazard] = ()) -> list[dict[str, Any]]:
     errata = [_enabled_json(e) for e in view.errata]
-    return errata + [_mitigation_json(v) for v in view.mitigations]
+    lost = _lost_in_list(hazards)
+    return errata + [_mitigation_json(v, lost.get(v.mitigation.id)) for v in view.mitigations]
 
 
 def _enabled_json(enabled: Enabled) -> dict[str, Any]:
@@ -239,14 +301,16 @@ def _enabled_json(enabled: Enabled) -> dict[str, Any]:
     }
 
 
-def _mitigation_json(verdict: MitigationVerdict) -> dict[str, Any]:
+def _mitigation_json(verdict: MitigationVerdict, lost: Hazard | None = None) -> dict[str, Any]:
     mitigation = verdict.mitigation
     return {
         "id": mitigation.id,
         "kind": "mitigation",
         "implementations": [_implementation(t) for t in verdict.implementations],
         "guest": verdict.state == "enabled",
-        "state": verdict.state,
+        # Skipped on hosts that need it (a safe-listed implementation in the list): "lost".
+        "state": verdict.state if lost is None else "lost",
+        "lost_on": [] if lost is None else [_implementation(t) for t in lost.needed_on],
         "loop": verdict.loop,
         "reason": verdict.reason,
         "log": mitigation.log,

@@ -135,6 +135,7 @@ def _pairing_json(pairing: Pairing, keys: Mapping[str, str]) -> dict[str, Any]:
         "blockers": [_keyed(blocker_json(b), keys) for b in pairing.blockers],
         "deciding": pairing.deciding,
         "errata": list(pairing.errata),
+        "lost_mitigations": list(pairing.lost),
     }
 
 
@@ -148,5 +149,6 @@ def _pool_json(pool: ProposedPool, keys: Mapping[str, str]) -> dict[str, Any]:
         "loses": model["losses"],
         "cost": pool.cost,
         "errata": list(pool.errata),
+        "lost_mitigations": list(pool.lost),
         "model": model,
     }

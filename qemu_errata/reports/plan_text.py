@@ -70,12 +70,14 @@ def _pool_summary(pool: ProposedPool, by_label: Mapping[str, PlanType]) -> list[
     others = f" (+{plural(more, 'more type')})" if more > 0 else ""
     kinds = f"{plural(len(pool.hosts), 'host')} of {plural(len(types), 'type')}"
     head = f"  pool {pool.id}: {kinds}: {named}{others}"
+    accepted = [f"    ACCEPTED: {words}" for words in pool.lost]
     if not pool.model.losses:
-        return [head + "; loses nothing"]
+        return [head + "; loses nothing", *accepted]
     losing = {label for loss in pool.model.losses for label in loss.host_values}
     hosts = sum(len(by_label[label].hosts) for label in losing if label in by_label)
     fields = _field_names([loss for loss in pool.model.losses])
-    return [head, f"    loses {fields} ({plural(hosts, 'host')} of {plural(len(losing), 'type')})"]
+    lost = f"    loses {fields} ({plural(hosts, 'host')} of {plural(len(losing), 'type')})"
+    return [head, lost, *accepted]
 
 
 def _field_names(losses: Sequence[Loss], shown: int = 6) -> str:
@@ -158,6 +160,7 @@ def plan_detail(plan: Plan) -> list[str]:
                 errata = ", ".join(pairing.errata) or "none"
                 lines.append(
                     f"  {pair}: can share a pool; loses {lost or 'nothing'}; errata added: {errata}"
+                    + "".join(f"; ACCEPTED: {words}" for words in pairing.lost)
                 )
             else:
                 lines.append(f"  {pair}: cannot share a pool: {pairing.deciding}")
@@ -171,6 +174,7 @@ def plan_detail(plan: Plan) -> list[str]:
             f"loses {lost or 'nothing'}"
         )
         lines.append(f"    every guest works around: {', '.join(pool.errata) or 'no erratum'}")
+        lines.extend(f"    ACCEPTED: {words}" for words in pool.lost)
     if plan.reasons:
         lines.append("Why the pools are not otherwise:")
         lines.extend(f"  {reason.describe()}" for reason in plan.reasons)

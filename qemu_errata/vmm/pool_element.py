@@ -2,9 +2,10 @@
 
 libvirt keeps one custom element per namespace under ``<metadata>`` and sends it
 with the migratable XML, so the destination's hook can decide from the domain
-XML alone: the target implementation list, the timer frequency and the register
-values the guest is promised. Every name and the version come from
-``core.pool_namespace``, which the hook's reader spells them from too.
+XML alone: the target implementation list, the timer frequency, the register
+values the guest is promised and the lost mitigations the model accepts by name.
+Every name and the version come from ``core.pool_namespace``, which the hook's
+reader spells them from too.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def pool_element(model: PoolModel, user_cpu: str | None = None) -> etree._Elemen
                 _tag(vocabulary.REGISTER),
                 {vocabulary.NAME: name, vocabulary.VALUE: f"{value:#x}"},
             )
+    for name in model.accepted_lost_mitigations:
+        etree.SubElement(pool, _tag(vocabulary.ACCEPTED), {vocabulary.NAME: name})
     if user_cpu is not None:
         etree.SubElement(pool, USER_CPU_TAG).text = user_cpu
     return pool

@@ -8,6 +8,7 @@ without metadata goes to C untouched; a saved pool VM restores on A, not C.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ pytestmark = pytest.mark.root
 N1 = 0x414FD0C1
 A76 = 0x414FD0B1
 A64FX = 0x461F0010
+A53 = 0x410FD034  # Arm Cortex-A53 r0p4: on the Spectre-v4 and Spectre-BHB safe lists
 POOL = PoolModel(
     id_registers={},
     target_implementations=TargetImplementations(
@@ -185,3 +187,30 @@ def test_warn_starts_the_vm_and_says_would_refuse_in_its_libvirt_log(
             )
     finally:
         c.write_hook_config({"log": str(hook_log(c))})
+
+
+def test_a_lost_mitigation_is_refused_unless_the_model_accepts_it(hosts: list[Host]) -> None:
+    # Linux >= 6.15 guests match the Spectre-BHB safe list against ANY listed CPU
+    # (is_midr_in_range_list()): a Cortex-A53 in the list turns Spectre-BHB off on host A's
+    # Neoverse-N1, which the Spectre-BHB loop list names.
+    a, b, _ = hosts
+    targets = TargetImplementations(
+        [*POOL.target_implementations, TargetImplementation(A53, 0, None)]
+    )
+    losing = dataclasses.replace(POOL, target_implementations=targets)
+    with guest_removed([a], "vm-lost"), pytest.raises(libvirt.libvirtError) as refused:
+        a.start_guest(guest_xml("vm-lost", "cortex-a76", metadata=[pool_element(losing)]))
+    message = str(refused.value)
+    assert "qemu-errata: refused the start of VM 'vm-lost': Spectre-BHB LOST on " in message
+    assert "Arm Cortex-A53 r0p4 is on the kernel's safe list" in message
+    assert "--accept-lost-mitigation Spectre-BHB" in message
+    accepted = dataclasses.replace(losing, accepted_lost_mitigations=("Spectre-BHB",))
+    with guest_removed([a, b], "vm-accepted"):
+        domain = a.start_guest(
+            guest_xml("vm-accepted", "cortex-a76", metadata=[pool_element(accepted)])
+        )
+        moved = migrate(domain, b)
+        assert moved.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+        pool = etree.fromstring(migratable_xml(moved)).find(f"metadata/{{{NAMESPACE}}}pool")
+        assert pool is not None
+        assert [e.get("name") for e in pool.iterfind(f"{{{NAMESPACE}}}accepted")] == ["Spectre-BHB"]

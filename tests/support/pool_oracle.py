@@ -62,7 +62,11 @@ def model_from_pool_element(pool: etree._Element, origin: str) -> PoolModel:
         for register in registers.iterfind(_tag(vocabulary.REGISTER)):
             name = register.get(vocabulary.NAME, "")
             groups[group][name] = _number(register, vocabulary.VALUE, origin)
+    accepted = [
+        entry.get(vocabulary.NAME, "") for entry in pool.iterfind(_tag(vocabulary.ACCEPTED))
+    ]
     return PoolModel(
+        accepted_lost_mitigations=tuple(accepted),
         target_implementations=TargetImplementations(targets),
         timer_frequency_hz=(
             _number(timers[0], vocabulary.FREQUENCY, origin, vocabulary.DECIMAL) if timers else None

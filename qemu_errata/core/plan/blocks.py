@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from qemu_errata.core.catalogue import Catalogue, Field, Register
 from qemu_errata.core.errata import ErrataTable, guest_workarounds
+from qemu_errata.core.errata.hazards import Hazard, accepted_hazards, accepting
 from qemu_errata.core.plan.fit import Fit, Fits
 from qemu_errata.core.plan.types import PlanType
 from qemu_errata.core.pool import (
@@ -41,13 +42,15 @@ class Blocks:
         catalogue: Catalogue,
         table: ErrataTable,
         vmm: Vmm | None,
+        accepted: Sequence[str] = (),
     ) -> None:
         self.types = types
         self.catalogue = catalogue
         self.table = table
         self.vmm = vmm
+        self.accepted = tuple(accepted)  # hazards the operator accepts, by name
         self.standing = [t.as_host_type() for t in types]
-        self.fits = Fits(self.standing, catalogue, vmm)
+        self.fits = Fits(self.standing, catalogue, vmm, accepted)
         self.judged: dict[frozenset[int], Fit] = {}
         self.models: dict[frozenset[int], PoolModel] = {}
         self.writable: dict[tuple[int, str, str], bool] = {}
@@ -94,12 +97,20 @@ class Blocks:
         """The whole baseline of a block (IncompatiblePoolError if it forms no pool)."""
         if block not in self.models:
             members = [self.standing[i] for i in sorted(block)]
+            hosts = self.fits.hosts(sorted(block))
             model = baseline_of_types(members, self.catalogue, self.vmm)
-            refusals = [] if self.vmm is None else pool_refusals(model, self.vmm, self.catalogue)
+            model = accepting(model, self.accepted, hosts)
+            refusals = pool_refusals(model, self.vmm, self.catalogue, hosts)
             if refusals:
                 raise IncompatiblePoolError(refusals)
             self.models[block] = model
         return self.models[block]
+
+    def accepted_losses(self, block: frozenset[int]) -> tuple[str, ...]:
+        """The mitigations ``block``'s pool accepts to lose, in words."""
+        hosts = self.fits.hosts(sorted(block))
+        hazards: tuple[Hazard, ...] = accepted_hazards(self.model(block), hosts)
+        return tuple(h.describe(hosts) for h in hazards)
 
     def errata(self, block: frozenset[int]) -> tuple[str, ...]:
         """The ids of the errata and mitigations every guest of ``block``'s pool works around."""

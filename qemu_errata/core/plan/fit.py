@@ -12,10 +12,17 @@ baseline_with does: a set of types forms a pool only when both agree.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 from qemu_errata.core.catalogue import Catalogue
+from qemu_errata.core.errata.hazards import (
+    Hosts,
+    accepted_hazards,
+    accepting,
+    hosts_of,
+    needed_by,
+)
 from qemu_errata.core.hosttypes import HostType
 from qemu_errata.core.implementations import TargetImplementations
 from qemu_errata.core.pool import (
@@ -60,10 +67,17 @@ class _Verdict:
 class Fits:
     """The fit of any set of ``standing`` types (by index), register verdicts shared."""
 
-    def __init__(self, standing: Sequence[HostType], catalogue: Catalogue, vmm: Vmm | None):
+    def __init__(
+        self,
+        standing: Sequence[HostType],
+        catalogue: Catalogue,
+        vmm: Vmm | None,
+        accepted: Sequence[str] = (),
+    ):
         self.standing = standing
         self.catalogue = catalogue
         self.vmm = vmm
+        self.accepted = tuple(accepted)  # hazards the operator accepts, by name
         self.registers = _registers(standing, catalogue)
         keys: dict[Hashable, int] = {}
         self.classes = [
@@ -108,10 +122,25 @@ class Fits:
                 cost += verdict.losing.get(value_class, 0) * self.counts[t]
             lost.update(verdict.lost)
         blockers.extend(self._timer(members))
-        if not blockers and self.vmm is not None:
-            model = self._model(members, values, writes)
-            blockers.extend(pool_refusals(model, self.vmm, self.catalogue))
+        if not blockers:
+            hosts = self.hosts(members)
+            model = accepting(self._model(members, values, writes), self.accepted, hosts)
+            blockers.extend(pool_refusals(model, self.vmm, self.catalogue, hosts))
+            cost += self.accepted_cost(model, hosts, members)
         return Fit(tuple(blockers), cost, frozenset(lost))
+
+    def hosts(self, members: Iterable[int]) -> Hosts:
+        """The profile of each implementation of ``members``, named by its type's label."""
+        return hosts_of(_renamed(self.standing[t], self.labels[t]) for t in members)
+
+    def accepted_cost(self, model: PoolModel, hosts: Hosts, members: Iterable[int]) -> int:
+        """An accepted lost mitigation costs like a lost field, on each host that loses it."""
+        hazards = accepted_hazards(model, hosts)
+        if not hazards:
+            return 0
+        return sum(
+            self.counts[t] * len(needed_by(hazards, self.standing[t].profile)) for t in members
+        )
 
     def apart(self) -> dict[frozenset[int], list[int]]:
         """The pairs of types some register or the timer keeps apart, with the registers

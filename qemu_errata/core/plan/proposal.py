@@ -42,6 +42,8 @@ class Pairing:
     deciding: str  # the deciding fields in words ("" when they can share a pool)
     # Errata (and mitigations) a guest of the pair enables that guests of both alone do not.
     errata: tuple[str, ...] = ()
+    # Mitigations the pair's guests skip on hosts that need them (accepted by name), in words.
+    lost: tuple[str, ...] = ()
 
     @property
     def compatible(self) -> bool:
@@ -67,6 +69,8 @@ class ProposedPool:
     cost: int
     # Errata (and mitigations) every Linux >= 6.15 guest of the pool works around.
     errata: tuple[str, ...] = ()
+    # Mitigations its guests skip on hosts that need them (accepted by name), in words.
+    lost: tuple[str, ...] = ()
 
     @property
     def hosts(self) -> tuple[str, ...]:
@@ -109,7 +113,9 @@ class Plan:
         blockers = blocks.blockers(pair)
         if blockers:
             return Pairing(a, b, (), blockers, blocks.deciding(blockers, pair))
-        return Pairing(a, b, blocks.model(pair).losses, (), "", blocks.added_errata(i, j))
+        losses = blocks.model(pair).losses
+        lost = blocks.accepted_losses(pair)
+        return Pairing(a, b, losses, (), "", blocks.added_errata(i, j), lost)
 
     def cell(self, first: PlanType, second: PlanType) -> Cell:
         """The pair of two different types as the picture shows it (no whole baseline)."""
@@ -143,12 +149,14 @@ def plan(
     *,
     vmm: Vmm | None = None,
     previous: PreviousPlan | None = None,
+    accepted: Sequence[str] = (),
 ) -> Plan:
     """The proposed pools of ``profiles``: at most ``limit`` pools, or the fewest.
 
     ``limit`` is at least 1 (the command line checks it). ``vmm`` decides what a pool
     can present (None: every write, no firmware pin); each pool's id derives from its
     model (pool_ids), or is ``previous``'s for the pool that took over most of its hosts.
+    ``accepted`` names the lost mitigations (hazards) a pool may have.
     IncompatiblePoolError when a type cannot form a pool even alone; NoPartitionError
     when no partition into ``limit`` pools exists (or the heuristic finds none).
     """
@@ -156,7 +164,7 @@ def plan(
         raise ValueError(f"plan: at most {limit} pools asked for, needs at least 1")
     check_host_names(profiles, "plan")
     types = plan_types(profiles)
-    blocks = Blocks(types, catalogue or load_catalogue(), load_errata_table(), vmm)
+    blocks = Blocks(types, catalogue or load_catalogue(), load_errata_table(), vmm, accepted)
     for index in range(len(types)):
         blocks.require_valid(index)
     exact = len(types) <= EXACT_TYPES
@@ -173,6 +181,7 @@ def plan(
             blocks.proposed_groups(block),
             blocks.cost(block),
             blocks.errata(block),
+            blocks.accepted_losses(block),
         )
         for pid, block in zip(ids, chosen, strict=True)
     )

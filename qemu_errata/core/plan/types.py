@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.distinctions import differences, distinctions
+from qemu_errata.core.errata.hazards import Exposure, exposure
 from qemu_errata.core.hosttypes import HostType, group_hosts, label_of, register_facts
 from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.profile import HostProfile
@@ -95,11 +96,20 @@ class PlanType:
 
 
 def plan_types(profiles: Sequence[HostProfile]) -> tuple[PlanType, ...]:
-    """The plan types of ``profiles``, in the order their first hosts come."""
-    groups: dict[Hashable, list[HostType]] = {}
+    """The plan types of ``profiles``, in the order their first hosts come; host types whose
+    implementations together make guests lose a mitigation stay apart (hazards)."""
+    groups: dict[Hashable, list[tuple[list[HostType], Exposure]]] = {}
     for host_type in group_hosts(profiles):
-        groups.setdefault(register_facts(host_type.profile), []).append(host_type)
-    types = [PlanType(f"T{n}", tuple(g)) for n, g in enumerate(groups.values(), 1)]
+        bins = groups.setdefault(register_facts(host_type.profile), [])
+        mine = exposure(host_type.profile)
+        found = next((i for i, (_, theirs) in enumerate(bins) if not mine.clashes(theirs)), None)
+        if found is None:
+            bins.append(([host_type], mine))
+        else:
+            bins[found][0].append(host_type)
+            bins[found] = (bins[found][0], bins[found][1] | mine)
+    merged = [tuple(members) for bins in groups.values() for members, _ in bins]
+    types = [PlanType(f"T{n}", g) for n, g in enumerate(merged, 1)]
     words = distinctions(
         types, lambda t: t.host_types[0].kind(), lambda t: t.profile, load_catalogue()
     )

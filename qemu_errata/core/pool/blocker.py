@@ -25,6 +25,7 @@ class Reason(enum.StrEnum):
     REFUSED_ON_ARRIVAL = "refused-on-arrival"  # a migrating VM carries a value KVM refuses there
     REGISTER_LIST = "register-list"  # a migrating VM lists a register the destination lacks
     REWRITTEN_AT_FIRST_RUN = "rewritten-at-first-run"  # accepted, then rewritten at first run
+    LOST_MITIGATION = "lost-mitigation"  # guests skip a mitigation a host needs (not accepted)
 
 
 # The reasons as the strings --json output carries, in the order above.

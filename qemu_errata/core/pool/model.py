@@ -28,6 +28,7 @@ MODEL_KEYS = frozenset(
         "host_writes",  # models written before host types
         "losses",
         "notes",
+        "accepted_lost_mitigations",
         "errata_cost",  # printed beside the model by baseline --json before 0.2.0; ignored
     }
 )
@@ -93,6 +94,9 @@ class PoolModel:
     host_groups: tuple[HostGroup, ...] = ()
     losses: tuple[Loss, ...] = ()
     notes: tuple[str, ...] = ()
+    # Hazards (core.errata.hazards) the operator accepted by name: guests skip these
+    # mitigations or workarounds on hosts that need them, knowingly.
+    accepted_lost_mitigations: tuple[str, ...] = ()
 
     @property
     def hosts(self) -> tuple[str, ...]:
@@ -114,6 +118,11 @@ class PoolModel:
             "host_types": [group.to_json() for group in self.host_groups],
             "losses": [loss.to_json() for loss in self.losses],
             "notes": list(self.notes),
+            **(
+                {"accepted_lost_mitigations": list(self.accepted_lost_mitigations)}
+                if self.accepted_lost_mitigations
+                else {}
+            ),
         }
 
 
@@ -130,6 +139,7 @@ def model_from_json(data: object, origin: str, catalogue: Catalogue | None = Non
         host_groups=_read_host_groups(reader),
         losses=_read_losses(reader, catalogue),
         notes=reader.strings("notes"),
+        accepted_lost_mitigations=reader.strings("accepted_lost_mitigations"),
     )
 
 

@@ -8,6 +8,7 @@ refusal on stderr and the decision log.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -308,6 +309,31 @@ def test_a_host_outside_the_list_is_refused_with_an_actionable_line(
     assert f"outcome=refused | {line}" in logged
 
 
+def test_a_safe_listed_cpu_in_the_list_refuses_a_host_that_needs_the_mitigation(
+    hook: Path, host: Host
+) -> None:
+    # Linux >= 6.15 guests read the Spectre-BHB safe list with is_midr_in_range_list(), which
+    # answers for ANY target: a Cortex-A55 in the list turns it off on this Neoverse-N1,
+    # whose CPU the Spectre-BHB loop list names (it needs the mitigation).
+    pool = model((N1, None), (A55, None))
+    line = assert_refused(
+        run_hook(hook, host, domain_xml("web-7", pool), name="web-7"),
+        "refused the incoming migration of VM 'web-7': Spectre-BHB LOST on Arm Neoverse-N1 "
+        "r4p1: Arm Cortex-A55 r1p0 is on the kernel's safe list",
+        "run it on a host of its pool that does not need it",
+        "--accept-lost-mitigation Spectre-BHB -o MODEL`, then `qemu-errata apply MODEL",
+    )
+    assert f"outcome=refused | {line}" in host.log_lines()[0]
+    # Accepted by name in the pool model (its metadata): allowed.
+    accepted = dataclasses.replace(pool, accepted_lost_mitigations=("Spectre-BHB",))
+    assert_allowed(run_hook(hook, host, domain_xml(pool=accepted)))
+    # On a Cortex-A55 host nothing is lost.
+    a55 = Host(host.home / "a55")
+    write_sysfs(a55.sysfs, dict.fromkeys(range(4), (A55, 0)))
+    a55.configure()
+    assert_allowed(run_hook(hook, a55, domain_xml(pool=pool)))
+
+
 def test_revidr_must_match_where_the_list_gives_one(hook: Path, host: Host) -> None:
     assert_refused(run_hook(hook, host, domain_xml(pool=model((N1, 0x1)))), "REVIDR 0x1")
     assert_allowed(run_hook(hook, host, domain_xml(pool=model((N1, 0x0)))))
@@ -367,8 +393,13 @@ def test_big_little_host_is_refused_when_one_implementation_is_missing(
         "CPUs 0-3 are Arm Cortex-A55",
         "pin its vCPUs to CPUs 4-7",
     )
-    assert_allowed(run_hook(hook, big_little, domain_xml(pool=model((A76, None), (A55, None)))))
-    [_, allowed] = big_little.log_lines()
+    # Both in the list: the Cortex-A55 (on the Spectre-BHB safe list) takes Spectre-BHB from
+    # the guests on the A76 cores too, so the pool must accept that by name.
+    both = model((A76, None), (A55, None))
+    assert_refused(run_hook(hook, big_little, domain_xml(pool=both)), "Spectre-BHB LOST")
+    accepted = dataclasses.replace(both, accepted_lost_mitigations=("Spectre-BHB",))
+    assert_allowed(run_hook(hook, big_little, domain_xml(pool=accepted)))
+    [_, _, allowed] = big_little.log_lines()
     assert f"host=[CPUs 0-3 MIDR {A55:#x} REVIDR 0x0; CPUs 4-7 MIDR {A76:#x} REVIDR 0x0]" in allowed
 
 
@@ -679,6 +710,9 @@ def test_a_foreign_file_of_our_name_is_never_touched(
         model((N1, None)),
         model((N1, 0x0), (A76, 0x2), timer=100_000_000),
         model((A64FX, None), id_registers={ISAR0: N1_ISAR0}, timer=1),
+        dataclasses.replace(
+            model((N1, None), (A55, None)), accepted_lost_mitigations=("Spectre-BHB", "X y")
+        ),
     ],
 )
 def test_fast_reader_reads_what_metadata_writes(pool: PoolModel) -> None:
@@ -692,6 +726,7 @@ def test_fast_reader_reads_what_metadata_writes(pool: PoolModel) -> None:
         (t.midr, t.revidr, t.aidr) for t in full.target_implementations
     ]
     assert fast.timer_frequency_hz == full.timer_frequency_hz
+    assert tuple(fast.accepted) == full.accepted_lost_mitigations
     assert fast_domain.NAMESPACE == NAMESPACE
     assert NAMESPACE.encode().startswith(POOL_NAMESPACE_PREFIX_BYTES)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 from pathlib import Path
 
 from lxml import etree
@@ -52,6 +53,16 @@ def test_the_element_is_in_the_pool_namespace_and_version() -> None:
 
 def test_the_element_reads_back_as_the_model() -> None:
     assert model_from_pool_element(pool_element(SMALL_MODEL), "test") == SMALL_MODEL
+
+
+def test_accepted_lost_mitigations_ride_in_the_element_by_name() -> None:
+    accepting = dataclasses.replace(
+        SMALL_MODEL, accepted_lost_mitigations=("Spectre-v4", "Spectre-BHB")
+    )
+    element = pool_element(accepting)
+    names = [e.get("name") for e in element.iterfind(f"{{{POOL_NAMESPACE}}}accepted")]
+    assert names == ["Spectre-v4", "Spectre-BHB"]
+    assert model_from_pool_element(element, "test") == accepting
 
 
 def _sources() -> list[Path]:
