@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from qemu_errata.core.errata.decisions import KernelView, MitigationVerdict, kernel_view
 from qemu_errata.core.errata.table import (
@@ -39,6 +37,10 @@ from qemu_errata.core.midr import MIDR_REGISTER, REVIDR_REGISTER, Midr
 from qemu_errata.core.pool.blocker import Blocker, Reason
 from qemu_errata.core.pool.model import PoolModel
 from qemu_errata.core.profile import HostProfile
+
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from typing import Any
 
 LOST_MITIGATION = "lost-mitigation"
 LOST_WORKAROUND = "lost-workaround"
@@ -200,6 +202,8 @@ def hazard_blockers(hazards: Iterable[Hazard], hosts: Hosts | None = None) -> li
 
 def accept_option(name: str) -> str:
     """The option that accepts a hazard, as an operator types it."""
+    import shlex  # noqa: PLC0415 (start-up: only for a refusal)
+
     return f"--accept-lost-mitigation {shlex.quote(name)}"
 
 

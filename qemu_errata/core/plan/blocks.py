@@ -211,6 +211,11 @@ def _briefly(blocker: Blocker, vmm: Vmm | None) -> str:
         Reason.MUST_BE_EQUAL: f"bits of {register} that no field describes differ",
         Reason.KVM_REFUSES: f"KVM refuses the pool's {register}",
         Reason.TIMER_DIFFERS: "timer frequencies differ",
+        Reason.LOST_MITIGATION: (
+            f"guests would lose {blocker.values.get('mitigation')} where it is needed, a CPU "
+            "on the kernel's safe list beside one that needs it "
+            f"(--accept-lost-mitigation {blocker.values.get('mitigation')} accepts that)"
+        ),
         Reason.VMM_CANNOT_SET: (
             f"{vmm_name} cannot give guests the pool's CPU implementations"
             if blocker.register == IDENTITY_REGISTER

@@ -140,11 +140,18 @@ def test_errata_says_lost_never_not_needed_and_lists_the_hazards(
 def test_plan_splits_what_would_lose_a_mitigation_unless_accepted(
     hosts: tuple[Path, Path],
 ) -> None:
-    split = run_cli("plan", *hosts)
+    split = run_cli("plan", *hosts, "--detail")
     assert split.returncode == 0, split.stderr
     assert "Proposed: 2 pools" in split.stdout
+    summary = run_cli("plan", *hosts).stdout
+    assert "2 hosts of 2 types in 2 pools (" in summary
+    assert (
+        "  guests would lose Spectre-BHB where it is needed, a CPU on the kernel's safe list "
+        "beside one that needs it (--accept-lost-mitigation Spectre-BHB accepts that): keeps 2 "
+        "types"
+    ) in summary
     assert "T1 + T2: cannot share a pool: Spectre-v4 LOST on Arm Neoverse-N1 r4p1" in split.stdout
-    together = run_cli("plan", *hosts, *ACCEPT_BOTH)
+    together = run_cli("plan", *hosts, *ACCEPT_BOTH, "--detail")
     assert together.returncode == 0, together.stderr
     assert "Proposed: 1 pool" in together.stdout
     assert (
@@ -156,5 +163,5 @@ def test_plan_splits_what_would_lose_a_mitigation_unless_accepted(
     assert pool["model"]["accepted_lost_mitigations"] == ["Spectre-v4", "Spectre-BHB"]
     assert len(pool["lost_mitigations"]) == 2
     # With two pools allowed, the split that loses nothing costs less and wins.
-    two = run_cli("plan", *hosts, *ACCEPT_BOTH, "--pools", "2")
+    two = run_cli("plan", *hosts, *ACCEPT_BOTH, "--pools", "2", "--detail")
     assert "Proposed: 2 pools" in two.stdout
