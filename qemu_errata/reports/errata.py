@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from qemu_errata.core.board import Board
 from qemu_errata.core.errata import (
     TARGET_LIST_KERNEL,
     Enabled,
@@ -21,6 +22,9 @@ from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.vulnerabilities import VULNERABILITIES_DIRECTORY, other_file_words
+
+UNKNOWN_WORDS = "(the hypervisor's firmware answer decides)"
 
 ERRATA_FORMAT = "qemu-errata/errata/1"
 
@@ -45,12 +49,17 @@ class ProfileErrata:
 
 
 def errata_text(
-    table: ErrataTable, default_kernel: bool, results: Sequence[ModelErrata | ProfileErrata]
+    table: ErrataTable,
+    default_kernel: bool,
+    results: Sequence[ModelErrata | ProfileErrata],
+    board: Board,
 ) -> str:
-    """The guest kernel answered for (and whether by default), then each input's answer."""
+    """The guest kernel answered for (and whether by default), its board, then each input's
+    answer."""
     default = " (the default: the newest known)" if default_kernel else ""
     answers = [_result_text(result, table.kernel) for result in results]
-    return "\n\n".join([f"Guest kernel: Debian Linux {table.kernel}{default}", *answers])
+    header = [f"Guest kernel: Debian Linux {table.kernel}{default}", f"Guest board: {board.describe()}"]
+    return "\n\n".join(["\n".join(header), *answers])
 
 
 def _result_text(result: ModelErrata | ProfileErrata, kernel: str) -> str:
@@ -78,6 +87,8 @@ def _result_text(result: ModelErrata | ProfileErrata, kernel: str) -> str:
         enabled = [e.erratum.id for e in view.errata if e.no_effect is None]
         enabled += [v.mitigation.id for v in view.mitigations if v.state == "enabled"]
         lines.append(f"  on {_name(target)}: {len(enabled)}{_listing(enabled)}")
+        if pool.guest is None:
+            lines.extend(_vulnerability_lines(view, "    "))
     return "\n".join(lines)
 
 
@@ -99,6 +110,15 @@ def _view_lines(view: KernelView, indent: str) -> list[str]:
         )
     lines.append(f"{indent}Mitigations:")
     lines.extend(_mitigation_line(v, indent + "  ") for v in view.mitigations)
+    return lines + _vulnerability_lines(view, indent)
+
+
+def _vulnerability_lines(view: KernelView, indent: str) -> list[str]:
+    """What the guest prints in each file of the vulnerabilities directory."""
+    lines = [f"{indent}What it prints in {VULNERABILITIES_DIRECTORY}:"]
+    for name, words in view.vulnerabilities().items():
+        lines.append(f"{indent}  {name}: {words or UNKNOWN_WORDS}")
+    lines.append(f"{indent}  every other file: {other_file_words()}")
     return lines
 
 
@@ -152,7 +172,10 @@ def _listing(names: Sequence[str]) -> str:
 
 
 def errata_json(
-    table: ErrataTable, default_kernel: bool, results: list[ModelErrata | ProfileErrata]
+    table: ErrataTable,
+    default_kernel: bool,
+    results: list[ModelErrata | ProfileErrata],
+    board: Board,
 ) -> dict[str, Any]:
     inputs = [_input_json(r) for r in results]
     return {
@@ -160,6 +183,11 @@ def errata_json(
         "table": table.linux,
         "guest_kernel": table.kernel,
         "guest_kernel_is_default": default_kernel,
+        "guest_board": {
+            "machine": "virt",
+            "kaslr_seed": board.kaslr_seed,
+            "command_line": board.command_line,
+        },
         "errata": _union(item for document in inputs for item in document["errata"]),
         "inputs": inputs,
     }
@@ -185,6 +213,7 @@ def _input_json(result: ModelErrata | ProfileErrata) -> dict[str, Any]:
         "guest_reads_target_list": pool.guest is not None,
         "errata": [] if pool.guest is None else _view_json(pool.guest),
         "expected_log": None if pool.guest is None else _log_json(pool.guest),
+        "vulnerabilities": None if pool.guest is None else _vulnerabilities_json(pool.guest),
         "not_enabled": []
         if pool.guest is None
         else [_suppressed_json(s) for s in pool.guest.suppressed],
@@ -201,6 +230,7 @@ def _input_json(result: ModelErrata | ProfileErrata) -> dict[str, Any]:
                 "implementation": _implementation(t),
                 "errata": _view_json(v),
                 "expected_log": _log_json(v),
+                "vulnerabilities": _vulnerabilities_json(v),
             }
             for t, v in pool.older_guests
         ],
@@ -211,6 +241,11 @@ def _input_json(result: ModelErrata | ProfileErrata) -> dict[str, Any]:
 def _log_json(view: KernelView) -> dict[str, list[str]]:
     certain, possible = view.expected_log()
     return {"detected": list(certain), "only_some": list(possible)}
+
+
+def _vulnerabilities_json(view: KernelView) -> dict[str, Any]:
+    """The words of each file (null: a hypervisor answer the input lacks decides)."""
+    return {"files": view.vulnerabilities(), "every_other_file": other_file_words()}
 
 
 def _view_json(view: KernelView) -> list[dict[str, Any]]:
@@ -244,6 +279,7 @@ def _mitigation_json(verdict: MitigationVerdict) -> dict[str, Any]:
         "kind": "mitigation",
         "implementations": [_implementation(t) for t in verdict.implementations],
         "guest": verdict.state == "enabled",
+        "logged": verdict.logged,
         "state": verdict.state,
         "loop": verdict.loop,
         "reason": verdict.reason,
