@@ -85,7 +85,8 @@ def guest_board(command_line: str | None) -> Board:
         else:
             known = ", ".join(KNOWN_OPTIONS)
             raise InputError(
-                f"--guest-cmdline: {word!r}: not an option whose effect is modelled (known: {known})"
+                f"--guest-cmdline: {word!r}: not an option whose effect is modelled"
+                f" (known: {known})"
             )
     return Board(True, nokaslr, kpti, mitigations_off, frozenset(off), command_line)
 

@@ -58,7 +58,10 @@ def errata_text(
     answer."""
     default = " (the default: the newest known)" if default_kernel else ""
     answers = [_result_text(result, table.kernel) for result in results]
-    header = [f"Guest kernel: Debian Linux {table.kernel}{default}", f"Guest board: {board.describe()}"]
+    header = [
+        f"Guest kernel: Debian Linux {table.kernel}{default}",
+        f"Guest board: {board.describe()}",
+    ]
     return "\n\n".join(["\n".join(header), *answers])
 
 

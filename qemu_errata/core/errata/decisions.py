@@ -56,8 +56,9 @@ class MitigationVerdict:
     state: "enabled" (detected and effective), "vulnerable" (detected, logged, and not
     effective: the guest says Vulnerable), "detected" (logged; whether effective, a hypervisor
     answer the input does not hold decides), "not needed", or "firmware" (a hypervisor answer
-    the input does not hold decides whether it is detected at all). ``unaffected``: the kernel counts its CPUs unaffected
-    whatever it enabled (KPTI forced on by KASLR on Meltdown-safe CPUs).
+    the input does not hold decides whether it is detected at all). ``unaffected``: the
+    kernel counts its CPUs unaffected whatever it enabled (KPTI forced on by KASLR on
+    Meltdown-safe CPUs).
     """
 
     mitigation: Mitigation
@@ -233,14 +234,19 @@ def _mitigation_verdict(
         return MitigationVerdict(
             mitigation, "enabled", (), None, mitigation.enabled_if.explain(id_registers)
         )
+    return _otherwise(mitigation, id_registers)
+
+
+def _otherwise(mitigation: Mitigation, id_registers: Mapping[str, int]) -> MitigationVerdict:
+    """No list or ID field decided: the hypervisor's firmware answer when the registers hold
+    it, else ``otherwise``."""
     firmware = mitigation.firmware_unaffected_if
     answer = None if firmware is None else firmware.holds(id_registers)
     if firmware is not None and answer is not None:
+        why = f"firmware: {firmware.explain(id_registers)}"
         if answer:
-            return MitigationVerdict(
-                mitigation, NOT_NEEDED, (), None, f"firmware: {firmware.explain(id_registers)}"
-            )
-        return _detected(mitigation, id_registers, f"firmware: {firmware.explain(id_registers)}")
+            return MitigationVerdict(mitigation, NOT_NEEDED, (), None, why)
+        return _detected(mitigation, id_registers, why)
     if mitigation.otherwise == "vulnerable" and mitigation.capability in load_guest_words():
         return _detected(mitigation, id_registers, "no list says safe")
     state = {"firmware": FIRMWARE, "vulnerable": ENABLED, "unaffected": NOT_NEEDED}[
@@ -277,17 +283,18 @@ def _on_board(
     words = load_guest_words()
     states: dict[str, str] = {}
     settled: list[MitigationVerdict] = []
-    for verdict in verdicts:
-        capability = verdict.mitigation.capability
+    for given in verdicts:
+        capability = given.mitigation.capability
         row = words.get(capability)
-        if verdict.state in (ENABLED, DETECTED) and row is not None:
+        verdict = given
+        if given.state in (ENABLED, DETECTED) and row is not None:
             if board.turns_off(row.off_by):
                 off = row.off_by or "mitigations=off"
-                verdict = _vulnerable(verdict, f"turned off by the guest command line: {off}")
+                verdict = _vulnerable(given, f"turned off by the guest command line: {off}")
             elif row.needs and states.get(row.needs) == VULNERABLE_STATE:
-                verdict = _vulnerable(verdict, f"not mitigated while {row.needs} is vulnerable")
+                verdict = _vulnerable(given, f"not mitigated while {row.needs} is vulnerable")
         if capability == KPTI:
-            verdict = _kpti(verdict, id_registers, board, kpti_facts)
+            verdict = _kpti(given, id_registers, board, kpti_facts)
         states[capability] = verdict.state
         settled.append(verdict)
     return settled

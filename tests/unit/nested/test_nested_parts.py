@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from support.newc import read_newc
 
+from qemu_errata.cpio import CpioWriter
 from qemu_errata.errors import InputError
 from qemu_errata.nested.apt import parse_download_line
 from qemu_errata.nested.carry import IN_DIRECTORY, OUT_DIRECTORY, plan_transfer
-from qemu_errata.nested.cpio import CpioWriter
 from qemu_errata.nested.image import KERNELS, newest_kernel
 
 
