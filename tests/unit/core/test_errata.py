@@ -37,9 +37,9 @@ def enabled(
     cpus: Sequence[TargetImplementation],
     registers: dict[str, int] | None = None,
     table: ErrataTable = TABLE,
-    **kw: bool,
+    at_el2: bool = False,
 ) -> set[str]:
-    view = kernel_view(table, cpus, registers or {}, **kw)
+    view = kernel_view(table, cpus, registers or {}, at_el2=at_el2)
     return {e.erratum.id for e in view.errata}
 
 
