@@ -209,6 +209,28 @@ def loggable(version: str) -> set[str]:
     return {e.log for e in errata} | {m.log for m in table.mitigations}
 
 
+def test_guest_view_judges_the_guest_in_agreement_with_the_prediction(judged: Judged) -> None:
+    """guest-view compares the guest's detected lines, KPTI's forcing and every file of
+    /sys/devices/system/cpu/vulnerabilities with errata's prediction for its release (it
+    exited 0); the prediction here, made apart, has the same words for the arm64 files."""
+    judgement = judged.view["judgement"]
+    assert (judgement["agrees"], judgement["differences"]) == (True, [])
+    assert judgement["guest_kernel"] == guest_version(judged.view)
+    files = (
+        judged.prediction["vulnerabilities"]
+        if judged.prediction["guest_reads_target_list"]
+        else next(
+            o["vulnerabilities"]
+            for o in judged.prediction["older_guests"]
+            if o["implementation"]["midr"] == judged.view["id_registers"]["MIDR_EL1"]["guest"]
+        )
+    )["files"]
+    printed = judged.view["vulnerabilities"]
+    assert {name: printed[name] for name in files if files[name] is not None} == {
+        name: words for name, words in files.items() if words is not None
+    }
+
+
 def test_the_guest_reads_the_model_registers(judged: Judged) -> None:
     catalogue = load_catalogue()
     wanted = {

@@ -29,7 +29,7 @@ CONSOLE = """\
 [    0.401280] alternatives: applying system-wide alternatives
 [    5.100000] qemu-errata: vulnerabilities: meltdown: Not affected
 [    5.100000] qemu-errata: vulnerabilities: spectre_v1: Mitigation: __user pointer sanitization
-[    5.100000] qemu-errata vulnerabilities end
+[    5.100000] qemu-errata: vulnerabilities end
 """
 
 

@@ -34,7 +34,7 @@ CONSOLE = """\
 [    5.000000] qemu-errata: vulnerabilities: spectre_v1: Mitigation: __user pointer sanitization
 [    5.000000] qemu-errata: vulnerabilities: spectre_v2: Mitigation: CSV2, BHB
 [    5.000000] qemu-errata: vulnerabilities: retbleed: Not affected
-[    5.000000] qemu-errata vulnerabilities end
+[    5.000000] qemu-errata: vulnerabilities end
 """  # noqa: E501 (console lines as the guest wrote them)
 
 
