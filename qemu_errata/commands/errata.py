@@ -8,6 +8,7 @@ from pathlib import Path
 
 from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import read_document_argument
+from qemu_errata.core.board import Board, guest_board
 from qemu_errata.core.errata import (
     ErrataTable,
     kernel_view,
@@ -41,24 +42,31 @@ def register(commands: Subcommands) -> None:
         help="the Debian guest kernel release to answer for (e.g. 6.12.117, 7.2.6, 7.3.4;"
         " default: the newest known; 6.12 guests ignore the target list)",
     )
+    sub.add_argument(
+        "--guest-cmdline",
+        metavar="WORDS",
+        help="the guest's kernel command line where it changes the mitigations"
+        ' (nokaslr, kpti=0|1, mitigations=off, nospectre_v2, nospectre_bhb; e.g. "nokaslr")',
+    )
     sub.set_defaults(run=_cmd_errata)
 
 
 def _cmd_errata(args: argparse.Namespace) -> int:
     # A Debian ``uname -r`` names its release too (7.2.13+deb14-arm64).
     table = load_errata_table(args.guest_kernel and release_of(args.guest_kernel))
+    board = guest_board(args.guest_cmdline)
     documents = [(name, read_document_argument(Path(name))) for name in args.inputs]
-    results = [_analyse(table, name, document) for name, document in documents]
+    results = [_analyse(table, name, document, board) for name, document in documents]
     default = args.guest_kernel is None
     if args.json:
-        print(json.dumps(errata_json(table, default, results), indent=2))
+        print(json.dumps(errata_json(table, default, results, board), indent=2))
     else:
-        print(errata_text(table, default, results))
+        print(errata_text(table, default, results, board))
     return ExitStatus.OK
 
 
 def _analyse(
-    table: ErrataTable, name: str, document: PoolModel | HostProfile
+    table: ErrataTable, name: str, document: PoolModel | HostProfile, board: Board
 ) -> ModelErrata | ProfileErrata:
     if isinstance(document, PoolModel):
         targets = list(document.target_implementations)
@@ -66,7 +74,7 @@ def _analyse(
         return ModelErrata(
             name,
             document,
-            pool_errata(table, targets, registers),
+            pool_errata(table, targets, registers, board),
             model_hazards(document),
             pool_hazards(targets, registers, [table]),
         )

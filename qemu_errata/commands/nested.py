@@ -20,6 +20,7 @@ from qemu_errata.nested.boot import (
     run_nested,
 )
 from qemu_errata.nested.carry import Transfer, plan_transfer
+from qemu_errata.nested.guest_userspace import pinned_busybox
 from qemu_errata.nested.image import (
     DEFAULT_KERNEL,
     KERNELS,
@@ -112,6 +113,7 @@ def run_nested_command(args: argparse.Namespace) -> int:
         raise InputError("nested: --cpu MODEL: missing")
     positive_timeout(args.timeout)
     if arguments:
+        arguments = _with_guest_busybox(arguments)
         _check_command(arguments)
     transfer = plan_transfer(arguments) if arguments else Transfer()
     try:
@@ -135,6 +137,14 @@ def run_nested_command(args: argparse.Namespace) -> int:
     except NestedError as error:
         print(f"qemu-errata nested: {error}", file=sys.stderr)
         return error.exit_status
+
+
+def _with_guest_busybox(arguments: list[str]) -> list[str]:
+    """guest-view's guest gets the pinned busybox (data/guest-userspace.toml) unless the
+    command names one."""
+    if arguments[0] != "guest-view" or "--busybox" in arguments:
+        return arguments
+    return [*arguments, "--busybox", str(pinned_busybox())]
 
 
 def _check_command(arguments: list[str]) -> None:

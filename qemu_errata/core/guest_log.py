@@ -94,3 +94,25 @@ def erratum_of(
 def detection_done(line: str) -> bool:
     """Whether the guest logged that its system-wide CPU capability detection is done."""
     return message(line).startswith(DETECTION_DONE)
+
+
+# guest-view's guest userspace (probe.guest_userspace) writes each file of
+# /sys/devices/system/cpu/vulnerabilities to the kernel log as "<prefix><file>: <words>",
+# then VULNERABILITIES_END.
+VULNERABILITIES_PREFIX = "qemu-errata: vulnerabilities: "
+VULNERABILITIES_END = "qemu-errata: vulnerabilities end"
+
+
+def read_vulnerabilities(lines: Sequence[str]) -> dict[str, str]:
+    """The words the guest's userspace found in each vulnerabilities file, by file name."""
+    found: dict[str, str] = {}
+    for line in map(message, lines):
+        if line.startswith(VULNERABILITIES_PREFIX):
+            name, _, words = line.removeprefix(VULNERABILITIES_PREFIX).partition(": ")
+            found[name] = words.strip()
+    return found
+
+
+def userspace_done(line: str) -> bool:
+    """Whether the guest's userspace logged that it has written every file."""
+    return message(line).startswith(VULNERABILITIES_END)

@@ -50,7 +50,7 @@ lets the kernel judge a pool model). A boot and a probe take about 5 s.
 
 Modules: :mod:`.apt` fetches packages, :mod:`.image` builds and caches the
 boot files, :mod:`.qemu_layer` the QEMU layer (:mod:`.elf` finds its
-libraries), :mod:`.cpio` writes initramfs archives, :mod:`.carry` plans the
+libraries), :mod:`qemu_errata.cpio` writes initramfs archives, :mod:`.carry` plans the
 file transfer, :mod:`.boot` runs QEMU, :mod:`.guest` runs inside,
 :mod:`.command` is the CLI. This ``__init__`` imports nothing, so that
 :mod:`.guest` starts fast inside.

@@ -26,8 +26,8 @@ from typing import Any, BinaryIO, Protocol
 
 import qemu_errata
 from qemu_errata import processes
+from qemu_errata.cpio import CpioWriter
 from qemu_errata.errors import BootError, InputError
-from qemu_errata.nested.cpio import CpioWriter
 from qemu_errata.nested.guest import REQUEST, RESULT_FORMAT, RESULT_PORT
 from qemu_errata.nested.image import NestedImage, compile_python
 from qemu_errata.processes import temporary_directory

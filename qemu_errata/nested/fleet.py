@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from qemu_errata import processes
+from qemu_errata.cpio import CpioWriter
 from qemu_errata.errors import BootError, InputError
 from qemu_errata.nested.agent import AGENT_FORMAT, CONTROL_PORT
 from qemu_errata.nested.boot import (
@@ -45,7 +46,6 @@ from qemu_errata.nested.boot import (
     host_name,
     write_packages_archive,
 )
-from qemu_errata.nested.cpio import CpioWriter
 from qemu_errata.nested.heartbeat import guest_initramfs
 from qemu_errata.nested.image import KERNELS, NestedImage, kernel_series, load_image
 from qemu_errata.nested.qemu_layer import QemuLayer, load_layer

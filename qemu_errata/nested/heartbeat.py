@@ -20,7 +20,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from qemu_errata.nested.cpio import CpioWriter
+from qemu_errata.cpio import CpioWriter
 
 PROGRAM = Path(__file__).parent.parent / "data" / "heartbeat.bin"
 BEAT_PREFIX = "qemu-errata-heartbeat "

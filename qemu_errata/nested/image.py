@@ -37,9 +37,9 @@ from typing import Any
 
 from qemu_errata import processes
 from qemu_errata.core.words import byte_size
+from qemu_errata.cpio import CpioWriter
 from qemu_errata.errors import ImageBuildError, InputError
 from qemu_errata.nested.apt import AptRoot, DebFile, debian_repositories
-from qemu_errata.nested.cpio import CpioWriter
 from qemu_errata.processes import temporary_directory
 
 MANIFEST_FORMAT = "qemu-errata/nested-image/1"
@@ -119,7 +119,7 @@ KERNELS = {
 DEFAULT_KERNEL = "6.12"
 # The unstable suite and trixie-backports are not configured on a Debian 12
 # machine; they live in the same archive as bookworm.
-_ARCHIVE_OF = {"sid": "bookworm", "trixie-backports": "bookworm"}
+ARCHIVE_OF = {"sid": "bookworm", "trixie-backports": "bookworm"}
 
 
 @dataclass(frozen=True)
@@ -243,12 +243,12 @@ def _build(series: KernelSeries, images: Path) -> NestedImage:
     started = time.monotonic()
     progress(f"building the Linux {series.name} host image in {images} (once per version)")
     apt_roots = images.parent.parent / "apt"
-    userland = AptRoot(apt_roots / "bookworm", debian_repositories(USERLAND_SUITES, _ARCHIVE_OF))
+    userland = AptRoot(apt_roots / "bookworm", debian_repositories(USERLAND_SUITES, ARCHIVE_OF))
     progress(f"updating the arm64 package lists of {', '.join(USERLAND_SUITES)}")
     userland.update()
     kernels = userland
     if any(suite not in USERLAND_SUITES for suite in series.suites):
-        kernels = AptRoot(apt_roots / series.name, debian_repositories(series.suites, _ARCHIVE_OF))
+        kernels = AptRoot(apt_roots / series.name, debian_repositories(series.suites, ARCHIVE_OF))
         progress(f"updating the arm64 package lists of {', '.join(series.suites)}")
         kernels.update()
     kernel_package, release = newest_kernel(series, kernels.package_names())
@@ -314,6 +314,15 @@ def _cache_key(series: KernelSeries, debs: Sequence[DebFile]) -> str:
 
 def _extract_kernel(deb: Path, member: str, destination: Path) -> None:
     """Copy the raw Image out of the kernel package without unpacking the modules."""
+    extract_member(deb, member, destination)
+    with destination.open("rb") as image:
+        image.seek(_IMAGE_MAGIC_OFFSET)
+        if image.read(len(_IMAGE_MAGIC)) != _IMAGE_MAGIC:
+            raise ImageBuildError(f"{deb.name}: {member} is not a raw arm64 Image")
+
+
+def extract_member(deb: Path, member: str, destination: Path) -> None:
+    """Copy one file out of a package (ImageBuildError when it has no such file)."""
     command = ["dpkg-deb", "--fsys-tarfile", str(deb)]
     process = processes.start(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
@@ -333,10 +342,6 @@ def _extract_kernel(deb: Path, member: str, destination: Path) -> None:
         process.wait()
     if not found:
         raise ImageBuildError(f"{deb.name}: no {member} in the package")
-    with destination.open("rb") as image:
-        image.seek(_IMAGE_MAGIC_OFFSET)
-        if image.read(len(_IMAGE_MAGIC)) != _IMAGE_MAGIC:
-            raise ImageBuildError(f"{deb.name}: {member} is not a raw arm64 Image")
 
 
 def _write_initramfs(debs: Sequence[Path], root: Path, destination: Path) -> None:

@@ -27,9 +27,9 @@ from typing import Any
 
 from qemu_errata import processes
 from qemu_errata.core.words import byte_size, plural
+from qemu_errata.cpio import CpioWriter
 from qemu_errata.errors import ImageBuildError
 from qemu_errata.nested.apt import AptRoot, DebFile, debian_repositories
-from qemu_errata.nested.cpio import CpioWriter
 from qemu_errata.nested.elf import library_closure
 from qemu_errata.nested.image import cache_root, install, locked, progress
 from qemu_errata.processes import temporary_directory

@@ -25,12 +25,17 @@ through /dev/kvm, with the standard library only (it runs on the nested host):
   KVM_EXIT_MMIO served here. On the nested 7.2 host this took the guest's
   boot from some 20 s to 5 s.
 
-It runs until the guest logs that its system-wide CPU capability detection
-is done (core.guest_log.DETECTION_DONE), some 0.4 s of guest time into the
-boot: what follows is of no interest here, and costs most of the boot. A
-guest that stops itself first (PSCI SYSTEM_OFF or RESET: ``panic=-1``), does
-what this VM does not serve, or does not get there within the deadline gives
-a GuestBootError with its console.
+The board is QEMU's ``virt`` as the errata prediction assumes it (core.board):
+``/chosen`` holds a ``kaslr-seed`` (8 bytes) and an ``rng-seed`` (32 bytes) as
+QEMU writes them, PSCI goes by HVC.
+
+Without a userspace it runs until the guest logs that its system-wide CPU
+capability detection is done (core.guest_log.DETECTION_DONE), some 0.4 s of
+guest time into the boot. With one (probe.guest_userspace: an initramfs whose
+/init logs the guest's vulnerabilities files) it runs until that /init logs its
+end line. A guest that stops itself first (PSCI SYSTEM_OFF or RESET:
+``panic=-1``), does what this VM does not serve, or does not get there within
+the deadline gives a GuestBootError with its console.
 """
 
 from __future__ import annotations
@@ -39,12 +44,13 @@ import contextlib
 import ctypes
 import errno
 import mmap
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from qemu_errata.core.catalogue import Catalogue, Register
-from qemu_errata.core.guest_log import detection_done
+from qemu_errata.core.guest_log import detection_done, userspace_done
 from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import MIDR_REGISTER, REVIDR_REGISTER
 from qemu_errata.core.pool import PoolModel
@@ -86,6 +92,7 @@ UART_TRANSMITTER_EMPTY = 0x60  # LSR THRE | TEMT: every byte goes at once
 GIC_REDISTRIBUTOR_SIZE = 0x20000  # one vCPU's two 64 KiB frames
 # keep_bootcon: the kernel would drop its early console for the dummy VT console.
 COMMAND_LINE = f"earlycon=uart8250,mmio32,{UART_BASE:#x} keep_bootcon panic=-1"
+KASLR_SEED_BYTES, RNG_SEED_BYTES = 8, 32  # QEMU hw/arm/virt.c create_randomness()
 TIMER_INTERRUPTS = (13, 14, 11, 10)  # PPIs: secure, non-secure physical, virtual, hypervisor
 DEFAULT_SECONDS = 300.0
 
@@ -142,10 +149,14 @@ def boot_guest(
     seconds: float = DEFAULT_SECONDS,
     calls: RunCalls | None = None,
     device: str = KVM_DEVICE,
+    userspace: bytes | None = None,
+    command_line: str = "",
 ) -> GuestBoot:
-    """Boot ``image`` on a vCPU presenting ``model``; GuestBootError when the guest does not
-    finish its detection within ``seconds`` or does what this VM cannot serve."""
-    if KERNEL_BASE + image.text_offset + image.image_size > DEVICE_TREE_ADDRESS:
+    """Boot ``image`` on a vCPU presenting ``model`` (with ``userspace`` as its initramfs and
+    ``command_line`` after the console's options); GuestBootError when the guest does not
+    finish within ``seconds`` or does what this VM cannot serve."""
+    initrd_start = DEVICE_TREE_ADDRESS - (-len(userspace or b"") // mmap.PAGESIZE * -mmap.PAGESIZE)
+    if KERNEL_BASE + image.text_offset + image.image_size > initrd_start:
         raise InputError(f"a kernel of {image.image_size >> 20} MiB does not fit in the VM")
     calls = calls or LinuxRunCalls()
     kernel = Kernel(calls, device)
@@ -164,7 +175,13 @@ def boot_guest(
         open_fds.callback(ram.close)
         _load(ram, 0, program.code)
         _load(ram, KERNEL_BASE + image.text_offset - RAM_BASE, image.data)
-        _load(ram, DEVICE_TREE_ADDRESS - RAM_BASE, fdt.write_dtb(device_tree(COMMAND_LINE)))
+        initrd = None
+        if userspace is not None:
+            _load(ram, initrd_start - RAM_BASE, userspace)
+            initrd = (initrd_start, initrd_start + len(userspace))
+        arguments = " ".join(a for a in (COMMAND_LINE, command_line) if a)
+        tree = device_tree(arguments, initrd)
+        _load(ram, DEVICE_TREE_ADDRESS - RAM_BASE, fdt.write_dtb(tree))
         _map(kernel, scratch.vm, ram, RAM_SLOT, RAM_BASE)
         if capabilities.has(abi.KVM_CAP_READONLY_MEM):
             uart = calls.map(-1, max(UART_SIZE, mmap.PAGESIZE))  # a slot is whole host pages
@@ -184,6 +201,7 @@ def boot_guest(
             report=report,
             boot=boot,
             ring=_coalesce_console(kernel, scratch.vm, capabilities),
+            done=detection_done if userspace is None else userspace_done,
         )
         started = time.monotonic()
         try:
@@ -246,9 +264,19 @@ def guest_registers(model: PoolModel, catalogue: Catalogue) -> list[Register]:
     ]
 
 
-def device_tree(command_line: str) -> fdt.Node:
-    """The tree of the VM: memory, one PSCI-started CPU, the vGICv3, the timer."""
+def device_tree(command_line: str, initrd: tuple[int, int] | None = None) -> fdt.Node:
+    """The tree of the VM: /chosen as QEMU's virt board writes it (the command line, the
+    initrd's bounds, fresh KASLR and RNG seeds), memory, one PSCI-started CPU, the vGICv3,
+    the timer."""
     gic_phandle = 1
+    chosen = {
+        "bootargs": fdt.string(command_line),
+        "kaslr-seed": os.urandom(KASLR_SEED_BYTES),
+        "rng-seed": os.urandom(RNG_SEED_BYTES),
+    }
+    if initrd is not None:
+        chosen["linux,initrd-start"] = fdt.address_cells(initrd[0])
+        chosen["linux,initrd-end"] = fdt.address_cells(initrd[1])
     return fdt.Node(
         "",
         {
@@ -258,7 +286,7 @@ def device_tree(command_line: str) -> fdt.Node:
             "interrupt-parent": fdt.cells(gic_phandle),
         },
         [
-            fdt.Node("chosen", {"bootargs": fdt.string(command_line)}),
+            fdt.Node("chosen", chosen),
             fdt.Node(
                 f"memory@{RAM_BASE:x}",
                 {
@@ -406,9 +434,10 @@ class _Exits:
         report: GuestReport,
         boot: GuestBoot,
         ring: int | None,
+        done: Callable[[str], bool],
     ) -> None:
         self.kernel, self.vcpu, self.run, self.model = kernel, vcpu, run, model
-        self.report, self.boot, self.ring = report, boot, ring
+        self.report, self.boot, self.ring, self.done = report, boot, ring, done
         self._line = bytearray()
         self._done = False
 
@@ -449,7 +478,7 @@ class _Exits:
         if byte != ord("\n"):
             self._line.append(byte)
             return False
-        self._done = detection_done(self._line.decode("utf-8", errors="replace"))
+        self._done = self.done(self._line.decode("utf-8", errors="replace"))
         self._line.clear()
         return self._done
 
@@ -474,7 +503,7 @@ def _run(exits: _Exits) -> None:
             kind = abi.system_event_type(exits.run)
             raise GuestError(
                 f"it stopped ({abi.SYSTEM_EVENT_NAMES.get(kind, f'system event {kind}')}) "
-                "before its CPU capability detection was done"
+                "before it was done (its CPU detection, or its userspace when it has one)"
             )
         else:
             raise GuestError(f"KVM_RUN exit reason {reason}")

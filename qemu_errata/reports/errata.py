@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from qemu_errata.core.board import Board
 from qemu_errata.core.errata import (
     TARGET_LIST_KERNEL,
     Enabled,
@@ -22,7 +23,10 @@ from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.vulnerabilities import VULNERABILITIES_DIRECTORY, other_file_words
 from qemu_errata.core.words import plural
+
+UNKNOWN_WORDS = "(the hypervisor's firmware answer decides)"
 
 ERRATA_FORMAT = "qemu-errata/errata/1"
 
@@ -56,12 +60,20 @@ class ProfileErrata:
 
 
 def errata_text(
-    table: ErrataTable, default_kernel: bool, results: Sequence[ModelErrata | ProfileErrata]
+    table: ErrataTable,
+    default_kernel: bool,
+    results: Sequence[ModelErrata | ProfileErrata],
+    board: Board,
 ) -> str:
-    """The guest kernel answered for (and whether by default), then each input's answer."""
+    """The guest kernel answered for (and whether by default), its board, then each input's
+    answer."""
     default = " (the default: the newest known)" if default_kernel else ""
     answers = [_result_text(result, table.kernel) for result in results]
-    return "\n\n".join([f"Guest kernel: Debian Linux {table.kernel}{default}", *answers])
+    header = [
+        f"Guest kernel: Debian Linux {table.kernel}{default}",
+        f"Guest board: {board.describe()}",
+    ]
+    return "\n\n".join(["\n".join(header), *answers])
 
 
 def _result_text(result: ModelErrata | ProfileErrata, kernel: str) -> str:
@@ -102,6 +114,8 @@ def _older_lines(result: ModelErrata) -> list[str]:
         ]
         missing = f"; LOST (the pinned MIDR hides them): {', '.join(hidden)}" if hidden else ""
         lines.append(f"  on {_name(target)}: {len(enabled)}{_listing(enabled)}{missing}")
+        if result.errata.guest is None:
+            lines.extend(_vulnerability_lines(view, "    "))
     return lines
 
 
@@ -146,6 +160,15 @@ def _view_lines(view: KernelView, indent: str, lost: Mapping[str, Hazard]) -> li
     lines.extend(
         _mitigation_line(v, indent + "  ", lost.get(v.mitigation.id)) for v in view.mitigations
     )
+    return lines + _vulnerability_lines(view, indent)
+
+
+def _vulnerability_lines(view: KernelView, indent: str) -> list[str]:
+    """What the guest prints in each file of the vulnerabilities directory."""
+    lines = [f"{indent}What it prints in {VULNERABILITIES_DIRECTORY}:"]
+    for name, words in view.vulnerabilities().items():
+        lines.append(f"{indent}  {name}: {words or UNKNOWN_WORDS}")
+    lines.append(f"{indent}  every other file: {other_file_words()}")
     return lines
 
 
@@ -204,7 +227,10 @@ def _listing(names: Sequence[str]) -> str:
 
 
 def errata_json(
-    table: ErrataTable, default_kernel: bool, results: list[ModelErrata | ProfileErrata]
+    table: ErrataTable,
+    default_kernel: bool,
+    results: list[ModelErrata | ProfileErrata],
+    board: Board,
 ) -> dict[str, Any]:
     inputs = [_input_json(r) for r in results]
     return {
@@ -212,6 +238,11 @@ def errata_json(
         "table": table.linux,
         "guest_kernel": table.kernel,
         "guest_kernel_is_default": default_kernel,
+        "guest_board": {
+            "machine": "virt",
+            "kaslr_seed": board.kaslr_seed,
+            "command_line": board.command_line,
+        },
         "errata": _union(item for document in inputs for item in document["errata"]),
         "hazards": [h for document in inputs for h in document.get("hazards", [])],
         "inputs": inputs,
@@ -239,6 +270,7 @@ def _input_json(result: ModelErrata | ProfileErrata) -> dict[str, Any]:
         "hazards": [_hazard_json(h, result.model) for h in result.hazards],
         "errata": [] if pool.guest is None else _view_json(pool.guest, result.hazards_here),
         "expected_log": None if pool.guest is None else _log_json(pool.guest),
+        "vulnerabilities": None if pool.guest is None else _vulnerabilities_json(pool.guest),
         "not_enabled": []
         if pool.guest is None
         else [_suppressed_json(s) for s in pool.guest.suppressed],
@@ -255,6 +287,7 @@ def _input_json(result: ModelErrata | ProfileErrata) -> dict[str, Any]:
                 "implementation": _implementation(t),
                 "errata": _view_json(v),
                 "expected_log": _log_json(v),
+                "vulnerabilities": _vulnerabilities_json(v),
             }
             for t, v in pool.older_guests
         ],
@@ -274,6 +307,11 @@ def _hazard_json(hazard: Hazard, model: PoolModel) -> dict[str, Any]:
         "accepted": hazard.name.casefold() in accepted,
         "message": hazard.describe(),
     }
+
+
+def _vulnerabilities_json(view: KernelView) -> dict[str, Any]:
+    """The words of each file (null: a hypervisor answer the input lacks decides)."""
+    return {"files": view.vulnerabilities(), "every_other_file": other_file_words()}
 
 
 def _view_json(view: KernelView, hazards: Sequence[Hazard] = ()) -> list[dict[str, Any]]:
@@ -308,6 +346,7 @@ def _mitigation_json(verdict: MitigationVerdict, lost: Hazard | None = None) -> 
         "kind": "mitigation",
         "implementations": [_implementation(t) for t in verdict.implementations],
         "guest": verdict.state == "enabled",
+        "logged": verdict.logged,
         # Skipped on hosts that need it (a safe-listed implementation in the list): "lost".
         "state": verdict.state if lost is None else "lost",
         "lost_on": [] if lost is None else [_implementation(t) for t in lost.needed_on],

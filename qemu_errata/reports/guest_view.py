@@ -6,11 +6,15 @@ Standard library only, like the command: it runs on the nested host.
 from __future__ import annotations
 
 import platform
+from dataclasses import dataclass
 from typing import Any
 
-from qemu_errata.core.guest_log import GuestErratum, GuestLog
+from qemu_errata.core.board import Board
+from qemu_errata.core.guest_judgement import Judgement
+from qemu_errata.core.guest_log import GuestErratum, GuestLog, read_vulnerabilities
 from qemu_errata.core.midr import MIDR_REGISTER, Midr
 from qemu_errata.core.pool import PoolModel
+from qemu_errata.core.vulnerabilities import VULNERABILITIES_DIRECTORY
 from qemu_errata.core.words import plural
 from qemu_errata.probe.guest_boot import (
     IDENTITY,
@@ -20,7 +24,21 @@ from qemu_errata.probe.guest_boot import (
 GUEST_VIEW_FORMAT = "qemu-errata/guest-view/1"
 
 
-def guest_view_json(name: str, model: PoolModel, boot: GuestBoot, log: GuestLog) -> dict[str, Any]:
+@dataclass(frozen=True)
+class GuestView:
+    """What guest-view saw: the model (by name), the boot, the guest's log, its board and
+    how it compares with the prediction."""
+
+    name: str
+    model: PoolModel
+    boot: GuestBoot
+    log: GuestLog
+    board: Board
+    judgement: Judgement
+
+
+def guest_view_json(seen: GuestView) -> dict[str, Any]:
+    name, model, boot, log, judged = seen.name, seen.model, seen.boot, seen.log, seen.judgement
     return {
         "format": GUEST_VIEW_FORMAT,
         "model": name,
@@ -48,6 +66,24 @@ def guest_view_json(name: str, model: PoolModel, boot: GuestBoot, log: GuestLog)
             for name, read in boot.reads.items()
         },
         "identity_pinned": boot.identity_pinned,
+        "board": {
+            "machine": "virt",
+            "kaslr_seed": seen.board.kaslr_seed,
+            "command_line": seen.board.command_line,
+        },
+        "vulnerabilities": read_vulnerabilities(boot.console_text.splitlines()),
+        "judgement": {
+            "guest_kernel": judged.release,
+            "agrees": judged.agrees,
+            "differences": [
+                {"kind": d.kind, "name": d.name, "guest": d.guest, "predicted": d.predicted}
+                for d in judged.differences
+            ],
+            "detected_compared": judged.detected_compared,
+            "files_compared": judged.files_compared,
+            "files_open": list(judged.files_open),
+            "summary": judged.summary(),
+        },
         "log": boot.console_text,
     }
 
@@ -62,12 +98,12 @@ def differing(model: PoolModel, boot: GuestBoot) -> list[str]:
     ]
 
 
-def describe(name: str, model: PoolModel, boot: GuestBoot, log: GuestLog) -> str:
+def describe(seen: GuestView) -> str:
+    name, model, boot, log = seen.name, seen.model, seen.boot, seen.log
     differ = differing(model, boot)
     lines = [
-        f"{name}: a guest on this host's KVM (Linux {platform.release()}) ran to the end of its"
-        " CPU capability detection"
-        f" in {boot.seconds:.1f} s.",
+        f"{name}: a guest on this host's KVM (Linux {platform.release()}), on"
+        f" {seen.board.describe()}, ran to its userspace's end in {boot.seconds:.1f} s.",
         f"ID registers its code read with MRS: {len(boot.reads)}; "
         + (
             f"differing from the model: {', '.join(differ)}"
@@ -86,6 +122,14 @@ def describe(name: str, model: PoolModel, boot: GuestBoot, log: GuestLog) -> str
     named = {erratum.description for erratum in log.errata}
     others = [d for d in log.detected if d not in named]
     lines.append(f"Other CPU features it detected ({len(others)}): {', '.join(others)}")
+    printed = read_vulnerabilities(boot.console_text.splitlines())
+    lines.append(f"What it printed in {VULNERABILITIES_DIRECTORY} ({len(printed)} files):")
+    lines.extend(f"  {file}: {words}" for file, words in printed.items())
+    differences = seen.judgement.differences
+    if differences:
+        lines.append(f"Differences from the errata prediction ({len(differences)}):")
+        lines.extend(f"  {d.describe()}" for d in differences)
+    lines.append(seen.judgement.summary())
     return "\n".join(lines)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from qemu_errata.core.board import CAVIUM_27456, QEMU_VIRT, Board, kpti_forced
 from qemu_errata.core.errata.table import (
     FROM_MIDR,
     RULE_ANY_IN_RANGE,
@@ -16,6 +17,16 @@ from qemu_errata.core.errata.table import (
 )
 from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import MIDR_REGISTER, REVIDR_REGISTER
+from qemu_errata.core.vulnerabilities import (
+    DETECTED,
+    ENABLED,
+    FIRMWARE,
+    KPTI,
+    NOT_NEEDED,
+    VULNERABLE_STATE,
+    guest_lines,
+    load_guest_words,
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +53,12 @@ class Suppressed:
 class MitigationVerdict:
     """What a kernel does about one mitigation: state, and which implementations decided it.
 
-    state: "enabled", "not needed", or "firmware" (the hypervisor's SMCCC answer decides).
+    state: "enabled" (detected and effective), "vulnerable" (detected, logged, and not
+    effective: the guest says Vulnerable), "detected" (logged; whether effective, a hypervisor
+    answer the input does not hold decides), "not needed", or "firmware" (a hypervisor answer
+    the input does not hold decides whether it is detected at all). ``unaffected``: the
+    kernel counts its CPUs unaffected whatever it enabled (KPTI forced on by KASLR on
+    Meltdown-safe CPUs).
     """
 
     mitigation: Mitigation
@@ -50,6 +66,12 @@ class MitigationVerdict:
     implementations: tuple[TargetImplementation, ...]
     loop: int | None
     reason: str
+    unaffected: bool = False
+
+    @property
+    def logged(self) -> bool:
+        """Whether the kernel detects (and logs) its capability."""
+        return self.state in (ENABLED, VULNERABLE_STATE, DETECTED)
 
 
 @dataclass(frozen=True)
@@ -68,11 +90,19 @@ class KernelView:
         what a booted guest's log is compared with, name for name."""
         everywhere = [e for e in self.errata if not _only_some(e)]
         certain = [e.erratum.log for e in everywhere]
-        certain += [v.mitigation.log for v in self.mitigations if v.state == "enabled"]
+        certain += [v.mitigation.log for v in self.mitigations if v.logged]
         possible = [e.erratum.log for e in self.errata if _only_some(e)]
-        possible += [v.mitigation.log for v in self.mitigations if v.state == "firmware"]
+        possible += [v.mitigation.log for v in self.mitigations if v.state == FIRMWARE]
         unique = tuple(dict.fromkeys(line for line in certain if line))
         return unique, tuple(dict.fromkeys(p for p in possible if p and p not in unique))
+
+    def vulnerabilities(self) -> dict[str, str | None]:
+        """What the guest prints in each file of /sys/devices/system/cpu/vulnerabilities that
+        its arm64 code writes (core.vulnerabilities); None: a hypervisor answer decides."""
+        states = {v.mitigation.capability: v.state for v in self.mitigations}
+        kpti = [v for v in self.mitigations if v.mitigation.capability == KPTI]
+        safe = bool(kpti) and (kpti[0].state == NOT_NEEDED or kpti[0].unaffected)
+        return guest_lines(states, safe)
 
 
 def _only_some(enabled: Enabled) -> bool:
@@ -84,8 +114,9 @@ def kernel_view(
     cpus: Sequence[TargetImplementation],
     id_registers: Mapping[str, int],
     at_el2: bool = False,
+    board: Board = QEMU_VIRT,
 ) -> KernelView:
-    """What a kernel matching ``cpus`` enables (a guest unless ``at_el2``).
+    """What a kernel matching ``cpus`` enables (a guest on ``board`` unless ``at_el2``).
 
     ``cpus`` is the whole target list for a guest of Linux >= 6.15, or the one
     implementation an older guest (or one host CPU) reads; an erratum is enabled
@@ -113,8 +144,11 @@ def kernel_view(
                 None if at_el2 else _only_some_builds(erratum, table.kernel),
             )
         )
-    verdicts = tuple(_mitigation_verdict(m, cpus, id_registers) for m in table.mitigations)
-    return KernelView(tuple(enabled), tuple(suppressed), verdicts)
+    verdicts = [_mitigation_verdict(m, cpus, id_registers) for m in table.mitigations]
+    if not at_el2:
+        cavium = any(e.erratum.capability == CAVIUM_27456 for e in enabled)
+        verdicts = _on_board(verdicts, id_registers, board, (table.kaslr_kpti_unless, cavium))
+    return KernelView(tuple(enabled), tuple(suppressed), tuple(verdicts))
 
 
 def _considered(erratum: Erratum, at_el2: bool) -> bool:
@@ -200,14 +234,22 @@ def _mitigation_verdict(
         return MitigationVerdict(
             mitigation, "enabled", (), None, mitigation.enabled_if.explain(id_registers)
         )
+    return _otherwise(mitigation, id_registers)
+
+
+def _otherwise(mitigation: Mitigation, id_registers: Mapping[str, int]) -> MitigationVerdict:
+    """No list or ID field decided: the hypervisor's firmware answer when the registers hold
+    it, else ``otherwise``."""
     firmware = mitigation.firmware_unaffected_if
     answer = None if firmware is None else firmware.holds(id_registers)
     if firmware is not None and answer is not None:
-        state = "not needed" if answer else "enabled"
-        return MitigationVerdict(
-            mitigation, state, (), None, f"firmware: {firmware.explain(id_registers)}"
-        )
-    state = {"firmware": "firmware", "vulnerable": "enabled", "unaffected": "not needed"}[
+        why = f"firmware: {firmware.explain(id_registers)}"
+        if answer:
+            return MitigationVerdict(mitigation, NOT_NEEDED, (), None, why)
+        return _detected(mitigation, id_registers, why)
+    if mitigation.otherwise == "vulnerable" and mitigation.capability in load_guest_words():
+        return _detected(mitigation, id_registers, "no list says safe")
+    state = {"firmware": FIRMWARE, "vulnerable": ENABLED, "unaffected": NOT_NEEDED}[
         mitigation.otherwise
     ]
     reasons = {
@@ -216,6 +258,68 @@ def _mitigation_verdict(
         "unaffected": "no listed implementation is affected",
     }
     return MitigationVerdict(mitigation, state, (), None, reasons[mitigation.otherwise])
+
+
+def _detected(
+    mitigation: Mitigation, id_registers: Mapping[str, int], why: str
+) -> MitigationVerdict:
+    """A detected mitigation: effective when a field of guest-words.toml says so."""
+    words = load_guest_words().get(mitigation.capability)
+    if words is None:
+        return MitigationVerdict(mitigation, ENABLED, (), None, why)
+    effective, reason = words.effective(id_registers)
+    state = {True: ENABLED, False: VULNERABLE_STATE, None: DETECTED}[effective]
+    return MitigationVerdict(mitigation, state, (), None, f"{why}; {reason}")
+
+
+def _on_board(
+    verdicts: list[MitigationVerdict],
+    id_registers: Mapping[str, int],
+    board: Board,
+    kpti_facts: tuple[str, bool],
+) -> list[MitigationVerdict]:
+    """What the guest's board and command line change: a mitigation turned off, one that needs
+    another to be effective first, KPTI forced on or off (core.board)."""
+    words = load_guest_words()
+    states: dict[str, str] = {}
+    settled: list[MitigationVerdict] = []
+    for given in verdicts:
+        capability = given.mitigation.capability
+        row = words.get(capability)
+        verdict = given
+        if given.state in (ENABLED, DETECTED) and row is not None:
+            if board.turns_off(row.off_by):
+                off = row.off_by or "mitigations=off"
+                verdict = _vulnerable(given, f"turned off by the guest command line: {off}")
+            elif row.needs and states.get(row.needs) == VULNERABLE_STATE:
+                verdict = _vulnerable(given, f"not mitigated while {row.needs} is vulnerable")
+        if capability == KPTI:
+            verdict = _kpti(given, id_registers, board, kpti_facts)
+        states[capability] = verdict.state
+        settled.append(verdict)
+    return settled
+
+
+def _vulnerable(verdict: MitigationVerdict, reason: str) -> MitigationVerdict:
+    return replace(verdict, state=VULNERABLE_STATE, loop=None, reason=reason)
+
+
+def _kpti(
+    verdict: MitigationVerdict,
+    id_registers: Mapping[str, int],
+    board: Board,
+    kpti_facts: tuple[str, bool],
+) -> MitigationVerdict:
+    forced = kpti_forced(board, id_registers, *kpti_facts)
+    if forced is None:
+        return verdict
+    on, by = forced
+    safe = verdict.state == NOT_NEEDED
+    state = ENABLED if on else (NOT_NEEDED if safe else VULNERABLE_STATE)
+    reason = f"forced {'ON' if on else 'OFF'} by {by}"
+    if by == "KASLR":
+        reason += f" (the board's KASLR seed; {kpti_facts[0]} is 0)"
+    return replace(verdict, state=state, reason=reason, unaffected=safe)
 
 
 def _matching(
@@ -235,9 +339,12 @@ class PoolErrata:
 
 
 def pool_errata(
-    table: ErrataTable, targets: Sequence[TargetImplementation], id_registers: Mapping[str, int]
+    table: ErrataTable,
+    targets: Sequence[TargetImplementation],
+    id_registers: Mapping[str, int],
+    board: Board = QEMU_VIRT,
 ) -> PoolErrata:
-    """The errata of a pool model's guests (of the table's kernel release).
+    """The errata of a pool model's guests (of the table's kernel release) on ``board``.
 
     A guest that ignores the target list (older than 6.15) reads its host's
     MIDR/REVIDR, or the model's pinned ``MIDR_EL1``/``REVIDR_EL1`` when the model
@@ -245,7 +352,7 @@ def pool_errata(
     """
     targets = tuple(targets)
     reads_list = table.target_list_rule != RULE_OWN_CPU
-    guest = kernel_view(table, targets, id_registers) if reads_list else None
+    guest = kernel_view(table, targets, id_registers, board=board) if reads_list else None
     marginal = tuple((t, brought_only_by(guest, t)) for t in targets) if guest else ()
     pinned = id_registers.get(MIDR_REGISTER)
     older: list[tuple[TargetImplementation, KernelView]] = []
@@ -253,7 +360,7 @@ def pool_errata(
         seen = target
         if pinned is not None:
             seen = TargetImplementation(pinned, id_registers.get(REVIDR_REGISTER), target.aidr)
-        older.append((target, kernel_view(table, [seen], id_registers)))
+        older.append((target, kernel_view(table, [seen], id_registers, board=board)))
     return PoolErrata(targets, guest, marginal, tuple(older))
 
 
@@ -280,7 +387,7 @@ def brought_only_by(view: KernelView, target: TargetImplementation) -> tuple[Wor
     mitigations: list[Workaround] = [
         (v.mitigation.id,)
         for v in view.mitigations
-        if v.state == "enabled" and v.implementations == (target,)
+        if v.state == ENABLED and v.implementations == (target,)
     ]
     return tuple(errata + mitigations)
 
@@ -315,7 +422,7 @@ def _workarounds(view: KernelView) -> dict[str, Workaround]:
     for enabled in _every_guest(view):
         groups.setdefault(_workaround_key(enabled.erratum), []).append(enabled.erratum.id)
     for verdict in view.mitigations:
-        if verdict.state == "enabled":
+        if verdict.state == ENABLED:
             groups[verdict.mitigation.capability] = [verdict.mitigation.id]
     return {key: tuple(ids) for key, ids in groups.items()}
 

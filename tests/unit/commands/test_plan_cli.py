@@ -49,9 +49,10 @@ def test_the_detail_names_types_matrix_pools_and_deciding_fields() -> None:
         )
         for line in lines
     )
+    # A64FX's firmware answers NOT_AVAIL: its guests detect Spectre-v2, v4 and BHB and stay
+    # vulnerable (proton-pack.c), which works nothing around; KASLR forces KPTI on.
     assert (
-        "    every guest works around: Fujitsu erratum 010001, Spectre-v2, Spectre-v4,"
-        " Spectre-BHB, Kernel page table isolation (KPTI)"
+        "    every guest works around: Fujitsu erratum 010001, Kernel page table isolation (KPTI)"
     ) in lines
 
 

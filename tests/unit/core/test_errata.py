@@ -38,9 +38,9 @@ def enabled(
     cpus: Sequence[TargetImplementation],
     registers: dict[str, int] | None = None,
     table: ErrataTable = TABLE,
-    **kw: bool,
+    at_el2: bool = False,
 ) -> set[str]:
-    view = kernel_view(table, cpus, registers or {}, **kw)
+    view = kernel_view(table, cpus, registers or {}, at_el2=at_el2)
     return {e.erratum.id for e in view.errata}
 
 
@@ -309,6 +309,8 @@ def test_an_unknown_guest_kernel_is_refused_naming_the_known_ones() -> None:
 
 
 def test_spectre_v2_and_v4_follow_the_models_firmware_answer_when_no_list_decides() -> None:
+    """proton-pack.c: the capability is detected unless firmware answers NOT_REQUIRED, and only
+    an AVAIL answer (SMCCC SUCCESS) mitigates it: NOT_AVAIL leaves the guest Vulnerable."""
     a76 = cpu(midr(0x41, 3, 0xD0B, 0))
 
     def state(registers: dict[str, int], mitigation: str) -> str:
@@ -317,7 +319,9 @@ def test_spectre_v2_and_v4_follow_the_models_firmware_answer_when_no_list_decide
 
     assert state({}, "Spectre-v2") == "firmware"
     assert state({"KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1": 2}, "Spectre-v2") == "not needed"
-    assert state({"KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1": 0}, "Spectre-v2") == "enabled"
+    assert state({"KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1": 0}, "Spectre-v2") == "vulnerable"
+    assert state({"KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1": 1}, "Spectre-v2") == "enabled"
+    assert state({"KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2": 0}, "Spectre-v4") == "vulnerable"
     assert state({"KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2": 3}, "Spectre-v4") == "not needed"
     with_ssbs = {"ID_AA64PFR1_EL1": 1 << 4, "KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_2": 3}
     assert state(with_ssbs, "Spectre-v4") == "enabled"  # SSBS mitigates before firmware is asked

@@ -11,10 +11,10 @@ import pytest
 from support.imports import run_without_extras
 from support.newc import read_newc
 
+from qemu_errata.cpio import CpioWriter
 from qemu_errata.errors import InputError
 from qemu_errata.nested.apt import parse_download_line
 from qemu_errata.nested.carry import IN_DIRECTORY, OUT_DIRECTORY, plan_transfer
-from qemu_errata.nested.cpio import CpioWriter
 from qemu_errata.nested.image import KERNELS, build_time, newest_kernel
 
 

@@ -68,3 +68,19 @@ def test_the_guest_view_tree_describes_the_vm_the_kernel_boots_on() -> None:
     interrupts = read.get_property("interrupts", "/timer").data
     assert interrupts[0::3] == [1, 1, 1, 1]
     assert interrupts[2::3] == [4, 4, 4, 4]
+
+
+def test_chosen_holds_the_seeds_and_the_initrd_as_qemus_virt_board_writes_them() -> None:
+    """hw/arm/virt.c create_randomness(): an 8-byte kaslr-seed and a 32-byte rng-seed, fresh
+    at each boot; linux,initrd-start/-end as #address-cells (2) wide numbers."""
+    first = decoder.parse_dtb(fdt.write_dtb(device_tree(COMMAND_LINE, (0x4F000000, 0x4F123456))))
+    second = decoder.parse_dtb(fdt.write_dtb(device_tree(COMMAND_LINE)))
+    seeds = [
+        (tree.get_property("kaslr-seed", "/chosen"), tree.get_property("rng-seed", "/chosen"))
+        for tree in (first, second)
+    ]
+    assert [(len(k.data) * 4, len(r.data) * 4) for k, r in seeds] == [(8, 32), (8, 32)]
+    assert seeds[0][0].data != seeds[1][0].data
+    assert first.get_property("linux,initrd-start", "/chosen").data == [0, 0x4F000000]
+    assert first.get_property("linux,initrd-end", "/chosen").data == [0, 0x4F123456]
+    assert second.get_property("linux,initrd-start", "/chosen") is None

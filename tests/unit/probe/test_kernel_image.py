@@ -63,6 +63,12 @@ def test_guest_view_refuses_a_kernel_that_is_not_an_image_with_one_line(tmp_path
     assert f"{kernel}: not an arm64 kernel Image" in completed.stderr
 
 
+# An ELF header's first 20 bytes: ELF64, little-endian, version 1, executable, EM_AARCH64 (183).
+ARM64_ELF_HEADER = (
+    b"\x7fELF\x02\x01\x01" + bytes(9) + (2).to_bytes(2, "little") + (183).to_bytes(2, "little")
+)
+
+
 def test_an_unreadable_kernel_is_bad_input(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="missing: cannot read: No such file"):
         read_image(tmp_path / "missing")
@@ -73,7 +79,21 @@ def test_guest_view_on_a_host_without_arm64_kvm_is_one_line_of_bad_input(tmp_pat
     assert run_cli("baseline", "kvm-7.2-neoverse-n1", "-o", model).returncode == 0
     kernel = tmp_path / "vmlinuz"
     kernel.write_bytes(gzip.compress(image()))
-    completed = run_cli("guest-view", model, "--kernel", kernel)
+    busybox = tmp_path / "busybox"
+    busybox.write_bytes(ARM64_ELF_HEADER)
+    completed = run_cli("guest-view", model, "--kernel", kernel, "--busybox", busybox)
     assert completed.returncode == 2
     assert completed.stderr.count("\n") == 1
     assert "/dev/kvm: " in completed.stderr
+
+
+def test_guest_view_refuses_a_busybox_that_is_not_arm64(tmp_path: Path) -> None:
+    model = tmp_path / "model.json"
+    assert run_cli("baseline", "kvm-7.2-neoverse-n1", "-o", model).returncode == 0
+    kernel = tmp_path / "vmlinuz"
+    kernel.write_bytes(gzip.compress(image()))
+    busybox = tmp_path / "busybox"
+    busybox.write_bytes(ARM64_ELF_HEADER[:18] + (0x3E).to_bytes(2, "little"))  # EM_X86_64
+    completed = run_cli("guest-view", model, "--kernel", kernel, "--busybox", busybox)
+    assert (completed.returncode, completed.stderr.count("\n")) == (2, 1)
+    assert f"{busybox}: not an arm64 executable" in completed.stderr

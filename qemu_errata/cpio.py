@@ -3,8 +3,9 @@
 Linux accepts several archives concatenated in one initrd and unpacks them in
 order, later entries replacing earlier ones: the nested host's base image is
 one archive, and each run appends a small one holding the package, the
-request and the input files. Written here rather than with cpio(1) so that
-entries need not exist on disk and the archive is the same on every machine.
+request and the input files; guest-view's guest gets one holding busybox. Written
+here rather than with cpio(1) so that entries need not exist on disk and the
+archive is the same on every machine.
 """
 
 from __future__ import annotations
