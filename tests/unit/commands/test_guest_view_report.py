@@ -124,5 +124,9 @@ def test_the_text_report_names_what_the_guest_read_received_and_enabled() -> Non
 def test_a_list_of_one_entry_is_one_entry() -> None:
     one = PoolModel(id_registers={}, target_implementations=TargetImplementations([N1_R4P1]))
     guest = GuestBoot(list_offered=True, answers=[TargetAnswer(0, N1_R4P1)])
-    text = describe("m.json", one, guest, read_guest_log([], load_errata_table(), [N1_R4P1]))
+    table = load_errata_table("7.2.13")
+    log = read_guest_log([], table, [N1_R4P1])
+    view = kernel_view(table, [N1_R4P1], {}, board=QEMU_VIRT)
+    judged = judge(table.kernel, view, log, [], read_vulnerabilities([]))
+    text = describe(GuestView("m.json", one, guest, log, QEMU_VIRT, judged))
     assert "Target implementation list: the guest asked for 1 of 1 entry\n" in text

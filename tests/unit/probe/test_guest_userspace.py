@@ -9,7 +9,7 @@ import pytest
 from support.newc import read_newc
 
 from qemu_errata.core import tables
-from qemu_errata.core.data_files import read_package_toml
+from qemu_errata.core.data_files import parse_toml, read_package_text
 from qemu_errata.core.guest_log import read_vulnerabilities, userspace_done
 from qemu_errata.errors import CatalogueError
 from qemu_errata.nested.guest_userspace import GUEST_USERSPACE_FILE, busybox_pin
@@ -65,7 +65,7 @@ def test_the_pin_is_debians_static_busybox_by_version_and_sha256() -> None:
 
 
 def test_the_pin_file_is_read_strictly() -> None:
-    document = read_package_toml("guest-userspace.toml")
+    document = parse_toml(read_package_text("guest-userspace.toml"), "guest-userspace.toml")
     document["busybox"] = {**document["busybox"], "sha512": "x"}
     with pytest.raises(CatalogueError, match="key 'sha512': not a key of this table"):
         tables.check(document, GUEST_USERSPACE_FILE, "guest-userspace.toml")
