@@ -6,6 +6,7 @@ table's (core/midr.py).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from qemu_errata.core.midr import CpuNames, load_cpu_names, midr_layout
@@ -33,6 +34,13 @@ class CpuRange:
 
     def in_range(self, midr: int) -> bool:
         """Same model (implementer, architecture, part bits) and variant/revision in range."""
+        mask, model, rv_bits = self._match
+        return midr & mask == model and self.rv_min <= midr & rv_bits <= self.rv_top
+
+    @functools.cached_property
+    def _match(self) -> tuple[int, int, int]:
+        """The model's mask, its bits under that mask and the variant/revision bits, laid out
+        once per range: plan judges every listed CPU against every list for each pool."""
         layout = midr_layout()
         part_bits = -1 if self.part_mask is None else self.part_mask
         mask = layout.mask("Implementer", "Architecture") | layout.place("PartNum", part_bits)
@@ -41,12 +49,12 @@ class CpuRange:
             | layout.place("Architecture", _ARMV8)
             | layout.place("PartNum", self.part)
         )
-        return midr & mask == model & mask and self.rv_min <= _rv_bits(midr) <= self.rv_top
+        return mask, model & mask, layout.mask("Variant", "Revision")
 
     @property
     def rv_top(self) -> int:
         """The highest variant/revision in range."""
-        return midr_layout().mask("Variant", "Revision") if self.rv_max is None else self.rv_max
+        return self._match[2] if self.rv_max is None else self.rv_max
 
     def affects(self, midr: int, revidr: int | None) -> bool:
         """In range and not fixed by a REVIDR bit (an unknown REVIDR fixes nothing)."""
