@@ -31,6 +31,7 @@ from qemu_errata.core.implementations import TargetImplementation, TargetImpleme
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel, baseline, check
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.vulnerabilities import VULNERABILITIES_DIRECTORY
 from qemu_errata.core.words import plural
 from qemu_errata.errors import ExitStatus, IncompatiblePoolError
 from qemu_errata.nested.boot import run_nested
@@ -290,7 +291,11 @@ def _guest_view(demo: Demo, image: NestedImage) -> None:
         "as `errata` warned (baseline, check, plan and the hook refuse such a pool unless "
         "--accept-lost-mitigation accepts each)",
     )
-    demo.say(f"what it printed: spectre_v2: {view['vulnerabilities'].get('spectre_v2')}")
+    demo.say(
+        f"what it printed in {VULNERABILITIES_DIRECTORY}/spectre_v2: "
+        f"{view['vulnerabilities'].get('spectre_v2')} (on a {cpus[0]} host, its guests having "
+        f"lost {', '.join(h.name for h in hazards)})"
+    )
     demo.expect(view["judgement"]["agrees"], view["judgement"]["summary"].rstrip("."))
 
 
