@@ -325,6 +325,7 @@ def _problems(
     if not outside and pool.could_lose_mitigations():
         from libvirt_hooks.hazardcheck import hazard_problems  # noqa: PLC0415 (errata tables)
 
+        _use_table_copies()
         problems += hazard_problems(pool, host)
     if config.host_profile is not None:
         from libvirt_hooks.profilecheck import profile_problems  # noqa: PLC0415 (loads the catalogue)

@@ -19,8 +19,7 @@ import dataclasses
 from libvirt_hooks.domain import Pool
 from libvirt_hooks.hostcpus import HostImplementation
 from libvirt_hooks.poolmodel import pool_model
-from qemu_errata.core.data_files import parse_toml, read_package_text
-from qemu_errata.core.errata import ErrataTable, resolve_errata_table
+from qemu_errata.core.errata import ErrataTable, known_kernels, load_errata_table
 from qemu_errata.core.errata.hazards import Hazard, accept_option, model_hazards, unaccepted
 
 
@@ -46,13 +45,13 @@ def hazard_problems(pool: Pool, host: list[HostImplementation]) -> list[str]:
 
 def _newest_of_each_series() -> list[ErrataTable]:
     """One table per guest kernel series: the MIDR lists are facts of a series (errata.toml
-    gives each list's kernels by series), and reading every point release's table would
-    cost a pool decision most of a second. The package's two errata files are parsed once
-    here (load_errata_table parses them per release; the other commands check their keys)."""
-    facts = parse_toml(read_package_text("errata.toml"), "errata.toml")
-    words = parse_toml(read_package_text("errata-effects.toml"), "errata-effects.toml")
-    newest = {k["series"]: k["releases"][-1] for k in facts["kernel"]}
-    return [resolve_errata_table(facts, words, release) for release in newest.values()]
+    gives each list's kernels by series), and resolving every point release's table would
+    cost a pool decision most of a second. Read through the strict reader like every table
+    (the guard installs the checked copies first, so a decision parses no TOML)."""
+    newest: dict[str, str] = {}
+    for release in known_kernels():
+        newest[".".join(release.split(".")[:2])] = release
+    return [load_errata_table(release) for release in newest.values()]
 
 
 def _by_series(hazard: Hazard) -> Hazard:
