@@ -116,6 +116,10 @@ def pool_hazards(
     guest would have it, or with ``evident_only`` (the hook: it must not refuse a pool
     ``baseline`` accepted) only where an affected list or an ID field decides it.
     """
+    if len(targets) < 2 and MIDR_REGISTER not in registers:
+        # Its guests' lists hold their own implementation alone: nothing is lost (_losses),
+        # and every release's table would be resolved for nothing (check's start-up).
+        return ()
     tables = _tables() if tables is None else tables
     pool = _Pool(tuple(targets), registers, hosts or {}, evident_only)
     found: dict[tuple[str, str, str, tuple[TargetImplementation, ...]], _Found] = {}
