@@ -283,10 +283,14 @@ def _implementation_json(target: TargetImplementation) -> dict[str, Any]:
     return {**target.to_json(), "name": Midr(target.midr).name()}
 
 
-@dataclass
+# _Found and _Pool are plain classes: nothing compares, hashes or prints them, and each
+# dataclass costs every command that imports this module (check) its definition.
 class _Found:
-    needed_on: set[TargetImplementation] = dataclasses.field(default_factory=set)
-    releases: set[str] = dataclasses.field(default_factory=set)
+    __slots__ = ("needed_on", "releases")
+
+    def __init__(self) -> None:
+        self.needed_on: set[TargetImplementation] = set()
+        self.releases: set[str] = set()
 
     def add(self, target: TargetImplementation, release: str) -> None:
         self.needed_on.add(target)
@@ -296,16 +300,22 @@ class _Found:
 _Loss = tuple[str, str, TargetImplementation, tuple[TargetImplementation, ...], str]
 
 
-@dataclass(frozen=True)
 class _Pool:
-    targets: tuple[TargetImplementation, ...]
-    registers: Mapping[str, int]  # what its guests see
-    hosts: Hosts
-    evident_only: bool
-    # Verdicts depend on the MIDR alone (no mitigation list reads REVIDR): one view per MIDR.
-    seen: dict[tuple[str, int, int], tuple[MitigationVerdict, ...]] = dataclasses.field(
-        default_factory=dict
-    )
+    __slots__ = ("evident_only", "hosts", "registers", "seen", "targets")
+
+    def __init__(
+        self,
+        targets: tuple[TargetImplementation, ...],
+        registers: Mapping[str, int],  # what its guests see
+        hosts: Hosts,
+        evident_only: bool,
+    ) -> None:
+        self.targets = targets
+        self.registers = registers
+        self.hosts = hosts
+        self.evident_only = evident_only
+        # Verdicts depend on the MIDR alone (no mitigation list reads REVIDR): one view per MIDR.
+        self.seen: dict[tuple[str, int, int], tuple[MitigationVerdict, ...]] = {}
 
     def alone(
         self, table: ErrataTable, target: TargetImplementation, profile: HostProfile | None = None
