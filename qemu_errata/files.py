@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import stat
-from pathlib import Path
 
 from qemu_errata.core.document import parse_json
 from qemu_errata.core.pool import PoolModel, model_from_json
@@ -26,7 +25,10 @@ from qemu_errata.errors import InputError
 
 TYPE_CHECKING = False  # typing costs a short command its import
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, TypeAlias
+
+    # A file's name: os and os.path take both (pathlib costs a short command its import).
+    FilePath: TypeAlias = str | os.PathLike[str]
 
 # Profiles and models are a few kilobytes, domain XML rarely more than a hundred;
 # at this bound the worst JSON (a list of 2 million zeros) takes 0.5 s of CPU and 50 MB.
@@ -34,7 +36,7 @@ MAX_FILE_BYTES = 4 << 20
 _TEMPORARY_SUFFIX = ".tmp"
 
 
-def read_bytes(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+def read_bytes(path: FilePath, limit: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of the regular file ``path`` (at most ``limit``); InputError naming it otherwise.
 
     Every reader of a file or a sysfs attribute in the command line goes through here.
@@ -52,7 +54,7 @@ def read_bytes(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
         os.close(descriptor)
 
 
-def _read_regular(path: Path, descriptor: int, limit: int) -> bytes:
+def _read_regular(path: FilePath, descriptor: int, limit: int) -> bytes:
     info = os.fstat(descriptor)
     if not stat.S_ISREG(info.st_mode):
         raise InputError(f"{path}: not a regular file ({_file_kind(info.st_mode)})")
@@ -77,16 +79,16 @@ def _file_kind(mode: int) -> str:
     return next((kind for test, kind in kinds.items() if test(mode)), "not a plain file")
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: FilePath) -> Any:
     """The decoded JSON of ``path`` (strictly, see parse_json); InputError naming it otherwise."""
     try:
         text = read_bytes(path).decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text") from None
-    return parse_json(text, str(path))
+    return parse_json(text, os.fspath(path))
 
 
-def write_json(path: Path, data: Any) -> None:
+def write_json(path: FilePath, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` atomically; InputError naming the file otherwise."""
     content = (json.dumps(data, indent=2) + "\n").encode("utf-8")
     try:
@@ -95,7 +97,7 @@ def write_json(path: Path, data: Any) -> None:
         raise InputError(f"{path}: cannot write: {error.strerror}") from None
 
 
-def write_atomically(path: Path, content: bytes, mode: int = 0o644) -> None:
+def write_atomically(path: FilePath, content: bytes, mode: int = 0o644) -> None:
     """Replace ``path`` by a file of ``content`` and ``mode``; OSError if that fails.
 
     Missing parent directories are created. The content goes to a temporary
@@ -104,8 +106,8 @@ def write_atomically(path: Path, content: bytes, mode: int = 0o644) -> None:
     directory is synced: readers see the old file or the whole new one, never
     a partial or wrong-mode file, also after a power cut.
     """
-    directory = path.parent
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = os.path.dirname(path) or os.curdir
+    os.makedirs(directory, exist_ok=True)
     prefix = _temporary_prefix(path)
     _remove_leftovers(directory, prefix)
     import tempfile  # noqa: PLC0415 (with random and shutil: reads pay nothing for writes)
@@ -127,11 +129,11 @@ def write_atomically(path: Path, content: bytes, mode: int = 0o644) -> None:
     _sync_directory(directory)
 
 
-def _temporary_prefix(path: Path) -> str:
-    return f".{path.name}."
+def _temporary_prefix(path: FilePath) -> str:
+    return f".{os.path.basename(path)}."
 
 
-def _remove_leftovers(directory: Path, prefix: str) -> None:
+def _remove_leftovers(directory: str, prefix: str) -> None:
     """Remove temporary files of ``prefix`` whose writing process is gone (a killed run)."""
     with os.scandir(directory) as entries:
         for entry in entries:
@@ -155,7 +157,7 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-def _sync_directory(directory: Path) -> None:
+def _sync_directory(directory: str) -> None:
     descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(descriptor)
@@ -163,9 +165,9 @@ def _sync_directory(directory: Path) -> None:
         os.close(descriptor)
 
 
-def read_profile(path: Path) -> HostProfile:
-    return profile_from_json(read_json(path), str(path))
+def read_profile(path: FilePath) -> HostProfile:
+    return profile_from_json(read_json(path), os.fspath(path))
 
 
-def read_model(path: Path) -> PoolModel:
-    return model_from_json(read_json(path), str(path))
+def read_model(path: FilePath) -> PoolModel:
+    return model_from_json(read_json(path), os.fspath(path))

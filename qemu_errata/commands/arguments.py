@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-from pathlib import Path
 
 from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
 from qemu_errata.core.errata import load_errata_table
@@ -15,41 +14,55 @@ from qemu_errata.core.vmms import load_vmm_table
 from qemu_errata.errors import InputError
 from qemu_errata.files import read_json, read_profile
 
+TYPE_CHECKING = False  # typing costs a short command its import
+if TYPE_CHECKING:
+    from pathlib import Path
 
-def read_profile_argument(argument: Path) -> HostProfile:
+    from qemu_errata.files import FilePath
+
+
+class InputFile(str):
+    """A command-line argument naming a file the command reads (``nested`` sees that it
+    exists before it boots, as it does for a Path): a string, for a command whose start-up
+    pathlib would cost its import (``check``)."""
+
+    __slots__ = ()
+
+
+def read_profile_argument(argument: FilePath) -> HostProfile:
     """A profile file, or a shipped profile named like ``kvm-6.12-neoverse-n1``."""
     if _names_embedded(argument):
-        return load_embedded_profile(str(argument))
+        return load_embedded_profile(os.fspath(argument))
     _refuse_mistyped_name(argument)
     return read_profile(argument)
 
 
-def read_document_argument(argument: Path) -> HostProfile | PoolModel:
+def read_document_argument(argument: FilePath) -> HostProfile | PoolModel:
     """A profile or a pool model, told apart by its ``format`` key; or an embedded profile."""
     if _names_embedded(argument):
-        return load_embedded_profile(str(argument))
+        return load_embedded_profile(os.fspath(argument))
     _refuse_mistyped_name(argument)
     data = read_json(argument)
     kind = data.get("format") if isinstance(data, dict) else None
     if kind == MODEL_FORMAT:
-        return model_from_json(data, str(argument))
+        return model_from_json(data, os.fspath(argument))
     if kind == PROFILE_FORMAT:
-        return profile_from_json(data, str(argument))
+        return profile_from_json(data, os.fspath(argument))
     raise InputError(
         f"{argument}: format {kind!r} is neither {PROFILE_FORMAT!r} nor {MODEL_FORMAT!r}"
     )
 
 
-def _names_embedded(argument: Path) -> bool:
+def _names_embedded(argument: FilePath) -> bool:
     """A bare name (no directory) that is no file here but a shipped profile's name."""
-    text = str(argument)
-    return "/" not in text and not argument.exists() and text in embedded_profile_names()
+    text = os.fspath(argument)
+    return "/" not in text and not os.path.exists(text) and text in embedded_profile_names()
 
 
-def _refuse_mistyped_name(argument: Path) -> None:
+def _refuse_mistyped_name(argument: FilePath) -> None:
     """A bare name that is no file here but close to a shipped profile's name: say which."""
-    text = str(argument)
-    if "/" in text or argument.exists():
+    text = os.fspath(argument)
+    if "/" in text or os.path.exists(text):
         return
     import difflib  # noqa: PLC0415 (start-up: only for a name that is no file)
 
@@ -92,6 +105,8 @@ def running_kernel(command: str) -> Path:
             f"an arm64 KVM: `qemu-errata nested --cpu MODEL -- {command} ...` runs it on a "
             "nested arm64 KVM host, whose own kernel is the guest"
         )
+    from pathlib import Path  # noqa: PLC0415 (start-up: commands that boot a kernel only)
+
     return Path(f"/boot/vmlinuz-{os.uname().release}")
 
 
@@ -122,6 +137,8 @@ def add_accept_option(parser: argparse.ArgumentParser) -> None:
 def accepted_names(args: argparse.Namespace) -> tuple[str, ...]:
     """The names given to --accept-lost-mitigation, as the errata table spells them;
     InputError for a name no guest kernel known has."""
+    if not args.accept_lost_mitigation:
+        return ()  # the names come from every known release's table: not loaded for none
     known = {name.casefold(): name for name in hazard_names()}
     accepted = []
     for name in args.accept_lost_mitigation:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from qemu_errata.commands import Subcommands, add_command, command_parser
-from qemu_errata.commands.arguments import add_timeout_option, positive_timeout
+from qemu_errata.commands.arguments import InputFile, add_timeout_option, positive_timeout
 from qemu_errata.core.embedded import embedded_profile_names
 from qemu_errata.errors import ExitStatus, InputError, NestedError
 from qemu_errata.files import write_atomically
@@ -158,12 +159,14 @@ def _check_command(arguments: list[str]) -> None:
     parsed = command_parser(name).parse_args(arguments[1:])
     for key, value in vars(parsed).items():
         for path in value if isinstance(value, list) else [value]:
-            if key != "output" and isinstance(path, Path) and not _readable_argument(path):
+            if key == "output" or not isinstance(path, Path | InputFile):
+                continue
+            if not _readable_argument(path):
                 raise InputError(f"nested: {name} {path}: no such file")
 
 
-def _readable_argument(path: Path) -> bool:
-    return path.exists() or ("/" not in str(path) and str(path) in embedded_profile_names())
+def _readable_argument(path: Path | InputFile) -> bool:
+    return os.path.exists(path) or ("/" not in str(path) and str(path) in embedded_profile_names())
 
 
 def _image(kernel: str, rebuild: bool) -> NestedImage:

@@ -6,10 +6,10 @@ import argparse
 import dataclasses
 import json
 from collections.abc import Sequence
-from pathlib import Path
 
 from qemu_errata.commands import Subcommands, add_command
 from qemu_errata.commands.arguments import (
+    InputFile,
     accepted_names,
     add_accept_option,
     add_vmm_option,
@@ -45,8 +45,8 @@ if TYPE_CHECKING:
 def register(commands: Subcommands) -> None:
     """Add ``baseline`` and ``check``."""
     sub = add_command(commands, "baseline")
-    sub.add_argument("profiles", nargs="+", type=Path, metavar="PROFILE")
-    sub.add_argument("-o", "--output", type=Path, metavar="MODEL", help="write the model here")
+    sub.add_argument("profiles", nargs="+", type=InputFile, metavar="PROFILE")
+    sub.add_argument("-o", "--output", metavar="MODEL", help="write the model here")
     sub.add_argument("--json", action="store_true", help="print the model (or refusal) as JSON")
     sub.add_argument(
         "--pin-midr",
@@ -62,8 +62,8 @@ def register(commands: Subcommands) -> None:
     sub.set_defaults(run=_cmd_baseline)
 
     sub = add_command(commands, "check")
-    sub.add_argument("model", type=Path, metavar="MODEL")
-    sub.add_argument("profile", type=Path, metavar="PROFILE")
+    sub.add_argument("model", type=InputFile, metavar="MODEL")
+    sub.add_argument("profile", type=InputFile, metavar="PROFILE")
     sub.add_argument("--json", action="store_true", help="print the verdict as JSON")
     add_vmm_option(sub)
     add_accept_option(sub)

@@ -11,11 +11,11 @@ model (``qemu-errata nested``): they carry the kernel's real writable masks.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
-from pathlib import Path
 
-from qemu_errata.core.data_files import DATA_DIRECTORY
+from qemu_errata.core.data_files import DATA_DIRECTORY, read_package_text
 from qemu_errata.core.document import parse_json
 from qemu_errata.core.profile import HostProfile, profile_from_json
 from qemu_errata.errors import InputError
@@ -25,17 +25,13 @@ _SUFFIX = ".json"
 _KVM_HOST = re.compile(r"(?P<cpu>[a-z0-9-]+)-linux-(?P<series>[0-9]+\.[0-9]+)")
 
 
-def _directory() -> Path:
-    return Path(DATA_DIRECTORY, "profiles")
-
-
 def embedded_profile_names() -> tuple[str, ...]:
     """The names of the shipped profiles, e.g. ``qemu-neoverse-n1``, sorted."""
     return tuple(
         sorted(
-            entry.name.removesuffix(_SUFFIX)
-            for entry in _directory().iterdir()
-            if entry.name.endswith(_SUFFIX)
+            name.removesuffix(_SUFFIX)
+            for name in os.listdir(os.path.join(DATA_DIRECTORY, "profiles"))
+            if name.endswith(_SUFFIX)
         )
     )
 
@@ -45,7 +41,7 @@ def load_embedded_profile(name: str) -> HostProfile:
     names = embedded_profile_names()
     if name not in names:
         raise InputError(f"embedded profile {name!r}: unknown (known: {', '.join(names)})")
-    text = _directory().joinpath(name + _SUFFIX).read_text("utf-8")
+    text = read_package_text(f"profiles/{name}{_SUFFIX}")
     origin = f"embedded profile {name}"
     return profile_from_json(parse_json(text, origin), origin)
 

@@ -8,7 +8,6 @@ baseline-refusal/1.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from qemu_errata.core.hosttypes import group_hosts
 from qemu_errata.core.midr import Midr
@@ -48,7 +47,7 @@ def refusal_lines(
     return [*lines, what_to_do]
 
 
-def describe_model(model: PoolModel, output: Path | None, cost: Cost, vmm: str) -> str:
+def describe_model(model: PoolModel, output: str | None, cost: Cost, vmm: str) -> str:
     lines = _hosts_lines(model)
     lines.append("Target implementations (guests apply the errata workarounds of each):")
     for target in model.target_implementations:

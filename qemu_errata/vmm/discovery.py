@@ -9,11 +9,9 @@ property its release lacks (a distribution backport) is believed over the table.
 
 from __future__ import annotations
 
-import mmap
 import os
 import re
 import shutil
-from pathlib import Path
 
 from qemu_errata.core.vmms import (
     SEARCHED_NAMES,
@@ -66,12 +64,12 @@ def local_vmm() -> Vmm | None:
     if os.uname().machine not in ARM64_MACHINES:
         return None
     path = shutil.which(QEMU_BINARY)
-    return None if path is None else vmm_of_binary(Path(path))
+    return None if path is None else vmm_of_binary(path)
 
 
-def vmm_of_binary(path: Path) -> Vmm:
+def vmm_of_binary(path: str | os.PathLike[str]) -> Vmm:
     """What the QEMU binary at ``path`` can set: its release's row, and what it names."""
-    return vmm_of_release(_release(path), _named_in(path), str(path))
+    return vmm_of_release(_release(path), _named_in(path), os.fspath(path))
 
 
 def vmm_of_release(version: tuple[int, int], offered: frozenset[str], found_at: str) -> Vmm:
@@ -94,7 +92,7 @@ def vmm_of_release(version: tuple[int, int], offered: frozenset[str], found_at: 
     return with_offered(row, offered, found_at)
 
 
-def _release(path: Path) -> tuple[int, int]:
+def _release(path: str | os.PathLike[str]) -> tuple[int, int]:
     # With ctypes, subprocess and threading: a fifth of check's start-up, only with a QEMU.
     import subprocess  # noqa: PLC0415
 
@@ -102,7 +100,7 @@ def _release(path: Path) -> tuple[int, int]:
 
     try:
         completed = processes.run(
-            [str(path), "--version"],
+            [os.fspath(path), "--version"],
             capture_output=True,
             text=True,
             timeout=_VERSION_TIMEOUT_SECONDS,
@@ -116,11 +114,16 @@ def _release(path: Path) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def _named_in(path: Path) -> frozenset[str]:
+def _named_in(path: str | os.PathLike[str]) -> frozenset[str]:
     """Which of the searched names occur in the binary as C strings (a property's name, the
     tolerance's trace event)."""
+    import mmap  # noqa: PLC0415 (start-up: only with a QEMU)
+
     try:
-        with path.open("rb") as binary, mmap.mmap(binary.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        with (
+            open(path, "rb") as binary,
+            mmap.mmap(binary.fileno(), 0, access=mmap.ACCESS_READ) as m,
+        ):
             return frozenset(
                 name for name in SEARCHED_NAMES if m.find(b"\0" + name.encode() + b"\0") >= 0
             )

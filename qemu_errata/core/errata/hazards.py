@@ -116,6 +116,10 @@ def pool_hazards(
     guest would have it, or with ``evident_only`` (the hook: it must not refuse a pool
     ``baseline`` accepted) only where an affected list or an ID field decides it.
     """
+    if len(targets) < 2 and MIDR_REGISTER not in registers:
+        # Its guests' lists hold their own implementation alone: nothing is lost (_losses),
+        # and every release's table would be resolved for nothing (check's start-up).
+        return ()
     tables = _tables() if tables is None else tables
     pool = _Pool(tuple(targets), registers, hosts or {}, evident_only)
     found: dict[tuple[str, str, str, tuple[TargetImplementation, ...]], _Found] = {}
@@ -279,10 +283,14 @@ def _implementation_json(target: TargetImplementation) -> dict[str, Any]:
     return {**target.to_json(), "name": Midr(target.midr).name()}
 
 
-@dataclass
+# _Found and _Pool are plain classes: nothing compares, hashes or prints them, and each
+# dataclass costs every command that imports this module (check) its definition.
 class _Found:
-    needed_on: set[TargetImplementation] = dataclasses.field(default_factory=set)
-    releases: set[str] = dataclasses.field(default_factory=set)
+    __slots__ = ("needed_on", "releases")
+
+    def __init__(self) -> None:
+        self.needed_on: set[TargetImplementation] = set()
+        self.releases: set[str] = set()
 
     def add(self, target: TargetImplementation, release: str) -> None:
         self.needed_on.add(target)
@@ -292,16 +300,22 @@ class _Found:
 _Loss = tuple[str, str, TargetImplementation, tuple[TargetImplementation, ...], str]
 
 
-@dataclass(frozen=True)
 class _Pool:
-    targets: tuple[TargetImplementation, ...]
-    registers: Mapping[str, int]  # what its guests see
-    hosts: Hosts
-    evident_only: bool
-    # Verdicts depend on the MIDR alone (no mitigation list reads REVIDR): one view per MIDR.
-    seen: dict[tuple[str, int, int], tuple[MitigationVerdict, ...]] = dataclasses.field(
-        default_factory=dict
-    )
+    __slots__ = ("evident_only", "hosts", "registers", "seen", "targets")
+
+    def __init__(
+        self,
+        targets: tuple[TargetImplementation, ...],
+        registers: Mapping[str, int],  # what its guests see
+        hosts: Hosts,
+        evident_only: bool,
+    ) -> None:
+        self.targets = targets
+        self.registers = registers
+        self.hosts = hosts
+        self.evident_only = evident_only
+        # Verdicts depend on the MIDR alone (no mitigation list reads REVIDR): one view per MIDR.
+        self.seen: dict[tuple[str, int, int], tuple[MitigationVerdict, ...]] = {}
 
     def alone(
         self, table: ErrataTable, target: TargetImplementation, profile: HostProfile | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -152,6 +151,8 @@ def _read_registers(
     values = reader.registers(key, required)
     for name in values:
         if catalogue.get(name) is None:
+            import difflib  # noqa: PLC0415 (start-up: only for a misspelt name)
+
             close = difflib.get_close_matches(name, list(catalogue.keys()), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise reader.fail(f"{key}.{name}", f"not a register qemu-errata knows{hint}")

@@ -70,8 +70,9 @@ def test_check_parses_no_table_once_copies_are_kept_and_starts_no_process_machin
     tmp_path: Path,
 ) -> None:
     """tomllib and the tables' checks run once per table version (table_copies); asyncio,
-    ctypes and subprocess belong to commands that start processes, not to one that reads
-    two files; typing to type checkers."""
+    ctypes, subprocess and mmap belong to commands that start or read a QEMU, not to one
+    that reads two files; typing to type checkers; pathlib (with urllib.parse and
+    ipaddress) where os.path does; difflib to a misspelt register's suggestion."""
     profile = load_embedded_profile("kvm-6.12-neoverse-n1")
     write_json(tmp_path / "model.json", baseline([profile]).to_json())
     write_json(tmp_path / "profile.json", profile.to_json())
@@ -83,4 +84,29 @@ def test_check_parses_no_table_once_copies_are_kept_and_starts_no_process_machin
         done = subprocess.run(command, capture_output=True, text=True, env=environment, check=True)
         modules.append(set(done.stderr.split()))
     assert "tomllib" in modules[0]
-    assert not {"tomllib", "asyncio", "ctypes", "subprocess", "typing"} & modules[1]
+    absent = {"tomllib", "asyncio", "ctypes", "subprocess", "typing", "mmap", "pathlib", "difflib"}
+    assert not absent & modules[1]
+
+
+TABLES = """
+import sys
+from qemu_errata.commands.main import main
+from qemu_errata.core.errata.table import load_errata_table
+status = main(sys.argv[1:])
+print(status, load_errata_table.cache_info().currsize, file=sys.stderr)
+"""
+
+
+def test_check_of_one_implementation_resolves_only_the_table_its_cost_needs(
+    tmp_path: Path,
+) -> None:
+    """A guest whose target list holds its own implementation alone, its MIDR not pinned,
+    loses no mitigation on any kernel: check resolves no release's table for hazards (one
+    per release known), only the newest one, for the errata cost it prints."""
+    profile = load_embedded_profile("kvm-6.12-neoverse-n1")
+    write_json(tmp_path / "model.json", baseline([profile]).to_json())
+    write_json(tmp_path / "profile.json", profile.to_json())
+    command = [sys.executable, "-I", "-c", TABLES, "check"]
+    command += [str(tmp_path / "model.json"), str(tmp_path / "profile.json")]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    assert done.stderr.split() == ["0", "1"]
