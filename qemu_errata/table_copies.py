@@ -65,6 +65,29 @@ class JsonCopies:
         except (OSError, TypeError, ValueError):
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
+            return
+        self._remove_older(name, os.path.basename(path))
+
+    def _remove_older(self, name: str, kept: str) -> None:
+        """Remove the copies of other versions of table ``name`` (each upgrade or reinstall
+        makes a new one; without this they pile up)."""
+        base = name.removesuffix(".toml")
+        with contextlib.suppress(OSError):
+            for entry in os.listdir(self.directory):
+                if entry != kept and _is_copy_of(base, entry):
+                    with contextlib.suppress(OSError):
+                        os.unlink(os.path.join(self.directory, entry))
+
+
+def _is_copy_of(base: str, entry: str) -> bool:
+    """``entry`` is ``<base>-<size>-<mtime>.json`` (not a copy of ``<base>-effects``)."""
+    stamp = entry.removeprefix(f"{base}-").removesuffix(".json").split("-")
+    return (
+        entry.startswith(f"{base}-")
+        and entry.endswith(".json")
+        and len(stamp) == 2
+        and all(part.isdigit() for part in stamp)
+    )
 
 
 def cache_directory() -> str:

@@ -26,12 +26,26 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def test_a_checked_table_is_read_back_from_a_json_copy_named_by_its_content(cache: Path) -> None:
     parsed = data_files.package_toml("errata.toml", FACTS_FILE)
-    (copy,) = cache.iterdir()
+    (copy,) = cache.glob("errata-*")  # its shape may read registers.toml too (MIDR widths)
     table = Path(data_files.DATA_DIRECTORY, "errata.toml").stat()
     assert copy.name == f"errata-{table.st_size}-{table.st_mtime_ns}.json"
     assert json.loads(copy.read_text()) == parsed
     copy.write_text('{"table": "from the copy"}')  # a copy was checked before it was kept
     assert data_files.package_toml("errata.toml", FACTS_FILE) == {"table": "from the copy"}
+
+
+def test_a_new_copy_removes_the_copies_of_the_tables_older_versions(cache: Path) -> None:
+    # Each upgrade or reinstall gives the package's tables a new modification time.
+    cache.mkdir(parents=True)
+    older = [cache / "errata-100-1.json", cache / "errata-200-2.json"]
+    others = [cache / "errata-effects-100-1.json", cache / "errata-notes.json"]
+    for path in older + others:
+        path.write_text("{}")
+    data_files.package_toml("errata.toml", FACTS_FILE)
+    table = Path(data_files.DATA_DIRECTORY, "errata.toml").stat()
+    kept = f"errata-{table.st_size}-{table.st_mtime_ns}.json"
+    left = sorted(p.name for p in cache.glob("errata*"))
+    assert left == sorted([kept, *(p.name for p in others)])
 
 
 def test_a_table_read_without_its_shape_makes_no_copy(cache: Path) -> None:
@@ -42,7 +56,7 @@ def test_a_table_read_without_its_shape_makes_no_copy(cache: Path) -> None:
 @pytest.mark.parametrize("damage", ["{not json", "[1, 2]", ""])
 def test_a_damaged_copy_is_parsed_anew(cache: Path, damage: str) -> None:
     parsed = data_files.package_toml("vmms.toml", VMM_FILE)
-    (copy,) = cache.iterdir()
+    (copy,) = cache.glob("vmms-*")
     copy.write_text(damage)
     assert data_files.package_toml("vmms.toml", VMM_FILE) == parsed
 
