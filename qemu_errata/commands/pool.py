@@ -45,7 +45,13 @@ if TYPE_CHECKING:
 def register(commands: Subcommands) -> None:
     """Add ``baseline`` and ``check``."""
     sub = add_command(commands, "baseline")
-    sub.add_argument("profiles", nargs="+", type=Path, metavar="PROFILE")
+    sub.add_argument(
+        "profiles",
+        nargs="+",
+        type=Path,
+        metavar="PROFILE",
+        help="every host's profile (a file, or an embedded profile's name: `qemu-errata profiles`)",
+    )
     sub.add_argument("-o", "--output", type=Path, metavar="MODEL", help="write the model here")
     sub.add_argument("--json", action="store_true", help="print the model (or refusal) as JSON")
     sub.add_argument(
@@ -62,8 +68,13 @@ def register(commands: Subcommands) -> None:
     sub.set_defaults(run=_cmd_baseline)
 
     sub = add_command(commands, "check")
-    sub.add_argument("model", type=Path, metavar="MODEL")
-    sub.add_argument("profile", type=Path, metavar="PROFILE")
+    sub.add_argument("model", type=Path, metavar="MODEL", help="the pool model (from baseline -o)")
+    sub.add_argument(
+        "profile",
+        type=Path,
+        metavar="PROFILE",
+        help="the host's profile (a file, or an embedded profile's name)",
+    )
     sub.add_argument("--json", action="store_true", help="print the verdict as JSON")
     add_vmm_option(sub)
     add_accept_option(sub)
