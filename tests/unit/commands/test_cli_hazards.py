@@ -165,3 +165,25 @@ def test_plan_splits_what_would_lose_a_mitigation_unless_accepted(
     # With two pools allowed, the split that loses nothing costs less and wins.
     two = run_cli("plan", *hosts, *ACCEPT_BOTH, "--pools", "2", "--detail")
     assert "Proposed: 2 pools" in two.stdout
+
+
+def test_baseline_with_a_pinned_midr_names_every_loss_in_one_refusal(
+    hosts: tuple[Path, Path],
+) -> None:
+    """Pinned to the Neoverse-N1's MIDR, a Linux 6.12 guest on the Cortex-A53 host (which
+    reads only the MIDR) loses the A53's errata 845719 and 843419 too: the refusal names
+    them beside the safe-list losses, not only once those are accepted."""
+    done = run_cli("baseline", *hosts, "--pin-midr")
+    assert done.returncode == 1, done.stderr
+    named = {
+        line.split(" LOST on ")[0].strip() for line in done.stdout.splitlines() if "LOST" in line
+    }
+    assert named == {"Spectre-v4", "Spectre-BHB", "ARM erratum 845719", "ARM erratum 843419"}
+    assert done.stdout.splitlines()[-1].endswith("Pin no MIDR, or leave those hosts out.")
+    accepting_all = [
+        *ACCEPT_BOTH,
+        *("--accept-lost-mitigation", "ARM erratum 845719"),
+        *("--accept-lost-mitigation", "ARM erratum 843419"),
+    ]
+    accepted = run_cli("baseline", *hosts, "--pin-midr", *accepting_all)
+    assert accepted.returncode == 0, accepted.stdout
