@@ -80,6 +80,11 @@ def test_accepted_by_name_the_model_records_it_and_check_honours_it(
     ) in done.stdout
     document = json.loads(model.read_text())
     assert document["accepted_lost_mitigations"] == ["Spectre-v4", "Spectre-BHB"]
+    shown = run_cli("show", model).stdout.splitlines()
+    assert shown[shown.index("What the pool loses (0 fields):") + 1] == (
+        "ACCEPTED lost mitigations (guests skip them on hosts that need them; `errata MODEL` "
+        "names those hosts): Spectre-v4, Spectre-BHB"
+    )
     n1, a53 = hosts
     assert run_cli("check", model, n1).returncode == 0
     assert run_cli("check", model, a53).returncode == 0
