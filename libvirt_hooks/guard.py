@@ -49,7 +49,7 @@ from libvirt_hooks.hostcpus import (
     HostImplementation,
     read_host_implementations,
 )
-from qemu_errata.core.cpulist import format_cpus
+from qemu_errata.core.cpulist import format_cpus, named_cpus
 from qemu_errata.errors import ConfigError, DomainXmlError, InputError, SysfsError
 
 TYPE_CHECKING = False  # typing itself costs start-up time on the hook's path
@@ -362,7 +362,7 @@ def _not_in_list(
         for t in pool.targets
     )
     inside = tuple(sorted(c for i in host if i not in outside for c in i.cpus))
-    pin = f", pin its vCPUs to CPUs {format_cpus(inside)} (cpuset)" if inside else ""
+    pin = f", pin its vCPUs to {named_cpus(inside)} (cpuset)" if inside else ""
     return (
         f"this host's {found}, not in the VM's target implementation list [{targets}]; "
         f"run it on a host whose CPUs are in that list{pin}; a pool that takes this host in "

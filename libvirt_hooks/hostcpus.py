@@ -18,7 +18,7 @@ import stat
 
 from libvirt_hooks import trust
 from libvirt_hooks.domain import MAX_CPUS
-from qemu_errata.core.cpulist import format_cpus
+from qemu_errata.core.cpulist import named_cpus
 from qemu_errata.errors import SysfsError
 
 _DIGITS = len(str(MAX_CPUS))
@@ -36,7 +36,7 @@ class HostImplementation:
         self.cpus = cpus
 
     def __str__(self) -> str:
-        return f"CPUs {format_cpus(self.cpus)} MIDR {self.midr:#x} REVIDR {self.revidr:#x}"
+        return f"{named_cpus(self.cpus)} MIDR {self.midr:#x} REVIDR {self.revidr:#x}"
 
 
 def read_host_implementations(sysfs_root: str, cpus: int | None) -> list[HostImplementation]:
@@ -63,8 +63,8 @@ def _read_cpus(base: str, directory: int, cpus: int | None) -> list[HostImplemen
         missing = cpus & ~host_mask
         if missing:
             raise SysfsError(
-                f"the VM may run on CPUs {format_cpus(_bits(missing))}, "
-                f"which this host does not have (it has CPUs {format_cpus(host)})"
+                f"the VM may run on {named_cpus(_bits(missing))}, "
+                f"which this host does not have (it has {named_cpus(host)})"
             )
         numbers = _bits(cpus)
     groups: dict[tuple[int, int], list[int]] = {}

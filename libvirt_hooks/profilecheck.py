@@ -49,10 +49,13 @@ def profile_problems(
             f"host_profile {profile_path} does not describe this host's "
             f"{'; '.join(str(i) for i in stale)}: {remedy}"
         ]
-    result = arrival(model, profile, newest_known())
+    vmm = newest_known()
+    result = arrival(model, profile, vmm)
     notes.extend(result.notes)
     notes.extend(
-        p.message for p in check(model, profile).problems if p.reason is Reason.NOT_SETTABLE
+        p.message
+        for p in check(model, profile, vmm=vmm).problems
+        if p.reason is Reason.NOT_SETTABLE
     )
     problems = [p.message for p in result.problems if p.register != IDENTITY_REGISTER]
     if not problems:

@@ -24,7 +24,7 @@ def register(commands: Subcommands) -> None:
         "MODEL, started on the --from host (default: one presenting the model's values), run "
         "on the --to host. Exit 0 yes, 1 no with every reason.",
     )
-    sub.add_argument("model", type=Path, metavar="MODEL")
+    sub.add_argument("model", type=Path, metavar="MODEL", help="the VM's pool model")
     sub.add_argument("--to", required=True, type=Path, metavar="PROFILE", help="the destination")
     sub.add_argument("--from", dest="start", type=Path, metavar="PROFILE", help="the start host")
     add_vmm_option(sub)

@@ -66,7 +66,7 @@ _LINUX_VERSION = re.compile(r"Linux version (\S+)")
 def register(commands: Subcommands) -> None:
     """Register ``guest-view`` on the ``qemu-errata`` subcommands."""
     sub = add_command(commands, "guest-view")
-    sub.add_argument("model", type=Path, metavar="MODEL")
+    sub.add_argument("model", type=Path, metavar="MODEL", help="the pool model the VM presents")
     sub.add_argument(
         "--kernel",
         type=Path,

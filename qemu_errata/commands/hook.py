@@ -50,7 +50,11 @@ RESTART = (
 def register(commands: Subcommands) -> None:
     """Register ``hook install|uninstall|check`` on the ``qemu-errata`` subcommands."""
     sub = add_command(commands, "hook")
-    sub.add_argument("action", choices=("install", "uninstall", "check"))
+    sub.add_argument(
+        "action",
+        choices=("install", "uninstall", "check"),
+        help="install or uninstall our hook script, or check it and its configuration",
+    )
     sub.add_argument(
         "--hooks-dir",
         type=Path,

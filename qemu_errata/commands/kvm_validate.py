@@ -16,7 +16,9 @@ from qemu_errata.reports.kvm_validation import describe_validations, validation_
 def register(commands: Subcommands) -> None:
     """Register ``kvm-validate`` on the ``qemu-errata`` subcommands."""
     sub = add_command(commands, "kvm-validate")
-    sub.add_argument("models", nargs="+", type=Path, metavar="MODEL")
+    sub.add_argument(
+        "models", nargs="+", type=Path, metavar="MODEL", help="pool models to write to this KVM"
+    )
     sub.add_argument("--json", action="store_true", help="print every register verdict as JSON")
     sub.add_argument(
         "--run",

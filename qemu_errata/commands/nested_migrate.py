@@ -32,9 +32,21 @@ def register(commands: Subcommands) -> None:
             "the guest live to the destination. Progress goes to stderr."
         ),
     )
-    sub.add_argument("model", type=Path, metavar="MODEL")
-    sub.add_argument("--from", dest="source", required=True, metavar="CPU:KERNEL")
-    sub.add_argument("--to", dest="destination", required=True, metavar="CPU:KERNEL")
+    sub.add_argument("model", type=Path, metavar="MODEL", help="the guest's pool model")
+    sub.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="CPU:KERNEL",
+        help="the source host: its QEMU CPU model and kernel (6.12, 7.2, 7.3)",
+    )
+    sub.add_argument(
+        "--to",
+        dest="destination",
+        required=True,
+        metavar="CPU:KERNEL",
+        help="the destination host, likewise",
+    )
     sub.add_argument("--no-hook", action="store_true", help="do not run the hook")
     sub.add_argument("--json", action="store_true", help="print the report as JSON")
     sub.set_defaults(run=run_nested_migrate)

@@ -40,7 +40,13 @@ HOST_LABELS = ("kubernetes", "nova")
 def register(commands: Subcommands) -> None:
     """Add ``plan``."""
     sub = add_command(commands, "plan")
-    sub.add_argument("profiles", nargs="+", type=Path, metavar="PROFILE")
+    sub.add_argument(
+        "profiles",
+        nargs="+",
+        type=Path,
+        metavar="PROFILE",
+        help="every host's profile (a file, or an embedded profile's name: `qemu-errata profiles`)",
+    )
     sub.add_argument(
         "--pools", type=int, metavar="N", help="at most N pools (default: the fewest possible)"
     )

@@ -21,8 +21,10 @@ from qemu_errata.core.errata.hazards import accepting, hosts_of
 from qemu_errata.core.hosttypes import HostType, group_hosts
 from qemu_errata.core.pool import (
     MAX_HOSTS_FOR_SUBSETS,
+    Blocker,
     PoolModel,
     Reason,
+    baseline,
     largest_pools,
     pin_midr,
 )
@@ -45,7 +47,13 @@ if TYPE_CHECKING:
 def register(commands: Subcommands) -> None:
     """Add ``baseline`` and ``check``."""
     sub = add_command(commands, "baseline")
-    sub.add_argument("profiles", nargs="+", type=InputFile, metavar="PROFILE")
+    sub.add_argument(
+        "profiles",
+        nargs="+",
+        type=InputFile,
+        metavar="PROFILE",
+        help="every host's profile (a file, or an embedded profile's name: `qemu-errata profiles`)",
+    )
     sub.add_argument("-o", "--output", metavar="MODEL", help="write the model here")
     sub.add_argument("--json", action="store_true", help="print the model (or refusal) as JSON")
     sub.add_argument(
@@ -62,8 +70,15 @@ def register(commands: Subcommands) -> None:
     sub.set_defaults(run=_cmd_baseline)
 
     sub = add_command(commands, "check")
-    sub.add_argument("model", type=InputFile, metavar="MODEL")
-    sub.add_argument("profile", type=InputFile, metavar="PROFILE")
+    sub.add_argument(
+        "model", type=InputFile, metavar="MODEL", help="the pool model (from baseline -o)"
+    )
+    sub.add_argument(
+        "profile",
+        type=InputFile,
+        metavar="PROFILE",
+        help="the host's profile (a file, or an embedded profile's name)",
+    )
     sub.add_argument("--json", action="store_true", help="print the verdict as JSON")
     add_vmm_option(sub)
     add_accept_option(sub)
@@ -84,7 +99,13 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     try:
         model = baseline_with(profiles, vmm, accepted=accepted)
     except IncompatiblePoolError as refused:
-        return _refused(args, profiles, refused, _what_to_do(profiles, vmm, refused))
+        what_to_do = _what_to_do(profiles, vmm, refused)
+        if args.pin_midr is not None and _lost_mitigations_only(refused):
+            pins = _pinned_hazards(profiles, vmm, pinned, accepted, refused)
+            if pins:
+                refused = IncompatiblePoolError([*refused.blockers, *pins])
+                what_to_do += " " + _PIN_ADVICE
+        return _refused(args, profiles, refused, what_to_do)
     if args.pin_midr is not None:
         try:
             hosts = hosts_of(profiles)
@@ -93,7 +114,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
             if refusals:
                 raise IncompatiblePoolError(refusals)
         except IncompatiblePoolError as refused:
-            return _refused(args, profiles, refused, "Pin no MIDR, or leave those hosts out.")
+            return _refused(args, profiles, refused, _PIN_ADVICE)
     if args.output:
         write_json(args.output, model.to_json())
     cost = _errata_cost(model)
@@ -102,6 +123,35 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     else:
         print(describe_model(model, args.output, cost, vmm.describe()))
     return ExitStatus.OK
+
+
+_PIN_ADVICE = "Pin no MIDR, or leave those hosts out."
+
+
+def _lost_mitigations_only(refused: IncompatiblePoolError) -> bool:
+    return all(getattr(b, "reason", None) == Reason.LOST_MITIGATION for b in refused.blockers)
+
+
+def _pinned_hazards(
+    profiles: Sequence[HostProfile],
+    vmm: Vmm,
+    pinned: int | None,
+    accepted: Sequence[str],
+    refused: IncompatiblePoolError,
+) -> list[Blocker]:
+    """What the pinned MIDR loses besides the pool's own lost mitigations (already in
+    ``refused``), so that one refusal names every loss to accept; none when the MIDR
+    cannot be pinned (that refusal comes once the losses are accepted)."""
+    catalogue = load_catalogue()
+    hosts = hosts_of(profiles)
+    try:
+        model = accepting(
+            pin_midr(baseline(profiles, catalogue, vmm), profiles, pinned), accepted, hosts
+        )
+    except IncompatiblePoolError:
+        return []
+    said = {b.message for b in refused.blockers}
+    return [b for b in pool_refusals(model, vmm, catalogue, hosts) if b.message not in said]
 
 
 def _refused(
@@ -142,7 +192,7 @@ def _what_to_do(profiles: Sequence[HostProfile], vmm: Vmm, refused: Incompatible
     types; and ``plan`` when it would propose pools for all of them (and more than one
     pool per type). For lost mitigations alone: how to accept them or keep the
     safe-listed CPUs apart."""
-    if all(getattr(b, "reason", None) == Reason.LOST_MITIGATION for b in refused.blockers):
+    if _lost_mitigations_only(refused):
         return (
             "Accept each lost mitigation by name, or pool the CPUs on the kernel's safe list "
             "apart from those that need it (`qemu-errata plan` proposes such a split)."

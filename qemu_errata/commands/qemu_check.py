@@ -35,7 +35,7 @@ def register(commands: Subcommands) -> None:
         commands,
         "qemu-check",
     )
-    sub.add_argument("model", type=Path, metavar="MODEL")
+    sub.add_argument("model", type=Path, metavar="MODEL", help="the pool model to start a VM with")
     sub.add_argument(
         "--host-profile",
         type=Path,

@@ -21,7 +21,7 @@ _DIALECTS = [d.value for d in Dialect]
 def register(commands: Subcommands) -> None:
     """Add ``render``, ``apply`` and ``verify``."""
     sub = add_command(commands, "render")
-    sub.add_argument("model", type=Path, metavar="MODEL")
+    sub.add_argument("model", type=Path, metavar="MODEL", help="the pool model to present")
     _dialect_options(
         sub,
         "the domain's type (kvm: qemu-kvm, qemu: qemu-tcg); required without --domain",
@@ -62,28 +62,28 @@ def register(commands: Subcommands) -> None:
     sub.set_defaults(run=_render)
 
     sub = add_command(commands, "apply")
-    sub.add_argument("model", type=Path, metavar="MODEL")
+    sub.add_argument("model", type=Path, metavar="MODEL", help="the pool model to apply")
     sub.add_argument("--connect", required=True, metavar="URI", help="libvirt connection URI")
-    sub.add_argument("--domain", required=True, metavar="NAME")
+    sub.add_argument("--domain", required=True, metavar="NAME", help="the defined domain's name")
     _dialect_options(sub, "the domain's type (kvm: qemu-kvm, qemu: qemu-tcg)")
     _staging_options(sub)
     sub.set_defaults(run=_apply)
 
     sub = add_command(commands, "unapply")
     sub.add_argument("--connect", required=True, metavar="URI", help="libvirt connection URI")
-    sub.add_argument("--domain", required=True, metavar="NAME")
+    sub.add_argument("--domain", required=True, metavar="NAME", help="the defined domain's name")
     _staging_options(sub)
     sub.set_defaults(run=_unapply)
 
     sub = add_command(commands, "verify")
-    sub.add_argument("model", type=Path, metavar="MODEL")
+    sub.add_argument("model", type=Path, metavar="MODEL", help="the pool model to compare with")
     sub.add_argument("--qmp", metavar="SOCKET", help="the VM's QMP socket")
     sub.add_argument(
         "--connect",
         metavar="URI",
         help="with --domain: use the libvirt domain's own monitor instead",
     )
-    sub.add_argument("--domain", metavar="NAME")
+    sub.add_argument("--domain", metavar="NAME", help="with --connect: the running domain")
     sub.add_argument("--json", action="store_true", help="print the differences as JSON")
     sub.set_defaults(run=_verify)
 

@@ -16,3 +16,9 @@ def format_cpus(cpus: Iterable[int]) -> str:
         else:
             ranges.append([cpu, cpu])
     return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
+
+
+def named_cpus(cpus: Iterable[int]) -> str:
+    """``CPU 4`` or ``CPUs 0-3,6``: the numbers with the word their count takes."""
+    numbers = sorted(set(cpus))
+    return f"CPU{'' if len(numbers) == 1 else 's'} {format_cpus(numbers)}"

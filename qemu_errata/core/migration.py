@@ -197,7 +197,7 @@ def _register_lists(
         elif here is None:
             notes.append(
                 f"{what}: a VM started on such a kernel cannot arrive with {vmm.name}, which does "
-                f"not tolerate it (the start host is not known: --from tells)"
+                f"not tolerate it (its start host is not known)"
             )
     return problems, notes
 

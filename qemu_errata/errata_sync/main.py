@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from qemu_errata.core.errata.schema import parse_facts
+from qemu_errata.core.words import plural
 from qemu_errata.errata_sync import debian, derive, render, sources
 from qemu_errata.errata_sync.compare import differences, unexplained_subjects
 from qemu_errata.errata_sync.kernel_facts import kernel_facts
@@ -89,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line)
     kernels = ", ".join(document["table"]["derived_from"])
     seconds = time.monotonic() - started
-    print(f"{len(found)} differences between {TABLE} and {kernels} ({seconds:.1f} s)")
+    print(f"{plural(len(found), 'difference')} between {TABLE} and {kernels} ({seconds:.1f} s)")
     return 1 if found else 0
 
 

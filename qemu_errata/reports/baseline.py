@@ -47,6 +47,16 @@ def refusal_lines(
     return [*lines, what_to_do]
 
 
+def accepted_lines(model: PoolModel) -> list[str]:
+    """The lost mitigations the model accepts, loudly; none: no line."""
+    if not model.accepted_lost_mitigations:
+        return []
+    return [
+        "ACCEPTED lost mitigations (guests skip them on hosts that need them; "
+        f"`errata MODEL` names those hosts): {', '.join(model.accepted_lost_mitigations)}"
+    ]
+
+
 def describe_model(model: PoolModel, output: str | None, cost: Cost, vmm: str) -> str:
     lines = _hosts_lines(model)
     lines.append("Target implementations (guests apply the errata workarounds of each):")
@@ -64,11 +74,7 @@ def describe_model(model: PoolModel, output: str | None, cost: Cost, vmm: str) -
     for group in model.host_groups:
         lines.append(f"  {group.label}: {', '.join(group.writes) or 'none'}")
     lines.extend(f"Note: {note}" for note in model.notes)
-    if model.accepted_lost_mitigations:
-        lines.append(
-            "ACCEPTED lost mitigations (guests skip them on hosts that need them; "
-            f"`errata MODEL` names those hosts): {', '.join(model.accepted_lost_mitigations)}"
-        )
+    lines.extend(accepted_lines(model))
     lines.append(f"Decided for the VMM {vmm}")
     if output:
         lines.append(f"Pool model written to {output}")

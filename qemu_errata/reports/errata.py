@@ -200,8 +200,9 @@ def _mitigation_line(verdict: MitigationVerdict, indent: str, lost: Hazard | Non
 def _profile_text(result: ProfileErrata) -> str:
     lines = [f"Host {result.profile.host} ({result.name}):"]
     for target, view in result.views:
-        known = plural(len(view.errata), "erratum", "errata")
-        lines.append(f"  {_name(target)}: {known} known for this CPU")
+        known = plural(len(view.errata) + len(view.suppressed), "erratum", "errata")
+        off = f", {len(view.suppressed)} not enabled" if view.suppressed else ""
+        lines.append(f"  {_name(target)}: {known} known for this CPU{off}")
         for enabled in view.errata:
             erratum = enabled.erratum
             note = f" ({enabled.no_effect})" if enabled.no_effect else ""

@@ -42,7 +42,7 @@ def describe_validation(validation: ModelValidation) -> str:
     lines = [
         f"{validation.model}: KVM (Linux {validation.kernel}) {verdict} it: "
         f"{len(validation.verdicts) - len(validation.refused)} of "
-        f"{len(validation.verdicts)} registers written"
+        f"{plural(len(validation.verdicts), 'register')} written"
     ]
     if validation.guest_error is not None:
         lines.append(

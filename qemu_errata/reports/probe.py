@@ -5,7 +5,7 @@ Pure and standard library only, as the probe is (it also runs inside nested host
 
 from __future__ import annotations
 
-from qemu_errata.core.cpulist import format_cpus
+from qemu_errata.core.cpulist import named_cpus
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.words import plural
@@ -25,11 +25,11 @@ def probe_narration(profile: HostProfile, seconds: float) -> list[str]:
     if "sysfs_root" in provenance:
         lines.append(f"CPU types from {provenance['sysfs_root']}/devices/system/cpu:")
     lines.extend(
-        f"  CPUs {format_cpus(i.cpus)}: {Midr(i.midr).describe()}" for i in profile.implementations
+        f"  {named_cpus(i.cpus)}: {Midr(i.midr).describe()}" for i in profile.implementations
     )
     if provenance.get("cpus_without_identity"):
-        cpus = format_cpus(provenance["cpus_without_identity"])
-        lines.append(f"  CPUs {cpus}: no identity in sysfs (offline?): not in the profile")
+        cpus = named_cpus(provenance["cpus_without_identity"])
+        lines.append(f"  {cpus}: no identity in sysfs (offline?): not in the profile")
     if profile.timer_frequency_hz is not None:
         source = provenance.get("timer_frequency_source", "the vCPU's CNTFRQ_EL0")
         lines.append(f"timer frequency {profile.timer_frequency_hz} Hz, from {source}")

@@ -72,8 +72,8 @@ def _steps(data: dict[str, Any]) -> list[str]:
         lines.append(f"  its kernel names MIDR {vm['console_midr']}")
     verify = data["verify"]
     lines.append(
-        f"verify: {verify['compared_fields']} register fields compared, "
-        f"{len(verify['differences'])} differences."
+        f"verify: {plural(verify['compared_fields'], 'register field')} compared, "
+        f"{plural(len(verify['differences']), 'difference')}."
     )
     lines.extend(verify_lines(verify, "  "))
     return lines

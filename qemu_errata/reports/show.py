@@ -19,6 +19,7 @@ from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.words import plural
+from qemu_errata.reports.baseline import accepted_lines
 
 SHOW_FORMAT = "qemu-errata/show/1"
 
@@ -58,6 +59,7 @@ def model_lines(model: PoolModel, catalogue: Catalogue) -> list[str]:
     lines.append(f"Timer frequency: {_frequency(model.timer_frequency_hz)}")
     lines.append(f"What the pool loses ({plural(len(model.losses), 'field')}):")
     lines.extend(f"  {loss.explain()}" for loss in model.losses)
+    lines.extend(accepted_lines(model))
     lines.append("ID registers the guest sees:")
     lines.extend(_register_lines(model.id_registers, catalogue, None))
     lines.extend(_plain_registers("Firmware registers", model.firmware_registers))

@@ -78,4 +78,4 @@ def test_probe_verbose_on_a_real_kvm(tmp_path: Path) -> None:
     assert told[0].endswith(" s, host name neoverse-n1-linux-6.12")
     assert told[1].startswith("qemu-errata probe: KVM of Linux 6.12.")
     assert any(line.startswith("qemu-errata probe: writable masks of ") for line in told)
-    assert "qemu-errata probe:   CPUs 0: Arm Neoverse-N1 r4p1 (MIDR 0x414fd0c1)" in told
+    assert "qemu-errata probe:   CPU 0: Arm Neoverse-N1 r4p1 (MIDR 0x414fd0c1)" in told

@@ -80,6 +80,11 @@ def test_accepted_by_name_the_model_records_it_and_check_honours_it(
     ) in done.stdout
     document = json.loads(model.read_text())
     assert document["accepted_lost_mitigations"] == ["Spectre-v4", "Spectre-BHB"]
+    shown = run_cli("show", model).stdout.splitlines()
+    assert shown[shown.index("What the pool loses (0 fields):") + 1] == (
+        "ACCEPTED lost mitigations (guests skip them on hosts that need them; `errata MODEL` "
+        "names those hosts): Spectre-v4, Spectre-BHB"
+    )
     n1, a53 = hosts
     assert run_cli("check", model, n1).returncode == 0
     assert run_cli("check", model, a53).returncode == 0
@@ -165,3 +170,25 @@ def test_plan_splits_what_would_lose_a_mitigation_unless_accepted(
     # With two pools allowed, the split that loses nothing costs less and wins.
     two = run_cli("plan", *hosts, *ACCEPT_BOTH, "--pools", "2", "--detail")
     assert "Proposed: 2 pools" in two.stdout
+
+
+def test_baseline_with_a_pinned_midr_names_every_loss_in_one_refusal(
+    hosts: tuple[Path, Path],
+) -> None:
+    """Pinned to the Neoverse-N1's MIDR, a Linux 6.12 guest on the Cortex-A53 host (which
+    reads only the MIDR) loses the A53's errata 845719 and 843419 too: the refusal names
+    them beside the safe-list losses, not only once those are accepted."""
+    done = run_cli("baseline", *hosts, "--pin-midr")
+    assert done.returncode == 1, done.stderr
+    named = {
+        line.split(" LOST on ")[0].strip() for line in done.stdout.splitlines() if "LOST" in line
+    }
+    assert named == {"Spectre-v4", "Spectre-BHB", "ARM erratum 845719", "ARM erratum 843419"}
+    assert done.stdout.splitlines()[-1].endswith("Pin no MIDR, or leave those hosts out.")
+    accepting_all = [
+        *ACCEPT_BOTH,
+        *("--accept-lost-mitigation", "ARM erratum 845719"),
+        *("--accept-lost-mitigation", "ARM erratum 843419"),
+    ]
+    accepted = run_cli("baseline", *hosts, "--pin-midr", *accepting_all)
+    assert accepted.returncode == 0, accepted.stdout

@@ -152,6 +152,9 @@ def test_one_erratum_and_one_target_are_singular(tmp_path: Path) -> None:
     )
     model = tmp_path / "one.json"
     assert run_cli("baseline", "kvm-7.2-a64fx", "-o", model).returncode == 0
+    # Neoverse-N1 r4p1: 3324349 and 4193800 enabled, 1542419 not (CTR_EL0.DIC is 0).
+    n1 = run_cli("errata", "kvm-7.2-neoverse-n1").stdout
+    assert "(MIDR 0x414fd0c1), REVIDR 0x0: 3 errata known for this CPU, 1 not enabled\n" in n1
     assert f"Pool model {model}: 1 target implementation\n" in run_cli("errata", model).stdout
 
 

@@ -52,3 +52,8 @@ def test_kvm_validate_ends_with_one_line_for_every_model() -> None:
     assert describe_validations([good, bad]).splitlines()[-1] == (
         "This host's KVM refuses 1 of 2 models: b.json."
     )
+
+
+def test_kvm_validate_counts_one_register_in_the_singular() -> None:
+    first = describe_validations([_validation("a.json", True)]).splitlines()[0]
+    assert first == "a.json: KVM (Linux 7.2.6) accepts it: 1 of 1 register written"

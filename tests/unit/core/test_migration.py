@@ -2,8 +2,8 @@
 
 Facts pinned: Linux 6.12 offers PSCI 1.1 (0x10001) and refuses a higher version in
 KVM_SET_ONE_REG; 7.2 and 7.3 offer 1.3 (0x10003) and accept a lower one; a vCPU with a
-PMU lists PMMIR_EL1 on 7.3.4 and not on 7.2.13 (nested hosts); QEMU before 11.1 fails an
-incoming migration whose register list has a register the destination lacks.
+PMU lists PMMIR_EL1 on 7.3.4 and not on 7.2.13 (nested hosts); QEMU, Debian's 11.1.3 too,
+fails an incoming migration whose register list has a register the destination lacks.
 """
 
 from __future__ import annotations
@@ -67,6 +67,13 @@ def test_pmmir_of_a_7_3_start_fails_on_7_2_unless_the_vmm_tolerates_missing_regi
     assert tolerated.allowed
     assert any("PMMIR_EL1" in note for note in tolerated.notes)
     assert backwards.allowed
+
+
+def test_an_unknown_start_is_a_note_that_names_no_option_of_one_command() -> None:
+    """The hook (and `hook check`) share this note with can-migrate: it names no --from."""
+    unknown = arrival(own_pool("7.3"), host("7.2"), vmm_named("qemu-11.1"))
+    [note] = [note for note in unknown.notes if "PMMIR_EL1" in note]
+    assert note.endswith("which does not tolerate it (its start host is not known)")
 
 
 def test_7_3_rewrites_s1pie_at_first_run_when_its_prerequisites_are_missing() -> None:

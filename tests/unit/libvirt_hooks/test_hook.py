@@ -305,7 +305,7 @@ def test_a_host_outside_the_list_is_refused_with_an_actionable_line(
     assert "start_policy" not in line  # only starts have a policy
     [logged] = host.log_lines()
     assert "domain='web-7'" in logged
-    assert f"host=[CPUs 0-3 MIDR {N1:#x} REVIDR 0x0; CPUs 4 MIDR {A64FX:#x} REVIDR 0x0]" in logged
+    assert f"host=[CPUs 0-3 MIDR {N1:#x} REVIDR 0x0; CPU 4 MIDR {A64FX:#x} REVIDR 0x0]" in logged
     assert f"outcome=refused | {line}" in logged
 
 

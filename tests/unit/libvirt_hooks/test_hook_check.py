@@ -106,6 +106,16 @@ def test_hook_check_says_the_script_is_installed_and_current(
     assert lines[-1] == "hook check passed: the hook is installed, current and configured."
 
 
+def test_hook_check_names_one_cpu_in_the_singular(
+    host: Host, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_cpu_identity(host.sysfs, 4, A64FX)
+    assert host.check() == 0
+    lines = output_lines(capsys)
+    assert f"this host: CPUs 0-3 MIDR {N1:#x} REVIDR 0x0" in lines
+    assert f"this host: CPU 4 MIDR {A64FX:#x} REVIDR 0x0" in lines
+
+
 def test_hook_check_fails_when_the_script_is_missing_or_stale(
     host: Host, capsys: pytest.CaptureFixture[str]
 ) -> None:

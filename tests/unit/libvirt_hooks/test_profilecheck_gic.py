@@ -59,4 +59,16 @@ def test_a_host_with_more_priority_bits_takes_the_vm_and_notes_the_one_way(tmp_p
     notes: list[str] = []
     problems = profile_problems(pool(0x8C00), here, [HostImplementation(N1, 0, (0,))], notes)
     assert problems == []
-    assert any("ICC_CTLR_EL1.PRIbits: no VMM sets it" in note for note in notes)
+    assert any("ICC_CTLR_EL1.PRIbits: qemu-kvm cannot set it" in note for note in notes)
+
+
+def test_a_register_the_newest_vmm_pins_is_no_note(tmp_path: Path) -> None:
+    """The hook judges with the newest known VMM (qemu-kvm), which pins the PSCI version
+    (kvm-psci-version): a guest started on this Linux 7.2 host (PSCI 1.3) gets the pool's
+    1.1, so no note says it would keep 1.3."""
+    vm = pool(0x8C00)
+    vm.registers["firmware_registers"]["KVM_REG_ARM_PSCI_VERSION"] = 0x10001
+    notes: list[str] = []
+    here = write_profile(tmp_path / "host.json", 0x8C00)
+    assert profile_problems(vm, here, [HostImplementation(N1, 0, (0,))], notes) == []
+    assert not [note for note in notes if "KVM_REG_ARM_PSCI_VERSION" in note]

@@ -29,7 +29,7 @@ def test_a_sysfs_probe_names_its_tree_and_each_cpu_type(tmp_path: Path) -> None:
     assert lines[1:] == [
         f"qemu-errata probe: CPU types from {tmp_path}/devices/system/cpu:",
         "qemu-errata probe:   CPUs 0-1: Arm Neoverse-N1 r4p1 (MIDR 0x414fd0c1)",
-        "qemu-errata probe:   CPUs 2: no identity in sysfs (offline?): not in the profile",
+        "qemu-errata probe:   CPU 2: no identity in sysfs (offline?): not in the profile",
     ]
 
 

@@ -24,7 +24,7 @@ from qemu_errata.reports.qemu_check import describe, qemu_check_json
 from qemu_errata.vmm.names import QemuSeries
 from qemu_errata.vmm.qemu_check import CheckReport, SysregOffer, console_midr, sysreg_offer
 from qemu_errata.vmm.qmp_wire import QmpConnection, listen
-from qemu_errata.vmm.verify import Unchecked, VerifyReport
+from qemu_errata.vmm.verify import Difference, Unchecked, VerifyReport
 
 
 def test_a_qemu_without_sysreg_properties_lacks_every_field_by_its_newest_name() -> None:
@@ -140,3 +140,25 @@ def test_the_text_report_names_each_step_and_every_item() -> None:
     ]
     assert report.ok is False
     validate(qemu_check_json(report), "qemu-check")
+
+
+def test_the_text_report_counts_one_field_and_one_difference_in_the_singular() -> None:
+    difference = Difference(
+        "ID_AA64PFR1_EL1",
+        "SSBS",
+        "field-differs",
+        {"model": "0x1", "guest": "0x2"},
+        "ID_AA64PFR1_EL1.SSBS: the model sets IMP (0x1), the guest has SSBS2 (0x2)",
+    )
+    report = CheckReport(
+        qemu="11.1.3 (Debian 1:11.1.3+ds-1)",
+        kvm=True,
+        sysreg=SysregOffer(("ID_AA64PFR1_EL1.SSBS",), ()),
+        impl_cpu=True,
+        needs=(),
+        arguments=("-cpu", "host"),
+        vm_console="[    0.000000] Booting Linux on physical CPU 0x0 [0x414fd0c1]",
+        verify=VerifyReport((difference,), (), (), 1),
+    )
+    lines = describe(qemu_check_json(report)).splitlines()
+    assert "verify: 1 register field compared, 1 difference." in lines
