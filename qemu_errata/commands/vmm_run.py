@@ -137,11 +137,13 @@ def _asks_qemu(args: argparse.Namespace) -> bool:
 
 
 def _cpu_model_checked(args: argparse.Namespace) -> bool:
-    """Whether a QEMU vouches for --qemu-cpu: the one asked, or this machine's (which
-    ``probe --backend qemu`` uses too) for a model no embedded probe describes."""
-    if _asks_qemu(args):
-        return True
-    cpu = args.qemu_cpu
+    """Whether a QEMU vouches for render's --qemu-cpu: the one asked, else this machine's."""
+    return _asks_qemu(args) or _local_qemu_vouches(args.qemu_cpu)
+
+
+def _local_qemu_vouches(cpu: str | None) -> bool:
+    """Whether this machine's QEMU (which ``probe --backend qemu`` uses too) vouches for
+    --qemu-cpu ``cpu``, a model no embedded probe describes: render's and apply's one rule."""
     return cpu is not None and cpu not in probed_cpu_models() and local_qemu_has_cpu(cpu)
 
 
@@ -162,6 +164,7 @@ def apply(args: argparse.Namespace) -> int:
         name=args.domain,
         dialect=_dialect(args),
         qemu_cpu=args.qemu_cpu,
+        qemu_checks_cpu=_local_qemu_vouches(args.qemu_cpu),
         next_boot=args.next_boot,
         dry_run=args.dry_run,
     )

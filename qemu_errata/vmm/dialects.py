@@ -89,8 +89,9 @@ def vmm_config(
         known = probed_cpu_models()
         if checked_cpu_model(qemu_cpu) not in known and not qemu_checks_cpu:
             raise InputError(
-                f"CPU model {qemu_cpu!r}: unknown (known: {', '.join(sorted(known))}; "
-                f"--qmp or --qemu-binary asks a QEMU for its own)"
+                f"CPU model {qemu_cpu!r}: unknown (known: {', '.join(sorted(known))}, and what "
+                f"this machine's qemu-system-aarch64 -cpu help lists; render's --qmp or "
+                f"--qemu-binary asks another QEMU)"
             )
         return _tcg_config(model, qemu_cpu)
     if qemu_cpu is not None:

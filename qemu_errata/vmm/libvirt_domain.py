@@ -135,11 +135,13 @@ def apply_to_libvirt(
     name: str,
     dialect: Dialect | None,
     qemu_cpu: str | None,
+    qemu_checks_cpu: bool,
     next_boot: bool,
     dry_run: bool = False,
 ) -> ApplyResult:
     """Redefine domain ``name`` with ``model`` applied; DomainRunningError if it runs
-    and the definition would change.
+    and the definition would change. ``qemu_checks_cpu``: a QEMU vouches for ``qemu_cpu``
+    (as in vmm_config).
 
     With ``dry_run``, only say what would change: nothing is defined, so a running
     domain is no reason to refuse.
@@ -147,7 +149,9 @@ def apply_to_libvirt(
     configs: list[VmmConfig] = []
 
     def change(data: bytes, where: str) -> str:
-        new, config = apply_to_domain_xml(data, model, where, dialect, qemu_cpu)
+        new, config = apply_to_domain_xml(
+            data, model, where, dialect, qemu_cpu, qemu_checks_cpu=qemu_checks_cpu
+        )
         require_settable(config)
         configs.append(config)
         return new

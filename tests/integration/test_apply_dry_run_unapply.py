@@ -67,3 +67,22 @@ def test_dry_run_changes_nothing_and_unapply_gives_the_domain_back(
         assert domain.XMLDesc(INACTIVE) == original
     finally:
         domain.undefine()
+
+
+def test_apply_takes_a_cpu_model_this_machines_qemu_lists_as_render_does(
+    n1_host: Host, tmp_path: Path
+) -> None:
+    """qemu-system-aarch64 -cpu help lists cortex-a53; no qemu-cortex-a53 profile is shipped."""
+    pool = tmp_path / "pool.json"
+    write_json(pool, three_host_pool().to_json())
+    domain = n1_host.define_guest(guest_xml(DOMAIN, "cortex-a57"))
+    target = ("--connect", n1_host.uri, "--domain", DOMAIN, "--dry-run")
+    try:
+        dry = run_cli("apply", pool, *target, "--qemu-cpu", "cortex-a53")
+        assert dry.returncode == 0, dry.stderr
+        assert '+    <model fallback="forbid">cortex-a53</model>' in dry.stdout.splitlines()
+        refused = run_cli("apply", pool, *target, "--qemu-cpu", "cortex-z99")
+        assert refused.returncode == 2
+        assert refused.stderr.startswith("qemu-errata: CPU model 'cortex-z99': unknown")
+    finally:
+        domain.undefine()
