@@ -24,7 +24,9 @@ def register(commands: Subcommands) -> None:
     sub.add_argument("model", type=Path, metavar="MODEL", help="the pool model to present")
     _dialect_options(
         sub,
-        "the domain's type (kvm: qemu-kvm, qemu: qemu-tcg); required without --domain",
+        "the --domain's type: qemu-tcg for type qemu; for type kvm, qemu-kvm with what the "
+        "arm64 QEMU of this machine can set, else the newest known VMM; required without "
+        "--domain",
         vmms=True,
     )
     sub.add_argument(
@@ -94,8 +96,7 @@ def _dialect_options(parser: argparse.ArgumentParser, default: str, *, vmms: boo
         parser.add_argument(
             "--vmm",
             choices=[*_DIALECTS, *names],
-            help=f"the VMM dialect, or a KVM VMM whose capabilities decide ({', '.join(names)}; "
-            f"qemu-kvm without --vmm: the arm64 QEMU of this machine, else the newest known) "
+            help=f"the VMM dialect, or a KVM VMM whose capabilities decide ({', '.join(names)}) "
             f"(default: {default})",
         )
     else:

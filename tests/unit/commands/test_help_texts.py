@@ -52,3 +52,15 @@ def test_the_readme_table_names_every_option_of_every_command(name: str) -> None
     }
     assert usage, f"no row for {name}"
     assert sorted(o for o in options if o not in usage) == []
+
+
+def test_render_help_says_who_decides_without_vmm_only_where_vmm_may_be_left_out() -> None:
+    """render needs --vmm unless --domain gives the type: only a kvm domain leaves the VMM
+    to this machine's QEMU (vmm.discovery.deciding_vmm with no name)."""
+    text = " ".join(command_parser("render").format_help().split())
+    assert "qemu-kvm without --vmm" not in text
+    assert (
+        "(default: the --domain's type: qemu-tcg for type qemu; for type kvm, qemu-kvm with "
+        "what the arm64 QEMU of this machine can set, else the newest known VMM; required "
+        "without --domain)"
+    ) in text
