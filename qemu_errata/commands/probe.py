@@ -1,8 +1,9 @@
 """``qemu-errata probe``: write a host profile from one of the three backends.
 
-Without ``-o`` the profile is printed as JSON. A probe that fails writes
-nothing and exits 2 with one line. This module uses only the standard
-library (the qemu backend, which needs qemu.qmp and lxml, is imported only
+Without ``-o`` the profile is printed as JSON; with it, one line on stdout (as ``baseline
+-o`` and ``profiles --export`` print theirs) says what was probed and where the profile
+went. A probe that fails writes nothing and exits 2 with one line. This module uses only
+the standard library (the qemu backend, which needs qemu.qmp and lxml, is imported only
 when asked for), so the kvm and sysfs probes also run on minimal guests.
 """
 
@@ -20,7 +21,7 @@ from qemu_errata.errors import ExitStatus, InputError
 from qemu_errata.files import write_json
 from qemu_errata.probe.kvm import probe_kvm
 from qemu_errata.probe.sysfs import DEFAULT_SYSFS_ROOT, probe_sysfs
-from qemu_errata.reports.probe import probe_narration
+from qemu_errata.reports.probe import probe_narration, probe_written
 
 BACKENDS = ("kvm", "qemu", "sysfs")
 
@@ -63,6 +64,7 @@ def run_probe(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
     if args.output:
         write_json(args.output, profile.to_json())
+        print(probe_written(profile, str(args.output)))
     else:
         print(json.dumps(profile.to_json(), indent=2))
     return ExitStatus.OK

@@ -36,6 +36,19 @@ def probe_narration(profile: HostProfile, seconds: float) -> list[str]:
     return [PREFIX + line for line in lines]
 
 
+def probe_written(profile: HostProfile, output: str) -> str:
+    """``probe -o FILE``'s line for stdout: what was probed and where the profile went."""
+    provenance = profile.provenance
+    backend = provenance.get("backend")
+    if backend == "kvm":
+        probed = f"the KVM of Linux {provenance.get('kernel')}"
+    elif backend == "qemu":
+        probed = f"CPU model {provenance.get('qemu_cpu')} of QEMU {provenance.get('qemu')}"
+    else:
+        probed = f"the CPU types in {provenance.get('sysfs_root')} (sysfs: no ID registers)"
+    return f"Probed {probed}: profile of host {profile.host} written to {output}."
+
+
 def _kvm(profile: HostProfile) -> list[str]:
     provenance = profile.provenance
     features = ", ".join(provenance.get("vcpu_features", [])) or "none"

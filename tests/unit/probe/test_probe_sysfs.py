@@ -109,6 +109,10 @@ def test_probe_command_writes_the_sysfs_profile(big_little: Path, tmp_path: Path
     output = tmp_path / "host.json"
     result = run_cli(*SYSFS_PROBE, big_little, "--host", "phone-7", "-o", output)
     assert result.returncode == 0, result.stderr
+    assert result.stdout == (
+        f"Probed the CPU types in {big_little} (sysfs: no ID registers): "
+        f"profile of host phone-7 written to {output}.\n"
+    )
     written = json.loads(output.read_text())
     assert written["format"] == "qemu-errata/host-profile/1"
     assert [i["cpus"] for i in written["implementations"]] == [[0, 1, 2, 3], [4, 5], [6, 7]]

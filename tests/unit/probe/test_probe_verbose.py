@@ -8,7 +8,7 @@ from pathlib import Path
 from support.cli import run_cli
 
 from qemu_errata.core.embedded import load_embedded_profile
-from qemu_errata.reports.probe import probe_narration
+from qemu_errata.reports.probe import probe_narration, probe_written
 from qemu_errata.testbed.sysfs_tree import write_cpu_identity
 
 N1_MIDR = 0x414FD0C1
@@ -49,3 +49,17 @@ def test_a_kvm_probe_tells_features_registers_and_masks() -> None:
     assert lines[2].endswith(" read with KVM_GET_ONE_REG")
     assert lines[5].startswith("qemu-errata probe: writable masks of ")
     assert lines[-1] == "qemu-errata probe: timer frequency 62500000 Hz, from CNTFRQ_EL0"
+
+
+def test_probe_o_says_what_a_kvm_and_a_qemu_probe_probed_and_where_it_went() -> None:
+    """Told from real probes: Linux 7.2's KVM and QEMU's neoverse-n1 under TCG (embedded)."""
+    kvm = load_embedded_profile("kvm-7.2-neoverse-n1")
+    assert probe_written(kvm, "p.json") == (
+        "Probed the KVM of Linux 7.2.13+deb14-arm64: profile of host neoverse-n1-linux-7.2 "
+        "written to p.json."
+    )
+    qemu = load_embedded_profile("qemu-neoverse-n1")
+    assert probe_written(qemu, "q.json") == (
+        f"Probed CPU model neoverse-n1 of QEMU {qemu.provenance['qemu']}: profile of host "
+        "qemu-neoverse-n1 written to q.json."
+    )
