@@ -197,6 +197,12 @@ def _what_to_do(profiles: Sequence[HostProfile], vmm: Vmm, refused: Incompatible
             "Accept each lost mitigation by name, or pool the CPUs on the kernel's safe list "
             "apart from those that need it (`qemu-errata plan` proposes such a split)."
         )
+    types_only = [h for b in refused.blockers if b.reason == Reason.TYPES_ONLY for h in b.values]
+    if types_only:
+        return (
+            f"A sysfs profile has no ID registers to pool: probe {', '.join(types_only)} on "
+            "the host with the kvm backend (`qemu-errata probe -o FILE`) and use that profile."
+        )
     types = group_hosts(profiles)
     plan = (
         " `qemu-errata plan` with the same profiles proposes the fewest pools they form."

@@ -19,6 +19,8 @@ from support.hosts import (
     profile_json,
 )
 
+from qemu_errata.testbed.sysfs_tree import write_cpu_identity
+
 
 def two_profiles(write_json: Callable[[str, Any], Path], a57_masks: Any = "all") -> list[Path]:
     n1 = profile_json(
@@ -102,3 +104,29 @@ def test_module_entry_point_runs_the_cli() -> None:
     )
     assert result.returncode == 0
     assert "baseline" in result.stdout
+
+
+def test_a_sysfs_profile_refused_by_baseline_is_remedied_by_a_kvm_probe(tmp_path: Path) -> None:
+    """A sysfs probe reads MIDR_EL1 and REVIDR_EL1 only (devices/system/cpu/cpuN/regs/
+    identification): no ID registers, so no pairing of host types is the remedy."""
+    write_cpu_identity(tmp_path / "sys", 0, int(NEOVERSE_N1_MIDR, 16))
+    profile = tmp_path / "sh1.json"
+    probed = run_cli(
+        "probe",
+        "--backend",
+        "sysfs",
+        "--sysfs-root",
+        tmp_path / "sys",
+        "--host",
+        "sh1",
+        "-o",
+        profile,
+    )
+    assert probed.returncode == 0, probed.stderr
+    result = run_cli("baseline", profile, "kvm-6.12-neoverse-n1")
+    assert result.returncode == 1
+    assert "form a pool" not in result.stdout
+    assert result.stdout.splitlines()[-1] == (
+        "A sysfs profile has no ID registers to pool: probe sh1 on the host with the kvm "
+        "backend (`qemu-errata probe -o FILE`) and use that profile."
+    )
