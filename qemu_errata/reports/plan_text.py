@@ -95,27 +95,31 @@ def _field_names(losses: Sequence[Loss], shown: int = 6) -> str:
 def _apart_summary(plan: Plan) -> list[str]:
     """Why types are not in the other pools: each deciding reason once, with the types it
     keeps out (reasons keeping out most types first)."""
-    groups: dict[str, tuple[dict[str, PlanType], set[str]]] = {}
+    # Per reason: the types it keeps out, and the pools it keeps each of them out of.
+    groups: dict[str, tuple[dict[str, PlanType], dict[str, set[str]]]] = {}
     costly: dict[str, PlanType] = {}
     for apart in plan.reasons:
         if apart.could_join:
             costly[apart.type.id] = apart.type
             continue
         for clause in apart.brief.split("; "):
-            types, pools = groups.setdefault(clause, ({}, set()))
+            types, pools = groups.setdefault(clause, ({}, {}))
             types[apart.type.id] = apart.type
-            pools.add(apart.pool)
+            pools.setdefault(apart.type.id, set()).add(apart.pool)
     if not groups and not costly:
         return []
     lines = ["Why types are not in another pool:"]
-    ordered = sorted(groups.items(), key=lambda item: (-len(item[1][0]), -len(item[1][1])))
+    ordered = sorted(
+        groups.items(),
+        key=lambda item: (-len(item[1][0]), -sum(len(p) for p in item[1][1].values())),
+    )
     for clause, (types, pools) in ordered[:SUMMARY_REASONS]:
         examples = list(types.values())[:NAMED_PER_POOL]
         more = len(types) - len(examples)
         named = "; ".join(t.like() for t in examples) + (f"; +{more} more" if more > 0 else "")
         lines.append(
-            f"  {clause}: keeps {plural(len(types), 'type')} ({named}) out of "
-            f"{plural(len(pools), 'other pool')}"
+            f"  {clause}: keeps {plural(len(types), 'type')} ({named}) "
+            f"{_out_of(pools, len(plan.pools))}"
         )
     if len(ordered) > SUMMARY_REASONS:
         lines.append(f"  and {plural(len(ordered) - SUMMARY_REASONS, 'other reason')}")
@@ -125,6 +129,17 @@ def _apart_summary(plan: Plan) -> list[str]:
             "keep more features"
         )
     return lines
+
+
+def _out_of(pools_of_type: Mapping[str, set[str]], pools: int) -> str:
+    """How many other pools a reason keeps each of its types out of (of ``pools`` in all)."""
+    counts = sorted({len(kept_out) for kept_out in pools_of_type.values()})
+    if counts == [pools - 1]:
+        return "out of the other pool" if pools == 2 else "out of every other pool"
+    each = " each" if len(pools_of_type) > 1 else ""
+    if len(counts) == 1:
+        return f"out of {plural(counts[0], 'other pool')}{each}"
+    return f"out of {counts[0]} to {plural(counts[-1], 'other pool')}{each}"
 
 
 def _moves_summary(moved: Sequence[Move]) -> list[str]:

@@ -234,3 +234,24 @@ def test_profiles_without_masks_get_the_one_note_up_front() -> None:
         " and are not writable on hosts probed without KVM"
     ) in lines
     assert "Note:" not in run("qemu-neoverse-n1", "--json").stdout
+
+
+def _keeps_out(stdout: str) -> list[str]:
+    """Of each reason in the summary, what it says after 'keeps N types (...)'."""
+    return [line.rsplit(") ", 1)[1] for line in stdout.splitlines() if ": keeps " in line]
+
+
+def test_a_reason_counts_the_other_pools_it_keeps_each_type_out_of() -> None:
+    """Each type is in one pool: with 2 pools, it is kept out of the one other."""
+    names = ("kvm-6.12-neoverse-n1", "kvm-6.12-cortex-a76", "kvm-6.12-cortex-a72")
+    done = run_cli("plan", *names, "--kernel-upgrade", "7.3")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("3 hosts of 3 types in 2 pools ")
+    assert _keeps_out(done.stdout) == ["out of the other pool", "out of the other pool"]
+    # Six types in four pools: the KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1 and _3 reason keeps
+    # the Cortex-A72 out of one pool (the Neoverse-N1's) and the Neoverse-N1 out of two (the
+    # A72's and the A64FX's): three pools over all its types, but no type out of three.
+    wider = (*names, "kvm-6.12-cortex-a57", "kvm-6.12-a64fx", "kvm-6.12-max")
+    six = run_cli("plan", *wider)
+    assert six.stdout.startswith("6 hosts of 6 types in 4 pools ")
+    assert _keeps_out(six.stdout)[0] == "out of 1 to 2 other pools each"
