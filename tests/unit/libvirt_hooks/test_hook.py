@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from lxml import etree
+from support.hook_home import HookHome
 from support.pool_oracle import model_from_pool_element
 
 import libvirt_hooks.guard as guard_module
@@ -146,37 +147,10 @@ def hook(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return hooks_dir / SCRIPT_NAME
 
 
-class Host:
-    """One simulated host for the hook: HOME, hook.toml, sysfs tree, log file."""
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.sysfs = home / "sys"
-        self.log = home / "hook.log"
-
-    def configure(self, **settings: Any) -> None:
-        values = {"sysfs_root": str(self.sysfs), "log": str(self.log), **settings}
-        self.config_text(
-            "".join(
-                f"{key} = {json.dumps(value)}\n"
-                for key, value in values.items()
-                if value is not None
-            )
-        )
-
-    def config_text(self, text: str) -> None:
-        path = self.home / ".config" / "qemu-errata" / "hook.toml"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-
-    def log_lines(self) -> list[str]:
-        return self.log.read_text().splitlines() if self.log.exists() else []
-
-
 @pytest.fixture
-def host(tmp_path: Path) -> Host:
+def host(tmp_path: Path) -> HookHome:
     """An Arm Neoverse-N1 host with 4 CPUs, configured with the defaults."""
-    host = Host(tmp_path)
+    host = HookHome(tmp_path)
     write_sysfs(host.sysfs, dict.fromkeys(range(4), (N1, 0)))
     host.configure()
     return host
@@ -184,7 +158,7 @@ def host(tmp_path: Path) -> Host:
 
 def run_hook(
     hook: Path,
-    host: Host,
+    host: HookHome,
     xml: bytes,
     op: str = "migrate",
     subop: str = "begin",
@@ -225,7 +199,7 @@ def assert_refused(result: subprocess.CompletedProcess[str], *fragments: str) ->
 
 @pytest.mark.parametrize(("op", "subop"), OTHER_OPS)
 def test_unguarded_ops_exit_at_once_without_reading_stdin(
-    hook: Path, host: Host, op: str, subop: str
+    hook: Path, host: HookHome, op: str, subop: str
 ) -> None:
     xml = domain_xml(pool=model((A64FX, None)))  # would be refused on this host
     reader, writer = os.pipe()
@@ -251,12 +225,12 @@ def test_unguarded_ops_exit_at_once_without_reading_stdin(
 def test_a_vm_without_pool_metadata_passes_even_with_a_broken_host(
     hook: Path, tmp_path: Path, op: str, subop: str
 ) -> None:
-    host = Host(tmp_path)  # no sysfs tree at all
-    host.config_text("this is [not toml\n")
+    host = HookHome(tmp_path)  # no sysfs tree at all
+    host.write("this is [not toml\n")
     assert_allowed(run_hook(hook, host, domain_xml(pool=None), op, subop))
 
 
-def test_the_namespace_outside_our_metadata_is_not_a_pool_vm(hook: Path, host: Host) -> None:
+def test_the_namespace_outside_our_metadata_is_not_a_pool_vm(hook: Path, host: HookHome) -> None:
     root = etree.fromstring(domain_xml(pool=None))
     etree.SubElement(root, "description").text = f"see {NAMESPACE}"
     assert_allowed(run_hook(hook, host, etree.tostring(root)))
@@ -264,7 +238,7 @@ def test_the_namespace_outside_our_metadata_is_not_a_pool_vm(hook: Path, host: H
 
 
 def test_a_large_non_pool_xml_passes_and_a_large_pool_xml_is_refused(
-    hook: Path, host: Host
+    hook: Path, host: HookHome
 ) -> None:
     root = etree.fromstring(domain_xml(pool=None))
     etree.SubElement(root, "description").text = "x" * (MAX_XML_BYTES + 1)
@@ -278,7 +252,7 @@ def test_a_large_non_pool_xml_passes_and_a_large_pool_xml_is_refused(
 
 @pytest.mark.parametrize(("op", "subop"), GUARDED_OPS)
 def test_a_host_in_the_list_is_allowed_and_logged(
-    hook: Path, host: Host, op: str, subop: str
+    hook: Path, host: HookHome, op: str, subop: str
 ) -> None:
     assert_allowed(run_hook(hook, host, domain_xml(pool=model((N1, None), (A76, None))), op, subop))
     [line] = host.log_lines()
@@ -289,7 +263,7 @@ def test_a_host_in_the_list_is_allowed_and_logged(
     ("op", "what"), [("migrate", "incoming migration"), ("restore", "restore")]
 )
 def test_a_host_outside_the_list_is_refused_with_an_actionable_line(
-    hook: Path, host: Host, op: str, what: str
+    hook: Path, host: HookHome, op: str, what: str
 ) -> None:
     write_sysfs(host.sysfs, {4: (A64FX, 0)})  # one more CPU, of another kind
     xml = domain_xml("web-7", model((N1, None), (A76, 0x1)))
@@ -310,7 +284,7 @@ def test_a_host_outside_the_list_is_refused_with_an_actionable_line(
 
 
 def test_a_safe_listed_cpu_in_the_list_refuses_a_host_that_needs_the_mitigation(
-    hook: Path, host: Host
+    hook: Path, host: HookHome
 ) -> None:
     # Linux >= 6.15 guests read the Spectre-BHB safe list with is_midr_in_range_list(), which
     # answers for ANY target: a Cortex-A55 in the list turns it off on this Neoverse-N1,
@@ -328,13 +302,13 @@ def test_a_safe_listed_cpu_in_the_list_refuses_a_host_that_needs_the_mitigation(
     accepted = dataclasses.replace(pool, accepted_lost_mitigations=("Spectre-BHB",))
     assert_allowed(run_hook(hook, host, domain_xml(pool=accepted)))
     # On a Cortex-A55 host nothing is lost.
-    a55 = Host(host.home / "a55")
+    a55 = HookHome(host.home / "a55")
     write_sysfs(a55.sysfs, dict.fromkeys(range(4), (A55, 0)))
     a55.configure()
     assert_allowed(run_hook(hook, a55, domain_xml(pool=pool)))
 
 
-def test_revidr_must_match_where_the_list_gives_one(hook: Path, host: Host) -> None:
+def test_revidr_must_match_where_the_list_gives_one(hook: Path, host: HookHome) -> None:
     assert_refused(run_hook(hook, host, domain_xml(pool=model((N1, 0x1)))), "REVIDR 0x1")
     assert_allowed(run_hook(hook, host, domain_xml(pool=model((N1, 0x0)))))
     assert_allowed(run_hook(hook, host, domain_xml(pool=model((N1, None)))))
@@ -350,7 +324,7 @@ def test_revidr_must_match_where_the_list_gives_one(hook: Path, host: Host) -> N
     ],
 )
 def test_start_policy(
-    hook: Path, host: Host, policy: str | None, status: int, outcome: str
+    hook: Path, host: HookHome, policy: str | None, status: int, outcome: str
 ) -> None:
     host.configure(start_policy=policy)
     result = run_hook(hook, host, domain_xml(pool=model((A64FX, None))), "prepare")
@@ -365,7 +339,7 @@ def test_start_policy(
 
 @pytest.mark.parametrize("op", ["migrate", "restore"])
 def test_start_policy_does_not_weaken_migrations_and_restores(
-    hook: Path, host: Host, op: str
+    hook: Path, host: HookHome, op: str
 ) -> None:
     host.configure(start_policy="ignore")
     assert_refused(run_hook(hook, host, domain_xml(pool=model((A64FX, None))), op))
@@ -375,7 +349,7 @@ def test_start_policy_does_not_weaken_migrations_and_restores(
 
 
 @pytest.fixture
-def big_little(host: Host) -> Host:
+def big_little(host: HookHome) -> HookHome:
     """CPUs 0-3 Cortex-A55, 4-7 Cortex-A76."""
     for cpu in range(4):
         (host.sysfs / "devices/system/cpu" / f"cpu{cpu}/regs/identification/midr_el1").write_text(
@@ -386,7 +360,7 @@ def big_little(host: Host) -> Host:
 
 
 def test_big_little_host_is_refused_when_one_implementation_is_missing(
-    hook: Path, big_little: Host
+    hook: Path, big_little: HookHome
 ) -> None:
     assert_refused(
         run_hook(hook, big_little, domain_xml(pool=model((A76, None)))),
@@ -414,7 +388,7 @@ def test_big_little_host_is_refused_when_one_implementation_is_missing(
     ],
 )
 def test_vcpus_pinned_to_listed_cpus_are_allowed(
-    hook: Path, big_little: Host, placement: dict[str, Any]
+    hook: Path, big_little: HookHome, placement: dict[str, Any]
 ) -> None:
     xml = domain_xml(pool=model((A76, None)), **placement)
     assert_allowed(run_hook(hook, big_little, xml, "restore"))
@@ -430,14 +404,14 @@ def test_vcpus_pinned_to_listed_cpus_are_allowed(
     ],
 )
 def test_vcpus_that_may_run_on_unlisted_cpus_are_refused(
-    hook: Path, big_little: Host, placement: dict[str, Any]
+    hook: Path, big_little: HookHome, placement: dict[str, Any]
 ) -> None:
     xml = domain_xml(pool=model((A76, None)), **placement)
     assert_refused(run_hook(hook, big_little, xml), "Arm Cortex-A55")
 
 
 def test_the_unlisted_cpus_a_pinned_vm_may_run_on_are_named_in_a_sentence(
-    hook: Path, big_little: Host
+    hook: Path, big_little: HookHome
 ) -> None:
     xml = domain_xml(pool=model((A76, None)), cpuset="3-4")
     assert_refused(
@@ -447,7 +421,7 @@ def test_the_unlisted_cpus_a_pinned_vm_may_run_on_are_named_in_a_sentence(
     )
 
 
-def test_a_cpuset_naming_a_missing_cpu_is_refused(hook: Path, host: Host) -> None:
+def test_a_cpuset_naming_a_missing_cpu_is_refused(hook: Path, host: HookHome) -> None:
     assert_refused(
         run_hook(hook, host, domain_xml(pool=model((N1, None)), cpuset="2-9")),
         "the VM may run on CPUs 4-9, which this host does not have (it has CPUs 0-3)",
@@ -458,7 +432,7 @@ def test_a_cpuset_naming_a_missing_cpu_is_refused(hook: Path, host: Host) -> Non
 # --- timer frequency and the cached host profile ----------------------------------------
 
 
-def test_timer_frequency_must_match_the_pool(hook: Path, host: Host) -> None:
+def test_timer_frequency_must_match_the_pool(hook: Path, host: HookHome) -> None:
     xml = domain_xml(pool=model((N1, None), timer=25_000_000))
     host.configure(timer_frequency_hz=25_000_000)
     assert_allowed(run_hook(hook, host, xml))
@@ -466,13 +440,13 @@ def test_timer_frequency_must_match_the_pool(hook: Path, host: Host) -> None:
     assert_refused(run_hook(hook, host, xml), "timer runs at 1000000000 Hz", "pool at 25000000 Hz")
 
 
-def test_unknown_host_timer_frequency_is_allowed_with_a_note(hook: Path, host: Host) -> None:
+def test_unknown_host_timer_frequency_is_allowed_with_a_note(hook: Path, host: HookHome) -> None:
     assert_allowed(run_hook(hook, host, domain_xml(pool=model((N1, None), timer=25_000_000))))
     [line] = host.log_lines()
     assert "this host's is unknown" in line
 
 
-def write_profile(host: Host, midr: int, isar0: int, timer: int = 25_000_000) -> Path:
+def write_profile(host: HookHome, midr: int, isar0: int, timer: int = 25_000_000) -> Path:
     path = host.home / "host-profile.json"
     path.write_text(
         json.dumps(
@@ -490,13 +464,13 @@ def write_profile(host: Host, midr: int, isar0: int, timer: int = 25_000_000) ->
     return path
 
 
-def test_host_profile_that_can_present_the_model_is_allowed(hook: Path, host: Host) -> None:
+def test_host_profile_that_can_present_the_model_is_allowed(hook: Path, host: HookHome) -> None:
     write_profile(host, N1, N1_ISAR0)
     xml = domain_xml(pool=model((N1, None), timer=25_000_000, id_registers={ISAR0: N1_ISAR0}))
     assert_allowed(run_hook(hook, host, xml))
 
 
-def test_host_profile_that_cannot_present_the_model_is_refused(hook: Path, host: Host) -> None:
+def test_host_profile_that_cannot_present_the_model_is_refused(hook: Path, host: HookHome) -> None:
     write_profile(host, N1, N1_ISAR0 & ~0xF0)  # no AES on this host, not writable
     xml = domain_xml(pool=model((N1, None), id_registers={ISAR0: N1_ISAR0}))
     assert_refused(
@@ -507,13 +481,13 @@ def test_host_profile_that_cannot_present_the_model_is_refused(hook: Path, host:
     )
 
 
-def test_host_profile_timer_frequency_is_checked(hook: Path, host: Host) -> None:
+def test_host_profile_timer_frequency_is_checked(hook: Path, host: HookHome) -> None:
     write_profile(host, N1, N1_ISAR0, timer=1_000_000_000)
     xml = domain_xml(pool=model((N1, None), timer=25_000_000, id_registers={ISAR0: N1_ISAR0}))
     assert_refused(run_hook(hook, host, xml), "timer frequency 1000000000 Hz")
 
 
-def test_a_stale_host_profile_is_refused(hook: Path, host: Host) -> None:
+def test_a_stale_host_profile_is_refused(hook: Path, host: HookHome) -> None:
     path = write_profile(host, A76, N1_ISAR0)
     xml = domain_xml(pool=model((N1, None), id_registers={ISAR0: N1_ISAR0}))
     assert_refused(
@@ -523,7 +497,7 @@ def test_a_stale_host_profile_is_refused(hook: Path, host: Host) -> None:
     )
 
 
-def test_an_unreadable_host_profile_is_refused(hook: Path, host: Host) -> None:
+def test_an_unreadable_host_profile_is_refused(hook: Path, host: HookHome) -> None:
     host.configure(host_profile=str(host.home / "missing.json"))
     assert_refused(
         run_hook(hook, host, domain_xml(pool=model((N1, None)))), "missing.json: cannot read"
@@ -577,7 +551,9 @@ def test_an_unreadable_host_profile_is_refused(hook: Path, host: Host) -> None:
         "two-timers",
     ],
 )
-def test_malformed_pool_vm_xml_is_refused(hook: Path, host: Host, xml: bytes, message: str) -> None:
+def test_malformed_pool_vm_xml_is_refused(
+    hook: Path, host: HookHome, xml: bytes, message: str
+) -> None:
     line = assert_refused(run_hook(hook, host, xml), message)
     assert "Traceback" not in line
     [logged] = host.log_lines()
@@ -598,9 +574,9 @@ def test_malformed_pool_vm_xml_is_refused(hook: Path, host: Host, xml: bytes, me
     ids=["unknown-key", "toml", "policy", "relative", "timer", "timeout", "log"],
 )
 def test_bad_configuration_refuses_pool_vms(
-    hook: Path, host: Host, config: str, message: str
+    hook: Path, host: HookHome, config: str, message: str
 ) -> None:
-    host.config_text(config)
+    host.write(config)
     assert_refused(
         run_hook(hook, host, domain_xml(pool=model((N1, None)))),
         "bad hook configuration",
@@ -609,7 +585,7 @@ def test_bad_configuration_refuses_pool_vms(
     )
 
 
-def test_an_unreadable_sysfs_refuses_pool_vms(hook: Path, host: Host) -> None:
+def test_an_unreadable_sysfs_refuses_pool_vms(hook: Path, host: HookHome) -> None:
     host.configure(sysfs_root=str(host.home / "no-such-sys"))
     assert_refused(
         run_hook(hook, host, domain_xml(pool=model((N1, None)))),
@@ -621,14 +597,14 @@ def test_an_unreadable_sysfs_refuses_pool_vms(hook: Path, host: Host) -> None:
 def test_without_configuration_the_hook_reads_the_real_sysfs(hook: Path, tmp_path: Path) -> None:
     if os.path.exists("/etc/qemu-errata/hook.toml"):
         pytest.skip("this machine has a system-wide hook configuration")
-    result = run_hook(hook, Host(tmp_path), domain_xml(pool=model((A64FX, None))))
+    result = run_hook(hook, HookHome(tmp_path), domain_xml(pool=model((A64FX, None))))
     if os.path.exists("/sys/devices/system/cpu/cpu0/regs/identification/midr_el1"):
         assert_refused(result, "not in the VM's target implementation list")  # not an A64FX
     else:
         assert_refused(result, "/sys/devices/system/cpu/cpu0/regs/identification/midr_el1")
 
 
-def test_a_register_file_that_is_no_file_is_refused_at_once(hook: Path, host: Host) -> None:
+def test_a_register_file_that_is_no_file_is_refused_at_once(hook: Path, host: HookHome) -> None:
     """A FIFO planted as a register file is refused, never waited on."""
     midr = host.sysfs / "devices/system/cpu/cpu2/regs/identification/midr_el1"
     midr.unlink()
@@ -642,7 +618,7 @@ def test_a_register_file_that_is_no_file_is_refused_at_once(hook: Path, host: Ho
 
 
 def test_the_hook_bounds_its_own_time(
-    host: Host, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    host: HookHome, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Whatever hangs (every read is non-blocking now: a stalled file system, say) ends in a
     refusal at timeout_seconds; the stall is a sysfs read that sleeps, in-process."""

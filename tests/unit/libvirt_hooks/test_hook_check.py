@@ -9,15 +9,14 @@ tests/integration/test_hook_libvirt.py.)
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 from lxml import etree
+from support.hook_home import HookHome
 
 from libvirt_hooks import decisionlog
 from libvirt_hooks.config import KEYS, HookConfig, load_config
@@ -33,26 +32,15 @@ N1 = 0x414FD0C1  # Arm Neoverse-N1 r4p1
 A64FX = 0x461F0010  # Fujitsu A64FX r1p0
 
 
-class Host:
-    """HOME with hook.toml, a 4-CPU Neoverse-N1 sysfs tree, a log, a hooks directory."""
+class Host(HookHome):
+    """A 4-CPU Neoverse-N1 host, configured, with a hooks directory."""
 
     def __init__(self, home: Path) -> None:
-        self.home = home
-        self.sysfs = home / "sys"
-        self.log = home / "hook.log"
-        self.config = home / ".config/qemu-errata/hook.toml"
+        super().__init__(home)
         self.hooks_dir = home / "qemu.d"
         for cpu in range(4):
             write_cpu_identity(self.sysfs, cpu, N1)
         self.configure()
-
-    def configure(self, **settings: Any) -> None:
-        values = {"sysfs_root": str(self.sysfs), "log": str(self.log), **settings}
-        self.write("".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items() if v is not None))
-
-    def write(self, text: str) -> None:
-        self.config.parent.mkdir(parents=True, exist_ok=True)
-        self.config.write_text(text)
 
     def check(self, *extra: str | Path) -> int:
         arguments = ["hook", "check", "--home", str(self.home), "--hooks-dir", str(self.hooks_dir)]

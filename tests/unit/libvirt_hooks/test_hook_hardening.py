@@ -8,7 +8,6 @@ Most tests run the installed script as libvirt does (argv, XML on stdin, HOME);
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
+from support.hook_home import HookHome
 
 from libvirt_hooks import decisionlog
 from libvirt_hooks import domain as hook_domain
@@ -66,22 +66,14 @@ def plain_xml(description: str = "a plain VM") -> bytes:
     return etree.tostring(domain)
 
 
-class Host:
-    """HOME with hook.toml, a 4-CPU Neoverse-N1 sysfs tree and a log."""
+class Host(HookHome):
+    """A 4-CPU Neoverse-N1 host, configured."""
 
     def __init__(self, home: Path) -> None:
-        self.home = home
-        self.sysfs = home / "sys"
-        self.log = home / "hook.log"
-        self.config = home / ".config/qemu-errata/hook.toml"
+        super().__init__(home)
         for cpu in range(4):
             write_cpu_identity(self.sysfs, cpu, N1)
         self.configure()
-
-    def configure(self, **settings: Any) -> None:
-        values = {"sysfs_root": str(self.sysfs), "log": str(self.log), **settings}
-        self.config.parent.mkdir(parents=True, exist_ok=True)
-        self.config.write_text("".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items()))
 
 
 @pytest.fixture(scope="module")
