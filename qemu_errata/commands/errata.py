@@ -75,8 +75,8 @@ def _analyse(
             name,
             document,
             pool_errata(table, targets, registers, board),
-            model_hazards(document),
-            pool_hazards(targets, registers, [table]),
+            model_hazards(document, board=board),
+            pool_hazards(targets, registers, [table], board=board),
         )
     views = [
         (i.target, kernel_view(table, [i.target], _registers(document), at_el2=True))

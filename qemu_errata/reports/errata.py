@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from qemu_errata.core.board import Board
+from qemu_errata.core.board import QEMU_VIRT, Board
 from qemu_errata.core.errata import (
     TARGET_LIST_KERNEL,
     Enabled,
@@ -68,7 +68,7 @@ def errata_text(
     """The guest kernel answered for (and whether by default), its board, then each input's
     answer."""
     default = " (the default: the newest known)" if default_kernel else ""
-    answers = [_result_text(result, table.kernel) for result in results]
+    answers = [_result_text(result, table.kernel, board) for result in results]
     header = [
         f"Guest kernel: Debian Linux {table.kernel}{default}",
         f"Guest board: {board.describe()}",
@@ -76,13 +76,13 @@ def errata_text(
     return "\n\n".join(["\n".join(header), *answers])
 
 
-def _result_text(result: ModelErrata | ProfileErrata, kernel: str) -> str:
+def _result_text(result: ModelErrata | ProfileErrata, kernel: str, board: Board) -> str:
     if isinstance(result, ProfileErrata):
         return _profile_text(result)
     pool = result.errata
     guest = f"a Linux {kernel} guest"
     lines = [f"Pool model {result.name}: {plural(len(pool.targets), 'target implementation')}"]
-    lines.extend(_hazard_lines(result))
+    lines.extend(_hazard_lines(result, board))
     lost = _lost_in_list(result.hazards_here)
     if pool.guest is not None:
         lines.append(
@@ -119,15 +119,21 @@ def _older_lines(result: ModelErrata) -> list[str]:
     return lines
 
 
-def _hazard_lines(result: ModelErrata) -> list[str]:
-    """Every hazard, loud, before anything else about the pool."""
+def _hazard_lines(result: ModelErrata, board: Board) -> list[str]:
+    """Every hazard, loud, before anything else about the pool. The tools that refuse a pool
+    judge it on QEMU's board without a guest command line: one given here is said."""
     if not result.hazards:
         return []
     accepted = {name.casefold() for name in result.model.accepted_lost_mitigations}
+    who = (
+        "baseline, check, plan and the hook refuse the pool unless the model accepts each by name"
+        if board == QEMU_VIRT
+        else "with this guest command line; baseline, check, plan and the hook judge guests "
+        "without one"
+    )
     lines = [
         f"HAZARDS: {plural(len(result.hazards), 'hazard')}: guests skip a mitigation or "
-        "workaround on hosts that need it (baseline, check, plan and the hook refuse the pool "
-        "unless the model accepts each by name):"
+        f"workaround on hosts that need it ({who}):"
     ]
     for hazard in result.hazards:
         note = " (accepted in the model)" if hazard.name.casefold() in accepted else ""

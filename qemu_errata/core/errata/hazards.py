@@ -24,6 +24,7 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from qemu_errata.core.board import QEMU_VIRT, Board
 from qemu_errata.core.errata.decisions import KernelView, MitigationVerdict, kernel_view
 from qemu_errata.core.errata.table import (
     RULE_OWN_CPU,
@@ -104,10 +105,13 @@ def pool_hazards(
     tables: Sequence[ErrataTable] | None = None,
     hosts: Hosts | None = None,
     evident_only: bool = False,
+    *,
+    board: Board = QEMU_VIRT,
 ) -> tuple[Hazard, ...]:
     """The hazards of a pool with ``targets`` whose guests see ``registers`` (ID and firmware
     registers; a pinned ``MIDR_EL1``/``REVIDR_EL1`` among them), for every release of
-    ``tables`` (default: every guest kernel release known).
+    ``tables`` (default: every guest kernel release known), guests on ``board``: its KASLR
+    seed forces KPTI on whatever the safe list says, and ``nokaslr`` takes that away.
 
     A mitigation is needed on a host when its guest would take it with only that host's
     implementation, judged on ``registers``, and, where ``hosts`` has the host's profile, on
@@ -121,7 +125,7 @@ def pool_hazards(
         # and every release's table would be resolved for nothing (check's start-up).
         return ()
     tables = _tables() if tables is None else tables
-    pool = _Pool(tuple(targets), registers, hosts or {}, evident_only)
+    pool = _Pool(tuple(targets), registers, hosts or {}, evident_only, board)
     found: dict[tuple[str, str, str, tuple[TargetImplementation, ...]], _Found] = {}
     for table in tables:
         for kind, name, needed_on, because_of, cause in _losses(table, pool):
@@ -141,11 +145,12 @@ def model_hazards(
     hosts: Hosts | None = None,
     evident_only: bool = False,
     tables: Sequence[ErrataTable] | None = None,
+    board: Board = QEMU_VIRT,
 ) -> tuple[Hazard, ...]:
     """The hazards of a pool model (whatever it accepts); see pool_hazards."""
     registers = {**model.id_registers, **model.firmware_registers}
     targets = list(model.target_implementations)
-    return pool_hazards(targets, registers, tables, hosts, evident_only)
+    return pool_hazards(targets, registers, tables, hosts, evident_only, board=board)
 
 
 def accepting(model: PoolModel, names: Iterable[str], hosts: Hosts | None = None) -> PoolModel:
@@ -244,7 +249,7 @@ def exposure(host: HostProfile) -> Exposure:
 @functools.lru_cache(maxsize=1024)
 def _exposure(midrs: tuple[int, ...], registers: tuple[tuple[str, int], ...]) -> Exposure:
     targets = tuple(TargetImplementation(midr, None, None) for midr in midrs)
-    pool = _Pool(targets, dict(registers), {}, False)
+    pool = _Pool(targets, dict(registers), {}, False, QEMU_VIRT)
     needs: set[tuple[str, str]] = set()
     safe: set[tuple[str, str]] = set()
     for table in _tables():
@@ -301,7 +306,7 @@ _Loss = tuple[str, str, TargetImplementation, tuple[TargetImplementation, ...], 
 
 
 class _Pool:
-    __slots__ = ("evident_only", "hosts", "registers", "seen", "targets")
+    __slots__ = ("board", "evident_only", "hosts", "registers", "seen", "targets")
 
     def __init__(
         self,
@@ -309,7 +314,9 @@ class _Pool:
         registers: Mapping[str, int],  # what its guests see
         hosts: Hosts,
         evident_only: bool,
+        board: Board,  # the guests' board and command line
     ) -> None:
+        self.board = board
         self.targets = targets
         self.registers = registers
         self.hosts = hosts
@@ -325,7 +332,7 @@ class _Pool:
         key = (table.kernel, target.midr, id(profile))
         if key not in self.seen:
             registers = self.registers if profile is None else _own_registers(profile)
-            self.seen[key] = _mitigations(table, [target], registers)
+            self.seen[key] = _mitigations(table, [target], registers, self.board)
         return self.seen[key]
 
     def needs(
@@ -353,9 +360,13 @@ def _evident(verdict: MitigationVerdict, registers: Mapping[str, int]) -> bool:
 
 
 def _mitigations(
-    table: ErrataTable, cpus: Sequence[TargetImplementation], registers: Mapping[str, int]
+    table: ErrataTable,
+    cpus: Sequence[TargetImplementation],
+    registers: Mapping[str, int],
+    board: Board,
 ) -> tuple[MitigationVerdict, ...]:
-    return kernel_view(dataclasses.replace(table, errata=()), cpus, registers).mitigations
+    view = kernel_view(dataclasses.replace(table, errata=()), cpus, registers, board=board)
+    return view.mitigations
 
 
 def _losses(table: ErrataTable, pool: _Pool) -> list[_Loss]:
@@ -374,7 +385,7 @@ def _safe_listed(table: ErrataTable, pool: _Pool) -> list[_Loss]:
         tuple(t for t in pool.targets if t.midr in {i.midr for i in verdict.implementations})
         if verdict.state == _NOT_NEEDED
         else ()
-        for verdict in _mitigations(table, models, pool.registers)
+        for verdict in _mitigations(table, models, pool.registers, pool.board)
     ]
     losses: list[_Loss] = []
     for target in pool.targets:
@@ -393,9 +404,9 @@ def _pinned(table: ErrataTable, pool: _Pool, pinned: int) -> list[_Loss]:
     losses: list[_Loss] = []
     for target in pool.targets:
         seen = TargetImplementation(pinned, registers.get(REVIDR_REGISTER, target.revidr), None)
-        pinned_view = kernel_view(table, [seen], registers)
+        pinned_view = kernel_view(table, [seen], registers, board=pool.board)
         kept = _workaround_keys(pinned_view)
-        own = kernel_view(table, [target], registers)
+        own = kernel_view(table, [target], registers, board=pool.board)
         for enabled in own.errata:
             key = enabled.erratum.capability or enabled.erratum.id
             if enabled.no_effect is None and key not in kept:

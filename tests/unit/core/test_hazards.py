@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from qemu_errata.core.board import guest_board
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.errata import ErrataTable, known_kernels, load_errata_table
@@ -36,6 +37,7 @@ N1 = TargetImplementation(0x414FD0C1, 0x0, 0x0)  # Arm Neoverse-N1 r4p1
 A53 = TargetImplementation(0x410FD034, 0x0, 0x0)  # Arm Cortex-A53 r0p4: on the safe lists
 A57 = TargetImplementation(0x411FD070, 0x0, 0x0)  # Arm Cortex-A57 r1p0: on the KPTI safe list
 A76 = TargetImplementation(0x414FD0B1, 0x0, 0x0)  # Arm Cortex-A76 r4p1
+A75 = TargetImplementation(0x413FD0A1, 0x0, 0x0)  # Arm Cortex-A75 r3p1: Meltdown, no safe list
 
 
 def n1_profile() -> HostProfile:
@@ -58,6 +60,9 @@ def registers(profile: HostProfile) -> dict[str, int]:
 
 def tables(series: str) -> list[ErrataTable]:
     return [load_errata_table(r) for r in known_kernels() if r.startswith(f"{series}.")]
+
+
+KPTI = "Kernel page table isolation (KPTI)"
 
 
 def by_name(hazards: tuple[Hazard, ...]) -> dict[str, Hazard]:
@@ -103,6 +108,17 @@ def test_kpti_hidden_by_the_pool_is_not_lost_on_qemus_board() -> None:
     assert pool_hazards([A57, N1], seen, hosts={N1: [n1]}) == ()
     # Without a profile, the hook counts only what a list or a field shows (evident_only).
     assert pool_hazards([A57, N1], seen, evident_only=True) == ()
+
+
+def test_nokaslr_on_the_guest_command_line_makes_the_kpti_safe_list_take_kpti() -> None:
+    # Without KASLR nothing forces KPTI on (unmap_kernel_at_el0): a Cortex-A75 (Meltdown, on
+    # no safe list, no CSV3) keeps it alone and loses it beside the KPTI-safe Cortex-A57.
+    csv3 = load_catalogue().get("ID_AA64PFR0_EL1").field("CSV3")  # type: ignore[union-attr]
+    seen = registers(n1_profile())
+    seen["ID_AA64PFR0_EL1"] = csv3.with_raw(seen["ID_AA64PFR0_EL1"], 0)
+    assert KPTI not in by_name(pool_hazards([A57, A75], seen))
+    hazards = by_name(pool_hazards([A57, A75], seen, board=guest_board("nokaslr")))
+    assert (hazards[KPTI].needed_on, hazards[KPTI].because_of) == ((A75,), (A57,))
 
 
 def test_evident_only_keeps_what_an_affected_list_or_an_id_field_decides() -> None:
