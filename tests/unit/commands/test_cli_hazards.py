@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from support.cli import run_cli
+from support.schemas import validate
 
 from qemu_errata.core.embedded import load_embedded_profile
 
@@ -130,6 +131,7 @@ def test_errata_says_lost_never_not_needed_and_lists_the_hazards(
     assert "Spectre-BHB: not needed" not in done.stdout
     assert "Spectre-v4: not needed" not in done.stdout
     answer = json.loads(run_cli("errata", model, "--json").stdout)
+    validate(answer, "errata")  # a lost mitigation's state is "lost"
     assert [(h["kind"], h["mitigation"], h["accepted"]) for h in answer["hazards"]] == [
         ("lost-mitigation", "Spectre-v4", True),
         ("lost-mitigation", "Spectre-BHB", True),
