@@ -109,9 +109,7 @@ def _older_lines(result: ModelErrata) -> list[str]:
     for target, view in result.errata.older_guests:
         enabled = [e.erratum.id for e in view.errata if e.no_effect is None]
         enabled += [v.mitigation.id for v in view.mitigations if v.state == "enabled"]
-        hidden = [
-            h.name for h in result.hazards_here if h.cause == PINNED_MIDR and target in h.needed_on
-        ]
+        hidden = list(_hidden_from(result.hazards_here, target))
         missing = f"; LOST (the pinned MIDR hides them): {', '.join(hidden)}" if hidden else ""
         lines.append(f"  on {_name(target)}: {len(enabled)}{_listing(enabled)}{missing}")
         if result.errata.guest is None:
@@ -144,6 +142,11 @@ def _hazard_lines(result: ModelErrata, board: Board) -> list[str]:
 def _lost_in_list(hazards: Sequence[Hazard]) -> dict[str, Hazard]:
     """The mitigations a target-list guest skips on hosts that need them, by id."""
     return {h.name: h for h in hazards if h.cause == SAFE_LIST}
+
+
+def _hidden_from(hazards: Sequence[Hazard], target: TargetImplementation) -> dict[str, Hazard]:
+    """What the pinned MIDR hides from an older guest on ``target``'s hosts, by id."""
+    return {h.name: h for h in hazards if h.cause == PINNED_MIDR and target in h.needed_on}
 
 
 def _view_lines(view: KernelView, indent: str, lost: Mapping[str, Hazard]) -> list[str]:
@@ -275,7 +278,9 @@ def _input_json(result: ModelErrata | ProfileErrata) -> dict[str, Any]:
         "target_implementations": [_implementation(t) for t in pool.targets],
         "guest_reads_target_list": pool.guest is not None,
         "hazards": [_hazard_json(h, result.model) for h in result.hazards],
-        "errata": [] if pool.guest is None else _view_json(pool.guest, result.hazards_here),
+        "errata": []
+        if pool.guest is None
+        else _view_json(pool.guest, _lost_in_list(result.hazards_here)),
         "expected_log": None if pool.guest is None else _log_json(pool.guest),
         "vulnerabilities": None if pool.guest is None else _vulnerabilities_json(pool.guest),
         "not_enabled": []
@@ -292,7 +297,7 @@ def _input_json(result: ModelErrata | ProfileErrata) -> dict[str, Any]:
         "older_guests": [
             {
                 "implementation": _implementation(t),
-                "errata": _view_json(v),
+                "errata": _view_json(v, _hidden_from(result.hazards_here, t)),
                 "expected_log": _log_json(v),
                 "vulnerabilities": _vulnerabilities_json(v),
             }
@@ -321,9 +326,11 @@ def _vulnerabilities_json(view: KernelView) -> dict[str, Any]:
     return {"files": view.vulnerabilities(), "every_other_file": other_file_words()}
 
 
-def _view_json(view: KernelView, hazards: Sequence[Hazard] = ()) -> list[dict[str, Any]]:
+def _view_json(view: KernelView, lost: Mapping[str, Hazard] | None = None) -> list[dict[str, Any]]:
+    """Each erratum and mitigation of ``view``; those in ``lost`` (by id) are "lost": skipped
+    on hosts that need them, never "not needed"."""
     errata = [_enabled_json(e) for e in view.errata]
-    lost = _lost_in_list(hazards)
+    lost = lost or {}
     return errata + [_mitigation_json(v, lost.get(v.mitigation.id)) for v in view.mitigations]
 
 

@@ -194,3 +194,27 @@ def test_baseline_with_a_pinned_midr_names_every_loss_in_one_refusal(
     ]
     accepted = run_cli("baseline", *hosts, "--pin-midr", *accepting_all)
     assert accepted.returncode == 0, accepted.stdout
+
+
+def test_errata_json_never_says_not_needed_for_what_the_pinned_midr_hides(
+    hosts: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Pinned to the Cortex-A53's MIDR, a Linux 6.12 guest on the Neoverse-N1 host reads the
+    A53 on the Spectre-v4 and Spectre-BHB safe lists and skips both: its older-guest view in
+    JSON says "lost" there, as the text's LOST does."""
+    model = tmp_path / "pinned.json"
+    accepting_all = [
+        *ACCEPT_BOTH,
+        *("--accept-lost-mitigation", "ARM erratum 3324349"),
+        *("--accept-lost-mitigation", "ARM erratum 4193800"),
+    ]
+    pinned = ("--pin-midr", f"{A53_MIDR:#x}")
+    made = run_cli("baseline", *hosts, *pinned, *accepting_all, "-o", model)
+    assert made.returncode == 0, made.stdout
+    answer = json.loads(run_cli("errata", model, "--guest-kernel", "6.12.118", "--json").stdout)
+    validate(answer, "errata")
+    older = {o["implementation"]["midr"]: o for o in answer["inputs"][0]["older_guests"]}
+    states = {e["id"]: e["state"] for e in older["0x414fd0c1"]["errata"] if "state" in e}
+    assert (states["Spectre-v4"], states["Spectre-BHB"]) == ("lost", "lost")
+    a53 = {e["id"]: e["state"] for e in older[f"{A53_MIDR:#x}"]["errata"] if "state" in e}
+    assert a53["Spectre-v4"] == "not needed"  # the A53 itself is on the safe list
