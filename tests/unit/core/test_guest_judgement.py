@@ -76,3 +76,21 @@ def test_words_that_differ_and_an_arm64_file_missing_are_differences() -> None:
         'vulnerabilities spectre_v2: the guest printed "Vulnerable"; predicted:'
         ' "Mitigation: CSV2, BHB"',
     ]
+
+
+def test_an_arm64_file_missing_is_a_difference_even_where_the_words_are_open() -> None:
+    # Without the firmware's ARCH_WORKAROUND answers spectre_v2's words are open (None); a
+    # guest that printed no spectre_v2 at all still differs: the kernel writes that file.
+    firmware = ("KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1", "KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_3")
+    registers = {k: v for k, v in REGISTERS.items() if k not in firmware}
+    registers["ID_AA64PFR0_EL1"] &= ~(0xF << 56)  # no CSV2: Spectre-v2 left to the firmware
+    view = kernel_view(TABLE, [N1], registers, board=QEMU_VIRT)
+    assert view.vulnerabilities()["spectre_v2"] is None
+    lines = [line for line in CONSOLE.splitlines() if "spectre_v2" not in line]
+    result = judge(
+        TABLE.kernel, view, read_guest_log(lines, TABLE, [N1]), lines, read_vulnerabilities(lines)
+    )
+    assert [d.describe() for d in result.differences if d.kind == "vulnerabilities"] == [
+        "vulnerabilities spectre_v2: the guest printed no such file; predicted: words the"
+        " hypervisor's firmware answer decides",
+    ]
