@@ -347,8 +347,8 @@ def pool_errata(
     """The errata of a pool model's guests (of the table's kernel release) on ``board``.
 
     A guest that ignores the target list (older than 6.15) reads its host's
-    MIDR/REVIDR, or the model's pinned ``MIDR_EL1``/``REVIDR_EL1`` when the model
-    sets them.
+    MIDR/REVIDR, or the model's pinned ``MIDR_EL1`` when the model sets it, beside the
+    host's own REVIDR unless the model pins ``REVIDR_EL1`` too (as core.errata.hazards).
     """
     targets = tuple(targets)
     reads_list = table.target_list_rule != RULE_OWN_CPU
@@ -359,7 +359,8 @@ def pool_errata(
     for target in targets:
         seen = target
         if pinned is not None:
-            seen = TargetImplementation(pinned, id_registers.get(REVIDR_REGISTER), target.aidr)
+            revidr = id_registers.get(REVIDR_REGISTER, target.revidr)
+            seen = TargetImplementation(pinned, revidr, target.aidr)
         older.append((target, kernel_view(table, [seen], id_registers, board=board)))
     return PoolErrata(targets, guest, marginal, tuple(older))
 

@@ -269,6 +269,16 @@ def test_an_older_guest_reads_the_models_pinned_midr_on_every_host() -> None:
     assert all("ARM erratum 832075" not in _ids(view) for _, view in pool.older_guests)
 
 
+def test_an_older_guest_reads_its_hosts_own_revidr_beside_a_pinned_midr() -> None:
+    # pin_midr pins MIDR_EL1 only: REVIDR_EL1 stays each host's (KVM's reset value), so on
+    # a Cortex-A53 r0p4 host with REVIDR bit 8 set the pinned A53 MIDR still reads as fixed
+    # for erratum 843419, as on that host without a pin.
+    a53_fixed, n1 = cpu(0x410FD034, 0x100), cpu(0x414FD0C1)
+    older = dict(pool_errata(TABLE, [a53_fixed, n1], {"MIDR_EL1": 0x410FD034}).older_guests)
+    assert "ARM erratum 843419" not in _ids(older[a53_fixed])
+    assert "ARM erratum 843419" in _ids(older[n1])  # REVIDR 0 on the Neoverse-N1 host
+
+
 def _ids(view: KernelView) -> set[str]:
     return {e.erratum.id for e in view.errata}
 
