@@ -35,6 +35,8 @@ class JsonCopies:
         self._paths: dict[str, str] = {}  # by table: its copy's path when get() looked
 
     def get(self, name: str) -> dict[str, Any] | None:
+        """The copy of table ``name``'s current version; None (parse the table) when there
+        is none, it is damaged, or another user could have written it."""
         try:
             table = os.stat(os.path.join(data_files.DATA_DIRECTORY, name))
         except OSError:
@@ -62,7 +64,7 @@ class JsonCopies:
             return
         temporary = f"{path}.{os.getpid()}.tmp"  # tempfile would cost the hook's start-up
         try:
-            os.makedirs(self.directory, exist_ok=True)
+            os.makedirs(self.directory, 0o755, exist_ok=True)  # get() refuses group-write
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError:
             return

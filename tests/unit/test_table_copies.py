@@ -113,3 +113,16 @@ def test_a_copy_another_user_could_have_written_is_not_read(
     copy.write_text('{"table": "planted"}')
     damage(copy if where == "copy" else cache)
     assert data_files.package_toml("vmms.toml", VMM_FILE) == parsed
+
+
+def test_copies_made_under_a_group_writable_umask_are_read_back(cache: Path) -> None:
+    # Debian's user private groups often come with umask 002: the copies must still be
+    # ones no other user could have written, or they are never read.
+    previous = os.umask(0o002)
+    try:
+        data_files.package_toml("vmms.toml", VMM_FILE)
+    finally:
+        os.umask(previous)
+    (copy,) = cache.glob("vmms-*")
+    copy.write_text('{"table": "from the copy"}')
+    assert data_files.package_toml("vmms.toml", VMM_FILE) == {"table": "from the copy"}
