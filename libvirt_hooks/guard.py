@@ -219,8 +219,9 @@ def _warn(
     details = [line]
     try:
         unwritten = write_domain_log(domain_name, line)
-    except HookTimeoutError:
+    except HookTimeoutError:  # the alarm is spent: the decision log gets its own bound
         unwritten = "not written to the VM's libvirt log: the write did not finish in time"
+        signal.alarm(LOG_SECONDS)
     if unwritten is not None:
         details.append(unwritten)
     outcome = f"allowed (start_policy {config.start_policy})"

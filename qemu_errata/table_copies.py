@@ -6,7 +6,9 @@ millisecond. A copy in $XDG_CACHE_HOME/qemu-errata/tables
 (~/.cache/qemu-errata/tables; safe to delete) is named by the table's name,
 size and modification time, so an edited or upgraded table is parsed anew
 (and a hit reads no table at all), and written atomically (a temporary file
-renamed), so concurrent commands never read half of one. Any failure to read or write a
+renamed), so concurrent commands never read half of one. A copy that
+another user could have written (its owner, or its or its directory's mode)
+is not read. Any failure to read or write a
 copy falls back to parsing: the copies only ever save time. Entry points
 install them (``install``): the command line, and the hook when it names CPUs.
 Standard library only: the hook imports this.
@@ -33,6 +35,8 @@ class JsonCopies:
         self._paths: dict[str, str] = {}  # by table: its copy's path when get() looked
 
     def get(self, name: str) -> dict[str, Any] | None:
+        """The copy of table ``name``'s current version; None (parse the table) when there
+        is none, it is damaged, or another user could have written it."""
         try:
             table = os.stat(os.path.join(data_files.DATA_DIRECTORY, name))
         except OSError:
@@ -40,7 +44,13 @@ class JsonCopies:
         stem = f"{name.removesuffix('.toml')}-{table.st_size}-{table.st_mtime_ns}"
         path = self._paths[name] = os.path.join(self.directory, f"{stem}.json")
         try:
-            with open(path, encoding="utf-8") as stream:
+            descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            with os.fdopen(descriptor, encoding="utf-8") as stream:
+                if not (_ours(os.fstat(descriptor)) and _ours(os.stat(self.directory))):
+                    return None
                 document = json.load(stream)
         except (OSError, ValueError):
             return None
@@ -54,7 +64,7 @@ class JsonCopies:
             return
         temporary = f"{path}.{os.getpid()}.tmp"  # tempfile would cost the hook's start-up
         try:
-            os.makedirs(self.directory, exist_ok=True)
+            os.makedirs(self.directory, 0o755, exist_ok=True)  # get() refuses group-write
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError:
             return
@@ -77,6 +87,12 @@ class JsonCopies:
                 if entry != kept and _is_copy_of(base, entry):
                     with contextlib.suppress(OSError):
                         os.unlink(os.path.join(self.directory, entry))
+
+
+def _ours(status: os.stat_result) -> bool:
+    """Whether no other user could have written this copy or its directory: the hook (root)
+    reads the tables through them, and a planted errata table would change its decisions."""
+    return status.st_uid in (0, os.geteuid()) and not status.st_mode & 0o022
 
 
 def _is_copy_of(base: str, entry: str) -> bool:

@@ -163,7 +163,19 @@ def dry_run(config: HookConfig, name: str, xml: bytes) -> tuple[list[str], str |
     lines += [f"  note: {note}" for note in notes]
     if not problems:
         return [*lines, "  allowed"], None
-    return lines, f"The hook would refuse VM {name!r} here: {'; '.join(problems)}"
+    return lines, f"The hook would refuse {_refused_ops(config, name)}: {'; '.join(problems)}"
+
+
+def _refused_ops(config: HookConfig, name: str) -> str:
+    """What the hook refuses of VM ``name``: under start_policy warn or ignore, a start (the
+    prepare op) goes on, so only incoming migrations and restores are refused."""
+    if config.start_policy == "enforce":
+        return f"VM {name!r} here"
+    start = "with a warning" if config.start_policy == "warn" else "unexamined"
+    return (
+        f"an incoming migration or restore of VM {name!r} here "
+        f"(a start goes on {start}: {config.describe('start_policy')})"
+    )
 
 
 def check(home: str | None, hooks_dir: Path = DEFAULT_HOOKS_DIR) -> tuple[list[str], list[str]]:

@@ -99,7 +99,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
     try:
         model = baseline_with(profiles, vmm, accepted=accepted)
     except IncompatiblePoolError as refused:
-        what_to_do = _what_to_do(profiles, vmm, refused)
+        what_to_do = _what_to_do(profiles, vmm, accepted, refused)
         if args.pin_midr is not None and _lost_mitigations_only(refused):
             pins = _pinned_hazards(profiles, vmm, pinned, accepted, refused)
             if pins:
@@ -187,7 +187,12 @@ def say_unknown_masks(profiles: Sequence[HostProfile]) -> None:
         )
 
 
-def _what_to_do(profiles: Sequence[HostProfile], vmm: Vmm, refused: IncompatiblePoolError) -> str:
+def _what_to_do(
+    profiles: Sequence[HostProfile],
+    vmm: Vmm,
+    accepted: Sequence[str],
+    refused: IncompatiblePoolError,
+) -> str:
     """Which hosts do form a pool, type by type: the odd type out, or the largest sets of
     types; and ``plan`` when it would propose pools for all of them (and more than one
     pool per type). For lost mitigations alone: how to accept them or keep the
@@ -206,13 +211,13 @@ def _what_to_do(profiles: Sequence[HostProfile], vmm: Vmm, refused: Incompatible
     types = group_hosts(profiles)
     plan = (
         " `qemu-errata plan` with the same profiles proposes the fewest pools they form."
-        if len(types) > 1 and all(_pools_alone(t, vmm) for t in types)
+        if len(types) > 1 and all(_forms_pool([t.profile], vmm, accepted) for t in types)
         else ""
     )
     if len(types) > MAX_HOSTS_FOR_SUBSETS:
         return f"These {plural(len(profiles), 'host')} are of {len(types)} types.{plan}"
     named = [dataclasses.replace(t.profile, host=_like(t)) for t in types]
-    pools = largest_pools(named)
+    pools = largest_pools(named, lambda subset: _forms_pool(subset, vmm, accepted))
     if not pools:
         return "No two of these host types form a pool: each needs a pool of its own."
     if len(pools[0]) == len(types) - 1:
@@ -228,9 +233,10 @@ def _like(host_type: HostType) -> str:
     return host_type.hosts[0] if count == 1 else f"{count} hosts like {host_type.hosts[0]}"
 
 
-def _pools_alone(host_type: HostType, vmm: Vmm) -> bool:
+def _forms_pool(profiles: Sequence[HostProfile], vmm: Vmm, accepted: Sequence[str]) -> bool:
+    """Whether ``baseline`` with this VMM and these accepted names takes ``profiles``."""
     try:
-        baseline_with([host_type.profile], vmm)
+        baseline_with(profiles, vmm, accepted=accepted)
     except IncompatiblePoolError:
         return False
     return True

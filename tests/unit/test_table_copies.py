@@ -5,7 +5,8 @@ writes nothing."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,41 @@ def test_without_copies_the_core_parses_and_writes_nothing(
         data_files.package_toml("vmms.toml", VMM_FILE)["format"] == "qemu-errata/vmm-capabilities/1"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def _writable_by_others(path: Path) -> None:
+    path.chmod(0o666 if path.is_file() else 0o777)
+
+
+def _owned_by_another_user(path: Path) -> None:
+    os.chown(path, 65534, 65534)  # nobody
+
+
+@pytest.mark.parametrize(
+    ("damage", "where"),
+    [(_writable_by_others, "copy"), (_writable_by_others, "directory")]
+    + ([(_owned_by_another_user, "copy")] if os.geteuid() == 0 else []),
+)
+def test_a_copy_another_user_could_have_written_is_not_read(
+    cache: Path, damage: Callable[[Path], None], where: str
+) -> None:
+    # The hook (root) reads the tables through these copies: a planted errata table would
+    # change its decisions, so a copy counts only if no other user could have written it.
+    parsed = data_files.package_toml("vmms.toml", VMM_FILE)
+    (copy,) = cache.glob("vmms-*")
+    copy.write_text('{"table": "planted"}')
+    damage(copy if where == "copy" else cache)
+    assert data_files.package_toml("vmms.toml", VMM_FILE) == parsed
+
+
+def test_copies_made_under_a_group_writable_umask_are_read_back(cache: Path) -> None:
+    # Debian's user private groups often come with umask 002: the copies must still be
+    # ones no other user could have written, or they are never read.
+    previous = os.umask(0o002)
+    try:
+        data_files.package_toml("vmms.toml", VMM_FILE)
+    finally:
+        os.umask(previous)
+    (copy,) = cache.glob("vmms-*")
+    copy.write_text('{"table": "from the copy"}')
+    assert data_files.package_toml("vmms.toml", VMM_FILE) == {"table": "from the copy"}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from qemu_errata.core.catalogue import Catalogue, Field, Register, load_catalogue, reserved_bits
@@ -157,19 +157,20 @@ def pin_midr(
 
 
 def largest_pools(
-    profiles: Sequence[HostProfile], catalogue: Catalogue | None = None
+    profiles: Sequence[HostProfile], forms_pool: Callable[[Sequence[HostProfile]], bool]
 ) -> list[tuple[str, ...]]:
     """The largest subsets of the hosts (two or more) that form a pool, by host names.
 
+    ``forms_pool`` decides as the refused command does (its VMM, the mitigations it
+    accepts): a subset named here must be one that command would accept.
     Tried from the largest size down, so the cost grows with the number of
     subsets: callers ask only for few hosts (see MAX_HOSTS_FOR_SUBSETS).
     """
-    catalogue = catalogue or load_catalogue()
     for size in range(len(profiles) - 1, 1, -1):
         found = [
             tuple(p.host for p in subset)
             for subset in itertools.combinations(profiles, size)
-            if _forms_pool(subset, catalogue)
+            if forms_pool(subset)
         ]
         if found:
             return found
@@ -178,14 +179,6 @@ def largest_pools(
 
 # Past this many hosts, largest_pools is too slow for a refusal message (2^n subsets).
 MAX_HOSTS_FOR_SUBSETS = 8
-
-
-def _forms_pool(profiles: Sequence[HostProfile], catalogue: Catalogue) -> bool:
-    try:
-        baseline(profiles, catalogue)
-    except IncompatiblePoolError:
-        return False
-    return True
 
 
 def check_host_names(profiles: Sequence[HostProfile], command: str = "baseline") -> None:

@@ -90,6 +90,34 @@ def test_a_refusal_names_the_odd_one_out() -> None:
     )
 
 
+def test_the_pools_a_refusal_names_are_pools_under_the_deciding_vmm() -> None:
+    # Debian 12's QEMU 7.2 gives guests no target implementation list (no -machine
+    # impl-cpu): two CPU types form no pool with it, although they do with qemu-kvm.
+    names = ("kvm-6.12-neoverse-n1", "kvm-6.12-cortex-a72", "kvm-6.12-cortex-a76")
+    done = run_cli("baseline", "--vmm", "qemu-7.2", *names)
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[-1] == (
+        "No two of these host types form a pool: each needs a pool of its own."
+    )
+    pair = run_cli("baseline", "--vmm", "qemu-7.2", names[0], names[2])
+    assert pair.returncode == 1
+
+
+def test_the_pools_a_refusal_names_are_the_largest_baseline_accepts() -> None:
+    # With qemu-kvm, Neoverse-N1 and Cortex-A76 on 6.12 and 7.2 form one pool of four
+    # (each PSCI version and SSBS is written): only the A64FX is left out.
+    names = [
+        *("kvm-7.2-neoverse-n1", "kvm-7.2-cortex-a76", "kvm-6.12-neoverse-n1"),
+        *("kvm-6.12-cortex-a76", "kvm-7.3-a64fx"),
+    ]
+    done = run_cli("baseline", "--vmm", "qemu-kvm", *names)
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[-1].startswith(
+        "The odd one out: a64fx-linux-7.3 (the others form a pool without it)."
+    )
+    assert run_cli("baseline", "--vmm", "qemu-kvm", *names[:4]).returncode == 0
+
+
 def test_profiles_without_masks_are_said_once_up_front() -> None:
     done = run_cli("baseline", "qemu-neoverse-n1", "qemu-cortex-a76")
     lines = done.stdout.splitlines()

@@ -637,6 +637,25 @@ def test_the_hook_bounds_its_own_time(
     assert "the check did not finish within 1 s (timeout_seconds" in line
 
 
+def test_a_warning_whose_vm_log_write_stalls_still_records_within_the_bound(
+    host: HookHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """start_policy warn on a stalled file system: the VM's libvirt log write runs out of
+    time, and the decision log's write after it is bounded too (libvirt waits for the hook
+    forever); both stalls are writes that sleep, in-process."""
+
+    def stalled(*_: object) -> None:
+        time.sleep(10)
+
+    monkeypatch.setattr(guard_module, "write_domain_log", stalled)
+    monkeypatch.setattr(guard_module, "append_to_log", stalled)
+    monkeypatch.setenv("HOME", str(host.home))
+    host.configure(start_policy="warn", timeout_seconds=1)
+    started = time.monotonic()
+    assert guard_module.guard("vm1", "prepare", "start", domain_xml(pool=model((A64FX, None)))) == 0
+    assert time.monotonic() - started < 5
+
+
 # --- install and uninstall ---------------------------------------------------------------
 
 

@@ -209,6 +209,26 @@ def test_hook_check_model_is_the_hooks_decision_without_logging(
     assert host.log.read_text() == ""  # a dry run records no decision
 
 
+@pytest.mark.parametrize(
+    ("policy", "start"), [("warn", "with a warning"), ("ignore", "unexamined")]
+)
+def test_hook_check_model_says_a_start_goes_on_when_the_policy_is_not_enforce(
+    host: Host, tmp_path: Path, capsys: pytest.CaptureFixture[str], policy: str, start: str
+) -> None:
+    # The hook refuses only incoming migrations and restores then: a start (libvirt's
+    # prepare op) goes on, so the dry run must not tell the operator it would be refused.
+    outside = tmp_path / "a64fx.json"
+    write_json(outside, model(A64FX).to_json())
+    host.configure(start_policy=policy)
+    assert host.check("--model", outside) == 1
+    last = output_lines(capsys)[-1]
+    assert last.startswith(
+        "The hook would refuse an incoming migration or restore of VM 'a64fx.json' here "
+        f"(a start goes on {start}: start_policy = '{policy}' in {host.config}): "
+        "this host's CPUs 0-3 are"
+    )
+
+
 def test_hook_check_model_with_a_problem_exits_2(
     host: Host, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
