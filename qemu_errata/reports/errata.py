@@ -18,7 +18,7 @@ from qemu_errata.core.errata import (
     PoolErrata,
     Suppressed,
 )
-from qemu_errata.core.errata.hazards import PINNED_MIDR, SAFE_LIST, Hazard
+from qemu_errata.core.errata.hazards import FORCED_OFF, PINNED_MIDR, SAFE_LIST, Hazard
 from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel
@@ -141,7 +141,7 @@ def _hazard_lines(result: ModelErrata, board: Board) -> list[str]:
 
 def _lost_in_list(hazards: Sequence[Hazard]) -> dict[str, Hazard]:
     """The mitigations a target-list guest skips on hosts that need them, by id."""
-    return {h.name: h for h in hazards if h.cause == SAFE_LIST}
+    return {h.name: h for h in hazards if h.cause in (SAFE_LIST, FORCED_OFF)}
 
 
 def _hidden_from(hazards: Sequence[Hazard], target: TargetImplementation) -> dict[str, Hazard]:

@@ -24,7 +24,7 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from qemu_errata.core.board import QEMU_VIRT, Board
+from qemu_errata.core.board import CAVIUM_27456, QEMU_VIRT, Board
 from qemu_errata.core.errata.decisions import KernelView, MitigationVerdict, kernel_view
 from qemu_errata.core.errata.table import (
     RULE_OWN_CPU,
@@ -38,6 +38,7 @@ from qemu_errata.core.midr import MIDR_REGISTER, REVIDR_REGISTER, Midr
 from qemu_errata.core.pool.blocker import Blocker, Reason
 from qemu_errata.core.pool.model import PoolModel
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.vulnerabilities import KPTI
 
 TYPE_CHECKING = False  # typing costs a short command its import
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ LOST_MITIGATION = "lost-mitigation"
 LOST_WORKAROUND = "lost-workaround"
 SAFE_LIST = "safe-list"  # because_of: listed implementations on the kernel's safe list
 PINNED_MIDR = "pinned-midr"  # because_of: the MIDR (and REVIDR) the model pins
+FORCED_OFF = "forced-off"  # because_of: listed implementations whose erratum forces it off
 _NOT_NEEDED = "not needed"
 
 
@@ -68,6 +70,9 @@ class Hazard:
         kernels = f"Linux {', '.join(self.guest_kernels)} guests"
         if self.cause == PINNED_MIDR:
             why = f"the pinned MIDR {Midr(self.because_of[0].midr).name()} hides it from {kernels}"
+        elif self.cause == FORCED_OFF:
+            listed = ", ".join(Midr(t.midr).name() for t in self.because_of)
+            why = f"an erratum of the listed {listed} forces it off ({kernels}, on every host)"
         else:
             safe = ", ".join(Midr(t.midr).name() for t in self.because_of)
             verb = "is" if len(self.because_of) == 1 else "are"
@@ -371,7 +376,7 @@ def _mitigations(
 
 def _losses(table: ErrataTable, pool: _Pool) -> list[_Loss]:
     if table.target_list_rule != RULE_OWN_CPU:
-        return _safe_listed(table, pool) if len(pool.targets) > 1 else []
+        return _safe_listed(table, pool) + _forced_off(table, pool) if len(pool.targets) > 1 else []
     pinned = pool.registers.get(MIDR_REGISTER)
     return [] if pinned is None else _pinned(table, pool, pinned)
 
@@ -394,6 +399,32 @@ def _safe_listed(table: ErrataTable, pool: _Pool) -> list[_Loss]:
             lost = own.state != _NOT_NEEDED and safe and target not in safe
             if lost and pool.needs(table, target, own):
                 losses.append((LOST_MITIGATION, name, target, safe, SAFE_LIST))
+    return losses
+
+
+def _forced_off(table: ErrataTable, pool: _Pool) -> list[_Loss]:
+    """KPTI a guest takes with its host's implementation alone and that an erratum of
+    another listed implementation forces off for every guest: Cavium ThunderX erratum
+    27456 (the kernel never unmaps itself at EL0 once its workaround is detected)."""
+    models = list({t.midr: t for t in pool.targets}.values())
+    listed = kernel_view(table, models, pool.registers, board=pool.board)
+    forcing = {
+        i.midr
+        for e in listed.errata
+        if e.erratum.capability == CAVIUM_27456
+        for i in e.implementations
+    }
+    if not forcing:
+        return []
+    because = tuple(t for t in pool.targets if t.midr in forcing)
+    losses: list[_Loss] = []
+    for target in pool.targets:
+        if target.midr in forcing:
+            continue  # its own guests run without KPTI anyway
+        for own in pool.alone(table, target):
+            kpti = own.mitigation.capability == KPTI and own.state != _NOT_NEEDED
+            if kpti and pool.needs(table, target, own):
+                losses.append((LOST_MITIGATION, own.mitigation.id, target, because, FORCED_OFF))
     return losses
 
 

@@ -17,6 +17,7 @@ from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.errata import ErrataTable, known_kernels, load_errata_table
 from qemu_errata.core.errata.hazards import (
+    FORCED_OFF,
     LOST_MITIGATION,
     LOST_WORKAROUND,
     PINNED_MIDR,
@@ -119,6 +120,24 @@ def test_nokaslr_on_the_guest_command_line_makes_the_kpti_safe_list_take_kpti() 
     assert KPTI not in by_name(pool_hazards([A57, A75], seen))
     hazards = by_name(pool_hazards([A57, A75], seen, board=guest_board("nokaslr")))
     assert (hazards[KPTI].needed_on, hazards[KPTI].because_of) == ((A75,), (A57,))
+
+
+def test_a_listed_thunderx_forces_kpti_off_on_a_host_that_needs_it() -> None:
+    # Cavium erratum 27456 (ThunderX CN88xx r0p0-r1p1): once a guest detects its workaround,
+    # arm64_kernel_unmapped_at_el0() is false for every CPU: since 6.15 a ThunderX anywhere
+    # in the list takes KPTI from the Cortex-A75 host (Meltdown, no CSV3), KASLR or not.
+    thunderx = TargetImplementation(0x431F0A11, 0x0, 0x0)  # ThunderX CN88xx r1p1
+    csv3 = load_catalogue().get("ID_AA64PFR0_EL1").field("CSV3")  # type: ignore[union-attr]
+    seen = registers(n1_profile())
+    seen["ID_AA64PFR0_EL1"] = csv3.with_raw(seen["ID_AA64PFR0_EL1"], 0)
+    hazard = by_name(pool_hazards([thunderx, A75], seen))[KPTI]
+    assert (hazard.needed_on, hazard.because_of, hazard.cause) == ((A75,), (thunderx,), FORCED_OFF)
+    assert hazard.describe().startswith(
+        f"{KPTI} LOST on Arm Cortex-A75 r3p1: an erratum of the listed "
+    )
+    assert "forces it off (Linux 7.2, 7.3 guests, on every host)" in hazard.describe()
+    # Guests older than 6.15 read their own MIDR: nothing is forced off on the A75 there.
+    assert KPTI not in by_name(pool_hazards([thunderx, A75], seen, tables("6.12")))
 
 
 def test_evident_only_keeps_what_an_affected_list_or_an_id_field_decides() -> None:
