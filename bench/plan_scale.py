@@ -32,9 +32,8 @@ from qemu_errata.core.plan import plan, plan_types
 from qemu_errata.core.pool import baseline_of_types
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import IncompatiblePoolError
-from qemu_errata.files import write_json
 from qemu_errata.reports.plan_text import plan_summary
-from qemu_errata.testbed.fleet import varied_fleet
+from qemu_errata.testbed.fleet import varied_fleet, write_fleet
 
 Subject = TypeVar("Subject")
 QEMU_ERRATA = str(Path(sys.executable).with_name("qemu-errata"))
@@ -54,7 +53,7 @@ def measure(runs: int) -> list[Row]:
     first = f"plan command, {TYPES[0]} types"
     with tempfile.TemporaryDirectory(prefix="plan-bench.") as temporary:
         for types, fleet in fleets.items():
-            files = _written(Path(temporary) / str(types), fleet)
+            files = write_fleet(Path(temporary) / str(types), fleet)
             samples = _timed(_command, files, runs)
             target = "< 2 s" if types == 100 else ""
             rows.append(Row(f"plan command, {types} types", samples, _unless(first, types), target))
@@ -80,16 +79,6 @@ def _timed(action: Callable[[Subject], object], subject: Subject, runs: int) -> 
         action(subject)
         samples.append(time.perf_counter() - started)
     return samples
-
-
-def _written(directory: Path, fleet: Sequence[HostProfile]) -> list[Path]:
-    directory.mkdir()
-    paths = []
-    for profile in fleet:
-        path = directory / f"{profile.host}.json"
-        write_json(path, profile.to_json())
-        paths.append(path)
-    return paths
 
 
 def _command(files: Sequence[Path]) -> None:

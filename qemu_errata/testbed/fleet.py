@@ -9,11 +9,13 @@ one part do in a real fleet, and still share a pool when their models do).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.files import write_json
 
 # Pairs that form a pool on Linux 6.12: a fleet of these has one pool.
 POOLING_MODELS = ("kvm-6.12-neoverse-n1", "kvm-6.12-cortex-a76")
@@ -97,3 +99,15 @@ def _lowered(profile: HostProfile, step: int) -> HostProfile:
     chosen = fields[step % len(fields)]
     registers = {**profile.id_registers, register.name: chosen.with_raw(value, 0)}
     return dataclasses.replace(profile, id_registers=registers)
+
+
+def write_fleet(directory: Path, profiles: Iterable[HostProfile]) -> list[Path]:
+    """Each profile as ``<host>.json`` in ``directory`` (made if missing): the files a
+    scale test or benchmark gives ``plan``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for profile in profiles:
+        path = directory / f"{profile.host}.json"
+        write_json(path, profile.to_json())
+        paths.append(path)
+    return paths

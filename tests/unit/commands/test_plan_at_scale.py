@@ -15,24 +15,14 @@ from support.schemas import validate
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.profile import HostProfile
-from qemu_errata.files import write_json
-from qemu_errata.testbed.fleet import synthetic_fleet, varied_fleet
-
-
-def written(tmp_path: Path, profiles: list[HostProfile]) -> list[Path]:
-    paths = []
-    for profile in profiles:
-        path = tmp_path / f"{profile.host}.json"
-        write_json(path, profile.to_json())
-        paths.append(path)
-    return paths
+from qemu_errata.testbed.fleet import synthetic_fleet, varied_fleet, write_fleet
 
 
 @pytest.fixture(scope="module")
 def hundred_types(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """200 hosts of 100 types: every embedded kvm profile, with timers, PSCI versions and
     lowered ID fields of their own."""
-    return written(tmp_path_factory.mktemp("fleet"), varied_fleet(200, 100))
+    return write_fleet(tmp_path_factory.mktemp("fleet"), varied_fleet(200, 100))
 
 
 def test_the_summary_of_a_hundred_types_is_short_and_names_every_pool(
@@ -66,10 +56,9 @@ def test_a_hundred_pools_and_their_moves_stay_short(tmp_path: Path) -> None:
         ]
 
     before = tmp_path / "before"
-    before.mkdir()
     previous = tmp_path / "plan.json"
-    previous.write_text(run_cli("plan", *written(before, hosts(0)), "--json").stdout)
-    done = run_cli("plan", *written(tmp_path, hosts(1)), "--previous", previous)
+    previous.write_text(run_cli("plan", *write_fleet(before, hosts(0)), "--json").stdout)
+    done = run_cli("plan", *write_fleet(tmp_path, hosts(1)), "--previous", previous)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith("100 hosts of 100 types in 100 pools")
@@ -91,7 +80,7 @@ def test_a_loss_line_groups_the_types_that_lose_a_value(tmp_path: Path) -> None:
 
     a76 = load_embedded_profile("kvm-6.12-cortex-a76")
     profiles = [a76, n1, lowered("no-aes", "AES"), lowered("no-sha2", "SHA2")]
-    detail = run_cli("plan", *written(tmp_path, profiles), "--detail")
+    detail = run_cli("plan", *write_fleet(tmp_path, profiles), "--detail")
     assert detail.returncode == 0, detail.stderr
     assert (
         "ID_AA64PFR1_EL1.SSBS: IMP (0x1), 3 hosts of 3 types (T2, T3, T4) have SSBS2 (0x2)"
@@ -100,7 +89,9 @@ def test_a_loss_line_groups_the_types_that_lose_a_value(tmp_path: Path) -> None:
 
 def test_json_keys_losses_and_blockers_by_host_names(tmp_path: Path) -> None:
     profiles = synthetic_fleet(8, 2)  # N1 and A76, four hosts each
-    plan = json.loads(run_cli("plan", *written(tmp_path, profiles), "--json", "--detail").stdout)
+    plan = json.loads(
+        run_cli("plan", *write_fleet(tmp_path, profiles), "--json", "--detail").stdout
+    )
     validate(plan, "plan")
     hosts = {p.host for p in profiles}
     pool = plan["pools"][0]
@@ -110,7 +101,7 @@ def test_json_keys_losses_and_blockers_by_host_names(tmp_path: Path) -> None:
 
 
 def test_one_pool_refused_names_types_by_hosts_with_structured_blockers(tmp_path: Path) -> None:
-    files = written(tmp_path, varied_fleet(36, 18))
+    files = write_fleet(tmp_path, varied_fleet(36, 18))
     done = run_cli("plan", *files, "--pools", "1")
     assert done.returncode == 1
     assert not re.search(r"\bT\d+\b", done.stderr)
