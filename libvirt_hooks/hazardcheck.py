@@ -19,7 +19,7 @@ import dataclasses
 from libvirt_hooks.domain import Pool
 from libvirt_hooks.hostcpus import HostImplementation
 from libvirt_hooks.poolmodel import pool_model
-from qemu_errata.core.errata import ErrataTable, known_kernels, load_errata_table
+from qemu_errata.core.errata import ErrataTable, known_kernels, load_errata_table, series_of
 from qemu_errata.core.errata.hazards import Hazard, accept_option, model_hazards, unaccepted
 
 
@@ -50,11 +50,11 @@ def _newest_of_each_series() -> list[ErrataTable]:
     (the guard installs the checked copies first, so a decision parses no TOML)."""
     newest: dict[str, str] = {}
     for release in known_kernels():
-        newest[".".join(release.split(".")[:2])] = release
+        newest[series_of(release)] = release
     return [load_errata_table(release) for release in newest.values()]
 
 
 def _by_series(hazard: Hazard) -> Hazard:
     """The hazard naming the series it was judged for (``7.2``), not their newest release."""
-    series = tuple(dict.fromkeys(".".join(k.split(".")[:2]) for k in hazard.guest_kernels))
+    series = tuple(dict.fromkeys(series_of(k) for k in hazard.guest_kernels))
     return dataclasses.replace(hazard, guest_kernels=series)

@@ -52,6 +52,7 @@ from qemu_errata.core.errata.table import (
     load_errata_table,
     release_of,
     resolve_errata_table,
+    series_of,
 )
 
 __all__ = [
@@ -81,4 +82,5 @@ __all__ = [
     "pool_errata",
     "release_of",
     "resolve_errata_table",
+    "series_of",
 ]

@@ -31,6 +31,7 @@ from qemu_errata.core.errata.table import (
     ErrataTable,
     known_kernels,
     load_errata_table,
+    series_of,
 )
 from qemu_errata.core.hosttypes import label_of
 from qemu_errata.core.implementations import TargetImplementation
@@ -464,15 +465,19 @@ def _kernels(releases: set[str], order: Sequence[str]) -> tuple[str, ...]:
         if release not in releases:
             continue
         last = spans[-1][-1] if spans else None
-        if last is not None and _series(last) == _series(release) and _next(order, last) == release:
+        if (
+            last is not None
+            and series_of(last) == series_of(release)
+            and _next(order, last) == release
+        ):
             spans[-1].append(release)
         else:
             spans.append([release])
     named = []
     for span in spans:
-        series = [r for r in order if _series(r) == _series(span[0])]
+        series = [r for r in order if series_of(r) == series_of(span[0])]
         if span == series:
-            named.append(_series(span[0]))
+            named.append(series_of(span[0]))
         else:
             named.append(span[0] if len(span) == 1 else f"{span[0]}-{span[-1]}")
     return tuple(named)
@@ -486,10 +491,6 @@ def _known_kernels() -> tuple[str, ...]:
 def _tables() -> list[ErrataTable]:
     """Every known guest kernel release's table."""
     return [load_errata_table(release) for release in _known_kernels()]
-
-
-def _series(release: str) -> str:
-    return ".".join(release.split(".")[:2])
 
 
 def _next(order: Sequence[str], release: str) -> str | None:

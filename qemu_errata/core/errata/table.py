@@ -161,6 +161,11 @@ def release_of(kernel_release: str) -> str:
     return kernel_release.split("+", maxsplit=1)[0].split("-", maxsplit=1)[0]
 
 
+def series_of(release: str) -> str:
+    """The series of a release (``7.2.13`` -> ``7.2``): errata.toml gives facts by series."""
+    return ".".join(release.split(".")[:2])
+
+
 def known_kernels() -> tuple[str, ...]:
     """The guest kernel releases the table answers for, oldest first."""
     return tuple(r for k in _facts()["kernel"] for r in k["releases"])
