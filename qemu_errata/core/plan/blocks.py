@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from qemu_errata.core.catalogue import Catalogue, Field, Register
 from qemu_errata.core.errata import ErrataTable, guest_workarounds
-from qemu_errata.core.errata.hazards import Hazard, accepted_hazards, accepting
+from qemu_errata.core.errata.hazards import Hazard, accept_option, accepted_hazards, accepting
 from qemu_errata.core.plan.fit import Fit, Fits
 from qemu_errata.core.plan.types import PlanType
 from qemu_errata.core.pool import (
@@ -205,6 +205,7 @@ def _briefly(blocker: Blocker, vmm: Vmm | None) -> str:
     """A blocker of no field in a few words that name no host."""
     register = blocker.register or "the profile"
     vmm_name = "the VMM" if vmm is None else vmm.name
+    mitigation = blocker.values.get("mitigation", "")  # a lost mitigation's blocker names it
     words = {
         Reason.TYPES_ONLY: "a sysfs profile has no ID registers",
         Reason.NOT_REPORTED: f"{register} is not reported by every host",
@@ -212,9 +213,9 @@ def _briefly(blocker: Blocker, vmm: Vmm | None) -> str:
         Reason.KVM_REFUSES: f"KVM refuses the pool's {register}",
         Reason.TIMER_DIFFERS: "timer frequencies differ",
         Reason.LOST_MITIGATION: (
-            f"guests would lose {blocker.values.get('mitigation')} where it is needed, a CPU "
+            f"guests would lose {mitigation} where it is needed, a CPU "
             "on the kernel's safe list beside one that needs it "
-            f"(--accept-lost-mitigation {blocker.values.get('mitigation')} accepts that)"
+            f"({accept_option(mitigation)} accepts that)"
         ),
         Reason.VMM_CANNOT_SET: (
             f"{vmm_name} cannot give guests the pool's CPU implementations"
