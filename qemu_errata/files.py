@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import stat
 
 from qemu_errata.core.document import parse_json
@@ -25,6 +26,7 @@ from qemu_errata.errors import InputError
 
 TYPE_CHECKING = False  # typing costs a short command its import
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import Any, TypeAlias
 
     # A file's name: os and os.path take both (pathlib costs a short command its import).
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 # at this bound the worst JSON (a list of 2 million zeros) takes 0.5 s of CPU and 50 MB.
 MAX_FILE_BYTES = 4 << 20
 _TEMPORARY_SUFFIX = ".tmp"
+_DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def read_bytes(path: FilePath, limit: int = MAX_FILE_BYTES) -> bytes:
@@ -110,6 +113,44 @@ def write_atomically(path: FilePath, content: bytes, mode: int = 0o644) -> None:
     os.makedirs(directory, exist_ok=True)
     prefix = _temporary_prefix(path)
     _remove_leftovers(directory, prefix)
+    # Ctrl-C or SIGTERM landing between the temporary file's creation and the start of the
+    # cleanup below would leave it behind: the signals wait until the file is whole and
+    # renamed (or gone), then interrupt as usual.
+    with _signals_deferred():
+        _write_and_rename(path, directory, prefix, content, mode)
+        _sync_directory(directory)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold Ctrl-C, SIGTERM and SIGHUP until the block ends, then deliver them as they came.
+
+    Python runs signal handlers in the main thread only, so a block in another thread is
+    never interrupted and needs nothing. Handlers, not the signal mask: the kernel gives a
+    signal that the main thread blocks to any other thread (asyncio's child watchers), and
+    the main thread would then run its handler all the same.
+    """
+    arrived: list[int] = []
+    try:
+        previous = {
+            number: signal.signal(number, lambda number, frame: arrived.append(number))
+            for number in _DEFERRED_SIGNALS
+        }
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        for signalled in arrived:
+            signal.raise_signal(signalled)
+
+
+def _write_and_rename(
+    path: FilePath, directory: str, prefix: str, content: bytes, mode: int
+) -> None:
     import tempfile  # noqa: PLC0415 (with random and shutil: reads pay nothing for writes)
 
     descriptor, temporary = tempfile.mkstemp(
@@ -126,7 +167,6 @@ def write_atomically(path: FilePath, content: bytes, mode: int = 0o644) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
-    _sync_directory(directory)
 
 
 def _temporary_prefix(path: FilePath) -> str:

@@ -84,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(command).parse_args(words)
     run: Command = args.run
     previous = {number: signal.signal(number, _raise_signalled) for number in _TERMINATING}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when ignored
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, _raise_interrupted)
     try:
         return _run(run, args)
     finally:
@@ -104,10 +106,10 @@ def _run(run: Command, args: argparse.Namespace) -> int:
     except QemuErrataError as error:
         return _fail(str(error), error.exit_status)
     except _Signalled as signalled:
-        _quiet_asyncio()
+        _quiet_unwinding()
         return _fail(f"terminated by {signalled}", ExitStatus.SIGNALLED + signalled.number)
     except KeyboardInterrupt:
-        _quiet_asyncio()
+        _quiet_unwinding()
         return _fail("interrupted", ExitStatus.SIGNALLED + signal.SIGINT)
     except Exception as error:  # the one place where a bug becomes status 3, not a verdict
         # Imported here: start-up pays for neither (see bench/cli_startup.py).
@@ -122,15 +124,26 @@ def _run(run: Command, args: argparse.Namespace) -> int:
         return _fail(problem + hint, ExitStatus.INTERNAL)
 
 
-def _quiet_asyncio() -> None:
-    """No "Task exception was never retrieved" traceback at exit for tasks the signal cut short."""
+def _quiet_unwinding() -> None:
+    """After a signal, the one line says it all: no "exception was never retrieved" traceback
+    from asyncio and no "coroutine was never awaited" warning for work the signal cut short
+    (it can land inside asyncio.run's own cleanup)."""
+    import warnings  # noqa: PLC0415 (not for a command that runs to its end)
+
+    warnings.simplefilter("ignore")
     logging = sys.modules.get("logging")  # asyncio imports it; without asyncio, nothing to do
     if logging is not None:
         logging.getLogger("asyncio").disabled = True
 
 
 def _raise_signalled(number: int, frame: FrameType | None) -> None:
+    _quiet_unwinding()  # from here on: the unwinding collects cancelled futures, which log
     raise _Signalled(number)
+
+
+def _raise_interrupted(number: int, frame: FrameType | None) -> None:
+    _quiet_unwinding()
+    raise KeyboardInterrupt
 
 
 def _fail(message: str, status: int) -> int:

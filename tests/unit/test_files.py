@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -78,6 +79,39 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_temporary(
     with pytest.raises(KeyboardInterrupt):
         files.write_atomically(path, b"new")
     assert path.read_text() == "old"
+    assert os.listdir(tmp_path) == ["model.json"]
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_during_a_write_waits_until_the_file_is_whole(
+    number: signal.Signals, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real signal, sent while the temporary file exists: it used to raise there (Ctrl-C
+    # in mkstemp left ``.model.json.PID.XXXX.tmp``); now it interrupts after the rename.
+    path = tmp_path / "model.json"
+    real_fsync = os.fsync
+
+    def signalled_fsync(descriptor: int) -> None:
+        os.kill(os.getpid(), number)
+        real_fsync(descriptor)
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", signalled_fsync)
+    previous = signal.signal(number, interrupt)
+    # Another thread, as asyncio's child watchers are: the kernel may hand it the signal.
+    done = threading.Event()
+    bystander = threading.Thread(target=done.wait)
+    bystander.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            files.write_atomically(path, b"new")
+    finally:
+        signal.signal(number, previous)
+        done.set()
+        bystander.join()
+    assert path.read_text() == "new"
     assert os.listdir(tmp_path) == ["model.json"]
 
 
