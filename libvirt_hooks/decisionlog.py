@@ -61,17 +61,50 @@ def send_to_syslog(priority: int, line: str) -> None:
 
 def append_to_log(path: str, data: bytes) -> None:
     """Append ``data`` to the log without following a link or writing a file others own."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-    descriptor = os.open(path, flags | os.O_NOCTTY, 0o640)
+    descriptor = _open_log(path, os.O_CREAT)
+    try:
+        os.write(descriptor, data)
+    finally:
+        os.close(descriptor)
+
+
+def log_takes_lines(path: str) -> str:
+    """Whether append_to_log, run as this user, could write to ``path``, found without
+    creating or changing it: what was found, for people; OSError if it could not.
+
+    A missing log is left missing: created here it would belong to whoever runs the check,
+    not to the user the hook runs as, so only its directory is asked whether it admits it.
+    """
+    try:
+        os.close(_open_log(path, 0))
+    except FileNotFoundError:
+        directory = os.path.dirname(path)
+        if not os.path.isdir(directory):
+            raise OSError(errno.ENOENT, f"missing, and so is its directory {directory}") from None
+        if not os.access(directory, os.W_OK | os.X_OK, effective_ids=True):
+            raise OSError(
+                errno.EACCES,
+                f"missing, and uid {os.geteuid()} cannot create files in {directory}",
+            ) from None
+        return f"missing: the hook creates it on its first line (uid {os.geteuid()} may)"
+    return "exists; opened for appending, nothing written"
+
+
+def _open_log(path: str, create: int) -> int:
+    """The log opened for appending (``create``: os.O_CREAT or 0), never through a link and
+    only if it is a regular file root or the hook's user owns."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    descriptor = os.open(path, flags | os.O_NOCTTY | create, 0o640)
     try:
         status = os.fstat(descriptor)
         if not stat.S_ISREG(status.st_mode) or trust.problem(status) is not None:
             raise OSError(
                 f"not a regular file of root or the hook's user (mode {status.st_mode:o})"
             )
-        os.write(descriptor, data)
-    finally:
+    except OSError:
         os.close(descriptor)
+        raise
+    return descriptor
 
 
 def domain_log_path(domain: str) -> tuple[str | None, str]:

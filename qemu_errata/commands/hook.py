@@ -3,11 +3,13 @@
 ``check`` says whether our script is in libvirt's hook directory as this
 installation writes it, loads the hook's configuration exactly as the hook does
 (same HOME precedence, same ownership rules, same limits), checks that its log
-takes lines, reads this host's CPUs and the cached host profile, and prints the
-effective settings and where each comes from (HookConfig.origin, as the hook's
-own messages say it). With ``--model`` or ``--connect``/``--domain`` it then runs
-the hook's decision on that VM (guard.admission), logging nothing: exit 1 when the
-hook would refuse it, 2 on any problem of the installation or configuration.
+takes lines (without creating or changing a log file: one made here would belong to
+whoever runs the check, not to the hook's user), reads this host's CPUs and the
+cached host profile, and prints the effective settings and where each comes from
+(HookConfig.origin, as the hook's own messages say it). With ``--model`` or
+``--connect``/``--domain`` it then runs the hook's decision on that VM
+(guard.admission), logging nothing: exit 1 when the hook would refuse it, 2 on any
+problem of the installation or configuration.
 
 The script runs this interpreter with ``-I`` (no environment, no user site)
 and ``-S`` (no site-packages scan, which costs a quarter of Python's start-up:
@@ -28,7 +30,7 @@ from pathlib import Path
 import libvirt_hooks
 from libvirt_hooks.config import KEYS, SYSLOG, SYSTEM_CONFIG, USER_CONFIG, HookConfig, load_config
 from libvirt_hooks.constants import GUARDED
-from libvirt_hooks.decisionlog import LOG_INFO, SYSLOG_SOCKET, append_to_log, send_to_syslog
+from libvirt_hooks.decisionlog import LOG_INFO, SYSLOG_SOCKET, log_takes_lines, send_to_syslog
 from libvirt_hooks.guard import admission
 from libvirt_hooks.hostcpus import read_host_implementations
 from libvirt_hooks.profilecheck import describes, read_host_profile
@@ -235,10 +237,10 @@ def _check_log(config: HookConfig) -> list[str]:
             ) from None
         return [f"log: syslog ({SYSLOG_SOCKET} took a line)"]
     try:
-        append_to_log(config.log, b"")
+        found = log_takes_lines(config.log)
     except OSError as error:
-        raise InputError(f"log {config.log}: cannot open for appending: {error}") from None
-    return [f"log: {config.log} (opened for appending)"]
+        raise InputError(f"log {config.log}: takes no lines: {error.strerror or error}") from None
+    return [f"log: {config.log} ({found})"]
 
 
 def _check_host(config: HookConfig) -> list[str]:

@@ -144,6 +144,58 @@ def test_hook_check_fails_when_syslog_takes_no_lines(
         reader.close()
 
 
+def test_hook_check_never_creates_or_changes_the_log(
+    host: Host, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A log made by `hook check` would belong to whoever ran it, not to the user the hook
+    runs as: a missing log stays missing (its directory is asked instead), and an existing
+    one is opened for appending but not written."""
+    assert not host.log.exists()
+    assert host.check() == 0
+    lines = output_lines(capsys)
+    assert not host.log.exists()
+    uid = os.geteuid()
+    assert f"log: {host.log} (missing: the hook creates it on its first line (uid {uid} may))" in (
+        lines
+    )
+    host.log.write_bytes(b"earlier line\n")
+    os.utime(host.log, (0, 0))
+    assert host.check() == 0
+    assert f"log: {host.log} (exists; opened for appending, nothing written)" in output_lines(
+        capsys
+    )
+    assert host.log.read_bytes() == b"earlier line\n"
+    assert host.log.stat().st_mtime == 0
+
+
+def test_hook_check_fails_when_the_logs_directory_is_missing(
+    host: Host, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = host.home / "no-such-dir" / "hook.log"
+    host.configure(log=str(log))
+    assert host.check() == 2
+    lines = output_lines(capsys)
+    assert (
+        f"problem: log {log}: takes no lines: missing, and so is its directory {log.parent}"
+        in lines
+    )
+    assert not log.parent.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may create files in any directory")
+def test_hook_check_fails_when_this_user_cannot_create_the_log(
+    host: Host, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shut = host.home / "shut"
+    shut.mkdir(mode=0o555)
+    host.configure(log=str(shut / "hook.log"))
+    assert host.check() == 2
+    assert (
+        f"takes no lines: missing, and uid {os.geteuid()} cannot create files in {shut}"
+        in capsys.readouterr().out
+    )
+
+
 def test_a_broken_configuration_is_refused_and_logged_where_it_says(host: Host) -> None:
     host.write(f'log = "{host.log}"\nstart_polcy = "warn"\n')
     result = host.run_hook(pool_xml(N1))
@@ -206,7 +258,7 @@ def test_hook_check_model_is_the_hooks_decision_without_logging(
     last = output_lines(capsys)[-1]
     assert last.startswith("The hook would refuse VM 'a64fx.json' here: this host's CPUs 0-3 are")
     assert "not in the VM's target implementation list" in last
-    assert host.log.read_text() == ""  # a dry run records no decision
+    assert not host.log.exists()  # a dry run records no decision
 
 
 @pytest.mark.parametrize(
