@@ -202,9 +202,9 @@ def _run(
     )
     for inside, data in result.files.items():
         write_atomically(transfer.outputs[inside], data)
-    sys.stdout.buffer.write(_outside_names(transfer, result.stdout))
+    sys.stdout.buffer.write(transfer.outside_names(result.stdout))
     sys.stdout.flush()
-    sys.stderr.buffer.write(_outside_names(transfer, result.stderr))
+    sys.stderr.buffer.write(transfer.outside_names(result.stderr))
     print(
         f"qemu-errata nested: ran on a {cpu} host, {described}, in {result.seconds:.1f} s",
         file=sys.stderr,
@@ -217,10 +217,3 @@ def _progress(host: str, command: str, verbose: bool) -> BootProgress | None:
     if verbose or sys.stderr.isatty():
         return BootProgress(sys.stderr, host, command, verbose=verbose)
     return None
-
-
-def _outside_names(transfer: Transfer, output: bytes) -> bytes:
-    try:
-        return transfer.outside_names(output.decode("utf-8")).encode("utf-8")
-    except UnicodeDecodeError:
-        return output

@@ -7,7 +7,8 @@ is carried in, under ``/qemu-errata/in/<n>/<its name>``; the value of ``-o``
 or ``--output`` is written inside to ``/qemu-errata/out/<n>/<its name>`` and
 carried back out to the path given. The arguments are rewritten to the
 inside paths, and the inside paths in the command's output are written back
-as the paths given, so messages name the files the user named.
+as the arguments given, byte for byte (output that is not UTF-8 too), so messages
+name the files as the user wrote them.
 """
 
 from __future__ import annotations
@@ -33,12 +34,15 @@ class Transfer:
     argv: list[str] = field(default_factory=list)
     inputs: dict[str, Path] = field(default_factory=dict)
     outputs: dict[str, Path] = field(default_factory=dict)
+    given: dict[str, str] = field(default_factory=dict)  # inside path: the argument as written
 
-    def outside_names(self, text: str) -> str:
-        """``text`` with every inside path replaced by the path the user gave."""
-        for inside, outside in [*self.inputs.items(), *self.outputs.items()]:
-            text = text.replace(inside, str(outside))
-        return text
+    def outside_names(self, output: bytes) -> bytes:
+        """The command's ``output`` with every inside path replaced by the argument given."""
+        # surrogateescape: bytes that are not UTF-8 (and such file names) pass through as they are
+        text = output.decode("utf-8", "surrogateescape")
+        for inside, argument in self.given.items():
+            text = text.replace(inside, argument)
+        return text.encode("utf-8", "surrogateescape")
 
 
 def plan_transfer(argv: Sequence[str]) -> Transfer:
@@ -78,6 +82,7 @@ def _input(transfer: Transfer, value: str) -> str:
         return value
     inside = f"{IN_DIRECTORY}/{len(transfer.inputs)}/{path.resolve().name or 'root'}"
     transfer.inputs[inside] = path
+    transfer.given[inside] = value
     return inside
 
 
@@ -89,6 +94,7 @@ def _output(transfer: Transfer, option: str, value: str) -> str:
         raise InputError(f"{option} {value}: directory {path.parent} does not exist")
     inside = f"{OUT_DIRECTORY}/{len(transfer.outputs)}/{path.name}"
     transfer.outputs[inside] = path
+    transfer.given[inside] = value
     return inside
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +73,33 @@ def test_transfer_carries_named_files_in_and_outputs_out(tmp_path: Path) -> None
         f"{IN_DIRECTORY}/1/sysfs": sysfs,
     }
     assert transfer.outputs[f"{OUT_DIRECTORY}/0/p.json"] == tmp_path / "p.json"
-    message = f"{IN_DIRECTORY}/0/n1.json: cannot read"
-    assert transfer.outside_names(message) == f"{profile}: cannot read"
+    message = f"{IN_DIRECTORY}/0/n1.json: cannot read".encode()
+    assert transfer.outside_names(message) == f"{profile}: cannot read".encode()
+
+
+def test_output_paths_are_printed_as_the_operator_wrote_them(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The command inside prints the inside path of -o; the operator reads the argument they
+    typed, not a normalised one ('./p.json' stays './p.json')."""
+    monkeypatch.chdir(tmp_path)
+    transfer = plan_transfer(["probe", "-o", "./p.json", "--output=.//q.json"])
+    written = f"profile of host h written to {OUT_DIRECTORY}/0/p.json.\n"
+    assert transfer.outside_names(written.encode()) == b"profile of host h written to ./p.json.\n"
+    assert transfer.outside_names(f"{OUT_DIRECTORY}/1/q.json".encode()) == b".//q.json"
+
+
+def test_output_paths_are_mapped_back_in_output_that_is_not_utf8(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A byte that is not UTF-8 (a guest's console line, a file name in Latin-1) left every
+    inside path in the output; the operator's path comes back byte for byte."""
+    monkeypatch.chdir(tmp_path)
+    name = os.fsdecode(b"caf\xe9.json")  # as Python hands a Latin-1 argv word over
+    transfer = plan_transfer(["probe", "-o", name])
+    inside = f"{OUT_DIRECTORY}/0/{name}".encode("utf-8", "surrogateescape")
+    output = b"console: \xff\nwritten to " + inside + b"\n"
+    assert transfer.outside_names(output) == b"console: \xff\nwritten to caf\xe9.json\n"
 
 
 def test_transfer_refuses_an_output_in_a_missing_directory(tmp_path: Path) -> None:
