@@ -41,8 +41,8 @@ class JsonCopies:
             table = os.stat(os.path.join(data_files.DATA_DIRECTORY, name))
         except OSError:
             return None  # the core reports the missing table
-        stem = f"{name.removesuffix('.toml')}-{table.st_size}-{table.st_mtime_ns}"
-        path = self._paths[name] = os.path.join(self.directory, f"{stem}.json")
+        copy = _copy_name(name.removesuffix(".toml"), table.st_size, table.st_mtime_ns)
+        path = self._paths[name] = os.path.join(self.directory, copy)
         try:
             descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except OSError:
@@ -95,15 +95,17 @@ def _ours(status: os.stat_result) -> bool:
     return status.st_uid in (0, os.geteuid()) and not status.st_mode & 0o022
 
 
+def _copy_name(base: str, size: int, mtime_ns: int) -> str:
+    """The file name of the copy of table ``base`` (its name without ``.toml``) at this size
+    and modification time: the one spelling, which get() writes and _remove_older() finds."""
+    return f"{base}-{size}-{mtime_ns}.json"
+
+
 def _is_copy_of(base: str, entry: str) -> bool:
-    """``entry`` is ``<base>-<size>-<mtime>.json`` (not a copy of ``<base>-effects``)."""
-    stamp = entry.removeprefix(f"{base}-").removesuffix(".json").split("-")
-    return (
-        entry.startswith(f"{base}-")
-        and entry.endswith(".json")
-        and len(stamp) == 2
-        and all(part.isdigit() for part in stamp)
-    )
+    """Whether ``entry`` is _copy_name() of some version of table ``base`` (not of
+    ``<base>-effects``): its last two runs of digits are that version's size and time."""
+    runs = "".join(c if c in "0123456789" else " " for c in entry).split()
+    return len(runs) >= 2 and entry == _copy_name(base, int(runs[-2]), int(runs[-1]))
 
 
 def cache_directory() -> str:

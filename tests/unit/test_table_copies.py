@@ -39,7 +39,13 @@ def test_a_new_copy_removes_the_copies_of_the_tables_older_versions(cache: Path)
     # Each upgrade or reinstall gives the package's tables a new modification time.
     cache.mkdir(parents=True)
     older = [cache / "errata-100-1.json", cache / "errata-200-2.json"]
-    others = [cache / "errata-effects-100-1.json", cache / "errata-notes.json"]
+    others = [
+        cache / "errata-effects-100-1.json",
+        cache / "errata-notes.json",
+        # Not a name a copy is given (no leading zeros, ASCII digits only): not ours to remove.
+        cache / "errata-0100-1.json",
+        cache / "errata-\uff11\uff10\uff10-1.json",
+    ]
     for path in older + others:
         path.write_text("{}")
     data_files.package_toml("errata.toml", FACTS_FILE)
