@@ -4,11 +4,12 @@ The errata answer is for a guest on QEMU's ``virt`` machine booted the way QEMU
 boots a kernel it is given (``-kernel``, a device tree):
 
 - ``/chosen`` holds ``kaslr-seed`` (8 bytes) and ``rng-seed`` (32 bytes): QEMU
-  writes both unless ``dtb-randomness=off`` (hw/arm/virt.c, ``create_randomness``).
-  An arm64 kernel with a seed randomises its placement and logs "KASLR enabled"
-  (arch/arm64/kernel/kaslr.c ``kaslr_init``); without one it also uses RNDR when
-  ID_AA64ISAR0_EL1.RNDR says the CPU has it (pi/kaslr_early.c), else it logs
-  "KASLR disabled due to lack of seed". ``nokaslr`` turns it off.
+  writes both unless the machine option ``dtb-randomness=off`` (older name
+  ``dtb-kaslr-seed=off``) is given (hw/arm/virt.c, ``create_randomness``), which no
+  input here names: every board modelled has the seed. An arm64 kernel with a seed
+  randomises its placement and logs "KASLR enabled" (arch/arm64/kernel/kaslr.c
+  ``kaslr_init``), whatever ID_AA64ISAR0_EL1.RNDR says (pi/kaslr_early.c reads RNDR
+  only without a seed). ``nokaslr`` turns it off.
 - With KASLR on, ``unmap_kernel_at_el0()`` (arch/arm64/kernel/cpufeature.c) forces
   KPTI on ("kernel page table isolation forced ON by KASLR") unless the CPU has E0PD
   (``kaslr_requires_kpti()``, the table's ``kaslr_kpti_unless``) or a listed CPU has
@@ -38,15 +39,14 @@ _TRUE = frozenset({"1", "y", "Y", "on", "On", "ON"})
 _FALSE = frozenset({"0", "n", "N", "off", "Off", "OFF"})
 # Options whose whole effect on the mitigations this module models.
 KNOWN_OPTIONS = ("nokaslr", "kpti=", "mitigations=", "nospectre_v2", "nospectre_bhb")
-RNDR = "ID_AA64ISAR0_EL1.RNDR"
 CAVIUM_27456 = "ARM64_WORKAROUND_CAVIUM_27456"
 
 
 @dataclass(frozen=True)
 class Board:
-    """A guest's board and command line, as far as its mitigations go."""
+    """A guest's board (QEMU's virt, a KASLR seed in /chosen) and command line, as far as its
+    mitigations go."""
 
-    kaslr_seed: bool = True  # /chosen kaslr-seed, as QEMU's virt board writes it
     nokaslr: bool = False
     kpti: bool | None = None  # kpti=: forced on (True) or off (False)
     mitigations_off: bool = False
@@ -58,9 +58,8 @@ class Board:
         return self.mitigations_off or option in self.off
 
     def describe(self) -> str:
-        seed = "a KASLR seed in /chosen" if self.kaslr_seed else "no KASLR seed"
         line = f', guest command line "{self.command_line}"' if self.command_line else ""
-        return f"QEMU's virt board ({seed}, PSCI and SMCCC by HVC){line}"
+        return f"QEMU's virt board (a KASLR seed in /chosen, PSCI and SMCCC by HVC){line}"
 
 
 QEMU_VIRT = Board()
@@ -88,12 +87,7 @@ def guest_board(command_line: str | None) -> Board:
                 f"--guest-cmdline: {word!r}: not an option whose effect is modelled"
                 f" (known: {known})"
             )
-    return Board(True, nokaslr, kpti, mitigations_off, frozenset(off), command_line)
-
-
-def kaslr_enabled(board: Board, registers: Mapping[str, int]) -> bool:
-    """Whether the guest randomises its placement: a seed in /chosen or RNDR, and no nokaslr."""
-    return not board.nokaslr and (board.kaslr_seed or _field(registers, RNDR) != 0)
+    return Board(nokaslr, kpti, mitigations_off, frozenset(off), command_line)
 
 
 def kpti_forced(
@@ -110,7 +104,8 @@ def kpti_forced(
         return board.kpti, "kpti command line option"
     if cavium_27456:
         return False, CAVIUM_27456
-    if kaslr_enabled(board, registers) and _kaslr_requires_kpti(registers, kaslr_unless):
+    # KASLR is on unless nokaslr: the board's seed is there.
+    if not board.nokaslr and _kaslr_requires_kpti(registers, kaslr_unless):
         return True, "KASLR"
     if board.mitigations_off:
         return False, "mitigations=off"

@@ -248,11 +248,7 @@ def errata_json(
         "table": table.linux,
         "guest_kernel": table.kernel,
         "guest_kernel_is_default": default_kernel,
-        "guest_board": {
-            "machine": "virt",
-            "kaslr_seed": board.kaslr_seed,
-            "command_line": board.command_line,
-        },
+        "guest_board": board_json(board),
         "errata": _union(item for document in inputs for item in document["errata"]),
         "hazards": [h for document in inputs for h in document.get("hazards", [])],
         "inputs": inputs,
@@ -394,3 +390,9 @@ def _union(items: Any) -> list[dict[str, Any]]:
             i for i in item["implementations"] if i not in known["implementations"]
         )
     return list(merged.values())
+
+
+def board_json(board: Board) -> dict[str, Any]:
+    """The guest's board as errata and guest-view print it: QEMU's virt machine, which always
+    has a KASLR seed in /chosen here (core/board.py), and the guest's command line."""
+    return {"machine": "virt", "kaslr_seed": True, "command_line": board.command_line}

@@ -20,6 +20,7 @@ from qemu_errata.probe.guest_boot import (
     IDENTITY,
     GuestBoot,
 )
+from qemu_errata.reports.errata import board_json
 
 GUEST_VIEW_FORMAT = "qemu-errata/guest-view/1"
 
@@ -66,11 +67,7 @@ def guest_view_json(seen: GuestView) -> dict[str, Any]:
             for name, read in boot.reads.items()
         },
         "identity_pinned": boot.identity_pinned,
-        "board": {
-            "machine": "virt",
-            "kaslr_seed": seen.board.kaslr_seed,
-            "command_line": seen.board.command_line,
-        },
+        "board": board_json(seen.board),
         "vulnerabilities": read_vulnerabilities(boot.console_text.splitlines()),
         "judgement": {
             "guest_kernel": judged.release,

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from qemu_errata.core.board import QEMU_VIRT, Board, guest_board
@@ -50,6 +52,20 @@ def test_kaslr_seed_forces_kpti_on_a_neoverse_n1_yet_meltdown_reads_not_affected
     assert (kpti.state, kpti.reason.split(" (")[0]) == ("enabled", "forced ON by KASLR")
     assert KPTI in guest.expected_log()[0]
     assert guest.vulnerabilities()["meltdown"] == "Not affected"
+
+
+def test_every_field_of_the_board_comes_from_an_input_the_product_reads() -> None:
+    """A field no input sets is a branch no guest takes: QEMU's dtb-randomness=off (no KASLR
+    seed) is named by no input here, so the board has no such field; each field is set by a
+    --guest-cmdline option."""
+    command_line = "nokaslr kpti=0 mitigations=off nospectre_bhb"
+    board = guest_board(command_line)
+    changed = {
+        f.name
+        for f in dataclasses.fields(Board)
+        if getattr(board, f.name) != getattr(QEMU_VIRT, f.name)
+    }
+    assert changed == {f.name for f in dataclasses.fields(Board)}
 
 
 def test_nokaslr_leaves_kpti_to_csv3_and_e0pd_spares_it() -> None:
