@@ -19,8 +19,9 @@ boots a kernel it is given (``-kernel``, a device tree):
   (forced off), then KASLR, then ``mitigations=off``, each only when nothing before
   forced it.
 - PSCI and the SMCCC calls go through HVC to KVM (``/psci`` method "hvc"); the
-  ARCH_WORKAROUND answers are the firmware pseudo-registers the VMM sets, which a
-  pool model carries (``KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1/2/3``).
+  ARCH_WORKAROUND answers are the firmware pseudo-registers the guest's host gives it
+  (no VMM sets them), which a pool model carries
+  (``KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1/2/3``).
 
 ``--guest-cmdline`` names what the guest's command line changes; options this
 module does not know are refused (exit 2) rather than silently predicted wrong.

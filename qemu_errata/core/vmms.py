@@ -133,7 +133,7 @@ def of_release(version: tuple[int, int]) -> Vmm | None:
 def with_offered(vmm: Vmm, offered: frozenset[str], found_at: str) -> Vmm:
     """``vmm`` corrected by the property names a QEMU binary was seen to carry."""
     firmware = dict(vmm.firmware_properties)
-    for register, property_name in _FIRMWARE_PROPERTY_NAMES.items():
+    for register, property_name in FIRMWARE_PROPERTY_NAMES.items():
         if property_name in offered:
             firmware[register] = property_name
     return replace(
@@ -145,9 +145,10 @@ def with_offered(vmm: Vmm, offered: frozenset[str], found_at: str) -> Vmm:
     )
 
 
-# Firmware-register properties a binary is searched for (QEMU's names).
-_FIRMWARE_PROPERTY_NAMES = {"KVM_REG_ARM_PSCI_VERSION": "kvm-psci-version"}
+PSCI_VERSION = "KVM_REG_ARM_PSCI_VERSION"
+# Firmware-register properties a binary is searched for (QEMU's names); verify reads them back.
+FIRMWARE_PROPERTY_NAMES = {PSCI_VERSION: "kvm-psci-version"}
 IMPL_CPU_NAME = "impl-cpu"
 # The trace event of QEMU's merged cpreg migration tolerance (QEMU 11.1 has it).
 TOLERANCE_NAME = "tolerate_cpreg_only_in_incoming_stream"
-SEARCHED_NAMES = (*_FIRMWARE_PROPERTY_NAMES.values(), IMPL_CPU_NAME, TOLERANCE_NAME)
+SEARCHED_NAMES = (*FIRMWARE_PROPERTY_NAMES.values(), IMPL_CPU_NAME, TOLERANCE_NAME)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from qemu_errata.core.words import plural
-from qemu_errata.reports.verify import verify_json, verify_lines, wrapped
+from qemu_errata.reports.verify import not_set_words, verify_json, verify_lines, wrapped
 from qemu_errata.vmm.qemu_check import CheckReport, console_midr
 
 QEMU_CHECK_FORMAT = "qemu-errata/qemu-check/1"
@@ -93,7 +93,7 @@ def _verdict(data: dict[str, Any]) -> str:
     if data["ok"]:
         return (
             f"qemu-check passed: the VM runs and presents the model "
-            f"({plural(compared, 'register field')} compared, all equal)."
+            f"({plural(compared, 'register field')} compared, all equal{not_set_words(verify)})."
         )
     if verify["differences"]:
         return (

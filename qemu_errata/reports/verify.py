@@ -14,7 +14,7 @@ from typing import Any
 from qemu_errata.core.catalogue import Catalogue, load_catalogue
 from qemu_errata.core.words import plural
 from qemu_errata.reports.blockers import blocker_json
-from qemu_errata.vmm.verify import VerifyReport
+from qemu_errata.vmm.verify import Unchecked, VerifyReport
 
 VERIFY_FORMAT = "qemu-errata/verify/1"
 WIDTH = 100  # columns of a wrapped list
@@ -26,12 +26,15 @@ def verify_json(report: VerifyReport) -> dict[str, Any]:
         "format": VERIFY_FORMAT,
         "ok": report.ok,
         "differences": [blocker_json(difference) for difference in report.differences],
-        "not_checked": [
-            {"reason": group.reason, "names": list(group.names)} for group in report.not_checked
-        ],
+        "not_checked": _groups_json(report.not_checked),
+        "not_set_by_vmm": _groups_json(report.not_set),
         "compared_fields": report.compared_fields,
         "notes": list(report.notes),
     }
+
+
+def _groups_json(groups: Iterable[Unchecked]) -> list[dict[str, Any]]:
+    return [{"reason": group.reason, "names": list(group.names)} for group in groups]
 
 
 def describe_verify(report: VerifyReport) -> str:
@@ -45,9 +48,13 @@ def verify_lines(data: dict[str, Any], indent: str = "") -> list[str]:
     if data["differences"]:
         lines.append(f"{indent}Differences from the pool model:")
         lines.extend(f"{indent}  {item['message']}" for item in data["differences"])
-    if data["not_checked"]:
-        lines.append(f"{indent}Not checked:")
-        for group in data["not_checked"]:
+    for key, heading in (
+        ("not_checked", "Not checked"),
+        ("not_set_by_vmm", "Not the VMM's to set (not held against the guest)"),
+    ):
+        if data[key]:
+            lines.append(f"{indent}{heading}:")
+        for group in data[key]:
             lines.append(f"{indent}  {group['reason']}:")
             lines.extend(wrapped(grouped(group["names"]), f"{indent}    "))
     lines.extend(f"{indent}Note: {note}" for note in data["notes"])
@@ -61,7 +68,7 @@ def verify_verdict(data: dict[str, Any]) -> str:
     if data["ok"]:
         return (
             f"The guest presents the pool model: {compared}, with the MIDR of each vCPU and "
-            "the target list, all equal."
+            f"the target list, all equal{not_set_words(data)}."
         )
     if data["differences"]:
         also = f", {unchecked} not checked" if data["not_checked"] else ""
@@ -70,6 +77,12 @@ def verify_verdict(data: dict[str, Any]) -> str:
             f"{plural(len(data['differences']), 'difference')} (above); {compared}{also}."
         )
     return f"Not vouched for: {compared} equal, but {unchecked} could not be checked (above)."
+
+
+def not_set_words(data: dict[str, Any]) -> str:
+    """What the verdict adds for the registers no VMM sets ("": none)."""
+    count = sum(len(group["names"]) for group in data["not_set_by_vmm"])
+    return f"; {plural(count, 'item')} no VMM sets are listed above" if count else ""
 
 
 def grouped(names: Iterable[str]) -> list[str]:

@@ -29,7 +29,7 @@ from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import IDENTITY_REGISTER, PoolModel, writable_bits
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.core.registers_table import ID_REGISTER_KINDS, Kind
-from qemu_errata.core.vmms import Vmm
+from qemu_errata.core.vmms import PSCI_VERSION, Vmm
 from qemu_errata.errors import InputError, UnsettableFieldsError, UnsupportedDialectError
 from qemu_errata.vmm import names as vmm_names
 
@@ -231,9 +231,25 @@ def _firmware_pins(model: PoolModel, vmm: Vmm | None) -> list[tuple[str, str]]:
 
 def _firmware_value(register: str, value: int) -> str:
     """How QEMU takes the value: ``kvm-psci-version=1.1`` (major.minor), else hex."""
-    if register == "KVM_REG_ARM_PSCI_VERSION":
+    if register == PSCI_VERSION:
         return f"{value >> 16}.{value & 0xFFFF}"
     return f"{value:#x}"
+
+
+def firmware_value_read(register: str, text: object) -> int | None:
+    """The register's value from what its property reads back (_firmware_value's form);
+    None for anything else (QEMU 11.1 reads "Unknown PSCI-version: N" for a version it has
+    no name for)."""
+    if not isinstance(text, str):
+        return None
+    if register == PSCI_VERSION:
+        major, dot, minor = text.partition(".")
+        whole = dot and major.isdecimal() and minor.isdecimal()
+        return int(major) << 16 | int(minor) if whole else None
+    try:
+        return int(text, 16)
+    except ValueError:
+        return None
 
 
 def require_settable(config: VmmConfig) -> None:

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from qemu_errata.core.catalogue import Catalogue
 from qemu_errata.core.embedded import embedded_profile_names, load_embedded_profile
 from qemu_errata.core.midr import MIDR_REGISTER
+from qemu_errata.core.vmms import FIRMWARE_PROPERTY_NAMES
 from qemu_errata.errors import QmpCommandError, QmpError
 from qemu_errata.vmm import names as vmm_names
-from qemu_errata.vmm.dialects import VmmCapabilities
+from qemu_errata.vmm.dialects import VmmCapabilities, firmware_value_read
 from qemu_errata.vmm.verify import (
     GuestCpu,
     GuestRegisters,
@@ -177,13 +178,16 @@ async def read_guest(monitor: Monitor, catalogue: Catalogue) -> GuestState:
             "qom-get", {"path": "/machine", "property": vmm_names.IMPL_CPU_PROPERTY}
         )
     registers: GuestRegisters | str = "this guest has no vCPU"
-    timer = None
+    timer = firmware = None
     if cpus:
-        registers = await _read_registers(monitor, cpus[0], kvm, catalogue)
-        if not kvm:
+        offered = await _property_names(monitor, cpus[0].qom_path)
+        registers = await _read_registers(monitor, cpus[0], offered, kvm, catalogue)
+        if kvm:
+            firmware = await _read_firmware(monitor, cpus[0], offered, catalogue)
+        else:
             timer = await _qom_get(monitor, cpus[0].qom_path, "cntfrq")
     return GuestState(
-        kvm, tuple(cpus), impl_cpu, registers, timer if isinstance(timer, int) else None
+        kvm, tuple(cpus), impl_cpu, registers, timer if isinstance(timer, int) else None, firmware
     )
 
 
@@ -192,10 +196,10 @@ async def _property_names(monitor: Monitor, path: str) -> frozenset[str]:
 
 
 async def _read_registers(
-    monitor: Monitor, cpu: GuestCpu, kvm: bool, catalogue: Catalogue
+    monitor: Monitor, cpu: GuestCpu, offered: frozenset[str], kvm: bool, catalogue: Catalogue
 ) -> GuestRegisters | str:
-    """The best source of the guest's fields: SYSREG properties, else our probe of its model."""
-    offered = await _property_names(monitor, cpu.qom_path)
+    """The best source of the guest's fields: SYSREG properties (of ``offered``, the vCPU's),
+    else our probe of its model."""
     sysreg = vmm_names.fields_of_properties(offered, catalogue)
     if sysreg:
         fields = {}
@@ -209,6 +213,31 @@ async def _read_registers(
             "registers the host's kernel gives the guest"
         )
     return await _probed_model_registers(monitor, cpu, offered, catalogue)
+
+
+async def _read_firmware(
+    monitor: Monitor, cpu: GuestCpu, offered: frozenset[str], catalogue: Catalogue
+) -> GuestRegisters | None:
+    """The firmware registers a property of the vCPU shows (None: it has none of them).
+
+    QEMU 11.1's ``kvm-psci-version`` reads ``cpu->psci_version``, which QEMU sets from
+    KVM_REG_ARM_PSCI_VERSION when it makes the vCPU: the version KVM gives the guest.
+    """
+    fields: dict[str, int] = {}
+    unknown: dict[str, str] = {}
+    for register, name in FIRMWARE_PROPERTY_NAMES.items():
+        if name not in offered:
+            continue
+        text = await _qom_get(monitor, cpu.qom_path, name)
+        value = firmware_value_read(register, text)
+        for field in catalogue[register].fields:
+            if value is None:
+                unknown[field.qualified_name] = f"the vCPU's {name} reads {text!r}"
+            else:
+                fields[field.qualified_name] = field.raw(value)
+    if not fields and not unknown:
+        return None
+    return GuestRegisters(f"the firmware properties of vCPU {cpu.index}", fields, unknown)
 
 
 async def _probed_model_registers(

@@ -6,8 +6,15 @@ reason: the vCPU's SYSREG properties (QEMU with the custom host model
 series); for a TCG guest, the values our probe read from the same QEMU CPU
 model (only where the guest runs that QEMU version and the machine options
 the probe used: those decide some fields); nothing else under KVM, where
-QMP does not show the registers. Firmware and GIC registers and the timer
-frequency are never visible over QMP.
+QMP does not show the registers.
+
+The firmware pseudo-registers, the GIC CPU interface and (under KVM) the timer
+frequency are the host's, not the VMM's: a guest keeps its start host's values
+(check judges a host's against the model, the destination's KVM each migration's).
+Only the PSCI version has a property that sets it (QEMU 11.1's ``kvm-psci-version``,
+which reads back the version KVM reported when it made the vCPU): where the vCPU has
+it, it is compared; the rest are listed as set by no VMM, never held against the
+guest. A TCG guest has none of them: QEMU answers its PSCI calls itself.
 
 Each vCPU must present a MIDR of the model's target list. Where the machine
 has a target implementation list (``impl-cpu``), it must hold exactly the
@@ -15,8 +22,8 @@ model's entries. A guest without a list is a difference only where it could
 have one and needs it: under KVM with more than one target; under TCG no
 hypercall exists to give one.
 
-A report vouches for the guest only when it compared everything and found
-no difference.
+A report vouches for the guest only when it compared everything a VMM sets and
+found no difference.
 """
 
 from __future__ import annotations
@@ -88,6 +95,8 @@ class GuestState:
     registers: GuestRegisters | str
     # The vCPU's ``cntfrq`` property under TCG (under KVM the guest sees the host's counter).
     timer_frequency_hz: int | None = None
+    # The firmware registers' fields the vCPU's properties show (None: no property shows any).
+    firmware: GuestRegisters | None = None
 
 
 # Why the guest differs (Difference.reason; the "difference" definition of
@@ -124,14 +133,26 @@ class Unchecked:
     names: tuple[str, ...]
 
 
+# Why a register of the model is not the VMM's to set (VerifyReport.not_set).
+KEPT_FROM_HOST = (
+    "no VMM sets them: the guest has its start host's values (check judges a host's against "
+    "the model; the destination's KVM judges them on each migration)"
+)
+NONE_UNDER_TCG = (
+    "a TCG guest has no KVM firmware registers or vGIC: QEMU's own emulation answers for them"
+)
+
+
 @dataclass(frozen=True)
 class VerifyReport:
-    """Every difference, everything not checked, and notes that are neither."""
+    """Every difference, everything not checked, notes that are neither, and what no VMM sets
+    (``not_set``: listed, never held against the guest)."""
 
     differences: tuple[Difference, ...]
     not_checked: tuple[Unchecked, ...]
     notes: tuple[str, ...]
     compared_fields: int
+    not_set: tuple[Unchecked, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -186,15 +207,53 @@ def compare(
             unchecked.setdefault(reason, []).extend(names)
     if not isinstance(guest.registers, str) and model.id_registers:
         notes.append(f"ID register fields read from {guest.registers.source}")
-    for group in ("firmware_registers", "gic_registers"):
-        names = list(getattr(model, group))
-        if names:
-            unchecked.setdefault("QMP does not show them", []).extend(names)
-    differences.extend(_compare_timer(model, guest, unchecked))
+    not_set: dict[str, list[str]] = {}
+    found, shown = _compare_host_registers(model, guest, catalogue, unchecked, not_set)
+    differences.extend(found)
+    compared += shown
+    differences.extend(_compare_timer(model, guest, unchecked, not_set))
     differences.extend(_compare_midrs(model, guest, unchecked))
     differences.extend(_compare_target_list(model, guest, notes))
-    not_checked = tuple(Unchecked(reason, tuple(names)) for reason, names in unchecked.items())
-    return VerifyReport(tuple(differences), not_checked, tuple(notes), compared)
+    return VerifyReport(
+        tuple(differences), _groups(unchecked), tuple(notes), compared, _groups(not_set)
+    )
+
+
+def _groups(names_by_reason: Mapping[str, list[str]]) -> tuple[Unchecked, ...]:
+    return tuple(Unchecked(reason, tuple(names)) for reason, names in names_by_reason.items())
+
+
+def _compare_host_registers(
+    model: PoolModel,
+    guest: GuestState,
+    catalogue: Catalogue,
+    unchecked: dict[str, list[str]],
+    not_set: dict[str, list[str]],
+) -> tuple[list[Difference], int]:
+    """The model's firmware and GIC registers: compared where a vCPU property shows them,
+    else listed as set by no VMM. The differences, and how many fields were compared."""
+    differences: list[Difference] = []
+    compared = 0
+    for name, value in {**model.firmware_registers, **model.gic_registers}.items():
+        register = catalogue.get(name)
+        if register is None or not _shows(guest.firmware, register):
+            not_set.setdefault(KEPT_FROM_HOST if guest.kvm else NONE_UNDER_TCG, []).append(name)
+            continue
+        assert guest.firmware is not None  # _shows() said so
+        found, missing = _compare_register(register, value, guest.firmware)
+        differences.extend(found)
+        compared += len(register.fields) - sum(len(names) for names in missing.values())
+        for reason, names in missing.items():
+            unchecked.setdefault(reason, []).extend(names)
+    return differences, compared
+
+
+def _shows(source: GuestRegisters | None, register: Register) -> bool:
+    """Whether ``source`` tells (or says why it cannot tell) any field of ``register``."""
+    return source is not None and any(
+        f.qualified_name in source.fields or f.qualified_name in source.unknown
+        for f in register.fields
+    )
 
 
 def _compare_register(
@@ -224,14 +283,21 @@ def _compare_register(
 
 
 def _compare_timer(
-    model: PoolModel, guest: GuestState, unchecked: dict[str, list[str]]
+    model: PoolModel,
+    guest: GuestState,
+    unchecked: dict[str, list[str]],
+    not_set: dict[str, list[str]],
 ) -> list[Difference]:
     if model.timer_frequency_hz is None:
         return []
     if guest.timer_frequency_hz is None:
-        unchecked.setdefault("QMP does not show them", []).append(
-            f"the timer frequency ({model.timer_frequency_hz} Hz)"
+        # Under KVM the guest's counter is its host's: no VMM sets its frequency.
+        missing = (
+            not_set.setdefault(KEPT_FROM_HOST, [])
+            if guest.kvm
+            else unchecked.setdefault("the vCPU has no cntfrq property", [])
         )
+        missing.append(f"the timer frequency ({model.timer_frequency_hz} Hz)")
         return []
     if guest.timer_frequency_hz == model.timer_frequency_hz:
         return []

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
 from support.vmm_pool import three_host_pool
 
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.pool import PoolModel
+from qemu_errata.vmm.qmp import read_guest
 from qemu_errata.vmm.verify import GuestCpu, GuestRegisters, GuestState, VerifyReport, compare
 
 A57, A76, N1 = 0x411FD070, 0x414FD0B1, 0x414FD0C1
@@ -91,3 +96,42 @@ def test_unreadable_list_is_a_difference() -> None:
     assert messages(report) == (
         "the machine's impl-cpu reads 'impl', not a list of implementations",
     )
+
+
+class KvmMonitor:
+    """The QMP answers read_guest gets from a QEMU 11.1 KVM guest of one vCPU whose
+    kvm-psci-version reads ``psci`` (None: a QEMU without the property)."""
+
+    CPU = "/machine/unattached/device[0]"
+
+    def __init__(self, psci: str | None) -> None:
+        self.psci = psci
+
+    async def execute(self, command: str, arguments: Mapping[str, Any] | None = None) -> Any:
+        arguments = arguments or {}
+        if command == "query-kvm":
+            return {"enabled": True, "present": True}
+        if command == "query-cpus-fast":
+            return [{"cpu-index": 0, "qom-path": self.CPU}]
+        if command == "qom-list":
+            shown = self.psci is not None and arguments["path"] == self.CPU
+            return [{"name": name} for name in ("type", "kvm-psci-version")[: 1 + shown]]
+        assert command == "qom-get", command
+        return {"midr": 0, "kvm-psci-version": self.psci}[arguments["property"]]
+
+
+def test_a_kvm_guests_psci_version_is_read_from_kvm_psci_version() -> None:
+    """QEMU 11.1's kvm-psci-version reads the version KVM gave the vCPU ("1.1"); one it has
+    no name for reads "Unknown PSCI-version: N", which is not taken for a version."""
+    catalogue = load_catalogue()
+    field = "KVM_REG_ARM_PSCI_VERSION.Version"
+    guest = asyncio.run(read_guest(KvmMonitor("1.1"), catalogue))
+    assert guest.firmware is not None
+    assert (guest.firmware.fields, guest.firmware.unknown) == ({field: 0x10001}, {})
+    assert guest.firmware.source == "the firmware properties of vCPU 0"
+    odd = asyncio.run(read_guest(KvmMonitor("Unknown PSCI-version: 10004"), catalogue))
+    assert odd.firmware is not None
+    assert odd.firmware.unknown == {
+        field: "the vCPU's kvm-psci-version reads 'Unknown PSCI-version: 10004'"
+    }
+    assert asyncio.run(read_guest(KvmMonitor(None), catalogue)).firmware is None
