@@ -200,11 +200,7 @@ def compare(
         if isinstance(guest.registers, str):
             unchecked.setdefault(guest.registers, []).append(name)
             continue
-        found, missing = _compare_register(register, value, guest.registers)
-        differences.extend(found)
-        compared += len(register.fields) - sum(len(names) for names in missing.values())
-        for reason, names in missing.items():
-            unchecked.setdefault(reason, []).extend(names)
+        compared += _compare_into(register, value, guest.registers, differences, unchecked)
     if not isinstance(guest.registers, str) and model.id_registers:
         notes.append(f"ID register fields read from {guest.registers.source}")
     not_set: dict[str, list[str]] = {}
@@ -235,22 +231,33 @@ def _compare_host_registers(
     differences: list[Difference] = []
     compared = 0
     for name, value in {**model.firmware_registers, **model.gic_registers}.items():
-        register = catalogue.get(name)
-        if register is None or not _shows(guest.firmware, register):
+        register, source = catalogue.get(name), guest.firmware
+        if register is None or source is None or not _shows(source, register):
             not_set.setdefault(KEPT_FROM_HOST if guest.kvm else NONE_UNDER_TCG, []).append(name)
-            continue
-        assert guest.firmware is not None  # _shows() said so
-        found, missing = _compare_register(register, value, guest.firmware)
-        differences.extend(found)
-        compared += len(register.fields) - sum(len(names) for names in missing.values())
-        for reason, names in missing.items():
-            unchecked.setdefault(reason, []).extend(names)
+        else:
+            compared += _compare_into(register, value, source, differences, unchecked)
     return differences, compared
 
 
-def _shows(source: GuestRegisters | None, register: Register) -> bool:
+def _compare_into(
+    register: Register,
+    value: int,
+    source: GuestRegisters,
+    differences: list[Difference],
+    unchecked: dict[str, list[str]],
+) -> int:
+    """Compare ``register`` with ``source``, adding to ``differences`` and ``unchecked``; how
+    many of its fields were compared."""
+    found, missing = _compare_register(register, value, source)
+    differences.extend(found)
+    for reason, names in missing.items():
+        unchecked.setdefault(reason, []).extend(names)
+    return len(register.fields) - sum(len(names) for names in missing.values())
+
+
+def _shows(source: GuestRegisters, register: Register) -> bool:
     """Whether ``source`` tells (or says why it cannot tell) any field of ``register``."""
-    return source is not None and any(
+    return any(
         f.qualified_name in source.fields or f.qualified_name in source.unknown
         for f in register.fields
     )
