@@ -4,9 +4,13 @@ Parsing and checking a table takes a short command much of its run (``check``:
 bench/cli_startup.py); the same document read back from JSON takes about a
 millisecond. A copy in $XDG_CACHE_HOME/qemu-errata/tables
 (~/.cache/qemu-errata/tables; safe to delete) is named by the table's name,
-size and modification time, so an edited or upgraded table is parsed anew
-(and a hit reads no table at all), and written atomically (a temporary file
-renamed), so concurrent commands never read half of one. A copy that
+its installation (the data directory's device and inode) and its size and
+modification time, so an edited or upgraded table is parsed anew (and a hit
+reads no table at all), and written atomically (a temporary file renamed), so
+concurrent commands never read half of one. A new copy replaces the copies of
+its installation's older tables only: two installations under one user (a
+venv beside a system package) each keep theirs instead of removing the
+other's on every run. A copy that
 another user could have written (its owner, or its or its directory's mode)
 is not read. Any failure to read or write a
 copy falls back to parsing: the copies only ever save time. Entry points
@@ -33,15 +37,20 @@ class JsonCopies:
     def __init__(self, directory: str) -> None:
         self.directory = directory
         self._paths: dict[str, str] = {}  # by table: its copy's path when get() looked
+        self._installation = ""  # the data directory's "DEVICE-INODE", once get() needed it
 
     def get(self, name: str) -> dict[str, Any] | None:
         """The copy of table ``name``'s current version; None (parse the table) when there
         is none, it is damaged, or another user could have written it."""
         try:
             table = os.stat(os.path.join(data_files.DATA_DIRECTORY, name))
+            if not self._installation:
+                data = os.stat(data_files.DATA_DIRECTORY)
+                self._installation = f"{data.st_dev}-{data.st_ino}"
         except OSError:
             return None  # the core reports the missing table
-        copy = _copy_name(name.removesuffix(".toml"), table.st_size, table.st_mtime_ns)
+        base = name.removesuffix(".toml")
+        copy = _copy_name(base, self._installation, table.st_size, table.st_mtime_ns)
         path = self._paths[name] = os.path.join(self.directory, copy)
         try:
             descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -79,12 +88,12 @@ class JsonCopies:
         self._remove_older(name, os.path.basename(path))
 
     def _remove_older(self, name: str, kept: str) -> None:
-        """Remove the copies of other versions of table ``name`` (each upgrade or reinstall
-        makes a new one; without this they pile up)."""
+        """Remove the copies of this installation's other versions of table ``name`` (each
+        upgrade or reinstall makes a new one; without this they pile up)."""
         base = name.removesuffix(".toml")
         with contextlib.suppress(OSError):
             for entry in os.listdir(self.directory):
-                if entry != kept and _is_copy_of(base, entry):
+                if entry != kept and _is_copy_of(base, self._installation, entry):
                     with contextlib.suppress(OSError):
                         os.unlink(os.path.join(self.directory, entry))
 
@@ -95,17 +104,24 @@ def _ours(status: os.stat_result) -> bool:
     return status.st_uid in (0, os.geteuid()) and not status.st_mode & 0o022
 
 
-def _copy_name(base: str, size: int, mtime_ns: int) -> str:
-    """The file name of the copy of table ``base`` (its name without ``.toml``) at this size
-    and modification time: the one spelling, which get() writes and _remove_older() finds."""
-    return f"{base}-{size}-{mtime_ns}.json"
+def _copy_name(base: str, installation: str, size: int, mtime_ns: int) -> str:
+    """The file name of the copy of table ``base`` (its name without ``.toml``) of this
+    installation, size and modification time: the one spelling, which get() writes and
+    _remove_older() finds."""
+    return f"{base}-{installation}-{size}-{mtime_ns}.json"
 
 
-def _is_copy_of(base: str, entry: str) -> bool:
-    """Whether ``entry`` is _copy_name() of some version of table ``base`` (not of
-    ``<base>-effects``): its last two runs of digits are that version's size and time."""
+def _is_copy_of(base: str, installation: str, entry: str) -> bool:
+    """Whether ``entry`` is _copy_name() of some version of this installation's table
+    ``base`` (not of ``<base>-effects``, not another installation's), or a copy named as
+    0.3.0 named them (``<base>-SIZE-TIME.json``, no installation): its last two runs of
+    digits are that version's size and time."""
     runs = "".join(c if c in "0123456789" else " " for c in entry).split()
-    return len(runs) >= 2 and entry == _copy_name(base, int(runs[-2]), int(runs[-1]))
+    if len(runs) < 2:
+        return False
+    size, mtime_ns = int(runs[-2]), int(runs[-1])
+    named_before = f"{base}-{size}-{mtime_ns}.json"
+    return entry in (_copy_name(base, installation, size, mtime_ns), named_before)
 
 
 def cache_directory() -> str:

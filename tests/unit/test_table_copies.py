@@ -28,18 +28,33 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def test_a_checked_table_is_read_back_from_a_json_copy_named_by_its_content(cache: Path) -> None:
     parsed = data_files.package_toml("errata.toml", FACTS_FILE)
     (copy,) = cache.glob("errata-*")  # its shape may read registers.toml too (MIDR widths)
-    table = Path(data_files.DATA_DIRECTORY, "errata.toml").stat()
-    assert copy.name == f"errata-{table.st_size}-{table.st_mtime_ns}.json"
+    assert copy.name == _current_copy("errata")
     assert json.loads(copy.read_text()) == parsed
     copy.write_text('{"table": "from the copy"}')  # a copy was checked before it was kept
     assert data_files.package_toml("errata.toml", FACTS_FILE) == {"table": "from the copy"}
 
 
+def _installation() -> str:
+    data = Path(data_files.DATA_DIRECTORY).stat()
+    return f"{data.st_dev}-{data.st_ino}"
+
+
+def _current_copy(base: str) -> str:
+    table = Path(data_files.DATA_DIRECTORY, f"{base}.toml").stat()
+    return f"{base}-{_installation()}-{table.st_size}-{table.st_mtime_ns}.json"
+
+
 def test_a_new_copy_removes_the_copies_of_the_tables_older_versions(cache: Path) -> None:
     # Each upgrade or reinstall gives the package's tables a new modification time.
     cache.mkdir(parents=True)
-    older = [cache / "errata-100-1.json", cache / "errata-200-2.json"]
+    older = [
+        cache / f"errata-{_installation()}-100-1.json",
+        cache / "errata-100-1.json",  # as 0.3.0 named copies: no installation
+        cache / "errata-200-2.json",
+    ]
     others = [
+        # Another installation's copy (a venv beside a system package): it keeps its own.
+        cache / "errata-1-2-100-1.json",
         cache / "errata-effects-100-1.json",
         cache / "errata-notes.json",
         # Not a name a copy is given (no leading zeros, ASCII digits only): not ours to remove.
@@ -49,10 +64,8 @@ def test_a_new_copy_removes_the_copies_of_the_tables_older_versions(cache: Path)
     for path in older + others:
         path.write_text("{}")
     data_files.package_toml("errata.toml", FACTS_FILE)
-    table = Path(data_files.DATA_DIRECTORY, "errata.toml").stat()
-    kept = f"errata-{table.st_size}-{table.st_mtime_ns}.json"
     left = sorted(p.name for p in cache.glob("errata*"))
-    assert left == sorted([kept, *(p.name for p in others)])
+    assert left == sorted([_current_copy("errata"), *(p.name for p in others)])
 
 
 def test_a_table_read_without_its_shape_makes_no_copy(cache: Path) -> None:
