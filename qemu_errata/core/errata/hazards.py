@@ -9,9 +9,12 @@ Found by comparing what a guest decides in two views, with the pool model's regi
   A mitigation a guest enables (or asks the firmware about) with only its host's own
   implementation, and skips with the whole list because another listed implementation is on
   the safe list, is lost on that host.
+- **An erratum that forces a mitigation off** (Cavium ThunderX erratum 27456: KPTI), brought
+  by another listed implementation (Linux >= 6.15 guests) or by the pinned MIDR.
 - **A pinned MIDR** (guests older than 6.15 read the MIDR/REVIDR they see, the pinned one): an
   erratum workaround or mitigation the guest enables with its host's own implementation and
-  not with the pinned one is lost on that host.
+  not with the pinned one (the pinned MIDR on a safe list, on no affected list, or bringing
+  an erratum that forces it off) is lost on that host.
 
 Every guest kernel release the errata table answers for is judged; a hazard names the
 releases it holds for.
@@ -61,8 +64,9 @@ class Hazard:
     name: str  # the mitigation's id ("Spectre-BHB"), or the erratum's ("ARM erratum 1418040")
     needed_on: tuple[TargetImplementation, ...]  # the target implementations that need it
     because_of: tuple[TargetImplementation, ...]  # safe-listed implementations, or the pin
-    cause: str  # SAFE_LIST or PINNED_MIDR
+    cause: str  # SAFE_LIST, FORCED_OFF or PINNED_MIDR
     guest_kernels: tuple[str, ...]  # "7.2" (every release of a series) or "6.12.94-6.12.111"
+    forced_by: str = ""  # the erratum that forces it off (FORCED_OFF, or a pin that does)
 
     def describe(self, hosts: Hosts | None = None) -> str:
         """``Spectre-BHB LOST on Arm Neoverse-N1 r4p1: Arm Cortex-A53 r0p4 is on the kernel's
@@ -70,7 +74,12 @@ class Hazard:
         needed = ", ".join(_named(t, hosts) for t in self.needed_on)
         kernels = f"Linux {', '.join(self.guest_kernels)} guests"
         if self.cause == PINNED_MIDR:
-            why = f"the pinned MIDR {Midr(self.because_of[0].midr).name()} hides it from {kernels}"
+            pinned = f"the pinned MIDR {Midr(self.because_of[0].midr).name()}"
+            why = (
+                f"{pinned} brings {self.forced_by}, which forces it off for {kernels}"
+                if self.forced_by
+                else f"{pinned} hides it from {kernels}"
+            )
         elif self.cause == FORCED_OFF:
             listed = ", ".join(Midr(t.midr).name() for t in self.because_of)
             why = f"an erratum of the listed {listed} forces it off ({kernels}, on every host)"
@@ -132,17 +141,23 @@ def pool_hazards(
         return ()
     tables = _tables() if tables is None else tables
     pool = _Pool(tuple(targets), registers, hosts or {}, evident_only, board)
-    found: dict[tuple[str, str, str, tuple[TargetImplementation, ...]], _Found] = {}
+    found: dict[tuple[str, str, str, tuple[TargetImplementation, ...], str], _Found] = {}
     for table in tables:
-        for kind, name, needed_on, because_of, cause in _losses(table, pool):
-            key = (kind, name, cause, because_of)
+        for kind, name, needed_on, because_of, cause, forced_by in _losses(table, pool):
+            key = (kind, name, cause, because_of, forced_by)
             found.setdefault(key, _Found()).add(needed_on, table.kernel)
     order = [*_known_kernels(), *(t.kernel for t in tables if t.kernel not in _known_kernels())]
     return tuple(
         Hazard(
-            kind, name, tuple(sorted(f.needed_on)), because_of, cause, _kernels(f.releases, order)
+            kind,
+            name,
+            tuple(sorted(f.needed_on)),
+            because_of,
+            cause,
+            _kernels(f.releases, order),
+            forced_by,
         )
-        for (kind, name, cause, because_of), f in found.items()
+        for (kind, name, cause, because_of, forced_by), f in found.items()
     )
 
 
@@ -308,7 +323,8 @@ class _Found:
         self.releases.add(release)
 
 
-_Loss = tuple[str, str, TargetImplementation, tuple[TargetImplementation, ...], str]
+# kind, name, the implementation that needs it, because_of, cause, forced_by
+_Loss = tuple[str, str, TargetImplementation, tuple[TargetImplementation, ...], str, str]
 
 
 class _Pool:
@@ -399,7 +415,7 @@ def _safe_listed(table: ErrataTable, pool: _Pool) -> list[_Loss]:
             name = own.mitigation.id
             lost = own.state != _NOT_NEEDED and safe and target not in safe
             if lost and pool.needs(table, target, own):
-                losses.append((LOST_MITIGATION, name, target, safe, SAFE_LIST))
+                losses.append((LOST_MITIGATION, name, target, safe, SAFE_LIST, ""))
     return losses
 
 
@@ -419,6 +435,7 @@ def _forced_off(table: ErrataTable, pool: _Pool) -> list[_Loss]:
     if not forcing:
         return []
     because = tuple(t for t in pool.targets if t.midr in forcing)
+    forced_by = _forcing_errata(listed)
     losses: list[_Loss] = []
     for target in pool.targets:
         if target.midr in forcing:
@@ -426,13 +443,16 @@ def _forced_off(table: ErrataTable, pool: _Pool) -> list[_Loss]:
         for own in pool.alone(table, target):
             kpti = own.mitigation.capability == KPTI and own.state != _NOT_NEEDED
             if kpti and pool.needs(table, target, own):
-                losses.append((LOST_MITIGATION, own.mitigation.id, target, because, FORCED_OFF))
+                loss = (LOST_MITIGATION, own.mitigation.id, target, because, FORCED_OFF, forced_by)
+                losses.append(loss)
     return losses
 
 
 def _pinned(table: ErrataTable, pool: _Pool, pinned: int) -> list[_Loss]:
     """What a guest reading the pinned MIDR (and its host's REVIDR unless the model pins
-    that too) skips that it enables with each host's own implementation."""
+    that too) skips that it enables with each host's own implementation: as with a list,
+    what the pinned MIDR makes not needed (a safe list, no affected list) and KPTI an
+    erratum it brings forces off (on a host whose own MIDR does not bring that erratum)."""
     registers = pool.registers
     losses: list[_Loss] = []
     for target in pool.targets:
@@ -443,13 +463,22 @@ def _pinned(table: ErrataTable, pool: _Pool, pinned: int) -> list[_Loss]:
         for enabled in own.errata:
             key = enabled.erratum.capability or enabled.erratum.id
             if enabled.no_effect is None and key not in kept:
-                losses.append((LOST_WORKAROUND, enabled.erratum.id, target, (seen,), PINNED_MIDR))
+                loss = (LOST_WORKAROUND, enabled.erratum.id, target, (seen,), PINNED_MIDR, "")
+                losses.append(loss)
+        forced_by = "" if _forcing_errata(own) else _forcing_errata(pinned_view)
         for mine, theirs in zip(own.mitigations, pinned_view.mitigations, strict=True):
-            name = mine.mitigation.id
-            lost = mine.state != _NOT_NEEDED and theirs.state == _NOT_NEEDED
-            if lost and pool.needs(table, target, mine):
-                losses.append((LOST_MITIGATION, name, target, (seen,), PINNED_MIDR))
+            forced = forced_by if mine.mitigation.capability == KPTI else ""
+            skipped = theirs.state == _NOT_NEEDED or bool(forced)
+            if mine.state != _NOT_NEEDED and skipped and pool.needs(table, target, mine):
+                losses.append(
+                    (LOST_MITIGATION, mine.mitigation.id, target, (seen,), PINNED_MIDR, forced)
+                )
     return losses
+
+
+def _forcing_errata(view: KernelView) -> str:
+    """The errata of ``view`` that force KPTI off (Cavium erratum 27456), if any."""
+    return ", ".join(e.erratum.id for e in view.errata if e.erratum.capability == CAVIUM_27456)
 
 
 def _workaround_keys(view: KernelView) -> set[str]:

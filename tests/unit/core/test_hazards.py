@@ -140,6 +140,25 @@ def test_a_listed_thunderx_forces_kpti_off_on_a_host_that_needs_it() -> None:
     assert KPTI not in by_name(pool_hazards([thunderx, A75], seen, tables("6.12")))
 
 
+def test_a_pinned_thunderx_forces_kpti_off_for_older_guests_on_a_host_that_needs_it() -> None:
+    # A guest older than 6.15 reads the pinned MIDR on every host: pinned to a ThunderX
+    # CN88xx r1p1 it detects Cavium erratum 27456 on the Cortex-A75 host too, and
+    # unmap_kernel_at_el0() then leaves KPTI off there, KASLR or not (the same erratum a
+    # 6.15+ guest reads from the list).
+    thunderx = TargetImplementation(0x431F0A11, 0x0, 0x0)  # ThunderX CN88xx r1p1
+    csv3 = load_catalogue().get("ID_AA64PFR0_EL1").field("CSV3")  # type: ignore[union-attr]
+    seen = registers(n1_profile())
+    seen["ID_AA64PFR0_EL1"] = csv3.with_raw(seen["ID_AA64PFR0_EL1"], 0)
+    seen["MIDR_EL1"] = thunderx.midr
+    hazard = by_name(pool_hazards([thunderx, A75], seen, tables("6.12")))[KPTI]
+    assert (hazard.needed_on, hazard.cause) == ((A75,), PINNED_MIDR)
+    assert hazard.because_of[0].midr == thunderx.midr
+    assert hazard.describe() == (
+        f"{KPTI} LOST on Arm Cortex-A75 r3p1: the pinned MIDR Cavium ThunderX r1p1 brings "
+        "Cavium erratum 27456, which forces it off for Linux 6.12 guests"
+    )
+
+
 def test_evident_only_keeps_what_an_affected_list_or_an_id_field_decides() -> None:
     hazards = by_name(pool_hazards([A53, N1], registers(n1_profile()), evident_only=True))
     assert sorted(hazards) == ["Spectre-BHB", "Spectre-v4"]
