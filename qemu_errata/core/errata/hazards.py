@@ -245,19 +245,21 @@ def needed_by(hazards: Iterable[Hazard], host: HostProfile) -> tuple[Hazard, ...
 
 @dataclass(frozen=True)
 class Exposure:
-    """What guests on some hosts take with each host's implementation alone, and which safe
-    lists name them: (release, mitigation) pairs of the guest kernels that read a target
-    list. Hosts of equal registers lose a mitigation together exactly when one's needs meet
-    another's safe lists, so this compares pools pairwise instead of judging every union."""
+    """What guests on some hosts take with each host's implementation alone, and what those
+    implementations take from every guest of a list naming them (a safe list names them, or
+    an erratum of theirs forces it off): (release, mitigation) pairs of the guest kernels
+    that read a target list. Hosts of equal registers lose a mitigation together exactly
+    when one's needs meet what another takes, so this compares pools pairwise instead of
+    judging every union."""
 
     needs: frozenset[tuple[str, str]]
-    safe: frozenset[tuple[str, str]]
+    takes: frozenset[tuple[str, str]]
 
     def clashes(self, other: Exposure) -> bool:
-        return bool(self.needs & other.safe or self.safe & other.needs)
+        return bool(self.needs & other.takes or self.takes & other.needs)
 
     def __or__(self, other: Exposure) -> Exposure:
-        return Exposure(self.needs | other.needs, self.safe | other.safe)
+        return Exposure(self.needs | other.needs, self.takes | other.takes)
 
 
 def exposure(host: HostProfile) -> Exposure:
@@ -272,18 +274,21 @@ def _exposure(midrs: tuple[int, ...], registers: tuple[tuple[str, int], ...]) ->
     targets = tuple(TargetImplementation(midr, None, None) for midr in midrs)
     pool = _Pool(targets, dict(registers), {}, False, QEMU_VIRT)
     needs: set[tuple[str, str]] = set()
-    safe: set[tuple[str, str]] = set()
+    takes: set[tuple[str, str]] = set()
     for table in _tables():
         if table.target_list_rule == RULE_OWN_CPU:
             continue
+        forcing, _ = _forcing_kpti_off(table, pool)
         for target in targets:
             for verdict in pool.alone(table, target):
                 key = (table.kernel, verdict.mitigation.id)
-                if verdict.state != _NOT_NEEDED:
+                if target.midr in forcing and verdict.mitigation.capability == KPTI:
+                    takes.add(key)  # and its own guests run without KPTI anyway
+                elif verdict.state != _NOT_NEEDED:
                     needs.add(key)
                 elif target in verdict.implementations:  # its safe list names it
-                    safe.add(key)
-    return Exposure(frozenset(needs), frozenset(safe))
+                    takes.add(key)
+    return Exposure(frozenset(needs), frozenset(takes))
 
 
 def _own_registers(profile: HostProfile) -> dict[str, int]:
@@ -423,19 +428,10 @@ def _forced_off(table: ErrataTable, pool: _Pool) -> list[_Loss]:
     """KPTI a guest takes with its host's implementation alone and that an erratum of
     another listed implementation forces off for every guest: Cavium ThunderX erratum
     27456 (the kernel never unmaps itself at EL0 once its workaround is detected)."""
-    rows = tuple(e for e in table.errata if e.capability == CAVIUM_27456)
-    if not rows:
-        return []
-    # Only the forcing erratum's rows: a whole view (every erratum and mitigation) for each
-    # candidate pool doubled plan's time.
-    alone = dataclasses.replace(table, errata=rows, mitigations=())
-    models = list({t.midr: t for t in pool.targets}.values())
-    listed = kernel_view(alone, models, pool.registers, board=pool.board)
-    forcing = {i.midr for e in listed.errata for i in e.implementations}
+    forcing, forced_by = _forcing_kpti_off(table, pool)
     if not forcing:
         return []
     because = tuple(t for t in pool.targets if t.midr in forcing)
-    forced_by = _forcing_errata(listed)
     losses: list[_Loss] = []
     for target in pool.targets:
         if target.midr in forcing:
@@ -446,6 +442,20 @@ def _forced_off(table: ErrataTable, pool: _Pool) -> list[_Loss]:
                 loss = (LOST_MITIGATION, own.mitigation.id, target, because, FORCED_OFF, forced_by)
                 losses.append(loss)
     return losses
+
+
+def _forcing_kpti_off(table: ErrataTable, pool: _Pool) -> tuple[set[int], str]:
+    """The MIDRs of the pool's implementations that bring an erratum forcing KPTI off
+    (Cavium erratum 27456) into a list naming them, and those errata's ids."""
+    rows = tuple(e for e in table.errata if e.capability == CAVIUM_27456)
+    if not rows:
+        return set(), ""
+    # Only the forcing erratum's rows: a whole view (every erratum and mitigation) for each
+    # candidate pool doubled plan's time.
+    alone = dataclasses.replace(table, errata=rows, mitigations=())
+    models = list({t.midr: t for t in pool.targets}.values())
+    listed = kernel_view(alone, models, pool.registers, board=pool.board)
+    return {i.midr for e in listed.errata for i in e.implementations}, _forcing_errata(listed)
 
 
 def _pinned(table: ErrataTable, pool: _Pool, pinned: int) -> list[_Loss]:

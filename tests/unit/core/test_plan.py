@@ -178,6 +178,29 @@ def test_types_that_differ_only_in_implementations_plan_as_one() -> None:
     assert pool.model.id_registers == baseline(fleet).id_registers
 
 
+def test_a_thunderx_is_not_planned_as_one_type_with_a_host_whose_kpti_it_forces_off() -> None:
+    # Cavium erratum 27456 (ThunderX CN88xx r0p0-r1p1) forces KPTI off for every 6.15+
+    # guest of a list naming it: a Cortex-A75 (Meltdown, no CSV3) of the same registers
+    # is kept apart from it, as a safe-listed CPU is from one that needs the mitigation.
+    n1 = load_embedded_profile("kvm-7.2-neoverse-n1")
+    pfr0 = n1.id_registers["ID_AA64PFR0_EL1"] & ~(0xF << 60)  # CSV3 = 0
+    hosts = [
+        dataclasses.replace(
+            n1,
+            host=host,
+            implementations=(dataclasses.replace(n1.implementations[0], midr=midr),),
+            id_registers={**n1.id_registers, "ID_AA64PFR0_EL1": pfr0},
+        )
+        for host, midr in (
+            ("thunderx", 0x431F0A11),
+            ("thunderx-2", 0x431F0A11),
+            ("a75", 0x413FD0A1),
+        )
+    ]
+    assert [t.hosts for t in plan_types(hosts)] == [("thunderx", "thunderx-2"), ("a75",)]
+    assert len(plan(hosts).pools) == 2
+
+
 def test_the_heuristic_plans_a_mixed_fleet_of_many_types() -> None:
     models = (
         "kvm-6.12-neoverse-n1",
