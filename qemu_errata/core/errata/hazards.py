@@ -54,6 +54,12 @@ SAFE_LIST = "safe-list"  # because_of: listed implementations on the kernel's sa
 PINNED_MIDR = "pinned-midr"  # because_of: the MIDR (and REVIDR) the model pins
 FORCED_OFF = "forced-off"  # because_of: listed implementations whose erratum forces it off
 _NOT_NEEDED = "not needed"
+# Each cause in a few words naming no host (plan groups the reasons of many pairs by them).
+CAUSE_WORDS = {
+    SAFE_LIST: "a CPU on the kernel's safe list beside one that needs it",
+    FORCED_OFF: "an erratum of a listed CPU forces it off beside one that needs it",
+    PINNED_MIDR: "the pinned MIDR takes it from guests older than 6.15",
+}
 
 
 @dataclass(frozen=True)
@@ -224,6 +230,7 @@ def hazard_blockers(hazards: Iterable[Hazard], hosts: Hosts | None = None) -> li
             {
                 **{_label(t, hosts): f"{t.midr:#x}" for t in hazard.needed_on},
                 "mitigation": hazard.name,
+                "cause": hazard.cause,
             },
         )
         for hazard in hazards

@@ -12,7 +12,13 @@ from collections.abc import Iterable, Sequence
 
 from qemu_errata.core.catalogue import Catalogue, Field, Register
 from qemu_errata.core.errata import ErrataTable, guest_workarounds
-from qemu_errata.core.errata.hazards import Hazard, accept_option, accepted_hazards, accepting
+from qemu_errata.core.errata.hazards import (
+    CAUSE_WORDS,
+    Hazard,
+    accept_option,
+    accepted_hazards,
+    accepting,
+)
 from qemu_errata.core.plan.fit import Fit, Fits
 from qemu_errata.core.plan.types import PlanType
 from qemu_errata.core.pool import (
@@ -203,20 +209,16 @@ class Blocks:
 
 def _briefly(blocker: Blocker, vmm: Vmm | None) -> str:
     """A blocker of no field in a few words that name no host."""
+    if blocker.reason == Reason.LOST_MITIGATION:
+        return _lost_briefly(blocker)
     register = blocker.register or "the profile"
     vmm_name = "the VMM" if vmm is None else vmm.name
-    mitigation = blocker.values.get("mitigation", "")  # a lost mitigation's blocker names it
     words = {
         Reason.TYPES_ONLY: "a sysfs profile has no ID registers",
         Reason.NOT_REPORTED: f"{register} is not reported by every host",
         Reason.MUST_BE_EQUAL: f"bits of {register} that no field describes differ",
         Reason.KVM_REFUSES: f"KVM refuses the pool's {register}",
         Reason.TIMER_DIFFERS: "timer frequencies differ",
-        Reason.LOST_MITIGATION: (
-            f"guests would lose {mitigation} where it is needed, a CPU "
-            "on the kernel's safe list beside one that needs it "
-            f"({accept_option(mitigation)} accepts that)"
-        ),
         Reason.VMM_CANNOT_SET: (
             f"{vmm_name} cannot give guests the pool's CPU implementations"
             if blocker.register == IDENTITY_REGISTER
@@ -224,6 +226,15 @@ def _briefly(blocker: Blocker, vmm: Vmm | None) -> str:
         ),
     }
     return words.get(blocker.reason, blocker.message)
+
+
+def _lost_briefly(blocker: Blocker) -> str:
+    """A lost mitigation's blocker (hazard_blockers: it names the mitigation and its cause)."""
+    mitigation = blocker.values["mitigation"]
+    return (
+        f"guests would lose {mitigation} where it is needed, "
+        f"{CAUSE_WORDS[blocker.values['cause']]} ({accept_option(mitigation)} accepts that)"
+    )
 
 
 def _kernel(profile: HostProfile) -> str:

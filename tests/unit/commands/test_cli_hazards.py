@@ -174,6 +174,32 @@ def test_plan_splits_what_would_lose_a_mitigation_unless_accepted(
     assert "Proposed: 2 pools" in two.stdout
 
 
+def test_plan_names_an_erratum_that_forces_kpti_off_not_a_safe_list(tmp_path: Path) -> None:
+    """A ThunderX CN88xx r1p1 beside a Cortex-A75 (Meltdown, no CSV3): Cavium erratum 27456
+    forces KPTI off for every 6.15+ guest of the pool; no safe list is involved, and the
+    plan's brief reason says so."""
+    n1 = load_embedded_profile("kvm-7.2-neoverse-n1")
+    pfr0 = n1.id_registers["ID_AA64PFR0_EL1"] & ~(0xF << 60)  # CSV3 = 0
+    paths = []
+    for host, midr in (("thunderx", 0x431F0A11), ("a75", 0x413FD0A1)):
+        profile = dataclasses.replace(
+            n1,
+            host=host,
+            implementations=(dataclasses.replace(n1.implementations[0], midr=midr),),
+            id_registers={**n1.id_registers, "ID_AA64PFR0_EL1": pfr0},
+        )
+        paths.append(tmp_path / f"{host}.json")
+        paths[-1].write_text(json.dumps(profile.to_json()))
+    summary = run_cli("plan", *paths)
+    assert summary.returncode == 0, summary.stderr
+    kpti = "Kernel page table isolation (KPTI)"
+    assert (
+        f"  guests would lose {kpti} where it is needed, an erratum of a listed CPU forces it "
+        f"off beside one that needs it (--accept-lost-mitigation '{kpti}' accepts that)"
+    ) in summary.stdout
+    assert "safe list" not in summary.stdout
+
+
 def test_baseline_with_a_pinned_midr_names_every_loss_in_one_refusal(
     hosts: tuple[Path, Path],
 ) -> None:

@@ -201,6 +201,10 @@ def test_a_refusal_names_the_hosts_and_the_option_that_accepts() -> None:
     hosts = [like_n1("n1-07", N1), like_n1("a53-01", A53)]
     (blocker, _) = hazard_blockers(model_hazards(baseline(hosts)), hosts_of(hosts))
     assert blocker.reason is Reason.LOST_MITIGATION
-    assert blocker.values == {"n1-07": "0x414fd0c1", "mitigation": "Spectre-v4"}
+    assert blocker.values == {
+        "n1-07": "0x414fd0c1",
+        "mitigation": "Spectre-v4",
+        "cause": SAFE_LIST,
+    }
     assert blocker.message.startswith("Spectre-v4 LOST on Arm Neoverse-N1 r4p1 (n1-07): ")
     assert blocker.message.endswith("accept that by name with --accept-lost-mitigation Spectre-v4")
