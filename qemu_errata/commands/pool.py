@@ -17,7 +17,7 @@ from qemu_errata.commands.arguments import (
 )
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.errata import added_by, load_errata_table
-from qemu_errata.core.errata.hazards import accepting, hosts_of
+from qemu_errata.core.errata.hazards import FORCED_OFF, SAFE_LIST, accepting, hosts_of
 from qemu_errata.core.hosttypes import HostType, group_hosts
 from qemu_errata.core.pool import (
     MAX_HOSTS_FOR_SUBSETS,
@@ -126,6 +126,11 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
 
 _PIN_ADVICE = "Pin no MIDR, or leave those hosts out."
+# The CPUs that take a mitigation from others in the list, by cause.
+_TAKERS = {
+    SAFE_LIST: "the CPUs on the kernel's safe list",
+    FORCED_OFF: "the CPUs whose erratum forces it off",
+}
 
 
 def _lost_mitigations_only(refused: IncompatiblePoolError) -> bool:
@@ -195,11 +200,13 @@ def _what_to_do(
 ) -> str:
     """Which hosts do form a pool, type by type: the odd type out, or the largest sets of
     types; and ``plan`` when it would propose pools for all of them (and more than one
-    pool per type). For lost mitigations alone: how to accept them or keep the
-    safe-listed CPUs apart."""
+    pool per type). For lost mitigations alone: how to accept them or keep the CPUs that
+    take them apart."""
     if _lost_mitigations_only(refused):
+        causes = {b.values.get("cause") for b in refused.blockers}
+        takers = [words for cause, words in _TAKERS.items() if cause in causes]
         return (
-            "Accept each lost mitigation by name, or pool the CPUs on the kernel's safe list "
+            f"Accept each lost mitigation by name, or pool {' and '.join(takers)} "
             "apart from those that need it (`qemu-errata plan` proposes such a split)."
         )
     types_only = [h for b in refused.blockers if b.reason == Reason.TYPES_ONLY for h in b.values]

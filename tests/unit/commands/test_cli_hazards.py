@@ -174,7 +174,9 @@ def test_plan_splits_what_would_lose_a_mitigation_unless_accepted(
     assert "Proposed: 2 pools" in two.stdout
 
 
-def test_plan_names_an_erratum_that_forces_kpti_off_not_a_safe_list(tmp_path: Path) -> None:
+def test_plan_and_baseline_name_an_erratum_that_forces_kpti_off_not_a_safe_list(
+    tmp_path: Path,
+) -> None:
     """A ThunderX CN88xx r1p1 beside a Cortex-A75 (Meltdown, no CSV3): Cavium erratum 27456
     forces KPTI off for every 6.15+ guest of the pool; no safe list is involved, and the
     plan's brief reason says so."""
@@ -198,6 +200,13 @@ def test_plan_names_an_erratum_that_forces_kpti_off_not_a_safe_list(tmp_path: Pa
         f"off beside one that needs it (--accept-lost-mitigation '{kpti}' accepts that)"
     ) in summary.stdout
     assert "safe list" not in summary.stdout
+    refused = run_cli("baseline", *paths)
+    assert refused.returncode == 1
+    assert "safe list" not in refused.stdout
+    assert refused.stdout.splitlines()[-1] == (
+        "Accept each lost mitigation by name, or pool the CPUs whose erratum forces it off "
+        "apart from those that need it (`qemu-errata plan` proposes such a split)."
+    )
 
 
 def test_baseline_with_a_pinned_midr_names_every_loss_in_one_refusal(
