@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from qemu_errata.core.catalogue import Catalogue, load_catalogue
 from qemu_errata.core.errata.hazards import (
+    Hazard,
     Hosts,
     accepting,
     hazard_blockers,
@@ -52,22 +53,29 @@ def baseline_with(
     hazards ``accepted`` names (recorded in the model), or IncompatiblePoolError."""
     catalogue = catalogue or load_catalogue()
     hosts = hosts_of(profiles)
-    model = accepting(baseline(profiles, catalogue, vmm), accepted, hosts)
-    refusals = pool_refusals(model, vmm, catalogue, hosts)
+    model = baseline(profiles, catalogue, vmm)
+    hazards = model_hazards(model, hosts)
+    model = accepting(model, accepted, hosts, hazards)
+    refusals = pool_refusals(model, vmm, catalogue, hosts, hazards)
     if refusals:
         raise IncompatiblePoolError(refusals)
     return model
 
 
 def pool_refusals(
-    model: PoolModel, vmm: Vmm | None, catalogue: Catalogue, hosts: Hosts | None = None
+    model: PoolModel,
+    vmm: Vmm | None,
+    catalogue: Catalogue,
+    hosts: Hosts | None = None,
+    hazards: Sequence[Hazard] | None = None,
 ) -> list[Blocker]:
     """What the pool needs that ``vmm`` cannot do, host type by host type (None: any VMM
     can), and the mitigations its guests skip on hosts that need them, unless accepted
-    (core.errata.hazards; ``hosts`` names the hosts of each implementation)."""
-    hazards = hazard_refusals(model, hosts)
+    (core.errata.hazards; ``hosts`` names the hosts of each implementation; ``hazards``
+    the model's, when already found)."""
+    lost = hazard_refusals(model, hosts, hazards)
     if vmm is None:
-        return hazards
+        return lost
     refusals = []
     if not vmm.sysreg_series:
         for group in model.host_groups:
@@ -86,7 +94,7 @@ def pool_refusals(
                         {group.label: ", ".join(written)},
                     )
                 )
-    return refusals + _identity_refusals(model, vmm) + hazards
+    return refusals + _identity_refusals(model, vmm) + lost
 
 
 def check_with(

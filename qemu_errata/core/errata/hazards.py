@@ -180,12 +180,23 @@ def model_hazards(
     return pool_hazards(targets, registers, tables, hosts, evident_only, board=board)
 
 
-def accepting(model: PoolModel, names: Iterable[str], hosts: Hosts | None = None) -> PoolModel:
+# The functions below that take a model's ``hazards`` find them (model_hazards) when not
+# given: a caller that needs them more than once (plan, for every candidate pool) passes
+# them, found once. What a model accepts does not change its hazards.
+
+
+def accepting(
+    model: PoolModel,
+    names: Iterable[str],
+    hosts: Hosts | None = None,
+    hazards: Sequence[Hazard] | None = None,
+) -> PoolModel:
     """``model`` accepting those of ``names`` that name one of its hazards (as spelled there)."""
     wanted = {name.casefold() for name in names}
     if not wanted:
         return dataclasses.replace(model, accepted_lost_mitigations=())
-    spelled = [h.name for h in model_hazards(model, hosts) if h.name.casefold() in wanted]
+    found = model_hazards(model, hosts) if hazards is None else hazards
+    spelled = [h.name for h in found if h.name.casefold() in wanted]
     return dataclasses.replace(model, accepted_lost_mitigations=tuple(dict.fromkeys(spelled)))
 
 
@@ -195,12 +206,15 @@ def unaccepted(hazards: Iterable[Hazard], accepted: Iterable[str]) -> tuple[Haza
     return tuple(h for h in hazards if h.name.casefold() not in names)
 
 
-def accepted_hazards(model: PoolModel, hosts: Hosts | None = None) -> tuple[Hazard, ...]:
+def accepted_hazards(
+    model: PoolModel, hosts: Hosts | None = None, hazards: Sequence[Hazard] | None = None
+) -> tuple[Hazard, ...]:
     """The hazards of ``model`` it accepts by name."""
     names = {name.casefold() for name in model.accepted_lost_mitigations}
     if not names:
         return ()
-    return tuple(h for h in model_hazards(model, hosts) if h.name.casefold() in names)
+    found = model_hazards(model, hosts) if hazards is None else hazards
+    return tuple(h for h in found if h.name.casefold() in names)
 
 
 def hazard_names() -> frozenset[str]:
@@ -212,10 +226,12 @@ def hazard_names() -> frozenset[str]:
     )
 
 
-def hazard_refusals(model: PoolModel, hosts: Hosts | None = None) -> list[Blocker]:
+def hazard_refusals(
+    model: PoolModel, hosts: Hosts | None = None, hazards: Sequence[Hazard] | None = None
+) -> list[Blocker]:
     """A refusal for each hazard of ``model`` it does not accept by name."""
-    hazards = unaccepted(model_hazards(model, hosts), model.accepted_lost_mitigations)
-    return hazard_blockers(hazards, hosts)
+    found = model_hazards(model, hosts) if hazards is None else hazards
+    return hazard_blockers(unaccepted(found, model.accepted_lost_mitigations), hosts)
 
 
 def hazard_blockers(hazards: Iterable[Hazard], hosts: Hosts | None = None) -> list[Blocker]:

@@ -18,6 +18,7 @@ from qemu_errata.core.errata.hazards import (
     accept_option,
     accepted_hazards,
     accepting,
+    model_hazards,
 )
 from qemu_errata.core.plan.fit import Fit, Fits
 from qemu_errata.core.plan.types import PlanType
@@ -59,6 +60,7 @@ class Blocks:
         self.fits = Fits(self.standing, catalogue, vmm, accepted)
         self.judged: dict[frozenset[int], Fit] = {}
         self.models: dict[frozenset[int], PoolModel] = {}
+        self.hazards: dict[frozenset[int], tuple[Hazard, ...]] = {}  # each model's
         self.writable: dict[tuple[int, str, str], bool] = {}
 
     def fit(self, block: frozenset[int]) -> Fit:
@@ -105,18 +107,21 @@ class Blocks:
             members = [self.standing[i] for i in sorted(block)]
             hosts = self.fits.hosts(sorted(block))
             model = baseline_of_types(members, self.catalogue, self.vmm)
-            model = accepting(model, self.accepted, hosts)
-            refusals = pool_refusals(model, self.vmm, self.catalogue, hosts)
+            hazards = model_hazards(model, hosts)
+            model = accepting(model, self.accepted, hosts, hazards)
+            refusals = pool_refusals(model, self.vmm, self.catalogue, hosts, hazards)
             if refusals:
                 raise IncompatiblePoolError(refusals)
             self.models[block] = model
+            self.hazards[block] = hazards
         return self.models[block]
 
     def accepted_losses(self, block: frozenset[int]) -> tuple[str, ...]:
         """The mitigations ``block``'s pool accepts to lose, in words."""
+        model = self.model(block)
         hosts = self.fits.hosts(sorted(block))
-        hazards: tuple[Hazard, ...] = accepted_hazards(self.model(block), hosts)
-        return tuple(h.describe(hosts) for h in hazards)
+        accepted = accepted_hazards(model, hazards=self.hazards[block])
+        return tuple(h.describe(hosts) for h in accepted)
 
     def errata(self, block: frozenset[int]) -> tuple[str, ...]:
         """The ids of the errata and mitigations every guest of ``block``'s pool works around."""

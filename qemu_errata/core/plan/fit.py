@@ -17,10 +17,12 @@ from dataclasses import dataclass
 
 from qemu_errata.core.catalogue import Catalogue
 from qemu_errata.core.errata.hazards import (
+    Hazard,
     Hosts,
     accepted_hazards,
     accepting,
     hosts_of,
+    model_hazards,
     needed_by,
 )
 from qemu_errata.core.hosttypes import HostType
@@ -124,22 +126,27 @@ class Fits:
         blockers.extend(self._timer(members))
         if not blockers:
             hosts = self.hosts(members)
-            model = accepting(self._model(members, values, writes), self.accepted, hosts)
-            blockers.extend(pool_refusals(model, self.vmm, self.catalogue, hosts))
-            cost += self.accepted_cost(model, hosts, members)
+            model = self._model(members, values, writes)
+            hazards = model_hazards(model, hosts)  # once for the three questions below
+            model = accepting(model, self.accepted, hosts, hazards)
+            blockers.extend(pool_refusals(model, self.vmm, self.catalogue, hosts, hazards))
+            cost += self.accepted_cost(model, hazards, members)
         return Fit(tuple(blockers), cost, frozenset(lost))
 
     def hosts(self, members: Iterable[int]) -> Hosts:
         """The profile of each implementation of ``members``, named by its type's label."""
         return hosts_of(_renamed(self.standing[t], self.labels[t]) for t in members)
 
-    def accepted_cost(self, model: PoolModel, hosts: Hosts, members: Iterable[int]) -> int:
-        """An accepted lost mitigation costs like a lost field, on each host that loses it."""
-        hazards = accepted_hazards(model, hosts)
-        if not hazards:
+    def accepted_cost(
+        self, model: PoolModel, hazards: Sequence[Hazard], members: Iterable[int]
+    ) -> int:
+        """An accepted lost mitigation costs like a lost field, on each host that loses it
+        (``hazards``: the model's)."""
+        accepted = accepted_hazards(model, hazards=hazards)
+        if not accepted:
             return 0
         return sum(
-            self.counts[t] * len(needed_by(hazards, self.standing[t].profile)) for t in members
+            self.counts[t] * len(needed_by(accepted, self.standing[t].profile)) for t in members
         )
 
     def apart(self) -> dict[frozenset[int], list[int]]:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from typing import Any
 
 import pytest
 
 from qemu_errata.core import plan as plan_module
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
+from qemu_errata.core.errata import hazards as hazards_module
 from qemu_errata.core.errata import load_errata_table
+from qemu_errata.core.errata.hazards import Hazard
 from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.plan import plan, plan_types, pools_served
 from qemu_errata.core.plan import proposal as proposal_module
@@ -48,6 +51,7 @@ N1 = load_embedded_profile("kvm-6.12-neoverse-n1")
 A76 = load_embedded_profile("kvm-6.12-cortex-a76")
 A72 = load_embedded_profile("kvm-6.12-cortex-a72")
 A57 = load_embedded_profile("kvm-6.12-cortex-a57")
+A53 = 0x410FD034  # Arm Cortex-A53 r0p4: on the Spectre-v4 and Spectre-BHB safe lists
 N1_72 = load_embedded_profile("kvm-7.2-neoverse-n1")
 A64FX = load_embedded_profile("kvm-6.12-a64fx")
 
@@ -199,6 +203,32 @@ def test_a_thunderx_is_not_planned_as_one_type_with_a_host_whose_kpti_it_forces_
     ]
     assert [t.hosts for t in plan_types(hosts)] == [("thunderx", "thunderx-2"), ("a75",)]
     assert len(plan(hosts).pools) == 2
+
+
+def test_a_candidate_pool_accepting_lost_mitigations_finds_its_hazards_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What it accepts, what it refuses and what accepting costs all come from one finding
+    # (every release's tables judged: the dearest part of a candidate pool).
+    n1 = load_embedded_profile("kvm-7.2-neoverse-n1")
+    a53 = dataclasses.replace(
+        n1, host="a53", implementations=(dataclasses.replace(n1.implementations[0], midr=A53),)
+    )
+    blocks = Blocks(
+        plan_types([n1, a53]), load_catalogue(), load_errata_table(), None, ["Spectre-BHB"]
+    )
+    found: list[tuple[Hazard, ...]] = []
+    finding = hazards_module.pool_hazards
+
+    def counted(*given: Any, **named: Any) -> tuple[Hazard, ...]:
+        found.append(finding(*given, **named))
+        return found[-1]
+
+    monkeypatch.setattr(hazards_module, "pool_hazards", counted)
+    pair = blocks.fit(frozenset({0, 1}))
+    assert [b.values["mitigation"] for b in pair.blockers] == ["Spectre-v4"]
+    assert pair.cost > 0  # the accepted Spectre-BHB, on the N1
+    assert len(found) == 1
 
 
 def test_the_heuristic_plans_a_mixed_fleet_of_many_types() -> None:
