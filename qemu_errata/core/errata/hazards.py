@@ -16,6 +16,12 @@ Found by comparing what a guest decides in two views, with the pool model's regi
   not with the pinned one (the pinned MIDR on a safe list, on no affected list, or bringing
   an erratum that forces it off) is lost on that host.
 
+A host whose guests would be Vulnerable anyway (detected, not mitigated: a firmware without
+the workaround) loses no protection to a safe list or a pin that makes the mitigation "not
+needed", but its guests then say "Not affected" where they are Vulnerable: still a hazard,
+said as such (``vulnerable_anyway``). An erratum forcing KPTI off changes nothing for them
+(they run without it and say Vulnerable either way): not a hazard there.
+
 Every guest kernel release the errata table answers for is judged; a hazard names the
 releases it holds for.
 """
@@ -42,7 +48,7 @@ from qemu_errata.core.midr import MIDR_REGISTER, REVIDR_REGISTER, Midr
 from qemu_errata.core.pool.blocker import Blocker, Reason
 from qemu_errata.core.pool.model import PoolModel
 from qemu_errata.core.profile import HostProfile
-from qemu_errata.core.vulnerabilities import KPTI
+from qemu_errata.core.vulnerabilities import KPTI, VULNERABLE_STATE
 
 TYPE_CHECKING = False  # typing costs a short command its import
 if TYPE_CHECKING:
@@ -54,6 +60,7 @@ SAFE_LIST = "safe-list"  # because_of: listed implementations on the kernel's sa
 PINNED_MIDR = "pinned-midr"  # because_of: the MIDR (and REVIDR) the model pins
 FORCED_OFF = "forced-off"  # because_of: listed implementations whose erratum forces it off
 _NOT_NEEDED = "not needed"
+_VULNERABLE_ANYWAY = "guests there are Vulnerable without it anyway, and say Not affected instead"
 # Each cause in a few words naming no host (plan groups the reasons of many pairs by them).
 CAUSE_WORDS = {
     SAFE_LIST: "a CPU on the kernel's safe list beside one that needs it",
@@ -73,6 +80,7 @@ class Hazard:
     cause: str  # SAFE_LIST, FORCED_OFF or PINNED_MIDR
     guest_kernels: tuple[str, ...]  # "7.2" (every release of a series) or "6.12.94-6.12.111"
     forced_by: str = ""  # the erratum that forces it off (FORCED_OFF, or a pin that does)
+    vulnerable_anyway: bool = False  # guests there are Vulnerable without it, say Not affected
 
     def describe(self, hosts: Hosts | None = None) -> str:
         """``Spectre-BHB LOST on Arm Neoverse-N1 r4p1: Arm Cortex-A53 r0p4 is on the kernel's
@@ -93,7 +101,8 @@ class Hazard:
             safe = ", ".join(Midr(t.midr).name() for t in self.because_of)
             verb = "is" if len(self.because_of) == 1 else "are"
             why = f"{safe} {verb} on the kernel's safe list ({kernels} skip it on every host)"
-        return f"{self.name} LOST on {needed}: {why}"
+        anyway = f"; {_VULNERABLE_ANYWAY}" if self.vulnerable_anyway else ""
+        return f"{self.name} LOST on {needed}: {why}{anyway}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -147,10 +156,10 @@ def pool_hazards(
         return ()
     tables = _tables() if tables is None else tables
     pool = _Pool(tuple(targets), registers, hosts or {}, evident_only, board)
-    found: dict[tuple[str, str, str, tuple[TargetImplementation, ...], str], _Found] = {}
+    found: dict[tuple[str, str, str, tuple[TargetImplementation, ...], str, bool], _Found] = {}
     for table in tables:
-        for kind, name, needed_on, because_of, cause, forced_by in _losses(table, pool):
-            key = (kind, name, cause, because_of, forced_by)
+        for kind, name, needed_on, because_of, cause, forced_by, anyway in _losses(table, pool):
+            key = (kind, name, cause, because_of, forced_by, anyway)
             found.setdefault(key, _Found()).add(needed_on, table.kernel)
     order = [*_known_kernels(), *(t.kernel for t in tables if t.kernel not in _known_kernels())]
     return tuple(
@@ -162,8 +171,9 @@ def pool_hazards(
             cause,
             _kernels(f.releases, order),
             forced_by,
+            anyway,
         )
-        for (kind, name, cause, because_of, forced_by), f in found.items()
+        for (kind, name, cause, because_of, forced_by, anyway), f in found.items()
     )
 
 
@@ -240,8 +250,9 @@ def hazard_blockers(hazards: Iterable[Hazard], hosts: Hosts | None = None) -> li
         Blocker(
             MIDR_REGISTER,
             None,
-            f"{hazard.describe(hosts)}; guests there run without it: accept that by name with "
-            f"{accept_option(hazard.name)}",
+            f"{hazard.describe(hosts)}"
+            f"{'' if hazard.vulnerable_anyway else '; guests there run without it'}: "
+            f"accept that by name with {accept_option(hazard.name)}",
             Reason.LOST_MITIGATION,
             {
                 **{_label(t, hosts): f"{t.midr:#x}" for t in hazard.needed_on},
@@ -351,8 +362,9 @@ class _Found:
         self.releases.add(release)
 
 
-# kind, name, the implementation that needs it, because_of, cause, forced_by
-_Loss = tuple[str, str, TargetImplementation, tuple[TargetImplementation, ...], str, str]
+# kind, name, the implementation that needs it, because_of, cause, forced_by, and whether
+# its guests are Vulnerable anyway
+_Loss = tuple[str, str, TargetImplementation, tuple[TargetImplementation, ...], str, str, bool]
 
 
 class _Pool:
@@ -443,7 +455,8 @@ def _safe_listed(table: ErrataTable, pool: _Pool) -> list[_Loss]:
             name = own.mitigation.id
             lost = own.state != _NOT_NEEDED and safe and target not in safe
             if lost and pool.needs(table, target, own):
-                losses.append((LOST_MITIGATION, name, target, safe, SAFE_LIST, ""))
+                anyway = own.state == VULNERABLE_STATE
+                losses.append((LOST_MITIGATION, name, target, safe, SAFE_LIST, "", anyway))
     return losses
 
 
@@ -460,10 +473,12 @@ def _forced_off(table: ErrataTable, pool: _Pool) -> list[_Loss]:
         if target.midr in forcing:
             continue  # its own guests run without KPTI anyway
         for own in pool.alone(table, target):
-            kpti = own.mitigation.capability == KPTI and own.state != _NOT_NEEDED
+            kpti = own.mitigation.capability == KPTI and _taken(own)
             if kpti and pool.needs(table, target, own):
-                loss = (LOST_MITIGATION, own.mitigation.id, target, because, FORCED_OFF, forced_by)
-                losses.append(loss)
+                name = own.mitigation.id
+                losses.append(
+                    (LOST_MITIGATION, name, target, because, FORCED_OFF, forced_by, False)
+                )
     return losses
 
 
@@ -496,17 +511,23 @@ def _pinned(table: ErrataTable, pool: _Pool, pinned: int) -> list[_Loss]:
         for enabled in own.errata:
             key = enabled.erratum.capability or enabled.erratum.id
             if enabled.no_effect is None and key not in kept:
-                loss = (LOST_WORKAROUND, enabled.erratum.id, target, (seen,), PINNED_MIDR, "")
-                losses.append(loss)
+                name = enabled.erratum.id
+                losses.append((LOST_WORKAROUND, name, target, (seen,), PINNED_MIDR, "", False))
         forced_by = "" if _forcing_errata(own) else _forcing_errata(pinned_view)
         for mine, theirs in zip(own.mitigations, pinned_view.mitigations, strict=True):
-            forced = forced_by if mine.mitigation.capability == KPTI else ""
+            forced = forced_by if mine.mitigation.capability == KPTI and _taken(mine) else ""
             skipped = theirs.state == _NOT_NEEDED or bool(forced)
             if mine.state != _NOT_NEEDED and skipped and pool.needs(table, target, mine):
-                losses.append(
-                    (LOST_MITIGATION, mine.mitigation.id, target, (seen,), PINNED_MIDR, forced)
-                )
+                anyway = not forced and mine.state == VULNERABLE_STATE
+                name = mine.mitigation.id
+                losses.append((LOST_MITIGATION, name, target, (seen,), PINNED_MIDR, forced, anyway))
     return losses
+
+
+def _taken(verdict: MitigationVerdict) -> bool:
+    """Whether a guest takes the mitigation (or may: the firmware's answer decides), not
+    not needed nor Vulnerable anyway."""
+    return verdict.state not in (_NOT_NEEDED, VULNERABLE_STATE)
 
 
 def _forcing_errata(view: KernelView) -> str:

@@ -159,6 +159,50 @@ def test_a_pinned_thunderx_forces_kpti_off_for_older_guests_on_a_host_that_needs
     )
 
 
+def test_a_host_vulnerable_anyway_is_refused_for_the_words_its_guests_would_say() -> None:
+    # A Cortex-A72 without CSV2 whose firmware answers NOT_AVAIL for ARCH_WORKAROUND_1: its
+    # guests detect Spectre-v2 and stay Vulnerable (and so for Spectre-BHB). Beside a
+    # safe-listed Cortex-A53 they say "Not affected" instead: nothing more is unmitigated,
+    # but the guest's own words turn false; still refused, said as it is.
+    a72 = TargetImplementation(0x410FD083, 0x0, 0x0)  # Arm Cortex-A72 r0p3
+    csv2 = load_catalogue().get("ID_AA64PFR0_EL1").field("CSV2")  # type: ignore[union-attr]
+    seen = registers(n1_profile())
+    seen["ID_AA64PFR0_EL1"] = csv2.with_raw(seen["ID_AA64PFR0_EL1"], 0)
+    seen["KVM_REG_ARM_SMCCC_ARCH_WORKAROUND_1"] = 0  # NOT_AVAIL
+    hazards = by_name(pool_hazards([A53, a72], seen))
+    assert sorted(hazards) == ["Spectre-BHB", "Spectre-v2", "Spectre-v4"]
+    assert hazards["Spectre-v2"].describe() == (
+        "Spectre-v2 LOST on Arm Cortex-A72 r0p3: Arm Cortex-A53 r0p4 is on the kernel's safe "
+        "list (Linux 7.2, 7.3 guests skip it on every host); guests there are Vulnerable "
+        "without it anyway, and say Not affected instead"
+    )
+    assert hazards["Spectre-BHB"].vulnerable_anyway  # not mitigated while v2 is vulnerable
+    assert not hazards["Spectre-v4"].vulnerable_anyway  # SSBS mitigates it alone
+    (blocker,) = hazard_blockers([hazards["Spectre-v2"]])
+    assert "run without it" not in blocker.message
+    assert blocker.message.endswith(
+        "say Not affected instead: accept that by name with --accept-lost-mitigation Spectre-v2"
+    )
+
+
+def test_kpti_a_host_leaves_off_anyway_is_not_lost_to_a_listed_thunderx() -> None:
+    # kpti=0 on the guest command line: the Cortex-A75's guests run without KPTI and say
+    # Vulnerable with or without the ThunderX listed (erratum 27456 forces it off, and
+    # the meltdown file still says Vulnerable): nothing is lost, nothing misreported.
+    thunderx = TargetImplementation(0x431F0A11, 0x0, 0x0)  # ThunderX CN88xx r1p1
+    csv3 = load_catalogue().get("ID_AA64PFR0_EL1").field("CSV3")  # type: ignore[union-attr]
+    seen = registers(n1_profile())
+    seen["ID_AA64PFR0_EL1"] = csv3.with_raw(seen["ID_AA64PFR0_EL1"], 0)
+    assert KPTI in by_name(pool_hazards([thunderx, A75], seen))
+    assert KPTI not in by_name(pool_hazards([thunderx, A75], seen, board=guest_board("kpti=0")))
+    seen["MIDR_EL1"] = thunderx.midr  # pinned: the same for older guests
+    older = tables("6.12")
+    assert KPTI in by_name(pool_hazards([thunderx, A75], seen, older))
+    assert KPTI not in by_name(
+        pool_hazards([thunderx, A75], seen, older, board=guest_board("kpti=0"))
+    )
+
+
 def test_evident_only_keeps_what_an_affected_list_or_an_id_field_decides() -> None:
     hazards = by_name(pool_hazards([A53, N1], registers(n1_profile()), evident_only=True))
     assert sorted(hazards) == ["Spectre-BHB", "Spectre-v4"]
