@@ -104,13 +104,13 @@ def _result_text(result: ModelErrata | ProfileErrata, kernel: str, board: Board)
 
 
 def _older_lines(result: ModelErrata) -> list[str]:
-    """What a guest older than 6.15 enables on each host, and what a pinned MIDR hides."""
+    """What a guest older than 6.15 enables on each host, and what a pinned MIDR takes."""
     lines = []
     for target, view in result.errata.older_guests:
         enabled = [e.erratum.id for e in view.errata if e.no_effect is None]
         enabled += [v.mitigation.id for v in view.mitigations if v.state == "enabled"]
         hidden = list(_hidden_from(result.hazards_here, target))
-        missing = f"; LOST (the pinned MIDR hides them): {', '.join(hidden)}" if hidden else ""
+        missing = f"; LOST to the pinned MIDR: {', '.join(hidden)}" if hidden else ""
         lines.append(f"  on {_name(target)}: {len(enabled)}{_listing(enabled)}{missing}")
         if result.errata.guest is None:
             lines.extend(_vulnerability_lines(view, "    "))

@@ -174,16 +174,18 @@ def test_plan_splits_what_would_lose_a_mitigation_unless_accepted(
     assert "Proposed: 2 pools" in two.stdout
 
 
-def test_plan_and_baseline_name_an_erratum_that_forces_kpti_off_not_a_safe_list(
-    tmp_path: Path,
-) -> None:
-    """A ThunderX CN88xx r1p1 beside a Cortex-A75 (Meltdown, no CSV3): Cavium erratum 27456
-    forces KPTI off for every 6.15+ guest of the pool; no safe list is involved, and the
-    plan's brief reason says so."""
+THUNDERX_MIDR = 0x431F0A11  # Cavium ThunderX CN88xx r1p1: Cavium erratum 27456
+KPTI = "Kernel page table isolation (KPTI)"
+
+
+@pytest.fixture
+def thunderx_and_a75(tmp_path: Path) -> list[Path]:
+    """A ThunderX CN88xx r1p1 host and a Cortex-A75 host (Meltdown, no CSV3) of Neoverse-N1's
+    registers but CSV3: Cavium erratum 27456 forces KPTI off for every guest that detects it."""
     n1 = load_embedded_profile("kvm-7.2-neoverse-n1")
     pfr0 = n1.id_registers["ID_AA64PFR0_EL1"] & ~(0xF << 60)  # CSV3 = 0
     paths = []
-    for host, midr in (("thunderx", 0x431F0A11), ("a75", 0x413FD0A1)):
+    for host, midr in (("thunderx", THUNDERX_MIDR), ("a75", 0x413FD0A1)):
         profile = dataclasses.replace(
             n1,
             host=host,
@@ -192,9 +194,18 @@ def test_plan_and_baseline_name_an_erratum_that_forces_kpti_off_not_a_safe_list(
         )
         paths.append(tmp_path / f"{host}.json")
         paths[-1].write_text(json.dumps(profile.to_json()))
+    return paths
+
+
+def test_plan_and_baseline_name_an_erratum_that_forces_kpti_off_not_a_safe_list(
+    thunderx_and_a75: list[Path],
+) -> None:
+    """Listed, the ThunderX forces KPTI off for every 6.15+ guest of the pool; no safe list
+    is involved, and the plan's brief reason says so."""
+    paths = thunderx_and_a75
     summary = run_cli("plan", *paths)
     assert summary.returncode == 0, summary.stderr
-    kpti = "Kernel page table isolation (KPTI)"
+    kpti = KPTI
     assert (
         f"  guests would lose {kpti} where it is needed, an erratum of a listed CPU forces it "
         f"off beside one that needs it (--accept-lost-mitigation '{kpti}' accepts that)"
@@ -207,6 +218,28 @@ def test_plan_and_baseline_name_an_erratum_that_forces_kpti_off_not_a_safe_list(
         "Accept each lost mitigation by name, or pool the CPUs whose erratum forces it off "
         "apart from those that need it (`qemu-errata plan` proposes such a split)."
     )
+
+
+def test_errata_says_what_a_pinned_thunderx_takes_from_older_guests(
+    thunderx_and_a75: list[Path], tmp_path: Path
+) -> None:
+    """Pinned, the ThunderX's erratum 27456 forces KPTI off for a 6.12 guest on the A75 too:
+    refused, and once accepted, ``errata`` says it is lost to the pinned MIDR there."""
+    pinned = ("--pin-midr", f"{THUNDERX_MIDR:#x}")
+    refused = run_cli("baseline", *thunderx_and_a75, *pinned)
+    assert refused.returncode == 1
+    assert (
+        f"  {KPTI} LOST on Arm Cortex-A75 r3p1 (a75): the pinned MIDR Cavium ThunderX r1p1 "
+        "brings Cavium erratum 27456, which forces it off for Linux 6.12 guests; guests there "
+        "run without it"
+    ) in refused.stdout
+    model = tmp_path / "pinned.json"
+    accepted = ("--accept-lost-mitigation", KPTI)
+    made = run_cli("baseline", *thunderx_and_a75, *pinned, *accepted, "-o", model)
+    assert made.returncode == 0, made.stdout
+    older = run_cli("errata", model, "--guest-kernel", "6.12.118").stdout.splitlines()
+    (on_a75,) = [line for line in older if line.startswith("  on Arm Cortex-A75 r3p1")]
+    assert on_a75.endswith(f"; LOST to the pinned MIDR: {KPTI}")
 
 
 def test_baseline_with_a_pinned_midr_names_every_loss_in_one_refusal(
