@@ -3,7 +3,8 @@
 Since Linux 6.15 a guest matches the Spectre-v2, Spectre-v4, Spectre-BHB and KPTI safe
 lists against every target implementation (``is_midr_in_range_list()`` answers "yes" for
 any): one safe-listed implementation in the VM's list turns the mitigation off on every
-host; a pinned MIDR hides a host's errata from older guests. The check refuses a pool VM
+host; Cavium ThunderX erratum 27456 in the list forces KPTI off; a pinned MIDR hides a
+host's errata from older guests (or brings that erratum). The check refuses a pool VM
 whose guests would lose here what this host's CPUs need, unless the pool model accepts it
 by name (its metadata's ``<accepted name>``). The hook knows this host's MIDR/REVIDR only:
 a host needs a mitigation where an affected list names its CPU or an ID field the guest
@@ -35,12 +36,19 @@ def hazard_problems(pool: Pool, host: list[HostImplementation]) -> list[str]:
     hazards = unaccepted(found, pool.accepted)
     lost = [_by_series(h) for h in hazards if here & set(h.needed_on)]
     return [
-        f"{hazard.describe()}: its guests would run without it on this host's CPUs; run it "
+        f"{hazard.describe()}{_consequence(hazard)}; run it "
         f"on a host of its pool that does not need it, or accept the loss in its pool model "
         f"(`qemu-errata baseline PROFILE... {accept_option(hazard.name)} -o MODEL`, then "
         f"`qemu-errata apply MODEL --connect URI --domain NAME`)"
         for hazard in lost
     ]
+
+
+def _consequence(hazard: Hazard) -> str:
+    """What its guests lose here (a hazard whose guests are Vulnerable anyway says so)."""
+    return (
+        "" if hazard.vulnerable_anyway else ": its guests would run without it on this host's CPUs"
+    )
 
 
 def _newest_of_each_series() -> list[ErrataTable]:
