@@ -357,7 +357,7 @@ def _mitigation_json(verdict: MitigationVerdict, lost: Hazard | None = None) -> 
         "implementations": [_implementation(t) for t in verdict.implementations],
         "guest": verdict.state == "enabled",
         "logged": verdict.logged,
-        # Skipped on hosts that need it (a safe-listed implementation in the list): "lost".
+        # Skipped on hosts that need it (a safe list, an erratum forcing it off, a pin): "lost".
         "state": verdict.state if lost is None else "lost",
         "lost_on": [] if lost is None else [_implementation(t) for t in lost.needed_on],
         "loop": verdict.loop,
