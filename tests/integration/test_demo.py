@@ -44,7 +44,11 @@ def test_demo_runs_every_step_and_leaves_nothing_behind() -> None:
     ) in out
     assert "ok: the VM is still running on host-b, and not on host-c" in out
     assert out.rstrip().endswith("every expectation held.")
-    assert result.stderr == ""
+    # Nothing on stderr but the nested runner's progress (the first guest step on a machine
+    # fetches the guest's pinned busybox and says so).
+    assert [
+        line for line in result.stderr.splitlines() if not line.startswith("qemu-errata nested: ")
+    ] == []
     leftovers = subprocess.run(
         ["pgrep", "-u", "qe-tb-0,qe-tb-1,qe-tb-2"], capture_output=True, text=True, check=False
     )
