@@ -13,7 +13,6 @@ from typing import Any
 
 from qemu_errata.core.hosttypes import group_hosts, label_of
 from qemu_errata.core.plan import Pairing, Plan, PlanType, ProposedPool, plan_types
-from qemu_errata.core.pool import Loss
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import IncompatiblePoolError, NoPartitionError
 from qemu_errata.reports.blockers import blocker_json
@@ -110,12 +109,6 @@ def _keyed(blocker: dict[str, Any], keys: Mapping[str, str]) -> dict[str, Any]:
     return {**blocker, "values": {keys.get(k, k): v for k, v in values.items()}}
 
 
-def _loss_json(loss: Loss, keys: Mapping[str, str]) -> dict[str, Any]:
-    document = loss.to_json()
-    document["host_values"] = {keys.get(k, k): v for k, v in document["host_values"].items()}
-    return document
-
-
 def _type_json(plan_type: PlanType) -> dict[str, Any]:
     return {
         "id": plan_type.id,
@@ -131,7 +124,7 @@ def _pairing_json(pairing: Pairing, keys: Mapping[str, str]) -> dict[str, Any]:
     return {
         "types": [pairing.first.id, pairing.second.id],
         "compatible": pairing.compatible,
-        "loses": [_loss_json(loss, keys) for loss in pairing.losses],
+        "loses": [loss.to_json(keys) for loss in pairing.losses],
         "blockers": [_keyed(blocker_json(b), keys) for b in pairing.blockers],
         "deciding": pairing.deciding,
         "errata": list(pairing.errata),
@@ -141,7 +134,7 @@ def _pairing_json(pairing: Pairing, keys: Mapping[str, str]) -> dict[str, Any]:
 
 def _pool_json(pool: ProposedPool, keys: Mapping[str, str]) -> dict[str, Any]:
     model = pool.model.to_json()
-    model["losses"] = [_loss_json(loss, keys) for loss in pool.model.losses]
+    model["losses"] = [loss.to_json(keys) for loss in pool.model.losses]
     return {
         "id": pool.id,
         "hosts": list(pool.hosts),

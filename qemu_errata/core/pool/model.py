@@ -51,12 +51,14 @@ class Loss:
         pool = self.field.describe(self.pool_value)
         return f"{self.field.qualified_name}: the pool presents {pool}; {hosts}"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, first_hosts: Mapping[str, str]) -> dict[str, Any]:
+        """The loss as files and ``--json`` hold it: ``host_values`` keyed by host names (a
+        type's label, ``h1 (+3 alike)``, by its first host's: ``first_hosts``)."""
         return {
             "register": self.field.register,
             "field": self.field.name,
             "pool_value": f"{self.pool_value:#x}",
-            "host_values": {h: f"{v:#x}" for h, v in self.host_values.items()},
+            "host_values": {first_hosts.get(h, h): f"{v:#x}" for h, v in self.host_values.items()},
             "explanation": self.explain(),
         }
 
@@ -107,6 +109,10 @@ class PoolModel:
         """Per host, the registers the VMM writes there."""
         return {host: group.writes for group in self.host_groups for host in group.hosts}
 
+    def first_hosts(self) -> dict[str, str]:
+        """Each host type's label (how losses name it in words) to its first host's name."""
+        return {label_of(group.hosts): group.hosts[0] for group in self.host_groups}
+
     def to_json(self) -> dict[str, Any]:
         return {
             "format": MODEL_FORMAT,
@@ -115,7 +121,7 @@ class PoolModel:
             "timer_frequency_hz": self.timer_frequency_hz,
             **{group: hex_registers(getattr(self, group)) for group in REGISTER_GROUPS},
             "host_types": [group.to_json() for group in self.host_groups],
-            "losses": [loss.to_json() for loss in self.losses],
+            "losses": [loss.to_json(self.first_hosts()) for loss in self.losses],
             "notes": list(self.notes),
             **(
                 {"accepted_lost_mitigations": list(self.accepted_lost_mitigations)}
@@ -129,14 +135,17 @@ def model_from_json(data: object, origin: str, catalogue: Catalogue | None = Non
     """Read a model file; only format, id_registers and target_implementations are required."""
     reader = DocumentReader(data, origin, MODEL_FORMAT, MODEL_KEYS)
     catalogue = catalogue or load_catalogue()
+    host_groups = _read_host_groups(reader)
+    # Losses name a host type by its label in words, by its first host in the file.
+    labels = {group.hosts[0]: label_of(group.hosts) for group in host_groups}
     return PoolModel(
         id_registers=_read_registers(reader, "id_registers", catalogue, required=True),
         target_implementations=read_targets(reader, "target_implementations"),
         timer_frequency_hz=reader.optional_int("timer_frequency_hz"),
         firmware_registers=_read_registers(reader, "firmware_registers", catalogue),
         gic_registers=_read_registers(reader, "gic_registers", catalogue),
-        host_groups=_read_host_groups(reader),
-        losses=_read_losses(reader, catalogue),
+        host_groups=host_groups,
+        losses=_read_losses(reader, catalogue, labels),
         notes=reader.strings("notes"),
         accepted_lost_mitigations=reader.strings("accepted_lost_mitigations"),
     )
@@ -183,8 +192,11 @@ def _read_host_groups(reader: DocumentReader) -> tuple[HostGroup, ...]:
     return tuple(groups)
 
 
-def _read_losses(reader: DocumentReader, catalogue: Catalogue) -> tuple[Loss, ...]:
-    """The model's lost fields, each tied back to its catalogue field."""
+def _read_losses(
+    reader: DocumentReader, catalogue: Catalogue, labels: Mapping[str, str]
+) -> tuple[Loss, ...]:
+    """The model's lost fields, each tied back to its catalogue field, its host types named
+    by their ``labels`` again (a model written before 0.4.0 has the labels already)."""
     if not reader.has("losses"):
         return ()
     losses = []
@@ -204,7 +216,7 @@ def _read_losses(reader: DocumentReader, catalogue: Catalogue) -> tuple[Loss, ..
                 register.field(str(item["field"])),
                 parse_register(item.get("pool_value"), f"{where}.pool_value", reader),
                 {
-                    h: parse_register(v, f"{where}.host_values.{h}", reader)
+                    labels.get(h, h): parse_register(v, f"{where}.host_values.{h}", reader)
                     for h, v in host_values.items()
                 },
             )

@@ -68,6 +68,22 @@ def test_a_fleet_model_is_computed_per_type_and_lists_every_host() -> None:
     assert model_from_json(model.to_json(), "test").host_groups == model.host_groups
 
 
+def test_a_model_file_keys_losses_by_host_names_and_reads_back_its_words() -> None:
+    n1 = load_embedded_profile("kvm-6.12-neoverse-n1")
+    fleet = [dataclasses.replace(n1, host=f"rack1-n1-h{i}") for i in range(3)]
+    model = baseline([*fleet, load_embedded_profile("kvm-6.12-cortex-a76")])
+    document = model.to_json()
+    # The file's format says "host to hex value": the type's first host, not its label.
+    assert {h for loss in document["losses"] for h in loss["host_values"]} == {"rack1-n1-h0"}
+    assert model.losses[0].explain().endswith("rack1-n1-h0 (+2 alike) has SSBS2 (0x2)")
+    read_back = model_from_json(document, "pool.json")
+    assert read_back.losses == model.losses
+    # A model of 0.3.0 keyed them by label: it reads to the same losses.
+    for loss in document["losses"]:
+        loss["host_values"] = {"rack1-n1-h0 (+2 alike)": loss["host_values"]["rack1-n1-h0"]}
+    assert model_from_json(document, "old.json").losses == model.losses
+
+
 def test_a_model_file_of_before_types_still_reads() -> None:
     model = model_from_json(
         {
