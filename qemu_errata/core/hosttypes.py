@@ -10,7 +10,7 @@ the same for both, so it is taken once per type and reported per type.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from qemu_errata.core.catalogue import load_catalogue
@@ -49,6 +49,12 @@ class HostType:
 def label_of(hosts: Sequence[str]) -> str:
     """How messages name hosts of one type: the first, and how many more are like it."""
     return hosts[0] if len(hosts) == 1 else f"{hosts[0]} (+{len(hosts) - 1} alike)"
+
+
+def first_hosts(types: Iterable[Sequence[str]]) -> dict[str, str]:
+    """The label of each type's hosts (label_of) to its first host's name: how JSON keys
+    what words name by label (JSON is keyed by host names)."""
+    return {label_of(hosts): hosts[0] for hosts in types}
 
 
 def group_hosts(profiles: Sequence[HostProfile]) -> list[HostType]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from qemu_errata.core.hosttypes import group_hosts
+from qemu_errata.core.hosttypes import first_hosts, group_hosts
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.profile import HostProfile
@@ -32,10 +32,11 @@ def baseline_json(model: PoolModel, cost: Cost) -> dict[str, Any]:
 
 
 def refusal_json(profiles: Sequence[HostProfile], refused: IncompatiblePoolError) -> dict[str, Any]:
+    names = first_hosts(t.hosts for t in group_hosts(profiles))
     return {
         "format": REFUSAL_FORMAT,
         "hosts": [p.host for p in profiles],
-        "blockers": [blocker_json(b) for b in refused.blockers],
+        "blockers": [blocker_json(b, names) for b in refused.blockers],
     }
 
 

@@ -8,17 +8,21 @@ from __future__ import annotations
 
 TYPE_CHECKING = False  # typing costs a short command its import
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from typing import Any
 
     from qemu_errata.errors import Blocking
 
 
-def blocker_json(blocker: Blocking) -> dict[str, Any]:
-    """One blocker: register, field, reason key, each host's value, the message."""
+def blocker_json(blocker: Blocking, first_hosts: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """One blocker: register, field, reason key, each host's value, the message. Values are
+    keyed by host names: a host type's label (``h1 (+3 alike)``) by its first host's,
+    from ``first_hosts`` (core.hosttypes.first_hosts)."""
+    names = first_hosts or {}
     return {
         "register": blocker.register or None,
         "field": blocker.field,
         "reason": str(blocker.reason),
-        "values": dict(blocker.values),
+        "values": {names.get(k, k): v for k, v in blocker.values.items()},
         "message": blocker.message,
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from qemu_errata.core.hosttypes import group_hosts, label_of
+from qemu_errata.core.hosttypes import first_hosts, group_hosts
 from qemu_errata.core.plan import Pairing, Plan, PlanType, ProposedPool, plan_types
 from qemu_errata.core.profile import HostProfile
 from qemu_errata.errors import IncompatiblePoolError, NoPartitionError
@@ -94,19 +94,14 @@ def plan_refusal_json(
         "format": PLAN_REFUSAL_FORMAT,
         "hosts": [p.host for p in profiles],
         "message": str(refused),
-        "blockers": [_keyed(blocker_json(b), _first_hosts(profiles)) for b in refused.blockers],
+        "blockers": [blocker_json(b, _first_hosts(profiles)) for b in refused.blockers],
     }
 
 
 def _first_hosts(profiles: Sequence[HostProfile]) -> dict[str, str]:
     """Labels of host and plan types (``h1 (+3 alike)``) to the host names they start with."""
     hosts = [t.hosts for t in group_hosts(profiles)] + [t.hosts for t in plan_types(profiles)]
-    return {label_of(names): names[0] for names in hosts}
-
-
-def _keyed(blocker: dict[str, Any], keys: Mapping[str, str]) -> dict[str, Any]:
-    values = blocker["values"]
-    return {**blocker, "values": {keys.get(k, k): v for k, v in values.items()}}
+    return first_hosts(hosts)
 
 
 def _type_json(plan_type: PlanType) -> dict[str, Any]:
@@ -125,7 +120,7 @@ def _pairing_json(pairing: Pairing, keys: Mapping[str, str]) -> dict[str, Any]:
         "types": [pairing.first.id, pairing.second.id],
         "compatible": pairing.compatible,
         "loses": [loss.to_json(keys) for loss in pairing.losses],
-        "blockers": [_keyed(blocker_json(b), keys) for b in pairing.blockers],
+        "blockers": [blocker_json(b, keys) for b in pairing.blockers],
         "deciding": pairing.deciding,
         "errata": list(pairing.errata),
         "lost_mitigations": list(pairing.lost),

@@ -11,7 +11,7 @@ from qemu_errata.core.catalogue import (
     load_catalogue,
 )
 from qemu_errata.core.document import DocumentReader, hex_registers, is_string_list, parse_register
-from qemu_errata.core.hosttypes import label_of
+from qemu_errata.core.hosttypes import first_hosts, label_of
 from qemu_errata.core.implementations import TargetImplementations, read_targets
 from qemu_errata.core.pool_namespace import REGISTER_GROUPS
 
@@ -111,7 +111,7 @@ class PoolModel:
 
     def first_hosts(self) -> dict[str, str]:
         """Each host type's label (how losses name it in words) to its first host's name."""
-        return {label_of(group.hosts): group.hosts[0] for group in self.host_groups}
+        return first_hosts(group.hosts for group in self.host_groups)
 
     def to_json(self) -> dict[str, Any]:
         return {

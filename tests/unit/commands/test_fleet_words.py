@@ -4,6 +4,7 @@ point to ``plan``."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 from support.cli import run_cli
@@ -44,6 +45,15 @@ def test_a_refused_fleet_is_named_by_type_and_pointed_to_plan(tmp_path: Path) ->
         "rack01-neoverse-n1-h000 + 3 hosts like rack01-cortex-a76-h000. `qemu-errata plan` "
         "with the same profiles proposes the fewest pools they form."
     )
+
+
+def test_a_refused_fleets_json_keys_values_by_host_names(tmp_path: Path) -> None:
+    # Words name a type "rack01-neoverse-n1-h000 (+2 alike)"; JSON keys are host names.
+    done = run_cli("baseline", "--json", *fleet(tmp_path, MODELS, 3))
+    assert done.returncode == 1
+    keys = {key for blocker in json.loads(done.stdout)["blockers"] for key in blocker["values"]}
+    assert keys
+    assert keys <= {f"rack01-{m.removeprefix('kvm-6.12-')}-h000" for m in MODELS}
 
 
 def test_many_types_are_counted_and_pointed_to_plan(tmp_path: Path) -> None:
