@@ -15,13 +15,12 @@ runs it only for a VM with several target implementations or a pinned MIDR.
 
 from __future__ import annotations
 
-import dataclasses
-
 from libvirt_hooks.domain import Pool
 from libvirt_hooks.hostcpus import HostImplementation
 from libvirt_hooks.poolmodel import pool_model
 from qemu_errata.core.errata import ErrataTable, known_kernels, load_errata_table, series_of
 from qemu_errata.core.errata.hazards import Hazard, accept_option, model_hazards, unaccepted
+from qemu_errata.core.record import replace
 
 
 def hazard_problems(pool: Pool, host: list[HostImplementation]) -> list[str]:
@@ -65,4 +64,4 @@ def _newest_of_each_series() -> list[ErrataTable]:
 def _by_series(hazard: Hazard) -> Hazard:
     """The hazard naming the series it was judged for (``7.2``), not their newest release."""
     series = tuple(dict.fromkeys(series_of(k) for k in hazard.guest_kernels))
-    return dataclasses.replace(hazard, guest_kernels=series)
+    return replace(hazard, guest_kernels=series)

@@ -19,7 +19,7 @@ import argparse
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +31,7 @@ from qemu_errata.core.implementations import TargetImplementation, TargetImpleme
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.pool import PoolModel, baseline, check
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import replace
 from qemu_errata.core.vulnerabilities import VULNERABILITIES_DIRECTORY
 from qemu_errata.core.words import plural
 from qemu_errata.errors import ExitStatus, IncompatiblePoolError

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from collections.abc import Sequence
 
@@ -29,6 +28,7 @@ from qemu_errata.core.pool import (
     pin_midr,
 )
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import replace
 from qemu_errata.core.vmm_fit import baseline_with, check_with, pool_refusals
 from qemu_errata.core.vmms import Vmm
 from qemu_errata.core.words import plural
@@ -223,7 +223,7 @@ def _what_to_do(
     )
     if len(types) > MAX_HOSTS_FOR_SUBSETS:
         return f"These {plural(len(profiles), 'host')} are of {len(types)} types.{plan}"
-    named = [dataclasses.replace(t.profile, host=_like(t)) for t in types]
+    named = [replace(t.profile, host=_like(t)) for t in types]
     pools = largest_pools(named, lambda subset: _forms_pool(subset, vmm, accepted))
     if not pools:
         return "No two of these host types form a pool: each needs a pool of its own."

@@ -30,9 +30,9 @@ module does not know are refused (exit 2) rather than silently predicted wrong.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from qemu_errata.core.catalogue import load_catalogue
+from qemu_errata.core.record import record
 from qemu_errata.errors import InputError
 
 # kstrtobool(): what "kpti=" accepts (lib/kstrtox.c): 1/y/Y/on true, 0/n/N/off false.
@@ -43,7 +43,7 @@ KNOWN_OPTIONS = ("nokaslr", "kpti=", "mitigations=", "nospectre_v2", "nospectre_
 CAVIUM_27456 = "ARM64_WORKAROUND_CAVIUM_27456"
 
 
-@dataclass(frozen=True)
+@record
 class Board:
     """A guest's board (QEMU's virt, a KASLR seed in /chosen) and command line, as far as its
     mitigations go."""

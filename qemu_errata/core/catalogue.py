@@ -13,10 +13,10 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
 
 from qemu_errata.core.data_files import package_toml, parse_table
+from qemu_errata.core.record import field as record_field
+from qemu_errata.core.record import record
 from qemu_errata.core.registers_table import CATALOGUE_FILE, REGISTER_BITS, Kind, Reserved, Rule
 from qemu_errata.errors import CatalogueError
 
@@ -34,7 +34,7 @@ _KVM_ID_RANGE_OP1 = (0, 1, 3)
 _KVM_ID_RANGE_CRM_MAX = 7
 
 
-@dataclass(frozen=True)
+@record
 class Encoding:
     """The (op0, op1, CRn, CRm, op2) encoding of a system register."""
 
@@ -71,7 +71,7 @@ class Encoding:
         return op1 << 6 | self.crm << 3 | self.op2
 
 
-@dataclass(frozen=True)
+@record
 class Field:
     """One field of a register: its bits, signedness, rule and value names."""
 
@@ -83,16 +83,16 @@ class Field:
     signed: bool
     safe: int | None
     # Names are documentation: left out of equality and hashing.
-    value_names: Mapping[int, str] = dataclass_field(compare=False, hash=False)
+    value_names: Mapping[int, str] = record_field(compare=False)
     # Values KVM refuses whatever the host has (its set_user checks beyond the rule).
     refused: frozenset[int] = frozenset()
     # Values that kernels newer than ``refused_after`` (major, minor) refuse as well.
     refused_later: frozenset[int] = frozenset()
     refused_after: tuple[int, int] | None = None
     # Why KVM refuses those values, in words (shown when a pool needs one of them).
-    refused_because: str | None = dataclass_field(default=None, compare=False, hash=False)
+    refused_because: str | None = record_field(default=None, compare=False)
     # Arm's spelling (AARCHMRS) where it differs from ``name`` (Linux's arch/arm64/tools/sysreg).
-    arm_name: str | None = dataclass_field(default=None, compare=False, hash=False)
+    arm_name: str | None = record_field(default=None, compare=False)
 
     @property
     def qualified_name(self) -> str:
@@ -142,7 +142,7 @@ class Field:
         return f"{name!r} ({raw:#x})" if name[0].isdigit() else f"{name} ({raw:#x})"
 
 
-@dataclass(frozen=True)
+@record
 class ReservedBits:
     """One declared range of a register's bits that no field describes."""
 
@@ -155,7 +155,7 @@ class ReservedBits:
         return ((1 << (self.msb - self.lsb + 1)) - 1) << self.lsb
 
 
-@dataclass(frozen=True)
+@record
 class Register:
     """One catalogued register with its fields, ordered from the top bit down."""
 

@@ -18,17 +18,17 @@ gave it (core.board), for the implementations the guest was told of: a kernel vi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from qemu_errata.core.errata import KernelView
 from qemu_errata.core.guest_log import GuestLog, message
+from qemu_errata.core.record import record
 from qemu_errata.core.vulnerabilities import KPTI, other_file_words
 
 # cpufeature.c logs it under its pr_fmt, "CPU features: ".
 KPTI_FORCED = "CPU features: kernel page table isolation forced "
 
 
-@dataclass(frozen=True)
+@record
 class Difference:
     """One disagreement: what was compared, its name, what the guest did, what was predicted."""
 
@@ -41,7 +41,7 @@ class Difference:
         return f"{self.kind} {self.name}: the guest {self.guest}; predicted: {self.predicted}"
 
 
-@dataclass(frozen=True)
+@record
 class Judgement:
     """The differences, and how much was compared."""
 

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from qemu_errata.core.errata import ErrataTable, Erratum
 from qemu_errata.core.implementations import TargetImplementation
+from qemu_errata.core.record import record
 
 DETECTED = "CPU features: detected: "
 TARGET_LIST_PREFIX = "smccc: KVM: "
@@ -33,7 +33,7 @@ _NAMES_AN_ERRATUM = re.compile(r"\berrat(um|a)\b", re.IGNORECASE)
 _TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 
 
-@dataclass(frozen=True)
+@record
 class GuestErratum:
     """A workaround or mitigation the guest logged: its description, the table's ids for it."""
 
@@ -41,7 +41,7 @@ class GuestErratum:
     ids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record
 class GuestLog:
     """The guest's own account: every capability it detected, the errata among them, and its
     log lines about the target implementation list."""

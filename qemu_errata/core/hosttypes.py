@@ -11,15 +11,15 @@ the same for both, so it is taken once per type and reported per type.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass, replace
 
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.distinctions import distinctions
 from qemu_errata.core.midr import Midr
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import record, replace
 
 
-@dataclass(frozen=True)
+@record
 class HostType:
     """Hosts of one kind: the first one's profile stands for all of them."""
 

@@ -7,16 +7,16 @@ must be told every implementation it may run on, and may run only there.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 
 from qemu_errata.core.document import CPU_NUMBER_MAX, DocumentReader, parse_register
+from qemu_errata.core.record import record
 
 TYPE_CHECKING = False  # typing costs a short command its import
 if TYPE_CHECKING:
     from typing import Any
 
 
-@dataclass(frozen=True, order=True)
+@record(order=True)
 class TargetImplementation:
     """One entry of a target list; None for REVIDR/AIDR means "any value"."""
 
@@ -40,7 +40,7 @@ class TargetImplementation:
         }
 
 
-@dataclass(frozen=True)
+@record
 class Implementation:
     """One CPU type of a host and the CPU numbers that have it."""
 

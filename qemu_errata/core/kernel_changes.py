@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from qemu_errata.core import tables
 from qemu_errata.core.catalogue import Catalogue, Field, load_catalogue
 from qemu_errata.core.data_files import package_toml, parse_table
+from qemu_errata.core.record import record
 from qemu_errata.errors import CatalogueError
 
 TYPE_CHECKING = False  # typing costs a short command its import
@@ -51,7 +51,7 @@ KERNEL_CHANGES_FILE = tables.Row(
 )
 
 
-@dataclass(frozen=True)
+@record
 class ListedRegister:
     """A register the vCPU's register list holds from kernel ``since`` on (when ``needs``)."""
 
@@ -69,7 +69,7 @@ class ListedRegister:
         return kernel >= self.since and _nonzero(self.needs, id_registers)
 
 
-@dataclass(frozen=True)
+@record
 class FirstRunRewrite:
     """A field KVM rewrites to ``becomes`` at the first KVM_RUN unless ``unless_all`` are set."""
 
@@ -94,7 +94,7 @@ class FirstRunRewrite:
         return [f.qualified_name for f in self.unless_all if not _nonzero(f, id_registers)]
 
 
-@dataclass(frozen=True)
+@record
 class KernelChanges:
     listed_registers: tuple[ListedRegister, ...]
     first_run_rewrites: tuple[FirstRunRewrite, ...]

@@ -13,14 +13,13 @@ fails the incoming migration unless the VMM tolerates it. The hook's
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from qemu_errata.core.catalogue import Catalogue, load_catalogue
 from qemu_errata.core.kernel_changes import KernelChanges, load_kernel_changes
 from qemu_errata.core.pool import REGISTER_GROUPS, Blocker, PoolModel, Reason
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import record, replace
 from qemu_errata.core.vmm_fit import check_with, kernel_name
 from qemu_errata.core.vmms import Vmm
 
@@ -43,7 +42,7 @@ RULES = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Arrival:
     """The decision on one VM arriving on one host: every problem, and notes."""
 
@@ -74,7 +73,7 @@ def carried_values(
             if name in own and (register is None or not vmm.sets(register)):
                 values[name] = own[name]
         groups[group] = values
-    return dataclasses.replace(
+    return replace(
         model,
         id_registers=groups["id_registers"],
         firmware_registers=groups["firmware_registers"],

@@ -13,10 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from qemu_errata.core.pool import REGISTER_GROUPS, PoolModel
+from qemu_errata.core.record import record
 
 ID_LENGTH = 8
 
@@ -32,7 +32,7 @@ def pool_id(model: PoolModel) -> str:
     return digest.hexdigest()[:ID_LENGTH]
 
 
-@dataclass(frozen=True)
+@record
 class PreviousPlan:
     """The pools of an earlier plan: each id and its hosts."""
 
@@ -42,7 +42,7 @@ class PreviousPlan:
         return next((pid for pid, hosts in self.pools.items() if host in hosts), None)
 
 
-@dataclass(frozen=True)
+@record
 class Move:
     """A host whose pool differs from the previous plan's (None: not in that plan)."""
 

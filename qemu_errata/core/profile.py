@@ -7,11 +7,11 @@ turns it into a typed value and back, and does no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from qemu_errata.core.catalogue import parse_kernel_version
 from qemu_errata.core.document import DocumentReader, hex_registers
 from qemu_errata.core.implementations import Implementation, read_implementations
+from qemu_errata.core.record import field, record
 
 TYPE_CHECKING = False  # typing costs a short command its import
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ PROFILE_KEYS = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@record
 class HostProfile:
     """One host: implementations, ID registers, KVM's writable masks and more.
 

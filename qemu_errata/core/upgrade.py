@@ -10,10 +10,10 @@ the new one, where it takes the new kernel's.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import replace
 
 
 def upgraded(
@@ -34,7 +34,7 @@ def upgraded(
         if before.id_registers.get(name) != value:
             registers[name] = value
     release = after.provenance.get("kernel")
-    return dataclasses.replace(
+    return replace(
         profile,
         id_registers=registers,
         writable_masks=after.writable_masks,

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 
 from qemu_errata.core import tables
 from qemu_errata.core.catalogue import Register
 from qemu_errata.core.data_files import package_toml, parse_table
+from qemu_errata.core.record import field, record, replace
 from qemu_errata.core.registers_table import Kind
 from qemu_errata.errors import InputError
 
@@ -57,7 +57,7 @@ VMM_FILE = tables.Row(
 )
 
 
-@dataclass(frozen=True)
+@record
 class Vmm:
     """One VMM's capabilities (a row of the table, or what a QEMU binary showed)."""
 

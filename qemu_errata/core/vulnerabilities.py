@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from qemu_errata.core import tables
 from qemu_errata.core.catalogue import Field, load_catalogue
 from qemu_errata.core.data_files import package_toml
+from qemu_errata.core.record import record
 from qemu_errata.errors import CatalogueError
 
 GUEST_WORDS_FORMAT = "qemu-errata/guest-words/1"
@@ -47,7 +47,7 @@ VULNERABLE_STATE, DETECTED = "vulnerable", "detected"
 ARM64_FILES = ("meltdown", "spec_store_bypass", "spectre_v1", "spectre_v2")
 
 
-@dataclass(frozen=True)
+@record
 class Threshold:
     """A field and the least value that holds."""
 
@@ -63,7 +63,7 @@ class Threshold:
         return f"{self.field.qualified_name} >= {self.minimum}"
 
 
-@dataclass(frozen=True)
+@record
 class GuestWords:
     """When a detected mitigation is effective (see data/guest-words.toml)."""
 

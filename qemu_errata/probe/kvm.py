@@ -24,12 +24,13 @@ import os
 import platform
 import socket
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from qemu_errata.core.catalogue import Catalogue, Register, load_catalogue
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import replace
 from qemu_errata.core.registers_table import ID_REGISTER_KINDS, Kind
 from qemu_errata.errors import ProbeError
 from qemu_errata.probe import kvm_abi as abi

@@ -8,13 +8,13 @@ one part do in a real fleet, and still share a pool when their models do).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import replace
 from qemu_errata.files import write_json
 
 # Pairs that form a pool on Linux 6.12: a fleet of these has one pool.
@@ -28,17 +28,15 @@ def synthetic_fleet(
     """``hosts`` profiles of ``types`` types, spread round-robin over the types."""
     kinds = [_kind(models[i % len(models)], revidr=i // len(models)) for i in range(types)]
     return [
-        dataclasses.replace(
-            kinds[index % types], host=f"rack{index // HOSTS_PER_RACK:03}-h{index:05}"
-        )
+        replace(kinds[index % types], host=f"rack{index // HOSTS_PER_RACK:03}-h{index:05}")
         for index in range(hosts)
     ]
 
 
 def _kind(model: str, revidr: int) -> HostProfile:
     profile = load_embedded_profile(model)
-    implementations = tuple(dataclasses.replace(i, revidr=revidr) for i in profile.implementations)
-    return dataclasses.replace(profile, implementations=implementations)
+    implementations = tuple(replace(i, revidr=revidr) for i in profile.implementations)
+    return replace(profile, implementations=implementations)
 
 
 # Every real-kernel profile embedded: the models a varied fleet's types derive from.
@@ -61,9 +59,7 @@ def varied_fleet(hosts: int, types: int, models: Sequence[str] = KVM_MODELS) -> 
     """
     kinds = [_variant(models[i % len(models)], i // len(models)) for i in range(types)]
     return [
-        dataclasses.replace(
-            kinds[index % types], host=f"rack{index // HOSTS_PER_RACK:03}-h{index:05}"
-        )
+        replace(kinds[index % types], host=f"rack{index // HOSTS_PER_RACK:03}-h{index:05}")
         for index in range(hosts)
     ]
 
@@ -76,16 +72,14 @@ def _variant(model: str, round_: int) -> HostProfile:
     kind = (round_ - 1) % 3
     if kind == 0:
         timer = TIMER_VARIANTS[step % len(TIMER_VARIANTS)] + step // len(TIMER_VARIANTS)
-        return dataclasses.replace(profile, timer_frequency_hz=timer)
+        return replace(profile, timer_frequency_hz=timer)
     if kind == 1:
         lowered = _lowered(profile, step)
-        implementations = tuple(
-            dataclasses.replace(i, revidr=round_) for i in lowered.implementations
-        )
-        return dataclasses.replace(lowered, implementations=implementations)
+        implementations = tuple(replace(i, revidr=round_) for i in lowered.implementations)
+        return replace(lowered, implementations=implementations)
     firmware = dict(profile.firmware_registers)
     firmware["KVM_REG_ARM_PSCI_VERSION"] = 0x10000 + step
-    return dataclasses.replace(profile, firmware_registers=firmware)
+    return replace(profile, firmware_registers=firmware)
 
 
 def _lowered(profile: HostProfile, step: int) -> HostProfile:
@@ -98,7 +92,7 @@ def _lowered(profile: HostProfile, step: int) -> HostProfile:
         return profile
     chosen = fields[step % len(fields)]
     registers = {**profile.id_registers, register.name: chosen.with_raw(value, 0)}
-    return dataclasses.replace(profile, id_registers=registers)
+    return replace(profile, id_registers=registers)
 
 
 def write_fleet(directory: Path, profiles: Iterable[HostProfile]) -> list[Path]:

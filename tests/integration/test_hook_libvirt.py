@@ -8,7 +8,6 @@ without metadata goes to C untouched; a saved pool VM restores on A, not C.
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from qemu_errata.core.implementations import (
 )
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.pool_namespace import POOL_NAMESPACE as NAMESPACE
+from qemu_errata.core.record import replace
 from qemu_errata.testbed.bed import Host, TestBed, cpu_host, guest_xml, migrate
 from qemu_errata.vmm.pool_element import pool_element
 
@@ -200,14 +200,14 @@ def test_a_lost_mitigation_is_refused_unless_the_model_accepts_it(hosts: list[Ho
     targets = TargetImplementations(
         [*POOL.target_implementations, TargetImplementation(A53, 0, None)]
     )
-    losing = dataclasses.replace(POOL, target_implementations=targets)
+    losing = replace(POOL, target_implementations=targets)
     with guest_removed([a], "vm-lost"), pytest.raises(libvirt.libvirtError) as refused:
         a.start_guest(guest_xml("vm-lost", "cortex-a76", metadata=[pool_element(losing)]))
     message = str(refused.value)
     assert "qemu-errata: refused the start of VM 'vm-lost': Spectre-BHB LOST on " in message
     assert "Arm Cortex-A53 r0p4 is on the kernel's safe list" in message
     assert "--accept-lost-mitigation Spectre-BHB" in message
-    accepted = dataclasses.replace(losing, accepted_lost_mitigations=("Spectre-BHB",))
+    accepted = replace(losing, accepted_lost_mitigations=("Spectre-BHB",))
     with guest_removed([a, b], "vm-accepted"):
         domain = a.start_guest(
             guest_xml("vm-accepted", "cortex-a76", metadata=[pool_element(accepted)])

@@ -10,8 +10,6 @@ So a VM of the 6.12 hosts' pool evacuates onto upgraded hosts, and a VM carrying
 
 from __future__ import annotations
 
-import dataclasses
-
 import libvirt
 import pytest
 from lxml import etree
@@ -20,6 +18,7 @@ from support.testbed import guest_removed
 from qemu_errata.commands.hook import SCRIPT_NAME, install
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.pool import PoolModel, baseline
+from qemu_errata.core.record import replace
 from qemu_errata.testbed.bed import Host, TestBed, guest_xml, migrate
 from qemu_errata.vmm.pool_element import pool_element
 
@@ -36,8 +35,7 @@ def hosts(module_testbed: TestBed, tmp_path_factory: pytest.TempPathFactory) -> 
     install(hooks_dir)
     module_testbed.install_hook(hooks_dir / SCRIPT_NAME)
     profiles = [
-        dataclasses.replace(load_embedded_profile(f"kvm-{k}-neoverse-n1"), host=f"n1-{k}")
-        for k in KERNELS
+        replace(load_embedded_profile(f"kvm-{k}-neoverse-n1"), host=f"n1-{k}") for k in KERNELS
     ]
     started = module_testbed.start_hosts(profiles)
     for host in started:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ from support.cli import run_cli
 
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
+from qemu_errata.core.record import replace
 from qemu_errata.files import write_json
 from qemu_errata.reports.plan_picture import (
     APART,
@@ -50,7 +50,7 @@ def lowered_a76(path: Path) -> Path:
     value = a76.id_registers["ID_AA64ISAR0_EL1"]
     for name in ("DP", "RDM"):
         value = isar0.field(name).with_raw(value, 0)
-    lowered = dataclasses.replace(
+    lowered = replace(
         a76, host="a76-lowered", id_registers={**a76.id_registers, "ID_AA64ISAR0_EL1": value}
     )
     write_json(path, lowered.to_json())

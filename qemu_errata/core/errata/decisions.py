@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
 
 from qemu_errata.core.board import CAVIUM_27456, QEMU_VIRT, Board, kpti_forced
 from qemu_errata.core.errata.table import (
@@ -17,6 +16,7 @@ from qemu_errata.core.errata.table import (
 )
 from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.midr import MIDR_REGISTER, REVIDR_REGISTER
+from qemu_errata.core.record import record, replace
 from qemu_errata.core.vulnerabilities import (
     DETECTED,
     ENABLED,
@@ -29,7 +29,7 @@ from qemu_errata.core.vulnerabilities import (
 )
 
 
-@dataclass(frozen=True)
+@record
 class Enabled:
     """An erratum a kernel enables, and the implementations that bring it."""
 
@@ -40,7 +40,7 @@ class Enabled:
     only_some_kernels: str | None = None  # why only some kernels of the version carry it
 
 
-@dataclass(frozen=True)
+@record
 class Suppressed:
     """An erratum whose MIDR matches but whose required ID field rules it out."""
 
@@ -49,7 +49,7 @@ class Suppressed:
     reason: str
 
 
-@dataclass(frozen=True)
+@record
 class MitigationVerdict:
     """What a kernel does about one mitigation: state, and which implementations decided it.
 
@@ -74,7 +74,7 @@ class MitigationVerdict:
         return self.state in (ENABLED, VULNERABLE_STATE, DETECTED)
 
 
-@dataclass(frozen=True)
+@record
 class KernelView:
     """What one kernel enables for the CPUs it matches against."""
 
@@ -328,7 +328,7 @@ def _matching(
     return tuple(c for c in cpus if any(r.in_range(c.midr) for r in ranges))
 
 
-@dataclass(frozen=True)
+@record
 class PoolErrata:
     """A pool's errata: what its guests enable, what each host type alone adds, older guests."""
 

@@ -28,10 +28,8 @@ releases it holds for.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 from qemu_errata.core.board import CAVIUM_27456, QEMU_VIRT, Board
 from qemu_errata.core.errata.decisions import KernelView, MitigationVerdict, kernel_view
@@ -48,6 +46,7 @@ from qemu_errata.core.midr import MIDR_REGISTER, REVIDR_REGISTER, Midr
 from qemu_errata.core.pool.blocker import Blocker, Reason
 from qemu_errata.core.pool.model import PoolModel
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import record, replace
 from qemu_errata.core.vulnerabilities import KPTI, VULNERABLE_STATE
 
 TYPE_CHECKING = False  # typing costs a short command its import
@@ -69,7 +68,7 @@ CAUSE_WORDS = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class Hazard:
     """A mitigation or workaround guests of the pool skip on hosts that need it."""
 
@@ -204,10 +203,10 @@ def accepting(
     """``model`` accepting those of ``names`` that name one of its hazards (as spelled there)."""
     wanted = {name.casefold() for name in names}
     if not wanted:
-        return dataclasses.replace(model, accepted_lost_mitigations=())
+        return replace(model, accepted_lost_mitigations=())
     found = model_hazards(model, hosts) if hazards is None else hazards
     spelled = [h.name for h in found if h.name.casefold() in wanted]
-    return dataclasses.replace(model, accepted_lost_mitigations=tuple(dict.fromkeys(spelled)))
+    return replace(model, accepted_lost_mitigations=tuple(dict.fromkeys(spelled)))
 
 
 def unaccepted(hazards: Iterable[Hazard], accepted: Iterable[str]) -> tuple[Hazard, ...]:
@@ -277,7 +276,7 @@ def needed_by(hazards: Iterable[Hazard], host: HostProfile) -> tuple[Hazard, ...
     return tuple(h for h in hazards if own & set(h.needed_on))
 
 
-@dataclass(frozen=True)
+@record
 class Exposure:
     """What guests on some hosts take with each host's implementation alone, and what those
     implementations take from every guest of a list naming them (a safe list names them, or
@@ -348,8 +347,8 @@ def _implementation_json(target: TargetImplementation) -> dict[str, Any]:
     return {**target.to_json(), "name": Midr(target.midr).name()}
 
 
-# _Found and _Pool are plain classes: nothing compares, hashes or prints them, and each
-# dataclass costs every command that imports this module (check) its definition.
+# _Found and _Pool are plain classes: nothing compares, hashes or prints them, and a record
+# costs every command that imports this module (check) its definition.
 class _Found:
     __slots__ = ("needed_on", "releases")
 
@@ -427,7 +426,7 @@ def _mitigations(
     registers: Mapping[str, int],
     board: Board,
 ) -> tuple[MitigationVerdict, ...]:
-    view = kernel_view(dataclasses.replace(table, errata=()), cpus, registers, board=board)
+    view = kernel_view(replace(table, errata=()), cpus, registers, board=board)
     return view.mitigations
 
 
@@ -490,7 +489,7 @@ def _forcing_kpti_off(table: ErrataTable, pool: _Pool) -> tuple[set[int], str]:
         return set(), ""
     # Only the forcing erratum's rows: a whole view (every erratum and mitigation) for each
     # candidate pool doubled plan's time.
-    alone = dataclasses.replace(table, errata=rows, mitigations=())
+    alone = replace(table, errata=rows, mitigations=())
     models = list({t.midr: t for t in pool.targets}.values())
     listed = kernel_view(alone, models, pool.registers, board=pool.board)
     return {i.midr for e in listed.errata for i in e.implementations}, _forcing_errata(listed)

@@ -7,9 +7,9 @@ table's (core/midr.py).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 from qemu_errata.core.midr import CpuNames, load_cpu_names, midr_layout
+from qemu_errata.core.record import record
 
 TYPE_CHECKING = False  # typing costs a short command its import
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 _ARMV8 = 0xF  # MIDR_EL1.Architecture of every real CPU; the kernel's model values include it
 
 
-@dataclass(frozen=True)
+@record
 class CpuRange:
     """One implementation range of an erratum or mitigation list, as the kernel matches it."""
 

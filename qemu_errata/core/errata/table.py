@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from qemu_errata.core.catalogue import Catalogue, Field, load_catalogue
 from qemu_errata.core.data_files import package_toml
@@ -23,6 +22,7 @@ from qemu_errata.core.errata.schema import (
     RULE_OWN_CPU,
     WORDS_FILE,
 )
+from qemu_errata.core.record import record
 from qemu_errata.errors import CatalogueError, UnknownKernelError
 
 TYPE_CHECKING = False  # typing costs a short command its import
@@ -55,7 +55,7 @@ _GUEST_DETECTS = frozenset({"guest", "hypervisor"})
 FROM_MIDR = frozenset({"midr", "midr-seen", "cpufeature"})
 
 
-@dataclass(frozen=True)
+@record
 class FieldTest:
     """An ID register field the kernel compares with a minimum."""
 
@@ -75,7 +75,7 @@ class FieldTest:
         return f"{self.field.qualified_name} is {shown}, needs >= {self.minimum:#x}"
 
 
-@dataclass(frozen=True)
+@record
 class Erratum:
     """One row of the table (see the comment at the top of errata.toml)."""
 
@@ -100,7 +100,7 @@ class Erratum:
         return self.applies in _GUEST_DETECTS and self.matched_by in FROM_MIDR
 
 
-@dataclass(frozen=True)
+@record
 class Mitigation:
     """A Spectre/Meltdown mitigation whose need the kernel decides partly from MIDR lists."""
 
@@ -117,7 +117,7 @@ class Mitigation:
     effect: str
 
 
-@dataclass(frozen=True)
+@record
 class ErrataTable:
     """What one guest kernel release carries (see load_errata_table)."""
 

@@ -6,7 +6,6 @@ whole baseline runs only for the blocks a plan proposes or explains in detail.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Iterable, Sequence
 
@@ -32,6 +31,7 @@ from qemu_errata.core.pool import (
     writable_bits,
 )
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import replace
 from qemu_errata.core.vmm_fit import pool_refusals
 from qemu_errata.core.vmms import Vmm
 from qemu_errata.errors import IncompatiblePoolError
@@ -209,7 +209,7 @@ class Blocks:
             groups.extend(
                 HostGroup(t.describe(), t.hosts, group.writes) for t in self.types[index].host_types
             )
-        return dataclasses.replace(model, host_groups=tuple(groups))
+        return replace(model, host_groups=tuple(groups))
 
 
 def _briefly(blocker: Blocker, vmm: Vmm | None) -> str:

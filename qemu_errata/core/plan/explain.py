@@ -6,18 +6,18 @@ never defined.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from qemu_errata.core.plan.blocks import Blocks
 from qemu_errata.core.plan.types import PlanType
 from qemu_errata.core.pool import Blocker
+from qemu_errata.core.record import record
 from qemu_errata.core.words import plural
 
 # How many types a refusal names before it counts the rest.
 NAMED_TYPES = 5
 
 
-@dataclass(frozen=True)
+@record
 class Apart:
     """Why ``type`` is not in pool ``pool``: it cannot join (``deciding``), or could at a cost."""
 

@@ -11,9 +11,7 @@ baseline_with does: a set of types forms a pool only when both agree.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass
 
 from qemu_errata.core.catalogue import Catalogue
 from qemu_errata.core.errata.hazards import (
@@ -39,11 +37,12 @@ from qemu_errata.core.pool import (
 from qemu_errata.core.pool.baseline import RegisterOutcome, pool_registers, register_outcome
 from qemu_errata.core.pool.host import host_value
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import record, replace
 from qemu_errata.core.vmm_fit import pool_refusals
 from qemu_errata.core.vmms import Vmm
 
 
-@dataclass(frozen=True)
+@record
 class Fit:
     """A set of types as one pool: why not (blockers), or the host-fields it loses."""
 
@@ -56,7 +55,7 @@ class Fit:
         return not self.blockers
 
 
-@dataclass(frozen=True)
+@record
 class _Verdict:
     """One register's outcome for one set of value classes, by class."""
 
@@ -285,7 +284,7 @@ def _placeholder(value_class: int) -> str:
 
 
 def _renamed(host_type: HostType, name: str) -> HostProfile:
-    return dataclasses.replace(host_type.profile, host=name)
+    return replace(host_type.profile, host=name)
 
 
 def _named(blocker: Blocker, names: dict[str, str]) -> Blocker:
@@ -294,4 +293,4 @@ def _named(blocker: Blocker, names: dict[str, str]) -> Blocker:
     for placeholder, label in names.items():
         message = message.replace(placeholder, label)
     values = {names.get(k, k): v for k, v in blocker.values.items()}
-    return dataclasses.replace(blocker, message=message, values=values)
+    return replace(blocker, message=message, values=values)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from qemu_errata.core.catalogue import Catalogue, load_catalogue
 from qemu_errata.core.errata import load_errata_table
@@ -22,6 +21,7 @@ from qemu_errata.core.plan.types import PlanType, plan_types
 from qemu_errata.core.pool import Blocker, Loss, PoolModel, check, check_host_names
 from qemu_errata.core.pool_ids import Move, PreviousPlan, kept_ids, moves, pool_id
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import field, record
 from qemu_errata.core.vmm_fit import check_with
 from qemu_errata.core.vmms import Vmm
 from qemu_errata.core.words import plural
@@ -31,7 +31,7 @@ from qemu_errata.errors import NoPartitionError
 EXACT_TYPES = 10
 
 
-@dataclass(frozen=True)
+@record
 class Pairing:
     """Two plan types: can they share a pool, what they lose together, or why not."""
 
@@ -50,7 +50,7 @@ class Pairing:
         return not self.blockers
 
 
-@dataclass(frozen=True)
+@record
 class Cell:
     """One cell of the matrix, cheaply: can the pair share a pool, the fields it loses."""
 
@@ -59,7 +59,7 @@ class Cell:
     brief: str  # why not, in the deciding words that name no host ("" when it can)
 
 
-@dataclass(frozen=True)
+@record
 class ProposedPool:
     """One pool of the proposal: its plan types, its model and what its hosts lose."""
 
@@ -77,7 +77,7 @@ class ProposedPool:
         return tuple(host for t in self.types for host in t.hosts)
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     """The proposed pools of the plan types; the matrix and the reasons when asked."""
 

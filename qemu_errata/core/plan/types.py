@@ -10,9 +10,7 @@ description names what separates it from its nearest neighbour.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
 
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.distinctions import differences, distinctions
@@ -20,10 +18,11 @@ from qemu_errata.core.errata.hazards import Exposure, exposure
 from qemu_errata.core.hosttypes import HostType, group_hosts, label_of, register_facts
 from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import record, replace
 from qemu_errata.core.words import plural
 
 
-@dataclass(frozen=True)
+@record
 class PlanType:
     """Host types that decide every pool alike (they may differ only in CPU implementations)."""
 
@@ -51,7 +50,7 @@ class PlanType:
 
     def words(self) -> str:
         """The description without the id."""
-        merged = dataclasses.replace(self.host_types[0], hosts=self.hosts, distinction="")
+        merged = replace(self.host_types[0], hosts=self.hosts, distinction="")
         distinction = f", {self.distinction}" if self.distinction else ""
         return f"{merged.describe()}{distinction}{self._variants()}"
 
@@ -91,7 +90,7 @@ class PlanType:
         for host_type in self.host_types:
             for i in host_type.profile.implementations:
                 seen.setdefault((i.midr, i.revidr, i.aidr), i)
-        profile = dataclasses.replace(self.profile, implementations=tuple(seen.values()))
+        profile = replace(self.profile, implementations=tuple(seen.values()))
         return HostType(profile, self.hosts)
 
 
@@ -114,6 +113,5 @@ def plan_types(profiles: Sequence[HostProfile]) -> tuple[PlanType, ...]:
         types, lambda t: t.host_types[0].kind(), lambda t: t.profile, load_catalogue()
     )
     return tuple(
-        dataclasses.replace(t, distinction=distinction)
-        for t, distinction in zip(types, words, strict=True)
+        replace(t, distinction=distinction) for t, distinction in zip(types, words, strict=True)
     )

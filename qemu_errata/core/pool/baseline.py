@@ -8,10 +8,8 @@ subsets of hosts that form a pool.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import itertools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
 
 from qemu_errata.core.catalogue import Catalogue, Field, Register, load_catalogue, reserved_bits
 from qemu_errata.core.hosttypes import HostType, group_hosts
@@ -31,6 +29,7 @@ from qemu_errata.core.pool.host import (
 from qemu_errata.core.pool.model import HostGroup, Loss, PoolModel
 from qemu_errata.core.pool_namespace import REGISTER_GROUPS
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import record, replace
 from qemu_errata.core.registers_table import Kind
 from qemu_errata.core.rules import accepts, combine, register_refusal
 from qemu_errata.core.vmms import Vmm
@@ -75,7 +74,7 @@ def baseline_of_types(
     return replace(model, host_groups=groups)
 
 
-@dataclass(frozen=True)
+@record
 class RegisterOutcome:
     """One register of a baseline alone: its pool value, or why there is none."""
 
@@ -149,7 +148,7 @@ def pin_midr(
         f"every guest sees {Midr(pinned).describe()} on every host (MIDR_EL1 pinned; "
         f"REVIDR and AIDR are each host's)"
     )
-    return dataclasses.replace(
+    return replace(
         model,
         id_registers={IDENTITY_REGISTER: pinned, **model.id_registers},
         notes=(*model.notes, note),

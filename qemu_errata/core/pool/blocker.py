@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass
-from dataclasses import field as dataclass_field
+
+from qemu_errata.core.record import field as record_field
+from qemu_errata.core.record import record
 
 
 class Reason(enum.StrEnum):
@@ -32,7 +33,7 @@ class Reason(enum.StrEnum):
 REASONS = tuple(reason.value for reason in Reason)
 
 
-@dataclass(frozen=True)
+@record
 class Blocker:
     """One reason a pool cannot be formed, or a host cannot present a model.
 
@@ -44,7 +45,7 @@ class Blocker:
     field: str | None
     message: str
     reason: Reason
-    values: Mapping[str, str] = dataclass_field(default_factory=dict)
+    values: Mapping[str, str] = record_field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.message

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from qemu_errata.core.catalogue import Catalogue, Field, Register, load_catalogue, reserved_bits
 from qemu_errata.core.cpulist import format_cpus
 from qemu_errata.core.midr import Midr
@@ -20,12 +18,13 @@ from qemu_errata.core.pool.host import (
 from qemu_errata.core.pool.model import PoolModel
 from qemu_errata.core.pool_namespace import REGISTER_GROUPS
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import record
 from qemu_errata.core.registers_table import Kind
 from qemu_errata.core.rules import accepts, register_refusal
 from qemu_errata.core.vmms import Vmm
 
 
-@dataclass(frozen=True)
+@record
 class CheckResult:
     """Whether a host can present a model: every problem, and notes that do not block."""
 

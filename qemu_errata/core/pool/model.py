@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from qemu_errata.core.catalogue import (
     Catalogue,
@@ -14,6 +13,7 @@ from qemu_errata.core.document import DocumentReader, hex_registers, is_string_l
 from qemu_errata.core.hosttypes import first_hosts, label_of
 from qemu_errata.core.implementations import TargetImplementations, read_targets
 from qemu_errata.core.pool_namespace import REGISTER_GROUPS
+from qemu_errata.core.record import field, record
 
 MODEL_FORMAT = "qemu-errata/pool-model/1"
 MODEL_KEYS = frozenset(
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 LOSS_KEYS = frozenset({"register", "field", "pool_value", "host_values", "explanation"})
 
 
-@dataclass(frozen=True)
+@record
 class Loss:
     """A field whose pool value differs from some hosts' own: what they lose."""
 
@@ -63,7 +63,7 @@ class Loss:
         }
 
 
-@dataclass(frozen=True)
+@record
 class HostGroup:
     """Hosts of one type in a pool, and the registers the VMM writes on each of them."""
 
@@ -83,7 +83,7 @@ class HostGroup:
         }
 
 
-@dataclass(frozen=True)
+@record
 class PoolModel:
     """What a pool's VMs are given: register values, target list, timer frequency."""
 

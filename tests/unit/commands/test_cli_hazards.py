@@ -10,7 +10,6 @@ did, facts file section 9).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from support.cli import run_cli
 from support.schemas import validate
 
 from qemu_errata.core.embedded import load_embedded_profile
+from qemu_errata.core.record import replace
 
 A53_MIDR = 0x410FD034
 
@@ -26,13 +26,13 @@ A53_MIDR = 0x410FD034
 @pytest.fixture
 def hosts(tmp_path: Path) -> tuple[Path, Path]:
     n1 = load_embedded_profile("kvm-7.2-neoverse-n1")
-    a53 = dataclasses.replace(
+    a53 = replace(
         n1,
         host="a53",
-        implementations=(dataclasses.replace(n1.implementations[0], midr=A53_MIDR),),
+        implementations=(replace(n1.implementations[0], midr=A53_MIDR),),
     )
     paths = tmp_path / "n1.json", tmp_path / "a53.json"
-    for path, profile in zip(paths, (dataclasses.replace(n1, host="n1"), a53), strict=True):
+    for path, profile in zip(paths, (replace(n1, host="n1"), a53), strict=True):
         path.write_text(json.dumps(profile.to_json()))
     return paths
 
@@ -186,10 +186,10 @@ def thunderx_and_a75(tmp_path: Path) -> list[Path]:
     pfr0 = n1.id_registers["ID_AA64PFR0_EL1"] & ~(0xF << 60)  # CSV3 = 0
     paths = []
     for host, midr in (("thunderx", THUNDERX_MIDR), ("a75", 0x413FD0A1)):
-        profile = dataclasses.replace(
+        profile = replace(
             n1,
             host=host,
-            implementations=(dataclasses.replace(n1.implementations[0], midr=midr),),
+            implementations=(replace(n1.implementations[0], midr=midr),),
             id_registers={**n1.id_registers, "ID_AA64PFR0_EL1": pfr0},
         )
         paths.append(tmp_path / f"{host}.json")

@@ -3,7 +3,6 @@ point to ``plan``."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from support.cli import run_cli
 
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import replace
 from qemu_errata.files import write_json
 
 MODELS = ("kvm-6.12-neoverse-n1", "kvm-6.12-cortex-a76", "kvm-6.12-cortex-a72", "kvm-6.12-a64fx")
@@ -23,7 +23,7 @@ def fleet(tmp_path: Path, models: tuple[str, ...], per_type: int) -> list[Path]:
         profile = load_embedded_profile(model)
         short = model.removeprefix("kvm-6.12-")
         for number in range(per_type):
-            host: HostProfile = dataclasses.replace(profile, host=f"rack01-{short}-h{number:03}")
+            host: HostProfile = replace(profile, host=f"rack01-{short}-h{number:03}")
             path = tmp_path / f"{host.host}.json"
             write_json(path, host.to_json())
             paths.append(path)

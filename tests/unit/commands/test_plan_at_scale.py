@@ -3,7 +3,6 @@ name types by their hosts."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from pathlib import Path
@@ -15,6 +14,7 @@ from support.schemas import validate
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import replace
 from qemu_errata.testbed.fleet import synthetic_fleet, varied_fleet, write_fleet
 
 
@@ -51,7 +51,7 @@ def test_a_hundred_pools_and_their_moves_stay_short(tmp_path: Path) -> None:
 
     def hosts(shift: int) -> list[HostProfile]:
         return [
-            dataclasses.replace(n1, host=f"h{n:03}", timer_frequency_hz=1_000_000 * (n + shift))
+            replace(n1, host=f"h{n:03}", timer_frequency_hz=1_000_000 * (n + shift))
             for n in range(1, 101)
         ]
 
@@ -76,7 +76,7 @@ def test_a_loss_line_groups_the_types_that_lose_a_value(tmp_path: Path) -> None:
 
     def lowered(host: str, field: str) -> HostProfile:
         registers = {**n1.id_registers, isar0.name: isar0.field(field).with_raw(value, 0)}
-        return dataclasses.replace(n1, host=host, id_registers=registers)
+        return replace(n1, host=host, id_registers=registers)
 
     a76 = load_embedded_profile("kvm-6.12-cortex-a76")
     profiles = [a76, n1, lowered("no-aes", "AES"), lowered("no-sha2", "SHA2")]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import subprocess
@@ -13,6 +12,7 @@ from support.cli import run_cli
 from support.schemas import validate
 
 from qemu_errata.core.embedded import load_embedded_profile
+from qemu_errata.core.record import replace
 from qemu_errata.files import write_json
 
 SIX = [
@@ -147,7 +147,7 @@ def fleet_files(tmp_path: Path) -> list[Path]:
     profiles = [
         load_embedded_profile("kvm-6.12-neoverse-n1"),
         load_embedded_profile("kvm-6.12-cortex-a76"),
-        *(dataclasses.replace(n1_72, host=name) for name in ("r1-h1", "r1-h2", "o'brien: #3")),
+        *(replace(n1_72, host=name) for name in ("r1-h1", "r1-h2", "o'brien: #3")),
     ]
     paths = []
     for number, profile in enumerate(profiles):

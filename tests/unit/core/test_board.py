@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from qemu_errata.core.board import QEMU_VIRT, Board, guest_board
 from qemu_errata.core.errata import KernelView, kernel_view, load_errata_table
 from qemu_errata.core.implementations import TargetImplementation
+from qemu_errata.core.record import fields
 from qemu_errata.core.vulnerabilities import guest_words_from
 from qemu_errata.errors import CatalogueError, InputError
 
@@ -60,12 +59,8 @@ def test_every_field_of_the_board_comes_from_an_input_the_product_reads() -> Non
     --guest-cmdline option."""
     command_line = "nokaslr kpti=0 mitigations=off nospectre_bhb"
     board = guest_board(command_line)
-    changed = {
-        f.name
-        for f in dataclasses.fields(Board)
-        if getattr(board, f.name) != getattr(QEMU_VIRT, f.name)
-    }
-    assert changed == {f.name for f in dataclasses.fields(Board)}
+    changed = {name for name in fields(Board) if getattr(board, name) != getattr(QEMU_VIRT, name)}
+    assert changed == set(fields(Board))
 
 
 def test_nokaslr_leaves_kpti_to_csv3_and_e0pd_spares_it() -> None:

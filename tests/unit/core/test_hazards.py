@@ -10,8 +10,6 @@ no Spectre-v4, no Spectre-BHB.
 
 from __future__ import annotations
 
-import dataclasses
-
 from qemu_errata.core.board import guest_board
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
@@ -33,6 +31,7 @@ from qemu_errata.core.errata.hazards import (
 from qemu_errata.core.implementations import TargetImplementation
 from qemu_errata.core.pool import Reason, baseline, pin_midr
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import replace
 
 N1 = TargetImplementation(0x414FD0C1, 0x0, 0x0)  # Arm Neoverse-N1 r4p1
 A53 = TargetImplementation(0x410FD034, 0x0, 0x0)  # Arm Cortex-A53 r0p4: on the safe lists
@@ -48,8 +47,8 @@ def n1_profile() -> HostProfile:
 def like_n1(host: str, target: TargetImplementation) -> HostProfile:
     """A host with Neoverse-N1's registers and another CPU implementation."""
     profile = n1_profile()
-    implementation = dataclasses.replace(profile.implementations[0], midr=target.midr)
-    return dataclasses.replace(profile, host=host, implementations=(implementation,))
+    implementation = replace(profile.implementations[0], midr=target.midr)
+    return replace(profile, host=host, implementations=(implementation,))
 
 
 def registers(profile: HostProfile) -> dict[str, int]:

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.hosttypes import group_hosts
 from qemu_errata.core.pool import baseline, model_from_json
+from qemu_errata.core.record import replace
 from qemu_errata.testbed.fleet import synthetic_fleet
 
 
 def test_hosts_that_differ_only_in_name_and_cpu_numbers_are_one_type() -> None:
     n1 = load_embedded_profile("kvm-6.12-neoverse-n1")
-    more_cpus = dataclasses.replace(
+    more_cpus = replace(
         n1,
         host="big",
-        implementations=tuple(
-            dataclasses.replace(i, cpus=(0, 1, 2, 3)) for i in n1.implementations
-        ),
+        implementations=tuple(replace(i, cpus=(0, 1, 2, 3)) for i in n1.implementations),
     )
     other_kernel = load_embedded_profile("kvm-7.2-neoverse-n1")
     types = group_hosts([n1, more_cpus, other_kernel])
@@ -33,13 +30,13 @@ def test_hosts_that_differ_only_in_name_and_cpu_numbers_are_one_type() -> None:
 def test_any_deciding_difference_makes_another_type() -> None:
     n1 = load_embedded_profile("kvm-6.12-neoverse-n1")
     variants = [
-        dataclasses.replace(n1, host="timer", timer_frequency_hz=1_000_000_000),
-        dataclasses.replace(n1, host="masks", writable_masks=None),
-        dataclasses.replace(n1, host="gic", gic_registers={"ICC_CTLR_EL1": 0}),
-        dataclasses.replace(
+        replace(n1, host="timer", timer_frequency_hz=1_000_000_000),
+        replace(n1, host="masks", writable_masks=None),
+        replace(n1, host="gic", gic_registers={"ICC_CTLR_EL1": 0}),
+        replace(
             n1,
             host="revidr",
-            implementations=tuple(dataclasses.replace(i, revidr=1) for i in n1.implementations),
+            implementations=tuple(replace(i, revidr=1) for i in n1.implementations),
         ),
     ]
     types = group_hosts([n1, *variants])
@@ -70,7 +67,7 @@ def test_a_fleet_model_is_computed_per_type_and_lists_every_host() -> None:
 
 def test_a_model_file_keys_losses_by_host_names_and_reads_back_its_words() -> None:
     n1 = load_embedded_profile("kvm-6.12-neoverse-n1")
-    fleet = [dataclasses.replace(n1, host=f"rack1-n1-h{i}") for i in range(3)]
+    fleet = [replace(n1, host=f"rack1-n1-h{i}") for i in range(3)]
     model = baseline([*fleet, load_embedded_profile("kvm-6.12-cortex-a76")])
     document = model.to_json()
     # The file's format says "host to hex value": the type's first host, not its label.

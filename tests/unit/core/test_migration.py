@@ -8,12 +8,11 @@ fails an incoming migration whose register list has a register the destination l
 
 from __future__ import annotations
 
-import dataclasses
-
 from qemu_errata.core.catalogue import load_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.migration import arrival, carried_values
 from qemu_errata.core.pool import PoolModel, Reason, baseline
+from qemu_errata.core.record import replace
 from qemu_errata.core.vmm_fit import check_with, first_run_problems
 from qemu_errata.core.vmms import vmm_named
 
@@ -59,7 +58,7 @@ def test_pmmir_of_a_7_3_start_fails_on_7_2_unless_the_vmm_tolerates_missing_regi
     post-load: PMMIR_EL1 is listed from 7.3 and the 11.1 row does not tolerate it."""
     model = own_pool("7.3")
     refused = arrival(model, host("7.2"), vmm_named("qemu-11.1"), host("7.3"))
-    tolerant = dataclasses.replace(vmm_named("qemu-11.1"), tolerates_missing_registers=True)
+    tolerant = replace(vmm_named("qemu-11.1"), tolerates_missing_registers=True)
     tolerated = arrival(model, host("7.2"), tolerant, host("7.3"))
     backwards = arrival(own_pool("7.2"), host("7.3"), vmm_named("qemu-7.2"), host("7.2"))
 
@@ -99,9 +98,7 @@ def test_check_says_what_7_3_rewrites_at_the_first_run_with_the_resulting_value(
     mmfr3 = load_catalogue()["ID_AA64MMFR3_EL1"]
     model = own_pool("7.3")
     written = mmfr3.field("S1PIE").with_raw(model.id_registers["ID_AA64MMFR3_EL1"], 1)
-    crafted = dataclasses.replace(
-        model, id_registers={**model.id_registers, "ID_AA64MMFR3_EL1": written}
-    )
+    crafted = replace(model, id_registers={**model.id_registers, "ID_AA64MMFR3_EL1": written})
     result = check_with(crafted, host("7.3"), vmm_named("qemu-kvm"))
     rewritten = [p for p in result.problems if p.reason is Reason.REWRITTEN_AT_FIRST_RUN]
     assert [p.field for p in rewritten] == ["S1PIE"]

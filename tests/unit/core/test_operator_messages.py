@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import pytest
@@ -11,6 +10,7 @@ from qemu_errata.core.catalogue import load_catalogue, parse_catalogue
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.pool import baseline, largest_pools
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import replace
 from qemu_errata.core.words import plural
 from qemu_errata.errors import CatalogueError, IncompatiblePoolError
 from qemu_errata.reports.show import model_lines, profile_lines
@@ -21,9 +21,7 @@ def _with_field(
 ) -> HostProfile:
     catalogue = load_catalogue()
     value = catalogue[register].field(field).with_raw(profile.id_registers[register], raw)
-    return dataclasses.replace(
-        profile, host=host, id_registers={**profile.id_registers, register: value}
-    )
+    return replace(profile, host=host, id_registers={**profile.id_registers, register: value})
 
 
 def test_a_writable_field_kvm_refuses_to_lower_says_why() -> None:
@@ -47,7 +45,7 @@ def test_fields_of_hosts_without_masks_are_not_tagged_one_by_one() -> None:
 
 def test_a_sysfs_only_profile_is_one_blocker() -> None:
     n1 = load_embedded_profile("kvm-6.12-neoverse-n1")
-    types_only = dataclasses.replace(n1, host="sysfs-host", id_registers={})
+    types_only = replace(n1, host="sysfs-host", id_registers={})
     with pytest.raises(IncompatiblePoolError) as refused:
         baseline([n1, types_only])
     (blocker,) = refused.value.blockers

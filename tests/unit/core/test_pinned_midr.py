@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from support.cli import run_cli
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.pool import baseline, check, pin_midr
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import replace
 from qemu_errata.errors import IncompatiblePoolError
 from qemu_errata.vmm.dialects import Dialect, vmm_config
 from qemu_errata.vmm.names import QemuSeries, SysregNames
@@ -49,7 +49,7 @@ def test_check_understands_a_pinned_model() -> None:
     model = pin_midr(baseline(hosts), hosts)
     assert check(model, hosts[0]).ok
     older = load_embedded_profile("kvm-7.2-cortex-a76")
-    older = dataclasses.replace(older, capabilities={"writable_imp_id_regs": False})
+    older = replace(older, capabilities={"writable_imp_id_regs": False})
     problems = [str(p) for p in check(model, older).problems]
     assert problems == [
         "the model pins the guest's MIDR to Arm Neoverse-N1 r4p1 (MIDR 0x414fd0c1), and this "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from typing import Any
 
@@ -20,6 +19,7 @@ from qemu_errata.core.plan import proposal as proposal_module
 from qemu_errata.core.plan.blocks import Blocks
 from qemu_errata.core.pool import PoolModel, Reason, baseline, check
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import replace
 from qemu_errata.core.vmms import vmm_named
 from qemu_errata.errors import IncompatiblePoolError, InputError, NoPartitionError
 from qemu_errata.testbed.fleet import synthetic_fleet
@@ -111,7 +111,7 @@ def test_lost_fields_are_weighted_by_hosts() -> None:
     z = crafted("z", {TLB: 2, TS: 1, FHM: 1}, every)
     one_each = plan([x, y, z], limit=2)
     assert pools_of(one_each) == [{"x", "y"}, {"z"}]
-    many = [dataclasses.replace(x, host=f"x{n}") for n in range(10)]
+    many = [replace(x, host=f"x{n}") for n in range(10)]
     weighted = plan([*many, y, z], limit=2)
     assert pools_of(weighted) == [{h.host for h in many}, {"y", "z"}]
     assert [pool.cost for pool in weighted.pools] == [0, 3]
@@ -189,10 +189,10 @@ def test_a_thunderx_is_not_planned_as_one_type_with_a_host_whose_kpti_it_forces_
     n1 = load_embedded_profile("kvm-7.2-neoverse-n1")
     pfr0 = n1.id_registers["ID_AA64PFR0_EL1"] & ~(0xF << 60)  # CSV3 = 0
     hosts = [
-        dataclasses.replace(
+        replace(
             n1,
             host=host,
-            implementations=(dataclasses.replace(n1.implementations[0], midr=midr),),
+            implementations=(replace(n1.implementations[0], midr=midr),),
             id_registers={**n1.id_registers, "ID_AA64PFR0_EL1": pfr0},
         )
         for host, midr in (
@@ -211,9 +211,7 @@ def test_a_candidate_pool_accepting_lost_mitigations_finds_its_hazards_once(
     # What it accepts, what it refuses and what accepting costs all come from one finding
     # (every release's tables judged: the dearest part of a candidate pool).
     n1 = load_embedded_profile("kvm-7.2-neoverse-n1")
-    a53 = dataclasses.replace(
-        n1, host="a53", implementations=(dataclasses.replace(n1.implementations[0], midr=A53),)
-    )
+    a53 = replace(n1, host="a53", implementations=(replace(n1.implementations[0], midr=A53),))
     blocks = Blocks(
         plan_types([n1, a53]), load_catalogue(), load_errata_table(), None, ["Spectre-BHB"]
     )
@@ -298,7 +296,7 @@ def test_bad_requests() -> None:
         InputError, match=r"plan: host name 'neoverse-n1-linux-6\.12' is given by two"
     ):
         plan([N1, N1])
-    sysfs_only = dataclasses.replace(N1, host="sysfs", id_registers={})
+    sysfs_only = replace(N1, host="sysfs", id_registers={})
     with pytest.raises(IncompatiblePoolError, match="CPU types only"):
         plan([N1, sysfs_only])
 
@@ -368,14 +366,14 @@ def test_the_fast_fit_of_every_block_agrees_with_the_whole_baseline(vmm: str | N
 def test_types_that_read_alike_are_told_apart_by_what_separates_them() -> None:
     # Same CPU and kernel: one with a timer of its own, one with another PSCI version, one
     # with a lowered ID field. Each description names what separates it from its nearest.
-    timer = dataclasses.replace(N1, host="timer", timer_frequency_hz=25_000_000)
-    firmware = dataclasses.replace(
+    timer = replace(N1, host="timer", timer_frequency_hz=25_000_000)
+    firmware = replace(
         N1,
         host="psci",
         firmware_registers={**N1.firmware_registers, "KVM_REG_ARM_PSCI_VERSION": 0x10000},
     )
     aes = load_catalogue()[ISAR0].field("AES")
-    lowered = dataclasses.replace(
+    lowered = replace(
         N1,
         host="no-aes",
         id_registers={**N1.id_registers, ISAR0: aes.with_raw(N1.id_registers[ISAR0], 0)},

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.plan import plan
 from qemu_errata.core.pool_ids import PreviousPlan, kept_ids, moves
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import replace
 from qemu_errata.core.upgrade import upgraded
 from qemu_errata.core.vmms import vmm_named
 
 
 def host(name: str, embedded: str) -> HostProfile:
-    return dataclasses.replace(load_embedded_profile(embedded), host=name)
+    return replace(load_embedded_profile(embedded), host=name)
 
 
 FLEET = [

@@ -13,7 +13,6 @@ field (``pytest --hypothesis-show-statistics``).
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
@@ -23,6 +22,7 @@ from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.implementations import Implementation
 from qemu_errata.core.pool import Loss, PoolModel, baseline, check
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import replace
 from qemu_errata.core.registers_table import Kind, Rule
 from qemu_errata.core.rules import accepts
 

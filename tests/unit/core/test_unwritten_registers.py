@@ -5,13 +5,12 @@ destination's, SEIS and A3V equal, as vgic-sys-reg-v3.c checks)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from qemu_errata.core.embedded import load_embedded_profile
 from qemu_errata.core.pool import baseline, check
 from qemu_errata.core.profile import HostProfile
+from qemu_errata.core.record import replace
 from qemu_errata.core.vmm_fit import baseline_with
 from qemu_errata.core.vmms import vmm_named
 from qemu_errata.errors import IncompatiblePoolError
@@ -25,7 +24,7 @@ WITH_SEIS = 0xCC00
 
 def host(name: str, icc: int = OWN, model: str = "neoverse-n1") -> HostProfile:
     profile = load_embedded_profile(f"kvm-7.2-{model}")
-    return dataclasses.replace(profile, host=name, gic_registers={ICC: icc})
+    return replace(profile, host=name, gic_registers={ICC: icc})
 
 
 def test_a_pool_lists_no_write_of_a_register_no_vmm_sets_and_says_so() -> None:

@@ -8,7 +8,6 @@ refusal on stderr and the decision log.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -34,6 +33,7 @@ from qemu_errata.commands.hook import MARKER, SCRIPT_NAME
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.pool_namespace import POOL_NAMESPACE as NAMESPACE
+from qemu_errata.core.record import replace
 from qemu_errata.testbed.sysfs_tree import write_cpu_identity
 from qemu_errata.vmm.pool_element import pool_element
 
@@ -299,7 +299,7 @@ def test_a_safe_listed_cpu_in_the_list_refuses_a_host_that_needs_the_mitigation(
     )
     assert f"outcome=refused | {line}" in host.log_lines()[0]
     # Accepted by name in the pool model (its metadata): allowed.
-    accepted = dataclasses.replace(pool, accepted_lost_mitigations=("Spectre-BHB",))
+    accepted = replace(pool, accepted_lost_mitigations=("Spectre-BHB",))
     assert_allowed(run_hook(hook, host, domain_xml(pool=accepted)))
     # On a Cortex-A55 host nothing is lost.
     a55 = HookHome(host.home / "a55")
@@ -371,7 +371,7 @@ def test_big_little_host_is_refused_when_one_implementation_is_missing(
     # the guests on the A76 cores too, so the pool must accept that by name.
     both = model((A76, None), (A55, None))
     assert_refused(run_hook(hook, big_little, domain_xml(pool=both)), "Spectre-BHB LOST")
-    accepted = dataclasses.replace(both, accepted_lost_mitigations=("Spectre-BHB",))
+    accepted = replace(both, accepted_lost_mitigations=("Spectre-BHB",))
     assert_allowed(run_hook(hook, big_little, domain_xml(pool=accepted)))
     [_, _, allowed] = big_little.log_lines()
     assert f"host=[CPUs 0-3 MIDR {A55:#x} REVIDR 0x0; CPUs 4-7 MIDR {A76:#x} REVIDR 0x0]" in allowed
@@ -705,9 +705,7 @@ def test_a_foreign_file_of_our_name_is_never_touched(
         model((N1, None)),
         model((N1, 0x0), (A76, 0x2), timer=100_000_000),
         model((A64FX, None), id_registers={ISAR0: N1_ISAR0}, timer=1),
-        dataclasses.replace(
-            model((N1, None), (A55, None)), accepted_lost_mitigations=("Spectre-BHB", "X y")
-        ),
+        replace(model((N1, None), (A55, None)), accepted_lost_mitigations=("Spectre-BHB", "X y")),
     ],
 )
 def test_fast_reader_reads_what_metadata_writes(pool: PoolModel) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from libvirt_hooks.domain import Pool, Target
 from libvirt_hooks.hostcpus import HostImplementation
 from libvirt_hooks.profilecheck import profile_problems
 from qemu_errata.core.embedded import load_embedded_profile
+from qemu_errata.core.record import replace
 
 N1 = 0x414FD0C1
 
@@ -29,7 +29,7 @@ def pool(icc: int) -> Pool:
 
 def write_profile(path: Path, icc: int) -> str:
     profile = load_embedded_profile("kvm-7.2-neoverse-n1")
-    profile = dataclasses.replace(profile, gic_registers={"ICC_CTLR_EL1": icc})
+    profile = replace(profile, gic_registers={"ICC_CTLR_EL1": icc})
     path.write_text(json.dumps(profile.to_json()))
     return str(path)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import dataclasses
 from pathlib import Path
 
 from lxml import etree
@@ -16,6 +15,7 @@ from qemu_errata.core import pool_namespace
 from qemu_errata.core.implementations import TargetImplementation, TargetImplementations
 from qemu_errata.core.pool import PoolModel
 from qemu_errata.core.pool_namespace import POOL_METADATA_VERSION, POOL_NAMESPACE
+from qemu_errata.core.record import replace
 from qemu_errata.vmm import pool_element as pool_element_module
 from qemu_errata.vmm.pool_element import pool_element
 
@@ -56,9 +56,7 @@ def test_the_element_reads_back_as_the_model() -> None:
 
 
 def test_accepted_lost_mitigations_ride_in_the_element_by_name() -> None:
-    accepting = dataclasses.replace(
-        SMALL_MODEL, accepted_lost_mitigations=("Spectre-v4", "Spectre-BHB")
-    )
+    accepting = replace(SMALL_MODEL, accepted_lost_mitigations=("Spectre-v4", "Spectre-BHB"))
     element = pool_element(accepting)
     names = [e.get("name") for e in element.iterfind(f"{{{POOL_NAMESPACE}}}accepted")]
     assert names == ["Spectre-v4", "Spectre-BHB"]
