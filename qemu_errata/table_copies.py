@@ -6,13 +6,12 @@ millisecond. A copy in $XDG_CACHE_HOME/qemu-errata/tables
 (~/.cache/qemu-errata/tables; safe to delete) is named by the table's name,
 its installation (the data directory's device and inode) and its size and
 modification time, so an edited or upgraded table is parsed anew (and a hit
-reads no table at all), and written atomically (a temporary file renamed), so
-concurrent commands never read half of one. A new copy replaces the copies of
+reads no table at all). It is written and read as qemu_errata/user_cache.py
+writes and reads its files: atomically, and never one that another user could
+have written. A new copy replaces the copies of
 its installation's older tables only: two installations under one user (a
 venv beside a system package) each keep theirs instead of removing the
-other's on every run. A copy that
-another user could have written (its owner, or its or its directory's mode)
-is not read. Any failure to read or write a
+other's on every run. Any failure to read or write a
 copy falls back to parsing: the copies only ever save time. Entry points
 install them (``install``): the command line, and the hook when it names CPUs.
 Standard library only: the hook imports this.
@@ -20,10 +19,9 @@ Standard library only: the hook imports this.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 
+from qemu_errata import user_cache
 from qemu_errata.core import data_files
 
 TYPE_CHECKING = False  # typing costs --version's start-up
@@ -36,7 +34,7 @@ class JsonCopies:
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
-        self._paths: dict[str, str] = {}  # by table: its copy's path when get() looked
+        self._copies: dict[str, str] = {}  # by table: its copy's file name when get() looked
         self._installation = ""  # the data directory's "DEVICE-INODE", once get() needed it
 
     def get(self, name: str) -> dict[str, Any] | None:
@@ -51,57 +49,20 @@ class JsonCopies:
             return None  # the core reports the missing table
         base = name.removesuffix(".toml")
         copy = _copy_name(base, self._installation, table.st_size, table.st_mtime_ns)
-        path = self._paths[name] = os.path.join(self.directory, copy)
-        try:
-            descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            return None
-        try:
-            with os.fdopen(descriptor, encoding="utf-8") as stream:
-                if not (_ours(os.fstat(descriptor)) and _ours(os.stat(self.directory))):
-                    return None
-                document = json.load(stream)
-        except (OSError, ValueError):
-            return None
+        self._copies[name] = copy
+        document = user_cache.read_json(self.directory, copy)
         return document if isinstance(document, dict) else None
 
     def put(self, name: str, document: dict[str, Any]) -> None:
-        """Write the copy get() looked for; a read-only or missing cache directory just means
-        no copy."""
-        path = self._paths.get(name)
-        if path is None:
+        """Write the copy get() looked for, and remove the copies of this installation's
+        other versions of table ``name`` (each upgrade or reinstall makes a new one)."""
+        copy = self._copies.get(name)
+        if copy is None or not user_cache.write_json(self.directory, copy, document):
             return
-        temporary = f"{path}.{os.getpid()}.tmp"  # tempfile would cost the hook's start-up
-        try:
-            os.makedirs(self.directory, 0o755, exist_ok=True)  # get() refuses group-write
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except OSError:
-            return
-        try:
-            with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
-                json.dump(document, stream)
-            os.replace(temporary, path)
-        except (OSError, TypeError, ValueError):
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            return
-        self._remove_older(name, os.path.basename(path))
-
-    def _remove_older(self, name: str, kept: str) -> None:
-        """Remove the copies of this installation's other versions of table ``name`` (each
-        upgrade or reinstall makes a new one; without this they pile up)."""
         base = name.removesuffix(".toml")
-        with contextlib.suppress(OSError):
-            for entry in os.listdir(self.directory):
-                if entry != kept and _is_copy_of(base, self._installation, entry):
-                    with contextlib.suppress(OSError):
-                        os.unlink(os.path.join(self.directory, entry))
-
-
-def _ours(status: os.stat_result) -> bool:
-    """Whether no other user could have written this copy or its directory: the hook (root)
-    reads the tables through them, and a planted errata table would change its decisions."""
-    return status.st_uid in (0, os.geteuid()) and not status.st_mode & 0o022
+        user_cache.remove_others(
+            self.directory, copy, lambda entry: _is_copy_of(base, self._installation, entry)
+        )
 
 
 def _copy_name(base: str, installation: str, size: int, mtime_ns: int) -> str:
@@ -126,8 +87,7 @@ def _is_copy_of(base: str, installation: str, entry: str) -> bool:
 
 def cache_directory() -> str:
     """$XDG_CACHE_HOME/qemu-errata/tables, ~/.cache/qemu-errata/tables without it."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "qemu-errata", "tables")
+    return user_cache.directory("tables")
 
 
 def install() -> None:
