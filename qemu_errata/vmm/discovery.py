@@ -4,7 +4,9 @@ newest the table knows.
 Only an arm64 machine's ``qemu-system-aarch64`` can run the pool's KVM guests, so only
 there does the local QEMU count. It is recognised by its ``--version`` (the table's
 row of that release) and by the property names its binary carries: a build with a
-property its release lacks (a distribution backport) is believed over the table.
+property its release lacks (a distribution backport) is believed over the table. What a
+binary file was found to be is remembered in the user's cache (seen_binaries), so only the
+first command after QEMU is installed or upgraded asks it.
 """
 
 from __future__ import annotations
@@ -68,8 +70,12 @@ def local_vmm() -> Vmm | None:
 
 
 def vmm_of_binary(path: str | os.PathLike[str]) -> Vmm:
-    """What the QEMU binary at ``path`` can set: its release's row, and what it names."""
-    return vmm_of_release(_release(path), _named_in(path), os.fspath(path))
+    """What the QEMU binary at ``path`` can set: its release's row, and what it names (asked
+    of the binary once, then remembered for that file: seen_binaries)."""
+    from qemu_errata.vmm import seen_binaries  # noqa: PLC0415 (start-up: only with a QEMU)
+
+    version, offered = seen_binaries.sighting(path, lambda: (_release(path), _named_in(path)))
+    return vmm_of_release(version, offered, os.fspath(path))
 
 
 def vmm_of_release(version: tuple[int, int], offered: frozenset[str], found_at: str) -> Vmm:
