@@ -1,6 +1,6 @@
 """Every benchmark in one run, one table: the hook's and the command's start-up, baseline and
-plan scaling (by hosts, and by types: plan_scale), and the hook's cost to a live migration
-on the test bed.
+plan scaling (by hosts, and by types: plan_scale), the hook's cost to a live migration
+on the test bed, and recognising the local QEMU (vmm_discovery).
 
 Medians, p95 (nearest rank) and the ratio of each median to its reference
 row's (named in the row's module docstring), with the target where the
@@ -22,6 +22,7 @@ import hook_startup
 import migration
 import plan_scale
 import scaling
+import vmm_discovery
 from table import format_table
 
 
@@ -38,6 +39,7 @@ def main() -> int:
     rows += migration.measure(options.migrations)
     rows += scaling.measure(options.scaling_runs, options.largest)
     rows += plan_scale.measure(options.scaling_runs)
+    rows += vmm_discovery.measure(options.hook_runs)
     print(format_table(rows))
     print(f"({time.monotonic() - started:.0f} s in all)")
     return 0
