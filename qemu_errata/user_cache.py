@@ -57,9 +57,10 @@ def write_json(folder: str, name: str, document: Any) -> bool:
             json.dump(document, stream)
         os.replace(temporary, path)
     except (OSError, TypeError, ValueError):
+        return False
+    finally:  # renamed, it is gone; after an error or Ctrl-C it would be left
         with contextlib.suppress(OSError):
             os.unlink(temporary)
-        return False
     return True
 
 
