@@ -5,4 +5,4 @@ checks) that does no I/O, and a thin shell (probes, QMP, libvirt, the hook,
 the CLI) around it. Core modules never import shell modules.
 """
 
-__version__ = "0.3.0"
+__version__ = "0.4.0"
