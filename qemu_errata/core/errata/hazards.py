@@ -426,7 +426,35 @@ def _mitigations(
     registers: Mapping[str, int],
     board: Board,
 ) -> tuple[MitigationVerdict, ...]:
-    view = kernel_view(replace(table, errata=()), cpus, registers, board=board)
+    # plan asks each candidate pool, and candidates share most views: at 100 types a third
+    # of its time went to asking the same ones again.
+    return _remembered_mitigations(_Same(table), tuple(cpus), tuple(registers.items()), board)
+
+
+class _Same:
+    """A table as a cache key by identity: hashing a whole errata table would cost more than
+    the view. The key holds the table, so its id is not reused while the entry lives."""
+
+    __slots__ = ("table",)
+
+    def __init__(self, table: ErrataTable) -> None:
+        self.table = table
+
+    def __hash__(self) -> int:
+        return id(self.table)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.table is self.table
+
+
+@functools.lru_cache(maxsize=4096)
+def _remembered_mitigations(
+    table: _Same,
+    cpus: tuple[TargetImplementation, ...],
+    registers: tuple[tuple[str, int], ...],
+    board: Board,
+) -> tuple[MitigationVerdict, ...]:
+    view = kernel_view(replace(table.table, errata=()), cpus, dict(registers), board=board)
     return view.mitigations
 
 
