@@ -43,11 +43,13 @@ class Kind(enum.Enum):
 
     @property
     def set_by_vmm(self) -> bool:
-        """Whether a VMM can give a new guest a value other than its host's own.
+        """Whether a VMM can, in general, give a new guest a value other than its host's own.
 
-        No VMM dialect has a property for the firmware pseudo-registers or the GIC
-        CPU interface: a guest keeps the values of the host it starts on and
-        carries them in migration, where the destination's KVM judges them.
+        No VMM dialect has a property for the GIC CPU interface, and only some firmware
+        pseudo-registers have one in some VMMs (QEMU 11.1's ``kvm-psci-version``: each
+        VMM's ``firmware_properties`` in data/vmms.toml names those): otherwise a guest
+        keeps the values of the host it starts on and carries them in migration, where
+        the destination's KVM judges them.
         """
         return not self.writable_by_rule
 
