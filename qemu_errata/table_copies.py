@@ -67,8 +67,8 @@ class JsonCopies:
 
 def _copy_name(base: str, installation: str, size: int, mtime_ns: int) -> str:
     """The file name of the copy of table ``base`` (its name without ``.toml``) of this
-    installation, size and modification time: the one spelling, which get() writes and
-    _remove_older() finds."""
+    installation, size and modification time: the one spelling, which get() names and
+    put() (through _is_copy_of) finds the older ones by."""
     return f"{base}-{installation}-{size}-{mtime_ns}.json"
 
 
